@@ -1,0 +1,29 @@
+# The two commands a newcomer types: `make verify` and `make test`.
+# Each target installs what it needs first (the CPU build of torch, then this package with extras).
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+OUT ?= results/verify
+
+.PHONY: install verify test test-quick test-thorough bench lint
+
+install:
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
+	@$(PIP) install -q -e ".[test,notebooks,dev]"
+
+verify: install
+	$(PYTHON) -m numerics verify --out $(OUT)
+
+test: install
+	$(PYTHON) -m pytest -m "not gpu and not thorough"
+
+test-quick: install
+	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"
+
+test-thorough: install
+	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu"
+
+bench: install
+	$(PYTHON) -m numerics bench
+
+lint: install
+	$(PYTHON) -m ruff check theory numerics proofs tests

@@ -1,0 +1,32 @@
+"""numerics: the data generator, the paper's transformer TF(M, H, d, D) and its training (torch).
+
+The specs are shared with ``theory`` and re-exported here.
+"""
+
+from theory.errors import InductionHeadsError
+from theory.spec import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    Dirichlet,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    ModelSpec,
+    Source,
+    head_sets,
+    load_source,
+)
+
+__all__ = [
+    "InductionHeadsError",
+    "Source",
+    "Dirichlet",
+    "Fixed",
+    "Mixture",
+    "MixtureComponent",
+    "ModelSpec",
+    "head_sets",
+    "load_source",
+    "PAPER_SOURCE",
+    "PAPER_MODEL",
+]
