@@ -1,0 +1,245 @@
+"""The paper's transformer TF(M, H, d, D) of SPEC §2, vectorised: O(n·L·H·M·d) per step.
+
+Layers (shapes with paper symbols; n sequences, L context positions, query at L+1):
+    copier      head h has logits ``w_h ∈ R^M`` over offsets ``i = 1..M``; at position l it attends to
+                ``l-i`` for the valid offsets (``l-i >= 1``): ``σ_h(l, i) = softmax_valid(w_h)_i`` and
+                ``v_h(l) = Σ_i σ_h(l, i) e(x_{l-i})``, then ``v̄_h(l) = v_h(l)/||v_h(l)||`` (0 if no
+                offset is valid). The query position L+1 holds the zero vector but copies too.
+    selector    sets ``S ⊆ [H]``, ``|S| <= D`` (empty set included) with ``c_S = C_S^2``,
+                ``c̃ = c / Σc``: ``s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``.
+    classifier  ``ŷ = Σ_{l=1}^{L} softmax_l(a · s_l) e(x_l)``, a probability vector over ``[d]``.
+
+No dense (L+1)×(L+1) attention is built: the copier's inner products and norms are quadratic
+forms of σ over data-only match tensors of shape (L, n, M·M), which a fixed sample prepares once
+(:func:`prepare_inputs`); a step is two batched matmuls over positions plus O(n·L·|𝒮|)
+elementwise work. ``numerics.reference`` keeps the dense construction for the tests.
+
+Named taps (``forward(..., return_taps=True)``), stable names:
+    ``copier.attention``      (H, M)   σ_h(l, ·) at an interior position (all offsets valid)
+    ``copier.head_similarity`` (n, H, L) <v̄_h(L+1), v̄_h(l)>
+    ``selector.weights``      (|𝒮|,)   c̃_S in ``model.sets`` order
+    ``classifier.similarity`` (n, L)   s_l
+    ``classifier.attention``  (n, L)   softmax_l(a · s_l)
+    ``output``                (n, d)   ŷ
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from theory.errors import require
+from theory.spec import ModelSpec
+
+__all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS"]
+
+LOSS_FLOOR = 1e-12
+"""Floor inside ``-log max(ŷ(target), LOSS_FLOOR)``: ŷ(e) is exactly 0 when e never occurs."""
+
+LOSS_KINDS = ("nll", "official_ce")
+"""``nll``: ``-log ŷ(target)`` (SPEC §2.4). ``official_ce``: the official code's
+``nn.CrossEntropyLoss`` applied to ŷ as if it were logits (only to reproduce its figures)."""
+
+
+class CopierInputs(NamedTuple):
+    """Data-only tensors of one sample, prepared once for a fixed sample.
+
+    With one-hot inputs, ``v_h(l) = Σ_i σ_h(l,i) e(x_{l-i})``, so the copier's inner products are
+    quadratic forms of the attention weights over token-match indicators:
+    ``<v_h(L+1), v_h(l)> = Σ_{i,j} σ_h(L+1,i) σ_h(l,j) 1{x_{L+1-i} = x_{l-j}}`` and
+    ``||v_h(l)||^2 = Σ_{j,k} σ_h(l,j) σ_h(l,k) 1{x_{l-j} = x_{l-k}}`` (invalid offsets never match).
+
+    Attributes:
+        onehot: (n, L, d) ``e(x_l)`` for l = 1..L.
+        cross: (L, M·M, n) ``1{x_{L+1-i} = x_{l-j}}`` at flat index ``(i-1)·M + (j-1)``.
+        gram: (L+1, M·M, n) ``1{x_{l-j} = x_{l-k}}`` for l = 1..L+1.
+    """
+
+    onehot: torch.Tensor
+    cross: torch.Tensor
+    gram: torch.Tensor
+
+
+def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
+                   dtype: torch.dtype = torch.float32) -> CopierInputs:
+    """One-hot context and the copier's match tensors (see :class:`CopierInputs`).
+
+    Args:
+        context: (n, L) int64 tokens ``x_1..x_L``, with L > M.
+        window: M.
+        vocab_size: d.
+        dtype: float dtype of the outputs.
+
+    Returns:
+        :class:`CopierInputs`.
+    """
+    require(isinstance(context, torch.Tensor) and context.dim() == 2
+            and not torch.is_floating_point(context), "context",
+            "an integer tensor of shape (n, L)", getattr(context, "shape", type(context)))
+    n, L = context.shape
+    require(L > window, "context length L", f"L > M = {window}", L)
+    lo, hi = int(context.min()), int(context.max())
+    require(lo >= 0 and hi < vocab_size, "context tokens", f"values in [0, {vocab_size})",
+            (lo, hi))
+    onehot = F.one_hot(context, vocab_size).to(dtype)                      # (n, L, d)
+    padded = F.pad(onehot, (0, 0, window, 0))                             # (n, L+M, d)
+    # Window j covers padded[j .. j+M-1]; for position l = j+1 element M-i is x_{l-i}.
+    shifted = padded.unfold(1, window, 1).flip(-1).transpose(-1, -2)     # (n, L+1, M, d)
+    shifted = shifted.transpose(0, 1)                                     # (L+1, n, M, d)
+    query = shifted[L]                                                    # (n, M, d)
+    cross = torch.einsum("nid,lnjd->lijn", query, shifted[:L])            # (L, M, M, n)
+    gram = torch.einsum("lnjd,lnkd->ljkn", shifted, shifted)              # (L+1, M, M, n)
+    return CopierInputs(onehot, cross.reshape(L, window * window, n).contiguous(),
+                        gram.reshape(L + 1, window * window, n).contiguous())
+
+
+class InductionHeadModel(nn.Module):
+    """TF(M, H, d, D) with trainable copier logits ``w`` (H, M), selector ``C`` (|𝒮|,) and ``a``.
+
+    Args:
+        spec: sizes and initialisation (``w_plus`` at offset h for head h, ``w_minus`` elsewhere,
+            ``C_S = c_init``, ``a = a_init``).
+        vocab_size: d >= 2.
+        loss: one of :data:`LOSS_KINDS`.
+        dtype: parameter and activation dtype (float64 for theory checks).
+        device: torch device of the parameters.
+    """
+
+    def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
+                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+        super().__init__()
+        require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
+        require(isinstance(vocab_size, int) and vocab_size >= 2, "vocab_size",
+                "an integer d >= 2", vocab_size)
+        require(loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", loss)
+        self.spec, self.vocab_size, self.loss_kind = spec, vocab_size, loss
+        self.sets = spec.sets
+        H, M = spec.heads, spec.window
+        kw = {"dtype": dtype, "device": device}
+        w = torch.full((H, M), spec.w_minus, **kw)
+        w[torch.arange(H), torch.arange(H)] = spec.w_plus
+        self.w = nn.Parameter(w)                                           # (H, M)
+        self.C = nn.Parameter(torch.full((len(self.sets),), spec.c_init, **kw))  # (|𝒮|,)
+        self.a = nn.Parameter(torch.tensor(spec.a_init, **kw))            # ()
+        # Heads with a fixed one-hot copier (offset index), -1 for trainable softmax heads.
+        self.register_buffer("fixed_offsets", torch.full((H,), -1, dtype=torch.long,
+                                                         device=device))
+
+    # ----------------------------------------------------------------------------- constructors
+    @classmethod
+    def at_limit(cls, spec: ModelSpec, vocab_size: int, *, selected: tuple[int, ...],
+                 a: float, offsets: Mapping[int, int] | None = None, **kwargs) -> InductionHeadModel:
+        """The limiting model: exact one-hot copier, selector one-hot on ``selected``, given ``a``.
+
+        Args:
+            spec: model sizes (the initialisation is kept for heads without a fixed offset).
+            vocab_size: d.
+            selected: the head set S* (1-based heads), a member of ``spec.sets``.
+            a: classifier temperature.
+            offsets: head -> offset it copies exactly (default: h -> h for h in ``selected``).
+                A fixed head outputs ``e(x_{l-offset})``, or 0 where ``l - offset < 1``.
+            **kwargs: passed to the constructor (``dtype``, ``device``, ``loss``).
+        """
+        model = cls(spec, vocab_size, **kwargs)
+        selected = tuple(sorted(selected))
+        require(selected in spec.sets, "selected", f"one of the head sets {spec.sets}", selected)
+        offsets = dict(offsets) if offsets is not None else {h: h for h in selected}
+        for h, o in offsets.items():
+            require(1 <= h <= spec.heads, "offsets head", f"a head in 1..{spec.heads}", h)
+            require(1 <= o <= spec.window, "offsets offset", f"an offset in 1..{spec.window}", o)
+            model.fixed_offsets[h - 1] = o - 1
+        with torch.no_grad():
+            model.C.zero_()
+            model.C[spec.sets.index(selected)] = 1.0
+            model.a.fill_(a)
+        return model
+
+    # ---------------------------------------------------------------------------- read-outs
+    def copier_attention(self, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """σ_h(l, i) for every position: (H, L+1, M) given ``valid`` (L+1, M), else (H, M) interior."""
+        H, M = self.w.shape
+        if valid is None:
+            valid = torch.ones(1, M, dtype=torch.bool, device=self.w.device)
+        logits = self.w[:, None, :].masked_fill(~valid, torch.finfo(self.w.dtype).min)
+        sigma = torch.softmax(logits, dim=-1) * valid                     # (H, L+1, M)
+        fixed = self.fixed_offsets >= 0
+        if bool(fixed.any()):
+            hard = F.one_hot(self.fixed_offsets.clamp_min(0), M).to(sigma.dtype)  # (H, M)
+            sigma = torch.where(fixed[:, None, None], hard[:, None, :] * valid, sigma)
+        return sigma if valid.shape[0] > 1 else sigma[:, 0, :]
+
+    def selector_weights(self) -> torch.Tensor:
+        """c̃ (|𝒮|,): ``C_S^2 / Σ_T C_T^2`` in ``self.sets`` order."""
+        c = self.C.square()
+        return c / c.sum()
+
+    # ------------------------------------------------------------------------------ forward
+    def forward(self, context: torch.Tensor | CopierInputs, *, return_taps: bool = False):
+        """ŷ for the query position L+1.
+
+        Args:
+            context: (n, L) int64 tokens, or :class:`CopierInputs` prepared for this model.
+            return_taps: also return the dict of named taps (module docstring).
+
+        Returns:
+            ŷ (n, d), or ``(ŷ, taps)``.
+        """
+        if not isinstance(context, CopierInputs):
+            context = prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
+        onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
+        L, M = onehot.shape[1], self.spec.window
+        require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
+        pos = torch.arange(1, L + 2, device=self.w.device)
+        valid = pos[:, None] - torch.arange(1, M + 1, device=self.w.device)[None, :] >= 1
+        sigma = self.copier_attention(valid)                              # (H, L+1, M)
+        sigma_l = sigma.transpose(0, 1)                                   # (L+1, H, M)
+        # Quadratic-form weights: σ_h(L+1,i)σ_h(l,j) and σ_h(l,j)σ_h(l,k), flattened to M·M.
+        w_cross = (sigma_l[L][None, :, :, None] * sigma_l[:L, :, None, :]).flatten(2)  # (L,H,M·M)
+        w_gram = (sigma_l[:, :, :, None] * sigma_l[:, :, None, :]).flatten(2)         # (L+1,H,M·M)
+        inner = torch.bmm(w_cross, cross)                                  # (L, H, n)
+        sq_norm = torch.bmm(w_gram, gram)                                  # (L+1, H, n)
+        head_sim = inner * torch.rsqrt((sq_norm[:L] * sq_norm[L]).clamp_min(1e-30))  # (L, H, n)
+        # s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>: a short loop over the |𝒮| sets.
+        c_tilde = self.selector_weights()                                  # (|𝒮|,)
+        sim = None
+        for k, s in enumerate(self.sets):
+            term = c_tilde[k].expand(L, head_sim.shape[-1]) if not s else head_sim[:, s[0] - 1]
+            for h in s[1:]:
+                term = term * head_sim[:, h - 1]
+            term = c_tilde[k] * term if s else term
+            sim = term if sim is None else sim + term                      # (L, n)
+        sim = sim.transpose(0, 1)                                          # (n, L)
+        attn = torch.softmax(self.a * sim, dim=-1)                         # (n, L)
+        probs = torch.bmm(attn[:, None, :], onehot).squeeze(1)             # (n, d)
+        if not return_taps:
+            return probs
+        taps = {"copier.attention": self.copier_attention(),
+                "copier.head_similarity": head_sim.permute(2, 1, 0),
+                "selector.weights": c_tilde, "classifier.similarity": sim,
+                "classifier.attention": attn, "output": probs}
+        return probs, taps
+
+    def loss_from_probs(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss of ŷ (n, d) against targets (n,) under ``self.loss_kind``."""
+        if self.loss_kind == "official_ce":
+            return F.cross_entropy(probs, target)
+        picked = probs.gather(1, target[:, None]).squeeze(1)              # (n,)
+        return -picked.clamp_min(LOSS_FLOOR).log().mean()
+
+    def loss(self, tokens: torch.Tensor, inputs: CopierInputs | None = None) -> torch.Tensor:
+        """Mean loss on sequences (n, L+1): context ``x_1..x_L``, target ``x_{L+1}``.
+
+        Args:
+            tokens: (n, L+1) int64.
+            inputs: the prepared context of ``tokens[:, :-1]`` (skips re-preparing a fixed sample).
+        """
+        require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2, "tokens",
+                "an integer tensor of shape (n, L+1)", getattr(tokens, "shape", type(tokens)))
+        probs = self(inputs if inputs is not None else tokens[:, :-1])
+        return self.loss_from_probs(probs, tokens[:, -1])
+
+
