@@ -3,6 +3,8 @@
 The specs are shared with ``theory`` and re-exported here.
 """
 
+from numerics.model import LOSS_FLOOR, LOSS_KINDS, CopierInputs, InductionHeadModel, prepare_inputs
+from numerics.reference import dense_forward, dense_loss
 from theory.errors import InductionHeadsError
 from theory.spec import (
     PAPER_MODEL,
@@ -29,4 +31,11 @@ __all__ = [
     "load_source",
     "PAPER_SOURCE",
     "PAPER_MODEL",
+    "InductionHeadModel",
+    "CopierInputs",
+    "prepare_inputs",
+    "LOSS_FLOOR",
+    "LOSS_KINDS",
+    "dense_forward",
+    "dense_loss",
 ]
