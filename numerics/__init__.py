@@ -3,6 +3,7 @@
 The specs are shared with ``theory`` and re-exported here.
 """
 
+from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
 from numerics.model import LOSS_FLOOR, LOSS_KINDS, CopierInputs, InductionHeadModel, prepare_inputs
 from numerics.reference import dense_forward, dense_loss
 from theory.errors import InductionHeadsError
@@ -31,6 +32,10 @@ __all__ = [
     "load_source",
     "PAPER_SOURCE",
     "PAPER_MODEL",
+    "sample_sequences",
+    "draw_kernels",
+    "split_context",
+    "START_MODES",
     "InductionHeadModel",
     "CopierInputs",
     "prepare_inputs",

@@ -43,7 +43,7 @@ def _dirichlet_rows(rng: np.random.Generator, alpha: float, shape: tuple[int, ..
     """Rows i.i.d. Dirichlet(alpha·1_d), shape ``shape + (d,)``; log-space for tiny alpha."""
     # Gamma(alpha) = Gamma(alpha + 1) * U^(1/alpha): stays representable for alpha << 1.
     log_g = np.log(rng.standard_gamma(alpha + 1.0, size=shape + (d,)))
-    log_g += np.log(rng.random(size=shape + (d,))) / alpha
+    log_g += np.log1p(-rng.random(size=shape + (d,))) / alpha  # U in (0, 1]
     log_g -= log_g.max(axis=-1, keepdims=True)
     g = np.exp(log_g)
     return g / g.sum(axis=-1, keepdims=True)
@@ -60,7 +60,8 @@ def sample_kernels(source: Source, n: int, *, rng: np.random.Generator) -> np.nd
     Returns:
         float64 array of shape ``(n,) + (d,)*k + (d,)``; rows sum to 1.
     """
-    require(isinstance(n, (int, np.integer)) and n >= 1, "n", "an integer >= 1", n)
+    require(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1, "n",
+            "an integer >= 1", n)
     d, parents = source.vocab_size, source.parents
     k = len(parents)
     prior = source.prior

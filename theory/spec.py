@@ -52,19 +52,14 @@ STOCHASTIC_ATOL = 1e-8
 
 
 def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
-    try:
-        out = tuple(int(p) for p in parents)
-    except (TypeError, ValueError):
-        raise InductionHeadsError(
-            f"{what}: expected a sequence of positive integers, received {parents!r}"
-        ) from None
+    require(isinstance(parents, (list, tuple)) and all(
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parents),
+        what, "a list or tuple of integer offsets", parents)
+    out = tuple(int(p) for p in parents)
     require(len(out) >= 1, what, "at least one parent offset", parents)
     require(all(p >= 1 for p in out), what, "positive offsets (>= 1)", parents)
     require(
         all(a < b for a, b in zip(out, out[1:])), what, "strictly increasing offsets", parents
-    )
-    require(
-        all(float(p) == int(p) for p in parents), what, "integer offsets", parents
     )
     return out
 
@@ -116,8 +111,10 @@ class Fixed:
         require(
             len(set(arr.shape)) == 1, "kernel", "shape (d,)*k + (d,) with one d", arr.shape
         )
-        require(bool(np.all(np.isfinite(arr)) and np.all(arr >= 0)), "kernel",
-                "finite entries >= 0", "negative or non-finite entries")
+        require(bool(np.all(np.isfinite(arr))), "kernel", "finite entries",
+                "a non-finite entry")
+        require(bool(np.all(arr >= 0)), "kernel", "entries >= 0",
+                f"an entry {float(arr.min())!r}")
         sums = arr.sum(axis=-1)
         worst = float(np.max(np.abs(sums - 1.0)))
         require(worst <= STOCHASTIC_ATOL, "kernel", "rows summing to 1 (stochastic)",
@@ -259,13 +256,13 @@ class Source:
             for c in comps:
                 require(isinstance(c, dict) and {"parents", "weight", "alpha"} <= set(c),
                         "mixture component", "a dict with parents, weight, alpha", c)
-            p = Mixture(tuple(MixtureComponent(tuple(c["parents"]), c["weight"], c["alpha"])
+            p = Mixture(tuple(MixtureComponent(c["parents"], c["weight"], c["alpha"])
                               for c in comps))
         else:
             raise InductionHeadsError(
                 f"prior kind: expected 'dirichlet', 'fixed' or 'mixture', received {kind!r}"
             )
-        return cls(data["vocab_size"], tuple(data["parents"]), p)
+        return cls(data["vocab_size"], data["parents"], p)
 
     def to_json(self, path: str | Path) -> None:
         """Write :meth:`to_dict` as JSON to ``path``."""
@@ -309,6 +306,9 @@ def head_sets(heads: int, degree: int) -> tuple[tuple[int, ...], ...]:
         Tuples of 1-based head indices, e.g. H=3, D=2:
         ``((), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3))``.
     """
+    require(isinstance(heads, (int, np.integer)) and heads >= 1, "heads", "H >= 1", heads)
+    require(isinstance(degree, (int, np.integer)) and 0 <= degree <= heads, "degree",
+            f"0 <= D <= H = {heads}", degree)
     return tuple(
         s for size in range(degree + 1) for s in itertools.combinations(range(1, heads + 1), size)
     )
@@ -370,6 +370,12 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
         require(isinstance(data, dict), "model spec", "a dict", type(data).__name__)
+        allowed = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init")
+        unknown = sorted(set(data) - set(allowed))
+        missing = sorted({"heads", "window", "degree"} - set(data))
+        require(not unknown and not missing, "model spec keys",
+                f"heads, window, degree and optionally {allowed[3:]}",
+                f"unknown {unknown}, missing {missing}")
         return cls(**data)
 
 

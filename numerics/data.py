@@ -1,0 +1,251 @@
+"""Torch sampler of in-context n-gram Markov sequences (SPEC §1), on CPU or CUDA.
+
+Every sequence ``i = 1..n`` draws its own kernel ``π_i`` from the source's prior, then
+``x_1..x_r`` (``r = max(P)``) uniform i.i.d., then ``x_l ~ π_i(· | x_{l-p_1}, …, x_{l-p_k})`` for
+``l = r+1 … T``. The model sees ``x_1..x_L`` and predicts ``x_{L+1}``: sample ``T = L + 1`` tokens
+and cut them with :func:`split_context`.
+
+Randomness comes only from the ``torch.Generator`` passed in, in this fixed order: the kernels
+(component by component for a mixture), the ``r`` start tokens, then one uniform per generated
+token. All of it is drawn in float64 whatever the ``dtype`` of the returned kernels, so the same
+seed gives the same tokens for every ``dtype``. The generator must live on the sampling device
+(``torch.Generator(device="cuda")`` for CUDA); bitwise equality across devices is not promised.
+
+Dirichlet rows use Gamma variates drawn with that generator (``torch.distributions`` takes none):
+Marsaglia–Tsang for ``Gamma(α+1)``, the boost ``Gamma(α) = Gamma(α+1)·U^{1/α}`` in log space (no
+underflow for ``α = 0.05``), and the row is ``softmax`` of the log-gammas.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import torch
+
+from theory.errors import InductionHeadsError, require
+from theory.spec import Dirichlet, Fixed, Mixture, Source
+
+__all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES"]
+
+START_MODES = ("uniform", "burn_in")
+"""``uniform``: ``x_1..x_r`` i.i.d. uniform. ``burn_in``: start uniform, run the chain ``burn_in``
+extra steps and drop them, so ``x_1..x_r`` are the chain's state after ``burn_in`` steps."""
+
+_MAX_GAMMA_ROUNDS = 64
+"""Rejection rounds of Marsaglia–Tsang; each accepts >= 95 % (shape >= 1), so 64 never run out."""
+
+
+def _is_int(value: object) -> bool:
+    """True for Python and numpy integers, false for bools."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _resolve_device(device: torch.device | str | None, generator: torch.Generator
+                    ) -> torch.device:
+    """The sampling device: CPU for ``None``; must match the generator's device."""
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError):
+        raise InductionHeadsError(
+            f"device: expected None, a torch.device or a device string, received {device!r}"
+        ) from None
+    gen_dev = generator.device
+    require(dev.type == gen_dev.type and (dev.index is None or dev.index == gen_dev.index),
+            "generator device", f"a generator on the sampling device {dev}", gen_dev)
+    return gen_dev if dev.index is None and dev.type != "cpu" else dev
+
+
+def _log_gamma(alpha: float, shape: tuple[int, ...], *, generator: torch.Generator,
+               device: torch.device) -> torch.Tensor:
+    """``log G`` for ``G ~ Gamma(alpha, 1)`` i.i.d., float64 tensor of shape ``shape``.
+
+    Marsaglia–Tsang for ``a = alpha + 1 >= 1``: with ``b = a - 1/3``, ``c = 1/sqrt(9b)``,
+    ``X ~ N(0,1)``, ``V = (1 + cX)^3``, accept when ``V > 0`` and
+    ``log U < X²/2 + b - bV + b log V``; then ``bV ~ Gamma(a)``. Vectorised: each round redraws
+    only the still-rejected entries. Then ``log Gamma(alpha) = log Gamma(alpha+1) + log(U')/alpha``
+    with ``U' ∈ (0, 1]``.
+    """
+    a = alpha + 1.0
+    b = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * b)
+    total = math.prod(shape)
+    kw = {"generator": generator, "dtype": torch.float64, "device": device}
+    out = torch.empty(total, dtype=torch.float64, device=device)          # (N,)
+    pending = torch.arange(total, device=device)                         # (m,) unfilled indices
+    for _ in range(_MAX_GAMMA_ROUNDS):
+        m = pending.numel()
+        if m == 0:
+            break
+        x = torch.randn(m, **kw)                                          # (m,)
+        u = torch.rand(m, **kw)                                           # (m,)
+        t = 1.0 + c * x                                                   # (m,)
+        log_v = 3.0 * torch.log(t.clamp_min(1e-300))                      # (m,) log V
+        accept = (t > 0) & (torch.log(u) < 0.5 * x * x + b - b * torch.exp(log_v) + b * log_v)
+        out[pending[accept]] = math.log(b) + log_v[accept]
+        pending = pending[~accept]
+    if pending.numel():
+        raise RuntimeError(f"Marsaglia–Tsang left {pending.numel()} variates unaccepted after "
+                           f"{_MAX_GAMMA_ROUNDS} rounds (shape {a})")
+    boost = torch.log1p(-torch.rand(total, **kw)) / alpha                # (N,) log U'/alpha
+    return (out + boost).reshape(shape)
+
+
+def _dirichlet_rows(alpha: float, shape: tuple[int, ...], d: int, *,
+                    generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Rows i.i.d. ``Dirichlet(alpha·1_d)``: float64, shape ``shape + (d,)``, rows sum to 1."""
+    log_g = _log_gamma(alpha, shape + (d,), generator=generator, device=device)
+    return torch.softmax(log_g, dim=-1)                                   # shape + (d,)
+
+
+def _expand_component(rows: torch.Tensor, component_parents: tuple[int, ...],
+                      parents: tuple[int, ...]) -> torch.Tensor:
+    """Broadcast ``(n,) + (d,)*k_j + (d,)`` over ``P_j ⊆ P`` to ``(n,) + (d,)*k + (d,)``.
+
+    Same layout rule as :func:`theory.kernels.expand_component`: singleton axes for the parents of
+    ``P`` outside ``P_j`` (both in increasing-offset order, so a reshape suffices), then expand.
+    """
+    n, d = rows.shape[0], rows.shape[-1]
+    shape = [n] + [1] * len(parents) + [d]
+    for p in component_parents:
+        shape[1 + parents.index(p)] = d
+    return rows.reshape(shape).expand((n,) + (d,) * (len(parents) + 1))
+
+
+def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Draw ``n`` kernels i.i.d. from the source's prior, with a torch generator.
+
+    ``Dirichlet(α)``: every row i.i.d. ``Dir(α·1_d)``. ``Fixed(π)``: ``π`` repeated.
+    ``Mixture``: ``Σ_j w_j π_j(· | z restricted to P_j)``, rows of ``π_j`` i.i.d. ``Dir(α_j)``.
+
+    Args:
+        source: the source spec (d, P, prior).
+        n: number of kernels, >= 1.
+        generator: torch generator on ``device`` (the only randomness used).
+        device: sampling device; ``None`` is the CPU.
+        dtype: float dtype of the result (drawn in float64, then cast).
+
+    Returns:
+        Tensor of shape ``(n,) + (d,)*k + (d,)``; each row (last axis) sums to 1.
+    """
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    require(_is_int(n) and n >= 1, "n", "an integer >= 1", n)
+    require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
+            type(generator).__name__)
+    require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
+            "a floating torch.dtype", dtype)
+    dev = _resolve_device(device, generator)
+    return _draw_kernels(source, int(n), generator=generator, device=dev).to(dtype)
+
+
+def _draw_kernels(source: Source, n: int, *, generator: torch.Generator,
+                  device: torch.device) -> torch.Tensor:
+    """:func:`draw_kernels` without validation, float64, shape ``(n,) + (d,)*k + (d,)``."""
+    d, parents = source.vocab_size, source.parents
+    k = len(parents)
+    prior = source.prior
+    if isinstance(prior, Fixed):
+        table = torch.as_tensor(prior.kernel.copy(), dtype=torch.float64, device=device)
+        return table.expand((n,) + table.shape).contiguous()              # (n,)+(d,)*k+(d,)
+    if isinstance(prior, Dirichlet):
+        return _dirichlet_rows(prior.alpha, (n,) + (d,) * k, d, generator=generator,
+                               device=device)
+    require(isinstance(prior, Mixture), "prior", "a Dirichlet, Fixed or Mixture prior", prior)
+    out = torch.zeros((n,) + (d,) * (k + 1), dtype=torch.float64, device=device)
+    for comp in prior.components:
+        rows = _dirichlet_rows(comp.alpha, (n,) + (d,) * len(comp.parents), d,
+                               generator=generator, device=device)
+        out += comp.weight * _expand_component(rows, comp.parents, parents)
+    return out
+
+
+def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Generator,
+                     device: torch.device | str | None = None, start: str = "uniform",
+                     burn_in: int = 0, return_kernels: bool = False,
+                     dtype: torch.dtype = torch.float32):
+    """Sample ``n`` in-context Markov sequences ``x_1..x_T`` (``T = length``), one kernel each.
+
+    Inverse-CDF sampling from pre-drawn uniforms ``U (n, T')``: with the row
+    ``π_i(· | z_l)`` and its cumulative sums ``F_e = Σ_{e' <= e} π_i(e' | z_l)``,
+    ``x_l = #{e < d-1 : F_e <= U_l}``. The loop runs over positions only; every step is
+    vectorised over the n sequences. Cost O(n·T·(k + d)).
+
+    Args:
+        source: the source spec (d, P with ``r = max(P)``, prior).
+        n: number of sequences, >= 1.
+        length: T, tokens per returned sequence, > r (use ``L + 1`` to get context and target).
+        generator: ``torch.Generator`` on the sampling device (keyword-only; the only randomness).
+        device: sampling device; ``None`` is the CPU.
+        start: one of :data:`START_MODES`.
+        burn_in: B, extra steps run and dropped; 0 for ``start="uniform"``, >= 1 for
+            ``start="burn_in"``.
+        return_kernels: also return each sequence's kernel.
+        dtype: float dtype of the returned kernels (sampling itself is float64).
+
+    Returns:
+        int64 tokens of shape ``(n, T)`` (``tokens[:, t-1]`` is ``x_t``) on ``device``, or
+        ``(tokens, kernels)`` with kernels of shape ``(n,) + (d,)*k + (d,)`` in ``dtype``.
+
+    Raises:
+        InductionHeadsError: on a bad source, n, length, start, burn_in, generator, device or
+            dtype.
+    """
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    require(_is_int(n) and n >= 1, "n", "an integer >= 1", n)
+    r = source.max_parent
+    require(_is_int(length) and length > r, "length",
+            f"an integer T > r = max(parents) = {r}", length)
+    require(start in START_MODES, "start", f"one of {START_MODES}", start)
+    require(_is_int(burn_in) and burn_in >= 0,
+            "burn_in", "an integer >= 0", burn_in)
+    if start == "uniform":
+        require(burn_in == 0, "burn_in", "0 with start='uniform' (use start='burn_in')", burn_in)
+    else:
+        require(burn_in >= 1, "burn_in", "an integer >= 1 with start='burn_in'", burn_in)
+    require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
+            type(generator).__name__)
+    require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
+            "a floating torch.dtype", dtype)
+    dev = _resolve_device(device, generator)
+    n, length, burn_in = int(n), int(length), int(burn_in)
+
+    d, parents = source.vocab_size, source.parents
+    k = len(parents)
+    total = burn_in + length
+    kernels = _draw_kernels(source, n, generator=generator, device=dev)   # (n,)+(d,)*k+(d,)
+    cdf = kernels.reshape(n, d**k, d).cumsum(-1)[..., : d - 1]            # (n, d^k, d-1)
+    tokens = torch.empty(n, total, dtype=torch.int64, device=dev)         # (n, T')
+    tokens[:, :r] = torch.randint(0, d, (n, r), generator=generator, device=dev)
+    uniforms = torch.rand(n, total - r, generator=generator, dtype=torch.float64,
+                          device=dev)                                     # (n, T'-r)
+    # Row-major flat index of z = (x_{l-p_1}, ..., x_{l-p_k}) into the d^k kernel rows.
+    strides = torch.tensor([d ** (k - 1 - j) for j in range(k)], device=dev)  # (k,)
+    offsets = torch.tensor(parents, device=dev)                           # (k,)
+    seq = torch.arange(n, device=dev)                                     # (n,)
+    for t in range(r, total):  # 0-based column t holds x_{t+1}
+        z = (tokens[:, t - offsets] * strides).sum(-1)                    # (n,)
+        rows = cdf[seq, z]                                                # (n, d-1)
+        tokens[:, t] = (rows <= uniforms[:, t - r, None]).sum(-1)         # (n,)
+    tokens = tokens[:, burn_in:].contiguous()                             # (n, T)
+    if return_kernels:
+        return tokens, kernels.to(dtype)
+    return tokens
+
+
+def split_context(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut sequences ``x_1..x_{L+1}`` into the context ``x_1..x_L`` and the target ``x_{L+1}``.
+
+    Args:
+        tokens: integer tensor of shape ``(n, L+1)``, ``L >= 1``.
+
+    Returns:
+        ``(context (n, L), target (n,))``, views of ``tokens``.
+    """
+    require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2
+            and not torch.is_floating_point(tokens) and not torch.is_complex(tokens)
+            and tokens.dtype != torch.bool, "tokens", "an integer tensor of shape (n, L+1)",
+            getattr(tokens, "shape", type(tokens).__name__))
+    require(tokens.shape[1] >= 2, "tokens length", "L + 1 >= 2 columns", tokens.shape[1])
+    return tokens[:, :-1], tokens[:, -1]
