@@ -5,12 +5,56 @@ Public API (everything listed in ``__all__``):
 Specs shared with ``numerics``:
     Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
     PAPER_SOURCE, PAPER_MODEL, InductionHeadsError.
-Kernels:
-    sample_kernels, mean_kernel.
+Kernels and sequences (numpy):
+    sample_kernels, mean_kernel, sample_sequences_np.
+Stationary laws:
+    window_law, window_law_exact, marginal.
+Selection criterion (SPEC §3):
+    modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values,
+    CriterionEstimate, expected_criterion, exact_copier_similarity, stage1_signal,
+    finite_length_criterion.
+Reference predictors:
+    gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
+    gih_loss_and_grad, optimal_temperature, LOSS_FLOOR.
+Reduced dynamics:
+    replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth.
+The limit:
+    predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
 
+from theory.criterion import (
+    CriterionEstimate,
+    chi2_mutual_information,
+    chi2_mutual_information_exact,
+    criterion_values,
+    exact_copier_similarity,
+    expected_criterion,
+    finite_length_criterion,
+    modified_chi2,
+    modified_chi2_exact,
+    stage1_signal,
+    symbolic_criterion,
+)
+from theory.dynamics import (
+    log_growth,
+    replicator_closed_form,
+    replicator_trajectory,
+    temperature_trajectory,
+)
 from theory.errors import InductionHeadsError
 from theory.kernels import mean_kernel, sample_kernels
+from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
+from theory.predictors import (
+    LOSS_FLOOR,
+    bayes_predict,
+    gih_loss_and_grad,
+    gih_predict,
+    optimal_temperature,
+    oracle_predict,
+    per_sequence_loss,
+    prediction_loss,
+)
+from theory.sequences import sample_sequences_np
 from theory.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -23,6 +67,7 @@ from theory.spec import (
     head_sets,
     load_source,
 )
+from theory.stationary import marginal, window_law, window_law_exact
 
 __all__ = [
     "InductionHeadsError",
@@ -38,4 +83,35 @@ __all__ = [
     "PAPER_MODEL",
     "sample_kernels",
     "mean_kernel",
+    "sample_sequences_np",
+    "window_law",
+    "window_law_exact",
+    "marginal",
+    "modified_chi2",
+    "modified_chi2_exact",
+    "chi2_mutual_information",
+    "chi2_mutual_information_exact",
+    "symbolic_criterion",
+    "criterion_values",
+    "CriterionEstimate",
+    "expected_criterion",
+    "exact_copier_similarity",
+    "stage1_signal",
+    "finite_length_criterion",
+    "gih_predict",
+    "bayes_predict",
+    "oracle_predict",
+    "prediction_loss",
+    "per_sequence_loss",
+    "gih_loss_and_grad",
+    "optimal_temperature",
+    "LOSS_FLOOR",
+    "replicator_trajectory",
+    "replicator_closed_form",
+    "temperature_trajectory",
+    "log_growth",
+    "predict_limit",
+    "LimitPrediction",
+    "UNTOUCHED",
+    "DECIDABLE_Z",
 ]

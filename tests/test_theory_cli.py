@@ -1,0 +1,54 @@
+"""``python -m theory predict``: runs as a subprocess, prints the table, writes the JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from theory.spec import Mixture, MixtureComponent, Source
+
+REQUIRED_KEYS = ("selected_parents", "criterion", "stderr", "margin", "copier")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "theory", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_cli_default_source_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "pred.json"
+    proc = _run("predict", "--heads", "3", "--window", "3", "--degree", "2", "--seq-len", "60",
+                "--samples", "500", "--seed", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "S* = {1, 2}" in proc.stdout and "copier window" in proc.stdout, proc.stdout
+    data = json.loads(out.read_text())
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    assert not missing, f"JSON lacks {missing}"
+    assert data["selected_parents"] == [1, 2]
+    assert data["copier"] == [1, 2, "untouched"]
+    assert len(data["criterion"]) == len(data["stderr"]) == 7
+    assert data["seed"] == 1 and data["seq_len"] == 60
+
+
+def test_cli_source_file(tmp_path: Path) -> None:
+    src = tmp_path / "mixture.json"
+    Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                               MixtureComponent((1, 2), 0.3, 0.1)))).to_json(src)
+    out = tmp_path / "pred.json"
+    proc = _run("predict", "--source", str(src), "--heads", "3", "--window", "3", "--degree", "2",
+                "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["selected_parents"] == [1]
+
+
+def test_cli_bad_input_is_one_clean_line(tmp_path: Path) -> None:
+    proc = _run("predict", "--heads", "3", "--window", "2", "--degree", "2")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: window"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing = _run("predict", "--source", str(tmp_path / "nope.json"), "--heads", "1",
+                   "--window", "1", "--degree", "1")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: source path")

@@ -1,0 +1,138 @@
+"""Command line: ``python -m theory predict`` prints the predicted limit of TF(M, H, d, D).
+
+Example::
+
+    python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
+
+``--source`` takes a source JSON file (format in :mod:`theory.spec`) and defaults to the paper's
+source (d=3, P=(1,2), Dirichlet(0.1)). Bad input exits with status 2 and a one-line message.
+This module is the only place in ``theory`` that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from theory.errors import InductionHeadsError
+from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.spec import PAPER_SOURCE, Source, load_source
+
+__all__ = ["main", "build_parser", "format_prediction"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m theory``."""
+    parser = argparse.ArgumentParser(prog="python -m theory",
+                                     description="Closed-form predictions of the theory.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="rank head sets by the selection criterion; print S*")
+    p.add_argument("--source", type=Path, default=None,
+                   help="source JSON file (default: the paper's d=3, P=(1,2), Dirichlet(0.1))")
+    p.add_argument("--heads", type=int, required=True, help="H, number of copier heads")
+    p.add_argument("--window", type=int, required=True, help="M >= H, copier window")
+    p.add_argument("--degree", type=int, required=True, help="D, largest head set (1 <= D <= H)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="L: rank by the finite-length criterion G_L (default: G, L -> inf)")
+    p.add_argument("--samples", type=int, default=2000,
+                   help="Monte Carlo kernels / sequences (default 2000)")
+    p.add_argument("--train-sequences", type=int, default=None,
+                   help="training-sample size for the margin in training-noise units "
+                        "(needs --seq-len)")
+    p.add_argument("--seed", type=int, default=0, help="numpy seed (default 0)")
+    p.add_argument("--json", type=Path, default=None, help="write the prediction as JSON here")
+    return parser
+
+
+def _fmt_set(s: Sequence[int]) -> str:
+    return "{" + ", ".join(str(h) for h in s) + "}"
+
+
+def _describe_source(source: Source) -> str:
+    prior = source.prior.to_dict()
+    kind = prior.pop("kind")
+    if kind == "fixed":
+        detail = "fixed kernel"
+    elif kind == "dirichlet":
+        detail = f"Dirichlet(alpha={prior['alpha']:g})"
+    else:
+        detail = "mixture " + " + ".join(
+            f"{c['weight']:g}*Dir({c['alpha']:g}) on {_fmt_set(c['parents'])}"
+            for c in prior["components"])
+    return f"d={source.vocab_size}, parents P={_fmt_set(source.parents)}, {detail}"
+
+
+def format_prediction(pred: LimitPrediction) -> str:
+    """The readable table printed by ``predict`` (one string, lines joined by newlines)."""
+    m = pred.model
+    if pred.seq_len is None:
+        what = f"G (L -> inf), {pred.samples} kernel sample(s)"
+    else:
+        what = f"G_L at L={pred.seq_len}, {pred.samples} sequences"
+    lines = [f"source: {_describe_source(pred.source)}",
+             f"model:  H={m.heads}, M={m.window}, D={m.degree}; criterion {what}", ""]
+    asym_col = pred.seq_len is not None
+    header = f"{'rank':>4}  {'set':<12}{pred.criterion_kind:>10}  {'± stderr':>10}"
+    lines.append(header + (f"  {'G (L->inf)':>11}" if asym_col else ""))
+    index = {s: i for i, s in enumerate(pred.sets)}
+    for rank, (s, value, err) in enumerate(pred.ranking(), start=1):
+        row = f"{rank:>4}  {_fmt_set(s):<12}{value:>10.5f}  {err:>10.5f}"
+        if asym_col:
+            row += f"  {pred.asymptotic_criterion[index[s]]:>11.5f}"
+        lines.append(row + ("   <- S*" if s == pred.selected_parents else ""))
+    lines.append("")
+    lines.append(f"S* = {_fmt_set(pred.selected_parents)}   runner-up "
+                 f"{_fmt_set(pred.runner_up)}   margin = {pred.margin:.5f} "
+                 f"({pred.margin_se:.1f} SE of the difference)")
+    if pred.margin_train_noise is not None:
+        lines.append(f"margin in training noise of {pred.train_sequences} sequences: "
+                     f"{pred.margin_train_noise:.1f}")
+    lines.append(f"decidable (>= {DECIDABLE_Z:g} SE): {'yes' if pred.decidable else 'no'}")
+    if asym_col:
+        agree = "agrees" if pred.agrees_with_asymptotic else "DISAGREES"
+        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic_parents)} ({agree})")
+    heads = ", ".join(f"head {h}: " + (f"offset {c}" if isinstance(c, int) else str(c))
+                      for h, c in enumerate(pred.copier, start=1))
+    lines.append(f"copier window: {heads}")
+    lines.append("missing parents (not expressible): "
+                 + (_fmt_set(pred.missing_parents) if pred.missing_parents else "none"))
+    return "\n".join(lines)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    source = PAPER_SOURCE if args.source is None else load_source(args.source)
+    pred = predict_limit(source, heads=args.heads, window=args.window, degree=args.degree,
+                         seq_len=args.seq_len, samples=args.samples,
+                         rng=np.random.default_rng(args.seed),
+                         train_sequences=args.train_sequences)
+    print(format_prediction(pred))
+    if args.json is not None:
+        data = pred.to_dict()
+        data["seed"] = args.seed
+        try:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as err:
+            raise InductionHeadsError(
+                f"--json: expected a writable path, received {str(args.json)!r} ({err.strerror})"
+            ) from None
+        print(f"wrote {args.json}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 on :class:`InductionHeadsError`)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _predict(args)
+    except InductionHeadsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The limit the theory predicts for TF(M, H, d, D) trained on a source (SPEC §3).
+
+Only the head sets the model can express are ranked: ``𝒮 = {S ⊆ {1..H} : |S| <= D}``
+(:func:`theory.spec.head_sets`; head h starts on offset h, so a head set is a set of offsets).
+The selected set is
+
+    S* = argmax_{S∈𝒮} G(S)      (or argmax G_L(S) when a finite context length L is given),
+
+and the predicted limit is: selector ``c̃`` one-hot on ``S*``; copier head ``h ∈ S*`` one-hot on
+offset ``h``, heads outside ``S*`` untouched (they get no gradient once ``c̃`` sits on ``S*``);
+classifier ``a → ∞`` with similarity ``s_l = Π_{h∈S*} 1{x_{l-h} = x_{L+1-h}}``, i.e. the
+generalized induction head (:func:`theory.predictors.gih_predict` at ``a = ∞``).
+
+How sure the ranking is: ``margin = value(S*) - value(S2)`` (``S2`` the runner-up) is reported in
+standard errors of the *paired* difference of the Monte Carlo estimate (``margin_se``) and, for a
+training sample of ``n`` sequences of length ``L``, in units of the noise that sample carries,
+``SD_seq(g^{S*} - g^{S2}) / sqrt(n)`` (``margin_train_noise``; ``g`` the per-sequence stage-1
+signal). Both must reach :data:`DECIDABLE_Z` for ``decidable``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from theory.criterion import (
+    CriterionEstimate,
+    exact_copier_similarity,
+    expected_criterion,
+    finite_length_criterion,
+)
+from theory.errors import require
+from theory.spec import ModelSpec, Source
+
+__all__ = ["DECIDABLE_Z", "UNTOUCHED", "LimitPrediction", "predict_limit"]
+
+DECIDABLE_Z = 3.0
+"""The margin must be >= 3 standard errors (of the estimate, and of a training sample when
+``train_sequences`` is given) for the prediction to count as decidable: a one-sided 3σ gap."""
+
+UNTOUCHED = "untouched"
+"""The copier entry of a head outside ``S*``: it keeps its initialisation."""
+
+
+def _jsonable(x: float | None) -> float | None:
+    """Floats for JSON: non-finite values (an exact margin is infinitely many SE) become None."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+@dataclass(frozen=True, eq=False)
+class LimitPrediction:
+    """The predicted limit of training TF(M, H, d, D) on a source.
+
+    Attributes:
+        source: the source.
+        model: the model sizes (``heads`` H, ``window`` M, ``degree`` D).
+        seq_len: ``L`` when the ranking uses ``G_L``; None for the ``L → ∞`` criterion ``G``.
+        samples: kernels (G) or sequences (G_L) in the Monte Carlo estimate.
+        sets: the ranked sets ``𝒮`` in :func:`theory.spec.head_sets` order.
+        criterion: ``(n_sets,)`` values of ``G`` or ``G_L`` (read-only).
+        stderr: ``(n_sets,)`` their standard errors (0 for an exact value).
+        criterion_kind: ``"G"`` or ``"G_L"``.
+        selected_parents: ``S*``, sorted offsets.
+        runner_up: the second-best set ``S2``.
+        asymptotic_parents: ``argmax G`` (equals ``selected_parents`` when ``seq_len`` is None).
+        asymptotic_criterion: ``(n_sets,)`` values of ``G`` (the same array when ``seq_len`` is None).
+        agrees_with_asymptotic: ``selected_parents == asymptotic_parents``.
+        margin: ``value(S*) - value(S2)``.
+        margin_se: the margin in standard errors of the paired difference (inf when exact).
+        margin_train_noise: the margin over ``SD_seq(g^{S*} - g^{S2}) / sqrt(train_sequences)``,
+            or None when ``train_sequences`` was not given.
+        train_sequences: the training-sample size behind ``margin_train_noise``.
+        decidable: ``margin_se >= DECIDABLE_Z`` and (if given) ``margin_train_noise >= DECIDABLE_Z``.
+        copier: per head ``h = 1..H``: the offset it converges to (``h``), or ``"untouched"``.
+        selector_weights: set → 1.0 for ``S*``, 0.0 otherwise (read-only mapping).
+        missing_parents: parents of the source the model cannot express: offsets beyond ``H``,
+            and, when more than ``D`` parents lie within ``1..H``, those left out of ``S*``.
+    """
+
+    source: Source
+    model: ModelSpec
+    seq_len: int | None
+    samples: int
+    sets: tuple[tuple[int, ...], ...]
+    criterion: np.ndarray
+    stderr: np.ndarray
+    criterion_kind: str
+    selected_parents: tuple[int, ...]
+    runner_up: tuple[int, ...]
+    asymptotic_parents: tuple[int, ...]
+    asymptotic_criterion: np.ndarray
+    agrees_with_asymptotic: bool
+    margin: float
+    margin_se: float
+    margin_train_noise: float | None
+    train_sequences: int | None
+    decidable: bool
+    copier: tuple[int | str, ...]
+    selector_weights: Mapping[tuple[int, ...], float]
+    missing_parents: tuple[int, ...]
+
+    def similarity(self, tokens: np.ndarray) -> np.ndarray:
+        """Exact copier similarity on ``S*``: context ``x_1..x_L`` ``(n, L)`` → float64 ``(n, L)``.
+
+        ``s_l = Π_{h∈S*} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``
+        (:func:`theory.criterion.exact_copier_similarity`).
+        """
+        return exact_copier_similarity(tokens, self.selected_parents)
+
+    def ranking(self) -> list[tuple[tuple[int, ...], float, float]]:
+        """``(set, value, stderr)`` sorted by value, best first (ties keep head_sets order)."""
+        order = sorted(range(len(self.sets)), key=lambda i: -self.criterion[i])
+        return [(self.sets[i], float(self.criterion[i]), float(self.stderr[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists, set keys become strings like ``"(1, 2)"``)."""
+        return {
+            "source": self.source.to_dict(),
+            "model": {"heads": self.model.heads, "window": self.model.window,
+                      "degree": self.model.degree},
+            "seq_len": self.seq_len,
+            "samples": self.samples,
+            "criterion_kind": self.criterion_kind,
+            "sets": [list(s) for s in self.sets],
+            "criterion": [float(v) for v in self.criterion],
+            "stderr": [float(v) for v in self.stderr],
+            "asymptotic_criterion": [float(v) for v in self.asymptotic_criterion],
+            "selected_parents": list(self.selected_parents),
+            "runner_up": list(self.runner_up),
+            "asymptotic_parents": list(self.asymptotic_parents),
+            "agrees_with_asymptotic": self.agrees_with_asymptotic,
+            "margin": float(self.margin),
+            "margin_se": _jsonable(self.margin_se),
+            "margin_train_noise": _jsonable(self.margin_train_noise),
+            "train_sequences": self.train_sequences,
+            "decidable": self.decidable,
+            "decidable_threshold": DECIDABLE_Z,
+            "copier": list(self.copier),
+            "selector_weights": {str(s): w for s, w in self.selector_weights.items()},
+            "missing_parents": list(self.missing_parents),
+        }
+
+
+def _top_two(values: np.ndarray) -> tuple[int, int]:
+    """Indices of the best and second-best values (first index on ties)."""
+    order = sorted(range(values.size), key=lambda i: -values[i])
+    return order[0], order[1]
+
+
+def _in_units(margin: float, unit: float) -> float:
+    """``margin / unit``; an exact estimate (unit 0) gives inf for a positive margin, else 0."""
+    if unit > 0:
+        return margin / unit
+    return math.inf if margin > 0 else 0.0
+
+
+def _missing_parents(parents: tuple[int, ...], model: ModelSpec, selected: tuple[int, ...]
+                     ) -> tuple[int, ...]:
+    beyond = [p for p in parents if p > model.heads]
+    within = [p for p in parents if p <= model.heads]
+    excluded = [p for p in within if p not in selected] if len(within) > model.degree else []
+    return tuple(sorted(beyond + excluded))
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, dtype=np.float64)
+    out.setflags(write=False)
+    return out
+
+
+def predict_limit(source: Source, *, heads: int, window: int, degree: int,
+                  seq_len: int | None = None, samples: int = 2000, rng: np.random.Generator,
+                  train_sequences: int | None = None) -> LimitPrediction:
+    """Predict the limit of TF(M=window, H=heads, d, D=degree) trained on ``source``.
+
+    Args:
+        source: the source (d, P, prior).
+        heads: ``H >= 1``.
+        window: ``M >= H``.
+        degree: ``D`` with ``1 <= D <= H``.
+        seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens) and
+            ``G`` is estimated too for ``asymptotic_parents``. Needs ``L > max(H, max P)``.
+        samples: Monte Carlo kernels / sequences, >= 2 (a Fixed prior's ``G`` is exact).
+        rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``).
+        train_sequences: size ``n`` of a training sample for ``margin_train_noise``; needs
+            ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
+
+    Returns:
+        The :class:`LimitPrediction`.
+
+    Raises:
+        InductionHeadsError: on bad sizes (via :class:`theory.spec.ModelSpec`), a short
+            ``seq_len``, a bad ``samples`` / ``train_sequences`` / ``rng``.
+    """
+    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    model = ModelSpec(heads=heads, window=window, degree=degree)
+    bound = max(model.heads, source.max_parent)
+    if seq_len is not None:
+        require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
+                and seq_len > bound, "seq_len",
+                f"an integer L > max(H, max P) = {bound} (every set needs a context)", seq_len)
+        seq_len = int(seq_len)
+    if train_sequences is not None:
+        require(isinstance(train_sequences, (int, np.integer))
+                and not isinstance(train_sequences, bool) and train_sequences >= 1,
+                "train_sequences", "an integer >= 1", train_sequences)
+        require(seq_len is not None, "seq_len",
+                "a context length L when train_sequences is given (per-sequence noise)", seq_len)
+        train_sequences = int(train_sequences)
+    sets = model.sets
+
+    if seq_len is not None:
+        est: CriterionEstimate = finite_length_criterion(source, sets, seq_len, samples=samples,
+                                                         rng=rng)
+        asym = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
+    else:
+        est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
+        asym = est
+    values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
+    best, second = _top_two(values)
+    selected = sets[best]
+    asymptotic = sets[int(np.argmax(asym.values))]
+    margin = float(values[best] - values[second])
+    margin_se = _in_units(margin, est.difference_stderr(best, second))
+
+    margin_train_noise = None
+    if train_sequences is not None:
+        per = np.asarray(est.per_sample)  # (samples, n_sets), per-sequence stage-1 signal
+        diff_sd = float(np.std(per[:, best] - per[:, second], ddof=1))
+        margin_train_noise = _in_units(margin, diff_sd / math.sqrt(train_sequences))
+    decidable = margin_se >= DECIDABLE_Z and (
+        margin_train_noise is None or margin_train_noise >= DECIDABLE_Z)
+
+    copier = tuple(h if h in selected else UNTOUCHED for h in range(1, model.heads + 1))
+    weights = MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets})
+    return LimitPrediction(
+        source=source, model=model, seq_len=seq_len, samples=int(est.samples), sets=sets,
+        criterion=_read_only(values), stderr=_read_only(est.stderr),
+        criterion_kind=est.kind, selected_parents=selected, runner_up=sets[second],
+        asymptotic_parents=asymptotic, asymptotic_criterion=_read_only(asym.values),
+        agrees_with_asymptotic=selected == asymptotic, margin=margin, margin_se=margin_se,
+        margin_train_noise=margin_train_noise, train_sequences=train_sequences,
+        decidable=bool(decidable), copier=copier, selector_weights=weights,
+        missing_parents=_missing_parents(source.parents, model, selected),
+    )

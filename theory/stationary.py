@@ -1,0 +1,386 @@
+"""Stationary laws of the order-r chain and their marginals (float64 numpy and exact sympy).
+
+The chain with parents ``P`` (``r = max(P)``) is a first-order chain on r-tuples
+``w_l = (x_{l-r+1}, ..., x_l)`` (oldest first, ``N = d^r`` states): ``w_l -> w_{l+1}`` appends
+``x_{l+1} ~ π(· | x_{l+1-p_1}, ..., x_{l+1-p_k})`` and drops ``x_{l-r+1}``. Its stationary law
+``μ_r`` solves ``μ (I - T + E) = 1^T`` (``E`` the all-ones matrix), which has a unique solution
+exactly when the chain has a single recurrent class; we require more, *primitivity* (irreducible and
+aperiodic on the support of ``T``), so that the law is unique and the chain converges to it.
+
+The law of a longer window ``(x_{l-K+1}, ..., x_l)`` (oldest first, ``K >= r + 1``) is
+``μ_r(x_{l-K+1..l-K+r}) Π_{t=l-K+r+1}^{l} π(x_t | x_{t-p_1}, ..., x_{t-p_k})``.
+
+Float path: an edge of the transition graph is an entry ``> PRIMITIVITY_ATOL`` (0.0: the exact
+support, so primitivity is decided structurally, without a tolerance). The linear system is solved
+by a batched LAPACK inverse where it is well-conditioned and by GTH elimination (relative accuracy
+for every entry, no subtractions) for nearly reducible chains: with small alpha, Dirichlet rows hold
+entries like 1e-40 and ``I - T + E`` is then numerically singular (measured on d=3, P=(1,2):
+LAPACK reports "Singular matrix" for alpha <= 0.05, and at alpha = 0.1 one kernel in 2000 has an
+error of 2e-5). Rows with tiny alpha may also underflow to exact zeros and make the chain
+reducible; callers that average over a prior (``theory.criterion.expected_criterion``) floor
+kernel entries first.
+
+Exact and symbolic paths: the same algebra on numpy object arrays of elements of a sympy polys
+field, QQ or QQ(symbols), with a DomainMatrix LU solve (no expression trees, so fast).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.polys.matrices import DomainMatrix
+
+from theory.errors import InductionHeadsError, require
+from theory.spec import STOCHASTIC_ATOL, _check_parents
+
+__all__ = [
+    "PRIMITIVITY_ATOL",
+    "SOLVE_COND_MAX",
+    "transition_matrix",
+    "is_primitive",
+    "window_law",
+    "window_law_exact",
+    "marginal",
+    "as_exact_kernel",
+    "symbolic_window_law",
+    "window_law_field",
+]
+
+PRIMITIVITY_ATOL = 0.0
+"""Float kernel entries ``<= PRIMITIVITY_ATOL`` are not edges of the transition graph (exact support)."""
+
+SOLVE_COND_MAX = 1e6
+"""Largest 1-norm condition number of ``I - T + E`` solved by LAPACK: measured error <= cond * 2.4e-17
+(vs GTH, 4000 Dirichlet(0.1..0.3) kernels), so <= ~1e-11; worse-conditioned chains use GTH."""
+
+
+def _check_window(window: Any, r: int) -> int:
+    require(isinstance(window, (int, np.integer)) and not isinstance(window, bool)
+            and window >= r + 1, "window", f"an integer K >= max(parents) + 1 = {r + 1}", window)
+    return int(window)
+
+
+def _check_float_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
+    """Validate a float kernel ``(n,)? + (d,)*k + (d,)``; return it as float64."""
+    k = len(parents)
+    try:
+        arr = np.asarray(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InductionHeadsError(f"kernel: expected an array of numbers, received {kernel!r}"
+                                  ) from None
+    require(arr.ndim in (k + 1, k + 2), "kernel",
+            f"shape (d,)*{k} + (d,) or (n,) + (d,)*{k} + (d,) for parents {parents}", arr.shape)
+    core = arr.shape[arr.ndim - k - 1:]
+    require(len(set(core)) == 1 and core[0] >= 2, "kernel", "equal axes of length d >= 2", arr.shape)
+    require(bool(np.all(np.isfinite(arr)) and np.all(arr >= 0)), "kernel",
+            "finite entries >= 0", "negative or non-finite entries")
+    worst = float(np.max(np.abs(arr.sum(axis=-1) - 1.0)))
+    require(worst <= STOCHASTIC_ATOL, "kernel", "rows summing to 1",
+            f"a row off by {worst:.3g}")
+    return arr
+
+
+def _factor(kernel: np.ndarray, parents: tuple[int, ...], m: int) -> np.ndarray:
+    """Kernel of the token at window position ``m`` (0-based) given positions ``m - p``.
+
+    Args:
+        kernel: ``B + (d,)*k + (d,)`` (float or object array).
+        parents: ``P``; requires ``m >= r``.
+        m: position of the new token in a window of ``m + 1`` tokens.
+
+    Returns:
+        ``B + shape`` broadcastable to ``B + (d,)*(m+1)``: entry ``π(x_m | x_{m-p_1}, ..., x_{m-p_k})``.
+    """
+    k = len(parents)
+    nb = kernel.ndim - k - 1
+    d = kernel.shape[-1]
+    # Parents in decreasing offset sit at increasing positions m - p_k < ... < m - p_1.
+    perm = tuple(range(nb)) + tuple(nb + j for j in reversed(range(k))) + (nb + k,)
+    shape = list(kernel.shape[:nb]) + [1] * m + [d]
+    for p in parents:
+        shape[nb + m - p] = d
+    return kernel.transpose(perm).reshape(shape)
+
+
+def transition_matrix(kernel: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
+    """Transition matrix of the chain on r-tuples, ``T[w, w']``, shape ``B + (d^r, d^r)``.
+
+    States are r-tuples ``(x_{l-r+1}, ..., x_l)`` in C order (oldest token most significant).
+    Works on float arrays and on object arrays of field elements; ``kernel`` is ``B + (d,)*k + (d,)``, unvalidated.
+    """
+    parents = tuple(parents)
+    r, d, k = parents[-1], kernel.shape[-1], len(parents)
+    batch = kernel.shape[: kernel.ndim - k - 1]
+    cond = np.broadcast_to(_factor(kernel, parents, r), batch + (d,) * (r + 1))  # B + (d,)*(r+1)
+    rest = d ** (r - 1)
+    out = np.zeros(batch + (d, rest, rest, d), dtype=kernel.dtype)  # B + (x_old, w_mid, w_mid', e)
+    if kernel.dtype == object:
+        out[...] = kernel.flat[0] - kernel.flat[0]  # the zero of the entries' own field
+    j = np.arange(rest)
+    out[..., :, j, j, :] = cond.reshape(batch + (d, rest, d))
+    return out.reshape(batch + (d**r, d**r))
+
+
+def is_primitive(support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Irreducibility and aperiodicity of transition graphs, batched.
+
+    Irreducible iff ``(I + B)^(N-1) > 0``; primitive (irreducible and aperiodic) iff
+    ``B^m > 0`` for ``m = (N-1)^2 + 1`` (Wielandt). Both by repeated boolean squaring.
+
+    Args:
+        support: bool ``B + (N, N)``, ``support[..., i, j]`` = edge ``i -> j``.
+
+    Returns:
+        ``(irreducible, primitive)``, bool arrays of shape ``B``.
+    """
+    n_states = support.shape[-1]
+    adj = support.astype(np.float64)  # B + (N, N)
+    reach = np.minimum(adj + np.eye(n_states), 1.0)
+    power = adj
+    for _ in range(max(1, math.ceil(math.log2((n_states - 1) ** 2 + 1)))):
+        power = np.minimum(power @ power, 1.0)
+    for _ in range(max(1, math.ceil(math.log2(max(n_states - 1, 1))))):
+        reach = np.minimum(reach @ reach, 1.0)
+    return np.all(reach > 0, axis=(-2, -1)), np.all(power > 0, axis=(-2, -1))
+
+
+def _require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray) -> None:
+    """Raise unless every chain is primitive; ``support`` is ``(n, N, N)``, the flag ``(n,)``."""
+    todo = np.flatnonzero(~kernel_entries_positive)  # all-positive kernels: T^r > 0, primitive
+    if todo.size == 0:
+        return
+    irreducible, primitive = is_primitive(support[todo])
+    bad = np.flatnonzero(~primitive)
+    if bad.size:
+        i = int(bad[0])
+        kind = "periodic" if irreducible[i] else "reducible"
+        raise InductionHeadsError(
+            "kernel: expected a primitive chain (irreducible and aperiodic on the support of "
+            f"the transition graph, so a unique stationary law); received a {kind} chain "
+            f"(batch index {int(todo[i])}, {bad.size} of {support.shape[0]} such)")
+
+
+def _gth(trans: np.ndarray) -> np.ndarray:
+    """Stationary laws by GTH elimination (Grassmann-Taksar-Heyman), ``(n, N, N)`` -> ``(n, N)``.
+
+    Gaussian elimination on ``I - T`` that forms each pivot as a sum of off-diagonal
+    probabilities, never a difference: every entry of ``μ`` has small *relative* error, even
+    for nearly reducible chains where a solve of ``I - T + E`` is ill-conditioned.
+    """
+    t = np.array(trans, dtype=np.float64)  # (n, N, N), overwritten by the censored chains
+    n_states = t.shape[-1]
+    for k in range(n_states - 1, 0, -1):
+        out = t[:, k, :k].sum(axis=-1)  # (n,): P(leave state k towards states < k)
+        if not np.all(out > 0):
+            raise InductionHeadsError(
+                "kernel: expected a numerically primitive chain; received one whose "
+                "elimination met a zero pivot (transition probabilities underflow)")
+        t[:, :k, k] /= out[:, None]
+        t[:, :k, :k] += t[:, :k, k, None] * t[:, k, None, :k]  # (n, k, k)
+    mu = np.zeros(t.shape[:-1])  # (n, N)
+    mu[:, 0] = 1.0
+    for k in range(1, n_states):
+        mu[:, k] = np.einsum("ni,ni->n", mu[:, :k], t[:, :k, k])
+    return mu / mu.sum(axis=-1, keepdims=True)
+
+
+def _solve_float(trans: np.ndarray) -> np.ndarray:
+    """Stationary laws of stacked primitive stochastic matrices ``(n, N, N)`` -> ``(n, N)``.
+
+    Fast path: ``μ = 1^T (I - T + E)^{-1}`` by a batched LAPACK inverse, kept where the
+    1-norm condition number is below ``SOLVE_COND_MAX``; the other chains (nearly
+    reducible ones) and any batch LAPACK finds singular go through :func:`_gth`.
+    """
+    n_states = trans.shape[-1]
+    a = np.eye(n_states) - trans + 1.0  # (n, N, N): I - T + E
+    try:
+        inv = np.linalg.inv(a)  # (n, N, N)
+    except np.linalg.LinAlgError:
+        return _gth(trans)
+    mu = inv.sum(axis=-2)  # (n, N): μ_j = Σ_i (A^{-1})_{ij}
+    cond = np.abs(a).sum(axis=-2).max(axis=-1) * np.abs(inv).sum(axis=-2).max(axis=-1)  # (n,)
+    redo = ~(np.isfinite(cond) & (cond < SOLVE_COND_MAX))
+    if np.any(redo):
+        mu[redo] = _gth(trans[redo])
+    mu = np.clip(mu, 0.0, None)  # round-off below 0 (at most ~cond * eps)
+    return mu / mu.sum(axis=-1, keepdims=True)
+
+
+def _extend(law_r: np.ndarray, kernel: np.ndarray, parents: tuple[int, ...], window: int
+            ) -> np.ndarray:
+    """Multiply kernel factors onto an r-window law: ``B + (d,)*r`` -> ``B + (d,)*K``."""
+    law = law_r
+    for m in range(parents[-1], window):
+        law = law[..., None] * _factor(kernel, parents, m)  # B + (d,)*(m+1)
+    return law
+
+
+def window_law(kernel: np.ndarray, parents: tuple[int, ...], window: int) -> np.ndarray:
+    """Stationary law of the window ``(x_{l-K+1}, ..., x_l)`` (oldest first), float64.
+
+    Args:
+        kernel: ``(d,)*k + (d,)`` or batched ``(n,) + (d,)*k + (d,)``.
+        parents: ``P``.
+        window: ``K >= r + 1``.
+
+    Returns:
+        ``(d,)*K`` or ``(n,) + (d,)*K``; sums to 1.
+
+    Raises:
+        InductionHeadsError: on a bad kernel or window, or a non-primitive chain.
+    """
+    parents = _check_parents(parents)
+    arr = _check_float_kernel(kernel, parents)
+    r, k, d = parents[-1], len(parents), arr.shape[-1]
+    window = _check_window(window, r)
+    batched = arr.ndim == k + 2
+    stack = arr if batched else arr[None]  # (n,) + (d,)*k + (d,)
+    trans = transition_matrix(stack, parents)  # (n, N, N)
+    positive = np.all(stack.reshape(stack.shape[0], -1) > PRIMITIVITY_ATOL, axis=1)  # (n,)
+    _require_primitive(trans > PRIMITIVITY_ATOL, positive)
+    law_r = _solve_float(trans).reshape((stack.shape[0],) + (d,) * r)  # (n,) + (d,)*r
+    law = _extend(law_r, stack, parents, window)  # (n,) + (d,)*K
+    return law if batched else law[0]
+
+
+def as_exact_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
+    """Convert nested lists / arrays of exact numbers to an object array of sympy Rationals.
+
+    Raises:
+        InductionHeadsError: on a wrong shape, a non-rational entry (floats are refused: pass
+            ``sympy.Rational``), a negative entry or a row not summing to exactly 1.
+    """
+    parents = _check_parents(parents)
+    k = len(parents)
+    if isinstance(kernel, sp.NDimArray):
+        kernel = kernel.tolist()
+    raw = np.array(kernel, dtype=object)
+    require(raw.ndim == k + 1 and len(set(raw.shape)) == 1 and raw.shape[0] >= 2, "kernel",
+            f"shape (d,)*{k} + (d,) with d >= 2 for parents {parents}", raw.shape)
+    out = np.empty(raw.shape, dtype=object)
+    for idx, v in np.ndenumerate(raw):
+        val = sp.sympify(v)
+        require(bool(val.is_Rational), "kernel entry", "an exact rational (sympy.Rational, int)", v)
+        require(bool(val >= 0), "kernel entry", "a rational >= 0", v)
+        out[idx] = val
+    for idx in np.ndindex(raw.shape[:-1]):
+        total = sum(out[idx], sp.Integer(0))
+        require(total == 1, "kernel", "rows summing exactly to 1", f"row {idx} sums to {total}")
+    return out
+
+
+def _symbolic_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
+    """Object array of sympy expressions ``(d,)*k + (d,)`` whose rows sum to 1 identically."""
+    kern = np.vectorize(sp.sympify, otypes=[object])(np.array(kernel, dtype=object))
+    require(kern.ndim == len(parents) + 1 and len(set(kern.shape)) == 1 and kern.shape[0] >= 2,
+            "kernel", f"shape (d,)*{len(parents)} + (d,) with d >= 2", kern.shape)
+    for idx in np.ndindex(kern.shape[:-1]):
+        require(sp.cancel(sum(kern[idx]) - 1) == 0, "kernel", "rows summing to 1 identically",
+                f"row {idx} sums to {sum(kern[idx])}")
+    return kern
+
+
+def window_law_field(kernel: Any, parents: tuple[int, ...], window: int, *,
+                     symbolic: bool = False) -> tuple[np.ndarray, Any]:
+    """Window law computed in a sympy polys field: QQ (exact) or QQ(symbols) (symbolic).
+
+    Arithmetic on field elements (no expression trees) keeps exact and symbolic laws fast; the
+    stationary r-window law solves ``(I - T + E)^T μ = 1`` by a DomainMatrix LU solve.
+
+    Args:
+        kernel: Rationals (``symbolic=False``; checked primitive) or sympy expressions in a few
+            symbols (``symbolic=True``; primitivity not checked, the result is valid where the
+            chain is primitive).
+        parents: ``P``.
+        window: ``K >= r + 1``.
+        symbolic: choose the field QQ(free symbols of the kernel) instead of QQ.
+
+    Returns:
+        ``(law, field)``: object array ``(d,)*K`` of field elements and the field; convert with
+        ``field.to_sympy``.
+    """
+    parents = _check_parents(parents)
+    window = _check_window(window, parents[-1])
+    if symbolic:
+        kern = _symbolic_kernel(kernel, parents)
+        symbols = sorted(set().union(*(v.free_symbols for v in kern.flat)), key=str)
+        field = sp.QQ.frac_field(*symbols) if symbols else sp.QQ
+    else:
+        kern, field = as_exact_kernel(kernel, parents), sp.QQ
+    kern = np.vectorize(field.from_sympy, otypes=[object])(kern)
+    r, d = parents[-1], kern.shape[-1]
+    trans = transition_matrix(kern, parents)  # (N, N) of field elements
+    if not symbolic:
+        support = np.vectorize(lambda v: v != 0, otypes=[bool])(trans)
+        _require_primitive(support[None], np.array([all(v != 0 for v in kern.flat)]))
+    n_states, one = d**r, field.one
+    a = DomainMatrix([[(one if i == j else field.zero) - trans[j, i] + one for j in range(n_states)]
+                      for i in range(n_states)], (n_states, n_states), field)
+    ones = DomainMatrix([[one] for _ in range(n_states)], (n_states, 1), field)
+    mu = [row[0] for row in a.lu_solve(ones).to_list()]
+    law_r = np.array(mu, dtype=object).reshape((d,) * r)
+    return _extend(law_r, kern, parents, window), field
+
+
+def window_law_exact(kernel: Any, parents: tuple[int, ...], window: int
+                     ) -> sp.ImmutableDenseNDimArray:
+    """:func:`window_law` in exact arithmetic: sympy Rationals in, Rationals out.
+
+    Args:
+        kernel: nested lists / numpy object array / sympy array of Rationals, ``(d,)*k + (d,)``.
+        parents: ``P``.
+        window: ``K >= r + 1``.
+
+    Returns:
+        ``ImmutableDenseNDimArray`` of shape ``(d,)*K`` with Rational entries summing to 1.
+
+    Raises:
+        InductionHeadsError: on a bad kernel or window, or a non-primitive chain.
+    """
+    law, field = window_law_field(kernel, parents, window)
+    out = np.vectorize(field.to_sympy, otypes=[object])(law)
+    return sp.ImmutableDenseNDimArray(out.tolist(), out.shape)
+
+
+def symbolic_window_law(kernel: Any, parents: tuple[int, ...], window: int) -> np.ndarray:
+    """Window law of a kernel of sympy expressions: object array ``(d,)*K`` of rational functions.
+
+    Valid wherever the chain is primitive (not checked: the entries are symbols).
+    """
+    law, field = window_law_field(kernel, parents, window, symbolic=True)
+    return np.vectorize(lambda v: sp.factor(field.to_sympy(v)), otypes=[object])(law)
+
+
+def marginal(law: Any, offsets: tuple[int, ...], *, batch_ndim: int = 0) -> Any:
+    """Joint law of ``((x_{l-h})_{h in S}, x_l)`` from a window law.
+
+    Args:
+        law: window law ``B + (d,)*K`` (float array, object array, or a sympy array when
+            ``batch_ndim == 0``); the last axis is ``x_l``, axis ``K-1-h`` is ``x_{l-h}``.
+        offsets: ``S``, distinct offsets in ``1..K-1``; the output's z-axes follow this order.
+        batch_ndim: number of leading batch axes ``B`` (0 or 1 in this library).
+
+    Returns:
+        ``B + (d,)*|S| + (d,)``, the same kind of array as ``law``.
+    """
+    is_sympy = isinstance(law, sp.NDimArray)
+    arr = np.array(law.tolist(), dtype=object) if is_sympy else np.asarray(law)
+    require(isinstance(batch_ndim, int) and 0 <= batch_ndim < arr.ndim, "batch_ndim",
+            f"an integer in [0, {arr.ndim - 1}]", batch_ndim)
+    window = arr.ndim - batch_ndim
+    offs = tuple(int(h) for h in offsets)
+    require(len(set(offs)) == len(offs) and all(1 <= h <= window - 1 for h in offs), "offsets",
+            f"distinct offsets in 1..{window - 1} (window K = {window})", offsets)
+    keep = [batch_ndim + window - 1 - h for h in offs] + [arr.ndim - 1]
+    drop = tuple(ax for ax in range(batch_ndim, arr.ndim) if ax not in keep)
+    summed = arr.sum(axis=drop) if drop else arr
+    # After the sum, kept axes are in increasing window position; reorder to offsets' order.
+    order = sorted(keep)
+    perm = tuple(range(batch_ndim)) + tuple(batch_ndim + order.index(ax) for ax in keep)
+    out = summed.transpose(perm)
+    if is_sympy:
+        return sp.ImmutableDenseNDimArray(out.tolist(), out.shape)
+    return out
