@@ -164,7 +164,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch raises RuntimeError for a missing directory
         raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
                                   f"({err})") from None
 

@@ -31,7 +31,7 @@ def expand_component(component_kernel: np.ndarray, component_parents: tuple[int,
     batch = component_kernel.shape[: component_kernel.ndim - kj - 1]
     shape = list(batch) + [1] * k + [d]
     nb = len(batch)
-    for j, p in enumerate(component_parents):
+    for p in component_parents:
         shape[nb + parents.index(p)] = d
     # Component axes are in increasing-offset order, as are the full axes: a reshape suffices.
     out = component_kernel.reshape(shape)

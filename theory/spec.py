@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class Mixture:
         return {"kind": "mixture", "components": [c.to_dict() for c in self.components]}
 
 
-Prior = Union[Dirichlet, Fixed, Mixture]
+Prior = Dirichlet | Fixed | Mixture
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class Source:
                 "prior": self.prior.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Source":
+    def from_dict(cls, data: dict[str, Any]) -> Source:
         """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on a bad dict."""
         require(isinstance(data, dict), "source", "a dict", type(data).__name__)
         missing = {"vocab_size", "parents", "prior"} - set(data)
@@ -368,7 +368,7 @@ class ModelSpec:
                 "a_init": self.a_init}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         require(isinstance(data, dict), "model spec", "a dict", type(data).__name__)
         allowed = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init")
         unknown = sorted(set(data) - set(allowed))

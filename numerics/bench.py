@@ -1,0 +1,177 @@
+"""Benchmark: one training step of the vectorised TF(M, H, d, D) against the dense reference.
+
+A *training step* is what :func:`numerics.train.train` does per full-batch update: the loss on n
+sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
+all parameters (``W``, ``C``, ``a``) and an SGD update. The vectorised model
+(:class:`numerics.InductionHeadModel`) works on the sample's match tensors, which a fixed sample
+prepares once (:func:`numerics.prepare_inputs`; that one-off cost is reported separately as
+``prepare_s``); the dense reference (:func:`numerics.dense_loss`) builds an (L+1)×(L+1) attention
+matrix per sequence and head. Both run in one call on the same sample, device and thread count.
+
+Times are wall-clock seconds, the median over repeats, after one untimed warm-up step on a slice
+of the sample; on CUDA the device is synchronised around every timed call. The issue's target is
+``ratio = dense_s / vectorized_s >= 50`` at the paper's setting with n = 9000, L = 100.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from numerics.data import sample_sequences
+from numerics.model import InductionHeadModel, prepare_inputs
+from numerics.reference import dense_loss
+from numerics.train_config import resolve_device
+from theory.errors import require
+from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+
+__all__ = ["BenchResult", "benchmark_step", "WARMUP_SEQUENCES"]
+
+WARMUP_SEQUENCES = 64
+"""Sequences of the untimed warm-up step (allocator and kernel caches, not the timed size)."""
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What :func:`benchmark_step` measured (seconds are per call, median over repeats).
+
+    Attributes:
+        sequences: n, sequences per step.
+        seq_len: L, context length (sequences hold L + 1 tokens).
+        device: the device the two steps ran on.
+        threads: ``torch.get_num_threads()`` during the run.
+        repeats: timed steps of the vectorised model.
+        dense_repeats: timed steps of the dense reference.
+        vectorized_s: one step of the vectorised model on prepared inputs.
+        dense_s: one step of the dense reference.
+        ratio: ``dense_s / vectorized_s``.
+        prepare_s: one-off :func:`numerics.prepare_inputs` of the sample (match tensors).
+        sampler_seq_per_s: sequences per second of :func:`numerics.sample_sequences` (n at once).
+        gpu_steps_per_s: vectorised steps per second on CUDA (``None`` without CUDA).
+    """
+
+    sequences: int
+    seq_len: int
+    device: str
+    threads: int
+    repeats: int
+    dense_repeats: int
+    vectorized_s: float
+    dense_s: float
+    ratio: float
+    prepare_s: float
+    sampler_seq_per_s: float
+    gpu_steps_per_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of all fields."""
+        return asdict(self)
+
+
+def _clock(device: torch.device) -> float:
+    """``time.perf_counter()`` after the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls (synchronised on CUDA)."""
+    times = []
+    for _ in range(repeats):
+        start = _clock(device)
+        fn()
+        times.append(_clock(device) - start)
+    return statistics.median(times)
+
+
+def _step_fn(model: InductionHeadModel, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+    """One SGD update: zero the gradients, loss, backward into W, C and a, step (lr 0)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn().backward()
+        optimizer.step()
+
+    return step
+
+
+def _vectorized_step_s(model: InductionHeadModel, tokens: torch.Tensor, repeats: int,
+                       device: torch.device) -> tuple[float, float]:
+    """(step seconds, prepare seconds) of the vectorised model on ``tokens`` (n, L+1)."""
+    spec, d = model.spec, model.vocab_size
+    warm = prepare_inputs(tokens[:WARMUP_SEQUENCES, :-1], spec.window, d, model.w.dtype)
+    _step_fn(model, lambda: model.loss(tokens[:WARMUP_SEQUENCES], warm))()
+    start = _clock(device)
+    inputs = prepare_inputs(tokens[:, :-1], spec.window, d, model.w.dtype)  # (n,L,d), (L,M·M,n)…
+    prepare_s = _clock(device) - start
+    return _timed(_step_fn(model, lambda: model.loss(tokens, inputs)), repeats, device), prepare_s
+
+
+def benchmark_step(*, sequences: int = 9000, seq_len: int = 100, repeats: int = 5,
+                   dense_repeats: int = 1, device: str = "cpu",
+                   source: Source = PAPER_SOURCE, spec: ModelSpec = PAPER_MODEL,
+                   generator: torch.Generator | None = None) -> BenchResult:
+    """Time one training step of the vectorised model and of the dense reference, in one run.
+
+    Args:
+        sequences: n, sequences per step (the issue's benchmark: 9000).
+        seq_len: L, context length (> M).
+        repeats: timed steps of the vectorised model, >= 1.
+        dense_repeats: timed steps of the dense reference, >= 1 (it is ~100× slower).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; both steps run there.
+        source: the data source (default: the paper's d=3, P=(1,2), Dirichlet(0.1)).
+        spec: the model sizes (default: the paper's H = M = 3, D = 2).
+        generator: CPU ``torch.Generator`` for the sample (keyword-only; ``None``: seed 0).
+
+    Returns:
+        :class:`BenchResult`. ``gpu_steps_per_s`` is ``1 / vectorized_s`` when ``device`` is CUDA,
+        a separate vectorised measurement on ``cuda`` when CUDA is available, else ``None``.
+    """
+    for name, value, low in (("sequences", sequences, 1), ("seq_len", seq_len, 2),
+                             ("repeats", repeats, 1), ("dense_repeats", dense_repeats, 1)):
+        require(isinstance(value, int) and not isinstance(value, bool) and value >= low, name,
+                f"an integer >= {low}", value)
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
+    require(seq_len > spec.window, "seq_len", f"L > window M = {spec.window}", seq_len)
+    require(generator is None or (isinstance(generator, torch.Generator)
+                                  and generator.device.type == "cpu"), "generator",
+            "None or a CPU torch.Generator", generator)
+    dev = resolve_device(device)
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    d = source.vocab_size
+    tokens = sample_sequences(source, sequences, seq_len + 1, generator=generator)  # (n, L+1)
+
+    if dev.type == "cuda":
+        sampler_gen = torch.Generator(device=dev)
+        sampler_gen.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    else:
+        sampler_gen = generator
+    sampler_s = _timed(lambda: sample_sequences(source, sequences, seq_len + 1,
+                                                generator=sampler_gen, device=dev), 2, dev)
+
+    tokens_dev = tokens.to(dev)                                                       # (n, L+1)
+    model = InductionHeadModel(spec, d, device=dev)
+    vectorized_s, prepare_s = _vectorized_step_s(model, tokens_dev, repeats, dev)
+    _step_fn(model, lambda: dense_loss(model, tokens_dev[:WARMUP_SEQUENCES]))()
+    dense_s = _timed(_step_fn(model, lambda: dense_loss(model, tokens_dev)), dense_repeats, dev)
+
+    gpu_steps_per_s = None
+    if dev.type == "cuda":
+        gpu_steps_per_s = 1.0 / vectorized_s
+    elif torch.cuda.is_available():
+        cuda = torch.device("cuda")
+        gpu_model = InductionHeadModel(spec, d, device=cuda)
+        gpu_steps_per_s = 1.0 / _vectorized_step_s(gpu_model, tokens.to(cuda), repeats, cuda)[0]
+    return BenchResult(sequences=sequences, seq_len=seq_len, device=str(dev),
+                       threads=torch.get_num_threads(), repeats=repeats,
+                       dense_repeats=dense_repeats, vectorized_s=vectorized_s, dense_s=dense_s,
+                       ratio=dense_s / vectorized_s, prepare_s=prepare_s,
+                       sampler_seq_per_s=sequences / sampler_s, gpu_steps_per_s=gpu_steps_per_s)

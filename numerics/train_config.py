@@ -1,0 +1,288 @@
+"""Configuration of a training run of TF(M, H, d, D) (SPEC §2): stages, batches, defaults.
+
+A run is a :class:`TrainConfig`: a list of :class:`StageConfig` stages, each training a subset of
+the parameters ``{"C", "W", "a"}`` (the others frozen) with its own optimizer, learning rates and
+step count. ``mode="stagewise"`` is the paper's protocol (by default C, then W, then a);
+``mode="joint"`` is one stage training all three with per-parameter learning rates.
+:func:`default_config` gives the library's defaults; :func:`log_steps` the logged steps of a
+stage and :func:`resolve_device` the device a config's ``device`` names. ``numerics.train`` runs
+a config (and re-exports every name of this module).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from numerics.data import START_MODES
+from numerics.model import LOSS_KINDS
+from theory.errors import require
+
+__all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
+           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps",
+           "resolve_device"]
+
+
+PARAMS = ("C", "W", "a")
+"""Trainable parameter groups: selector ``C`` (|𝒮|,), copier logits ``W`` (H, M), ``a`` ()."""
+
+MODES = ("stagewise", "joint")
+"""``stagewise``: stages train parameter subsets in turn; ``joint``: one stage trains all three."""
+
+OPTIMIZERS = ("sgd", "adam")
+"""``sgd`` (optionally with momentum; plain SGD is gradient descent) or ``adam``."""
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+"""Names accepted for ``TrainConfig.dtype``."""
+
+DEFAULT_LOG_POINTS = 30
+"""Log-spaced history rows per stage (fewer when a stage has fewer steps)."""
+
+STAGEWISE_DEFAULTS = (("selector", ("C",), 3000.0, 150),
+                      ("copier", ("W",), 3000.0, 150),
+                      ("classifier", ("a",), 1.0, 150))
+"""(name, params, lr, steps) of the default stage-wise run, for ``a_init = 0.01``, ``c_init = 1``.
+
+The gradients in C and W scale with ``a`` (SPEC §2), hence the large learning rates; plain
+full-batch gradient descent. On the paper's setting (n = 2000, L = 100, CPU) the run takes
+about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a ≈ 5.05, loss 0.24.
+"""
+
+JOINT_DEFAULTS = ({"C": 100.0, "W": 100.0, "a": 1.0}, 100)
+"""(learning rates, steps) of the default joint run."""
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+LearningRate = float | tuple[tuple[str, float], ...]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage: which parameters move, how, and for how many steps.
+
+    Attributes:
+        name: label of the stage in the history (not ``"init"``).
+        params: non-empty subset of :data:`PARAMS`; stored in :data:`PARAMS` order.
+        lr: one learning rate > 0 for all ``params``, or a mapping ``param -> lr`` with exactly the
+            keys ``params`` (stored as ``((param, lr), ...)`` in :data:`PARAMS` order).
+        steps: number of updates, >= 0.
+        optimizer: one of :data:`OPTIMIZERS`.
+        momentum: SGD momentum in [0, 1) (0 for ``adam``).
+    """
+
+    name: str
+    params: tuple[str, ...]
+    lr: LearningRate
+    steps: int
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.name, str) and self.name.strip() != "" and self.name != "init",
+                "stage name", "a non-empty string other than 'init'", self.name)
+        params = self.params
+        if isinstance(params, str):
+            params = (params,)
+        require(isinstance(params, (tuple, list)) and len(params) >= 1
+                and all(p in PARAMS for p in params) and len(set(params)) == len(params),
+                f"stage {self.name!r} params", f"distinct names from {PARAMS}", self.params)
+        params = tuple(p for p in PARAMS if p in params)
+        object.__setattr__(self, "params", params)
+        lr = self.lr
+        if isinstance(lr, Mapping) or (isinstance(lr, (tuple, list)) and not _is_number(lr)):
+            lr = dict(lr)
+            require(set(lr) == set(params), f"stage {self.name!r} lr",
+                    f"one learning rate for each of {params}", sorted(lr))
+            for p, v in lr.items():
+                require(_is_number(v) and float(v) > 0, f"stage {self.name!r} lr[{p!r}]",
+                        "a finite number > 0", v)
+            lr = tuple((p, float(lr[p])) for p in params)
+        else:
+            require(_is_number(lr) and float(lr) > 0, f"stage {self.name!r} lr",
+                    "a finite number > 0 or a mapping param -> lr", lr)
+            lr = float(lr)
+        object.__setattr__(self, "lr", lr)
+        require(_is_int(self.steps) and self.steps >= 0, f"stage {self.name!r} steps",
+                "an integer >= 0", self.steps)
+        object.__setattr__(self, "steps", int(self.steps))
+        require(self.optimizer in OPTIMIZERS, f"stage {self.name!r} optimizer",
+                f"one of {OPTIMIZERS}", self.optimizer)
+        require(_is_number(self.momentum) and 0 <= float(self.momentum) < 1,
+                f"stage {self.name!r} momentum", "a number in [0, 1)", self.momentum)
+        require(self.optimizer == "sgd" or float(self.momentum) == 0.0,
+                f"stage {self.name!r} momentum", "0 with the adam optimizer", self.momentum)
+        object.__setattr__(self, "momentum", float(self.momentum))
+
+    def lr_of(self, param: str) -> float:
+        """The learning rate of ``param`` (one of ``self.params``)."""
+        require(param in self.params, f"stage {self.name!r} param", f"one of {self.params}", param)
+        return self.lr if isinstance(self.lr, float) else dict(self.lr)[param]
+
+    def to_dict(self) -> dict[str, Any]:
+        lr = self.lr if isinstance(self.lr, float) else dict(self.lr)
+        return {"name": self.name, "params": list(self.params), "lr": lr, "steps": self.steps,
+                "optimizer": self.optimizer, "momentum": self.momentum}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageConfig:
+        allowed = ("name", "params", "lr", "steps", "optimizer", "momentum")
+        require(isinstance(data, dict) and {"name", "params", "lr", "steps"} <= set(data)
+                and set(data) <= set(allowed), "stage",
+                f"a dict with keys name, params, lr, steps and optionally {allowed[4:]}",
+                sorted(data) if isinstance(data, dict) else data)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run (batches and randomness: :mod:`numerics.train`'s module docstring).
+
+    Attributes:
+        mode: one of :data:`MODES` (``joint``: exactly one stage training C, W and a).
+        stages: the stages in order (dicts are converted); names distinct.
+        sequences: n, sample size (or batch size of a ``"fresh"`` run), >= 1.
+        seq_len: L, context length; sequences have L + 1 tokens. Must exceed the window M.
+        batch: ``"full"``, ``"fresh"`` or a minibatch size B in 1..n.
+        loss: one of ``numerics.model.LOSS_KINDS``.
+        dtype: a key of :data:`DTYPES`.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        log_points: history rows per stage, >= 2.
+        start: sampler start mode (``numerics.data.START_MODES``).
+        burn_in: sampler burn-in steps (0 for ``start="uniform"``).
+    """
+
+    mode: str
+    stages: tuple[StageConfig, ...]
+    sequences: int
+    seq_len: int
+    batch: str | int = "full"
+    loss: str = "nll"
+    dtype: str = "float32"
+    device: str = "auto"
+    log_points: int = DEFAULT_LOG_POINTS
+    start: str = "uniform"
+    burn_in: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.mode in MODES, "mode", f"one of {MODES}", self.mode)
+        require(isinstance(self.stages, (tuple, list)) and len(self.stages) >= 1, "stages",
+                "a non-empty sequence of StageConfig", self.stages)
+        stages = tuple(s if isinstance(s, StageConfig) else StageConfig.from_dict(s)
+                       for s in self.stages)
+        object.__setattr__(self, "stages", stages)
+        names = [s.name for s in stages]
+        require(len(set(names)) == len(names), "stage names", "distinct names", names)
+        if self.mode == "joint":
+            require(len(stages) == 1 and stages[0].params == PARAMS, "joint stages",
+                    f"exactly one stage training {PARAMS}", [s.params for s in stages])
+        require(_is_int(self.sequences) and self.sequences >= 1, "sequences",
+                "an integer n >= 1", self.sequences)
+        object.__setattr__(self, "sequences", int(self.sequences))
+        require(_is_int(self.seq_len) and self.seq_len >= 2, "seq_len", "an integer L >= 2",
+                self.seq_len)
+        object.__setattr__(self, "seq_len", int(self.seq_len))
+        if _is_int(self.batch):
+            require(1 <= self.batch <= self.sequences, "batch",
+                    f"'full', 'fresh' or a minibatch size in 1..n = {self.sequences}", self.batch)
+            object.__setattr__(self, "batch", int(self.batch))
+        else:
+            require(self.batch in ("full", "fresh"), "batch",
+                    "'full', 'fresh' or a minibatch size (int)", self.batch)
+        require(self.loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", self.loss)
+        require(self.dtype in DTYPES, "dtype", f"one of {tuple(DTYPES)}", self.dtype)
+        require(isinstance(self.device, str) and _DEVICE_RE.match(self.device) is not None,
+                "device", "'auto', 'cpu', 'cuda' or 'cuda:N'", self.device)
+        require(_is_int(self.log_points) and self.log_points >= 2, "log_points",
+                "an integer >= 2", self.log_points)
+        object.__setattr__(self, "log_points", int(self.log_points))
+        require(self.start in START_MODES, "start", f"one of {START_MODES}", self.start)
+        require(_is_int(self.burn_in) and self.burn_in >= 0, "burn_in", "an integer >= 0",
+                self.burn_in)
+        require((self.start == "uniform") == (self.burn_in == 0), "burn_in",
+                "0 with start='uniform' and >= 1 with start='burn_in'", self.burn_in)
+        object.__setattr__(self, "burn_in", int(self.burn_in))
+
+    @property
+    def total_steps(self) -> int:
+        """Updates over all stages."""
+        return sum(s.steps for s in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; :meth:`from_dict` inverts it exactly."""
+        return {"mode": self.mode, "stages": [s.to_dict() for s in self.stages],
+                "sequences": self.sequences, "seq_len": self.seq_len, "batch": self.batch,
+                "loss": self.loss, "dtype": self.dtype, "device": self.device,
+                "log_points": self.log_points, "start": self.start, "burn_in": self.burn_in}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        required = ("mode", "stages", "sequences", "seq_len")
+        allowed = required + ("batch", "loss", "dtype", "device", "log_points", "start",
+                              "burn_in")
+        require(isinstance(data, dict) and set(required) <= set(data)
+                and set(data) <= set(allowed), "train config",
+                f"a dict with keys {required} and optionally {allowed[4:]}",
+                sorted(data) if isinstance(data, dict) else data)
+        require(isinstance(data["stages"], list), "stages", "a list of stage dicts",
+                data["stages"])
+        return cls(**{**data, "stages": tuple(StageConfig.from_dict(s) for s in data["stages"])})
+
+
+def default_config(mode: str = "stagewise", *, sequences: int = 2000, seq_len: int = 100,
+                   batch: str | int = "full", loss: str = "nll", dtype: str = "float32",
+                   device: str = "auto", log_points: int = DEFAULT_LOG_POINTS) -> TrainConfig:
+    """The library's default run: :data:`STAGEWISE_DEFAULTS` or :data:`JOINT_DEFAULTS`.
+
+    Plain full-batch gradient descent (SGD without momentum), tuned for ``ModelSpec``'s default
+    initialisation (``w_+ = 1``, ``w_- = 0``, ``C = 1``, ``a = 0.01``).
+    """
+    require(mode in MODES, "mode", f"one of {MODES}", mode)
+    if mode == "stagewise":
+        stages = tuple(StageConfig(name, params, lr, steps)
+                       for name, params, lr, steps in STAGEWISE_DEFAULTS)
+    else:
+        lrs, steps = JOINT_DEFAULTS
+        stages = (StageConfig("joint", PARAMS, dict(lrs), steps),)
+    return TrainConfig(mode, stages, sequences, seq_len, batch=batch, loss=loss, dtype=dtype,
+                       device=device, log_points=log_points)
+
+
+def log_steps(steps: int, points: int) -> np.ndarray:
+    """Log-spaced steps of a stage: ``unique(round(geomspace(1, S, points)))``, (<= points,) int64.
+
+    Always contains 1 and S (for S >= 1); every step when ``points >= S``; empty for S = 0.
+    """
+    require(_is_int(steps) and steps >= 0, "steps", "an integer >= 0", steps)
+    require(_is_int(points) and points >= 2, "points", "an integer >= 2", points)
+    if steps == 0:
+        return np.zeros(0, dtype=np.int64)
+    if points >= steps:
+        return np.arange(1, steps + 1, dtype=np.int64)
+    return np.unique(np.round(np.geomspace(1, steps, points)).astype(np.int64))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda..."`` must be available."""
+    require(isinstance(name, str) and _DEVICE_RE.match(name) is not None, "device",
+            "'auto', 'cpu', 'cuda' or 'cuda:N'", name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        require(torch.cuda.is_available(), "device", "'cpu' or 'auto' (CUDA is not available)",
+                name)
+    return torch.device(name)

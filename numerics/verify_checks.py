@@ -1,0 +1,250 @@
+"""The checks of ``python -m numerics verify``: trained model versus predicted limit (SPEC §3).
+
+Each check compares one part of the trained TF(M, H, d, D) with
+:func:`theory.predict_limit`'s prediction and returns a :class:`Check` with the predicted value,
+the measured value, the tolerance (as a readable comparison) and the verdict:
+
+    selector         c̃(S*) at the end of training                  >= SELECTOR_MIN
+    copier           σ_h(h) of every head h ∈ S*                    >= COPIER_MIN
+    untouched_heads  max |σ_h(i) - σ_h^init(i)| over h ∉ S*, i      <= UNTOUCHED_ATOL
+    temperature      a grows, the loss drops and never rises while a trains
+                                                      (A_GROWTH_MIN, LOSS_RISE_ATOL)
+    gih_agreement    mean TV(ŷ_model, GIH(S*, trained a)), held out  <= TV_MAX
+    loss_vs_gih      |loss(model) - loss(GIH(S*, trained a))|, held out <= LOSS_GAP_ATOL
+
+:func:`prediction_notes` states what the report must say about the prediction itself and
+:func:`learned_summary` reads what training learned. The temperature check reads the rows of the last stage that trains ``a`` (the whole run for
+``mode="joint"``) plus the row logged just before that stage started.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from numerics.checkpoint import History
+from numerics.train import TrainConfig
+from theory.limit import DECIDABLE_Z, LimitPrediction
+
+__all__ = ["SELECTOR_MIN", "COPIER_MIN", "UNTOUCHED_ATOL", "A_GROWTH_MIN", "LOSS_RISE_ATOL",
+           "TV_MAX", "LOSS_GAP_ATOL", "Check", "jsonable", "temperature_rows", "check_selector",
+           "check_copier", "check_untouched", "check_temperature", "check_gih_agreement",
+           "check_loss_vs_gih", "prediction_notes", "learned_summary"]
+
+SELECTOR_MIN = 0.95
+"""The issue's bar: the learned selector puts at least 95 % of c̃ on S*."""
+
+COPIER_MIN = 0.95
+"""The issue's bar: every head in S* puts at least 95 % of its attention on its offset."""
+
+UNTOUCHED_ATOL = 0.05
+"""Heads outside S* get gradient only through the sets that still carry weight; 0.05 of attention
+mass is well above the ~1e-3 measured on the paper's setting and far below a head that learns."""
+
+A_GROWTH_MIN = 0.5
+"""a must leave its O(0.01) init by at least this much while it trains (measured 2.4–5.8 on four
+sources with the default schedule); a stalled classifier moves by far less."""
+
+LOSS_RISE_ATOL = 1e-4
+"""Largest allowed rise of the logged float32 training loss between consecutive rows: its
+evaluation noise is ~1e-6, a real instability is orders of magnitude larger."""
+
+TV_MAX = 0.05
+"""Mean total variation to the GIH at the trained a: measured 0.0001–0.009 on four sources and
+0.20 where training picked another set; a copier and selector at >= 0.95 leave at most a few %
+of the mass to other positions."""
+
+LOSS_GAP_ATOL = 0.02
+"""Held-out loss gap (nats) between the model and the GIH at the trained a: measured 0.000–0.009
+on four sources (paper, weak-parent mixture, d=2 α=2, d=5 α=0.05 P=(1, 3)). A loose bar: the
+mean TV of check 5 is the sharper test of "the model is the GIH on S*"."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays to Python, tuples to lists, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the verification table.
+
+    Attributes:
+        name: stable identifier (module docstring).
+        passed: the verdict.
+        predicted: what the theory predicts (number, set or dict of numbers).
+        measured: what training produced, comparable to ``predicted``.
+        tolerance: the comparison that decides ``passed``, in words (e.g. ``">= 0.95"``).
+        note: extra context (empty when none).
+    """
+
+    name: str
+    passed: bool
+    predicted: Any
+    measured: Any
+    tolerance: Any
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name, passed, predicted, measured, tolerance, note}`` with JSON-ready values."""
+        return jsonable({"name": self.name, "passed": bool(self.passed),
+                         "predicted": self.predicted, "measured": self.measured,
+                         "tolerance": self.tolerance, "note": self.note})
+
+
+def _set_index(prediction: LimitPrediction, history: History) -> int:
+    return history.sets.index(tuple(prediction.selected_parents))
+
+
+def check_selector(prediction: LimitPrediction, history: History) -> Check:
+    """Check 1: ``c̃(S*) >= SELECTOR_MIN`` at the last logged row."""
+    final = history.selector[-1]  # (|𝒮|,)
+    weight = float(final[_set_index(prediction, history)])
+    learned = history.sets[int(np.argmax(final))]
+    return Check("selector", weight >= SELECTOR_MIN, 1.0, round(weight, 6), f">= {SELECTOR_MIN}",
+                 f"c̃ on S* = {prediction.selected_parents}; learned argmax {learned}")
+
+
+def check_copier(prediction: LimitPrediction, history: History) -> Check:
+    """Check 2: every head ``h ∈ S*`` puts ``>= COPIER_MIN`` of its attention on offset ``h``."""
+    heads = prediction.selected_parents
+    if not heads:
+        return Check("copier", True, {}, {}, f">= {COPIER_MIN} each",
+                     "S* is empty: no head has to copy")
+    final = history.copier[-1]  # (H, M)
+    offsets = {h: int(prediction.copier[h - 1]) for h in heads}
+    measured = {f"head {h}": round(float(final[h - 1, o - 1]), 6) for h, o in offsets.items()}
+    predicted = {f"head {h}": 1.0 for h in heads}
+    passed = all(v >= COPIER_MIN for v in measured.values())
+    note = "mass of head h on offset " + ", ".join(f"{h}->{o}" for h, o in offsets.items())
+    return Check("copier", passed, predicted, measured, f">= {COPIER_MIN} each", note)
+
+
+def check_untouched(prediction: LimitPrediction, history: History) -> Check:
+    """Check 3: heads outside S* move at most ``UNTOUCHED_ATOL`` of attention from their init."""
+    outside = [h for h in range(1, history.copier.shape[1] + 1)
+               if h not in prediction.selected_parents]
+    if not outside:
+        return Check("untouched_heads", True, 0.0, 0.0, f"<= {UNTOUCHED_ATOL}",
+                     "every head is in S*")
+    change = np.abs(history.copier[-1] - history.copier[0])  # (H, M)
+    per_head = {h: float(change[h - 1].max()) for h in outside}
+    worst = max(per_head.values())
+    note = "max |Δσ| per head: " + ", ".join(f"{h}: {v:.4f}" for h, v in per_head.items())
+    return Check("untouched_heads", worst <= UNTOUCHED_ATOL, 0.0, round(worst, 6),
+                 f"<= {UNTOUCHED_ATOL}", note)
+
+
+def temperature_rows(history: History, config: TrainConfig) -> np.ndarray:
+    """Row indices of the last stage training ``a``, preceded by the row before it; may be empty.
+
+    Returns:
+        int64 ``(T3,)`` indices into ``history`` (empty when no stage trains ``a`` or it has no
+        logged rows).
+    """
+    names = [s.name for s in config.stages if "a" in s.params]
+    if not names:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(np.array(history.stages) == names[-1])
+    if rows.size == 0:
+        return rows.astype(np.int64)
+    return np.concatenate([[rows[0] - 1], rows]).astype(np.int64)
+
+
+def check_temperature(history: History, config: TrainConfig) -> Check:
+    """Check 4: across the last ``a`` stage, ``a`` grows by ``>= A_GROWTH_MIN``, the loss ends
+    lower than it started and no logged loss rises by more than ``LOSS_RISE_ATOL`` over its
+    predecessor (the whole run for ``joint``)."""
+    rows = temperature_rows(history, config)
+    tolerance = f"growth >= {A_GROWTH_MIN}, drop > 0, rise <= {LOSS_RISE_ATOL:g}"
+    predicted = "a grows, loss falls"
+    if rows.size < 2:
+        return Check("temperature", False, predicted,
+                     {"a_growth": None, "loss_drop": None, "max_loss_rise": None},
+                     tolerance, "no logged step trains a: the classifier never moved")
+    a, loss = history.a[rows], history.loss[rows]  # (T3,), (T3,)
+    growth = float(a[-1] - a[0])
+    rise, drop = float(np.max(np.diff(loss))), float(loss[0] - loss[-1])
+    measured = {"a_growth": round(growth, 6), "loss_drop": round(drop, 6),
+                "max_loss_rise": float(f"{rise:.3g}")}
+    stage = history.stages[rows[-1]]
+    passed = growth >= A_GROWTH_MIN and drop > 0 and rise <= LOSS_RISE_ATOL
+    note = (f"stage {stage!r}, {rows.size} logged rows: a {a[0]:.4f} -> {a[-1]:.4f}, loss "
+            f"{loss[0]:.5f} -> {loss[-1]:.5f}")
+    return Check("temperature", passed, predicted, measured, tolerance, note)
+
+
+def check_gih_agreement(tv: np.ndarray, selected: tuple[int, ...], a: float) -> Check:
+    """Check 5: mean total variation ``(n_held,)`` to the GIH(S*, trained a) is ``<= TV_MAX``."""
+    mean = float(np.mean(tv))
+    return Check("gih_agreement", mean <= TV_MAX, 0.0, round(mean, 6), f"<= {TV_MAX}",
+                 f"held-out mean TV to GIH(S*={selected}, a={a:.4f}); "
+                 f"90th percentile {float(np.quantile(tv, 0.9)):.4f}")
+
+
+def check_loss_vs_gih(losses: dict[str, Any]) -> Check:
+    """Check 6: held-out model loss within ``LOSS_GAP_ATOL`` of the GIH at the trained a."""
+    model, gih = float(losses["model"]), float(losses["gih_trained_a"])
+    gap = model - gih
+    info = ", ".join(f"{k} {losses[k]:.4f}" for k in ("gih_a_star", "gih_inf", "bayes", "oracle")
+                     if losses.get(k) is not None)
+    return Check("loss_vs_gih", abs(gap) <= LOSS_GAP_ATOL, round(gih, 6), round(model, 6),
+                 f"|Δ| <= {LOSS_GAP_ATOL}", f"model - GIH(trained a) = {gap:+.4f}; {info}")
+
+
+def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray | None
+                     ) -> tuple[str, ...]:
+    """Statements the report must make about the prediction (undecidable margin, inexpressible
+    parents, finite-L choice, joint mode, a different best set under the initial copier)."""
+    notes = []
+    if mode == "joint":
+        notes.append("joint training is outside the theorem (which covers stage-wise training): "
+                     "heads outside S* may move while c̃ is still spread")
+    if not prediction.decidable:
+        noise = prediction.margin_train_noise
+        notes.append(
+            f"the prediction is not decidable: S* = {prediction.selected_parents} beats "
+            f"{prediction.runner_up} by {prediction.margin_se:.2f} Monte Carlo standard errors and "
+            f"{'n/a' if noise is None else f'{noise:.2f}'} training-noise units (needs "
+            f">= {DECIDABLE_Z:g} each); the checks still ran")
+    if prediction.missing_parents:
+        notes.append(
+            f"the model cannot express parents {prediction.missing_parents} of the source "
+            f"(parents {prediction.source.parents}, H={prediction.model.heads}, "
+            f"D={prediction.model.degree}): the predicted limit S* = "
+            f"{prediction.selected_parents} is the best set the model can express")
+    if not prediction.agrees_with_asymptotic:
+        notes.append(f"at L={prediction.seq_len} S* = {prediction.selected_parents} differs from "
+                     f"the L → ∞ choice {prediction.asymptotic_parents}")
+    if init_g is not None and prediction.sets[int(np.argmax(init_g))] != prediction.selected_parents:
+        notes.append(f"stage 1 sees the initial (soft) copier, under which the best set is "
+                     f"{prediction.sets[int(np.argmax(init_g))]}, not S*; the selector may "
+                     f"follow it (see curves.selector.initial_copier)")
+    return tuple(notes)
+
+
+def learned_summary(history: History) -> dict[str, Any]:
+    """What training learned, from the last history row (``VerifyReport.learned``)."""
+    final = history.selector[-1]  # (|𝒮|,)
+    copier = history.copier[-1]  # (H, M)
+    return {"selected_parents": list(history.sets[int(np.argmax(final))]),
+            "selector_weights": {str(s): float(w) for s, w in zip(history.sets, final)},
+            "copier_mass": {f"head {h}": float(copier[h - 1, h - 1])
+                            for h in range(1, copier.shape[0] + 1)},
+            "copier_attention": copier.tolist(), "temperature": float(history.a[-1]),
+            "loss": float(history.loss[-1])}

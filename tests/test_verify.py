@@ -1,0 +1,207 @@
+"""`numerics.verify`: the trained model against the predicted limit, its report and its CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from numerics import plots
+from numerics.train import StageConfig, TrainConfig, default_config
+from numerics.verify import VerifyReport, main, verify_case, write_report
+from numerics.verify_checks import SELECTOR_MIN, check_temperature
+from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
+
+SMALL = {"seq_len": 60, "sequences": 600, "heldout": 400, "prediction_samples": 600,
+         "device": "cpu"}
+"""A default-ish case small enough for seconds: the paper's source at n=600, L=60."""
+SMALL_ARGS = ["--seq-len", "60", "--sequences", "600", "--heldout", "400",
+              "--prediction-samples", "600", "--device", "cpu", "--quiet"]
+
+TEMPERATURE_CURVE_ATOL = 0.1
+"""Predicted a(t) (GIH gradient flow, exact copier) vs trained a at the end of stage 3: the
+trained copier is ~0.997, not exact, and gradient descent is the flow's Euler scheme."""
+REQUIRED_KEYS = ("predicted.selected_parents", "learned.selected_parents",
+                 "learned.selector_weights", "learned.copier_mass", "learned.temperature",
+                 "checks", "passed", "config", "history")
+CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
+
+
+@pytest.fixture(scope="module")
+def small_report() -> VerifyReport:
+    return verify_case(PAPER_SOURCE, PAPER_MODEL, seed=0, **SMALL)
+
+
+def _without_timing(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k != "seconds"}
+
+
+def _lookup(data: dict, dotted: str):
+    for part in dotted.split("."):
+        assert part in data, f"report lacks {dotted!r}: no {part!r} among {sorted(data)}"
+        data = data[part]
+    return data
+
+
+def test_small_default_case_passes_every_check(small_report: VerifyReport) -> None:
+    failed = [(c.name, c.predicted, c.measured, c.tolerance) for c in small_report.checks
+              if not c.passed]
+    assert small_report.passed and not failed, f"failed checks (predicted, measured): {failed}"
+    assert [c.name for c in small_report.checks] == [
+        "selector", "copier", "untouched_heads", "temperature", "gih_agreement", "loss_vs_gih"]
+    assert small_report.prediction.selected_parents == (1, 2)
+    assert small_report.learned["selected_parents"] == [1, 2]
+    assert small_report.check("selector").measured >= SELECTOR_MIN
+
+
+def test_report_has_required_keys_and_is_json(small_report: VerifyReport) -> None:
+    data = json.loads(json.dumps(small_report.to_dict(), allow_nan=False))
+    for key in REQUIRED_KEYS:
+        _lookup(data, key)
+    for check in data["checks"]:
+        assert CHECK_KEYS <= set(check), f"check keys {sorted(check)} lack {CHECK_KEYS}"
+    assert set(data["learned"]["selector_weights"]) == {str(s) for s in PAPER_MODEL.sets}
+    assert set(data["learned"]["copier_mass"]) == {"head 1", "head 2", "head 3"}
+    losses = data["losses"]
+    for key in ("model", "gih_trained_a", "gih_a_star", "bayes", "a_star"):
+        assert isinstance(losses[key], float), f"losses[{key!r}] = {losses[key]!r}"
+    assert losses["oracle"] <= losses["bayes"] + 0.05, (
+        f"oracle {losses['oracle']} should not be far above Bayes {losses['bayes']}")
+    assert data["config"]["seed"] == 0 and data["config"]["train"]["sequences"] == 600
+
+
+def test_predicted_temperature_curve_meets_the_trained_a(small_report: VerifyReport) -> None:
+    curve = small_report.curves["temperature"]
+    predicted, measured = curve["a"][-1], small_report.learned["temperature"]
+    assert abs(predicted - measured) <= TEMPERATURE_CURVE_ATOL, (
+        f"a(t) at the end of stage 3: predicted {predicted:.4f}, measured {measured:.4f}")
+    selector = small_report.curves["selector"]
+    assert np.asarray(selector["theory"]).shape == (200, len(PAPER_MODEL.sets))
+    assert abs(sum(selector["initial_copier"][-1]) - 1.0) < 1e-9
+
+
+def test_same_seed_replays_identically(small_report: VerifyReport) -> None:
+    again = verify_case(PAPER_SOURCE, PAPER_MODEL, seed=0, **SMALL)
+    assert _without_timing(again.to_dict()) == _without_timing(small_report.to_dict())
+
+
+def test_write_report_writes_json_and_figures(small_report: VerifyReport, tmp_path: Path) -> None:
+    paths = write_report(small_report, tmp_path / "out")
+    names = [p.name for p in paths]
+    assert names == ["report.json", "config.json", *plots.FIGURE_NAMES]
+    for p in paths:
+        assert p.is_file() and p.stat().st_size > 0, f"{p} missing or empty"
+    for p in paths[2:]:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{p} is not a PNG"
+    data = json.loads(paths[0].read_text())
+    assert _without_timing(data) == _without_timing(
+        json.loads(json.dumps(small_report.to_dict())))
+    assert json.loads(paths[1].read_text()) == data["config"]
+
+
+def test_plot_functions_return_figures() -> None:
+    steps, sel = np.arange(4), np.full((4, 2), 0.5)
+    assert isinstance(plots.plot_selector(steps, sel, [(), (1,)], selected=(1,)), Figure)
+    assert isinstance(plots.plot_copier(np.eye(2), np.eye(2), predicted_offsets=[1, None]),
+                      Figure)
+    assert isinstance(plots.plot_temperature(steps, steps * 0.1, a_star=1.0), Figure)
+    assert isinstance(plots.plot_losses(steps, 1.0 / (1 + steps),
+                                        references={"x": 0.2, "none": None}), Figure)
+
+
+def _failing_config() -> TrainConfig:
+    """A selector too slow to move (lr 1e-3) and a classifier that never trains."""
+    stages = (StageConfig("selector", ("C",), 1e-3, 20), StageConfig("copier", ("W",), 3000.0, 20),
+              StageConfig("classifier", ("a",), 1.0, 0))
+    return TrainConfig("stagewise", stages, 600, 60, device="cpu")
+
+
+def test_main_exit_status_and_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([*SMALL_ARGS, "--out", str(tmp_path / "ok")]) == 0
+    assert "verdict: PASS" in capsys.readouterr().out
+    assert (tmp_path / "ok" / "report.json").is_file()
+
+    config = tmp_path / "slow.json"
+    config.write_text(json.dumps(_failing_config().to_dict()))
+    argv = ["--config", str(config), "--heldout", "200", "--prediction-samples", "600",
+            "--device", "cpu", "--out", str(tmp_path / "bad")]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "verdict: FAIL" in out and "FAIL" in out.split("verdict")[0]
+    data = json.loads((tmp_path / "bad" / "report.json").read_text())
+    failed = {c["name"] for c in data["checks"] if not c["passed"]}
+    assert data["passed"] is False and {"selector", "temperature"} <= failed, failed
+
+
+def test_temperature_check_without_an_a_stage(small_report: VerifyReport) -> None:
+    config = TrainConfig("stagewise", (StageConfig("selector", ("C",), 1.0, 5),), 600, 60)
+    check = check_temperature(small_report.history, config)
+    assert not check.passed and "never moved" in check.note
+
+
+def test_inexpressible_limit_is_reported_not_raised() -> None:
+    source = Source(3, (1, 3), Dirichlet(0.1))
+    report = verify_case(source, ModelSpec(heads=2, window=2, degree=1), seed=1, **SMALL)
+    assert report.prediction.missing_parents == (3,)
+    assert any("cannot express parents (3,)" in n for n in report.notes), report.notes
+    data = report.to_dict()
+    assert data["predicted"]["missing_parents"] == [3] and data["notes"] == list(report.notes)
+
+
+def test_joint_mode_reads_the_whole_run() -> None:
+    config = default_config("joint", sequences=600, seq_len=60, device="cpu")
+    report = verify_case(PAPER_SOURCE, PAPER_MODEL, seed=0, config=config,
+                         heldout=200, prediction_samples=600)
+    check = report.check("temperature")
+    assert f"a {PAPER_MODEL.a_init:.4f} ->" in check.note, check
+    assert any(n.startswith("joint training is outside the theorem") for n in report.notes)
+    assert report.curves == {"selector": None, "temperature": None}
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--heads", "4", "--window", "3"], "window"),
+    (["--seq-len", "3"], "seq_len"),
+    (["--source", "/nonexistent/source.json"], "source path"),
+    (["--seed", "-1"], "seed"),
+    (["--degree", "5"], "degree"),
+])
+def test_bad_cli_input_exits_2_with_a_message(argv: list[str], expected: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    assert main([*argv, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and "expected" in err, err
+
+
+def test_unparsable_cli_input_is_an_argparse_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--mode", "sideways", "--out", str(tmp_path)])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"seed": -1}, "seed"), ({"heldout": 0}, "heldout"), ({"prediction_samples": 1},
+                                                          "prediction_samples"),
+    ({"config": "stagewise"}, "config"), ({"mode": "sideways"}, "mode"),
+    ({"config": default_config(sequences=600, seq_len=60), "seq_len": 80}, "seq_len"),
+])
+def test_bad_library_input_raises(kwargs: dict, expected: str) -> None:
+    with pytest.raises(InductionHeadsError, match=expected):
+        verify_case(PAPER_SOURCE, PAPER_MODEL, **kwargs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numerics.__main__") is None,
+                    reason="numerics/__main__.py (the `python -m numerics` entry) is not there yet")
+def test_python_dash_m_numerics_verify(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "numerics", "verify", *SMALL_ARGS,
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verdict: PASS" in proc.stdout and (tmp_path / "report.json").is_file()
