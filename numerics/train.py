@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from numerics.checkpoint import (
     CHECKPOINT_FORMAT,
