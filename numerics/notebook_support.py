@@ -1,54 +1,36 @@
 """Helpers the notebooks call (issue 6), so that no notebook defines more than a one-liner.
 
+The training runs the notebooks launch (trained selection map, SPEC §4's official run) live in
+:mod:`numerics.notebook_runs`.
+
 - Size switch: :data:`SIZE_ENV` is ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or
   ``full`` (research scale): :func:`notebook_size`, :func:`sized`, :func:`research_size`.
 - A verification run inline: :func:`report_figures` (:mod:`numerics.plots`, plus the growth law
   with :func:`growth_coefficient`) and :func:`curve_gaps` (logged versus predicted curves).
-- Trained selection over the mixture family: :func:`trained_selection_map`,
-  :func:`selection_map_figure`.
-- SPEC §4's official main-figure run, shortened, with its reduced dynamics: :func:`official_run`.
 - Conveniences: :func:`torch_generator`, :func:`model_taps`, :func:`format_table`.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from numerics.checkpoint import History
-from numerics.data import sample_sequences
-from numerics.experiments import (
-    OFFICIAL_MODEL,
-    OFFICIAL_REPORTED,
-    SIZE_ENV,
-    SelectionMap,
-    mixture_family,
-    official_temperature_trajectory,
-)
-from numerics.generalization import evaluate_predictors
+from numerics.experiments import SIZE_ENV
 from numerics.model import InductionHeadModel
 from numerics.plots import plot_copier, plot_losses, plot_selector, plot_temperature
-from numerics.train import PARAMS, StageConfig, TrainConfig, default_config, train
 from numerics.verify import VerifyReport
 from theory.criterion import exact_copier_similarity
 from theory.dynamics import log_growth
 from theory.errors import require
-from theory.spec import PAPER_SOURCE, ModelSpec
+from theory.spec import ModelSpec
 
 __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "sized", "research_size", "torch_generator",
-           "model_taps", "report_figures", "curve_gaps", "growth_coefficient", "TrainedMap",
-           "trained_selection_map", "selection_map_figure", "OfficialRun", "official_run",
-           "format_table"]
-
-_ODE_EXTRA_POINTS = 25
-"""Log-spaced steps at which the official run's reduced dynamics are reported beyond training."""
+           "model_taps", "report_figures", "curve_gaps", "growth_coefficient", "format_table"]
 
 SIZES = ("small", "default", "full")
 """``small``: seconds (tests); ``default``: minutes on 2 CPU cores; ``full``: research scale."""
@@ -184,146 +166,6 @@ def curve_gaps(report: VerifyReport) -> dict[str, float]:
                 gap = np.abs(measured - _interp(steps[rows], grid, curve[key]))
                 out[name if key == "a" else f"{name}_{key}"] = float(gap.max())
     return out
-
-
-@dataclass(frozen=True, eq=False)
-class TrainedMap:
-    """Final ``c̃`` ``(n_w, n_a, |𝒮|)`` of stage-wise training on a ``(w, α)`` grid, with the
-    grid ``weights`` ``(n_w,)``, ``alphas`` ``(n_a,)``, the ``sets`` and the total ``seconds``."""
-
-    weights: np.ndarray
-    alphas: np.ndarray
-    sets: tuple[tuple[int, ...], ...]
-    selector: np.ndarray
-    seconds: float
-
-    @property
-    def selected(self) -> np.ndarray:
-        """``(n_w, n_a)`` index into ``sets`` of the set with the largest final ``c̃``."""
-        return np.argmax(self.selector, axis=-1)
-
-    def selected_set(self, i: int, j: int) -> tuple[int, ...]:
-        """The trained choice at grid point ``(weights[i], alphas[j])``."""
-        return self.sets[int(self.selected[i, j])]
-
-
-def trained_selection_map(weights: Sequence[float], alphas: Sequence[float], *,
-                          spec: ModelSpec, sequences: int, seq_len: int, seed: int,
-                          vocab_size: int = 3) -> TrainedMap:
-    """Train ``spec`` stage-wise (default schedule, CPU, n sequences of length L) on
-    :func:`numerics.experiments.mixture_family` at every ``(w, α)``; grid point ``k`` (row-major)
-    uses the CPU generator seeded ``seed + k``."""
-    started = time.perf_counter()
-    shape = (len(weights), len(alphas), len(spec.sets))
-    selector = np.zeros(shape)  # (n_w, n_a, |𝒮|)
-    config = default_config(sequences=sequences, seq_len=seq_len, device="cpu")
-    for k, (i, j) in enumerate(np.ndindex(shape[:2])):
-        source = mixture_family(weights[i], alphas[j], vocab_size=vocab_size)
-        result = train(InductionHeadModel(spec, vocab_size), source, config,
-                       generator=torch_generator(seed + k), progress=False)
-        selector[i, j] = result.history.selector[-1]
-    return TrainedMap(np.asarray(weights, float), np.asarray(alphas, float), spec.sets, selector,
-                      time.perf_counter() - started)
-
-
-def selection_map_figure(predicted: SelectionMap, trained: TrainedMap, *,
-                         compare: tuple[tuple[int, ...], tuple[int, ...]] = ((1, 2), (1,))
-                         ) -> Figure:
-    """Heatmap of the predicted ``G(A) - G(B)`` for ``compare = (A, B)``; every cell is labelled
-    with the predicted ``S*`` and the trained choice (same grid required)."""
-    require(np.array_equal(predicted.weights, trained.weights)
-            and np.array_equal(predicted.alphas, trained.alphas), "grids",
-            "the same (w, α) grid for the predicted and the trained map",
-            (predicted.weights.tolist(), trained.weights.tolist()))
-    a, b = (predicted.sets.index(tuple(s)) for s in compare)
-    diff = predicted.criterion[..., a] - predicted.criterion[..., b]  # (n_w, n_a)
-    bound = float(np.max(np.abs(diff))) or 1.0
-    fig = Figure(figsize=(max(5.5, 1.6 + 1.5 * len(predicted.alphas)),
-                          max(3.0, 1.2 + 0.8 * len(predicted.weights))), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(diff, cmap="coolwarm", vmin=-bound, vmax=bound, aspect="auto",
-                      origin="lower")
-    for i, j in np.ndindex(diff.shape):
-        pred, got = predicted.selected_set(i, j), trained.selected_set(i, j)
-        ax.text(j, i, f"S* {pred}\ntrained {got}", ha="center", va="center", fontsize=7,
-                color="k" if pred == got else "darkred", weight="normal" if pred == got else "bold")
-    ax.set_xticks(range(len(predicted.alphas)), [f"{x:g}" for x in predicted.alphas])
-    ax.set_yticks(range(len(predicted.weights)), [f"{x:g}" for x in predicted.weights])
-    ax.set(xlabel="α (Dirichlet concentration)", ylabel="w (weight of the {1,2} component)",
-           title=f"colour: {predicted.kind}{compare[0]} - {predicted.kind}{compare[1]}\n"
-                 "text: predicted S* and trained choice (bold red: they differ)")
-    ax.title.set_fontsize(9)
-    fig.colorbar(image, ax=ax, shrink=0.85)
-    return fig
-
-
-@dataclass(frozen=True, eq=False)
-class OfficialRun:
-    """The official main-figure run, shortened (:func:`official_run`).
-
-    Attributes:
-        history: the logged trajectory (every step at first, then log-spaced).
-        model: the trained model.
-        steps_to_099: first logged step with ``c̃(1, 2) >= 0.99`` (None if never).
-        ode_steps: ``(T,)`` the logged steps, then log-spaced steps up to the reported run's
-            step count (the last entry).
-        ode_a: ``(T,)`` ``a`` of the reduced dynamics (exact copier, ``c̃`` one-hot on (1, 2),
-            official loss, lr 1) from ``a_init`` at those steps.
-        heldout: ``{predictor: loss}`` on fresh sequences (:func:`evaluate_predictors`, nats).
-        seconds: wall-clock time of training.
-    """
-
-    history: History
-    model: InductionHeadModel
-    steps_to_099: int | None
-    ode_steps: np.ndarray
-    ode_a: np.ndarray
-    heldout: dict[str, float]
-    seconds: float
-
-    def reduced_a(self, step: float) -> float:
-        """``a`` of the reduced dynamics at ``step`` (linear interpolation of ``ode_a``)."""
-        return float(np.interp(step, self.ode_steps, self.ode_a))
-
-
-def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
-                 ode_sequences: int, device: str = "cpu", log_points: int = 120) -> OfficialRun:
-    """SPEC §4's run on the paper's source: :data:`OFFICIAL_MODEL`, ``official_ce``, SGD lr 1.
-
-    Args:
-        train_sequences: ``n`` of the fixed training sample (the official run: 9000).
-        heldout: fresh sequences for the held-out losses (the official run keeps 1000).
-        steps: full-batch steps (the official run: 50000).
-        seed: seeds the CPU generator: the training sample first, then the held-out sample.
-        ode_sequences: first sequences of the training sample used by the reduced dynamics.
-        device: training device.
-        log_points: log-spaced history rows (enough to log every one of the first steps).
-    """
-    source, seq_len = PAPER_SOURCE, int(OFFICIAL_REPORTED["seq_len"])
-    stage = StageConfig("joint", PARAMS, float(OFFICIAL_REPORTED["lr"]), steps)
-    config = TrainConfig("joint", (stage,), train_sequences, seq_len, loss="official_ce",
-                         device=device, log_points=log_points)
-    gen = torch_generator(seed)
-    replay = torch.Generator().manual_seed(0)
-    replay.set_state(gen.get_state())  # train() draws its fixed sample first: replay it
-    sample = sample_sequences(source, train_sequences, seq_len + 1, generator=replay).numpy()
-    model = InductionHeadModel(OFFICIAL_MODEL, source.vocab_size, loss="official_ce")
-    started = time.perf_counter()
-    history = train(model, source, config, generator=gen, progress=False).history
-    seconds = time.perf_counter() - started
-    column = history.selector[:, history.sets.index((1, 2))]  # (T,)
-    reached = history.steps[column >= 0.99]
-    ode_steps = np.union1d(history.steps, np.geomspace(max(steps, 1), OFFICIAL_REPORTED["steps"],
-                                                       _ODE_EXTRA_POINTS)).astype(np.float64)
-    ode_a = official_temperature_trajectory(
-        sample[:ode_sequences, :-1], sample[:ode_sequences, -1], (1, 2),
-        vocab_size=source.vocab_size, a0=OFFICIAL_MODEL.a_init, times=ode_steps)
-    held, kernels = sample_sequences(source, heldout, seq_len + 1, generator=gen,
-                                     return_kernels=True)
-    learned = history.sets[int(np.argmax(history.selector[-1]))]
-    losses = evaluate_predictors(model, held, source, selected=learned, kernels=kernels)
-    return OfficialRun(history, model, int(reached[0]) if reached.size else None, ode_steps,
-                       ode_a, losses, seconds)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], *, digits: int = 4) -> str:

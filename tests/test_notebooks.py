@@ -1,8 +1,10 @@
 """The walkthrough notebooks (issue 6): stored clean, thin, and executable at the small size.
 
-``numerics.notebook_support`` (the helpers they call) is tested first. Fast tests read every notebook without running it: no outputs, a markdown opening, a closing
-"What we found" markdown cell, the size switch, imports from ``theory``/``numerics``/``proofs``
-and stdlib/numpy/matplotlib/sympy only, and no function longer than a few lines. The slow test
+``numerics.notebook_support`` (the helpers they call; their training runs are in
+``numerics.notebook_runs``) is tested first. Fast tests read every notebook without running it:
+no outputs, a markdown opening, a closing "What we found" markdown cell, the size switch,
+imports from ``theory``/``numerics``/``proofs`` and stdlib/numpy/matplotlib/sympy only, and no
+function longer than a few lines. The slow test
 executes each notebook with nbclient (kernel ``python3``) in a temporary working directory with
 ``INDUCTION_HEADS_NOTEBOOK_SIZE=small``.
 """
