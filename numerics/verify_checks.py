@@ -228,6 +228,12 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
             f"(parents {prediction.source.parents}, H={prediction.model.heads}, "
             f"D={prediction.model.degree}): the predicted limit S* = "
             f"{prediction.selected_parents} is the best set the model can express")
+        reachable = [p for p in prediction.missing_parents if p <= prediction.model.window]
+        if reachable and prediction.model.window > prediction.model.heads:
+            notes.append(
+                f"parents {tuple(reachable)} lie inside the window M={prediction.model.window} "
+                f"but beyond H={prediction.model.heads}: stage 2 can move a head of S* onto one "
+                f"of them, a limit the ranking over head offsets 1..H does not describe")
     if not prediction.agrees_with_asymptotic:
         notes.append(f"at L={prediction.seq_len} S* = {prediction.selected_parents} differs from "
                      f"the L → ∞ choice {prediction.asymptotic_parents}")

@@ -16,8 +16,16 @@ from matplotlib.figure import Figure
 from numerics import plots
 from numerics.train import StageConfig, TrainConfig, default_config
 from numerics.verify import VerifyReport, main, verify_case, write_report
-from numerics.verify_checks import SELECTOR_MIN, check_temperature
-from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
+from numerics.verify_checks import SELECTOR_MIN, check_temperature, prediction_notes
+from theory import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    Dirichlet,
+    InductionHeadsError,
+    ModelSpec,
+    Source,
+    predict_limit,
+)
 
 SMALL = {"seq_len": 60, "sequences": 600, "heldout": 400, "prediction_samples": 600,
          "device": "cpu"}
@@ -153,6 +161,18 @@ def test_inexpressible_limit_is_reported_not_raised() -> None:
     assert any("cannot express parents (3,)" in n for n in report.notes), report.notes
     data = report.to_dict()
     assert data["predicted"]["missing_parents"] == [3] and data["notes"] == list(report.notes)
+
+
+def test_parent_inside_the_window_but_beyond_the_heads_is_noted() -> None:
+    """A head may move to a parent in 1..M beyond H: the report must say the ranking misses it."""
+    source = Source(3, (1, 3), Dirichlet(0.1))
+    kwargs = {"heads": 2, "degree": 1, "seq_len": 60, "samples": 200,
+              "rng": np.random.default_rng(0)}
+    inside = prediction_notes(predict_limit(source, window=3, **kwargs), "stagewise", None)
+    assert any("inside the window M=3 but beyond H=2" in n for n in inside), inside
+    kwargs["rng"] = np.random.default_rng(0)
+    outside = prediction_notes(predict_limit(source, window=2, **kwargs), "stagewise", None)
+    assert not any("inside the window" in n for n in outside), outside
 
 
 def test_joint_mode_reads_the_whole_run() -> None:
