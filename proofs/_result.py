@@ -17,8 +17,10 @@ from theory.errors import require
 
 __all__ = [
     "LemmaResult", "rational_residual", "first_nonzero", "check_sizes", "exact_witness",
-    "termwise_residual", "marginal_residual", "nonnegative_certificate",
+    "termwise_residual", "marginal_residual", "nonnegative_certificate", "conclude",
 ]
+
+_MAX_FAILED_SHOWN = 6  # failure notes kept in ``detail``; the rest are elided with " …"
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,31 @@ def first_nonzero(residuals: Iterable[sp.Expr]) -> sp.Expr:
         if r != sp.S.Zero:
             return sp.sympify(r)
     return sp.S.Zero
+
+
+def conclude(name: str, statement: str, *, residuals: Iterable[sp.Expr], detail: str,
+             failed: Sequence[str], sizes_checked: Iterable[str]) -> LemmaResult:
+    """Assemble a lemma's :class:`LemmaResult` from its residuals and failure notes.
+
+    Args:
+        name: short identifier of the lemma, e.g. ``"first_order"``.
+        statement: the lemma in words and formulas.
+        residuals: every sub-check's residual; ``holds`` iff all are ``S.Zero``, and the
+            reported ``residual`` is the first that is not (:func:`first_nonzero`).
+        detail: how it was checked (the certificate).
+        failed: one note per failed sub-check; when non-empty, the first six are appended to
+            ``detail`` after ``"; FAILED: "`` (followed by ``" …"`` when more were dropped).
+        sizes_checked: the finite sizes the statement was verified over, e.g. ``"L=2"``.
+
+    Returns:
+        The frozen :class:`LemmaResult`.
+    """
+    residual = first_nonzero(residuals)
+    if failed:
+        detail += ("; FAILED: " + "; ".join(failed[:_MAX_FAILED_SHOWN])
+                   + (" …" if len(failed) > _MAX_FAILED_SHOWN else ""))
+    return LemmaResult(name=name, statement=statement, holds=residual == sp.S.Zero,
+                       residual=residual, detail=detail, sizes_checked=tuple(sizes_checked))
 
 
 def check_sizes(sizes: Sequence[int], what: str, minimum: int, maximum: int) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs._result import LemmaResult, check_sizes, first_nonzero, rational_residual
+from proofs._result import LemmaResult, check_sizes, conclude, rational_residual
 
 __all__ = [
     "claimed_coefficient",
@@ -194,20 +194,11 @@ def verify(*, coefficient: Coefficient = claimed_coefficient,
                 if any(r != sp.S.Zero for r in pair):
                     failed.append(f"L={L}: pattern s={sim}, hits={hits}")
 
-    residual = first_nonzero(residuals)
     detail = (
         f"sympy diff of log ŷ(e) from the softmax at {n_patterns} (similarity, target) patterns "
         "= closed form; sp.series in x = e^(-a) to O(x^2) vs the claimed κ, finite limit of "
         "the remainder / x^2; sp.limit → -1 for m_e = 0; claimed a(t) substituted into "
         "da/dt = κe^(-a) (together+cancel), a(0) and a(t) - log t → log κ"
     )
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed[:6]) + (" …" if len(failed) > 6 else "")
-    return LemmaResult(
-        name="classifier_growth",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=tuple(f"L={L}" for L in sizes),
-    )
+    return conclude("classifier_growth", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=tuple(f"L={L}" for L in sizes))

@@ -37,7 +37,7 @@ import sympy as sp
 from proofs._result import (
     LemmaResult,
     check_sizes,
-    first_nonzero,
+    conclude,
     nonnegative_certificate,
     rational_residual,
 )
@@ -146,19 +146,10 @@ def verify(*, claim: Claim = claimed_limit, sizes: Sequence[int] = (2, 3, 4)) ->
             residuals.append(sp.Symbol(f"undecided_bound_{'upper' if sign > 0 else 'lower'}"))
             failed.append("explicit bound |ŷ - limit| <= (u/m)e^(-a)")
 
-    residual = first_nonzero(residuals)
     detail = (
         f"sp.limit a → ∞ with symbolic counts in 4 cases; {n_patterns} (similarity, token) "
         "patterns: softmax definition = count form and claim = limit, together+cancel; "
         "|ŷ - m_e/m| <= (u/m)e^(-a) by coefficient-sign certificates"
     )
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed[:6]) + (" …" if len(failed) > 6 else "")
-    return LemmaResult(
-        name="classifier_limit",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=tuple(f"L={L}" for L in sizes),
-    )
+    return conclude("classifier_limit", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=tuple(f"L={L}" for L in sizes))

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs._result import LemmaResult, check_sizes, first_nonzero, nonnegative_certificate
+from proofs._result import LemmaResult, check_sizes, conclude, nonnegative_certificate
 from theory.errors import require
 
 __all__ = ["claimed_kernel", "numeric_kernel", "numeric_softmax_gap", "verify"]
@@ -164,20 +164,12 @@ def verify(*, claim: Claim = claimed_kernel, sizes: Sequence[int] = (2, 3, 4),
                     if r != sp.S.Zero:
                         failed.append(f"M={m}: finite-gap limit {query} vs {key}, head {head + 1}")
 
-    residual = first_nonzero(residuals)
     detail = (
         f"sp.limit g → ∞ of σ with symbolic δ >= 0 and coefficient-sign certificates of "
         f"1 - σ_h <= (M-1)e^(-g), σ_i <= e^(-g); {n_onehot} one-hot window pairs (|S| = 1..3); "
         f"{n_bridge} finite-gap similarity limits e^(-g) → 0+ at d=2"
     )
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed[:6]) + (" …" if len(failed) > 6 else "")
-    return LemmaResult(
-        name="copier_limit",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=(tuple(f"M={m}" for m in sizes) + tuple(f"d={d}" for d in vocab_sizes)
-                       + tuple(f"bridge M={m},d=2" for m in bridge_windows)),
-    )
+    return conclude("copier_limit", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=(
+                        tuple(f"M={m}" for m in sizes) + tuple(f"d={d}" for d in vocab_sizes)
+                        + tuple(f"bridge M={m},d=2" for m in bridge_windows)))

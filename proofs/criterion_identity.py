@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs._result import LemmaResult, first_nonzero, marginal_residual
+from proofs._result import LemmaResult, conclude, marginal_residual
 from theory.errors import require
 
 __all__ = [
@@ -186,7 +186,6 @@ def verify(
             residuals.append(r)
             if r != sp.S.Zero:
                 notes.append(f"n_z={n_z},d={d}{' normalised' if normalised else ''} {label}: {how}")
-    residual = first_nonzero(residuals)
     detail = (
         "LHS - claim and LHS - alternative form with μ(z), μ(e) as opaque positive symbols: "
         "Laurent expansion, terms grouped by denominator, marginals substituted into each "
@@ -194,14 +193,7 @@ def verify(
         f"free positive entries and {len(normalised_shapes)} "
         "normalised ones"
     )
-    if notes:
-        detail += "; FAILED: " + "; ".join(notes)
-    return LemmaResult(
-        name="criterion_identity",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=(tuple(f"n_z={n_z},d={d}" for n_z, d in shapes)
-                       + tuple(f"n_z={n_z},d={d},normalised" for n_z, d in normalised_shapes)),
-    )
+    return conclude("criterion_identity", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=notes, sizes_checked=(
+                        tuple(f"n_z={n_z},d={d}" for n_z, d in shapes)
+                        + tuple(f"n_z={n_z},d={d},normalised" for n_z, d in normalised_shapes)))

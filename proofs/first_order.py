@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs._result import LemmaResult, check_sizes, first_nonzero, rational_residual
+from proofs._result import LemmaResult, check_sizes, conclude, rational_residual
 from theory.errors import require
 
 __all__ = ["claimed_gradient", "numeric_gradient", "verify"]
@@ -139,7 +139,6 @@ def verify(
                 residuals.append(rational_residual(g, counts))
                 n_count += 1
 
-    residual = first_nonzero(residuals)
     detail = (
         f"sympy diff of log ŷ(e) at a=0 minus the claim, together+cancel: {n_derivative} "
         f"(L, indicator) cases; linearity in c̃ with symbolic K_S(l) at L={L_lin}: {n_linear} "
@@ -150,13 +149,6 @@ def verify(
     failed = [f"{label}: {sum(r != sp.S.Zero for r in residuals[start:start + n])}/{n} cases"
               for label, start, n in sections
               if any(r != sp.S.Zero for r in residuals[start:start + n])]
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed)
-    return LemmaResult(
-        name="first_order",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=tuple(f"L={L}" for L in lengths) + tuple(f"sets={K}" for K in n_sets),
-    )
+    return conclude("first_order", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=(tuple(f"L={L}" for L in lengths)
+                                                  + tuple(f"sets={K}" for K in n_sets)))

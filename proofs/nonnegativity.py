@@ -43,7 +43,7 @@ import sympy as sp
 from proofs._result import (
     LemmaResult,
     check_sizes,
-    first_nonzero,
+    conclude,
     rational_residual,
     termwise_residual,
 )
@@ -147,19 +147,10 @@ def verify(*, claim: Claim = claimed_divergence, sizes: Sequence[int] = (2, 3, 4
             if g != sp.S.Zero:
                 failed.append(f"d={d}: {label} G != 0")
 
-    residual = first_nonzero(residuals)
     detail = (
         "identity: termwise cancel, normalisation substituted, expand to 0; >= 0 and "
         "'= 0 iff q = p' by sympy assumptions (q real, p positive) and solve; G = 0 for an "
         "independent law (n_z=2) and for S=∅ by together+cancel"
     )
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed)
-    return LemmaResult(
-        name="nonnegativity",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=tuple(f"d={d}" for d in sizes),
-    )
+    return conclude("nonnegativity", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=tuple(f"d={d}" for d in sizes))

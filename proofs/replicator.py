@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs._result import LemmaResult, check_sizes, first_nonzero, rational_residual
+from proofs._result import LemmaResult, check_sizes, conclude, rational_residual
 from theory.errors import require
 
 __all__ = ["claimed_rhs", "numeric_rhs", "finite_difference_rhs", "verify"]
@@ -180,19 +180,10 @@ def verify(*, claim: Claim = claimed_rhs, sizes: Sequence[int] = (2, 3, 4)) -> L
         if any(r != sp.S.Zero for r in jac_residuals):
             failed.append(f"K={k}: vertex Jacobian")
 
-    residual = first_nonzero(residuals)
     detail = (
         "sympy gradient of ℓ in C, chain rule for dc̃/dt, dΣC²/dt, dḠ/dt; together+cancel against "
         "the claim, 0 and the variance form (assumptions: >= 0); vertex Jacobian of the claimed "
         "field vs diag((4a/Q)(G_T - G_S*)), eigenvalues < 0 with G_T = G_S* - δ_T, δ_T > 0"
     )
-    if failed:
-        detail += "; FAILED: " + "; ".join(failed)
-    return LemmaResult(
-        name="replicator",
-        statement=_STATEMENT,
-        holds=residual == sp.S.Zero,
-        residual=residual,
-        detail=detail,
-        sizes_checked=tuple(f"K={k}" for k in sizes),
-    )
+    return conclude("replicator", _STATEMENT, residuals=residuals, detail=detail,
+                    failed=failed, sizes_checked=tuple(f"K={k}" for k in sizes))
