@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from theory.criterion import expected_criterion, finite_length_criterion
+from theory.criterion_estimates import expected_criterion, finite_length_criterion
 from theory.errors import InductionHeadsError, require
 from theory.predictors import context_similarity
 from theory.spec import Mixture, MixtureComponent, ModelSpec, Source, head_sets

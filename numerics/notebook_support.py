@@ -24,7 +24,7 @@ from numerics.experiments import SIZE_ENV
 from numerics.model import InductionHeadModel
 from numerics.plots import plot_copier, plot_losses, plot_selector, plot_temperature
 from numerics.verify import VerifyReport
-from theory.criterion import exact_copier_similarity
+from theory.criterion_estimates import exact_copier_similarity
 from theory.dynamics import log_growth
 from theory.errors import require
 from theory.spec import ModelSpec

@@ -11,17 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory.criterion import (
-    CriterionEstimate,
     chi2_mutual_information,
     chi2_mutual_information_exact,
     criterion_values,
+    modified_chi2,
+    modified_chi2_exact,
+    symbolic_criterion,
+)
+from theory.criterion_estimates import (
+    CriterionEstimate,
     exact_copier_similarity,
     expected_criterion,
     finite_length_criterion,
-    modified_chi2,
-    modified_chi2_exact,
     stage1_signal,
-    symbolic_criterion,
 )
 from theory.errors import InductionHeadsError
 from theory.kernels import sample_kernels

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from theory.criterion import expected_criterion
+from theory.criterion_estimates import expected_criterion
 from theory.errors import InductionHeadsError
 from theory.limit import DECIDABLE_Z, UNTOUCHED, predict_limit
 from theory.predictors import context_similarity

@@ -15,7 +15,7 @@ import torch
 
 from numerics import InductionHeadModel, sample_sequences
 from theory import PAPER_SOURCE, Dirichlet, ModelSpec, Source, head_sets
-from theory.criterion import stage1_signal
+from theory.criterion_estimates import stage1_signal
 from theory.predictors import gih_predict
 from theory.sequences import sample_sequences_np
 

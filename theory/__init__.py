@@ -1,16 +1,16 @@
 """theory: closed forms of the limiting model (sympy, numpy, scipy; never torch).
 
-Public API (everything listed in ``__all__``):
+Public API (everything listed in ``__all__``), by module:
 
-Specs shared with ``numerics``:
+Specs shared with ``numerics`` (``spec``, priors in ``priors``, errors in ``errors``):
     Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
     PAPER_SOURCE, PAPER_MODEL, InductionHeadsError.
-Kernels and sequences (numpy):
+Kernels and sequences (numpy; ``kernels``, ``sequences``):
     sample_kernels, mean_kernel, sample_sequences_np.
-Stationary laws:
-    window_law, window_law_exact, marginal.
-Selection criterion (SPEC §3):
-    modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values,
+Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
+    window_law, marginal; window_law_exact.
+Selection criterion (SPEC §3; per kernel ``criterion``, estimates ``criterion_estimates``):
+    modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
     CriterionEstimate, expected_criterion, exact_copier_similarity, stage1_signal,
     finite_length_criterion.
 Reference predictors:
@@ -23,17 +23,19 @@ The limit:
 """
 
 from theory.criterion import (
-    CriterionEstimate,
     chi2_mutual_information,
     chi2_mutual_information_exact,
     criterion_values,
+    modified_chi2,
+    modified_chi2_exact,
+    symbolic_criterion,
+)
+from theory.criterion_estimates import (
+    CriterionEstimate,
     exact_copier_similarity,
     expected_criterion,
     finite_length_criterion,
-    modified_chi2,
-    modified_chi2_exact,
     stage1_signal,
-    symbolic_criterion,
 )
 from theory.dynamics import (
     log_growth,
@@ -54,20 +56,11 @@ from theory.predictors import (
     per_sequence_loss,
     prediction_loss,
 )
+from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent
 from theory.sequences import sample_sequences_np
-from theory.spec import (
-    PAPER_MODEL,
-    PAPER_SOURCE,
-    Dirichlet,
-    Fixed,
-    Mixture,
-    MixtureComponent,
-    ModelSpec,
-    Source,
-    head_sets,
-    load_source,
-)
-from theory.stationary import marginal, window_law, window_law_exact
+from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
+from theory.stationary import marginal, window_law
+from theory.stationary_exact import window_law_exact
 
 __all__ = [
     "InductionHeadsError",

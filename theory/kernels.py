@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from theory.errors import require
-from theory.spec import Dirichlet, Fixed, Mixture, Source
+from theory.priors import Dirichlet, Fixed, Mixture
+from theory.spec import Source
 
 __all__ = ["sample_kernels", "mean_kernel", "expand_component"]
 

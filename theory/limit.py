@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from theory.criterion import (
+from theory.criterion_estimates import (
     CriterionEstimate,
     exact_copier_similarity,
     expected_criterion,
@@ -108,7 +108,7 @@ class LimitPrediction:
         """Exact copier similarity on ``S*``: context ``x_1..x_L`` ``(n, L)`` → float64 ``(n, L)``.
 
         ``s_l = Π_{h∈S*} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``
-        (:func:`theory.criterion.exact_copier_similarity`).
+        (:func:`theory.criterion_estimates.exact_copier_similarity`).
         """
         return exact_copier_similarity(tokens, self.selected_parents)
 

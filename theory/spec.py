@@ -1,7 +1,9 @@
 """Frozen specs shared by both sides: the Markov-chain *source* and the *model* TF(M, H, d, D).
 
 ``theory`` turns these into predictions, ``numerics`` into data, a model and training; the tests
-compare the two sides. Nothing here imports torch.
+compare the two sides. Nothing here imports torch. The kernel priors (:class:`Dirichlet`,
+:class:`Fixed`, :class:`Mixture`, :class:`MixtureComponent`) live in :mod:`theory.priors` and are
+re-exported here, as a source's spec is not complete without them.
 
 Notation (SPEC §1–§2):
     d: vocabulary size, tokens are ``0 .. d-1``.
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from theory.errors import InductionHeadsError, require
+from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, _check_parents
 
 __all__ = [
     "Dirichlet",
@@ -44,146 +47,7 @@ __all__ = [
     "load_source",
     "PAPER_SOURCE",
     "PAPER_MODEL",
-    "STOCHASTIC_ATOL",
 ]
-
-STOCHASTIC_ATOL = 1e-8
-"""How far a kernel row (or mixture weights) may sum from 1: float round-off of JSON decimals."""
-
-
-def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
-    require(isinstance(parents, (list, tuple)) and all(
-        isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parents),
-        what, "a list or tuple of integer offsets", parents)
-    out = tuple(int(p) for p in parents)
-    require(len(out) >= 1, what, "at least one parent offset", parents)
-    require(all(p >= 1 for p in out), what, "positive offsets (>= 1)", parents)
-    require(
-        all(a < b for a, b in zip(out, out[1:])), what, "strictly increasing offsets", parents
-    )
-    return out
-
-
-def _check_alpha(alpha: Any, what: str = "alpha") -> float:
-    require(
-        isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha),
-        what, "a finite number > 0", alpha,
-    )
-    require(alpha > 0, what, "a number > 0", alpha)
-    return float(alpha)
-
-
-@dataclass(frozen=True)
-class Dirichlet:
-    """Every kernel row ``π(·|z)`` i.i.d. ``Dirichlet(alpha · 1_d)`` (the paper's prior).
-
-    Attributes:
-        alpha: concentration, > 0. Small alpha gives near-deterministic rows.
-    """
-
-    alpha: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "alpha", _check_alpha(self.alpha))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "dirichlet", "alpha": self.alpha}
-
-
-@dataclass(frozen=True, eq=False)
-class Fixed:
-    """One kernel for every sequence (the classic, non-in-context case).
-
-    Attributes:
-        kernel: float64 array of shape ``(d,)*k + (d,)``, rows summing to 1 (read-only).
-    """
-
-    kernel: np.ndarray
-
-    def __post_init__(self) -> None:
-        try:
-            arr = np.array(self.kernel, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InductionHeadsError(
-                f"kernel: expected nested lists of numbers, received {self.kernel!r}"
-            ) from None
-        require(arr.ndim >= 2, "kernel", "an array with at least 2 axes", arr.shape)
-        require(
-            len(set(arr.shape)) == 1, "kernel", "shape (d,)*k + (d,) with one d", arr.shape
-        )
-        require(bool(np.all(np.isfinite(arr))), "kernel", "finite entries",
-                "a non-finite entry")
-        require(bool(np.all(arr >= 0)), "kernel", "entries >= 0",
-                f"an entry {float(arr.min())!r}")
-        sums = arr.sum(axis=-1)
-        worst = float(np.max(np.abs(sums - 1.0)))
-        require(worst <= STOCHASTIC_ATOL, "kernel", "rows summing to 1 (stochastic)",
-                f"a row summing to {float(sums.flat[np.argmax(np.abs(sums - 1.0))])!r}")
-        arr.setflags(write=False)
-        object.__setattr__(self, "kernel", arr)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Fixed) and np.array_equal(self.kernel, other.kernel)
-
-    def __hash__(self) -> int:
-        return hash((self.kernel.shape, self.kernel.tobytes()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "fixed", "kernel": self.kernel.tolist()}
-
-
-@dataclass(frozen=True)
-class MixtureComponent:
-    """One component ``w_j · π_j(· | z restricted to P_j)``, rows of ``π_j`` i.i.d. Dirichlet(alpha_j).
-
-    Attributes:
-        parents: ``P_j``, a subset of the source's parents.
-        weight: ``w_j`` in (0, 1].
-        alpha: ``alpha_j`` > 0.
-    """
-
-    parents: tuple[int, ...]
-    weight: float
-    alpha: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "parents", _check_parents(self.parents, "component parents"))
-        w = self.weight
-        require(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w <= 1,
-                "component weight", "a number in (0, 1]", w)
-        object.__setattr__(self, "weight", float(w))
-        object.__setattr__(self, "alpha", _check_alpha(self.alpha, "component alpha"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"parents": list(self.parents), "weight": self.weight, "alpha": self.alpha}
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """``π(·|z) = Σ_j w_j π_j(· | z restricted to P_j)``: parents of unequal strength (SPEC §1).
-
-    Attributes:
-        components: the components; weights sum to 1.
-    """
-
-    components: tuple[MixtureComponent, ...]
-
-    def __post_init__(self) -> None:
-        comps = tuple(
-            c if isinstance(c, MixtureComponent) else MixtureComponent(**c)
-            for c in self.components
-        )
-        require(len(comps) >= 1, "mixture components", "at least one component", comps)
-        total = sum(c.weight for c in comps)
-        require(abs(total - 1.0) <= STOCHASTIC_ATOL, "mixture weights",
-                "weights summing to 1", total)
-        object.__setattr__(self, "components", comps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "mixture", "components": [c.to_dict() for c in self.components]}
-
-
-Prior = Dirichlet | Fixed | Mixture
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""Estimates of the criterion under a source: ``E_π G(S)`` and the finite-length ``G_L(S)``.
+
+The prior expectation ``E_π G(S)`` (or ``E_π χ²(S)``) is a Monte Carlo mean over kernels drawn from
+the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion`.
+The finite-length criterion ``G_L(S)`` is the mean over sequences of the stage-1 signal
+``-∂ℓ/∂a`` at ``a = 0`` for the exact copier (see :func:`stage1_signal`); ``G_L -> G`` as L grows.
+Measured: d=4, P=(1,2,3), alpha=0.3, S=(1,2,3): G = 0.0458, G_L = 0.0405 / 0.0428 / 0.0448 at
+L = 50 / 100 / 400 (from below). For the paper's alpha=0.1 many chains mix slowly and G_L sits
+*above* G, decaying slowly: G_L - G at (1,2) = 0.008 / 0.006 / 0.0045 at L = 100 / 400 / 1600.
+Both return a :class:`CriterionEstimate` (means, standard errors, per-sample values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from theory.criterion import _KINDS, _check_set, criterion_values
+from theory.errors import require
+from theory.kernels import sample_kernels
+from theory.priors import Fixed
+from theory.sequences import sample_sequences_np
+from theory.spec import Source
+
+__all__ = [
+    "MC_KERNEL_FLOOR",
+    "CriterionEstimate",
+    "expected_criterion",
+    "exact_copier_similarity",
+    "stage1_signal",
+    "finite_length_criterion",
+]
+
+MC_KERNEL_FLOOR = 1e-30
+"""Floor on prior-drawn kernel entries inside :func:`expected_criterion` only (rows renormalised).
+
+Dirichlet draws with tiny alpha underflow to exact zeros (d=3, alpha=0.01: ~0.1% of entries), which
+can make the chain reducible; the floor restores primitivity and moves a row by at most d·1e-30.
+Products of up to r floors stay far from underflow in the GTH solve. Kernels whose chain is governed
+by entries below the floor (alpha <~ 0.02) get the floor's stationary law instead of the true one."""
+
+
+@dataclass(frozen=True, eq=False)
+class CriterionEstimate:
+    """Monte Carlo (or exact) estimates of a criterion for several head sets.
+
+    Attributes:
+        sets: the head sets, in the caller's order.
+        values: ``(n_sets,)`` means.
+        stderr: ``(n_sets,)`` standard errors of the means (0 for an exact value).
+        samples: kernels (G, chi2) or sequences (G_L) averaged; 1 for an exact value.
+        kind: ``"G"``, ``"chi2"`` or ``"G_L"``.
+        per_sample: ``(samples, n_sets)`` per-kernel / per-sequence values, or None.
+    """
+
+    sets: tuple[tuple[int, ...], ...]
+    values: np.ndarray
+    stderr: np.ndarray
+    samples: int
+    kind: str
+    per_sample: np.ndarray | None = None
+
+    @property
+    def best(self) -> tuple[int, ...]:
+        """The set with the largest value (first one on ties)."""
+        return self.sets[int(np.argmax(self.values))]
+
+    def difference_stderr(self, i: int, j: int) -> float:
+        """Standard error of ``values[i] - values[j]`` (paired over samples; 0 when exact)."""
+        if self.per_sample is None or self.samples < 2:
+            return float(np.hypot(self.stderr[i], self.stderr[j]))
+        diff = self.per_sample[:, i] - self.per_sample[:, j]  # (samples,)
+        return float(diff.std(ddof=1) / np.sqrt(self.samples))
+
+
+def _estimate(sets: tuple[tuple[int, ...], ...], per: np.ndarray, kind: str
+              ) -> CriterionEstimate:
+    m = per.shape[0]
+    err = per.std(axis=0, ddof=1) / np.sqrt(m) if m > 1 else np.zeros(per.shape[1])
+    values = per.mean(axis=0)  # (n_sets,)
+    for arr in (per, err, values):
+        arr.setflags(write=False)
+    return CriterionEstimate(sets, values, err, m, kind, per)
+
+
+def _check_common(source: Any, sets: Any, samples: Any, rng: Any
+                  ) -> tuple[tuple[int, ...], ...]:
+    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(rng, np.random.Generator), "rng", "a numpy.random.Generator",
+            type(rng).__name__)
+    require(isinstance(samples, (int, np.integer)) and not isinstance(samples, bool)
+            and samples >= 2, "samples", "an integer >= 2", samples)
+    out = tuple(_check_set(s) for s in sets)
+    require(len(out) >= 1, "sets", "at least one head set", sets)
+    return out
+
+
+def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
+                       rng: np.random.Generator, kind: str = "G") -> CriterionEstimate:
+    """Prior expectation ``E_π[G(S)]`` (or χ² MI) for every set in ``sets``.
+
+    Monte Carlo over ``samples`` kernels from the prior, entries floored at
+    :data:`MC_KERNEL_FLOOR`; exact (``stderr = 0``, ``samples = 1``) for a Fixed prior.
+
+    Returns:
+        :class:`CriterionEstimate` of kind ``"G"`` or ``"chi2"`` with ``per_sample``.
+    """
+    sets = _check_common(source, sets, samples, rng)
+    require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
+    if isinstance(source.prior, Fixed):
+        kernels = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
+    else:
+        kernels = sample_kernels(source, int(samples), rng=rng)  # (n,) + (d,)*k + (d,)
+        kernels = np.maximum(kernels, MC_KERNEL_FLOOR)
+        kernels /= kernels.sum(axis=-1, keepdims=True)
+    return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
+
+
+def exact_copier_similarity(context: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
+    """Similarity of the exact copier: ``s_l = Π_{h∈S} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``.
+
+    Convention: ``context`` is what the model sees, ``x_1..x_L`` (shape ``(n, L)``, no target);
+    the query's context ``x_{L+1-h}`` is ``context[:, L-h]``. Empty set: ``s_l = 1``.
+
+    Args:
+        context: integer tokens ``(n, L)`` with ``L > max(S)``.
+        head_set: ``S``.
+
+    Returns:
+        float64 ``(n, L)``; column ``l-1`` is ``s_l``.
+    """
+    s = _check_set(head_set)
+    ctx = np.asarray(context)
+    require(ctx.ndim == 2 and np.issubdtype(ctx.dtype, np.integer), "context",
+            "an integer array (n, L)", f"{ctx.dtype} array of shape {ctx.shape}")
+    n, length = ctx.shape
+    require(length > max(s, default=0), "context length",
+            f"L > max(S) = {max(s, default=0)}", length)
+    sim = np.ones((n, length))  # (n, L)
+    for h in s:
+        match = np.zeros((n, length))  # (n, L): positions l <= h have no x_{l-h}
+        match[:, h:] = ctx[:, : length - h] == ctx[:, length - h, None]
+        sim *= match
+    return sim
+
+
+def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
+    """Per-sequence stage-1 signal ``-∂ℓ/∂a`` at ``a = 0`` for the exact copier.
+
+    With target ``e = x_{L+1}``, ``N_e = Σ_l 1{x_l = e}`` and ``s̄ = mean_l s_l``:
+    ``g = Σ_l 1{x_l = e} (s_l - s̄) / N_e``, and ``g = 0`` when ``N_e = 0``.
+
+    Args:
+        tokens: integer ``(n, L+1)``, context ``x_1..x_L`` then the target ``x_{L+1}``.
+        head_set: ``S``.
+
+    Returns:
+        float64 ``(n,)``.
+    """
+    tok = np.asarray(tokens)
+    require(tok.ndim == 2 and tok.shape[1] >= 2, "tokens", "an integer array (n, L+1), L >= 1",
+            tok.shape)
+    sim = exact_copier_similarity(tok[:, :-1], head_set)  # (n, L)
+    hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): 1{x_l = e}
+    count = hit.sum(axis=1)  # (n,)
+    centred = sim - sim.mean(axis=1, keepdims=True)  # (n, L)
+    num = np.sum(hit * centred, axis=1)  # (n,)
+    return np.divide(num, count, out=np.zeros_like(num), where=count > 0)
+
+
+def finite_length_criterion(source: Source, sets: Any, seq_len: int, *, samples: int = 2000,
+                            rng: np.random.Generator) -> CriterionEstimate:
+    """``G_L(S)``: the mean stage-1 signal over ``samples`` sequences of ``L + 1`` tokens.
+
+    Sequences from :func:`theory.sequences.sample_sequences_np` (uniform start, no burn-in).
+
+    Args:
+        source: the source.
+        sets: head sets.
+        seq_len: ``L > max(max S, r)``.
+        samples: sequences, >= 2.
+        rng: numpy generator.
+
+    Returns:
+        :class:`CriterionEstimate` of kind ``"G_L"`` with ``per_sample`` ``(samples, n_sets)``.
+    """
+    sets = _check_common(source, sets, samples, rng)
+    bound = max([source.max_parent] + [max(s) for s in sets if s])
+    require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
+            and seq_len > bound, "seq_len", f"an integer L > max(max S, r) = {bound}", seq_len)
+    tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
+    per = np.stack([stage1_signal(tokens, s) for s in sets], axis=1)  # (n, n_sets)
+    return _estimate(sets, per, "G_L")
