@@ -1,8 +1,8 @@
 """Experiment settings the notebooks share: size switch, the mixture family and the official run.
 
 - **Size switch.** The environment variable :data:`SIZE_ENV` (``INDUCTION_HEADS_NOTEBOOK_SIZE``)
-  is ``"small"`` (seconds; what the test suite runs) or ``"default"`` (minutes on 2 CPU cores);
-  :func:`notebook_size` reads it, :func:`by_size` picks a value.
+  is ``"small"`` (seconds; what the test suite runs), ``"default"`` (minutes on 2 CPU cores) or
+  ``"full"`` (research scale); :func:`notebook_size` reads it, :func:`by_size` picks a value.
 - **Mixture family** (SPEC §1): ``π(·|z) = (1-w)·π_1(·|x_{l-1}) + w·π_12(·|x_{l-1}, x_{l-2})`` with
   both components' rows i.i.d. Dirichlet(α), so ``P = (1, 2)`` always but the second parent carries
   weight ``w``: :func:`mixture_family`. :func:`predicted_selection_map` ranks the head sets by
@@ -53,8 +53,9 @@ __all__ = [
 SIZE_ENV = "INDUCTION_HEADS_NOTEBOOK_SIZE"
 """Environment variable that sets the notebooks' size."""
 
-SIZES = ("small", "default")
-"""``small``: well under a minute per notebook (tests); ``default``: a few minutes on 2 cores."""
+SIZES = ("small", "default", "full")
+"""``small``: well under a minute per notebook (tests); ``default``: a few minutes on 2 cores;
+``full``: research scale (a GPU)."""
 
 OFFICIAL_MODEL = ModelSpec(heads=3, window=3, degree=2, w_plus=3.0, w_minus=0.1, c_init=0.01,
                            a_init=0.01)
@@ -71,7 +72,7 @@ _ODE_RTOL = 1e-8
 
 
 def notebook_size(environ: Mapping[str, str] | None = None) -> str:
-    """The notebook size from :data:`SIZE_ENV`: ``"small"`` or ``"default"`` (unset: default).
+    """The notebook size from :data:`SIZE_ENV`, one of :data:`SIZES` (unset: ``"default"``).
 
     Args:
         environ: mapping to read (``os.environ`` when None).
@@ -85,9 +86,11 @@ def notebook_size(environ: Mapping[str, str] | None = None) -> str:
     return size
 
 
-def by_size(size: str, *, small: Any, default: Any) -> Any:
-    """``small`` or ``default`` according to ``size`` (one of :data:`SIZES`)."""
+def by_size(size: str, *, small: Any, default: Any, full: Any = None) -> Any:
+    """The value for ``size`` (one of :data:`SIZES`); ``full`` falls back to ``default``."""
     require(size in SIZES, "size", f"one of {SIZES}", size)
+    if size == "full" and full is not None:
+        return full
     return small if size == "small" else default
 
 

@@ -3,8 +3,9 @@
 The training runs the notebooks launch (trained selection map, SPEC §4's official run) live in
 :mod:`numerics.notebook_runs`.
 
-- Size switch: :data:`SIZE_ENV` is ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or
-  ``full`` (research scale): :func:`notebook_size`, :func:`sized`, :func:`research_size`.
+- Size switch (defined in :mod:`numerics.experiments`, re-exported): :data:`SIZE_ENV` is
+  ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or ``full`` (research scale):
+  :func:`notebook_size`, :func:`by_size`, and :func:`research_size` (``full`` on CUDA).
 - A verification run inline: :func:`report_figures` (:mod:`numerics.plots`, plus the growth law
   with :func:`growth_coefficient`) and :func:`curve_gaps` (logged versus predicted curves).
 - Conveniences: :func:`torch_generator`, :func:`model_taps`, :func:`format_table`.
@@ -12,7 +13,6 @@ The training runs the notebooks launch (trained selection map, SPEC §4's offici
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from numerics.experiments import SIZE_ENV
+from numerics.experiments import SIZE_ENV, SIZES, by_size, notebook_size
 from numerics.model import InductionHeadModel
 from numerics.plots import plot_copier, plot_losses, plot_selector, plot_temperature
 from numerics.verify import VerifyReport
@@ -29,28 +29,8 @@ from theory.dynamics import log_growth
 from theory.errors import require
 from theory.spec import ModelSpec
 
-__all__ = ["SIZE_ENV", "SIZES", "notebook_size", "sized", "research_size", "torch_generator",
+__all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "torch_generator",
            "model_taps", "report_figures", "curve_gaps", "growth_coefficient", "format_table"]
-
-SIZES = ("small", "default", "full")
-"""``small``: seconds (tests); ``default``: minutes on 2 CPU cores; ``full``: research scale."""
-
-
-def notebook_size(environ: Mapping[str, str] | None = None) -> str:
-    """The size named by :data:`SIZE_ENV` (unset: ``"default"``); raises outside :data:`SIZES`."""
-    env = os.environ if environ is None else environ
-    size = env.get(SIZE_ENV, "default").strip().lower() or "default"
-    require(size in SIZES, SIZE_ENV, f"one of {SIZES}", size)
-    return size
-
-
-def sized(size: str, *, small: Any, default: Any, full: Any = None) -> Any:
-    """The value for ``size``; ``full`` falls back to ``default`` when not given."""
-    require(size in SIZES, "size", f"one of {SIZES}", size)
-    if size == "full" and full is not None:
-        return full
-    return small if size == "small" else default
-
 
 def research_size(device: torch.device | str, environ: Mapping[str, str] | None = None) -> str:
     """:func:`notebook_size`, with ``default`` promoted to ``full`` on a CUDA device."""

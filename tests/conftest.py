@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -32,8 +33,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """The property tier's tallies: passes, failures, discarded undecidable cases, per-case rows."""
-    import sys
-
     module = sys.modules.get("test_properties")
     if module is None or not (module.STAGEWISE_RECORD or module.JOINT_RECORD):
         return

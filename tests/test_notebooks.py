@@ -21,12 +21,12 @@ import pytest
 
 from numerics.notebook_support import (
     SIZE_ENV,
+    by_size,
     format_table,
     growth_coefficient,
     model_taps,
     notebook_size,
     research_size,
-    sized,
 )
 from theory import (
     PAPER_MODEL,
@@ -76,9 +76,9 @@ def test_size_switch_has_a_full_tier_promoted_on_cuda():
     assert notebook_size({SIZE_ENV: " Full "}) == "full"
     with pytest.raises(InductionHeadsError, match="received 'huge'"):
         notebook_size({SIZE_ENV: "huge"})
-    assert sized("full", small=1, default=2) == 2  # no full value: falls back to default
-    assert sized("full", small=1, default=2, full=3) == 3
-    assert sized("small", small=1, default=2, full=3) == 1
+    assert by_size("full", small=1, default=2) == 2  # no full value: falls back to default
+    assert by_size("full", small=1, default=2, full=3) == 3
+    assert by_size("small", small=1, default=2, full=3) == 1
     assert research_size("cuda", {}) == "full" and research_size("cpu", {}) == "default"
     assert research_size("cuda", {SIZE_ENV: "small"}) == "small"
 

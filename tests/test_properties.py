@@ -65,21 +65,22 @@ JOINT_RECORD: list[dict[str, object]] = []
 """One row per joint-training case: predicted and learned sets, whether checks 1–5 passed."""
 
 
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
+"""The profile conftest loaded: ``thorough`` takes its example count from the profile and runs on
+CUDA when present; otherwise (``ci``) the counts below and the CPU."""
+
+
 def _examples(ci: int) -> int:
     override = os.environ.get("INDUCTION_HEADS_PROPERTY_EXAMPLES")
     if override:
         return int(override)
-    return ci if settings.default.max_examples == 100 and settings.default.derandomize else \
-        settings.default.max_examples
-
-
-def _device() -> str:
-    return "auto" if settings.default.max_examples > 100 else "cpu"
+    return settings.default.max_examples if THOROUGH else ci
 
 
 def run_case(case: Case, mode: str) -> VerifyReport:
     """The verify job on one case, with the property tier's sizes and schedule."""
-    config = default_config(mode, sequences=SEQUENCES, seq_len=SEQ_LEN, device=_device())
+    config = default_config(mode, sequences=SEQUENCES, seq_len=SEQ_LEN,
+                            device="auto" if THOROUGH else "cpu")
     if mode == "stagewise":
         stages = tuple(s if s.params == ("a",) else dataclasses.replace(s, steps=STAGE_STEPS)
                        for s in config.stages)
