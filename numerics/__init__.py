@@ -1,22 +1,37 @@
-"""numerics: the data generator, the paper's transformer TF(M, H, d, D) and its training (torch).
+"""numerics: the data generator, the paper's transformer TF(M, H, d, D), its training and the
+verification job (torch).
 
-The specs are shared with ``theory`` and re-exported here.
+Sub-packages: ``models`` (the simplified transformer and its dense reference), ``training``
+(configs, the run loop, checkpoints, summaries), ``verify`` (predict, train, check, report),
+``experiments`` (what the notebooks run), ``cli`` (``python -m numerics``). The specs are shared
+with ``theory`` and re-exported here.
 """
 
 from numerics.bench import BenchResult, benchmark_step
-from numerics.checkpoint import History, HistoryRecord, load_checkpoint, save_checkpoint
 from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
-from numerics.model import LOSS_FLOOR, LOSS_KINDS, CopierInputs, InductionHeadModel, prepare_inputs
-from numerics.reference import dense_forward, dense_loss
-from numerics.train import (
+from numerics.devices import resolve_device
+from numerics.models import LOSS_FLOOR, LOSS_KINDS, InductionHeadModel, dense_forward, dense_loss
+from numerics.training import (
+    History,
     StageConfig,
     TrainConfig,
     TrainResult,
     default_config,
-    log_steps,
-    resolve_device,
+    learned_summary,
+    load_checkpoint,
+    load_model,
     resume,
     train,
+)
+from numerics.verify import (
+    Check,
+    VerifyReport,
+    format_report,
+    heldout_losses,
+    load_report,
+    model_probabilities,
+    verify_case,
+    write_report,
 )
 from theory.errors import InductionHeadsError
 from theory.spec import (
@@ -33,45 +48,20 @@ from theory.spec import (
 )
 
 __all__ = [
-    "InductionHeadsError",
-    "Source",
-    "Dirichlet",
-    "Fixed",
-    "Mixture",
-    "MixtureComponent",
-    "ModelSpec",
-    "head_sets",
-    "load_source",
-    "PAPER_SOURCE",
-    "PAPER_MODEL",
-    "sample_sequences",
-    "draw_kernels",
-    "split_context",
-    "START_MODES",
-    "InductionHeadModel",
-    "CopierInputs",
-    "prepare_inputs",
-    "LOSS_FLOOR",
-    "LOSS_KINDS",
-    "dense_forward",
-    "dense_loss",
-    "StageConfig",
-    "TrainConfig",
-    "TrainResult",
-    "default_config",
-    "train",
-    "resume",
-    "log_steps",
+    # specs shared with theory
+    "InductionHeadsError", "Source", "Dirichlet", "Fixed", "Mixture", "MixtureComponent",
+    "ModelSpec", "head_sets", "load_source", "PAPER_SOURCE", "PAPER_MODEL",
+    # data
+    "sample_sequences", "draw_kernels", "split_context", "START_MODES",
+    # the model
+    "InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS", "dense_forward", "dense_loss",
     "resolve_device",
-    "History",
-    "HistoryRecord",
-    "save_checkpoint",
-    "load_checkpoint",
-    "BenchResult",
-    "benchmark_step",
+    # training
+    "StageConfig", "TrainConfig", "TrainResult", "default_config", "train", "resume",
+    "History", "learned_summary", "load_checkpoint", "load_model",
+    # verification
+    "verify_case", "VerifyReport", "Check", "write_report", "load_report", "format_report",
+    "model_probabilities", "heldout_losses",
+    # benchmark
+    "BenchResult", "benchmark_step",
 ]
-
-# Issue 5: the verification (predict, train, check) and its report.
-from numerics.verify import Check, VerifyReport, verify_case, write_report  # noqa: E402
-
-__all__ += ["Check", "VerifyReport", "verify_case", "write_report"]

@@ -1,6 +1,6 @@
 """Benchmark: one training step of the vectorised TF(M, H, d, D) against the dense reference.
 
-A *training step* is what :func:`numerics.train.train` does per full-batch update: the loss on n
+A *training step* is what :func:`numerics.training.loop.train` does per full-batch update: the loss on n
 sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
 all parameters (``W``, ``C``, ``a``) and an SGD update. The vectorised model
 (:class:`numerics.InductionHeadModel`) works on the sample's match tensors, which a fixed sample
@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from numerics.data import sample_sequences
-from numerics.model import InductionHeadModel, prepare_inputs
-from numerics.reference import dense_loss
-from numerics.train_config import resolve_device
+from numerics.devices import resolve_device
+from numerics.models.reference import dense_loss
+from numerics.models.simplified import InductionHeadModel, prepare_inputs
 from theory.errors import require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
 

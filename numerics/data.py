@@ -23,14 +23,19 @@ from numbers import Integral
 
 import torch
 
-from theory.errors import InductionHeadsError, require
+from numerics.devices import resolve_device
+from theory.errors import require
+from theory.sequences import START_MODES as THEORY_START_MODES
 from theory.spec import Dirichlet, Fixed, Mixture, Source
+from theory.stationary import window_law
 
 __all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES"]
 
-START_MODES = ("uniform", "burn_in")
-"""``uniform``: ``x_1..x_r`` i.i.d. uniform. ``burn_in``: start uniform, run the chain ``burn_in``
-extra steps and drop them, so ``x_1..x_r`` are the chain's state after ``burn_in`` steps."""
+START_MODES = THEORY_START_MODES
+"""How ``x_1..x_r`` are drawn, as in :mod:`theory.sequences`: ``uniform`` (i.i.d. uniform on
+``[d]``) or ``stationary`` (from each sequence's own stationary r-window law,
+:func:`theory.window_law`; needs every drawn kernel to give a primitive chain). Independently,
+``burn_in`` extra steps may be run first and dropped."""
 
 _MAX_GAMMA_ROUNDS = 64
 """Rejection rounds of Marsaglia–Tsang; each accepts >= 95 % (shape >= 1), so 64 never run out."""
@@ -44,12 +49,7 @@ def _is_int(value: object) -> bool:
 def _resolve_device(device: torch.device | str | None, generator: torch.Generator
                     ) -> torch.device:
     """The sampling device: CPU for ``None``; must match the generator's device."""
-    try:
-        dev = torch.device("cpu" if device is None else device)
-    except (RuntimeError, TypeError):
-        raise InductionHeadsError(
-            f"device: expected None, a torch.device or a device string, received {device!r}"
-        ) from None
+    dev = resolve_device(device)
     gen_dev = generator.device
     require(dev.type == gen_dev.type and (dev.index is None or dev.index == gen_dev.index),
             "generator device", f"a generator on the sampling device {dev}", gen_dev)
@@ -179,8 +179,7 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
         generator: ``torch.Generator`` on the sampling device (keyword-only; the only randomness).
         device: sampling device; ``None`` is the CPU.
         start: one of :data:`START_MODES`.
-        burn_in: B, extra steps run and dropped; 0 for ``start="uniform"``, >= 1 for
-            ``start="burn_in"``.
+        burn_in: B >= 0 extra steps run after the start and dropped.
         return_kernels: also return each sequence's kernel.
         dtype: float dtype of the returned kernels (sampling itself is float64).
 
@@ -200,10 +199,6 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     require(start in START_MODES, "start", f"one of {START_MODES}", start)
     require(_is_int(burn_in) and burn_in >= 0,
             "burn_in", "an integer >= 0", burn_in)
-    if start == "uniform":
-        require(burn_in == 0, "burn_in", "0 with start='uniform' (use start='burn_in')", burn_in)
-    else:
-        require(burn_in >= 1, "burn_in", "an integer >= 1 with start='burn_in'", burn_in)
     require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
             type(generator).__name__)
     require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
@@ -217,7 +212,7 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     kernels = _draw_kernels(source, n, generator=generator, device=dev)   # (n,)+(d,)*k+(d,)
     cdf = kernels.reshape(n, d**k, d).cumsum(-1)[..., : d - 1]            # (n, d^k, d-1)
     tokens = torch.empty(n, total, dtype=torch.int64, device=dev)         # (n, T')
-    tokens[:, :r] = torch.randint(0, d, (n, r), generator=generator, device=dev)
+    tokens[:, :r] = _start_tokens(kernels, parents, start, generator)  # (n, r)
     uniforms = torch.rand(n, total - r, generator=generator, dtype=torch.float64,
                           device=dev)                                     # (n, T'-r)
     # Row-major flat index of z = (x_{l-p_1}, ..., x_{l-p_k}) into the d^k kernel rows.
@@ -232,6 +227,19 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     if return_kernels:
         return tokens, kernels.to(dtype)
     return tokens
+
+
+def _start_tokens(kernels: torch.Tensor, parents: tuple[int, ...], start: str,
+                  generator: torch.Generator) -> torch.Tensor:
+    """``x_1..x_r`` of every sequence, int64 ``(n, r)`` on the kernels' device."""
+    n, d, r, dev = kernels.shape[0], kernels.shape[-1], parents[-1], kernels.device
+    if start == "uniform":
+        return torch.randint(0, d, (n, r), generator=generator, device=dev)
+    law = window_law(kernels.double().cpu().numpy(), parents, r + 1)      # (n,) + (d,)*(r+1)
+    law = torch.as_tensor(law.sum(axis=1).reshape(n, d**r), device=dev)   # (n, d^r)
+    flat = torch.multinomial(law, 1, generator=generator).squeeze(1)      # (n,)
+    digits = [(flat // d ** (r - 1 - j)) % d for j in range(r)]          # r × (n,), oldest first
+    return torch.stack(digits, dim=1)                                     # (n, r)
 
 
 def split_context(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,7 +42,7 @@ def _stage_lines(ax: Any, bounds: Sequence[float] | None) -> None:
 
 
 def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
-                  selected: Sequence[int] | None = None, predicted: Mapping[str, Any] | None = None,
+                  selected_set: Sequence[int] | None = None, predicted: Mapping[str, Any] | None = None,
                   stage_bounds: Sequence[float] | None = None,
                   path: str | Path | None = None) -> Figure:
     """``c̃_S`` against the global step, one line per set; predicted curves dashed / dotted.
@@ -51,7 +51,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
         steps: ``(T,)`` logged global steps.
         selector: ``(T, |𝒮|)`` logged ``c̃``.
         sets: the ``|𝒮|`` head sets.
-        selected: ``S*`` (drawn thick).
+        selected_set: ``S*`` (drawn thick).
         predicted: ``{"steps": (T',), "theory": (T', |𝒮|), "initial_copier": (T', |𝒮|) | None}``.
         stage_bounds: global steps where stages end (thin vertical lines).
         path: save the PNG here.
@@ -60,7 +60,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
     ax = fig.add_subplot()
     c = np.asarray(selector, dtype=float)  # (T, |𝒮|)
     colors = [f"C{k % 10}" for k in range(len(sets))]
-    star = tuple(selected) if selected is not None else None
+    star = tuple(selected_set) if selected_set is not None else None
     for k, s in enumerate(sets):
         lw = 2.4 if tuple(s) == star else 1.2
         ax.plot(steps, c[:, k], color=colors[k], lw=lw, label=f"{tuple(s)}")
@@ -172,8 +172,8 @@ def save_report_figures(data: Mapping[str, Any], out_dir: str | Path) -> list[Pa
     bounds = np.cumsum([s["steps"] for s in data["config"]["train"]["stages"]]).tolist()
     steps = hist["steps"]
     paths = [out / name for name in FIGURE_NAMES]
-    selected = data["predicted"]["selected_parents"]
-    plot_selector(steps, hist["selector"], hist["sets"], selected=selected,
+    selected = data["predicted"]["selected_set"]
+    plot_selector(steps, hist["selector"], hist["sets"], selected_set=selected,
                   predicted=curves.get("selector"), stage_bounds=bounds, path=paths[0])
     copier = data["predicted"]["copier"]
     plot_copier(hist["copier"][0], hist["copier"][-1],

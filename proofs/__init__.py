@@ -1,4 +1,4 @@
-"""proofs: the derivation steps of the limit (SPEC §3), each checked symbolically with sympy.
+"""proofs: the derivation steps of the limit (docs/theory.md §3), each checked with sympy.
 
 One lemma per module; each module's ``verify()`` returns a frozen :class:`LemmaResult` and never
 prints. An identity holds when its residual is structurally zero after targeted exact
@@ -7,7 +7,10 @@ simplification (``together``/``cancel``/``expand``); limits are decided by ``sp.
 (``d``, ``L``, number of sets) are checked over a range of small sizes, recorded in
 ``LemmaResult.sizes_checked``.
 
-Lemmas (registry :data:`LEMMAS`, in derivation order):
+Lemmas (registry :data:`LEMMAS`, in derivation order). The numbering 1–7 is this project's own
+ordering of the derivation steps of docs/theory.md §3; it is not the numbering of the paper's
+lemmas or theorems. docs/theory.md §5 maps every lemma to the claim it supports and to the
+numeric tests that check the same claim.
 
 1. ``first_order``: ``-∂ℓ/∂a`` at ``a = 0`` is linear in ``c̃`` with coefficient ``G`` per set.
 2. ``criterion_identity``: the averaged signal is the modified χ² information ``G(S)``.
@@ -17,8 +20,8 @@ Lemmas (registry :data:`LEMMAS`, in derivation order):
 6. ``classifier_limit``: ``ŷ → m_e/m`` (the GIH), uniform when nothing matches.
 7. ``classifier_growth``: ``-∂ℓ/∂a ≈ κ e^{-a}``; ``a(t) = log(e^{a_0} + κ t)``.
 
-Public API: :class:`LemmaResult`, :data:`LEMMAS` (name -> ``verify``), :func:`verify_all`;
-CLI ``python -m proofs`` prints a table and exits 1 if a lemma fails.
+Public API: :class:`LemmaResult`, :data:`LEMMAS` (name -> ``verify``), :data:`NUMBERING_NOTE`,
+:func:`verify_all`; CLI ``python -m proofs`` prints a numbered table and exits 1 if a lemma fails.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from proofs import (
 )
 from proofs._result import LemmaResult
 
-__all__ = ["LemmaResult", "LEMMAS", "verify_all"]
+__all__ = ["LemmaResult", "LEMMAS", "NUMBERING_NOTE", "verify_all"]
 
 LEMMAS: Mapping[str, Callable[[], LemmaResult]] = MappingProxyType({
     "first_order": first_order.verify,
@@ -49,6 +52,10 @@ LEMMAS: Mapping[str, Callable[[], LemmaResult]] = MappingProxyType({
     "classifier_growth": classifier_growth.verify,
 })
 """Read-only registry: lemma name -> its ``verify`` (default arguments), in derivation order."""
+
+NUMBERING_NOTE = ("Lemma numbers are this project's own ordering of the derivation steps "
+                  "(docs/theory.md §5), not the paper's numbering.")
+"""What the lemma numbers (positions in :data:`LEMMAS`, from 1) mean; ``python -m proofs`` prints it."""
 
 
 def verify_all() -> tuple[LemmaResult, ...]:

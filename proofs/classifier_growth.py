@@ -20,8 +20,8 @@ logarithmic growth.
 
 Assumptions: ``m >= 1``; ``u >= 0``; the counts fixed (copier and selector at their limits).
 
-Supports SPEC §3, "Classifier limit": ``a(t) → ∞`` logarithmically in time under gradient flow,
-and the finite optimum ``a*(L)`` at finite ``L``.
+Supports docs/theory.md §3 (classifier limit): ``a(t) → ∞`` logarithmically in time under
+gradient flow, and the finite optimum ``a*(L)`` at finite ``L``.
 
 How it is checked: (1) for every ``L`` in ``sizes`` (default 2..4) and every similarity and
 target-indicator pattern with a finite loss, sympy differentiates ``log ŷ(e)`` from the softmax

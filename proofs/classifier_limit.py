@@ -13,8 +13,8 @@ matching positions: the generalized induction head), with the explicit bound
 
 Assumptions: ``0 <= m_e <= m``, ``0 <= u_e <= u``, ``m + u = L >= 1``.
 
-Supports SPEC §3, "Classifier limit": ``ŷ`` tends to the GIH, the empirical distribution of
-``x_l`` over the positions whose S*-context equals that of ``L+1`` (all positions when none
+Supports docs/theory.md §3 (classifier limit): ``ŷ`` tends to the GIH, the empirical distribution
+of ``x_l`` over the positions whose S*-context equals that of ``L+1`` (all positions when none
 match).
 
 How it is checked: (1) for every ``L`` in ``sizes`` (default 2..4), every similarity pattern

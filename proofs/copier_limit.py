@@ -17,8 +17,8 @@ windows tends to ``1{x_{l-h} = x_{L+1-h}}`` as ``g → ∞``.
 
 Assumptions: every offset valid (``l - M >= 1``); one-hot token embeddings.
 
-Supports SPEC §3, "Copier limit": ``σ_h → one-hot on offset h``, and "Classifier limit":
-``s_l → Π_{h∈S*} 1{x_{l-h} = x_{L+1-h}}`` once ``c̃`` sits on ``S*``.
+Supports docs/theory.md §3 (copier limit): ``σ_h → one-hot on offset h``; and (classifier
+limit): ``s_l → Π_{h∈S*} 1{x_{l-h} = x_{L+1-h}}`` once ``c̃`` sits on ``S*``.
 
 How it is checked: (a) for ``M`` in ``sizes`` (default 2..4) by ``sp.limit`` in ``g`` with
 symbolic ``δ_i >= 0``, and the bounds by a coefficient-sign certificate after writing

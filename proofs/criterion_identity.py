@@ -8,9 +8,9 @@ Statement. For a joint law ``μ(z, e) > 0`` over contexts ``z ∈ [n_z]`` and ne
                                           =  Σ_{z,e} μ(z,e)^2/μ(e) - Σ_z μ(z)^2.
 
 The left side is the expectation, over the query's ``(z*, e) ~ μ``, of the L → ∞ first-order
-coefficient ``μ(z*, e)/μ(e) - μ(z*)`` of Lemma 1; the middle is SPEC's ``G(S)`` for one kernel
-(before the average over the prior); the right is SPEC's alternative form. The ordinary χ² mutual
-information ``Σ_z μ(z) (Σ_e μ(e|z)^2/μ(e) - 1)`` weights by ``μ(z)`` instead of ``μ(z)^2``; it is
+coefficient ``μ(z*, e)/μ(e) - μ(z*)`` of Lemma 1; the middle is ``G(S)`` of docs/theory.md §3
+for one kernel (before the average over the prior); the right is its equivalent form. The
+ordinary χ² mutual information ``Σ_z μ(z) (Σ_e μ(e|z)^2/μ(e) - 1)`` weights by ``μ(z)`` instead of ``μ(z)^2``; it is
 *not* equal to the left side (the tests show the check fails for it).
 
 Assumptions: all entries positive (so every marginal is non-zero). Normalisation
@@ -18,8 +18,8 @@ Assumptions: all entries positive (so every marginal is non-zero). Normalisation
 which is the stronger statement and is what is checked on every shape. The normalised case is
 then a specialisation; it is also checked directly (last entry ``1 - Σ others``) on small shapes.
 
-Supports SPEC §3, "Selection criterion (modified χ² mutual information)": the L → ∞ stage-1
-signal, averaged over the query, is ``G(S)`` in both of SPEC's forms.
+Supports docs/theory.md §3 (selection criterion, the modified χ² mutual information): the
+L → ∞ stage-1 signal, averaged over the query, is ``G(S)`` in both of its forms.
 
 How it is checked: for every shape ``(n_z, d)`` (default: ``n_z = d^|S|`` for ``|S| ∈ {0, 1}``
 and ``d = 2..4``, ``|S| = 2`` at ``d = 2``, plus shapes where ``n_z`` is not a power of d), the
@@ -114,7 +114,7 @@ def _weighted(mu: sp.Matrix, mu_z: Sequence[sp.Expr], mu_e: Sequence[sp.Expr], p
 
 def claimed_criterion(mu: sp.Matrix, mu_z: Sequence[sp.Expr], mu_e: Sequence[sp.Expr]
                       ) -> sp.Expr:
-    """The claimed right side, SPEC's G of one kernel: ``Σ_z μ(z)^2 (Σ_e μ(e|z)^2/μ(e) - 1)``."""
+    """The claimed right side, G of one kernel: ``Σ_z μ(z)^2 (Σ_e μ(e|z)^2/μ(e) - 1)``."""
     return _weighted(mu, mu_z, mu_e, 2)
 
 
@@ -125,7 +125,7 @@ def ordinary_chi2(mu: sp.Matrix, mu_z: Sequence[sp.Expr], mu_e: Sequence[sp.Expr
 
 def _alternative_form(mu: sp.Matrix, mu_z: Sequence[sp.Expr], mu_e: Sequence[sp.Expr]
                       ) -> sp.Expr:
-    """SPEC's second form ``Σ_{z,e} μ(z,e)^2/μ(e) - Σ_z μ(z)^2``."""
+    """The equivalent form of G, ``Σ_{z,e} μ(z,e)^2/μ(e) - Σ_z μ(z)^2``."""
     n_z, d = mu.shape
     return (sp.Add(*[mu[z, e] ** 2 / mu_e[e] for z in range(n_z) for e in range(d)])
             - sp.Add(*[m ** 2 for m in mu_z]))

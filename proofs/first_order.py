@@ -8,7 +8,8 @@ let ``1_l = 1{x_l = e}`` and ``m_e = Σ_l 1_l >= 1``. The classifier's loss is
 
 Consequences checked here:
 
-* Linearity in c̃. With ``s_l = Σ_S c̃_S K_S(l)`` (SPEC §2.2, ``K_S(l) = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``),
+* Linearity in c̃. With ``s_l = Σ_S c̃_S K_S(l)`` (docs/theory.md §2,
+  ``K_S(l) = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``),
   ``-dℓ/da|_0 = Σ_S c̃_S g_S`` with ``g_S = Σ_l 1_l (K_S(l) - K̄_S) / m_e``; so near a = 0,
   ``ℓ(a) = ℓ(0) - a Σ_S c̃_S g_S + O(a^2)`` and the stage-1 loss is linear in c̃ with one
   coefficient per head set.
@@ -20,7 +21,8 @@ Consequences checked here:
 
 Assumptions: ``m_e >= 1`` (otherwise ŷ(e) = 0 and the loss is infinite); s_l real symbols.
 
-Supports SPEC §3, "Selection criterion": G(S) is the L → ∞ limit of ``-∂ℓ/∂a`` at a = 0.
+Supports docs/theory.md §3 (selection criterion): G(S) is the L → ∞ limit of ``-∂ℓ/∂a`` at
+a = 0.
 
 How it is checked: exact symbolic derivative of ``log ŷ(e)`` at a = 0 for every L in
 ``lengths`` (default 2..5) and every non-empty indicator pattern ``1_l``, with symbolic real

@@ -15,7 +15,7 @@ with equality iff ``q = p``. Taking ``q = μ(·|z)`` and ``p = μ(·)``, every t
 Assumptions: ``p_e > 0``; both vectors normalised (the identity is false without it: the
 residual of the free version is ``2Σq - Σp - 1``).
 
-Supports SPEC §3, "Selection criterion": "``G(∅) = 0``; every term is >= 0".
+Supports docs/theory.md §3 (selection criterion): ``G(∅) = 0`` and every term of ``G`` is >= 0.
 
 How it is checked, for every ``d`` in ``sizes`` (default 2..4):
 

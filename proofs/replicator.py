@@ -15,13 +15,13 @@ and at a vertex ``c̃ = e_{S*}`` the Jacobian of the flow on the simplex (coordi
 Consequence: on the simplex the flow runs at the effective rate ``a / ΣC^2``; with a learning
 rate ``lr`` the step is ``lr · a / ΣC^2`` per iteration, so a small ``C_init`` (small ``ΣC^2``,
 conserved along the flow) makes stage 1 fast, and a small ``a`` must be compensated by a large
-learning rate (SPEC §2's lr ≈ 3000 at ``a = 0.01``).
+learning rate (the default schedule's lr = 3000 at ``a = 0.01``, docs/theory.md §2).
 
 Assumptions: ``G_S`` real constants (``a`` frozen, copier frozen: the loss is exactly linear in
 ``c̃``), ``C_S`` real and non-zero (a set with ``C_S = 0`` stays at zero and drops out).
 
-Supports SPEC §3, "Selector limit": ``dc̃_S/dt ∝ a · c̃_S (G(S) - Σ_T c̃_T G(T))`` and
-``c̃ → one-hot on S* = argmax G``.
+Supports docs/theory.md §3 (selector limit): ``dc̃_S/dt ∝ a · c̃_S (G(S) - Σ_T c̃_T G(T))``
+and ``c̃ → one-hot on S* = argmax G``.
 
 How it is checked, for every ``K`` in ``sizes`` (default 2..4), with symbols ``C_S`` (real,
 non-zero), ``G_S`` (real) and ``a`` (positive): sympy differentiates the loss in ``C``, the

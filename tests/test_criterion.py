@@ -20,13 +20,13 @@ from theory.criterion import (
 )
 from theory.criterion_estimates import (
     CriterionEstimate,
-    exact_copier_similarity,
     expected_criterion,
     finite_length_criterion,
     stage1_signal,
 )
 from theory.errors import InductionHeadsError
 from theory.kernels import sample_kernels
+from theory.predictors import context_similarity
 from theory.spec import (
     PAPER_SOURCE,
     Dirichlet,
@@ -274,12 +274,14 @@ def test_stage1_signal_matches_double_loop(seed, d, length, head_set):
 
 def test_similarity_convention_on_a_hand_example():
     context = np.array([[0, 1, 0, 1, 1]])  # x_1..x_5; query context x_5 = 1, x_4 = 1
-    assert exact_copier_similarity(context, (1,)).tolist() == [[0, 0, 1, 0, 1]]
-    assert exact_copier_similarity(context, (1, 2)).tolist() == [[0, 0, 0, 0, 0]]
-    assert exact_copier_similarity(context, (2,)).tolist() == [[0, 0, 0, 1, 0]]
-    assert exact_copier_similarity(context, ()).tolist() == [[1, 1, 1, 1, 1]]
-    with pytest.raises(InductionHeadsError, match="L > max"):
-        exact_copier_similarity(context, (5,))
+    assert context_similarity(context, (1,)).tolist() == [[0, 0, 1, 0, 1]]
+    assert context_similarity(context, (1, 2)).tolist() == [[0, 0, 0, 0, 0]]
+    assert context_similarity(context, (2,)).tolist() == [[0, 0, 0, 1, 0]]
+    assert context_similarity(context, ()).tolist() == [[1, 1, 1, 1, 1]]
+    with pytest.raises(InductionHeadsError, match="offsets in 1..L"):
+        context_similarity(context, (6,))
+    with pytest.raises(InductionHeadsError, match="integer offsets"):
+        context_similarity(context, (1.7,))
 
 
 def test_finite_length_empty_set_is_exactly_zero_and_validates_length():

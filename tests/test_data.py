@@ -185,13 +185,15 @@ def test_returned_kernels_are_the_ones_used():
         assert int(loglik.argmax()) == i, f"sequence {i}: log-likelihoods {loglik.tolist()}"
 
 
-def test_burn_in_starts_near_the_stationary_law():
+def test_stationary_and_burn_in_starts_follow_the_stationary_law():
     n = 20_000
     uniform = sample_sequences(BIGRAM, n, 5, generator=_gen(8))
-    burned = sample_sequences(BIGRAM, n, 5, generator=_gen(8), start="burn_in", burn_in=60)
-    assert burned.shape == (n, 5)
+    burned = sample_sequences(BIGRAM, n, 5, generator=_gen(8), burn_in=60)
+    stationary = sample_sequences(BIGRAM, n, 5, generator=_gen(8), start="stationary")
+    assert burned.shape == stationary.shape == (n, 5)
     for label, tokens, predicted in [("uniform start", uniform, 0.5),
-                                     ("burn-in 60", burned, BIGRAM_STATIONARY_0)]:
+                                     ("burn-in 60", burned, BIGRAM_STATIONARY_0),
+                                     ("stationary start", stationary, BIGRAM_STATIONARY_0)]:
         measured = float((tokens[:, 0] == 0).double().mean())
         sd = math.sqrt(predicted * (1 - predicted) / n)
         assert abs(measured - predicted) <= FREQ_SDS * sd, (
@@ -296,14 +298,14 @@ def test_split_context_rejects_bad_input(bad, expected, received):
     ({"n": True}, "an integer >= 1", "True"),
     ({"length": 2}, "an integer T > r = max(parents) = 2", "2"),
     ({"length": 10.0}, "an integer T > r", "10.0"),
-    ({"start": "stationary"}, "one of ('uniform', 'burn_in')", "'stationary'"),
-    ({"start": "burn_in", "burn_in": -1}, "an integer >= 0", "-1"),
-    ({"start": "burn_in", "burn_in": 0}, "an integer >= 1 with start='burn_in'", "0"),
-    ({"burn_in": 5}, "0 with start='uniform'", "5"),
+    ({"start": "burn_in"}, "one of ('uniform', 'stationary')", "'burn_in'"),
+    ({"burn_in": -1}, "an integer >= 0", "-1"),
     ({"generator": np.random.default_rng(0)}, "a torch.Generator", "'Generator'"),
     ({"generator": 0}, "a torch.Generator", "'int'"),
-    ({"device": "cuda"}, "a generator on the sampling device cuda", "device(type='cpu')"),
-    ({"device": "not-a-device"}, "None, a torch.device or a device string", "'not-a-device'"),
+    ({"device": "cuda:0" if torch.cuda.is_available() else "cuda"},
+     "a generator on the sampling device cuda" if torch.cuda.is_available()
+     else "'cpu' or 'auto' (CUDA is not available)", "'cuda'"),
+    ({"device": "not-a-device"}, "'auto', 'cpu', 'cuda' or 'cuda:N'", "'not-a-device'"),
     ({"dtype": torch.int64}, "a floating torch.dtype", "torch.int64"),
     ({"source": "paper"}, "a theory.Source", "'str'"),
 ])

@@ -10,9 +10,17 @@ import pytest
 
 from theory.criterion_estimates import expected_criterion
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, UNTOUCHED, predict_limit
+from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
 from theory.predictors import context_similarity
-from theory.spec import PAPER_SOURCE, Dirichlet, Fixed, Mixture, MixtureComponent, Source
+from theory.spec import (
+    PAPER_SOURCE,
+    Dirichlet,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    ModelSpec,
+    Source,
+)
 
 MIXTURE_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                             MixtureComponent((1, 2), 0.3, 0.1))))
@@ -26,13 +34,13 @@ EXACT_RTOL = 1e-12
 
 
 def _paper(**kw):
-    return predict_limit(PAPER_SOURCE, heads=3, window=3, degree=2,
+    return predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2),
                          rng=np.random.default_rng(0), **kw)
 
 
 def test_paper_setting_selects_one_two() -> None:
     pred = _paper()
-    assert pred.selected_parents == (1, 2), f"S* = {pred.selected_parents}, ranking {pred.ranking()}"
+    assert pred.selected_set == (1, 2), f"S* = {pred.selected_set}, ranking {pred.ranking()}"
     assert pred.criterion_kind == "G" and pred.seq_len is None
     assert pred.copier == (1, 2, UNTOUCHED)
     assert pred.selector_weights[(1, 2)] == 1.0
@@ -40,7 +48,7 @@ def test_paper_setting_selects_one_two() -> None:
     assert pred.missing_parents == ()
     assert pred.margin > 0 and pred.margin_se >= DECIDABLE_Z and pred.decidable, (
         f"margin {pred.margin} = {pred.margin_se} SE")
-    assert pred.agrees_with_asymptotic and pred.asymptotic_parents == (1, 2)
+    assert pred.agrees_with_asymptotic and pred.asymptotic_set == (1, 2)
     best = float(np.max(np.delete(pred.criterion, pred.sets.index((1, 2)))))
     assert pred.margin == pytest.approx(pred.criterion[pred.sets.index((1, 2))] - best)
     assert pred.criterion[0] == 0.0, "G(∅) must be 0"
@@ -49,7 +57,7 @@ def test_paper_setting_selects_one_two() -> None:
 def test_paper_setting_finite_length_with_training_noise() -> None:
     pred = _paper(seq_len=100, train_sequences=9000)
     assert pred.criterion_kind == "G_L" and pred.seq_len == 100
-    assert pred.selected_parents == (1, 2) and pred.asymptotic_parents == (1, 2)
+    assert pred.selected_set == (1, 2) and pred.asymptotic_set == (1, 2)
     assert pred.agrees_with_asymptotic
     assert pred.margin_train_noise is not None and pred.margin_train_noise > pred.margin_se, (
         "9000 training sequences carry less noise than the 2000-sequence estimate")
@@ -64,10 +72,10 @@ def test_same_seed_same_prediction() -> None:
 
 
 def test_mixture_selects_a_set_smaller_than_parents() -> None:
-    pred = predict_limit(MIXTURE_SOURCE, heads=3, window=3, degree=2,
+    pred = predict_limit(MIXTURE_SOURCE, ModelSpec(3, 3, 2),
                          rng=np.random.default_rng(1))
-    assert pred.selected_parents == (1,), (
-        f"SPEC §3 predicts S* = (1,) for the mixture, got {pred.selected_parents}: {pred.ranking()}")
+    assert pred.selected_set == (1,), (
+        f"SPEC §3 predicts S* = (1,) for the mixture, got {pred.selected_set}: {pred.ranking()}")
     assert pred.decidable, f"margin {pred.margin} is only {pred.margin_se} SE"
     assert pred.missing_parents == (), "parent 2 is expressible, only not selected"
     assert pred.copier == (1, UNTOUCHED, UNTOUCHED)
@@ -79,7 +87,7 @@ def test_mixture_selects_a_set_smaller_than_parents() -> None:
 
 def test_parent_beyond_heads_is_missing() -> None:
     source = Source(2, (1, 4), Dirichlet(0.1))
-    pred = predict_limit(source, heads=3, window=3, degree=2, samples=500,
+    pred = predict_limit(source, ModelSpec(3, 3, 2), samples=500,
                          rng=np.random.default_rng(2))
     assert 4 in pred.missing_parents and 1 not in pred.missing_parents
     assert all(max(s, default=0) <= 3 for s in pred.sets), "only expressible sets are ranked"
@@ -87,18 +95,18 @@ def test_parent_beyond_heads_is_missing() -> None:
 
 def test_parents_excluded_by_degree_are_missing() -> None:
     source = Source(2, (1, 2, 3), Dirichlet(0.1))
-    pred = predict_limit(source, heads=3, window=3, degree=2, samples=500,
+    pred = predict_limit(source, ModelSpec(3, 3, 2), samples=500,
                          rng=np.random.default_rng(3))
-    assert len(pred.selected_parents) <= 2
+    assert len(pred.selected_set) <= 2
     assert len(pred.missing_parents) >= 1
-    assert set(pred.missing_parents) | set(pred.selected_parents) == {1, 2, 3}, (
-        f"S* {pred.selected_parents}, missing {pred.missing_parents}")
+    assert set(pred.missing_parents) | set(pred.selected_set) == {1, 2, 3}, (
+        f"S* {pred.selected_set}, missing {pred.missing_parents}")
 
 
 def test_fixed_source_is_exact() -> None:
-    pred = predict_limit(FIXED_SOURCE, heads=2, window=2, degree=1,
+    pred = predict_limit(FIXED_SOURCE, ModelSpec(2, 2, 1),
                          rng=np.random.default_rng(4))
-    assert pred.selected_parents == (1,)
+    assert pred.selected_set == (1,)
     assert pred.criterion[1] == pytest.approx(49 / 225, rel=EXACT_RTOL)
     assert np.all(pred.stderr == 0.0) and math.isinf(pred.margin_se) and pred.decidable
     data = pred.to_dict()
@@ -115,10 +123,10 @@ def test_similarity_is_exact_copier_on_selected_set() -> None:
 def test_to_dict_is_json_with_required_keys() -> None:
     data = json.loads(json.dumps(_paper(seq_len=50, train_sequences=100).to_dict(),
                                  allow_nan=False))
-    for key in ("selected_parents", "criterion", "stderr", "margin", "copier", "margin_se",
+    for key in ("selected_set", "criterion", "stderr", "margin", "copier", "margin_se",
                 "margin_train_noise", "decidable", "missing_parents", "selector_weights"):
         assert key in data, f"missing key {key}"
-    assert data["selected_parents"] == [1, 2] and data["copier"] == [1, 2, UNTOUCHED]
+    assert data["selected_set"] == [1, 2] and data["copier"] == [1, 2, UNTOUCHED]
     assert data["selector_weights"]["(1, 2)"] == 1.0 and len(data["criterion"]) == 7
 
 
@@ -135,10 +143,21 @@ def test_to_dict_is_json_with_required_keys() -> None:
     ],
 )
 def test_bad_input_raises(kwargs) -> None:
+    sizes = {k: kwargs.pop(k) for k in ("heads", "window", "degree")}
     with pytest.raises(InductionHeadsError, match="expected"):
-        predict_limit(PAPER_SOURCE, rng=np.random.default_rng(0), **kwargs)
+        predict_limit(PAPER_SOURCE, ModelSpec(**sizes), rng=np.random.default_rng(0), **kwargs)
 
 
 def test_bad_rng_raises() -> None:
     with pytest.raises(InductionHeadsError, match="expected"):
-        predict_limit(PAPER_SOURCE, heads=3, window=3, degree=2, rng=None)  # type: ignore[arg-type]
+        predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2), rng=None)
+    with pytest.raises(InductionHeadsError, match="expected"):
+        predict_limit(PAPER_SOURCE, "not a spec", rng=np.random.default_rng(0))
+
+
+def test_fixed_prior_needs_no_rng_and_round_trips_through_a_dict() -> None:
+    """A Fixed prior's G is exact, so nothing is random; to_dict/from_dict is lossless."""
+    pred = predict_limit(FIXED_SOURCE, ModelSpec(2, 2, 1))
+    again = LimitPrediction.from_dict(json.loads(json.dumps(pred.to_dict())))
+    assert again.to_dict() == pred.to_dict()
+    assert again.selected_set == pred.selected_set and math.isinf(again.margin_se)

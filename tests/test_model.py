@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.model import LOSS_FLOOR, InductionHeadModel, prepare_inputs
-from numerics.reference import dense_forward, dense_loss
+from numerics.models.reference import dense_forward, dense_loss
+from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel, prepare_inputs
 from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
 
 DENSE_ATOL = 1e-6
@@ -103,7 +103,7 @@ def _gih_by_counting(tokens: np.ndarray, parents: tuple[int, ...], vocab: int) -
     (PAPER_MODEL, (1, 2), 3), (ModelSpec(3, 4, 3), (1, 3), 4), (ModelSpec(2, 2, 1), (2,), 2),
 ])
 def test_model_at_limit_reproduces_gih_by_counting(spec, selected, vocab):
-    model = InductionHeadModel.at_limit(spec, vocab, selected=selected, a=60.0,
+    model = InductionHeadModel.at_limit(spec, vocab, selected_set=selected, a=60.0,
                                         dtype=torch.float64)
     gen = torch.Generator().manual_seed(3)
     tokens = torch.randint(0, vocab, (40, 20), generator=gen)
@@ -114,7 +114,7 @@ def test_model_at_limit_reproduces_gih_by_counting(spec, selected, vocab):
 
 
 def test_at_limit_taps_are_one_hot():
-    model = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected=(1, 2), a=5.0)
+    model = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2), a=5.0)
     _, taps = model(torch.randint(0, 3, (4, 12)), return_taps=True)
     c = taps["selector.weights"]
     assert c[PAPER_MODEL.sets.index((1, 2))] == 1.0 and c.sum() == 1.0
@@ -158,8 +158,8 @@ def test_initialisation_matches_spec():
 @pytest.mark.parametrize("build,fragment", [
     (lambda: InductionHeadModel(PAPER_MODEL, 1), "vocab_size"),
     (lambda: InductionHeadModel(PAPER_MODEL, 3, loss="mse"), "loss"),
-    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected=(1, 2, 3), a=1.0), "selected"),
-    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected=(1,), a=1.0,
+    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2, 3), a=1.0), "selected"),
+    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1,), a=1.0,
                                          offsets={1: 4}), "offset"),
     (lambda: InductionHeadModel(PAPER_MODEL, 3)(torch.zeros(2, 3, dtype=torch.long)),
      "L > M"),

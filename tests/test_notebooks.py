@@ -1,7 +1,7 @@
 """The walkthrough notebooks (issue 6): stored clean, thin, and executable at the small size.
 
-``numerics.notebook_support`` (the helpers they call; their training runs are in
-``numerics.notebook_runs``) is tested first. Fast tests read every notebook without running it:
+``numerics.experiments.support`` (the helpers they call; their training runs are in
+``numerics.experiments.runs``) is tested first. Fast tests read every notebook without running it:
 no outputs, a markdown opening, a closing "What we found" markdown cell, the size switch,
 imports from ``theory``/``numerics``/``proofs`` and stdlib/numpy/matplotlib/sympy only, and no
 function longer than a few lines. The slow test
@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics.notebook_support import (
+from numerics.experiments import (
     SIZE_ENV,
     by_size,
     format_table,
-    growth_coefficient,
     model_taps,
     notebook_size,
     research_size,
@@ -34,6 +33,7 @@ from theory import (
     InductionHeadsError,
     gih_loss_and_grad,
     gih_predict,
+    growth_coefficient,
     sample_sequences_np,
 )
 
@@ -70,7 +70,7 @@ def _code(cell) -> str:
     return "\n".join("# " + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
 
 
-# ------------------------------------------------------------------ numerics.notebook_support
+# ------------------------------------------------------------------ numerics.experiments.support
 def test_size_switch_has_a_full_tier_promoted_on_cuda():
     assert notebook_size({}) == "default"
     assert notebook_size({SIZE_ENV: " Full "}) == "full"
@@ -98,7 +98,7 @@ def test_growth_coefficient_is_the_e_minus_a_coefficient():
 
 def test_model_taps_at_the_limit_are_the_gih():
     tokens = sample_sequences_np(PAPER_SOURCE, 20, 31, rng=np.random.default_rng(0))
-    taps = model_taps(PAPER_MODEL, 3, tokens[:, :-1], selected=(1, 2), a=4.0)
+    taps = model_taps(PAPER_MODEL, 3, tokens[:, :-1], selected_set=(1, 2), a=4.0)
     gih = gih_predict(tokens[:, :-1], (1, 2), 4.0, vocab_size=3)
     assert np.abs(taps["output"] - gih).max() < GIH_ATOL
     init = model_taps(PAPER_MODEL, 3, tokens[:, :-1])

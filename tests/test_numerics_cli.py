@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import numerics.verify
+import numerics.cli.verify
 from numerics.__main__ import main
-from numerics.checkpoint import History, load_checkpoint
-from numerics.train import StageConfig, TrainConfig
+from numerics.training import StageConfig, TrainConfig
+from numerics.training.checkpoint import History, load_checkpoint
 from theory import PAPER_MODEL, PAPER_SOURCE
 
 TINY = ["--sequences", "60", "--seq-len", "12", "--no-progress"]
@@ -39,8 +39,9 @@ def test_train_writes_config_history_checkpoint(tmp_path: Path,
     assert history.steps[-1] == 450 and history.loss[-1] < history.loss[0]
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 450
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["loss"] == history.loss[-1] and summary["a"] == history.a[-1]
-    assert len(summary["top_sets"]) == 3 and set(summary["copier_argmax"]) == {"1", "2", "3"}
+    assert summary["loss"] == history.loss[-1] and summary["temperature"] == history.a[-1]
+    assert len(summary["selector_weights"]) == len(PAPER_MODEL.sets)
+    assert set(summary["copier_argmax"]) == {"head 1", "head 2", "head 3"}
     text = capsys.readouterr().out
     assert "selector c̃ (top sets)" in text and "head 1 -> offset" in text and "a = " in text
 
@@ -107,7 +108,7 @@ def test_mode_with_config_and_unparsable_batch(tmp_path: Path,
 
 def test_verify_is_handed_its_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
-    monkeypatch.setattr(numerics.verify, "main", lambda argv: seen.append(argv) or 7)
+    monkeypatch.setattr(numerics.cli.verify, "run", lambda argv: seen.append(argv) or 7)
     assert main(["verify", "--heads", "2", "--quiet"]) == 7
     assert seen == [["--heads", "2", "--quiet"]]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from proofs import (
     nonnegativity,
     replicator,
 )
-from proofs.__main__ import main
+from proofs.__main__ import format_table, main
 from proofs._result import LemmaResult, nonnegative_certificate
 from theory import InductionHeadsError, gih_loss_and_grad, gih_predict
 from theory.predictors import context_similarity
@@ -46,6 +48,8 @@ GAP_ATOL = 1e-10
 
 EXPECTED = ("first_order", "criterion_identity", "nonnegativity", "replicator", "copier_limit",
             "classifier_limit", "classifier_growth")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -355,3 +359,53 @@ def test_cli_subprocess_exit_status() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "criterion_identity" in done.stdout
+
+
+def test_table_numbers_lemmas_and_says_the_numbering_is_the_projects(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nonnegativity", "classifier_limit"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if re.match(r"^\d+ +\| ", line)]
+    assert [[cell.strip() for cell in row.split("|")[:2]] for row in rows] == [
+        ["3", "nonnegativity"], ["6", "classifier_limit"]], out
+    assert proofs.NUMBERING_NOTE in out
+    assert "project's own" in proofs.NUMBERING_NOTE and "not the paper" in proofs.NUMBERING_NOTE
+
+
+def test_table_marks_an_unregistered_result_without_a_number() -> None:
+    result = LemmaResult("ad_hoc", "s", True, sp.S.Zero, "how", ())
+    first_row = format_table([(result, 0.0)]).splitlines()[2]
+    assert first_row.startswith("- | ad_hoc"), first_row
+
+
+def test_list_prints_numbers_and_the_numbering_note(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:-1] == [f"{i} {name}" for i, name in enumerate(EXPECTED, start=1)]
+    assert lines[-1] == proofs.NUMBERING_NOTE
+
+
+def test_help_and_docstring_say_the_numbering_is_the_projects(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert " ".join(proofs.NUMBERING_NOTE.split()) in help_text
+    doc = " ".join(proofs.__doc__.split())
+    assert "numbering 1–7 is this project's own ordering" in doc
+    assert "not the numbering of the paper's lemmas" in doc
+
+
+def test_proofs_cite_existing_sections_of_the_contract() -> None:
+    contract = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\. ", contract, flags=re.MULTILINE))
+    assert sections == {"1", "2", "3", "4", "5", "6"}, sorted(sections)
+    cited: set[str] = set()
+    for path in sorted((ROOT / "proofs").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "SPEC" not in text, f"{path.name} cites SPEC instead of docs/theory.md"
+        cited |= set(re.findall(r"docs/theory\.md §(\d+)", text))
+    assert cited and cited <= sections, f"cited {sorted(cited)}, contract has {sorted(sections)}"
+    for name in EXPECTED:  # every lemma module is named in the contract's table of checks
+        assert f"proofs/{name}.py" in contract, f"docs/theory.md §5 does not name {name}"

@@ -3,7 +3,7 @@
 For every drawn case (:mod:`tests.strategies`) the prediction ``theory.predict_limit`` is computed,
 the transformer is trained stage-wise (the default schedule with longer selector and copier
 stages, :data:`STAGE_STEPS`), and checks 1–5 of
-``numerics.verify`` must pass: the selector on ``S*``, the copier heads of ``S*`` on their offsets,
+``numerics.verify.job`` must pass: the selector on ``S*``, the copier heads of ``S*`` on their offsets,
 the other heads near their init, ``a`` grown with the loss non-increasing, and the trained model
 close to the generalized induction head with ``S*`` at the trained ``a``. Stage 1 trains the
 selector against the *initial* copier; where the criterion measured at that copier ranks a set
@@ -34,9 +34,9 @@ import pytest
 from hypothesis import Phase, assume, example, given, note, settings
 from strategies import PAPER_CASE, SKIP_PARENT_CASE, WEAK_PARENT_CASE, Case, cases
 
-from numerics.train import default_config
-from numerics.verify import VerifyReport, verify_case
-from numerics.verify_checks import SELECTOR_MIN
+from numerics.training import default_config
+from numerics.verify.checks import SELECTOR_MIN
+from numerics.verify.job import VerifyReport, verify_case
 
 SEQUENCES = 2000
 """n: the default run's training sample; smaller n leaves more drawn rankings undecidable."""
@@ -92,8 +92,8 @@ def describe(case: Case, report: VerifyReport) -> str:
     """The case and its failed checks, predicted against measured, for a failure message."""
     p = report.prediction
     lines = [f"source {case.source.to_dict()}", f"model {case.spec.to_dict()}, seed {case.seed}",
-             f"predicted S* = {p.selected_parents} (runner-up {p.runner_up}, margin "
-             f"{p.margin_se:.1f} SE), learned {report.learned['selected_parents']}"]
+             f"predicted S* = {p.selected_set} (runner-up {p.runner_up}, margin "
+             f"{p.margin_se:.1f} SE), learned {report.learned['selected_set']}"]
     lines += [f"{c.name}: predicted {c.predicted}, measured {c.measured}, tolerance "
               f"{c.tolerance} ({c.note})" for c in report.checks
               if c.name in THEOREM_CHECKS and not c.passed]
@@ -102,8 +102,8 @@ def describe(case: Case, report: VerifyReport) -> str:
 
 def _row(case: Case, report: VerifyReport) -> dict[str, object]:
     return {"source": case.source.to_dict(), "model": case.spec.to_dict(),
-            "predicted": report.prediction.selected_parents,
-            "learned": tuple(report.learned["selected_parents"]),
+            "predicted": report.prediction.selected_set,
+            "learned": tuple(report.learned["selected_set"]),
             "decidable": report.prediction.decidable, "seconds": report.seconds,
             "checks": {c.name: c.passed for c in report.checks}}
 
@@ -122,7 +122,7 @@ def _stagewise_property(case: Case) -> None:
         TALLY["stagewise undecidable (discarded)"] += 1
         assume(False)
     stage1 = _stage_one_choice(report)
-    if stage1 != report.prediction.selected_parents:
+    if stage1 != report.prediction.selected_set:
         # The theorem's premise, a copier close enough to exact during stage 1, fails at this
         # initialisation: stage 1 follows G at the initial copier, whose argmax differs from S*.
         # The replicator still predicts the selector's limit, with that G: assert it, and count.
@@ -160,8 +160,8 @@ def test_stagewise_training_reaches_the_predicted_limit_thorough(case: Case) -> 
 @given(cases())
 def test_joint_training_agreement_is_recorded(case: Case) -> None:
     report = run_case(case, "joint")
-    learned = tuple(report.learned["selected_parents"])
-    predicted = report.prediction.selected_parents
+    learned = tuple(report.learned["selected_set"])
+    predicted = report.prediction.selected_set
     JOINT_RECORD.append(_row(case, report))
     TALLY["joint same S*" if learned == predicted else "joint other set"] += 1
     # What any training run must do, inside the theorem or not: lower the training loss, and

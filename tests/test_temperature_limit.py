@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from numerics import InductionHeadModel, sample_sequences
-from numerics.train import StageConfig, TrainConfig, train
+from numerics.training import StageConfig, TrainConfig, train
 from theory import PAPER_SOURCE, ModelSpec, optimal_temperature
 
 A_STAR_ATOL = 0.05

@@ -37,7 +37,7 @@ def test_finite_length_criterion_is_the_autograd_signal(source, spec, seq_len):
     torch_tokens = torch.from_numpy(tokens)
     for head_set in head_sets(spec.heads, spec.degree):
         predicted = stage1_signal(tokens, head_set).mean()
-        model = InductionHeadModel.at_limit(spec, source.vocab_size, selected=head_set, a=0.0,
+        model = InductionHeadModel.at_limit(spec, source.vocab_size, selected_set=head_set, a=0.0,
                                             dtype=torch.float64)
         (grad_a,) = torch.autograd.grad(model.loss(torch_tokens), [model.a])
         measured = -grad_a.item()
@@ -48,7 +48,7 @@ def test_finite_length_criterion_is_the_autograd_signal(source, spec, seq_len):
 @pytest.mark.parametrize("a", [0.0, 0.7, 4.0, 25.0])
 def test_gih_predictor_equals_limiting_model(a):
     tokens = sample_sequences_np(PAPER_SOURCE, 200, 60, rng=np.random.default_rng(1))
-    model = InductionHeadModel.at_limit(ModelSpec(3, 3, 2), 3, selected=(1, 2), a=a,
+    model = InductionHeadModel.at_limit(ModelSpec(3, 3, 2), 3, selected_set=(1, 2), a=a,
                                         dtype=torch.float64)
     measured = model(torch.from_numpy(tokens)).detach().numpy()
     predicted = gih_predict(tokens, (1, 2), a, vocab_size=3)

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.checkpoint import History, load_checkpoint, save_checkpoint
-from numerics.model import InductionHeadModel
-from numerics.train import (
+from numerics.devices import resolve_device
+from numerics.models.simplified import InductionHeadModel
+from numerics.training import (
     JOINT_DEFAULTS,
     STAGEWISE_DEFAULTS,
     StageConfig,
     TrainConfig,
     default_config,
     log_steps,
-    resolve_device,
     resume,
     train,
 )
+from numerics.training.checkpoint import History, load_checkpoint, save_checkpoint
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, Source
 
 SHORT_N, SHORT_L, SHORT_STEPS = 800, 60, 40
@@ -208,8 +208,7 @@ BAD_CONFIGS = [
     ({"seq_len": 1}, "seq_len"), ({"batch": 0}, "batch"), ({"batch": 11}, "batch"),
     ({"batch": "half"}, "batch"), ({"loss": "mse"}, "loss"), ({"dtype": "float16"}, "dtype"),
     ({"device": "tpu"}, "device"), ({"log_points": 1}, "log_points"),
-    ({"start": "weird"}, "start"), ({"burn_in": -1}, "burn_in"), ({"burn_in": 5}, "burn_in"),
-    ({"start": "burn_in"}, "burn_in"),
+    ({"start": "weird"}, "start"), ({"burn_in": -1}, "burn_in"), ({"start": "burn_in"}, "start"),
 ]
 
 

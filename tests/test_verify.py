@@ -1,4 +1,4 @@
-"""`numerics.verify`: the trained model against the predicted limit, its report and its CLI."""
+"""`numerics.verify.job`: the trained model against the predicted limit, its report and its CLI."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from numerics import plots
-from numerics.train import StageConfig, TrainConfig, default_config
-from numerics.verify import VerifyReport, main, verify_case, write_report
-from numerics.verify_checks import SELECTOR_MIN, check_temperature, prediction_notes
+from numerics.cli.verify import run as main
+from numerics.training import StageConfig, TrainConfig, default_config
+from numerics.verify import VerifyReport, verify_case, write_report
+from numerics.verify.checks import SELECTOR_MIN, check_temperature, prediction_notes
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -24,6 +25,7 @@ from theory import (
     InductionHeadsError,
     ModelSpec,
     Source,
+    head_set_label,
     predict_limit,
 )
 
@@ -36,7 +38,7 @@ SMALL_ARGS = ["--seq-len", "60", "--sequences", "600", "--heldout", "400",
 TEMPERATURE_CURVE_ATOL = 0.1
 """Predicted a(t) (GIH gradient flow, exact copier) vs trained a at the end of stage 3: the
 trained copier is ~0.997, not exact, and gradient descent is the flow's Euler scheme."""
-REQUIRED_KEYS = ("predicted.selected_parents", "learned.selected_parents",
+REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set",
                  "learned.selector_weights", "learned.copier_mass", "learned.temperature",
                  "checks", "passed", "config", "history")
 CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
@@ -64,8 +66,8 @@ def test_small_default_case_passes_every_check(small_report: VerifyReport) -> No
     assert small_report.passed and not failed, f"failed checks (predicted, measured): {failed}"
     assert [c.name for c in small_report.checks] == [
         "selector", "copier", "untouched_heads", "temperature", "gih_agreement", "loss_vs_gih"]
-    assert small_report.prediction.selected_parents == (1, 2)
-    assert small_report.learned["selected_parents"] == [1, 2]
+    assert small_report.prediction.selected_set == (1, 2)
+    assert small_report.learned["selected_set"] == [1, 2]
     assert small_report.check("selector").measured >= SELECTOR_MIN
 
 
@@ -75,7 +77,7 @@ def test_report_has_required_keys_and_is_json(small_report: VerifyReport) -> Non
         _lookup(data, key)
     for check in data["checks"]:
         assert CHECK_KEYS <= set(check), f"check keys {sorted(check)} lack {CHECK_KEYS}"
-    assert set(data["learned"]["selector_weights"]) == {str(s) for s in PAPER_MODEL.sets}
+    assert set(data["learned"]["selector_weights"]) == {head_set_label(s) for s in PAPER_MODEL.sets}
     assert set(data["learned"]["copier_mass"]) == {"head 1", "head 2", "head 3"}
     losses = data["losses"]
     for key in ("model", "gih_trained_a", "gih_a_star", "bayes", "a_star"):
@@ -116,7 +118,7 @@ def test_write_report_writes_json_and_figures(small_report: VerifyReport, tmp_pa
 
 def test_plot_functions_return_figures() -> None:
     steps, sel = np.arange(4), np.full((4, 2), 0.5)
-    assert isinstance(plots.plot_selector(steps, sel, [(), (1,)], selected=(1,)), Figure)
+    assert isinstance(plots.plot_selector(steps, sel, [(), (1,)], selected_set=(1,)), Figure)
     assert isinstance(plots.plot_copier(np.eye(2), np.eye(2), predicted_offsets=[1, None]),
                       Figure)
     assert isinstance(plots.plot_temperature(steps, steps * 0.1, a_star=1.0), Figure)
@@ -166,12 +168,13 @@ def test_inexpressible_limit_is_reported_not_raised() -> None:
 def test_parent_inside_the_window_but_beyond_the_heads_is_noted() -> None:
     """A head may move to a parent in 1..M beyond H: the report must say the ranking misses it."""
     source = Source(3, (1, 3), Dirichlet(0.1))
-    kwargs = {"heads": 2, "degree": 1, "seq_len": 60, "samples": 200,
-              "rng": np.random.default_rng(0)}
-    inside = prediction_notes(predict_limit(source, window=3, **kwargs), "stagewise", None)
+    kwargs = {"seq_len": 60, "samples": 200, "rng": np.random.default_rng(0)}
+    inside = prediction_notes(predict_limit(source, ModelSpec(2, 3, 1), **kwargs), "stagewise",
+                              None)
     assert any("inside the window M=3 but beyond H=2" in n for n in inside), inside
     kwargs["rng"] = np.random.default_rng(0)
-    outside = prediction_notes(predict_limit(source, window=2, **kwargs), "stagewise", None)
+    outside = prediction_notes(predict_limit(source, ModelSpec(2, 2, 1), **kwargs), "stagewise",
+                               None)
     assert not any("inside the window" in n for n in outside), outside
 
 

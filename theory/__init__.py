@@ -4,20 +4,21 @@ Public API (everything listed in ``__all__``), by module:
 
 Specs shared with ``numerics`` (``spec``, priors in ``priors``, errors in ``errors``):
     Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
-    PAPER_SOURCE, PAPER_MODEL, InductionHeadsError.
+    PAPER_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
+    head_set_label, parse_head_set_label.
 Kernels and sequences (numpy; ``kernels``, ``sequences``):
     sample_kernels, mean_kernel, sample_sequences_np.
 Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
     window_law, marginal; window_law_exact.
 Selection criterion (SPEC §3; per kernel ``criterion``, estimates ``criterion_estimates``):
     modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
-    CriterionEstimate, expected_criterion, exact_copier_similarity, stage1_signal,
-    finite_length_criterion.
-Reference predictors:
-    gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
+    CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion.
+Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
+    context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
     gih_loss_and_grad, optimal_temperature, LOSS_FLOOR.
-Reduced dynamics:
-    replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth.
+Reduced dynamics (``dynamics``; the official code's loss in ``official``):
+    replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth,
+    growth_coefficient; official_gih_loss_and_grad, official_temperature_trajectory.
 The limit:
     predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
@@ -32,12 +33,12 @@ from theory.criterion import (
 )
 from theory.criterion_estimates import (
     CriterionEstimate,
-    exact_copier_similarity,
     expected_criterion,
     finite_length_criterion,
     stage1_signal,
 )
 from theory.dynamics import (
+    growth_coefficient,
     log_growth,
     replicator_closed_form,
     replicator_trajectory,
@@ -46,9 +47,12 @@ from theory.dynamics import (
 from theory.errors import InductionHeadsError
 from theory.kernels import mean_kernel, sample_kernels
 from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
+from theory.notation import head_set_label, parse_head_set_label
+from theory.official import official_gih_loss_and_grad, official_temperature_trajectory
 from theory.predictors import (
     LOSS_FLOOR,
     bayes_predict,
+    context_similarity,
     gih_loss_and_grad,
     gih_predict,
     optimal_temperature,
@@ -71,6 +75,8 @@ __all__ = [
     "MixtureComponent",
     "ModelSpec",
     "head_sets",
+    "head_set_label",
+    "parse_head_set_label",
     "load_source",
     "PAPER_SOURCE",
     "PAPER_MODEL",
@@ -88,9 +94,9 @@ __all__ = [
     "criterion_values",
     "CriterionEstimate",
     "expected_criterion",
-    "exact_copier_similarity",
     "stage1_signal",
     "finite_length_criterion",
+    "context_similarity",
     "gih_predict",
     "bayes_predict",
     "oracle_predict",
@@ -103,6 +109,9 @@ __all__ = [
     "replicator_closed_form",
     "temperature_trajectory",
     "log_growth",
+    "growth_coefficient",
+    "official_gih_loss_and_grad",
+    "official_temperature_trajectory",
     "predict_limit",
     "LimitPrediction",
     "UNTOUCHED",

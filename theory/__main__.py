@@ -5,8 +5,11 @@ Example::
     python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
 
 ``--source`` takes a source JSON file (format in :mod:`theory.spec`) and defaults to the paper's
-source (d=3, P=(1,2), Dirichlet(0.1)). Bad input exits with status 2 and a one-line message.
-This module is the only place in ``theory`` that prints.
+source (d=3, P=(1,2), Dirichlet(0.1)). Exit status: 0 on success; 2 on bad input, with a one-line
+``error: ...`` message on stderr and no traceback. Bad input includes unparsable flags, a source
+file that is missing, not UTF-8 or not valid JSON, a negative ``--seed``, and a request over the
+memory limit of :mod:`theory.sizes` (refused before any sampling; the limit is raised with
+``INDUCTION_HEADS_MEMORY_LIMIT_GIB``). This module is the only place in ``theory`` that prints.
 """
 
 from __future__ import annotations
@@ -16,20 +19,37 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from theory.errors import InductionHeadsError
 from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
-from theory.spec import PAPER_SOURCE, Source, load_source
+from theory.sizes import MEMORY_LIMIT_ENV, require_prediction_fits
+from theory.spec import PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.validation import as_int
 
-__all__ = ["main", "build_parser", "format_prediction"]
+__all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT"]
+
+
+EXIT_OK = 0
+"""Exit status of a successful run."""
+
+EXIT_BAD_INPUT = 2
+"""Exit status on bad input (flags, source file, sizes): one ``error: ...`` line on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error: ...`` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m theory``."""
-    parser = argparse.ArgumentParser(prog="python -m theory",
-                                     description="Closed-form predictions of the theory.")
+    parser = _Parser(prog="python -m theory",
+                     description="Closed-form predictions of the theory.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="rank head sets by the selection criterion; print S*")
     p.add_argument("--source", type=Path, default=None,
@@ -44,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-sequences", type=int, default=None,
                    help="training-sample size for the margin in training-noise units "
                         "(needs --seq-len)")
-    p.add_argument("--seed", type=int, default=0, help="numpy seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="numpy seed, >= 0 (default 0)")
     p.add_argument("--json", type=Path, default=None, help="write the prediction as JSON here")
     return parser
 
@@ -84,9 +104,9 @@ def format_prediction(pred: LimitPrediction) -> str:
         row = f"{rank:>4}  {_fmt_set(s):<12}{value:>10.5f}  {err:>10.5f}"
         if asym_col:
             row += f"  {pred.asymptotic_criterion[index[s]]:>11.5f}"
-        lines.append(row + ("   <- S*" if s == pred.selected_parents else ""))
+        lines.append(row + ("   <- S*" if s == pred.selected_set else ""))
     lines.append("")
-    lines.append(f"S* = {_fmt_set(pred.selected_parents)}   runner-up "
+    lines.append(f"S* = {_fmt_set(pred.selected_set)}   runner-up "
                  f"{_fmt_set(pred.runner_up)}   margin = {pred.margin:.5f} "
                  f"({pred.margin_se:.1f} SE of the difference)")
     if pred.margin_train_noise is not None:
@@ -95,7 +115,7 @@ def format_prediction(pred: LimitPrediction) -> str:
     lines.append(f"decidable (>= {DECIDABLE_Z:g} SE): {'yes' if pred.decidable else 'no'}")
     if asym_col:
         agree = "agrees" if pred.agrees_with_asymptotic else "DISAGREES"
-        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic_parents)} ({agree})")
+        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic_set)} ({agree})")
     heads = ", ".join(f"head {h}: " + (f"offset {c}" if isinstance(c, int) else str(c))
                       for h, c in enumerate(pred.copier, start=1))
     lines.append(f"copier window: {heads}")
@@ -105,11 +125,13 @@ def format_prediction(pred: LimitPrediction) -> str:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    seed = as_int(args.seed, "--seed", minimum=0)
+    samples = as_int(args.samples, "--samples", minimum=2)
     source = PAPER_SOURCE if args.source is None else load_source(args.source)
-    pred = predict_limit(source, heads=args.heads, window=args.window, degree=args.degree,
-                         seq_len=args.seq_len, samples=args.samples,
-                         rng=np.random.default_rng(args.seed),
-                         train_sequences=args.train_sequences)
+    spec = ModelSpec(heads=args.heads, window=args.window, degree=args.degree)
+    require_prediction_fits(source, spec, samples=samples, seq_len=args.seq_len)
+    pred = predict_limit(source, spec, seq_len=args.seq_len, samples=samples,
+                         rng=np.random.default_rng(seed), train_sequences=args.train_sequences)
     print(format_prediction(pred))
     if args.json is not None:
         data = pred.to_dict()
@@ -121,17 +143,27 @@ def _predict(args: argparse.Namespace) -> int:
                 f"--json: expected a writable path, received {str(args.json)!r} ({err.strerror})"
             ) from None
         print(f"wrote {args.json}")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 on :class:`InductionHeadsError`)."""
+    """Entry point; returns the exit status: 0, or 2 on bad input.
+
+    Unparsable flags exit with status 2 from the parser (``SystemExit``); every
+    :class:`InductionHeadsError` and a ``MemoryError`` (a request too large for this machine
+    although within the limit) return 2 after one ``error: ...`` line on stderr.
+    """
     args = build_parser().parse_args(argv)
     try:
         return _predict(args)
     except InductionHeadsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+    except MemoryError:
+        print(f"error: out of memory: expected a request that fits this machine's memory, "
+              f"received one that does not (pass fewer --samples, or set {MEMORY_LIMIT_ENV} "
+              f"below the free memory so that such requests are refused up front)",
+              file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

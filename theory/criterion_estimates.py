@@ -20,6 +20,7 @@ import numpy as np
 from theory.criterion import _KINDS, _check_set, criterion_values
 from theory.errors import require
 from theory.kernels import sample_kernels
+from theory.predictors import context_similarity
 from theory.priors import Fixed
 from theory.sequences import sample_sequences_np
 from theory.spec import Source
@@ -28,7 +29,6 @@ __all__ = [
     "MC_KERNEL_FLOOR",
     "CriterionEstimate",
     "expected_criterion",
-    "exact_copier_similarity",
     "stage1_signal",
     "finite_length_criterion",
 ]
@@ -85,11 +85,13 @@ def _estimate(sets: tuple[tuple[int, ...], ...], per: np.ndarray, kind: str
     return CriterionEstimate(sets, values, err, m, kind, per)
 
 
-def _check_common(source: Any, sets: Any, samples: Any, rng: Any
+def _check_common(source: Any, sets: Any, samples: Any, rng: Any, *, needs_rng: bool = True
                   ) -> tuple[tuple[int, ...], ...]:
     require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
-    require(isinstance(rng, np.random.Generator), "rng", "a numpy.random.Generator",
-            type(rng).__name__)
+    if needs_rng or rng is not None:
+        require(isinstance(rng, np.random.Generator), "rng",
+                "a numpy.random.Generator" + ("" if needs_rng else " or None"),
+                type(rng).__name__)
     require(isinstance(samples, (int, np.integer)) and not isinstance(samples, bool)
             and samples >= 2, "samples", "an integer >= 2", samples)
     out = tuple(_check_set(s) for s in sets)
@@ -98,16 +100,20 @@ def _check_common(source: Any, sets: Any, samples: Any, rng: Any
 
 
 def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
-                       rng: np.random.Generator, kind: str = "G") -> CriterionEstimate:
+                       rng: np.random.Generator | None = None, kind: str = "G"
+                       ) -> CriterionEstimate:
     """Prior expectation ``E_π[G(S)]`` (or χ² MI) for every set in ``sets``.
 
     Monte Carlo over ``samples`` kernels from the prior, entries floored at
     :data:`MC_KERNEL_FLOOR`; exact (``stderr = 0``, ``samples = 1``) for a Fixed prior.
 
+    ``rng`` may be None only for a Fixed prior, where nothing is random.
+
     Returns:
         :class:`CriterionEstimate` of kind ``"G"`` or ``"chi2"`` with ``per_sample``.
     """
-    sets = _check_common(source, sets, samples, rng)
+    sets = _check_common(source, sets, samples, rng,
+                         needs_rng=not isinstance(getattr(source, "prior", None), Fixed))
     require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
     if isinstance(source.prior, Fixed):
         kernels = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
@@ -116,34 +122,6 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
         kernels = np.maximum(kernels, MC_KERNEL_FLOOR)
         kernels /= kernels.sum(axis=-1, keepdims=True)
     return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
-
-
-def exact_copier_similarity(context: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
-    """Similarity of the exact copier: ``s_l = Π_{h∈S} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``.
-
-    Convention: ``context`` is what the model sees, ``x_1..x_L`` (shape ``(n, L)``, no target);
-    the query's context ``x_{L+1-h}`` is ``context[:, L-h]``. Empty set: ``s_l = 1``.
-
-    Args:
-        context: integer tokens ``(n, L)`` with ``L > max(S)``.
-        head_set: ``S``.
-
-    Returns:
-        float64 ``(n, L)``; column ``l-1`` is ``s_l``.
-    """
-    s = _check_set(head_set)
-    ctx = np.asarray(context)
-    require(ctx.ndim == 2 and np.issubdtype(ctx.dtype, np.integer), "context",
-            "an integer array (n, L)", f"{ctx.dtype} array of shape {ctx.shape}")
-    n, length = ctx.shape
-    require(length > max(s, default=0), "context length",
-            f"L > max(S) = {max(s, default=0)}", length)
-    sim = np.ones((n, length))  # (n, L)
-    for h in s:
-        match = np.zeros((n, length))  # (n, L): positions l <= h have no x_{l-h}
-        match[:, h:] = ctx[:, : length - h] == ctx[:, length - h, None]
-        sim *= match
-    return sim
 
 
 def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
@@ -162,7 +140,7 @@ def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
     tok = np.asarray(tokens)
     require(tok.ndim == 2 and tok.shape[1] >= 2, "tokens", "an integer array (n, L+1), L >= 1",
             tok.shape)
-    sim = exact_copier_similarity(tok[:, :-1], head_set)  # (n, L)
+    sim = context_similarity(tok[:, :-1], head_set)  # (n, L)
     hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): 1{x_l = e}
     count = hit.sum(axis=1)  # (n,)
     centred = sim - sim.mean(axis=1, keepdims=True)  # (n, L)

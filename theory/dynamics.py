@@ -25,10 +25,11 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from theory.errors import InductionHeadsError, require
-from theory.predictors import gih_objective
+from theory.predictors import context_similarity, gih_objective
 
 __all__ = [
     "ODE_RTOL",
+    "growth_coefficient",
     "ODE_ATOL",
     "SIMPLEX_ATOL",
     "replicator_trajectory",
@@ -125,7 +126,7 @@ def replicator_closed_form(criterion: Any, c_tilde0: Any, *, a: float, c_sq_sum:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def temperature_trajectory(context: Any, targets: Any, parents: Sequence[int], *,
+def temperature_trajectory(context: Any, targets: Any, head_set: Sequence[int], *,
                            vocab_size: int, a0: float, times: Any, method: str = "LSODA"
                            ) -> np.ndarray:
     """Integrate ``da/dt = -∂ℓ/∂a`` of the GIH loss on a fixed sample, from ``a(0) = a0``.
@@ -133,7 +134,7 @@ def temperature_trajectory(context: Any, targets: Any, parents: Sequence[int], *
     Args:
         context: integer ``(n, L)``, ``x_1..x_L``.
         targets: integer ``(n,)``, ``x_{L+1}``.
-        parents: the offsets ``S`` of the exact copier (the selector one-hot on ``S``).
+        head_set: the offsets ``S`` of the exact copier (the selector one-hot on ``S``).
         vocab_size: ``d``.
         a0: initial temperature.
         times: ``(T,)`` non-decreasing times ``>= 0`` (learning rate × steps).
@@ -145,7 +146,7 @@ def temperature_trajectory(context: Any, targets: Any, parents: Sequence[int], *
     """
     a_start = _finite_number(a0, "a0")
     t = _check_times(times)
-    objective = gih_objective(context, targets, parents, vocab_size=vocab_size)
+    objective = gih_objective(context, targets, head_set, vocab_size=vocab_size)
 
     def rhs(_: float, a: np.ndarray) -> np.ndarray:  # a: (1,)
         return np.array([-objective(float(a[0]))[1]])
@@ -175,3 +176,22 @@ def log_growth(t: Any, a0: float, kappa: float) -> np.ndarray:
     require(bool(np.all(np.isfinite(tt)) and np.all(tt >= 0)), "t", "finite times >= 0", t)
     with np.errstate(divide="ignore"):
         return np.logaddexp(a_start, np.log(k * tt))
+
+
+def growth_coefficient(context: Any, targets: Any, head_set: Sequence[int]) -> float:
+    """``κ`` of ``-∂ℓ/∂a = κ e^{-a} + O(e^{-2a})`` for the GIH on ``head_set``.
+
+    With ``m`` positions matching the query's context, ``m_e`` of them holding the target, and
+    ``u = L - m``, ``u_e`` the others, ``κ = mean_i 1{m_e >= 1}(u/m - u_e/m_e)`` over the
+    contexts ``(n, L)`` and targets ``(n,)``; contexts with ``m_e = 0`` push ``a`` back with a
+    constant force instead (which stops it at ``a*(L)``).
+    """
+    ctx = np.asarray(context)
+    sim = context_similarity(ctx, tuple(head_set))  # (n, L) in {0, 1}
+    hit = (ctx == np.asarray(targets)[:, None]).astype(np.float64)  # (n, L): 1{x_l = e}
+    m, m_e = sim.sum(axis=1), (sim * hit).sum(axis=1)  # (n,), (n,)
+    u, u_e = ctx.shape[1] - m, hit.sum(axis=1) - m_e  # (n,), (n,)
+    ok = m_e >= 1
+    terms = np.zeros(len(ctx))
+    terms[ok] = u[ok] / m[ok] - u_e[ok] / m_e[ok]
+    return float(terms.mean())

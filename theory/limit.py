@@ -30,11 +30,13 @@ import numpy as np
 
 from theory.criterion_estimates import (
     CriterionEstimate,
-    exact_copier_similarity,
     expected_criterion,
     finite_length_criterion,
 )
 from theory.errors import require
+from theory.predictors import context_similarity
+from theory.priors import Fixed
+from theory.notation import head_set_label
 from theory.spec import ModelSpec, Source
 
 __all__ = ["DECIDABLE_Z", "UNTOUCHED", "LimitPrediction", "predict_limit"]
@@ -58,18 +60,18 @@ class LimitPrediction:
 
     Attributes:
         source: the source.
-        model: the model sizes (``heads`` H, ``window`` M, ``degree`` D).
+        model: the model's spec (sizes H, M, D and initialisation).
         seq_len: ``L`` when the ranking uses ``G_L``; None for the ``L → ∞`` criterion ``G``.
         samples: kernels (G) or sequences (G_L) in the Monte Carlo estimate.
         sets: the ranked sets ``𝒮`` in :func:`theory.spec.head_sets` order.
         criterion: ``(n_sets,)`` values of ``G`` or ``G_L`` (read-only).
         stderr: ``(n_sets,)`` their standard errors (0 for an exact value).
         criterion_kind: ``"G"`` or ``"G_L"``.
-        selected_parents: ``S*``, sorted offsets.
+        selected_set: ``S*``, sorted offsets.
         runner_up: the second-best set ``S2``.
-        asymptotic_parents: ``argmax G`` (equals ``selected_parents`` when ``seq_len`` is None).
+        asymptotic_set: ``argmax G`` (equals ``selected_set`` when ``seq_len`` is None).
         asymptotic_criterion: ``(n_sets,)`` values of ``G`` (the same array when ``seq_len`` is None).
-        agrees_with_asymptotic: ``selected_parents == asymptotic_parents``.
+        agrees_with_asymptotic: ``selected_set == asymptotic_set``.
         margin: ``value(S*) - value(S2)``.
         margin_se: the margin in standard errors of the paired difference (inf when exact).
         margin_train_noise: the margin over ``SD_seq(g^{S*} - g^{S2}) / sqrt(train_sequences)``,
@@ -90,9 +92,9 @@ class LimitPrediction:
     criterion: np.ndarray
     stderr: np.ndarray
     criterion_kind: str
-    selected_parents: tuple[int, ...]
+    selected_set: tuple[int, ...]
     runner_up: tuple[int, ...]
-    asymptotic_parents: tuple[int, ...]
+    asymptotic_set: tuple[int, ...]
     asymptotic_criterion: np.ndarray
     agrees_with_asymptotic: bool
     margin: float
@@ -108,9 +110,9 @@ class LimitPrediction:
         """Exact copier similarity on ``S*``: context ``x_1..x_L`` ``(n, L)`` → float64 ``(n, L)``.
 
         ``s_l = Π_{h∈S*} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``
-        (:func:`theory.criterion_estimates.exact_copier_similarity`).
+        (:func:`theory.predictors.context_similarity`).
         """
-        return exact_copier_similarity(tokens, self.selected_parents)
+        return context_similarity(tokens, self.selected_set)
 
     def ranking(self) -> list[tuple[tuple[int, ...], float, float]]:
         """``(set, value, stderr)`` sorted by value, best first (ties keep head_sets order)."""
@@ -121,8 +123,7 @@ class LimitPrediction:
         """A JSON-ready dict (tuples become lists, set keys become strings like ``"(1, 2)"``)."""
         return {
             "source": self.source.to_dict(),
-            "model": {"heads": self.model.heads, "window": self.model.window,
-                      "degree": self.model.degree},
+            "model": self.model.to_dict(),
             "seq_len": self.seq_len,
             "samples": self.samples,
             "criterion_kind": self.criterion_kind,
@@ -130,9 +131,9 @@ class LimitPrediction:
             "criterion": [float(v) for v in self.criterion],
             "stderr": [float(v) for v in self.stderr],
             "asymptotic_criterion": [float(v) for v in self.asymptotic_criterion],
-            "selected_parents": list(self.selected_parents),
+            "selected_set": list(self.selected_set),
             "runner_up": list(self.runner_up),
-            "asymptotic_parents": list(self.asymptotic_parents),
+            "asymptotic_set": list(self.asymptotic_set),
             "agrees_with_asymptotic": self.agrees_with_asymptotic,
             "margin": float(self.margin),
             "margin_se": _jsonable(self.margin_se),
@@ -141,9 +142,64 @@ class LimitPrediction:
             "decidable": self.decidable,
             "decidable_threshold": DECIDABLE_Z,
             "copier": list(self.copier),
-            "selector_weights": {str(s): w for s, w in self.selector_weights.items()},
+            "selector_weights": {head_set_label(s): w for s, w in self.selector_weights.items()},
             "missing_parents": list(self.missing_parents),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LimitPrediction:
+        """Rebuild a prediction from :meth:`to_dict` (e.g. ``report.json``'s ``predicted``).
+
+        Margins written as None (an exact estimate: infinitely many standard errors) read back
+        as inf when the margin is positive.
+
+        Raises:
+            InductionHeadsError: when keys are missing or the content is inconsistent.
+        """
+        require(isinstance(data, Mapping), "prediction", "a dict from LimitPrediction.to_dict",
+                type(data).__name__)
+        missing = sorted(set(_DICT_KEYS) - set(data))
+        require(not missing, "prediction keys", f"all of {list(_DICT_KEYS)}", f"missing {missing}")
+        model = ModelSpec.from_dict(dict(data["model"]))
+        sets = tuple(tuple(int(h) for h in s) for s in data["sets"])
+        require(sets == model.sets, "prediction sets", f"the model's head sets {model.sets}",
+                sets)
+        selected = tuple(int(h) for h in data["selected_set"])
+        require(selected in sets, "selected_set", f"one of {sets}", selected)
+        margin = float(data["margin"])
+
+        def margin_units(value: Any) -> float:
+            return (math.inf if margin > 0 else 0.0) if value is None else float(value)
+
+        noise = data["margin_train_noise"]
+        return cls(
+            source=Source.from_dict(dict(data["source"])), model=model,
+            seq_len=None if data["seq_len"] is None else int(data["seq_len"]),
+            samples=int(data["samples"]), sets=sets,
+            criterion=_read_only(np.asarray(data["criterion"], dtype=np.float64)),
+            stderr=_read_only(np.asarray(data["stderr"], dtype=np.float64)),
+            criterion_kind=str(data["criterion_kind"]), selected_set=selected,
+            runner_up=tuple(int(h) for h in data["runner_up"]),
+            asymptotic_set=tuple(int(h) for h in data["asymptotic_set"]),
+            asymptotic_criterion=_read_only(np.asarray(data["asymptotic_criterion"],
+                                                       dtype=np.float64)),
+            agrees_with_asymptotic=bool(data["agrees_with_asymptotic"]), margin=margin,
+            margin_se=margin_units(data["margin_se"]),
+            margin_train_noise=(None if noise is None and data["train_sequences"] is None
+                                else margin_units(noise)),
+            train_sequences=(None if data["train_sequences"] is None
+                             else int(data["train_sequences"])),
+            decidable=bool(data["decidable"]),
+            copier=tuple(c if c == UNTOUCHED else int(c) for c in data["copier"]),
+            selector_weights=MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets}),
+            missing_parents=tuple(int(p) for p in data["missing_parents"]),
+        )
+
+
+_DICT_KEYS = ("source", "model", "seq_len", "samples", "criterion_kind", "sets", "criterion",
+              "stderr", "asymptotic_criterion", "selected_set", "runner_up", "asymptotic_set",
+              "agrees_with_asymptotic", "margin", "margin_se", "margin_train_noise",
+              "train_sequences", "decidable", "copier", "missing_parents")
 
 
 def _top_two(values: np.ndarray) -> tuple[int, int]:
@@ -173,20 +229,19 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def predict_limit(source: Source, *, heads: int, window: int, degree: int,
-                  seq_len: int | None = None, samples: int = 2000, rng: np.random.Generator,
+def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
+                  samples: int = 2000, rng: np.random.Generator | None = None,
                   train_sequences: int | None = None) -> LimitPrediction:
-    """Predict the limit of TF(M=window, H=heads, d, D=degree) trained on ``source``.
+    """Predict the limit of TF(M, H, d, D) with spec ``spec`` trained on ``source``.
 
     Args:
         source: the source (d, P, prior).
-        heads: ``H >= 1``.
-        window: ``M >= H``.
-        degree: ``D`` with ``1 <= D <= H``.
+        spec: the model (H, M, D and initialisation), as :func:`numerics.verify_case` takes it.
         seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens) and
-            ``G`` is estimated too for ``asymptotic_parents``. Needs ``L > max(H, max P)``.
+            ``G`` is estimated too for ``asymptotic_set``. Needs ``L > max(H, max P)``.
         samples: Monte Carlo kernels / sequences, >= 2 (a Fixed prior's ``G`` is exact).
-        rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``).
+        rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``); may be
+            None only for a Fixed prior without ``seq_len``, where ``G`` is exact.
         train_sequences: size ``n`` of a training sample for ``margin_train_noise``; needs
             ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
 
@@ -194,11 +249,16 @@ def predict_limit(source: Source, *, heads: int, window: int, degree: int,
         The :class:`LimitPrediction`.
 
     Raises:
-        InductionHeadsError: on bad sizes (via :class:`theory.spec.ModelSpec`), a short
-            ``seq_len``, a bad ``samples`` / ``train_sequences`` / ``rng``.
+        InductionHeadsError: on a bad spec, a short ``seq_len``, a bad ``samples`` /
+            ``train_sequences`` / ``rng``.
     """
     require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
-    model = ModelSpec(heads=heads, window=window, degree=degree)
+    require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
+    model = spec
+    if rng is None:
+        require(isinstance(source.prior, Fixed) and seq_len is None, "rng",
+                "a numpy.random.Generator (None only for a Fixed prior without seq_len, "
+                "where nothing is random)", rng)
     bound = max(model.heads, source.max_parent)
     if seq_len is not None:
         require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
@@ -241,8 +301,8 @@ def predict_limit(source: Source, *, heads: int, window: int, degree: int,
     return LimitPrediction(
         source=source, model=model, seq_len=seq_len, samples=int(est.samples), sets=sets,
         criterion=_read_only(values), stderr=_read_only(est.stderr),
-        criterion_kind=est.kind, selected_parents=selected, runner_up=sets[second],
-        asymptotic_parents=asymptotic, asymptotic_criterion=_read_only(asym.values),
+        criterion_kind=est.kind, selected_set=selected, runner_up=sets[second],
+        asymptotic_set=asymptotic, asymptotic_criterion=_read_only(asym.values),
         agrees_with_asymptotic=selected == asymptotic, margin=margin, margin_se=margin_se,
         margin_train_noise=margin_train_noise, train_sequences=train_sequences,
         decidable=bool(decidable), copier=copier, selector_weights=weights,

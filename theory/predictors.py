@@ -71,17 +71,17 @@ def _check_context(context: Any, vocab_size: int | None = None) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_offsets(parents: Any, seq_len: int, what: str = "parents") -> tuple[int, ...]:
-    """Validate a (possibly empty) set of offsets, each in ``1..L`` (the query context exists)."""
-    try:
-        out = tuple(int(p) for p in parents)
-    except (TypeError, ValueError):
-        raise InductionHeadsError(
-            f"{what}: expected a sequence of positive integer offsets, received {parents!r}"
-        ) from None
+def _check_offsets(offsets: Any, seq_len: int, what: str = "parents") -> tuple[int, ...]:
+    """Validate a (possibly empty) set of integer offsets, each in ``1..L`` (the query context
+    exists). Floats, strings and bools are refused rather than truncated."""
+    items = tuple(offsets) if isinstance(offsets, (tuple, list, np.ndarray, range)) else None
+    require(items is not None and all(isinstance(p, (int, np.integer))
+                                      and not isinstance(p, (bool, np.bool_)) for p in items),
+            what, "a sequence of integer offsets", offsets)
+    out = tuple(int(p) for p in items)
     require(all(1 <= p <= seq_len for p in out), what,
-            f"offsets in 1..L = 1..{seq_len} (x_(L+1-h) must exist)", parents)
-    require(len(set(out)) == len(out), what, "distinct offsets", parents)
+            f"offsets in 1..L = 1..{seq_len} (x_(L+1-h) must exist)", offsets)
+    require(len(set(out)) == len(out), what, "distinct offsets", offsets)
     return tuple(sorted(out))
 
 
@@ -94,7 +94,7 @@ def _check_targets(targets: Any, n: int, vocab_size: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def context_similarity(context: Any, parents: Sequence[int]) -> np.ndarray:
+def context_similarity(context: Any, head_set: Sequence[int]) -> np.ndarray:
     """Exact copier similarity of every position with the query, float64 ``(n, L)``.
 
     ``s_l = Π_{h∈S} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}`` for ``l = 1..L``; column ``l-1`` holds
@@ -102,11 +102,11 @@ def context_similarity(context: Any, parents: Sequence[int]) -> np.ndarray:
 
     Args:
         context: integer ``(n, L)``, ``x_1..x_L``.
-        parents: the offsets ``S`` (any order), each in ``1..L``.
+        head_set: the offsets ``S`` (any order), each in ``1..L``.
     """
     ctx = _check_context(context)
     n, L = ctx.shape
-    offsets = _check_offsets(parents, L)
+    offsets = _check_offsets(head_set, L, "head_set")
     sim = np.ones((n, L), dtype=bool)  # (n, L)
     for h in offsets:
         match = np.zeros((n, L), dtype=bool)  # (n, L)
@@ -124,13 +124,13 @@ def _mix_tokens(weights: np.ndarray, ctx: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
-def gih_predict(context: Any, parents: Sequence[int], a: float, *, vocab_size: int
+def gih_predict(context: Any, head_set: Sequence[int], a: float, *, vocab_size: int
                 ) -> np.ndarray:
     """Generalized induction head ``ŷ = Σ_l softmax_l(a·s_l) e(x_l)`` (SPEC §3).
 
     Args:
         context: integer ``(n, L)``, ``x_1..x_L``.
-        parents: the offsets ``S`` the similarity compares (the selected set ``S*``).
+        head_set: the offsets ``S`` the similarity compares (typically the selected set ``S*``).
         a: temperature ``>= 0``, or ``np.inf`` for the limit: the empirical law of ``x_l`` over
             the positions whose S-context equals the query's (uniform over all ``l`` when none
             does). Finite ``a`` is evaluated as ``exp(a(s_l - max s))``, stable for large ``a``.
@@ -142,7 +142,7 @@ def gih_predict(context: Any, parents: Sequence[int], a: float, *, vocab_size: i
     ctx = _check_context(context, vocab_size)
     require(isinstance(a, (int, float, np.floating, np.integer)) and not isinstance(a, bool)
             and not math.isnan(a) and a >= 0, "a", "a number >= 0 or inf", a)
-    sim = context_similarity(ctx, parents)  # (n, L)
+    sim = context_similarity(ctx, head_set)  # (n, L)
     top = sim.max(axis=1, keepdims=True)  # (n, 1)
     if math.isinf(a):
         weights = (sim == top).astype(np.float64)  # (n, L)
@@ -218,7 +218,7 @@ def prediction_loss(probs: Any, targets: Any) -> float:
     return float(np.mean(per_sequence_loss(probs, targets)))
 
 
-def gih_objective(context: Any, targets: Any, parents: Sequence[int], *, vocab_size: int
+def gih_objective(context: Any, targets: Any, head_set: Sequence[int], *, vocab_size: int
                   ) -> Callable[[float], tuple[float, float]]:
     """Precompute the sample and return ``a ↦ (ℓ(a), ∂ℓ/∂a)`` of the GIH at finite ``a``.
 
@@ -230,7 +230,7 @@ def gih_objective(context: Any, targets: Any, parents: Sequence[int], *, vocab_s
     Args:
         context: integer ``(n, L)``.
         targets: integer ``(n,)``, ``x_{L+1}``.
-        parents: offsets ``S`` of the exact copier similarity.
+        head_set: offsets ``S`` of the exact copier similarity.
         vocab_size: ``d``.
 
     Returns:
@@ -238,7 +238,7 @@ def gih_objective(context: Any, targets: Any, parents: Sequence[int], *, vocab_s
     """
     ctx = _check_context(context, vocab_size)
     y = _check_targets(targets, ctx.shape[0], int(vocab_size))
-    sim = context_similarity(ctx, parents)  # (n, L)
+    sim = context_similarity(ctx, head_set)  # (n, L)
     hit = ctx == y[:, None]  # (n, L): positions holding the target token
     present = hit.any(axis=1)  # (n,)
     sim_hit = np.where(hit, sim, -np.inf)  # (n, L)
@@ -265,13 +265,13 @@ def gih_objective(context: Any, targets: Any, parents: Sequence[int], *, vocab_s
     return objective
 
 
-def gih_loss_and_grad(context: Any, targets: Any, parents: Sequence[int], a: float, *,
+def gih_loss_and_grad(context: Any, targets: Any, head_set: Sequence[int], a: float, *,
                       vocab_size: int) -> tuple[float, float]:
     """``(ℓ(a), ∂ℓ/∂a)`` of the GIH on a sample; see :func:`gih_objective`."""
-    return gih_objective(context, targets, parents, vocab_size=vocab_size)(a)
+    return gih_objective(context, targets, head_set, vocab_size=vocab_size)(a)
 
 
-def optimal_temperature(context: Any, targets: Any, parents: Sequence[int], *, vocab_size: int,
+def optimal_temperature(context: Any, targets: Any, head_set: Sequence[int], *, vocab_size: int,
                         bounds: tuple[float, float] = (0.0, 60.0)) -> float:
     """``a*(L) = argmin_{a ∈ bounds} ℓ(a)`` of the GIH loss on the sample (bounded Brent).
 
@@ -283,7 +283,7 @@ def optimal_temperature(context: Any, targets: Any, parents: Sequence[int], *, v
     Args:
         context: integer ``(n, L)``.
         targets: integer ``(n,)``.
-        parents: offsets ``S`` of the similarity.
+        head_set: offsets ``S`` of the similarity.
         vocab_size: ``d``.
         bounds: ``(lo, hi)`` with ``0 <= lo < hi`` finite.
 
@@ -293,7 +293,7 @@ def optimal_temperature(context: Any, targets: Any, parents: Sequence[int], *, v
     lo, hi = (float(b) for b in bounds)
     require(math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi, "bounds",
             "finite (lo, hi) with 0 <= lo < hi", bounds)
-    objective = gih_objective(context, targets, parents, vocab_size=vocab_size)
+    objective = gih_objective(context, targets, head_set, vocab_size=vocab_size)
     result = minimize_scalar(lambda a: objective(a)[0], bounds=(lo, hi), method="bounded",
                              options={"xatol": TEMPERATURE_XATOL})
     return float(result.x)

@@ -15,13 +15,13 @@ its JSON format is described in :mod:`theory.spec`. Nothing here imports torch.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from theory.errors import InductionHeadsError, require
+from theory.errors import require
+from theory.validation import as_float, as_float_array, as_offsets, check_keys
 
 __all__ = [
     "Dirichlet",
@@ -30,6 +30,7 @@ __all__ = [
     "Mixture",
     "Prior",
     "STOCHASTIC_ATOL",
+    "COMPONENT_KEYS",
 ]
 
 
@@ -38,25 +39,12 @@ STOCHASTIC_ATOL = 1e-8
 
 
 def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
-    require(isinstance(parents, (list, tuple)) and all(
-        isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parents),
-        what, "a list or tuple of integer offsets", parents)
-    out = tuple(int(p) for p in parents)
-    require(len(out) >= 1, what, "at least one parent offset", parents)
-    require(all(p >= 1 for p in out), what, "positive offsets (>= 1)", parents)
-    require(
-        all(a < b for a, b in zip(out, out[1:])), what, "strictly increasing offsets", parents
-    )
-    return out
+    """Parent offsets ``P``: a non-empty, strictly increasing tuple of positive ints."""
+    return as_offsets(parents, what)
 
 
 def _check_alpha(alpha: Any, what: str = "alpha") -> float:
-    require(
-        isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha),
-        what, "a finite number > 0", alpha,
-    )
-    require(alpha > 0, what, "a number > 0", alpha)
-    return float(alpha)
+    return as_float(alpha, what, positive=True)
 
 
 @dataclass(frozen=True)
@@ -87,12 +75,7 @@ class Fixed:
     kernel: np.ndarray
 
     def __post_init__(self) -> None:
-        try:
-            arr = np.array(self.kernel, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InductionHeadsError(
-                f"kernel: expected nested lists of numbers, received {self.kernel!r}"
-            ) from None
+        arr = np.array(as_float_array(self.kernel, "kernel"))  # an own, writable copy
         require(arr.ndim >= 2, "kernel", "an array with at least 2 axes", arr.shape)
         require(
             len(set(arr.shape)) == 1, "kernel", "shape (d,)*k + (d,) with one d", arr.shape
@@ -134,14 +117,27 @@ class MixtureComponent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parents", _check_parents(self.parents, "component parents"))
-        w = self.weight
-        require(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w <= 1,
-                "component weight", "a number in (0, 1]", w)
-        object.__setattr__(self, "weight", float(w))
+        w = as_float(self.weight, "component weight")
+        require(0 < w <= 1, "component weight", "a number in (0, 1]", self.weight)
+        object.__setattr__(self, "weight", w)
         object.__setattr__(self, "alpha", _check_alpha(self.alpha, "component alpha"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"parents": list(self.parents), "weight": self.weight, "alpha": self.alpha}
+
+
+COMPONENT_KEYS = ("parents", "weight", "alpha")
+"""The keys of a mixture component's dict (JSON format in :mod:`theory.spec`)."""
+
+
+def _component(entry: Any, index: int) -> MixtureComponent:
+    """A :class:`MixtureComponent` from itself or from a dict with exactly :data:`COMPONENT_KEYS`."""
+    if isinstance(entry, MixtureComponent):
+        return entry
+    require(isinstance(entry, dict), f"mixture component {index}",
+            "a MixtureComponent or a dict with keys parents, weight, alpha", entry)
+    check_keys(entry, f"mixture component {index}", COMPONENT_KEYS)
+    return MixtureComponent(entry["parents"], entry["weight"], entry["alpha"])
 
 
 @dataclass(frozen=True)
@@ -155,10 +151,11 @@ class Mixture:
     components: tuple[MixtureComponent, ...]
 
     def __post_init__(self) -> None:
-        comps = tuple(
-            c if isinstance(c, MixtureComponent) else MixtureComponent(**c)
-            for c in self.components
-        )
+        raw = self.components
+        require(isinstance(raw, (list, tuple)), "mixture components",
+                "a list or tuple of MixtureComponent (or dicts with keys parents, weight, alpha)",
+                raw)
+        comps = tuple(_component(c, i) for i, c in enumerate(raw))
         require(len(comps) >= 1, "mixture components", "at least one component", comps)
         total = sum(c.weight for c in comps)
         require(abs(total - 1.0) <= STOCHASTIC_ATOL, "mixture weights",

@@ -2,7 +2,9 @@
 
 Sequence ``i`` draws its kernel ``π_i`` from the source's prior (:func:`theory.kernels.sample_kernels`),
 then its first ``r = max(P)`` tokens, then ``x_l ~ π_i(· | x_{l-p_1}, ..., x_{l-p_k})``. Tokens are
-stored 0-based in time: ``tokens[:, t-1]`` is ``x_t``.
+stored 0-based in time: ``tokens[:, t-1]`` is ``x_t``. A request whose memory estimate
+(:func:`theory.sizes.sequence_bytes`: kernels, tokens, uniforms) exceeds the limit of
+:mod:`theory.sizes` is refused before anything is drawn.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import numpy as np
 
 from theory.errors import require
 from theory.kernels import sample_kernels
+from theory.sizes import require_memory, sequence_bytes
 from theory.spec import Source
 from theory.stationary import window_law
+from theory.validation import as_generator, as_int
 
 __all__ = ["START_MODES", "sample_sequences_np"]
 
@@ -61,19 +65,23 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
         is float64 ``(n,) + (d,)*k + (d,)``.
 
     Raises:
-        InductionHeadsError: on a bad n, length, burn_in or start.
+        InductionHeadsError: on a bad n, length, burn_in, start or rng, or a request over the
+            memory limit.
     """
     require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
-    require(isinstance(rng, np.random.Generator), "rng", "a numpy.random.Generator",
-            type(rng).__name__)
+    rng = as_generator(rng, needed_for="start tokens and transitions are drawn at random")
     parents, d = source.parents, source.vocab_size
     r, k = parents[-1], len(parents)
-    for name, value, low in (("n", n, 1), ("length", length, r + 1), ("burn_in", burn_in, 0)):
-        require(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                and value >= low, name, f"an integer >= {low}", value)
-    require(start in START_MODES, "start", f"one of {START_MODES}", start)
-    kernels = sample_kernels(source, int(n), rng=rng)  # (n,) + (d,)*k + (d,)
-    total = int(burn_in) + int(length)
+    n = as_int(n, "n", minimum=1)
+    length = as_int(length, "length", minimum=r + 1)
+    burn_in = as_int(burn_in, "burn_in", minimum=0)
+    require(isinstance(start, str) and start in START_MODES, "start", f"one of {START_MODES}",
+            start)
+    total = burn_in + length
+    require_memory(sequence_bytes(n, d, k, r, total, length, stationary_start=start != "uniform"),
+                   f"{n} sequence(s) of {total} tokens (d={d}, {k} parent(s), start {start!r})",
+                   "draw fewer or shorter sequences")
+    kernels = sample_kernels(source, n, rng=rng)  # (n,) + (d,)*k + (d,)
     tokens = np.empty((n, total), dtype=np.int64)  # (n, B + T)
     tokens[:, :r] = _start_tokens(kernels, parents, start, rng)
     u = rng.random((n, total - r))  # (n, B + T - r): one uniform per transition
@@ -85,6 +93,6 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
     for t in range(r, total):
         z = tokens[:, t - offsets] @ weights  # (n,): flat parent tuple of x_{t+1}
         tokens[:, t] = np.sum(cdf[rows, z] <= u[:, t - r, None], axis=1)  # (n,)
-    out = tokens[:, int(burn_in):]  # (n, T)
+    out = tokens[:, burn_in:]  # (n, T)
     out = np.ascontiguousarray(out)
     return (out, kernels) if return_kernels else out

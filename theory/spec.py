@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from theory.errors import InductionHeadsError, require
 from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, _check_parents
+from theory.sizes import require_head_sets
+from theory.validation import as_float, as_int, check_keys
 
 __all__ = [
     "Dirichlet",
@@ -47,7 +47,20 @@ __all__ = [
     "load_source",
     "PAPER_SOURCE",
     "PAPER_MODEL",
+    "SOURCE_KEYS",
+    "PRIOR_KEYS",
+    "MODEL_KEYS",
 ]
+
+SOURCE_KEYS = ("vocab_size", "parents", "prior")
+"""The keys of a source's dict, all required."""
+
+PRIOR_KEYS = {"dirichlet": ("kind", "alpha"), "fixed": ("kind", "kernel"),
+              "mixture": ("kind", "components")}
+"""The keys of a prior's dict, all required, by ``kind``."""
+
+MODEL_KEYS = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init")
+"""The keys of a model spec's dict: the first three required, the others optional."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +78,15 @@ class Source:
     prior: Prior
 
     def __post_init__(self) -> None:
-        d = self.vocab_size
-        require(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 2,
-                "vocab_size", "an integer d >= 2", d)
-        object.__setattr__(self, "vocab_size", int(d))
+        d = as_int(self.vocab_size, "vocab_size", minimum=2, symbol="d")
+        object.__setattr__(self, "vocab_size", d)
         parents = _check_parents(self.parents)
         object.__setattr__(self, "parents", parents)
         prior = self.prior
         require(isinstance(prior, (Dirichlet, Fixed, Mixture)), "prior",
                 "a Dirichlet, Fixed or Mixture prior", prior)
         if isinstance(prior, Fixed):
-            expected = (int(d),) * (len(parents) + 1)
+            expected = (d,) * (len(parents) + 1)
             require(prior.kernel.shape == expected, "kernel",
                     f"shape {expected} for d={d} and parents {parents}", prior.kernel.shape)
         if isinstance(prior, Mixture):
@@ -102,35 +113,35 @@ class Source:
     def from_dict(cls, data: dict[str, Any]) -> Source:
         """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on a bad dict."""
         require(isinstance(data, dict), "source", "a dict", type(data).__name__)
-        missing = {"vocab_size", "parents", "prior"} - set(data)
-        require(not missing, "source", "keys vocab_size, parents, prior", sorted(data))
+        check_keys(data, "source", SOURCE_KEYS)
         prior = data["prior"]
         require(isinstance(prior, dict) and "kind" in prior, "prior",
                 "a dict with a 'kind' key", prior)
         kind = prior["kind"]
+        require(isinstance(kind, str) and kind in PRIOR_KEYS, "prior kind",
+                "'dirichlet', 'fixed' or 'mixture'", kind)
+        check_keys(prior, f"{kind} prior", PRIOR_KEYS[kind])
         if kind == "dirichlet":
-            require("alpha" in prior, "dirichlet prior", "an 'alpha' key", sorted(prior))
             p: Prior = Dirichlet(prior["alpha"])
         elif kind == "fixed":
-            require("kernel" in prior, "fixed prior", "a 'kernel' key", sorted(prior))
             p = Fixed(prior["kernel"])
-        elif kind == "mixture":
-            comps = prior.get("components")
-            require(isinstance(comps, list), "mixture prior", "a 'components' list", comps)
-            for c in comps:
-                require(isinstance(c, dict) and {"parents", "weight", "alpha"} <= set(c),
-                        "mixture component", "a dict with parents, weight, alpha", c)
-            p = Mixture(tuple(MixtureComponent(c["parents"], c["weight"], c["alpha"])
-                              for c in comps))
         else:
-            raise InductionHeadsError(
-                f"prior kind: expected 'dirichlet', 'fixed' or 'mixture', received {kind!r}"
-            )
+            comps = prior["components"]
+            require(isinstance(comps, list), "mixture prior", "a 'components' list", comps)
+            p = Mixture(tuple(comps))  # dict entries are checked key by key there
         return cls(data["vocab_size"], data["parents"], p)
 
     def to_json(self, path: str | Path) -> None:
-        """Write :meth:`to_dict` as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write :meth:`to_dict` as JSON (UTF-8) to ``path``.
+
+        Raises:
+            InductionHeadsError: when ``path`` cannot be written.
+        """
+        try:
+            Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise InductionHeadsError(f"source path: expected a writable path, received "
+                                      f"{str(path)!r} ({err.strerror})") from None
 
 
 def load_source(path_or_dict: str | Path | dict[str, Any]) -> Source:
@@ -143,16 +154,27 @@ def load_source(path_or_dict: str | Path | dict[str, Any]) -> Source:
         The validated source.
 
     Raises:
-        InductionHeadsError: on a missing file, invalid JSON or an invalid spec.
+        InductionHeadsError: on a missing or unreadable file, a file that is not UTF-8 text,
+            invalid JSON or an invalid spec.
     """
     if isinstance(path_or_dict, dict):
         return Source.from_dict(path_or_dict)
+    require(isinstance(path_or_dict, (str, os.PathLike)), "source",
+            "a path to a JSON file or a dict", type(path_or_dict).__name__)
     path = Path(path_or_dict)
     require(path.is_file(), "source path", "an existing JSON file", str(path))
+    where = f"source file {str(path)!r}"
     try:
-        data = json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise InductionHeadsError(f"{where}: expected a readable file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
+                                  f"{err.object[err.start]:#04x} at offset {err.start}") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InductionHeadsError(f"source file {str(path)!r}: expected valid JSON ({err})") from None
+        raise InductionHeadsError(f"{where}: expected valid JSON ({err})") from None
     return Source.from_dict(data)
 
 
@@ -169,10 +191,15 @@ def head_sets(heads: int, degree: int) -> tuple[tuple[int, ...], ...]:
     Returns:
         Tuples of 1-based head indices, e.g. H=3, D=2:
         ``((), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3))``.
+
+    Raises:
+        InductionHeadsError: on a bad H or D, or more than
+            :data:`theory.sizes.MAX_HEAD_SETS` sets.
     """
-    require(isinstance(heads, (int, np.integer)) and heads >= 1, "heads", "H >= 1", heads)
-    require(isinstance(degree, (int, np.integer)) and 0 <= degree <= heads, "degree",
-            f"0 <= D <= H = {heads}", degree)
+    heads = as_int(heads, "heads", minimum=1, symbol="H")
+    degree = as_int(degree, "degree")
+    require(0 <= degree <= heads, "degree", f"0 <= D <= H = {heads}", degree)
+    require_head_sets(heads, degree)
     return tuple(
         s for size in range(degree + 1) for s in itertools.combinations(range(1, heads + 1), size)
     )
@@ -203,20 +230,14 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         for name in ("heads", "window", "degree"):
-            v = getattr(self, name)
-            require(isinstance(v, (int, np.integer)) and not isinstance(v, bool),
-                    name, "an integer", v)
-            object.__setattr__(self, name, int(v))
+            object.__setattr__(self, name, as_int(getattr(self, name), name))
         require(self.heads >= 1, "heads", "H >= 1", self.heads)
         require(self.window >= self.heads, "window",
                 f"M >= H = {self.heads} (each head starts on its own offset)", self.window)
         require(1 <= self.degree <= self.heads, "degree",
                 f"1 <= D <= H = {self.heads}", self.degree)
         for name in ("w_plus", "w_minus", "c_init", "a_init"):
-            v = getattr(self, name)
-            require(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-                    name, "a finite number", v)
-            object.__setattr__(self, name, float(v))
+            object.__setattr__(self, name, as_float(getattr(self, name), name))
         require(self.c_init != 0.0, "c_init", "a non-zero number (C = 0 has no gradient)",
                 self.c_init)
         object.__setattr__(self, "_sets", head_sets(self.heads, self.degree))
@@ -233,13 +254,9 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`; refuses missing and unknown keys (:data:`MODEL_KEYS`)."""
         require(isinstance(data, dict), "model spec", "a dict", type(data).__name__)
-        allowed = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init")
-        unknown = sorted(set(data) - set(allowed))
-        missing = sorted({"heads", "window", "degree"} - set(data))
-        require(not unknown and not missing, "model spec keys",
-                f"heads, window, degree and optionally {allowed[3:]}",
-                f"unknown {unknown}, missing {missing}")
+        check_keys(data, "model spec", MODEL_KEYS[:3], MODEL_KEYS[3:])
         return cls(**data)
 
 

@@ -23,6 +23,14 @@ floor kernel entries first.
 The chain structure here (:func:`transition_matrix`, the primitivity check, the window extension)
 and :func:`marginal` work on float arrays and on object arrays of field elements alike; the exact and
 symbolic laws built on them are in :mod:`theory.stationary_exact`.
+
+Size: each kernel needs dense ``d^r x d^r`` matrices, so :func:`window_law` estimates its memory
+(:func:`theory.sizes.window_law_bytes`) and refuses a request over the limit of
+:mod:`theory.sizes` before allocating, then builds and solves the chains in chunks of kernels
+(:func:`theory.sizes.solve_chunk`): a many-kernel request holds one chunk's matrices at a time.
+Every kernel's law is computed by the same per-matrix operations whatever the chunking, so the
+results do not depend on it (including the batch-wide GTH fallback when LAPACK finds a singular
+matrix: it then redoes every chunk).
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from theory import sizes
 from theory.errors import InductionHeadsError, require
 from theory.priors import STOCHASTIC_ATOL, _check_parents
+from theory.validation import as_float_array, as_int, as_offsets
 
 __all__ = [
     "PRIMITIVITY_ATOL",
@@ -54,19 +64,13 @@ SOLVE_COND_MAX = 1e6
 
 
 def _check_window(window: Any, r: int) -> int:
-    require(isinstance(window, (int, np.integer)) and not isinstance(window, bool)
-            and window >= r + 1, "window", f"an integer K >= max(parents) + 1 = {r + 1}", window)
-    return int(window)
+    return as_int(window, "window", minimum=r + 1, symbol="K")
 
 
 def _check_float_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
     """Validate a float kernel ``(n,)? + (d,)*k + (d,)``; return it as float64."""
     k = len(parents)
-    try:
-        arr = np.asarray(kernel, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InductionHeadsError(f"kernel: expected an array of numbers, received {kernel!r}"
-                                  ) from None
+    arr = as_float_array(kernel, "kernel")
     require(arr.ndim in (k + 1, k + 2), "kernel",
             f"shape (d,)*{k} + (d,) or (n,) + (d,)*{k} + (d,) for parents {parents}", arr.shape)
     core = arr.shape[arr.ndim - k - 1:]
@@ -106,10 +110,18 @@ def transition_matrix(kernel: np.ndarray, parents: tuple[int, ...]) -> np.ndarra
 
     States are r-tuples ``(x_{l-r+1}, ..., x_l)`` in C order (oldest token most significant).
     Works on float arrays and on object arrays of field elements; ``kernel`` is ``B + (d,)*k + (d,)``, unvalidated.
+
+    Raises:
+        InductionHeadsError: when a float batch's matrices exceed the memory limit.
     """
     parents = tuple(parents)
     r, d, k = parents[-1], kernel.shape[-1], len(parents)
     batch = kernel.shape[: kernel.ndim - k - 1]
+    if kernel.dtype != object:
+        count = math.prod(batch)
+        sizes.require_memory(2 * count * d ** (2 * r) * sizes.FLOAT_BYTES,
+                             f"transition matrices for d={d}, r={r} ({d**r} states) of "
+                             f"{count} kernel(s)", "pass fewer kernels")
     cond = np.broadcast_to(_factor(kernel, parents, r), batch + (d,) * (r + 1))  # B + (d,)*(r+1)
     rest = d ** (r - 1)
     out = np.zeros(batch + (d, rest, rest, d), dtype=kernel.dtype)  # B + (x_old, w_mid, w_mid', e)
@@ -143,6 +155,13 @@ def is_primitive(support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.all(reach > 0, axis=(-2, -1)), np.all(power > 0, axis=(-2, -1))
 
 
+def _non_primitive_error(kind: str, index: int, count: int, total: int) -> InductionHeadsError:
+    return InductionHeadsError(
+        "kernel: expected a primitive chain (irreducible and aperiodic on the support of "
+        f"the transition graph, so a unique stationary law); received a {kind} chain "
+        f"(batch index {index}, {count} of {total} such)")
+
+
 def _require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray) -> None:
     """Raise unless every chain is primitive; ``support`` is ``(n, N, N)``, the flag ``(n,)``."""
     todo = np.flatnonzero(~kernel_entries_positive)  # all-positive kernels: T^r > 0, primitive
@@ -153,10 +172,30 @@ def _require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray)
     if bad.size:
         i = int(bad[0])
         kind = "periodic" if irreducible[i] else "reducible"
-        raise InductionHeadsError(
-            "kernel: expected a primitive chain (irreducible and aperiodic on the support of "
-            f"the transition graph, so a unique stationary law); received a {kind} chain "
-            f"(batch index {int(todo[i])}, {bad.size} of {support.shape[0]} such)")
+        raise _non_primitive_error(kind, int(todo[i]), bad.size, support.shape[0])
+
+
+def _require_primitive_chunked(stack: np.ndarray, parents: tuple[int, ...], chunk: int) -> None:
+    """:func:`_require_primitive` for a kernel batch ``(n,) + (d,)*k + (d,)``, ``chunk`` at a time.
+
+    Only kernels with a zero entry are checked (an all-positive kernel gives ``T^r > 0``); their
+    transition graphs are built ``chunk`` kernels at a time, and the message counts all of them.
+    """
+    n = stack.shape[0]
+    positive = np.all(stack.reshape(n, -1) > PRIMITIVITY_ATOL, axis=1)  # (n,)
+    todo = np.flatnonzero(~positive)
+    first, count = None, 0
+    for lo in range(0, todo.size, chunk):
+        idx = todo[lo:lo + chunk]
+        support = transition_matrix(stack[idx], parents) > PRIMITIVITY_ATOL  # (c, N, N)
+        irreducible, primitive = is_primitive(support)
+        bad = np.flatnonzero(~primitive)
+        if bad.size and first is None:
+            j = int(bad[0])
+            first = ("periodic" if irreducible[j] else "reducible", int(idx[j]))
+        count += bad.size
+    if first is not None:
+        raise _non_primitive_error(first[0], first[1], count, n)
 
 
 def _gth(trans: np.ndarray) -> np.ndarray:
@@ -183,19 +222,20 @@ def _gth(trans: np.ndarray) -> np.ndarray:
     return mu / mu.sum(axis=-1, keepdims=True)
 
 
-def _solve_float(trans: np.ndarray) -> np.ndarray:
+def _solve_lapack(trans: np.ndarray) -> np.ndarray | None:
     """Stationary laws of stacked primitive stochastic matrices ``(n, N, N)`` -> ``(n, N)``.
 
-    Fast path: ``μ = 1^T (I - T + E)^{-1}`` by a batched LAPACK inverse, kept where the
-    1-norm condition number is below ``SOLVE_COND_MAX``; the other chains (nearly
-    reducible ones) and any batch LAPACK finds singular go through :func:`_gth`.
+    ``μ = 1^T (I - T + E)^{-1}`` by a batched LAPACK inverse, kept where the 1-norm condition
+    number is below ``SOLVE_COND_MAX``; the other chains (nearly reducible ones) go through
+    :func:`_gth`. Returns None when LAPACK finds a matrix of the batch singular (the caller
+    then uses :func:`_gth` for the whole batch).
     """
     n_states = trans.shape[-1]
     a = np.eye(n_states) - trans + 1.0  # (n, N, N): I - T + E
     try:
         inv = np.linalg.inv(a)  # (n, N, N)
     except np.linalg.LinAlgError:
-        return _gth(trans)
+        return None
     mu = inv.sum(axis=-2)  # (n, N): μ_j = Σ_i (A^{-1})_{ij}
     cond = np.abs(a).sum(axis=-2).max(axis=-1) * np.abs(inv).sum(axis=-2).max(axis=-1)  # (n,)
     redo = ~(np.isfinite(cond) & (cond < SOLVE_COND_MAX))
@@ -226,7 +266,8 @@ def window_law(kernel: np.ndarray, parents: tuple[int, ...], window: int) -> np.
         ``(d,)*K`` or ``(n,) + (d,)*K``; sums to 1.
 
     Raises:
-        InductionHeadsError: on a bad kernel or window, or a non-primitive chain.
+        InductionHeadsError: on a bad kernel or window, a non-primitive chain, or a request
+            whose memory estimate (:func:`theory.sizes.window_law_bytes`) exceeds the limit.
     """
     parents = _check_parents(parents)
     arr = _check_float_kernel(kernel, parents)
@@ -234,12 +275,36 @@ def window_law(kernel: np.ndarray, parents: tuple[int, ...], window: int) -> np.
     window = _check_window(window, r)
     batched = arr.ndim == k + 2
     stack = arr if batched else arr[None]  # (n,) + (d,)*k + (d,)
-    trans = transition_matrix(stack, parents)  # (n, N, N)
-    positive = np.all(stack.reshape(stack.shape[0], -1) > PRIMITIVITY_ATOL, axis=1)  # (n,)
-    _require_primitive(trans > PRIMITIVITY_ATOL, positive)
-    law_r = _solve_float(trans).reshape((stack.shape[0],) + (d,) * r)  # (n,) + (d,)*r
+    n = stack.shape[0]
+    sizes.require_memory(
+        sizes.window_law_bytes(n, d, r, window),
+        f"window law for d={d}, r={r} ({d**r} states), window K={window}, over {n} kernel(s)",
+        "pass fewer kernels or a shorter window"
+        if sizes.solve_bytes_per_kernel(d, r) < sizes.memory_limit_bytes()
+        else "use fewer states d^r: one kernel's dense solve alone exceeds it")
+    chunk = sizes.solve_chunk(n, d, r)
+    _require_primitive_chunked(stack, parents, chunk)
+    law_r = _solve_chunked(stack, parents, chunk).reshape((n,) + (d,) * r)  # (n,) + (d,)*r
     law = _extend(law_r, stack, parents, window)  # (n,) + (d,)*K
     return law if batched else law[0]
+
+
+def _solve_chunked(stack: np.ndarray, parents: tuple[int, ...], chunk: int) -> np.ndarray:
+    """Stationary r-window laws ``(n, N)`` of primitive kernels ``(n,) + (d,)*k + (d,)``.
+
+    :func:`_solve_lapack` on ``chunk`` kernels at a time, with its batch-wide rule kept: if
+    LAPACK finds any matrix singular, every kernel goes through :func:`_gth`.
+    """
+    n, n_states = stack.shape[0], stack.shape[-1] ** parents[-1]
+    mu = np.empty((n, n_states))  # (n, N)
+    for lo in range(0, n, chunk):
+        part = _solve_lapack(transition_matrix(stack[lo:lo + chunk], parents))  # (c, N)
+        if part is None:
+            for lo2 in range(0, n, chunk):
+                mu[lo2:lo2 + chunk] = _gth(transition_matrix(stack[lo2:lo2 + chunk], parents))
+            return mu
+        mu[lo:lo + chunk] = part
+    return mu
 
 
 def marginal(law: Any, offsets: tuple[int, ...], *, batch_ndim: int = 0) -> Any:
@@ -256,11 +321,12 @@ def marginal(law: Any, offsets: tuple[int, ...], *, batch_ndim: int = 0) -> Any:
     """
     is_sympy = isinstance(law, sp.NDimArray)
     arr = np.array(law.tolist(), dtype=object) if is_sympy else np.asarray(law)
-    require(isinstance(batch_ndim, int) and 0 <= batch_ndim < arr.ndim, "batch_ndim",
-            f"an integer in [0, {arr.ndim - 1}]", batch_ndim)
+    batch_ndim = as_int(batch_ndim, "batch_ndim")
+    require(0 <= batch_ndim < arr.ndim, "batch_ndim", f"an integer in [0, {arr.ndim - 1}]",
+            batch_ndim)
     window = arr.ndim - batch_ndim
-    offs = tuple(int(h) for h in offsets)
-    require(len(set(offs)) == len(offs) and all(1 <= h <= window - 1 for h in offs), "offsets",
+    offs = as_offsets(offsets, "offsets", allow_empty=True, increasing=False)
+    require(all(h <= window - 1 for h in offs), "offsets",
             f"distinct offsets in 1..{window - 1} (window K = {window})", offsets)
     keep = [batch_ndim + window - 1 - h for h in offs] + [arr.ndim - 1]
     drop = tuple(ax for ax in range(batch_ndim, arr.ndim) if ax not in keep)

@@ -5,7 +5,8 @@ factors multiplied onto the r-window law) carried out on numpy object arrays of 
 polys field, QQ or QQ(symbols), with a DomainMatrix LU solve: no expression trees, so fast. Exact
 kernels are checked primitive structurally (an entry is an edge iff it is non-zero); symbolic ones
 are not (the result holds wherever the chain is primitive). Row sums are decided by a structural
-zero after ``cancel``.
+zero after ``cancel``. An exact solve on more than :data:`theory.sizes.MAX_EXACT_STATES` states
+``d^r`` is refused (its cost grows like ``N^3`` with growing rationals).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sympy.polys.matrices import DomainMatrix
 
 from theory.errors import require
 from theory.priors import _check_parents
+from theory.sizes import require_exact_states
 from theory.stationary import _check_window, _extend, _require_primitive, transition_matrix
 
 __all__ = [
@@ -44,8 +46,12 @@ def as_exact_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
             f"shape (d,)*{k} + (d,) with d >= 2 for parents {parents}", raw.shape)
     out = np.empty(raw.shape, dtype=object)
     for idx, v in np.ndenumerate(raw):
-        val = sp.sympify(v)
-        require(bool(val.is_Rational), "kernel entry", "an exact rational (sympy.Rational, int)", v)
+        try:  # strings are refused: sympify would parse "1/2" silently
+            val = None if isinstance(v, (str, bytes, bool)) else sp.sympify(v, strict=True)
+        except (sp.SympifyError, TypeError, ValueError):
+            val = None
+        require(val is not None and bool(val.is_Rational), "kernel entry",
+                "an exact rational (sympy.Rational, int)", v)
         require(bool(val >= 0), "kernel entry", "a rational >= 0", v)
         out[idx] = val
     for idx in np.ndindex(raw.shape[:-1]):
@@ -83,6 +89,10 @@ def window_law_field(kernel: Any, parents: tuple[int, ...], window: int, *,
     Returns:
         ``(law, field)``: object array ``(d,)*K`` of field elements and the field; convert with
         ``field.to_sympy``.
+
+    Raises:
+        InductionHeadsError: on a bad kernel or window, a non-primitive exact chain, or more than
+            :data:`theory.sizes.MAX_EXACT_STATES` states.
     """
     parents = _check_parents(parents)
     window = _check_window(window, parents[-1])
@@ -92,8 +102,9 @@ def window_law_field(kernel: Any, parents: tuple[int, ...], window: int, *,
         field = sp.QQ.frac_field(*symbols) if symbols else sp.QQ
     else:
         kern, field = as_exact_kernel(kernel, parents), sp.QQ
-    kern = np.vectorize(field.from_sympy, otypes=[object])(kern)
     r, d = parents[-1], kern.shape[-1]
+    require_exact_states(d, r)
+    kern = np.vectorize(field.from_sympy, otypes=[object])(kern)
     trans = transition_matrix(kern, parents)  # (N, N) of field elements
     if not symbolic:
         support = np.vectorize(lambda v: v != 0, otypes=[bool])(trans)

@@ -5,14 +5,13 @@ the parameters ``{"C", "W", "a"}`` (the others frozen) with its own optimizer, l
 step count. ``mode="stagewise"`` is the paper's protocol (by default C, then W, then a);
 ``mode="joint"`` is one stage training all three with per-parameter learning rates.
 :func:`default_config` gives the library's defaults; :func:`log_steps` the logged steps of a
-stage and :func:`resolve_device` the device a config's ``device`` names. ``numerics.train`` runs
+stage. ``numerics.training.loop`` runs
 a config (and re-exports every name of this module).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.data import START_MODES
-from numerics.model import LOSS_KINDS
+from numerics.data import START_MODES, _is_int
+from numerics.devices import DEVICE_NAMES, is_device_name
+from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
-           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps",
-           "resolve_device"]
+           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps"]
 
 
 PARAMS = ("C", "W", "a")
@@ -57,13 +56,7 @@ about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a 
 JOINT_DEFAULTS = ({"C": 100.0, "W": 100.0, "a": 1.0}, 100)
 """(learning rates, steps) of the default joint run."""
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
 LearningRate = float | tuple[tuple[str, float], ...]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _is_number(value: object) -> bool:
@@ -150,7 +143,7 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training run (batches and randomness: :mod:`numerics.train`'s module docstring).
+    """A training run (batches and randomness: :mod:`numerics.training.loop`'s module docstring).
 
     Attributes:
         mode: one of :data:`MODES` (``joint``: exactly one stage training C, W and a).
@@ -158,12 +151,12 @@ class TrainConfig:
         sequences: n, sample size (or batch size of a ``"fresh"`` run), >= 1.
         seq_len: L, context length; sequences have L + 1 tokens. Must exceed the window M.
         batch: ``"full"``, ``"fresh"`` or a minibatch size B in 1..n.
-        loss: one of ``numerics.model.LOSS_KINDS``.
+        loss: one of ``numerics.models.simplified.LOSS_KINDS``.
         dtype: a key of :data:`DTYPES`.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         log_points: history rows per stage, >= 2.
         start: sampler start mode (``numerics.data.START_MODES``).
-        burn_in: sampler burn-in steps (0 for ``start="uniform"``).
+        burn_in: sampler burn-in steps run after the start and dropped (>= 0).
     """
 
     mode: str
@@ -205,16 +198,13 @@ class TrainConfig:
                     "'full', 'fresh' or a minibatch size (int)", self.batch)
         require(self.loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", self.loss)
         require(self.dtype in DTYPES, "dtype", f"one of {tuple(DTYPES)}", self.dtype)
-        require(isinstance(self.device, str) and _DEVICE_RE.match(self.device) is not None,
-                "device", "'auto', 'cpu', 'cuda' or 'cuda:N'", self.device)
+        require(is_device_name(self.device), "device", DEVICE_NAMES, self.device)
         require(_is_int(self.log_points) and self.log_points >= 2, "log_points",
                 "an integer >= 2", self.log_points)
         object.__setattr__(self, "log_points", int(self.log_points))
         require(self.start in START_MODES, "start", f"one of {START_MODES}", self.start)
         require(_is_int(self.burn_in) and self.burn_in >= 0, "burn_in", "an integer >= 0",
                 self.burn_in)
-        require((self.start == "uniform") == (self.burn_in == 0), "burn_in",
-                "0 with start='uniform' and >= 1 with start='burn_in'", self.burn_in)
         object.__setattr__(self, "burn_in", int(self.burn_in))
 
     @property
@@ -274,15 +264,3 @@ def log_steps(steps: int, points: int) -> np.ndarray:
     if points >= steps:
         return np.arange(1, steps + 1, dtype=np.int64)
     return np.unique(np.round(np.geomspace(1, steps, points)).astype(np.int64))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda..."`` must be available."""
-    require(isinstance(name, str) and _DEVICE_RE.match(name) is not None, "device",
-            "'auto', 'cpu', 'cuda' or 'cuda:N'", name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        require(torch.cuda.is_available(), "device", "'cpu' or 'auto' (CUDA is not available)",
-                name)
-    return torch.device(name)

@@ -1,16 +1,15 @@
-"""Verify that a trained TF(M, H, d, D) reaches the limit the theory predicts (issue 5).
+"""Verify that a trained TF(M, H, d, D) reaches the limit the theory predicts.
 
 :func:`verify_case` predicts the limit with :func:`theory.predict_limit` (ranking by ``G_L`` at the
 training length, with the training-sample noise of ``n`` sequences), trains the transformer
-(:func:`numerics.train.train`, by default :func:`numerics.train.default_config`), and runs the
-checks of :mod:`numerics.verify_checks` against a held-out sample. :func:`write_report` writes
-``report.json``, ``config.json`` and PNG figures (:mod:`numerics.plots`); :func:`main` is
-``python -m numerics verify``.
+(:func:`numerics.train`, by default :func:`numerics.default_config`), and runs the checks of
+:mod:`numerics.verify.checks` against a held-out sample (:mod:`numerics.verify.evaluation`).
+:mod:`numerics.verify.report` writes, reads and formats the result.
 
 Randomness: ``np.random.SeedSequence(seed).spawn(3)`` gives, in order, the numpy generator of the
-prediction, the torch generator of training (its fixed sample first, :mod:`numerics.train`) and
-the torch generator of the held-out sample; all torch generators live on the CPU. The same seed
-gives the same report on the CPU except for ``seconds``.
+prediction, the torch generator of training and the torch generator of the held-out sample; all
+torch generators live on the CPU. The same seed and the same number of CPU threads give the same
+report on the CPU except for ``seconds`` (docs/theory.md §6).
 
 The held-out sample (``heldout`` sequences of the training length) scores the model, the GIH on
 S* at the trained ``a``, at ``a*(L)`` (minimiser of the GIH loss on the *training* sample,
@@ -21,21 +20,20 @@ and the oracle.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from numerics.checkpoint import History
 from numerics.data import sample_sequences
-from numerics.model import InductionHeadModel
-from numerics.train import DTYPES, MODES, TrainConfig, default_config, train
-from numerics.verify_checks import (
+from numerics.models.simplified import InductionHeadModel
+from numerics.training import DTYPES, MODES, History, TrainConfig, default_config, train
+from numerics.training.summary import learned_summary
+from numerics.verify.checks import (
     Check,
     check_copier,
     check_gih_agreement,
@@ -44,37 +42,28 @@ from numerics.verify_checks import (
     check_temperature,
     check_untouched,
     jsonable,
-    learned_summary,
     prediction_notes,
 )
-from numerics.verify_curves import initial_copier_criterion, predicted_curves
+from numerics.verify.curves import initial_copier_criterion, predicted_curves
+from numerics.verify.evaluation import heldout_losses
 from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
-from theory.predictors import (
-    bayes_predict,
-    gih_predict,
-    optimal_temperature,
-    oracle_predict,
-    prediction_loss,
-)
-from theory.spec import Dirichlet, ModelSpec, Source
+from theory.predictors import optimal_temperature
+from theory.spec import ModelSpec, Source
 
 __all__ = ["DEFAULT_SEQ_LEN", "DEFAULT_SEQUENCES", "DEFAULT_HELDOUT",
-           "DEFAULT_PREDICTION_SAMPLES", "Check", "VerifyReport", "verify_case", "write_report",
-           "format_report", "main"]
+           "DEFAULT_PREDICTION_SAMPLES", "VerifyReport", "verify_case"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SEQ_LEN = 100
 """L of the paper's experiments."""
 DEFAULT_SEQUENCES = 2000
-"""n of the default run (SPEC §2's prototype)."""
+"""n of the default run (the prototype of docs/theory.md §2)."""
 DEFAULT_HELDOUT = 2000
 """Held-out sequences for checks 5–6: the mean TV's standard error is then ~1e-3."""
 DEFAULT_PREDICTION_SAMPLES = 2000
 """Monte Carlo sequences behind the ``G_L`` ranking of :func:`theory.predict_limit`."""
-_EVAL_CHUNK = 4096
-"""Sequences per forward pass on held-out data (bounds the match tensors' memory)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,14 +76,14 @@ class VerifyReport:
         history: the logged training trajectory.
         checks: the checks in table order.
         passed: every check passed.
-        learned: ``selected_parents`` (argmax of the final c̃), ``selector_weights``
-            ``{"(1, 2)": c̃}``, ``copier_mass`` ``{"head h": σ_h(h)}``, ``copier_attention``
-            (H, M), ``temperature`` (final a), ``loss`` (final training loss).
-        losses: held-out losses ``model``, ``gih_trained_a``, ``gih_a_star``, ``gih_inf``,
-            ``bayes`` (None unless Dirichlet), ``oracle``, and ``a_star``, ``trained_a``.
+        learned: :func:`numerics.training.learned_summary` of the history (``selected_set``,
+            ``selector_weights``, ``copier_mass``, ``temperature``, ...).
+        losses: :func:`numerics.verify.heldout_losses`: held-out losses ``model``,
+            ``gih_trained_a``, ``gih_a_star``, ``gih_inf``, ``bayes`` (None unless Dirichlet),
+            ``oracle``, with ``a_star``, ``trained_a`` and ``floor_hits``.
         seconds: wall-clock time of :func:`verify_case` (not part of the replayable content).
         notes: statements about the prediction (undecidable margin, inexpressible parents).
-        curves: predicted trajectories (:func:`numerics.verify_curves.predicted_curves`).
+        curves: predicted trajectories (:func:`numerics.verify.curves.predicted_curves`).
     """
 
     config: dict[str, Any]
@@ -123,6 +112,25 @@ class VerifyReport:
             "notes": list(self.notes), "curves": self.curves,
             "history": self.history.to_dict(), "seconds": self.seconds})
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
+        """Rebuild a report from :meth:`to_dict` (the content of ``report.json``).
+
+        Raises:
+            InductionHeadsError: when a key is missing or a part does not parse.
+        """
+        require(isinstance(data, Mapping), "report", "a dict from VerifyReport.to_dict",
+                type(data).__name__)
+        missing = sorted({"passed", "config", "predicted", "learned", "losses", "checks",
+                          "history", "seconds"} - set(data))
+        require(not missing, "report keys", "every key VerifyReport.to_dict writes",
+                f"missing {missing}")
+        checks = tuple(Check.from_dict(c) for c in data["checks"])
+        return cls(dict(data["config"]), LimitPrediction.from_dict(data["predicted"]),
+                   History.from_dict(data["history"]), checks, bool(data["passed"]),
+                   dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
+                   tuple(data.get("notes", ())), dict(data.get("curves") or {}))
+
 
 def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.Generator]:
     """Prediction rng, training generator, held-out generator (module docstring)."""
@@ -132,16 +140,6 @@ def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.
     return np.random.default_rng(pred), torch_gen(tr), torch_gen(held)
 
 
-def _model_probs(model: InductionHeadModel, context: torch.Tensor) -> np.ndarray:
-    """ŷ (n, d) as float64 numpy, chunked, without autograd."""
-    parts = []
-    with torch.no_grad():
-        for lo in range(0, context.shape[0], _EVAL_CHUNK):
-            chunk = context[lo:lo + _EVAL_CHUNK].to(model.w.device)  # (B, L)
-            parts.append(model(chunk).double().cpu().numpy())
-    return np.concatenate(parts)  # (n, d)
-
-
 def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
                     sequences: int | None, device: str | None) -> TrainConfig:
     if config is None:
@@ -149,7 +147,7 @@ def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
         return default_config(mode, sequences=DEFAULT_SEQUENCES if sequences is None else sequences,
                               seq_len=DEFAULT_SEQ_LEN if seq_len is None else seq_len,
                               device="auto" if device is None else device)
-    require(isinstance(config, TrainConfig), "config", "a numerics.train.TrainConfig or None",
+    require(isinstance(config, TrainConfig), "config", "a numerics.training.loop.TrainConfig or None",
             type(config).__name__)
     require(seq_len is None or seq_len == config.seq_len, "seq_len",
             f"None or the config's L = {config.seq_len}", seq_len)
@@ -198,88 +196,41 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     require(L > spec.window, "seq_len", f"L > window M = {spec.window}", L)
     pred_rng, train_gen, held_gen = _generators(int(seed))
 
-    prediction = predict_limit(source, heads=spec.heads, window=spec.window, degree=spec.degree,
+    prediction = predict_limit(source, spec,
                                seq_len=L, samples=int(prediction_samples), rng=pred_rng,
                                train_sequences=n)
-    logger.info("predicted S* = %s (decidable: %s)", prediction.selected_parents,
+    logger.info("predicted S* = %s (decidable: %s)", prediction.selected_set,
                 prediction.decidable)
     model = InductionHeadModel(spec, source.vocab_size, loss=cfg.loss, dtype=DTYPES[cfg.dtype])
-    # train() draws its fixed sample first: a copy of the generator reproduces that sample.
-    replay = torch.Generator().manual_seed(0)
-    replay.set_state(train_gen.get_state())
-    sample = sample_sequences(source, n, L + 1, generator=replay, start=cfg.start,
-                              burn_in=cfg.burn_in)  # (n, L+1)
-    init_g = initial_copier_criterion(model, sample) if cfg.mode == "stagewise" else None
     c_sq_sum = float(model.C.detach().double().square().sum())
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     result = train(model, source, cfg, generator=train_gen, progress=progress)
-    history, selected = result.history, prediction.selected_parents
+    history, selected, sample = result.history, prediction.selected_set, result.sample
+    init_g = None
+    if cfg.mode == "stagewise":  # the criterion stage 1 saw: the initial copier on that sample
+        start = InductionHeadModel(spec, source.vocab_size, loss=cfg.loss,
+                                   dtype=DTYPES[cfg.dtype])
+        start.load_state_dict(initial)
+        init_g = initial_copier_criterion(start, sample)
 
     held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
-    ctx, y = held[:, :-1].numpy(), held[:, -1].numpy()  # (n_h, L), (n_h,)
-    d, trained_a = source.vocab_size, float(model.a.detach())
-    probs = _model_probs(model, held[:, :-1])  # (n_h, d)
-    gih_a = gih_predict(ctx, selected, max(trained_a, 0.0), vocab_size=d)  # (n_h, d)
+    trained_a = float(model.a.detach())
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,
-                                 vocab_size=d)
-    losses: dict[str, Any] = {
-        "model": prediction_loss(probs, y), "gih_trained_a": prediction_loss(gih_a, y),
-        "gih_a_star": prediction_loss(gih_predict(ctx, selected, a_star, vocab_size=d), y),
-        "gih_inf": prediction_loss(gih_predict(ctx, selected, np.inf, vocab_size=d), y),
-        "bayes": None,
-        "oracle": prediction_loss(oracle_predict(ctx, source.parents, kernels.double().numpy()), y),
-        "a_star": a_star, "trained_a": trained_a}  # held-out losses (nats) and temperatures
-    if isinstance(source.prior, Dirichlet):
-        losses["bayes"] = prediction_loss(
-            bayes_predict(ctx, source.parents, source.prior.alpha, vocab_size=d), y)
-    tv = 0.5 * np.abs(probs - gih_a).sum(axis=1)  # (n_h,)
+                                 vocab_size=source.vocab_size)
+    losses, probs = heldout_losses(model, held, source, selected_set=selected, kernels=kernels,
+                                   a_star=a_star, return_probabilities=True)
+    tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
 
     checks = (check_selector(prediction, history), check_copier(prediction, history),
               check_untouched(prediction, history), check_temperature(history, cfg),
               check_gih_agreement(tv, selected, trained_a), check_loss_vs_gih(losses))
     curves = predicted_curves(history, cfg, criterion=prediction.criterion,
-                              initial_criterion=init_g, c_sq_sum=c_sq_sum, selected=selected,
-                              tokens=sample, vocab_size=d)
+                              initial_criterion=init_g, c_sq_sum=c_sq_sum, selected_set=selected,
+                              tokens=sample, vocab_size=source.vocab_size)
     settings = {"seed": int(seed), "mode": cfg.mode, "seq_len": L, "sequences": n,
                 "heldout": int(heldout), "prediction_samples": int(prediction_samples),
                 "source": source.to_dict(), "model": spec.to_dict(), "train": cfg.to_dict()}
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
                         learned_summary(history), losses, time.perf_counter() - started,
                         prediction_notes(prediction, cfg.mode, init_g), curves)
-
-
-def write_report(report: VerifyReport, out_dir: str | Path) -> list[Path]:
-    """Write ``report.json``, ``config.json`` and the PNG figures of :mod:`numerics.plots`.
-
-    Args:
-        report: a :class:`VerifyReport`.
-        out_dir: the output directory (created if missing).
-
-    Returns:
-        The written paths: the two JSON files, then the figures.
-    """
-    from numerics.plots import save_report_figures
-
-    require(isinstance(report, VerifyReport), "report", "a VerifyReport", type(report).__name__)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    data = report.to_dict()
-    paths = [out / "report.json", out / "config.json"]
-    paths[0].write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    paths[1].write_text(json.dumps(data["config"], indent=2, ensure_ascii=False) + "\n")
-    return paths + save_report_figures(data, out)
-
-
-def format_report(report: VerifyReport) -> str:
-    """The check table, losses and notes as text (what ``python -m numerics verify`` prints)."""
-    from numerics.verify_cli import format_report as _format
-
-    return _format(report.to_dict())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m numerics verify``: exit 0 when every check passes, 1 when one fails, 2 on bad
-    input (see :mod:`numerics.verify_cli` for the flags)."""
-    from numerics.verify_cli import run
-
-    return run(argv)

@@ -1,4 +1,4 @@
-"""Command line of ``python -m numerics verify`` (:func:`numerics.verify.main` calls :func:`run`).
+"""Command line of ``python -m numerics verify``: parse flags, run :func:`numerics.verify_case`, print.
 
     python -m numerics verify [--source SOURCE.json] [--heads H] [--window M] [--degree D]
         [--seq-len L] [--sequences N] [--seed S] [--device auto|cpu|cuda[:N]]
@@ -8,7 +8,7 @@
 Defaults: the paper's source (``theory.PAPER_SOURCE``: d=3, P=(1, 2), Dirichlet(0.1)) and model
 (H=M=3, D=2), L=100, n=2000, seed 0, the default stage-wise schedule, ``--out results/verify``.
 ``--window`` defaults to ``max(H, 3)`` and ``--degree`` to ``min(H, 2)``. ``--config`` takes a
-``numerics.train.TrainConfig`` JSON (``TrainConfig.to_dict``); its n, L and mode then apply.
+``numerics.TrainConfig`` JSON (``TrainConfig.to_dict``); its n, L and mode then apply.
 
 Prints the check table (predicted, measured, tolerance, PASS/FAIL), the held-out losses, notes,
 the verdict and the time taken. Exit status: 0 every check passed, 1 a check failed, 2 bad input.
@@ -26,7 +26,7 @@ from typing import Any
 from theory.errors import InductionHeadsError
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, load_source
 
-__all__ = ["build_parser", "format_report", "run"]
+__all__ = ["build_parser", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,51 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
-        return str(tuple(value))
-    if isinstance(value, list):
-        return "(" + ", ".join(_fmt(v) for v in value) + ")"
-    return str(value)
-
-
-def format_report(data: dict[str, Any]) -> str:
-    """Text table of a report dict (:meth:`numerics.verify.VerifyReport.to_dict`)."""
-    pred, learned = data["predicted"], data["learned"]
-    lines = [f"predicted S* = {_fmt(pred['selected_parents'])} "
-             f"(runner-up {_fmt(pred['runner_up'])}, margin {pred['margin_se'] or 0:.1f} SE, "
-             f"decidable: {pred['decidable']}); learned argmax c̃ = "
-             f"{_fmt(learned['selected_parents'])}, a = {learned['temperature']:.4f}", ""]
-    rows = [("check", "predicted", "measured", "tolerance", "result")]
-    rows += [(c["name"], _fmt(c["predicted"]), _fmt(c["measured"]), _fmt(c["tolerance"]),
-              "PASS" if c["passed"] else "FAIL") for c in data["checks"]]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for k, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines += ["", "notes per check:"]
-    lines += [f"  {c['name']}: {c['note']}" for c in data["checks"] if c.get("note")]
-    losses = data["losses"]
-    lines += ["", "held-out loss (nats): " + ", ".join(
-        f"{k} {_fmt(losses[k])}" for k in ("model", "gih_trained_a", "gih_a_star", "gih_inf",
-                                           "bayes", "oracle")),
-              f"temperatures: trained a {_fmt(losses['trained_a'])}, a*(L) {_fmt(losses['a_star'])}"]
-    lines += [f"note: {n}" for n in data.get("notes", [])]
-    return "\n".join(lines)
-
-
 def _inputs(args: argparse.Namespace) -> tuple[Any, ModelSpec, Any]:
     """Source, model spec and optional TrainConfig from the parsed flags."""
-    from numerics.train import TrainConfig
+    from numerics.training import TrainConfig
 
     source = PAPER_SOURCE if args.source is None else load_source(args.source)
     heads = args.heads
@@ -124,6 +82,7 @@ def run(argv: list[str] | None = None) -> int:
     from numerics.verify import (
         DEFAULT_HELDOUT,
         DEFAULT_PREDICTION_SAMPLES,
+        format_report,
         verify_case,
         write_report,
     )

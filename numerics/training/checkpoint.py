@@ -1,12 +1,12 @@
 """A training run's record: the logged :class:`History` and the checkpoint file format.
 
-**History.** ``numerics.train`` logs the model at log-spaced steps of every stage (and at each
+**History.** ``numerics.training.loop`` logs the model at log-spaced steps of every stage (and at each
 stage's last step), plus the initial state at global step 0 (stage name ``"init"``). Row ``t``
 holds, after ``steps[t]`` parameter updates in total:
 
     steps     (T,)          global step (updates done so far, all stages)
     stages    (T,)          name of the stage that made the update (``"init"`` for step 0)
-    loss      (T,)          training objective at the logged parameters (``numerics.train``)
+    loss      (T,)          training objective at the logged parameters (``numerics.training.loop``)
     selector  (T, |𝒮|)     c̃_S = C_S² / Σ_T C_T², in ``sets`` order
     copier    (T, H, M)     σ_h(i) = softmax(w_h)_i, head h's attention over offsets i = 1..M
     a         (T,)          classifier temperature

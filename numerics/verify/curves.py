@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.checkpoint import History
-from numerics.model import InductionHeadModel
-from numerics.train import TrainConfig
+from numerics.models.simplified import InductionHeadModel
+from numerics.training.checkpoint import History
+from numerics.training.loop import TrainConfig
 from theory.dynamics import replicator_closed_form, temperature_trajectory
 
 __all__ = ["CURVE_POINTS", "initial_copier_criterion", "predicted_curves"]
@@ -67,7 +67,7 @@ def _stage_span(history: History, config: TrainConfig, index: int) -> tuple[int,
 
 def predicted_curves(history: History, config: TrainConfig, *, criterion: np.ndarray,
                      initial_criterion: np.ndarray | None, c_sq_sum: float,
-                     selected: tuple[int, ...], tokens: torch.Tensor,
+                     selected_set: tuple[int, ...], tokens: torch.Tensor,
                      vocab_size: int) -> dict[str, Any]:
     """The predicted selector and temperature curves for a stage-wise run (module docstring).
 
@@ -77,7 +77,7 @@ def predicted_curves(history: History, config: TrainConfig, *, criterion: np.nda
         criterion: ``(|𝒮|,)`` the prediction's ``G_L`` per set.
         initial_criterion: ``(|𝒮|,)`` ``G`` at the initial copier, or None.
         c_sq_sum: ``Σ_S C_S²`` at initialisation.
-        selected: ``S*``.
+        selected_set: ``S*``.
         tokens: int64 ``(n, L+1)`` the training sample.
         vocab_size: ``d``.
 
@@ -117,7 +117,7 @@ def predicted_curves(history: History, config: TrainConfig, *, criterion: np.nda
         lr = stages[last_a[-1]].lr_of("a")
         row = int(np.flatnonzero(history.steps <= lo)[-1])
         ctx, y = tokens[:, :-1].cpu().numpy(), tokens[:, -1].cpu().numpy()
-        a = temperature_trajectory(ctx, y, selected, vocab_size=vocab_size,
+        a = temperature_trajectory(ctx, y, selected_set, vocab_size=vocab_size,
                                    a0=float(history.a[row]), times=lr * (steps - lo))
         out["temperature"] = {"steps": steps.tolist(), "a": a.tolist(), "lr": lr}
     return out

@@ -7,15 +7,15 @@
         [--checkpoint-every K] [--resume CHECKPOINT] [--no-progress]
 
 Defaults: the paper's source (d=3, P=(1, 2), Dirichlet(0.1)) and model (H=M=3, D=2; ``--window``
-defaults to ``max(H, 3)``, ``--degree`` to ``min(H, 2)``), and :func:`numerics.train.default_config`
+defaults to ``max(H, 3)``, ``--degree`` to ``min(H, 2)``), and :func:`numerics.training.loop.default_config`
 (n=2000, L=100, full batch, stage-wise C → W → a), seed 0, device auto. ``--config`` takes a
 ``TrainConfig`` JSON (``TrainConfig.to_dict``) or a ``config.json`` written by this command; the
 flags ``--sequences --seq-len --batch --loss --dtype --device`` given with it override its fields.
 ``--resume`` continues a checkpoint (its run defines everything; ``--out`` gets a copy of it).
 
 Writes ``DIR/config.json`` (train config, source, model spec, seed), ``DIR/history.json``
-(:meth:`numerics.checkpoint.History.to_dict`), ``DIR/checkpoint.pt`` and ``DIR/summary.json``
-(:func:`learned_summary`), and prints the summary.
+(:meth:`numerics.training.checkpoint.History.to_dict`), ``DIR/checkpoint.pt`` and ``DIR/summary.json``
+(:func:`numerics.learned_summary`), and prints the summary.
 """
 
 from __future__ import annotations
@@ -26,16 +26,23 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from numerics.checkpoint import History, load_checkpoint
-from numerics.model import LOSS_KINDS, InductionHeadModel
-from numerics.train import DTYPES, MODES, TrainConfig, default_config, resume, train
+from numerics.models import LOSS_KINDS, InductionHeadModel
+from numerics.training import (
+    DTYPES,
+    MODES,
+    TrainConfig,
+    default_config,
+    learned_summary,
+    load_checkpoint,
+    resume,
+    train,
+)
 from theory.errors import InductionHeadsError, require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
 
-__all__ = ["add_train_parser", "run_train", "learned_summary", "format_summary", "TOP_SETS"]
+__all__ = ["add_train_parser", "run_train", "format_summary", "TOP_SETS"]
 
 TOP_SETS = 3
 """Head sets listed by the summary, largest c̃ first."""
@@ -112,37 +119,16 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
-def learned_summary(history: History, *, top: int = TOP_SETS) -> dict[str, Any]:
-    """What a run learned, from its last history row.
-
-    Returns:
-        ``top_sets``: the ``top`` head sets by c̃ as ``[set, c̃]``, largest first;
-        ``copier_argmax``: per head h (1-based) ``[offset, σ_h(offset)]`` at its argmax offset;
-        ``a``; ``loss`` (initial and final); ``steps``.
-    """
-    require(len(history) >= 1, "history", "at least one logged row", len(history))
-    selector, copier = history.selector[-1], history.copier[-1]      # (|𝒮|,), (H, M)
-    order = np.argsort(-selector, kind="stable")[:top]
-    argmax = copier.argmax(axis=1)                                   # (H,)
-    return {"top_sets": [[list(history.sets[k]), float(selector[k])] for k in order],
-            "copier_argmax": {str(h + 1): [int(i) + 1, float(copier[h, i])]
-                              for h, i in enumerate(argmax)},
-            "a": float(history.a[-1]), "loss_initial": float(history.loss[0]),
-            "loss": float(history.loss[-1]), "steps": int(history.steps[-1])}
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The lines ``train`` prints (one string)."""
-    def fmt(s: list[int]) -> str:
-        return "{" + ", ".join(map(str, s)) + "}"
-
-    sets = "   ".join(f"{fmt(s)} {w:.4f}" for s, w in summary["top_sets"])
-    heads = "   ".join(f"head {h} -> offset {i} ({w:.3f})"
+def format_summary(summary: dict[str, Any], *, top: int = TOP_SETS) -> str:
+    """The lines ``train`` prints (one string) from :func:`numerics.learned_summary`."""
+    ranked = sorted(summary["selector_weights"].items(), key=lambda kv: -kv[1])[:top]
+    sets = "   ".join(f"{label} {w:.4f}" for label, w in ranked)
+    heads = "   ".join(f"{h} -> offset {i} ({w:.3f})"
                        for h, (i, w) in summary["copier_argmax"].items())
     return "\n".join([f"last logged row: step {summary['steps']}",
                       f"selector c̃ (top sets): {sets}",
                       f"copier argmax:          {heads}",
-                      f"a = {summary['a']:.4f}",
+                      f"a = {summary['temperature']:.4f}",
                       f"loss {summary['loss_initial']:.4f} -> {summary['loss']:.4f}"])
 
 

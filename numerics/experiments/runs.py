@@ -1,11 +1,11 @@
-"""The training runs the notebooks launch (issue 6), each one call returning what they show.
+"""The training runs the notebooks launch, each one call returning what they show.
 
 - Trained selection over the mixture family: :func:`trained_selection_map` (a :class:`TrainedMap`)
   and :func:`selection_map_figure` (predicted versus trained ``S*``).
-- SPEC §4's official main-figure run, shortened, with its reduced dynamics: :func:`official_run`
+- The official main-figure run (docs/theory.md §4), shortened, with its reduced dynamics: :func:`official_run`
   (an :class:`OfficialRun`).
 
-Sizing and presentation helpers are in :mod:`numerics.notebook_support`.
+Sizing and presentation helpers are in :mod:`numerics.experiments.support`.
 """
 
 from __future__ import annotations
@@ -15,23 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
-from numerics.checkpoint import History
 from numerics.data import sample_sequences
-from numerics.experiments import (
+from numerics.experiments.families import (
     OFFICIAL_MODEL,
     OFFICIAL_REPORTED,
     SelectionMap,
     mixture_family,
-    official_temperature_trajectory,
 )
-from numerics.generalization import evaluate_predictors
-from numerics.model import InductionHeadModel
-from numerics.notebook_support import torch_generator
-from numerics.train import PARAMS, StageConfig, TrainConfig, default_config, train
+from numerics.experiments.support import torch_generator
+from numerics.models.simplified import InductionHeadModel
+from numerics.training import PARAMS, History, StageConfig, TrainConfig, default_config, train
+from numerics.verify.evaluation import heldout_losses
 from theory.errors import require
+from theory.official import official_temperature_trajectory
 from theory.spec import PAPER_SOURCE, ModelSpec
 
 __all__ = ["TrainedMap", "trained_selection_map", "selection_map_figure", "OfficialRun",
@@ -53,13 +51,13 @@ class TrainedMap:
     seconds: float
 
     @property
-    def selected(self) -> np.ndarray:
+    def selected_index(self) -> np.ndarray:
         """``(n_w, n_a)`` index into ``sets`` of the set with the largest final ``c̃``."""
         return np.argmax(self.selector, axis=-1)
 
     def selected_set(self, i: int, j: int) -> tuple[int, ...]:
         """The trained choice at grid point ``(weights[i], alphas[j])``."""
-        return self.sets[int(self.selected[i, j])]
+        return self.sets[int(self.selected_index[i, j])]
 
 
 def trained_selection_map(weights: Sequence[float], alphas: Sequence[float], *,
@@ -124,7 +122,7 @@ class OfficialRun:
             step count (the last entry).
         ode_a: ``(T,)`` ``a`` of the reduced dynamics (exact copier, ``c̃`` one-hot on (1, 2),
             official loss, lr 1) from ``a_init`` at those steps.
-        heldout: ``{predictor: loss}`` on fresh sequences (:func:`evaluate_predictors`, nats).
+        heldout: ``{predictor: loss}`` on fresh sequences (:func:`numerics.verify.heldout_losses`, nats).
         seconds: wall-clock time of training.
     """
 
@@ -143,7 +141,7 @@ class OfficialRun:
 
 def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
                  ode_sequences: int, device: str = "cpu", log_points: int = 120) -> OfficialRun:
-    """SPEC §4's run on the paper's source: :data:`OFFICIAL_MODEL`, ``official_ce``, SGD lr 1.
+    """The official run (docs/theory.md §4) on the paper's source: :data:`OFFICIAL_MODEL`, ``official_ce``, SGD lr 1.
 
     Args:
         train_sequences: ``n`` of the fixed training sample (the official run: 9000).
@@ -159,12 +157,10 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
     config = TrainConfig("joint", (stage,), train_sequences, seq_len, loss="official_ce",
                          device=device, log_points=log_points)
     gen = torch_generator(seed)
-    replay = torch.Generator().manual_seed(0)
-    replay.set_state(gen.get_state())  # train() draws its fixed sample first: replay it
-    sample = sample_sequences(source, train_sequences, seq_len + 1, generator=replay).numpy()
     model = InductionHeadModel(OFFICIAL_MODEL, source.vocab_size, loss="official_ce")
     started = time.perf_counter()
-    history = train(model, source, config, generator=gen, progress=False).history
+    result = train(model, source, config, generator=gen, progress=False)
+    history, sample = result.history, result.sample.numpy()
     seconds = time.perf_counter() - started
     column = history.selector[:, history.sets.index((1, 2))]  # (T,)
     reached = history.steps[column >= 0.99]
@@ -176,6 +172,6 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
     held, kernels = sample_sequences(source, heldout, seq_len + 1, generator=gen,
                                      return_kernels=True)
     learned = history.sets[int(np.argmax(history.selector[-1]))]
-    losses = evaluate_predictors(model, held, source, selected=learned, kernels=kernels)
+    losses = heldout_losses(model, held, source, selected_set=learned, kernels=kernels)
     return OfficialRun(history, model, int(reached[0]) if reached.size else None, ode_steps,
                        ode_a, losses, seconds)

@@ -12,7 +12,7 @@ Layers (shapes with paper symbols; n sequences, L context positions, query at L+
 No dense (L+1)×(L+1) attention is built: the copier's inner products and norms are quadratic
 forms of σ over data-only match tensors of shape (L, n, M·M), which a fixed sample prepares once
 (:func:`prepare_inputs`); a step is two batched matmuls over positions plus O(n·L·|𝒮|)
-elementwise work. ``numerics.reference`` keeps the dense construction for the tests.
+elementwise work. ``numerics.models.reference`` keeps the dense construction for the tests.
 
 Named taps (``forward(..., return_taps=True)``), stable names:
     ``copier.attention``      (H, M)   σ_h(l, ·) at an interior position (all offsets valid)
@@ -131,22 +131,22 @@ class InductionHeadModel(nn.Module):
 
     # ----------------------------------------------------------------------------- constructors
     @classmethod
-    def at_limit(cls, spec: ModelSpec, vocab_size: int, *, selected: tuple[int, ...],
+    def at_limit(cls, spec: ModelSpec, vocab_size: int, *, selected_set: tuple[int, ...],
                  a: float, offsets: Mapping[int, int] | None = None, **kwargs) -> InductionHeadModel:
-        """The limiting model: exact one-hot copier, selector one-hot on ``selected``, given ``a``.
+        """The limiting model: exact one-hot copier, selector one-hot on ``selected_set``, given ``a``.
 
         Args:
             spec: model sizes (the initialisation is kept for heads without a fixed offset).
             vocab_size: d.
-            selected: the head set S* (1-based heads), a member of ``spec.sets``.
+            selected_set: the head set S* (1-based heads), a member of ``spec.sets``.
             a: classifier temperature.
-            offsets: head -> offset it copies exactly (default: h -> h for h in ``selected``).
+            offsets: head -> offset it copies exactly (default: h -> h for h in ``selected_set``).
                 A fixed head outputs ``e(x_{l-offset})``, or 0 where ``l - offset < 1``.
             **kwargs: passed to the constructor (``dtype``, ``device``, ``loss``).
         """
         model = cls(spec, vocab_size, **kwargs)
-        selected = tuple(sorted(selected))
-        require(selected in spec.sets, "selected", f"one of the head sets {spec.sets}", selected)
+        selected = tuple(sorted(selected_set))
+        require(selected in spec.sets, "selected_set", f"one of the head sets {spec.sets}", selected)
         offsets = dict(offsets) if offsets is not None else {h: h for h in selected}
         for h, o in offsets.items():
             require(1 <= h <= spec.heads, "offsets head", f"a head in 1..{spec.heads}", h)

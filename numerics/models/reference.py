@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from numerics.model import InductionHeadModel
+from numerics.models.simplified import InductionHeadModel
 
 __all__ = ["dense_forward", "dense_loss"]
 

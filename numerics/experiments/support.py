@@ -1,7 +1,7 @@
 """Helpers the notebooks call (issue 6), so that no notebook defines more than a one-liner.
 
 The training runs the notebooks launch (trained selection map, SPEC §4's official run) live in
-:mod:`numerics.notebook_runs`.
+:mod:`numerics.experiments.runs`.
 
 - Size switch (defined in :mod:`numerics.experiments`, re-exported): :data:`SIZE_ENV` is
   ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or ``full`` (research scale):
@@ -20,23 +20,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from numerics.experiments import SIZE_ENV, SIZES, by_size, notebook_size
-from numerics.model import InductionHeadModel
+from numerics.models.simplified import InductionHeadModel
 from numerics.plots import plot_copier, plot_losses, plot_selector, plot_temperature
-from numerics.verify import VerifyReport
-from theory.criterion_estimates import exact_copier_similarity
+from numerics.verify.job import VerifyReport
 from theory.dynamics import log_growth
 from theory.errors import require
 from theory.spec import ModelSpec
 
-__all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "torch_generator",
-           "model_taps", "report_figures", "curve_gaps", "growth_coefficient", "format_table"]
-
-def research_size(device: torch.device | str, environ: Mapping[str, str] | None = None) -> str:
-    """:func:`notebook_size`, with ``default`` promoted to ``full`` on a CUDA device."""
-    size = notebook_size(environ)
-    return "full" if size == "default" and torch.device(device).type == "cuda" else size
-
+__all__ = ["torch_generator", "model_taps", "report_figures", "curve_gaps", "format_table"]
 
 def torch_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (the samplers' keyword-only argument)."""
@@ -46,40 +37,21 @@ def torch_generator(seed: int) -> torch.Generator:
 
 
 def model_taps(spec: ModelSpec, vocab_size: int, context: Any, *,
-               selected: tuple[int, ...] | None = None, a: float = 1.0) -> dict[str, np.ndarray]:
+               selected_set: tuple[int, ...] | None = None, a: float = 1.0) -> dict[str, np.ndarray]:
     """The named taps (numpy) of a float64 model on the integer context ``(n, L)``.
 
-    The model is at initialisation when ``selected`` is None, else the limiting model
-    (:meth:`InductionHeadModel.at_limit`: exact copier, ``c̃`` one-hot on ``selected``) at ``a``.
+    The model is at initialisation when ``selected_set`` is None, else the limiting model
+    (:meth:`InductionHeadModel.at_limit`: exact copier, ``c̃`` one-hot on ``selected_set``) at ``a``.
     """
-    if selected is None:
+    if selected_set is None:
         model = InductionHeadModel(spec, vocab_size, dtype=torch.float64)
     else:
-        model = InductionHeadModel.at_limit(spec, vocab_size, selected=tuple(selected), a=a,
+        model = InductionHeadModel.at_limit(spec, vocab_size, selected_set=tuple(selected_set), a=a,
                                             dtype=torch.float64)
     with torch.no_grad():
         _, taps = model(torch.as_tensor(np.asarray(context), dtype=torch.int64),
                         return_taps=True)
     return {name: value.numpy() for name, value in taps.items()}
-
-
-def growth_coefficient(context: Any, targets: Any, parents: Sequence[int]) -> float:
-    """``κ`` of ``-∂ℓ/∂a = κ e^{-a} + O(e^{-2a})`` for the GIH on ``parents`` (Lemma 7).
-
-    With ``m`` positions matching the query's context, ``m_e`` of them holding the target, and
-    ``u = L - m``, ``u_e`` the others, ``κ = mean_i 1{m_e >= 1}(u/m - u_e/m_e)`` over the
-    contexts ``(n, L)`` and targets ``(n,)``; contexts with ``m_e = 0`` push ``a`` back with a
-    constant force instead (which stops it at ``a*(L)``).
-    """
-    ctx = np.asarray(context)
-    sim = exact_copier_similarity(ctx, tuple(parents))  # (n, L) in {0, 1}
-    hit = (ctx == np.asarray(targets)[:, None]).astype(np.float64)  # (n, L): 1{x_l = e}
-    m, m_e = sim.sum(axis=1), (sim * hit).sum(axis=1)  # (n,), (n,)
-    u, u_e = ctx.shape[1] - m, hit.sum(axis=1) - m_e  # (n,), (n,)
-    ok = m_e >= 1
-    terms = np.zeros(len(ctx))
-    terms[ok] = u[ok] / m[ok] - u_e[ok] / m_e[ok]
-    return float(terms.mean())
 
 
 def report_figures(report: VerifyReport, *, kappa: float | None = None) -> dict[str, Figure]:
@@ -91,10 +63,10 @@ def report_figures(report: VerifyReport, *, kappa: float | None = None) -> dict[
     data = report.to_dict()
     hist, curves, losses = data["history"], data.get("curves") or {}, data["losses"]
     bounds = np.cumsum([s["steps"] for s in data["config"]["train"]["stages"]]).tolist()
-    selected, steps = data["predicted"]["selected_parents"], hist["steps"]
+    selected, steps = data["predicted"]["selected_set"], hist["steps"]
     copier = data["predicted"]["copier"]
     figs = {
-        "selector": plot_selector(steps, hist["selector"], hist["sets"], selected=selected,
+        "selector": plot_selector(steps, hist["selector"], hist["sets"], selected_set=selected,
                                   predicted=curves.get("selector"), stage_bounds=bounds),
         "copier": plot_copier(hist["copier"][0], hist["copier"][-1],
                               predicted_offsets=[o if isinstance(o, int) else None

@@ -1,7 +1,9 @@
 """Training TF(M, H, d, D) (SPEC §2): stage-wise (C, then W, then a) or joint, with checkpoints.
 
 :func:`train` runs a :class:`TrainConfig` (stages, optimizers, sizes; defined in
-:mod:`numerics.train_config` and re-exported here) and :func:`resume` continues a checkpoint.
+:mod:`numerics.training.config`) and :func:`resume` continues a checkpoint. Both return a
+:class:`TrainResult` holding the fixed sample the run trained on, so nothing downstream needs to
+replay the generator to rebuild it.
 
 Batches (``batch``), with n = ``sequences`` and sequences of ``L + 1 = seq_len + 1`` tokens:
     ``"full"``    full-batch gradient descent on one fixed sample of n sequences drawn at the start
@@ -17,9 +19,9 @@ minibatch permutation or the fresh sequences. The logged ``loss`` is the objecti
 parameters on the fixed sample (no gradient); for ``"fresh"`` that is the evaluation sample, an
 unbiased estimate of the population loss.
 
-The logged rows (:class:`numerics.checkpoint.History`) are the initial state and, within each
+The logged rows (:class:`numerics.training.checkpoint.History`) are the initial state and, within each
 stage of S steps, the steps :func:`log_steps` (S, ``log_points``): log-spaced, first and last
-included. Checkpoints (:mod:`numerics.checkpoint`) hold everything needed for :func:`resume`
+included. Checkpoints (:mod:`numerics.training.checkpoint`) hold everything needed for :func:`resume`
 to continue a run bit-identically on the same device.
 """
 
@@ -34,7 +36,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from numerics.checkpoint import (
+from numerics.data import _is_int, sample_sequences
+from numerics.devices import resolve_device
+from numerics.models.simplified import CopierInputs, InductionHeadModel, prepare_inputs
+from numerics.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     History,
@@ -42,30 +47,11 @@ from numerics.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from numerics.data import sample_sequences
-from numerics.model import CopierInputs, InductionHeadModel, prepare_inputs
-from numerics.train_config import (
-    DEFAULT_LOG_POINTS,
-    DTYPES,
-    JOINT_DEFAULTS,
-    MODES,
-    OPTIMIZERS,
-    PARAMS,
-    STAGEWISE_DEFAULTS,
-    StageConfig,
-    TrainConfig,
-    _is_int,
-    default_config,
-    log_steps,
-    resolve_device,
-)
+from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from theory.errors import require
 from theory.spec import ModelSpec, Source
 
-# The configuration names live in numerics.train_config and are re-exported here.
-__all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
-           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "TrainResult", "default_config",
-           "log_steps", "resolve_device", "train", "resume"]
+__all__ = ["TrainResult", "train", "resume", "load_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +64,14 @@ class TrainResult:
         model: the trained model (the same object that was passed to :func:`train`).
         history: the logged trajectory from the initial state on.
         config: the run's configuration.
+        sample: int64 ``(n, L+1)`` on the CPU: the fixed sample the run trained on (for
+            ``batch="fresh"``, its fixed evaluation sample).
     """
 
     model: InductionHeadModel
     history: History
     config: TrainConfig
+    sample: torch.Tensor
 
 
 def _draw(source: Source, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -209,7 +198,7 @@ class _Run:
                 t.requires_grad_(True)
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, self.payload())
-        return TrainResult(model, self.history(), cfg)
+        return TrainResult(model, self.history(), cfg, self.sample.cpu())
 
 
 def _check_stop(stop_after: int | None, step: int) -> None:
@@ -264,6 +253,35 @@ def train(model: InductionHeadModel, source: Source, config: TrainConfig, *,
     return run.execute(progress=progress, checkpoint_path=checkpoint_path, stop_after=stop_after)
 
 
+def _model_from(data: dict[str, Any], config: TrainConfig, device: torch.device
+                ) -> InductionHeadModel:
+    """The model a checkpoint dict holds, on ``device`` in the config's dtype."""
+    model = InductionHeadModel(ModelSpec.from_dict(data["model_spec"]), int(data["vocab_size"]),
+                               loss=config.loss, dtype=DTYPES[config.dtype], device=device)
+    model.load_state_dict(data["model_state"])
+    return model
+
+
+def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None = None
+               ) -> InductionHeadModel:
+    """The trained model saved in a checkpoint of :func:`train` or :func:`resume`, in one call.
+
+    Args:
+        checkpoint_path: the checkpoint file (e.g. ``DIR/checkpoint.pt`` of ``python -m numerics
+            train --out DIR``).
+        device: where to put the model (default: the CPU).
+
+    Returns:
+        The :class:`numerics.InductionHeadModel` at the checkpoint's step, in eval mode.
+
+    Raises:
+        InductionHeadsError: when the file is not a checkpoint of this library.
+    """
+    data = load_checkpoint(checkpoint_path)
+    config = TrainConfig.from_dict(data["config"])
+    return _model_from(data, config, resolve_device(device)).eval()
+
+
 def resume(checkpoint_path: str | Path, *, progress: bool = True,
            stop_after: int | None = None) -> TrainResult:
     """Continue the run saved in ``checkpoint_path`` (written by :func:`train` or :func:`resume`).
@@ -280,10 +298,7 @@ def resume(checkpoint_path: str | Path, *, progress: bool = True,
     data = load_checkpoint(checkpoint_path)
     config = TrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
-    device, dtype = resolve_device(config.device), DTYPES[config.dtype]
-    model = InductionHeadModel(ModelSpec.from_dict(data["model_spec"]), int(data["vocab_size"]),
-                               loss=config.loss, dtype=dtype, device=device)
-    model.load_state_dict(data["model_state"])
+    model = _model_from(data, config, resolve_device(config.device))
     gen_device = torch.device(data["generator_device"])
     if gen_device.type == "cuda":
         require(torch.cuda.is_available(), "checkpoint generator device",

@@ -1,0 +1,78 @@
+"""``python -m numerics bench``: time a training step; argument parsing and printing only.
+
+    python -m numerics bench [--sequences N] [--seq-len L] [--repeats R] [--dense-repeats R]
+        [--device cpu|auto|cuda[:N]] [--threads T] [--seed S] [--json OUT]
+
+Times one training step of the vectorised model and of the dense reference at the paper's
+setting (:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints both, their
+ratio, the sampler's sequences per second and, with CUDA, GPU steps per second; ``--json``
+writes :meth:`numerics.bench.BenchResult.to_dict` with the seed and torch version.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from numerics.io import write_json_atomic
+from theory.errors import InductionHeadsError
+
+__all__ = ["add_bench_parser", "format_bench", "run_bench"]
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``bench`` on the subparsers of ``python -m numerics``."""
+    b = sub.add_parser("bench", help="time a training step: vectorised vs dense reference",
+                       description="Time one training step of the vectorised model and of the "
+                                   "dense reference at the paper's setting.")
+    b.add_argument("--sequences", type=int, default=9000, help="n (default 9000)")
+    b.add_argument("--seq-len", type=int, default=100, help="L (default 100)")
+    b.add_argument("--repeats", type=int, default=5, help="vectorised steps timed (default 5)")
+    b.add_argument("--dense-repeats", type=int, default=1,
+                   help="dense steps timed (default 1)")
+    b.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    b.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    b.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
+    return b
+
+
+def format_bench(data: dict) -> str:
+    """The lines ``bench`` prints, from :meth:`numerics.bench.BenchResult.to_dict`."""
+    lines = [f"one training step, n={data['sequences']}, L={data['seq_len']}, "
+             f"device {data['device']}, {data['threads']} thread(s)",
+             f"{'vectorised':>12}  {'dense':>12}  {'ratio':>8}",
+             f"{data['vectorized_s']:>10.4f} s  {data['dense_s']:>10.4f} s  "
+             f"{data['ratio']:>7.1f}x",
+             f"(median of {data['repeats']} / {data['dense_repeats']} steps; one-off "
+             f"prepare_inputs {data['prepare_s']:.4f} s)",
+             f"sampler: {data['sampler_seq_per_s']:,.0f} sequences/s"]
+    gpu = data.get("gpu_steps_per_s")
+    lines.append("GPU: " + (f"{gpu:,.1f} vectorised steps/s" if gpu is not None
+                            else "CUDA not available"))
+    return "\n".join(lines)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from numerics.bench import benchmark_step
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InductionHeadsError(f"--threads: expected an integer >= 1, received "
+                                      f"{args.threads}")
+        torch.set_num_threads(args.threads)
+    result = benchmark_step(sequences=args.sequences, seq_len=args.seq_len,
+                            repeats=args.repeats, dense_repeats=args.dense_repeats,
+                            device=args.device,
+                            generator=torch.Generator().manual_seed(args.seed))
+    data = {**result.to_dict(), "seed": args.seed, "torch": torch.__version__}
+    print(format_bench(data))
+    if args.json is not None:
+        write_json_atomic(args.json, data, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+

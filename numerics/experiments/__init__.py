@@ -1,0 +1,42 @@
+"""The experiments the notebooks run, each one call returning what a notebook shows.
+
+``sizes``: the size switch (``INDUCTION_HEADS_NOTEBOOK_SIZE``); ``families``: the mixture family,
+the predicted selection map and the official run's settings; ``runs``: the training runs
+(trained selection map, the official run); ``transfer``: a trained model on other lengths and
+sources; ``support``: figures of a verification run, named taps, tables.
+"""
+
+from numerics.experiments.families import (
+    OFFICIAL_MODEL,
+    OFFICIAL_REPORTED,
+    SelectionMap,
+    mixture_family,
+    predicted_selection_map,
+)
+from numerics.experiments.runs import (
+    OfficialRun,
+    TrainedMap,
+    official_run,
+    selection_map_figure,
+    trained_selection_map,
+)
+from numerics.experiments.sizes import SIZE_ENV, SIZES, by_size, notebook_size, research_size
+from numerics.experiments.support import (
+    curve_gaps,
+    format_table,
+    model_taps,
+    report_figures,
+    torch_generator,
+)
+from numerics.experiments.transfer import (
+    PREDICTORS,
+    TransferRow,
+    generalization_sweep,
+    with_vocab,
+)
+
+__all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mixture_family",
+           "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL", "OFFICIAL_REPORTED",
+           "TrainedMap", "trained_selection_map", "selection_map_figure", "OfficialRun",
+           "official_run", "PREDICTORS", "TransferRow", "generalization_sweep", "with_vocab",
+           "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator"]

@@ -1,0 +1,65 @@
+"""numerics.probe: read any next-token model against the limit the theory predicts (docs/theory.md §3).
+
+A model is any callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}``: a torch
+module, or a plain function with numpy or torch output (:func:`from_logits` wraps one that
+returns logits). :func:`probe` scores it on held-out sequences against the uniform, in-context
+unigram, GIH (every head set, fitted and ``a = ∞``), Bayes and oracle predictors, names the
+effective head set with its margin, and sets it beside theory's ``S*`` and the true parents.
+
+Example (the limiting model of the paper's setting reads as the GIH of its selected set)::
+
+    import numpy as np, torch
+    from theory import PAPER_MODEL, PAPER_SOURCE
+    from numerics import InductionHeadModel
+    from numerics.probe import model_taps, probe
+
+    tf = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected=(1, 2), a=8.0, dtype=torch.float64)
+    report = probe(tf, PAPER_SOURCE, PAPER_MODEL, n=500, seq_len=100,
+                   generator=torch.Generator().manual_seed(0), rng=np.random.default_rng(0),
+                   attention=model_taps(tf))
+    report.effective_set          # (1, 2)
+    report.selected_set           # (1, 2), theory's S*
+    report.last.score("bayes").kl  # mean KL(Bayes ‖ model) at x_(L+1)
+    print(report.summary())
+
+Public API:
+    probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
+    from_logits, model_taps, LogitsAdapter, TapsAdapter, DEFAULT_TEMPERATURE_BOUNDS, KL_FLOOR,
+    KL_TIE_ATOL.
+
+``probe.from_logits`` and ``probe.model_taps`` are the same functions as attributes of
+:func:`probe`, so ``numerics.probe.from_logits(fn)`` reads the same whether ``numerics.probe``
+names this package or, re-exported at the top level, the function.
+"""
+
+from numerics.probe.adapters import LogitsAdapter, TapsAdapter, from_logits, model_taps
+from numerics.probe.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
+from numerics.probe.report import (
+    EffectiveSet,
+    MatchCorrelation,
+    OffsetProfile,
+    ProbeReport,
+    Score,
+    ScoreTable,
+)
+from numerics.probe.scoring import KL_FLOOR, KL_TIE_ATOL
+
+probe.from_logits = from_logits
+probe.model_taps = model_taps
+
+__all__ = [
+    "probe",
+    "ProbeReport",
+    "ScoreTable",
+    "Score",
+    "EffectiveSet",
+    "OffsetProfile",
+    "MatchCorrelation",
+    "from_logits",
+    "model_taps",
+    "LogitsAdapter",
+    "TapsAdapter",
+    "DEFAULT_TEMPERATURE_BOUNDS",
+    "KL_FLOOR",
+    "KL_TIE_ATOL",
+]

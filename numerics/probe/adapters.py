@@ -1,0 +1,188 @@
+"""Calling any next-token model the same way: inputs, batching, outputs, logits, taps.
+
+A model is any callable ``tokens (n, L) int64 -> (n, d)`` next-token probabilities for the
+position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe hands it:
+
+- ``"torch"``: an int64 ``torch.Tensor`` on the model's device (the device of its first
+  parameter or buffer; the CPU when it has none), under ``torch.no_grad()``;
+- ``"numpy"``: an int64 ``numpy`` array.
+
+``inputs="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
+:func:`model_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
+arrays or torch tensors (detached, moved to the CPU, cast to float64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import softmax
+
+from theory.errors import InductionHeadsError, require
+
+__all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "model_taps",
+           "input_kind", "call_model", "call_once", "to_numpy"]
+
+INPUT_KINDS = ("auto", "torch", "numpy")
+"""What a model is called with: chosen by its type, a torch tensor, or a numpy array."""
+
+
+def _inner(model: Any) -> Any:
+    return model.model if isinstance(model, (LogitsAdapter, TapsAdapter)) else model
+
+
+def input_kind(model: Any, inputs: str = "auto") -> str:
+    """``"torch"`` or ``"numpy"`` for ``model`` (module docstring)."""
+    require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+    if inputs != "auto":
+        return inputs
+    if isinstance(model, (LogitsAdapter, TapsAdapter)):
+        return input_kind(model.model, model.inputs)
+    return "torch" if isinstance(model, torch.nn.Module) else "numpy"
+
+
+def _device(model: Any) -> torch.device:
+    inner = _inner(model)
+    if isinstance(inner, (LogitsAdapter, TapsAdapter)):
+        return _device(inner)
+    if isinstance(inner, torch.nn.Module):
+        for tensor in list(inner.parameters()) + list(inner.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def to_numpy(value: Any, what: str) -> np.ndarray:
+    """A model output as float64 numpy (torch tensors detached and moved to the CPU)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64).numpy()
+    require(not isinstance(value, (tuple, list, dict, str)) and value is not None, what,
+            "an array or tensor (use model_taps for models that also return taps)",
+            type(value).__name__)
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InductionHeadsError(
+            f"{what}: expected a float array, received {type(value).__name__} ({err})") from None
+
+
+class LogitsAdapter:
+    """A model returning logits, seen as one returning probabilities (softmax over the last axis).
+
+    Built by :func:`from_logits`. The softmax is taken in float64: ``torch.softmax`` for a
+    tensor output, ``scipy.special.softmax`` for an array.
+
+    Attributes:
+        model: the wrapped callable.
+        inputs: its input kind (``"auto"`` resolves on the wrapped callable).
+    """
+
+    def __init__(self, model: Callable[..., Any], inputs: str = "auto"):
+        require(callable(model), "model", "a callable returning logits", type(model).__name__)
+        require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+        self.model, self.inputs = model, inputs
+
+    def __call__(self, tokens: Any) -> Any:
+        logits = self.model(tokens)
+        if isinstance(logits, torch.Tensor):
+            return torch.softmax(logits.detach().to(torch.float64), dim=-1)
+        return softmax(to_numpy(logits, "logits"), axis=-1)
+
+
+def from_logits(model: Callable[..., Any], *, inputs: str = "auto") -> LogitsAdapter:
+    """Wrap a callable returning logits ``(n, d)`` or ``(n, L, d)`` so it returns probabilities.
+
+    Example::
+
+        report = probe(from_logits(my_transformer), source, spec, ...)
+    """
+    return LogitsAdapter(model, inputs)
+
+
+class TapsAdapter:
+    """The attention taps of a model called with ``return_taps=True``, as a mapping callable.
+
+    Built by :func:`model_taps`; calling it returns ``{name: taps[name]}`` for its names.
+
+    Attributes:
+        model: a model whose ``model(tokens, return_taps=True)`` returns ``(output, taps)``.
+        names: the taps to keep.
+        inputs: the model's input kind.
+    """
+
+    def __init__(self, model: Callable[..., Any], names: Sequence[str], inputs: str = "auto"):
+        require(callable(model), "model", "a callable accepting return_taps=True",
+                type(model).__name__)
+        names = tuple(names)
+        require(len(names) >= 1 and all(isinstance(s, str) for s in names), "names",
+                "one or more tap names", names)
+        self.model, self.names, self.inputs = model, names, inputs
+
+    def __call__(self, tokens: Any) -> dict[str, Any]:
+        result = self.model(tokens, return_taps=True)
+        require(isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping),
+                "model(tokens, return_taps=True)", "a pair (output, taps mapping)",
+                type(result).__name__)
+        taps = result[1]
+        missing = [s for s in self.names if s not in taps]
+        require(not missing, "tap names", f"names among {sorted(taps)}", missing)
+        return {s: taps[s] for s in self.names}
+
+
+def model_taps(model: Callable[..., Any],
+               names: Sequence[str] = ("copier.attention", "classifier.attention"), *,
+               inputs: str = "auto") -> TapsAdapter:
+    """Attention taps of a library model (``numerics.InductionHeadModel``) for the probe."""
+    return TapsAdapter(model, names, inputs)
+
+
+def _prepare(tokens: np.ndarray, kind: str, device: torch.device) -> Any:
+    if kind == "torch":
+        return torch.as_tensor(tokens, dtype=torch.int64, device=device)
+    return np.ascontiguousarray(tokens, dtype=np.int64)
+
+
+def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
+               batch_size: int | None = None,
+               check: Callable[[np.ndarray, int, str], np.ndarray]) -> np.ndarray:
+    """Call ``model`` on ``tokens`` (n, L) in batches and validate every batch's output.
+
+    Args:
+        model: the callable.
+        tokens: int64 ``(n, L)``.
+        inputs: one of :data:`INPUT_KINDS`.
+        batch_size: sequences per call, or None for one call.
+        check: ``(output, batch n, what) -> float64 array``, the output validator.
+
+    Returns:
+        The validated outputs concatenated along the sequence axis.
+    """
+    require(callable(model), "model", "a callable tokens (n, L) -> probabilities",
+            type(model).__name__)
+    n = tokens.shape[0]
+    if batch_size is not None:
+        require(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+                and batch_size >= 1, "batch_size", "None or an integer >= 1", batch_size)
+    size = n if batch_size is None else int(batch_size)
+    kind = input_kind(model, inputs)
+    device = _device(model) if kind == "torch" else torch.device("cpu")
+    parts = []
+    with torch.no_grad():
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            what = "model output" if size >= n else f"model output (sequences {start}..{stop - 1})"
+            out = model(_prepare(tokens[start:stop], kind, device))
+            parts.append(check(to_numpy(out, what), stop - start, what))
+    return np.concatenate(parts, axis=0)
+
+
+def call_once(fn: Any, tokens: np.ndarray, *, inputs: str = "auto") -> Any:
+    """Call ``fn`` once on all of ``tokens`` (for attention callables, which are not batched)."""
+    require(callable(fn), "attention", "a mapping or a callable returning one",
+            type(fn).__name__)
+    kind = input_kind(fn, inputs)
+    device = _device(fn) if kind == "torch" else torch.device("cpu")
+    with torch.no_grad():
+        return fn(_prepare(tokens, kind, device))

@@ -1,0 +1,326 @@
+"""The probe: read any next-token model against the limit the theory predicts (docs/theory.md §3, §5).
+
+:func:`probe` calls the model on held-out sequences ``x_1..x_{L+1}`` (context ``x_1..x_L``) and
+scores its prediction of ``x_{L+1}`` against every reference predictor:
+
+- ``uniform``: ``1/d``;
+- ``unigram``: the in-context token frequencies with ``β`` pseudo-counts,
+  ``(N(e) + β)/(L + dβ)`` (``β = smoothing``; the unsmoothed unigram is ``gih()``, the GIH of
+  the empty set);
+- ``gih(S)``: the GIH of every head set ``S`` with ``|S| <= D`` inside the window ``M`` (by
+  default :func:`theory.head_sets` ``(M, D)``), each at its own temperature fitted by minimising
+  the mean KL(GIH_{S,a} ‖ model) over ``a ∈ temperature_bounds`` (grid, then bounded Brent; see
+  :mod:`numerics.probe.scoring`);
+- ``gih_inf(S)``: the same sets at ``a = ∞`` with ``β`` pseudo-counts per token;
+- ``bayes``: the Dirichlet(α) posterior predictive with the true parents (Dirichlet priors only);
+- ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
+  probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
+
+Sequences are drawn with :func:`numerics.sample_sequences` (``return_kernels=True``, so each
+sequence comes with the kernel it was sampled from) from an explicit ``torch.Generator``, or
+passed as ``tokens``. Theory's ``S*`` comes from :func:`theory.predict_limit` at ``seq_len = L``
+(or from a precomputed ``limit``). The per-position table (with ``per_position``) averages over
+the positions ``l = l0..L`` where every scored set and the parents have a context,
+``l0 = max(1, r, max offset of the sets)`` (:mod:`theory.positional`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import numerics
+from numerics.probe.adapters import call_model, call_once, to_numpy
+from numerics.probe.attention import summarise_attention
+from numerics.probe.report import ProbeReport
+from numerics.probe.scoring import score_table
+from theory.errors import InductionHeadsError, require
+from theory.limit import LimitPrediction, predict_limit
+from theory.positional import (
+    ADDITIVE_SMOOTHING,
+    bayes_predict_positions,
+    last_match_counts,
+    match_counts,
+    oracle_predict_positions,
+    unigram_predict_positions,
+)
+from theory.predictors import bayes_predict, oracle_predict
+from theory.priors import Dirichlet
+from theory.probabilities import PROB_SUM_ATOL, check_probabilities
+from theory.spec import ModelSpec, Source, head_sets
+
+__all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "probe"]
+
+DEFAULT_TEMPERATURE_BOUNDS = (0.0, 60.0)
+"""At ``a = 60`` a non-matching key weighs ``e^-60 ≈ 1e-26``: the GIH is at its ``a = ∞`` limit."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _resolve_spec(spec: Any, window: Any, degree: Any, heads: Any) -> ModelSpec:
+    if spec is not None:
+        require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
+        require(window is None and degree is None and heads is None, "window/degree/heads",
+                "None when spec is given", (window, degree, heads))
+        return spec
+    require(window is not None and degree is not None, "spec",
+            "a theory.ModelSpec, or the window= and degree= keywords", (spec, window, degree))
+    return ModelSpec(heads=window if heads is None else heads, window=window, degree=degree)
+
+
+def _given_tokens(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    arr = tokens.detach().cpu().numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)
+    shape = f"(n{'' if n is None else '=' + str(n)}, L+1" + (
+        "" if seq_len is None else f"={seq_len + 1}") + ")"
+    require(arr.ndim == 2 and arr.dtype.kind in "iu", "tokens",
+            f"an integer array of shape {shape}, context x_1..x_L then the target x_(L+1)",
+            f"{arr.dtype} array of shape {arr.shape}")
+    require(arr.shape[0] >= 2 and arr.shape[1] >= 2, "tokens",
+            "at least 2 sequences (standard errors) of at least 2 tokens", arr.shape)
+    require(n is None or arr.shape[0] == n, "tokens", f"shape {shape}", arr.shape)
+    require(seq_len is None or arr.shape[1] == seq_len + 1, "tokens", f"shape {shape}",
+            arr.shape)
+    d = source.vocab_size
+    require(int(arr.min()) >= 0 and int(arr.max()) < d, "tokens",
+            f"tokens in 0..{d - 1} (the source's vocabulary)",
+            f"tokens in {int(arr.min())}..{int(arr.max())}")
+    if kernels is None:
+        return arr.astype(np.int64), None
+    kern = to_numpy(kernels, "kernels")
+    expected = (arr.shape[0],) + (d,) * (source.order + 1)
+    require(kern.shape == expected, "kernels",
+            f"shape (n,) + (d,)*k + (d,) = {expected}, one kernel per sequence", kern.shape)
+    check_probabilities(kern.reshape(arr.shape[0], -1, d), n=arr.shape[0], vocab_size=d, ndim=3,
+                        what="kernels")
+    return arr.astype(np.int64), kern
+
+
+def _held_out(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any, generator: Any
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(tokens (n, L+1), kernels or None)``: given, or drawn with ``generator``."""
+    if tokens is not None:
+        require(generator is None, "generator", "None when tokens are given", generator)
+        return _given_tokens(source, tokens, kernels, n, seq_len)
+    require(kernels is None, "kernels", "None unless tokens are given", type(kernels).__name__)
+    require(isinstance(generator, torch.Generator), "generator",
+            "a torch.Generator (or pass tokens=)", type(generator).__name__)
+    require(_is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
+    require(_is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
+    toks, kern = numerics.sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
+                                           device=generator.device, return_kernels=True,
+                                           dtype=torch.float64)
+    return toks.cpu().numpy(), kern.cpu().numpy()
+
+
+def _resolve_sets(sets: Any, spec: ModelSpec, seq_len: int) -> tuple[tuple[int, ...], ...]:
+    if sets is None:
+        return head_sets(spec.window, spec.degree)
+    out = []
+    for s in sets:
+        try:
+            t = tuple(int(h) for h in s)
+        except (TypeError, ValueError):
+            raise InductionHeadsError(
+                f"sets: expected head sets (tuples of offsets), received {s!r}") from None
+        require(len(set(t)) == len(t) and all(1 <= h <= seq_len for h in t), "sets",
+                f"distinct offsets in 1..L = 1..{seq_len}", s)
+        out.append(tuple(sorted(t)))
+    require(len(out) >= 1 and len(set(out)) == len(out), "sets", "distinct head sets", sets)
+    return tuple(out)
+
+
+def _resolve_limit(limit: Any, rng: Any, source: Source, spec: ModelSpec, seq_len: int,
+                   samples: int) -> LimitPrediction:
+    if limit is None:
+        require(isinstance(rng, np.random.Generator), "rng",
+                "a numpy.random.Generator for theory.predict_limit (or pass limit=)",
+                type(rng).__name__)
+        return predict_limit(source, heads=spec.heads, window=spec.window, degree=spec.degree,
+                             seq_len=seq_len, samples=samples, rng=rng)
+    require(isinstance(limit, LimitPrediction), "limit", "a theory.LimitPrediction",
+            type(limit).__name__)
+    require(limit.source.to_dict() == source.to_dict(), "limit.source",
+            f"the probed source {source.to_dict()}", limit.source.to_dict())
+    sizes = (spec.heads, spec.window, spec.degree)
+    got = (limit.model.heads, limit.model.window, limit.model.degree)
+    require(got == sizes, "limit.model", f"(H, M, D) = {sizes}", got)
+    require(limit.seq_len in (None, seq_len), "limit.seq_len",
+            f"None or the probed L = {seq_len}", limit.seq_len)
+    return limit
+
+
+def _check_bounds(bounds: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise InductionHeadsError(
+            f"temperature_bounds: expected (lo, hi), received {bounds!r}") from None
+    require(math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi, "temperature_bounds",
+            "finite (lo, hi) with 0 <= lo < hi", bounds)
+    return lo, hi
+
+
+def _normalised(q: np.ndarray) -> np.ndarray:
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = None, *,
+          window: int | None = None, degree: int | None = None, heads: int | None = None,
+          tokens: Any = None, kernels: Any = None, n: int | None = None,
+          seq_len: int | None = None, generator: torch.Generator | None = None,
+          per_position: Any = None,
+          attention: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
+          limit: LimitPrediction | None = None, rng: np.random.Generator | None = None,
+          limit_samples: int = 2000, sets: Sequence[Sequence[int]] | None = None,
+          temperature_bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
+          smoothing: float = ADDITIVE_SMOOTHING, inputs: str = "auto",
+          batch_size: int | None = None, atol: float = PROB_SUM_ATOL) -> ProbeReport:
+    """Score a next-token model against the reference predictors and theory's limit.
+
+    Args:
+        model: callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}`` (a torch
+            module or a plain function, numpy or torch output; wrap logits with
+            :func:`numerics.probe.from_logits`).
+        source: the source the sequences come from (d, P, prior).
+        spec: the model sizes H, M, D (head sets and ``S*``); or pass ``window=``,
+            ``degree=`` (and optionally ``heads=``, default ``M``).
+        window: ``M`` when no spec is given.
+        degree: ``D`` when no spec is given.
+        heads: ``H`` when no spec is given.
+        tokens: held-out sequences ``(n, L+1)`` (numpy or torch, integer); else drawn.
+        kernels: ``(n,) + (d,)*k + (d,)`` kernels of the given ``tokens`` (for the oracle).
+        n: sequences to draw (>= 2), or the expected number of given ones.
+        seq_len: ``L`` to draw, or the expected ``L`` of given tokens.
+        generator: ``torch.Generator`` for drawing (keyword-only, the only randomness of the
+            draw).
+        per_position: predictions ``(n, L, d)`` for every position (row ``l-1`` predicts
+            ``x_{l+1}``), or a callable ``tokens (n, L) -> (n, L, d)``; only the rows of the
+            scored positions ``l0..L`` are read (and validated).
+        attention: name → pattern, or a callable ``tokens (n, L) -> mapping`` (called once,
+            unbatched); shapes in :mod:`numerics.probe.attention`.
+        limit: a precomputed :func:`theory.predict_limit` for this source, sizes and ``L``.
+        rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None.
+        limit_samples: Monte Carlo samples of that prediction.
+        sets: head sets to score instead of ``head_sets(M, D)``.
+        temperature_bounds: ``(lo, hi)`` of the temperature fit.
+        smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.positional.
+            ADDITIVE_SMOOTHING`).
+        inputs: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
+            (:mod:`numerics.probe.adapters`).
+        batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
+        atol: accepted ``|row sum - 1|`` of probabilities and attention rows.
+
+    Returns:
+        The :class:`numerics.probe.ProbeReport`.
+
+    Raises:
+        InductionHeadsError: on bad arguments, tokens outside the vocabulary or of the wrong
+            shape, or outputs that are not probabilities of the expected shape
+            (:func:`theory.probabilities.check_probabilities`).
+    """
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    spec = _resolve_spec(spec, window, degree, heads)
+    bounds = _check_bounds(temperature_bounds)
+    require(isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+            and math.isfinite(smoothing) and smoothing >= 0, "smoothing",
+            "a finite number >= 0", smoothing)
+    toks, kern = _held_out(source, tokens, kernels, n, seq_len, generator)
+    count, L = toks.shape[0], toks.shape[1] - 1
+    context = np.ascontiguousarray(toks[:, :L])  # (n, L)
+    d, parents = source.vocab_size, source.parents
+    set_list = _resolve_sets(sets, spec, L)
+    first = max([1, source.max_parent] + [max(s) for s in set_list if s])
+    require(L >= first, "seq_len", f"L >= max(r, max offset of the sets) = {first}", L)
+    lim = _resolve_limit(limit, rng, source, spec, L, limit_samples)
+
+    absent = []
+    if not isinstance(source.prior, Dirichlet):
+        absent.append(("bayes", f"the prior is {type(source.prior).__name__}; the Bayes "
+                                "predictive is defined for a Dirichlet prior"))
+    if kern is None:
+        absent.append(("oracle", "the sequences were given without their kernels"))
+
+    def check_last(out: np.ndarray, m: int, what: str) -> np.ndarray:
+        return check_probabilities(out, n=m, vocab_size=d, what=what, atol=atol)
+
+    q = _normalised(call_model(model, context, inputs=inputs, batch_size=batch_size,
+                               check=check_last))  # (n, d)
+    seen = last_match_counts(context, (), vocab_size=d)[1]  # (n, d)
+    fixed = [("uniform", np.full((count, 1, d), 1.0 / d)),
+             ("unigram", ((seen + smoothing) / (L + d * smoothing))[:, None])]
+    counts = [(s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
+              for s in set_list]
+    tail = []
+    if isinstance(source.prior, Dirichlet):
+        tail.append(("bayes", bayes_predict(context, parents, source.prior.alpha,
+                                            vocab_size=d)[:, None]))
+    if kern is not None:
+        tail.append(("oracle", oracle_predict(context, parents, kern)[:, None]))
+    last = score_table(q[:, None], fixed=fixed, counts=counts, tail=tail, bounds=bounds,
+                       smoothing=smoothing, positions=(L, L))
+
+    positions = None
+    if per_position is not None:
+        positions = _position_table(per_position, context, kern, source, set_list, first,
+                                    bounds=bounds, smoothing=smoothing, inputs=inputs,
+                                    batch_size=batch_size, atol=atol)
+
+    offsets, matches = (), ()
+    if attention is not None:
+        entries = attention if isinstance(attention, Mapping) else call_once(
+            attention, context, inputs=inputs)
+        offsets, matches = summarise_attention(entries, context, window=spec.window,
+                                               head_set=lim.selected_parents, atol=atol)
+
+    return ProbeReport(source=source, spec=spec, sequences=count, seq_len=L, sets=set_list,
+                       smoothing=float(smoothing), temperature_bounds=bounds, last=last,
+                       positions=positions, selected_set=lim.selected_parents,
+                       selected_decidable=lim.decidable, parents=parents, absent=tuple(absent),
+                       offsets=offsets, matches=matches)
+
+
+def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | None,
+                    source: Source, sets: tuple[tuple[int, ...], ...], first: int, *,
+                    bounds: tuple[float, float], smoothing: float, inputs: str,
+                    batch_size: int | None, atol: float):
+    """The score table over positions ``first..L`` (module docstring)."""
+    count, L = context.shape
+    d, parents = source.vocab_size, source.parents
+
+    window = slice(first - 1, L)  # positions l = first..L
+
+    def check(out: np.ndarray, m: int, what: str) -> np.ndarray:
+        """Shape (m, L, d) in full; values only at the scored positions (rows before may be
+        anything, e.g. the NaN rows of theory.positional)."""
+        what = what.replace("model output", "per-position output")
+        require(out.shape == (m, L, d), what,
+                f"shape (n={m}, L={L}, d={d}): row l-1 predicts x_(l+1)", out.shape)
+        return check_probabilities(out[:, window], n=m, positions=L - first + 1, vocab_size=d,
+                                   what=f"{what} at positions l = {first}..{L}", atol=atol)
+
+    if callable(per_position):
+        pred = call_model(per_position, context, inputs=inputs, batch_size=batch_size,
+                          check=check)
+    else:
+        pred = check(to_numpy(per_position, "per_position"), count, "per_position")
+    q = _normalised(pred)  # (n, P, d) at positions first..L
+    fixed = [("uniform", np.full(q.shape, 1.0 / d)),
+             ("unigram", unigram_predict_positions(context, vocab_size=d,
+                                                   smoothing=smoothing)[:, window])]
+    counts = [(s,) + tuple(c[:, window] for c in match_counts(context, s, vocab_size=d))
+              for s in sets]
+    tail = []
+    if isinstance(source.prior, Dirichlet):
+        tail.append(("bayes", bayes_predict_positions(context, parents, source.prior.alpha,
+                                                      vocab_size=d)[:, window]))
+    if kern is not None:
+        tail.append(("oracle", oracle_predict_positions(context, parents, kern)[:, window]))
+    return score_table(q, fixed=fixed, counts=counts, tail=tail, bounds=bounds,
+                       smoothing=smoothing, positions=(first, L))

@@ -1,0 +1,331 @@
+"""The probe's report: frozen dataclasses with a JSON round trip (docs/theory.md §3, §5).
+
+A :class:`ProbeReport` holds one :class:`ScoreTable` for the query position ``L+1`` (``last``)
+and, when per-position predictions were given, one averaged over the valid positions
+(``positions``). A table lists a :class:`Score` per reference predictor (mean KL(reference ‖
+model) and mean total variation, each with its standard error over sequences), the
+:class:`EffectiveSet` (the GIH head set closest to the model) and the name of the closest
+reference overall. Attention read-outs are :class:`OffsetProfile` (first-layer heads) and
+:class:`MatchCorrelation` (attention of the query against the GIH match indicator on ``S*``).
+
+``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
+non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"``; ``from_dict`` inverts it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from theory.errors import InductionHeadsError, require
+from theory.spec import ModelSpec, Source
+
+__all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
+           "ProbeReport"]
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _enc(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _dec(x: Any) -> float | None:
+    if x is None:
+        return None
+    if isinstance(x, str):
+        require(x in _NON_FINITE, "report float", "a number or 'inf', '-inf', 'nan'", x)
+        return _NON_FINITE[x]
+    return float(x)
+
+
+def _set(x: Any) -> tuple[int, ...] | None:
+    return None if x is None else tuple(int(h) for h in x)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """Fields of a flat dataclass as JSON values (floats encoded, tuples as lists)."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, float):
+            v = _enc(v)
+        elif isinstance(v, tuple):
+            v = [_enc(t) if isinstance(t, float) else t for t in v]
+        out[f.name] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Score:
+    """One reference predictor against the model.
+
+    Attributes:
+        name: ``"uniform"``, ``"unigram"``, ``"gih(1, 2)"`` (fitted temperature),
+            ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), ``"bayes"`` or ``"oracle"``.
+        kind: the name without the set: one of those six words.
+        head_set: ``S`` for the two GIH kinds, else None.
+        temperature: the fitted ``a`` (``gih``), ``inf`` (``gih_inf``), else None.
+        kl: mean over sequences of KL(reference ‖ model) in nats.
+        kl_se: its standard error over sequences.
+        tv: mean total variation ``½ Σ_e |reference(e) - model(e)|``.
+        tv_se: its standard error.
+    """
+
+    name: str
+    kind: str
+    head_set: tuple[int, ...] | None
+    temperature: float | None
+    kl: float
+    kl_se: float
+    tv: float
+    tv_se: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Score:
+        return cls(name=str(data["name"]), kind=str(data["kind"]), head_set=_set(data["head_set"]),
+                   temperature=_dec(data["temperature"]), kl=_dec(data["kl"]),
+                   kl_se=_dec(data["kl_se"]), tv=_dec(data["tv"]), tv_se=_dec(data["tv_se"]))
+
+
+@dataclass(frozen=True)
+class EffectiveSet:
+    """The GIH head set whose best-temperature GIH is closest to the model in mean KL.
+
+    Attributes:
+        head_set: that set (ties within the probe's tie tolerance go to the earlier set in
+            :func:`theory.head_sets` order, i.e. the smaller one).
+        temperature: its fitted ``a``.
+        kl: its mean KL(GIH ‖ model).
+        kl_se: standard error of ``kl``.
+        runner_up: the next-closest set (None when only one set was scored).
+        runner_up_kl: its mean KL (None with no runner-up).
+        margin: ``runner_up_kl - kl`` (>= 0; None with no runner-up).
+        margin_se: ``margin`` in standard errors of the paired per-sequence difference
+            (``inf`` for a positive margin with zero spread, 0 for a zero margin).
+    """
+
+    head_set: tuple[int, ...]
+    temperature: float
+    kl: float
+    kl_se: float
+    runner_up: tuple[int, ...] | None
+    runner_up_kl: float | None
+    margin: float | None
+    margin_se: float | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EffectiveSet:
+        return cls(head_set=_set(data["head_set"]), temperature=_dec(data["temperature"]),
+                   kl=_dec(data["kl"]), kl_se=_dec(data["kl_se"]),
+                   runner_up=_set(data["runner_up"]), runner_up_kl=_dec(data["runner_up_kl"]),
+                   margin=_dec(data["margin"]), margin_se=_dec(data["margin_se"]))
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Scores of every reference predictor, averaged over positions ``first..last`` (1-based ``l``).
+
+    The last-position table has ``first = last = L`` (the prediction of ``x_{L+1}``).
+
+    Attributes:
+        first_position: first position ``l`` averaged over.
+        last_position: last position ``l`` averaged over.
+        scores: one :class:`Score` per reference, in the order uniform, unigram, gih per set,
+            gih_inf per set, bayes, oracle (the absent ones left out).
+        effective: the :class:`EffectiveSet`.
+        closest: name of the score with the smallest mean KL (first in ``scores`` on ties).
+    """
+
+    first_position: int
+    last_position: int
+    scores: tuple[Score, ...]
+    effective: EffectiveSet
+    closest: str
+
+    def score(self, name: str) -> Score:
+        """The score called ``name`` (e.g. ``"bayes"``, ``"gih(1, 2)"``)."""
+        for s in self.scores:
+            if s.name == name:
+                return s
+        raise InductionHeadsError(
+            f"score name: expected one of {[s.name for s in self.scores]}, received {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first_position": self.first_position, "last_position": self.last_position,
+                "scores": [_plain(s) for s in self.scores],
+                "effective": _plain(self.effective), "closest": self.closest}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreTable:
+        return cls(first_position=int(data["first_position"]),
+                   last_position=int(data["last_position"]),
+                   scores=tuple(Score.from_dict(s) for s in data["scores"]),
+                   effective=EffectiveSet.from_dict(data["effective"]),
+                   closest=str(data["closest"]))
+
+
+@dataclass(frozen=True)
+class OffsetProfile:
+    """Mean attention of one first-layer head by relative offset ``i = 1..M``.
+
+    Attributes:
+        name: the attention entry's name.
+        head: the head's index along the entry's head axis (0-based).
+        profile: ``(M,)`` mean attention on the key ``q - i`` over sequences and the queries
+            ``q > M`` (every offset valid); the copier's ``σ_h(·, i)`` for an ``(H, M)`` entry.
+        peak_offset: ``argmax_i profile`` (1-based offset).
+    """
+
+    name: str
+    head: int
+    profile: tuple[float, ...]
+    peak_offset: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OffsetProfile:
+        return cls(name=str(data["name"]), head=int(data["head"]),
+                   profile=tuple(_dec(v) for v in data["profile"]),
+                   peak_offset=int(data["peak_offset"]))
+
+
+@dataclass(frozen=True)
+class MatchCorrelation:
+    """Attention of the query over keys ``l = 1..L`` against ``Π_{h∈S} 1{x_{l-h} = x_{L+1-h}}``.
+
+    Attributes:
+        name: the attention entry's name.
+        head: index along the entry's head axis, or None for an ``(n, L)`` entry.
+        head_set: ``S`` (theory's ``S*``).
+        correlation: mean over sequences of the Pearson correlation of attention and indicator,
+            over the sequences where both vary (None when none does).
+        correlation_se: its standard error (None with fewer than two such sequences).
+        sequences: how many sequences entered ``correlation``.
+        match_mass: mean attention mass on the matching keys (1 for the ``a = ∞`` GIH whenever
+            a key matches).
+    """
+
+    name: str
+    head: int | None
+    head_set: tuple[int, ...]
+    correlation: float | None
+    correlation_se: float | None
+    sequences: int
+    match_mass: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchCorrelation:
+        return cls(name=str(data["name"]),
+                   head=None if data["head"] is None else int(data["head"]),
+                   head_set=_set(data["head_set"]), correlation=_dec(data["correlation"]),
+                   correlation_se=_dec(data["correlation_se"]),
+                   sequences=int(data["sequences"]), match_mass=_dec(data["match_mass"]))
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """What the probe read from a model, side by side with the limit the theory predicts.
+
+    Attributes:
+        source: the source of the held-out sequences.
+        spec: the model sizes (H, M, D) the head sets and ``S*`` come from.
+        sequences: ``n`` held-out sequences.
+        seq_len: ``L``, context length (the model predicts ``x_{L+1}``).
+        sets: the GIH head sets scored, in :func:`theory.head_sets` order.
+        smoothing: pseudo-count ``β`` of the unigram and the ``a = ∞`` GIH references.
+        temperature_bounds: ``(lo, hi)`` of the temperature fit.
+        last: the :class:`ScoreTable` at the query position ``L+1``.
+        positions: the table over the valid positions, or None without per-position predictions.
+        selected_set: theory's ``S*`` (:func:`theory.predict_limit`).
+        selected_decidable: whether theory's ranking was decidable.
+        parents: the source's true parents ``P``.
+        absent: ``(reference, reason)`` for every reference left out (e.g. Bayes for a
+            non-Dirichlet prior, the oracle for sequences given without kernels).
+        offsets: first-layer :class:`OffsetProfile` per head of every attention entry that has one.
+        matches: :class:`MatchCorrelation` per head of every attention entry that has a query row.
+    """
+
+    source: Source
+    spec: ModelSpec
+    sequences: int
+    seq_len: int
+    sets: tuple[tuple[int, ...], ...]
+    smoothing: float
+    temperature_bounds: tuple[float, float]
+    last: ScoreTable
+    positions: ScoreTable | None
+    selected_set: tuple[int, ...]
+    selected_decidable: bool
+    parents: tuple[int, ...]
+    absent: tuple[tuple[str, str], ...]
+    offsets: tuple[OffsetProfile, ...]
+    matches: tuple[MatchCorrelation, ...]
+
+    @property
+    def effective_set(self) -> tuple[int, ...]:
+        """The GIH head set closest to the model at ``L+1`` (``last.effective.head_set``)."""
+        return self.last.effective.head_set
+
+    @property
+    def agrees_with_theory(self) -> bool:
+        """``effective_set == selected_set``."""
+        return self.effective_set == self.selected_set
+
+    def summary(self) -> str:
+        """A few lines of text: effective set versus S* and P, then the last-position table."""
+        eff = self.last.effective
+        margin = "no runner-up" if eff.runner_up is None else (
+            f"runner-up {eff.runner_up} by {eff.margin:.3g} nats = {eff.margin_se:.3g} SE")
+        lines = [f"effective set {eff.head_set} (a = {eff.temperature:.4g}, KL {eff.kl:.3g}); "
+                 f"{margin}; theory S* = {self.selected_set}, parents P = {self.parents}",
+                 f"closest reference at L+1 = {self.seq_len + 1}: {self.last.closest}"]
+        lines += [f"  {s.name:<16} KL {s.kl:.4g} ± {s.kl_se:.2g}   TV {s.tv:.4g} ± {s.tv_se:.2g}"
+                  for s in self.last.scores]
+        lines += [f"  {name}: absent ({why})" for name, why in self.absent]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (see the module docstring); :meth:`from_dict` inverts it."""
+        return {
+            "source": self.source.to_dict(), "spec": self.spec.to_dict(),
+            "sequences": self.sequences, "seq_len": self.seq_len,
+            "sets": [list(s) for s in self.sets], "smoothing": _enc(self.smoothing),
+            "temperature_bounds": [_enc(b) for b in self.temperature_bounds],
+            "last": self.last.to_dict(),
+            "positions": None if self.positions is None else self.positions.to_dict(),
+            "selected_set": list(self.selected_set),
+            "selected_decidable": self.selected_decidable,
+            "parents": list(self.parents),
+            "absent": [[name, why] for name, why in self.absent],
+            "offsets": [_plain(o) for o in self.offsets],
+            "matches": [_plain(m) for m in self.matches],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeReport:
+        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on a missing key."""
+        require(isinstance(data, dict), "probe report", "a dict", type(data).__name__)
+        missing = sorted({f.name for f in fields(cls)} - set(data))
+        require(not missing, "probe report", "every key of ProbeReport.to_dict()",
+                f"missing {missing}")
+        return cls(
+            source=Source.from_dict(data["source"]), spec=ModelSpec.from_dict(data["spec"]),
+            sequences=int(data["sequences"]), seq_len=int(data["seq_len"]),
+            sets=tuple(_set(s) for s in data["sets"]), smoothing=_dec(data["smoothing"]),
+            temperature_bounds=tuple(_dec(b) for b in data["temperature_bounds"]),
+            last=ScoreTable.from_dict(data["last"]),
+            positions=None if data["positions"] is None else
+            ScoreTable.from_dict(data["positions"]),
+            selected_set=_set(data["selected_set"]),
+            selected_decidable=bool(data["selected_decidable"]),
+            parents=_set(data["parents"]),
+            absent=tuple((str(a), str(b)) for a, b in data["absent"]),
+            offsets=tuple(OffsetProfile.from_dict(o) for o in data["offsets"]),
+            matches=tuple(MatchCorrelation.from_dict(m) for m in data["matches"]),
+        )

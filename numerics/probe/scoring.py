@@ -1,0 +1,169 @@
+"""Scores of reference predictors against a model's probabilities (numpy, float64).
+
+Every array here has shape ``(n, P, d)``: ``n`` sequences, ``P`` positions (``P = 1`` for the
+query ``L+1`` alone), ``d`` the vocabulary. Per sequence, a divergence is averaged over the ``P``
+positions; the table reports the mean over sequences and its standard error
+``SD / sqrt(n)``.
+
+- ``KL(p ‖ q) = Σ_e p(e) (log p(e) - log max(q(e), KL_FLOOR))`` with ``0 log 0 = 0``: ``p`` is the
+  reference, ``q`` the model. A model that gives 0 where the reference has mass is charged
+  ``log(1/KL_FLOOR) ≈ 27.6`` nats per unit of that mass instead of infinity.
+- ``TV(p, q) = ½ Σ_e |p(e) - q(e)|``.
+
+Temperature fit. For a head set ``S`` the GIH's temperature is the minimiser of the mean
+``KL(GIH_{S,a} ‖ model)`` over ``a ∈ [lo, hi]``: the mean KL is evaluated on a grid of
+:data:`TEMPERATURE_GRID` points spaced evenly in ``log(1 + a - lo)`` (``lo`` and ``hi``
+included), then refined by bounded Brent between the neighbours of the best grid point; the
+better of the grid point and the Brent point is kept. The grid guards against the local minima
+a single Brent search could settle in; each evaluation reuses the set's counts
+(:func:`theory.positional.gih_from_counts`), so the fit costs O(n·P·d) per point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from numerics.probe.report import EffectiveSet, Score, ScoreTable
+from theory.positional import gih_from_counts
+from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL
+
+__all__ = ["KL_FLOOR", "KL_TIE_ATOL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
+           "score_table"]
+
+KL_FLOOR = LOSS_FLOOR
+"""Floor on the model's probabilities inside the KL's log, the library's loss floor."""
+
+KL_TIE_ATOL = 1e-12
+"""Head sets whose mean KL is within this of the best are tied (float64 round-off of a KL that
+is exactly equal, e.g. every GIH at ``a = 0`` is the unigram); the earlier, smaller set wins."""
+
+TEMPERATURE_GRID = 41
+"""Grid points of the temperature fit before the Brent refinement."""
+
+
+def divergences(reference: np.ndarray, model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence KL(reference ‖ model) and TV, averaged over positions.
+
+    Args:
+        reference: float64 ``(n, P, d)``, rows summing to 1.
+        model: float64 ``(n, P, d)``, rows summing to 1.
+
+    Returns:
+        ``(kl, tv)``, each float64 ``(n,)``.
+    """
+    positive = reference > 0  # (n, P, d)
+    log_ref = np.log(np.where(positive, reference, 1.0))  # (n, P, d), 0 where reference = 0
+    log_model = np.log(np.maximum(model, KL_FLOOR))  # (n, P, d)
+    kl = np.where(positive, reference * (log_ref - log_model), 0.0).sum(axis=-1)  # (n, P)
+    tv = 0.5 * np.abs(reference - model).sum(axis=-1)  # (n, P)
+    return kl.mean(axis=1), tv.mean(axis=1)
+
+
+def _mean_se(values: np.ndarray) -> tuple[float, float]:
+    n = values.shape[0]
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
+
+
+def fit_temperature(matched: np.ndarray, seen: np.ndarray, model: np.ndarray,
+                    bounds: tuple[float, float]) -> float:
+    """The temperature ``a ∈ bounds`` minimising the mean KL(GIH_{S,a} ‖ model) (module docstring).
+
+    Args:
+        matched: ``(n, P, d)`` counts over the matching keys of ``S``.
+        seen: ``(n, P, d)`` counts over all keys.
+        model: ``(n, P, d)`` the model's probabilities.
+        bounds: ``(lo, hi)``, finite, ``0 <= lo < hi``.
+
+    Returns:
+        The fitted ``a``.
+    """
+    lo, hi = bounds
+
+    def objective(a: float) -> float:
+        return float(divergences(gih_from_counts(matched, seen, a), model)[0].mean())
+
+    grid = lo + np.expm1(np.linspace(0.0, math.log1p(hi - lo), TEMPERATURE_GRID))
+    grid[-1] = hi
+    values = np.array([objective(a) for a in grid])  # (TEMPERATURE_GRID,)
+    k = int(np.argmin(values))
+    left, right = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    refined = minimize_scalar(objective, bounds=(left, right), method="bounded",
+                              options={"xatol": TEMPERATURE_XATOL})
+    if float(refined.fun) < values[k]:
+        return float(refined.x)
+    return float(grid[k])
+
+
+def _score(name: str, kind: str, head_set: tuple[int, ...] | None, temperature: float | None,
+           kl: np.ndarray, tv: np.ndarray) -> Score:
+    kl_mean, kl_se = _mean_se(kl)
+    tv_mean, tv_se = _mean_se(tv)
+    return Score(name=name, kind=kind, head_set=head_set, temperature=temperature,
+                 kl=kl_mean, kl_se=kl_se, tv=tv_mean, tv_se=tv_se)
+
+
+def _effective(sets: Sequence[tuple[int, ...]], temperatures: Sequence[float],
+               per_sequence: Sequence[np.ndarray]) -> EffectiveSet:
+    """The closest set (ties within KL_TIE_ATOL to the earlier set) and its paired margin."""
+    means = np.array([v.mean() for v in per_sequence])  # (n_sets,)
+    best = int(np.flatnonzero(means <= means.min() + KL_TIE_ATOL)[0])
+    kl, kl_se = _mean_se(per_sequence[best])
+    others = [i for i in range(len(sets)) if i != best]
+    if not others:
+        return EffectiveSet(head_set=sets[best], temperature=temperatures[best], kl=kl,
+                            kl_se=kl_se, runner_up=None, runner_up_kl=None, margin=None,
+                            margin_se=None)
+    second = min(others, key=lambda i: means[i])
+    diff = per_sequence[second] - per_sequence[best]  # (n,) paired over sequences
+    margin = float(diff.mean())
+    unit = float(diff.std(ddof=1) / math.sqrt(diff.shape[0]))
+    if unit > 0:
+        margin_se = margin / unit
+    else:
+        margin_se = math.inf if margin > 0 else 0.0
+    return EffectiveSet(head_set=sets[best], temperature=temperatures[best], kl=kl, kl_se=kl_se,
+                        runner_up=sets[second], runner_up_kl=float(means[second]),
+                        margin=margin, margin_se=margin_se)
+
+
+def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
+                counts: Sequence[tuple[tuple[int, ...], np.ndarray, np.ndarray]],
+                tail: Sequence[tuple[str, np.ndarray]], bounds: tuple[float, float],
+                smoothing: float, positions: tuple[int, int]) -> ScoreTable:
+    """Score every reference against the model and find the effective set.
+
+    Args:
+        model: ``(n, P, d)`` the model's probabilities.
+        fixed: ``(kind, probs (n, P, d))`` scored before the GIH sets (uniform, unigram).
+        counts: ``(S, matched, seen)`` per head set, each count ``(n, P, d)``.
+        tail: ``(kind, probs)`` scored after them (bayes, oracle).
+        bounds: temperature-fit bounds.
+        smoothing: ``β`` of the ``a = ∞`` GIH.
+        positions: ``(first, last)`` positions ``l`` the ``P`` axis covers.
+
+    Returns:
+        The :class:`ScoreTable`.
+    """
+    scores = [_score(kind, kind, None, None, *divergences(ref, model)) for kind, ref in fixed]
+    sets, temps, per_seq, inf_scores = [], [], [], []
+    for head_set, matched, seen in counts:
+        a = fit_temperature(matched, seen, model, bounds)
+        kl, tv = divergences(gih_from_counts(matched, seen, a), model)
+        scores.append(_score(f"gih{head_set}", "gih", head_set, a, kl, tv))
+        sets.append(head_set)
+        temps.append(a)
+        per_seq.append(kl)
+        smoothed = gih_from_counts(matched, seen, math.inf, smoothing=smoothing)
+        inf_scores.append(_score(f"gih_inf{head_set}", "gih_inf", head_set, math.inf,
+                                 *divergences(smoothed, model)))
+    scores += inf_scores
+    scores += [_score(kind, kind, None, None, *divergences(ref, model)) for kind, ref in tail]
+    kls = np.array([s.kl for s in scores])
+    closest = scores[int(np.argmin(kls))].name
+    return ScoreTable(first_position=positions[0], last_position=positions[1],
+                      scores=tuple(scores), effective=_effective(sets, temps, per_seq),
+                      closest=closest)

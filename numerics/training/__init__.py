@@ -1,0 +1,29 @@
+"""Training TF(M, H, d, D): configuration, the run loop, checkpoints and the logged history.
+
+``config``: :class:`TrainConfig`, :class:`StageConfig`, :func:`default_config`.
+``loop``: :func:`train`, :func:`resume`, :class:`TrainResult`.
+``checkpoint``: :class:`History` and the checkpoint file format.
+``summary``: :func:`learned_summary`, what a run learned (one schema for every consumer).
+"""
+
+from numerics.training.checkpoint import History, HistoryRecord, load_checkpoint, save_checkpoint
+from numerics.training.config import (
+    DEFAULT_LOG_POINTS,
+    DTYPES,
+    JOINT_DEFAULTS,
+    MODES,
+    OPTIMIZERS,
+    PARAMS,
+    STAGEWISE_DEFAULTS,
+    StageConfig,
+    TrainConfig,
+    default_config,
+    log_steps,
+)
+from numerics.training.loop import TrainResult, load_model, resume, train
+from numerics.training.summary import learned_summary
+
+__all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
+           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps",
+           "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
+           "load_checkpoint", "learned_summary"]

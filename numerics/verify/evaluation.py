@@ -1,0 +1,117 @@
+"""Held-out scores of a trained TF(M, H, d, D) and of the reference predictors, side by side.
+
+One implementation for the verification job, the transfer experiments and the notebooks:
+:func:`model_probabilities` runs the model in chunks without autograd, :func:`heldout_losses`
+scores it on held-out sequences together with the GIH on a head set (at the trained ``a``, at a
+given ``a*`` and at ``a = ∞``), the Bayes predictive (Dirichlet priors only) and the oracle (the
+sequences' own kernels). A predictor that does not apply is ``None`` (JSON ``null``), never NaN.
+
+Every loss is ``mean -log max(ŷ(target), LOSS_FLOOR)`` (:func:`theory.prediction_loss`). The
+floor is reached whenever a predictor gives the target probability zero, e.g. a GIH whose
+matching positions never hold the target; the mean is then dominated by ``-log LOSS_FLOOR ≈ 27.6``
+nats per such sequence. ``floor_hits`` counts those sequences per predictor, so a reader can tell
+a real loss from the floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from numerics.models.simplified import InductionHeadModel
+from theory.errors import require
+from theory.predictors import (
+    LOSS_FLOOR,
+    bayes_predict,
+    gih_predict,
+    oracle_predict,
+    prediction_loss,
+)
+from theory.spec import Dirichlet, Source
+
+__all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses"]
+
+EVAL_CHUNK = 4096
+"""Sequences per forward pass (bounds the copier's match tensors: O(chunk·L·M²) floats)."""
+
+LOSS_KEYS = ("model", "gih_trained_a", "gih_a_star", "gih_inf", "bayes", "oracle")
+"""The predictors :func:`heldout_losses` scores, in the order reports print them."""
+
+
+def model_probabilities(model: InductionHeadModel, context: torch.Tensor, *,
+                        chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """``ŷ`` of ``model`` on ``context``, float64 numpy ``(n, d)``, without autograd.
+
+    Args:
+        model: the model (any device; the context is moved there chunk by chunk).
+        context: int64 ``(n, L)``, ``x_1..x_L``.
+        chunk: sequences per forward pass, >= 1.
+    """
+    require(isinstance(context, torch.Tensor) and context.dim() == 2 and context.shape[0] >= 1,
+            "context", "an int64 tensor (n, L) with n >= 1", getattr(context, "shape", context))
+    require(isinstance(chunk, int) and chunk >= 1, "chunk", "an integer >= 1", chunk)
+    parts = []
+    with torch.no_grad():
+        for lo in range(0, context.shape[0], chunk):
+            part = context[lo:lo + chunk].to(model.w.device)              # (B, L)
+            parts.append(model(part).double().cpu().numpy())               # (B, d)
+    return np.concatenate(parts)                                           # (n, d)
+
+
+def _floor_hits(probs: np.ndarray, targets: np.ndarray) -> int:
+    """Sequences whose target probability is below the loss floor."""
+    return int(np.sum(probs[np.arange(len(targets)), targets] < LOSS_FLOOR))
+
+
+def heldout_losses(model: InductionHeadModel, tokens: torch.Tensor, source: Source, *,
+                   selected_set: Sequence[int], kernels: torch.Tensor | None = None,
+                   a_star: float | None = None, return_probabilities: bool = False
+                   ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, np.ndarray | None]]:
+    """Mean held-out loss of the model and of every reference predictor on the same sequences.
+
+    Args:
+        model: the trained model, on ``source``'s vocabulary.
+        tokens: int64 ``(n, L+1)``: context ``x_1..x_L`` then the target.
+        source: the source the sequences came from (d, P, prior).
+        selected_set: the head set ``S`` of the GIH columns (the learned or predicted ``S*``).
+        kernels: ``(n,) + (d,)*k + (d,)``, the sequences' own kernels, for the oracle.
+        a_star: a temperature for the ``gih_a_star`` column (e.g. ``a*(L)`` of the training
+            sample), or None.
+        return_probabilities: also return ``{key: (n, d) probabilities or None}``.
+
+    Returns:
+        ``{key: mean loss or None}`` for :data:`LOSS_KEYS`, plus ``trained_a``, ``a_star``,
+        ``sequences`` (n) and ``floor_hits`` (``{key: sequences at the floor}`` for the scored
+        predictors); with ``return_probabilities``, ``(losses, probabilities)``.
+    """
+    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
+            type(model).__name__)
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    require(model.vocab_size == source.vocab_size, "model vocab_size",
+            f"the source's d = {source.vocab_size}", model.vocab_size)
+    require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2 and tokens.shape[1] >= 2,
+            "tokens", "an int64 tensor (n, L+1)", getattr(tokens, "shape", type(tokens)))
+    d = source.vocab_size
+    ctx = tokens[:, :-1].cpu().numpy()                                     # (n, L)
+    y = tokens[:, -1].cpu().numpy()                                        # (n,)
+    trained_a = float(model.a.detach())
+    probs: dict[str, np.ndarray | None] = {
+        "model": model_probabilities(model, tokens[:, :-1]),
+        "gih_trained_a": gih_predict(ctx, selected_set, max(trained_a, 0.0), vocab_size=d),
+        "gih_a_star": (None if a_star is None
+                       else gih_predict(ctx, selected_set, float(a_star), vocab_size=d)),
+        "gih_inf": gih_predict(ctx, selected_set, np.inf, vocab_size=d),
+        "bayes": (bayes_predict(ctx, source.parents, source.prior.alpha, vocab_size=d)
+                  if isinstance(source.prior, Dirichlet) else None),
+        "oracle": (None if kernels is None
+                   else oracle_predict(ctx, source.parents, kernels.double().cpu().numpy())),
+    }                                                                      # each (n, d) or None
+    out: dict[str, Any] = {k: (None if p is None else prediction_loss(p, y))
+                           for k, p in probs.items()}
+    out.update(trained_a=trained_a, a_star=None if a_star is None else float(a_star),
+               sequences=int(len(y)),
+               floor_hits={k: _floor_hits(p, y) for k, p in probs.items() if p is not None})
+    return (out, probs) if return_probabilities else out
