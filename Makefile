@@ -1,14 +1,19 @@
 # The two commands a newcomer types: `make verify` and `make test`.
-# Each target installs what it needs first (the CPU build of torch, then this package with extras).
+# Each target installs what it needs first (the CPU build of torch, then this package with its
+# test and dev extras, editable: pip writes induction_heads.egg-info/ beside the sources).
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 OUT ?= results/verify
 
-.PHONY: install verify test test-quick test-thorough bench lint
+.PHONY: install notebooks verify test test-quick test-thorough bench lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
-	@$(PIP) install -q -e ".[test,notebooks,dev]"
+	@$(PIP) install -q -e ".[test,dev]"
+
+notebooks: install
+	@$(PIP) install -q -e ".[notebooks]"
+	$(PYTHON) -m jupyter notebook notebooks/
 
 verify: install
 	$(PYTHON) -m numerics verify --out $(OUT)
@@ -19,8 +24,10 @@ test: install
 test-quick: install
 	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"
 
+# The thorough tier runs its drawn cases across every core (pytest-xdist); pytest-benchmark,
+# where installed, refuses to run beside xdist, hence -p no:benchmark.
 test-thorough: install
-	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu"
+	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu" -n auto -p no:benchmark
 
 bench: install
 	$(PYTHON) -m numerics bench

@@ -9,7 +9,7 @@ prepares once (:func:`numerics.prepare_inputs`; that one-off cost is reported se
 matrix per sequence and head. Both run in one call on the same sample, device and thread count.
 
 Times are wall-clock seconds, the median over repeats, after one untimed warm-up step on a slice
-of the sample; on CUDA the device is synchronised around every timed call. The issue's target is
+of the sample; on CUDA the device is synchronised around every timed call. The target is
 ``ratio = dense_s / vectorized_s >= 50`` at the paper's setting with n = 9000, L = 100.
 """
 
@@ -121,7 +121,7 @@ def benchmark_step(*, sequences: int = 9000, seq_len: int = 100, repeats: int = 
     """Time one training step of the vectorised model and of the dense reference, in one run.
 
     Args:
-        sequences: n, sequences per step (the issue's benchmark: 9000).
+        sequences: n, sequences per step (the paper's setting: 9000).
         seq_len: L, context length (> M).
         repeats: timed steps of the vectorised model, >= 1.
         dense_repeats: timed steps of the dense reference, >= 1 (it is ~100× slower).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from theory.notation import head_set_label
 
 # `ci`: derandomised so that CI is reproducible; `thorough`: hundreds of cases, for a GPU machine.
 settings.register_profile(
@@ -31,23 +33,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _case_rows(terminalreporter) -> list[dict]:
+    """The property tier's case rows, from every test report's ``user_properties``."""
+    rows = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            rows += [value for name, value in getattr(report, "user_properties", ())
+                     if name == "property_case"]
+    return rows
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """The property tier's tallies: passes, failures, discarded undecidable cases, per-case rows."""
-    module = sys.modules.get("test_properties")
-    if module is None or not (module.STAGEWISE_RECORD or module.JOINT_RECORD):
+    """The property tier's tallies: passes, failures, discarded undecidable cases, per-case rows.
+
+    Rows travel on the test reports (``user_properties``), so this works in the controlling
+    process of pytest-xdist as well as in a plain run.
+    """
+    rows = _case_rows(terminalreporter)
+    if not rows:
         return
     write = terminalreporter.write_line
     terminalreporter.section("property tier")
-    for outcome, count in sorted(module.TALLY.items()):
+    for outcome, count in sorted(Counter(r["outcome"] for r in rows).items()):
         write(f"{outcome}: {count}")
-    for mode, rows in (("stagewise", module.STAGEWISE_RECORD), ("joint", module.JOINT_RECORD)):
-        if rows:
-            write(f"{mode}: {len(rows)} cases, {sum(r['seconds'] for r in rows):.0f} s of verify_case")
-        for row in rows:
+    for mode in ("stagewise", "joint"):
+        mine = [r for r in rows if r["mode"] == mode]
+        if mine:
+            write(f"{mode}: {len(mine)} cases, {sum(r['seconds'] for r in mine):.0f} s of verify_case")
+        for row in mine:
             failed = [name for name, ok in row["checks"].items() if not ok]
             prior = row["source"]["prior"]
-            write(f"{mode}: d={row['source']['vocab_size']} P={row['source']['parents']} "
+            write(f"{mode}: d={row['source']['vocab_size']} P={tuple(row['source']['parents'])} "
                   f"{prior['kind']} H={row['model']['heads']} M={row['model']['window']} "
-                  f"D={row['model']['degree']}: predicted {row['predicted']}"
-                  f"{'' if row['decidable'] else ' (undecidable)'} learned {row['learned']}, "
-                  f"failed checks {failed or 'none'}, {row['seconds']:.1f} s")
+                  f"D={row['model']['degree']}: predicted {head_set_label(row['predicted'])}"
+                  f"{'' if row['decidable'] else ' (undecidable)'} learned "
+                  f"{head_set_label(row['learned'])}, failed checks {failed or 'none'}, "
+                  f"{row['seconds']:.1f} s")

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for sources and model specs (issue 5's property tier).
+"""Hypothesis strategies for sources and model specs (the property tier).
 
 What is drawn:
 
@@ -27,7 +27,7 @@ __all__ = ["INIT_MASS", "Case", "sources", "model_specs", "cases", "init_logit",
 VOCAB = (2, 5)
 """d, inclusive: small enough that d^|P| contexts recur within L = 100 positions."""
 WINDOWS = (2, 4)
-"""M, inclusive (issue 5)."""
+"""M, inclusive: windows of 2 to 4 offsets keep a case to seconds on 2 CPU cores."""
 ALPHA = (0.05, 2.0)
 """Dirichlet concentration, drawn log-uniformly: from near-deterministic to near-uniform rows."""
 WEAK_WEIGHT = (0.05, 0.35)
@@ -124,7 +124,7 @@ WEAK_PARENT_CASE = Case(
     Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                MixtureComponent((1, 2), 0.3, 0.1)))),
     ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
-"""SPEC §1's mixture: parent 2 is weak and S* = (1,), smaller than P."""
+"""docs/theory.md §1's mixture: parent 2 is weak and S* = (1,), smaller than P."""
 SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),
                         ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """Non-contiguous parents (1, 3)."""

@@ -54,11 +54,11 @@ G_L_BAND = 0.004
 """Slow tier, alpha=0.3: |G_L(400) - G| <= 4 combined standard errors (measured <= 0.0005)."""
 
 PAPER_G_L_BAND = 0.02
-"""SPEC §3: at L=300 the stage-1 signal exceeds G by less than 0.02 (measured 0.003-0.007)."""
+"""docs/theory.md §3: at L=300 the stage-1 signal exceeds G by less than 0.02 (measured 0.003-0.007)."""
 
 MIXTURE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                      MixtureComponent((1, 2), 0.3, 0.1))))
-"""SPEC §1's parents of unequal strength: 0.7·Dir(0.1) over {1} + 0.3·Dir(0.1) over {1, 2}."""
+"""docs/theory.md §1's parents of unequal strength: 0.7·Dir(0.1) over {1} + 0.3·Dir(0.1) over {1, 2}."""
 
 
 @st.composite
@@ -105,7 +105,7 @@ def test_g_is_nonnegative_and_below_chi2(d, parents, data):
 
 @pytest.mark.parametrize("head_set", [(1,), (2,), (1, 3), (1, 2, 3)])
 def test_g_and_chi2_match_the_spec_formulas(head_set):
-    """SPEC §3 forms Σ_z w(z) (Σ_e μ(e|z)^2/μ(e) - 1), w = μ(z)^2 (G) or μ(z) (χ²), on a marginal."""
+    """docs/theory.md §3 forms Σ_z w(z) (Σ_e μ(e|z)^2/μ(e) - 1), w = μ(z)^2 (G) or μ(z) (χ²), on a marginal."""
     parents = (1, 2)
     kernel = sample_kernels(PAPER_SOURCE, 1, rng=np.random.default_rng(4))[0]
     joint = marginal(window_law(kernel, parents, 4), head_set)  # (d,)*|S| + (d,)
@@ -114,8 +114,8 @@ def test_g_and_chi2_match_the_spec_formulas(head_set):
     g_spec, chi_spec = float((mu_z**2 * inner).sum()), float((mu_z * inner).sum())
     g, chi = modified_chi2(kernel, parents, head_set), chi2_mutual_information(kernel, parents,
                                                                                head_set)
-    assert abs(g - g_spec) <= FLOAT_ATOL, f"G {g!r} vs SPEC form {g_spec!r}"
-    assert abs(chi - chi_spec) <= FLOAT_ATOL, f"χ² {chi!r} vs SPEC form {chi_spec!r}"
+    assert abs(g - g_spec) <= FLOAT_ATOL, f"G {g!r} vs the contract's form {g_spec!r}"
+    assert abs(chi - chi_spec) <= FLOAT_ATOL, f"χ² {chi!r} vs the contract's form {chi_spec!r}"
 
 
 @pytest.mark.parametrize("d,parents,head_set", [(2, (1,), (1,)), (2, (1,), (2, 3)),
@@ -313,7 +313,7 @@ def test_finite_length_criterion_approaches_g():
 
 @pytest.mark.slow
 def test_paper_source_finite_length_is_slightly_above_g():
-    """SPEC §3: at L=300 the stage-1 signal agrees with G within 0.02, slightly higher.
+    """docs/theory.md §3: at L=300 the stage-1 signal agrees with G within 0.02, slightly higher.
 
     With alpha=0.1 many chains mix slowly (kernel entries ~1e-5), so a sequence of 300 tokens
     sees a more predictable, quasi-stationary law than μ: the bias is positive and decays slowly

@@ -72,7 +72,7 @@ def test_mixture_family_weights_and_endpoints():
 
 
 def test_predicted_map_picks_fewer_parents_for_a_weak_second_parent():
-    # SPEC §3: for 0.7·{1} + 0.3·{1,2} the criterion selects (1,); the paper source selects (1,2).
+    # docs/theory.md §3: for 0.7·{1} + 0.3·{1,2} the criterion selects (1,); the paper source selects (1,2).
     grid = predicted_selection_map([0.3, 1.0], [0.1], samples=600,
                                    rng=np.random.default_rng(0))
     assert grid.criterion.shape == (2, 1, 7) and grid.kind == "G"

@@ -24,7 +24,7 @@ from theory.spec import (
 
 MIXTURE_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                             MixtureComponent((1, 2), 0.3, 0.1))))
-"""SPEC §1's example: parent 1 strong (0.7 alone), parent 2 weak."""
+"""docs/theory.md §1's example: parent 1 strong (0.7 alone), parent 2 weak."""
 
 FIXED_SOURCE = Source(2, (1,), Fixed([[0.9, 0.1], [0.2, 0.8]]))
 """μ = (2/3, 1/3); μ(z,e) - μ(z)μ(e) = ±7/45, so G({1}) = (7/45)² · 2 · (3/2 + 3) = 49/225."""
@@ -75,7 +75,7 @@ def test_mixture_selects_a_set_smaller_than_parents() -> None:
     pred = predict_limit(MIXTURE_SOURCE, ModelSpec(3, 3, 2),
                          rng=np.random.default_rng(1))
     assert pred.selected_set == (1,), (
-        f"SPEC §3 predicts S* = (1,) for the mixture, got {pred.selected_set}: {pred.ranking()}")
+        f"docs/theory.md §3 predicts S* = (1,) for the mixture, got {pred.selected_set}: {pred.ranking()}")
     assert pred.decidable, f"margin {pred.margin} is only {pred.margin_se} SE"
     assert pred.missing_parents == (), "parent 2 is expressible, only not selected"
     assert pred.copier == (1, UNTOUCHED, UNTOUCHED)

@@ -1,4 +1,4 @@
-"""The walkthrough notebooks (issue 6): stored clean, thin, and executable at the small size.
+"""The walkthrough notebooks: stored clean, thin, and executable at the small size.
 
 ``numerics.experiments.support`` (the helpers they call; their training runs are in
 ``numerics.experiments.runs``) is tested first. Fast tests read every notebook without running it:
@@ -45,7 +45,8 @@ EXPECTED = ("01_limiting_model.ipynb", "02_which_parents.ipynb", "03_training_dy
 ALLOWED_TOP_LEVEL = frozenset({"theory", "numerics", "proofs", "numpy", "matplotlib", "sympy"})
 """Third-party or project packages a notebook may import (besides the standard library)."""
 MAX_FUNCTION_LINES = 4
-"""The issue: no function longer than a few lines may live in a notebook (helpers go to numerics)."""
+"""No function longer than a few lines may live in a notebook: logic lives in the library, where
+it is tested, and the notebook only calls it."""
 CELL_TIMEOUT_S = 300
 """Per-cell limit when executing: the small size takes seconds per cell; this only stops hangs."""
 SMALL_NOTEBOOK_BUDGET_S = 300

@@ -122,8 +122,8 @@ def test_model_spec_round_trip_and_properties():
     (lambda: Source(3, (1, 2.5), Dirichlet(0.1)), "a list or tuple of integer offsets", "(1, 2.5)"),
     (lambda: Source(3, None, Dirichlet(0.1)), "a list or tuple of integer offsets", "None"),
     (lambda: Source(3, (1,), "dirichlet"), "a Dirichlet, Fixed or Mixture prior", "'dirichlet'"),
-    (lambda: Dirichlet(0), "a number > 0", "0"),
-    (lambda: Dirichlet(-0.5), "a number > 0", "-0.5"),
+    (lambda: Dirichlet(0), "a finite number > 0", "0"),
+    (lambda: Dirichlet(-0.5), "a finite number > 0", "-0.5"),
     (lambda: Dirichlet(math.inf), "a finite number > 0", "inf"),
     (lambda: Dirichlet("0.1"), "a finite number > 0", "'0.1'"),
     (lambda: Mixture((MixtureComponent((1,), 0.5, 0.1), MixtureComponent((1, 2), 0.3, 0.1))),
@@ -131,7 +131,7 @@ def test_model_spec_round_trip_and_properties():
     (lambda: Mixture(()), "at least one component", "()"),
     (lambda: MixtureComponent((1,), 0.0, 0.1), "a number in (0, 1]", "0.0"),
     (lambda: MixtureComponent((1,), 1.5, 0.1), "a number in (0, 1]", "1.5"),
-    (lambda: MixtureComponent((1,), 1.0, 0.0), "a number > 0", "0.0"),
+    (lambda: MixtureComponent((1,), 1.0, 0.0), "a finite number > 0", "0.0"),
     (lambda: MixtureComponent((2, 1), 1.0, 0.1), "strictly increasing offsets", "(2, 1)"),
     (lambda: Source(3, (1, 2), Mixture((MixtureComponent((3,), 1.0, 0.1),))),
      "a subset of the source parents (1, 2)", "(3,)"),
@@ -166,16 +166,27 @@ def _with(path: tuple[str, ...], value=None, delete: bool = False) -> dict:
 
 
 @pytest.mark.parametrize("data, expected, received", [
-    (_with(("prior",), delete=True), "keys vocab_size, parents, prior", "['parents', 'vocab_size']"),
-    (_with(("vocab_size",), delete=True), "keys vocab_size, parents, prior", "['parents', 'prior']"),
+    (_with(("prior",), delete=True), "keys vocab_size, parents, prior",
+     "['parents', 'vocab_size'] (missing 'prior')"),
+    (_with(("vocab_size",), delete=True), "keys vocab_size, parents, prior",
+     "['parents', 'prior'] (missing 'vocab_size')"),
+    (_with(("parent",), [1]), "keys vocab_size, parents, prior (no others)",
+     "['parent', 'parents', 'prior', 'vocab_size'] (unknown 'parent')"),
     (_with(("prior", "kind"), delete=True), "a dict with a 'kind' key", "{'components'"),
     (_with(("prior", "kind"), "beta"), "'dirichlet', 'fixed' or 'mixture'", "'beta'"),
-    (_with(("prior", "components"), delete=True), "a 'components' list", "None"),
+    (_with(("prior", "components"), delete=True), "keys kind, components (no others)",
+     "['kind'] (missing 'components')"),
+    (_with(("prior", "components"), {"parents": [1]}), "a 'components' list", "{'parents': [1]}"),
     (_with(("prior", "components", 0, "weight"), delete=True),
-     "a dict with parents, weight, alpha", "{'parents': [1], 'alpha': 0.1}"),
-    (_with(("prior",), {"kind": "dirichlet"}), "an 'alpha' key", "['kind']"),
-    (_with(("prior",), {"kind": "fixed"}), "a 'kernel' key", "['kind']"),
-    (_with(("prior",), {"kind": "dirichlet", "alpha": -1}), "a number > 0", "-1"),
+     "keys parents, weight, alpha (no others)", "['alpha', 'parents'] (missing 'weight')"),
+    (_with(("prior", "components", 0, "alpah"), 0.1),
+     "keys parents, weight, alpha (no others)",
+     "['alpah', 'alpha', 'parents', 'weight'] (unknown 'alpah')"),
+    (_with(("prior",), {"kind": "dirichlet"}), "keys kind, alpha", "['kind'] (missing 'alpha')"),
+    (_with(("prior",), {"kind": "fixed"}), "keys kind, kernel", "['kind'] (missing 'kernel')"),
+    (_with(("prior",), {"kind": "dirichlet", "alpha": 0.1, "alpah": 0.1}), "keys kind, alpha",
+     "['alpah', 'alpha', 'kind'] (unknown 'alpah')"),
+    (_with(("prior",), {"kind": "dirichlet", "alpha": -1}), "a finite number > 0", "-1"),
     (_with(("prior", "components", 1, "weight"), 0.5), "weights summing to 1", "1.2"),
     ([1, 2, 3], "a dict", "'list'"),
 ])
@@ -325,6 +336,71 @@ def test_expand_component_places_axes_by_offset():
 def test_sample_kernels_rejects_bad_n():
     with _raises("an integer >= 1", "0"):
         sample_kernels(PAPER_SOURCE, 0, rng=np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------- numpy scalars
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    src = Source(np.int64(3), (np.int64(1), np.int32(2)), Dirichlet(alpha=np.float64(0.1)))
+    assert src == PAPER_SOURCE
+    assert type(src.vocab_size) is int and all(type(p) is int for p in src.parents)
+    assert type(src.prior.alpha) is float
+    assert type(Dirichlet(np.float32(0.5)).alpha) is float
+    assert Source(3, np.array([1, 2]), Dirichlet(0.1)).parents == (1, 2)
+    comp = MixtureComponent((np.int64(1),), np.float64(1.0), np.float32(0.25))
+    assert (type(comp.weight), type(comp.alpha), type(comp.parents[0])) == (float, float, int)
+    spec = ModelSpec(heads=np.int64(3), window=np.int16(3), degree=np.uint8(2),
+                     w_plus=np.float32(2.5), a_init=np.int64(1))
+    assert spec == ModelSpec(3, 3, 2, w_plus=2.5, a_init=1.0)
+    assert all(type(getattr(spec, f)) is int for f in ("heads", "window", "degree"))
+    assert all(type(getattr(spec, f)) is float for f in ("w_plus", "w_minus", "c_init", "a_init"))
+    assert head_sets(np.int64(3), np.int64(2)) == head_sets(3, 2)
+    assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()  # plain JSON types
+
+
+def test_integer_kernels_and_exact_numbers_are_accepted_by_fixed():
+    import sympy as sp
+
+    assert Fixed([[1, 0], [0, 1]]).kernel.dtype == np.float64
+    half = sp.Rational(1, 2)
+    assert Fixed([[half, half], [half, half]]) == Fixed([[0.5, 0.5], [0.5, 0.5]])
+
+
+def test_fixed_prior_needs_no_rng():
+    fixed = Source(2, (1,), Fixed(BIGRAM_FIXED))
+    kernels = sample_kernels(fixed, 3)
+    assert np.array_equal(kernels, np.broadcast_to(np.array(BIGRAM_FIXED), (3, 2, 2)))
+    assert np.array_equal(sample_kernels(fixed, 3, rng=None), kernels)
+    with pytest.raises(InductionHeadsError, match="a Dirichlet prior draws random kernels"):
+        sample_kernels(PAPER_SOURCE, 3, rng=None)
+
+
+def test_head_set_maximum_is_enforced_exactly_at_the_bound():
+    from theory.sizes import MAX_HEAD_SETS
+
+    assert len(head_sets(16, 16)) == 2**16 <= MAX_HEAD_SETS  # 65 536 sets: allowed
+    with pytest.raises(InductionHeadsError, match="received a request for 131072 sets"):
+        head_sets(17, 17)
+
+
+def test_unknown_keys_are_listed_with_the_allowed_ones():
+    data = {"vocab_size": 3, "parents": [1, 2], "parent": [1], "prior": {"kind": "dirichlet",
+                                                                         "alpha": 0.1}}
+    with _raises("keys vocab_size, parents, prior (no others)",
+                 "['parent', 'parents', 'prior', 'vocab_size'] (unknown 'parent')"):
+        Source.from_dict(data)
+    with _raises("keys heads, window, degree and optionally w_plus, w_minus, c_init, a_init",
+                 "['degree', 'heads', 'w_pluss', 'window'] (unknown 'w_pluss')"):
+        ModelSpec.from_dict({"heads": 3, "window": 3, "degree": 2, "w_pluss": 1.0})
+
+
+def test_load_source_refuses_non_utf8_and_names_the_file(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"vocab_size": 3, "note": "café"}'.encode("latin-1"))
+    with pytest.raises(InductionHeadsError, match=r"latin1\.json'.*expected UTF-8 text"):
+        load_source(path)
+    utf8 = tmp_path / "utf8.json"
+    PAPER_SOURCE.to_json(utf8)
+    assert load_source(utf8) == PAPER_SOURCE
 
 
 # ------------------------------------------------------------------- malformed dicts

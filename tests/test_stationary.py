@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from theory import sizes
 from theory.errors import InductionHeadsError
 from theory.kernels import sample_kernels
 from theory.sequences import sample_sequences_np
@@ -238,3 +240,77 @@ def test_sampler_window_frequencies_match_stationary_law(start, burn_in):
     z = np.abs(freq - law) / np.sqrt(law * (1 - law) / tok.shape[0])
     assert z.max() <= SAMPLER_Z, f"worst cell z={z.max():.2f}: freq {freq[z.argmax()]:.4f} " \
                                  f"vs law {law[z.argmax()]:.4f}"
+
+
+# --- chunked solves and the memory guard -------------------------------------------------------
+
+def test_chunked_solves_give_identical_laws(monkeypatch):
+    """Chunks of 7 kernels (per-matrix LAPACK and GTH) reproduce the one-batch result bit for bit."""
+    src = Source(3, (1, 3), Dirichlet(0.2))
+    kernels = sample_kernels(src, 40, rng=np.random.default_rng(6))  # (40, 3, 3, 3)
+    whole = window_law(kernels, (1, 3), 5)
+    per_kernel = sizes.solve_bytes_per_kernel(3, 3)
+    monkeypatch.setattr(sizes, "SOLVE_CHUNK_BYTES", 7 * per_kernel)
+    assert sizes.solve_chunk(40, 3, 3) == 7
+    chunked = window_law(kernels, (1, 3), 5)
+    assert np.array_equal(whole, chunked), f"differ by {np.abs(whole - chunked).max():.3g}"
+
+
+def test_chunked_gth_fallback_matches_the_one_batch_result(monkeypatch):
+    """alpha = 0.05 makes LAPACK report a singular matrix: every chunk then goes through GTH."""
+    kernels = sample_kernels(Source(3, (1, 2), Dirichlet(0.05)), 300, rng=np.random.default_rng(1))
+    whole = window_law(kernels, (1, 2), 3)
+    monkeypatch.setattr(sizes, "SOLVE_CHUNK_BYTES", 16 * sizes.solve_bytes_per_kernel(3, 2))
+    assert np.array_equal(window_law(kernels, (1, 2), 3), whole)
+
+
+def test_non_primitive_kernels_are_counted_across_chunks(monkeypatch):
+    good = np.array([[0.5, 0.5], [0.3, 0.7]])
+    batch = np.stack([good, np.eye(2), good, np.eye(2)[::-1], good, np.eye(2)])  # (6, 2, 2)
+    monkeypatch.setattr(sizes, "SOLVE_CHUNK_BYTES", 2 * sizes.solve_bytes_per_kernel(2, 1))
+    with pytest.raises(InductionHeadsError, match=r"reducible chain \(batch index 1, 3 of 6 such\)"):
+        window_law(batch, (1,), 2)
+
+
+MEMORY_ESTIMATE_CASES = [(3, (1, 4), 120), (2, (1, 7), 30), (3, (1, 2), 20_000)]
+"""(d, P, kernels): 81, 128 and 9 states; the first two run in several chunks."""
+
+
+@pytest.mark.parametrize("d,parents,n", MEMORY_ESTIMATE_CASES)
+def test_window_law_memory_estimate_bounds_the_measured_peak(monkeypatch, d, parents, n):
+    """tracemalloc's peak (numpy buffers) stays below the estimate the guard checks."""
+    monkeypatch.setattr(sizes, "SOLVE_CHUNK_BYTES", 2**21)  # 2 MiB chunks: several per call
+    kernels = sample_kernels(Source(d, parents, Dirichlet(0.3)), n, rng=np.random.default_rng(2))
+    window = parents[-1] + 1
+    estimate = sizes.window_law_bytes(n, d, parents[-1], window)
+    tracemalloc.start()
+    try:
+        window_law(kernels, parents, window)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate, f"measured peak {peak} B above the estimate {estimate} B"
+
+
+def test_oversized_window_law_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setenv(sizes.MEMORY_LIMIT_ENV, "0.01")  # 10 MiB
+    kernels = np.full((1000, 4, 4, 4), 0.25)  # d=4, P=(1,2): 16 states, law of 4^5 per kernel
+    estimate = sizes.window_law_bytes(1000, 4, 2, 5)
+    assert estimate > sizes.memory_limit_bytes()
+    with pytest.raises(InductionHeadsError) as info:
+        window_law(kernels, (1, 2), 5)
+    message = str(info.value)
+    assert message.startswith("window law for d=4, r=2 (16 states), window K=5, over 1000 kernel")
+    assert "the memory limit of 10.2 MiB" in message and sizes.MEMORY_LIMIT_ENV in message
+    assert f"needs about {sizes.format_bytes(estimate)}" in message
+    monkeypatch.setenv(sizes.MEMORY_LIMIT_ENV, "1")
+    assert window_law(kernels, (1, 2), 5).shape == (1000,) + (4,) * 5
+
+
+def test_sequence_sampler_is_refused_before_drawing(monkeypatch):
+    monkeypatch.setenv(sizes.MEMORY_LIMIT_ENV, "0.001")  # 1 MiB
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(InductionHeadsError, match="1000 sequence"):
+        sample_sequences_np(Source(3, (1, 2), Dirichlet(0.3)), 1000, 100, rng=rng)
+    assert rng.bit_generator.state == state, "a refused request must not consume randomness"

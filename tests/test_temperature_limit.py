@@ -1,4 +1,4 @@
-"""A long stage-3 run: the trained temperature approaches the finite-L optimum a*(L) (issue 3).
+"""A long stage-3 run: the trained temperature approaches the finite-L optimum a*(L).
 
 The theory's ``a → ∞`` is the large-L limit; at finite L the GIH loss has a finite minimiser
 ``a*(L)`` (:func:`theory.optimal_temperature`). With the selector and copier trained first and

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from theory.spec import Mixture, MixtureComponent, Source
 
-REQUIRED_KEYS = ("selected_parents", "criterion", "stderr", "margin", "copier")
+REQUIRED_KEYS = ("selected_set", "criterion", "stderr", "margin", "copier")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +28,7 @@ def test_cli_default_source_writes_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     missing = [k for k in REQUIRED_KEYS if k not in data]
     assert not missing, f"JSON lacks {missing}"
-    assert data["selected_parents"] == [1, 2]
+    assert data["selected_set"] == [1, 2]
     assert data["copier"] == [1, 2, "untouched"]
     assert len(data["criterion"]) == len(data["stderr"]) == 7
     assert data["seed"] == 1 and data["seq_len"] == 60
@@ -40,7 +42,7 @@ def test_cli_source_file(tmp_path: Path) -> None:
     proc = _run("predict", "--source", str(src), "--heads", "3", "--window", "3", "--degree", "2",
                 "--json", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["selected_parents"] == [1]
+    assert json.loads(out.read_text())["selected_set"] == [1]
 
 
 def test_cli_bad_input_is_one_clean_line(tmp_path: Path) -> None:
@@ -52,3 +54,29 @@ def test_cli_bad_input_is_one_clean_line(tmp_path: Path) -> None:
     missing = _run("predict", "--source", str(tmp_path / "nope.json"), "--heads", "1",
                    "--window", "1", "--degree", "1")
     assert missing.returncode == 2 and missing.stderr.startswith("error: source path")
+
+
+SOURCE_LINE = b'{"vocab_size": 3, "parents": [1, 2], "prior": {"kind": "dirichlet", "alpha": 0.1}}'
+
+
+@pytest.mark.parametrize("content, extra, fragment", [
+    (b"\xff" + SOURCE_LINE, (), "expected UTF-8 text, received byte 0xff at offset 0"),
+    (SOURCE_LINE, ("--seed", "-1", "--samples", "100000000"),
+     "--seed: expected an integer >= 0, received -1"),
+    (SOURCE_LINE, ("--samples", "100000000"),
+     "expected a request within the memory limit of 2.0 GiB"),
+], ids=["source-not-utf8", "seed-negative", "samples-over-memory-limit"])
+def test_cli_bad_input_exits_2_without_traceback(tmp_path: Path, content: bytes, extra: tuple,
+                                                 fragment: str, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    """The real process exit status for bad input is 2 (every bad-input row of the command line,
+    run in-process, is in ``tests/test_bad_inputs.py``'s ``CLI_CASES``)."""
+    monkeypatch.delenv("INDUCTION_HEADS_MEMORY_LIMIT_GIB", raising=False)
+    src = tmp_path / "source.json"
+    src.write_bytes(content)
+    proc = _run("predict", "--source", str(src), "--heads", "3", "--window", "3", "--degree", "2",
+                "--samples", "50", *extra)
+    assert proc.returncode == 2, f"status {proc.returncode}, stderr {proc.stderr!r}"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert proc.stdout == "", f"nothing may be printed before the error: {proc.stdout!r}"

@@ -2,7 +2,7 @@
 
 - The finite-length criterion G_L(S) (theory, counting formula in numpy) equals the autograd
   ``-∂loss/∂a`` at ``a = 0`` of the numerics model built at the exact copier with ``c̃`` one-hot on S,
-  on the same sequences (SPEC §3's derivation before its L → ∞ limit).
+  on the same sequences (docs/theory.md §3's derivation before its L → ∞ limit).
 - The GIH predictor of ``theory.predictors`` equals the limiting model's output at the same ``a``.
 - The numpy and torch samplers draw the same law (pooled transition frequencies).
 """

@@ -220,7 +220,7 @@ def test_bad_library_input_raises(kwargs: dict, expected: str) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("numerics.__main__") is None,
-                    reason="numerics/__main__.py (the `python -m numerics` entry) is not there yet")
+                    reason="the `python -m numerics` entry point is not installed")
 def test_python_dash_m_numerics_verify(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "numerics", "verify", *SMALL_ARGS,

@@ -10,7 +10,7 @@ Kernels and sequences (numpy; ``kernels``, ``sequences``):
     sample_kernels, mean_kernel, sample_sequences_np.
 Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
     window_law, marginal; window_law_exact.
-Selection criterion (SPEC §3; per kernel ``criterion``, estimates ``criterion_estimates``):
+Selection criterion (docs/theory.md §3; per kernel ``criterion``, estimates ``criterion_estimates``):
     modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
     CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion.
 Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):

@@ -1,4 +1,4 @@
-"""The selection criterion G(S) (SPEC §3) and its χ² relative, per kernel: float, exact, symbolic.
+"""The selection criterion G(S) (docs/theory.md §3) and its χ² relative, per kernel: float, exact, symbolic.
 
 For a kernel π with stationary law μ and a set of offsets S, let ``z = (x_{l-h})_{h∈S}``, ``e = x_l``:
 

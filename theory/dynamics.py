@@ -2,7 +2,7 @@
 
 **Stage 1, selector (replicator equation).** Near ``a = 0`` the loss is linear in the
 normalised selector weights, ``ℓ ≈ ℓ0 - a Σ_S c̃_S G_S`` (``G_S`` the selection criterion of
-SPEC §3). With ``c_S = C_S²`` and ``c̃_S = C_S² / ΣC²``, ``∂c̃_T/∂C_S = (2C_S/ΣC²)(δ_TS - c̃_T)``,
+docs/theory.md §3). With ``c_S = C_S²`` and ``c̃_S = C_S² / ΣC²``, ``∂c̃_T/∂C_S = (2C_S/ΣC²)(δ_TS - c̃_T)``,
 so gradient flow ``dC_S/dt = -∂ℓ/∂C_S = (2a C_S/ΣC²)(G_S - Ḡ)`` with ``Ḡ = Σ_T c̃_T G_T``. Hence
 ``d(ΣC²)/dt = 4a(Ḡ - Ḡ) = 0`` (``ΣC²`` is conserved) and
 

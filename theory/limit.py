@@ -1,4 +1,4 @@
-"""The limit the theory predicts for TF(M, H, d, D) trained on a source (SPEC §3).
+"""The limit the theory predicts for TF(M, H, d, D) trained on a source (docs/theory.md §3).
 
 Only the head sets the model can express are ranked: ``𝒮 = {S ⊆ {1..H} : |S| <= D}``
 (:func:`theory.spec.head_sets`; head h starts on offset h, so a head set is a set of offsets).

@@ -1,4 +1,6 @@
-"""Reference predictors at every position of a sequence, vectorised (numpy, float64; docs/theory.md §3).
+"""Reference predictors at every position of a sequence, vectorised (numpy, float64).
+
+The predictors of docs/theory.md §3.5 (and the GIH of §3.4), at every prefix of a sequence.
 
 Tokens ``x`` have shape ``(n, T)`` (``tokens[:, t-1]`` is ``x_t``). At position ``l = 1..T`` the
 model has seen ``x_1..x_l`` and predicts ``x_{l+1}``: the query is position ``l+1``, whose
@@ -43,6 +45,7 @@ import numpy as np
 
 from theory.errors import require
 from theory.predictors import _check_context, _check_offsets, context_similarity
+from theory.sizes import FLOAT_BYTES, require_memory
 
 __all__ = [
     "ADDITIVE_SMOOTHING",
@@ -111,13 +114,17 @@ def match_counts(tokens: Any, head_set: Sequence[int], *, vocab_size: int
     n, T = x.shape
     offsets = _check_offsets(head_set, T, "head_set")
     d = int(vocab_size)
+    chunk = max(1, _CHUNK_ENTRIES // (T * T))
+    # onehot, seen and matched (n, T, d); a chunk's bool match tensor, its float copy and masks
+    require_memory(FLOAT_BYTES * 3 * n * T * d + (FLOAT_BYTES + 3) * min(chunk, n) * T * T,
+                   f"per-position counts of n={n} sequences of T={T} tokens over d={d}",
+                   "pass fewer or shorter sequences")
     onehot = _onehot(x, d)  # (n, T, d)
     seen = np.cumsum(onehot, axis=1)  # (n, T, d)
     if not offsets:
         return seen.copy(), seen
     causal = np.tril(np.ones((T, T), dtype=bool))  # (T, T): key m <= query row l
     matched = np.empty((n, T, d))  # (n, T, d)
-    chunk = max(1, _CHUNK_ENTRIES // (T * T))
     for start in range(0, n, chunk):  # sequence chunks only, to bound memory
         xs = x[start: start + chunk]  # (c, T)
         c = xs.shape[0]

@@ -1,4 +1,4 @@
-"""Reference predictors of ``x_{L+1}`` from a context ``x_1..x_L`` (numpy, float64; SPEC §3).
+"""Reference predictors of ``x_{L+1}`` from a context ``x_1..x_L`` (numpy, float64; docs/theory.md §3).
 
 Every predictor takes ``context`` of shape ``(n, L)``: row ``i`` holds ``x_1..x_L`` of sequence
 ``i`` (``context[:, l-1]`` is ``x_l``). The query position ``L+1`` holds no token; its context at
@@ -126,7 +126,7 @@ def _mix_tokens(weights: np.ndarray, ctx: np.ndarray, d: int) -> np.ndarray:
 
 def gih_predict(context: Any, head_set: Sequence[int], a: float, *, vocab_size: int
                 ) -> np.ndarray:
-    """Generalized induction head ``ŷ = Σ_l softmax_l(a·s_l) e(x_l)`` (SPEC §3).
+    """Generalized induction head ``ŷ = Σ_l softmax_l(a·s_l) e(x_l)`` (docs/theory.md §3).
 
     Args:
         context: integer ``(n, L)``, ``x_1..x_L``.
@@ -154,7 +154,7 @@ def gih_predict(context: Any, head_set: Sequence[int], a: float, *, vocab_size: 
 
 def bayes_predict(context: Any, parents: Sequence[int], alpha: float, *, vocab_size: int
                   ) -> np.ndarray:
-    """Dirichlet(α) posterior predictive ``(N(z*, e) + α) / (N(z*) + dα)`` (SPEC §3).
+    """Dirichlet(α) posterior predictive ``(N(z*, e) + α) / (N(z*) + dα)`` (docs/theory.md §3).
 
     ``z* = (x_{L+1-p})_{p∈P}`` is the query's parent context; ``N(z*, e)`` counts the transitions
     ``l = r+1..L`` (``r = max(P)``) with ``(x_{l-p})_{p∈P} = z*`` and ``x_l = e``, and

@@ -31,11 +31,16 @@ __all__ = [
     "Prior",
     "STOCHASTIC_ATOL",
     "COMPONENT_KEYS",
+    "MIN_ALPHA",
 ]
 
 
 STOCHASTIC_ATOL = 1e-8
 """How far a kernel row (or mixture weights) may sum from 1: float round-off of JSON decimals."""
+
+MIN_ALPHA = 1e-300
+"""Smallest Dirichlet concentration: the sampler draws ``log U / alpha`` with ``log U >= -37``,
+which overflows float64 below about 2e-307; rows at 1e-300 are already one-hot in float64."""
 
 
 def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
@@ -44,7 +49,11 @@ def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
 
 
 def _check_alpha(alpha: Any, what: str = "alpha") -> float:
-    return as_float(alpha, what, positive=True)
+    value = as_float(alpha, what, positive=True)
+    require(value >= MIN_ALPHA, what,
+            f"a number >= MIN_ALPHA = {MIN_ALPHA:g} (smaller concentrations overflow the "
+            "log-space sampler)", alpha)
+    return value
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Validation of next-token probability arrays handed to the library (docs/theory.md §3).
+"""Validation of next-token probability arrays handed to the library (docs/theory.md §6.3).
 
 :func:`check_probabilities` turns whatever a caller hands over as predicted probabilities into a
 float64 array, or refuses it with :class:`theory.errors.InductionHeadsError` naming the expected

@@ -167,14 +167,16 @@ def load_source(path_or_dict: str | Path | dict[str, Any]) -> Source:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as err:
-        raise InductionHeadsError(f"{where}: expected a readable file ({err.strerror})") from None
+        raise InductionHeadsError(f"{where}: expected a readable file, received one that "
+                                  f"cannot be read ({err.strerror})") from None
     except UnicodeDecodeError as err:
         raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
                                   f"{err.object[err.start]:#04x} at offset {err.start}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InductionHeadsError(f"{where}: expected valid JSON ({err})") from None
+        raise InductionHeadsError(f"{where}: expected valid JSON, received text that does not "
+                                  f"parse ({err})") from None
     return Source.from_dict(data)
 
 

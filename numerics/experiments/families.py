@@ -26,13 +26,13 @@ __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIA
 
 OFFICIAL_MODEL = ModelSpec(heads=3, window=3, degree=2, w_plus=3.0, w_minus=0.1, c_init=0.01,
                            a_init=0.01)
-"""SPEC §4's main-figure initialisation in our window convention (head h starts on offset h of
+"""docs/theory.md §4's main-figure initialisation in our window convention (head h starts on offset h of
 the shared window 1..M, M = H = 3; the official head h sees offsets h+1..h+H instead)."""
 
 OFFICIAL_REPORTED = {"lr": 1.0, "steps": 50_000, "sequences": 10_000, "train_sequences": 9_000,
                      "seq_len": 100, "selected_set": (1, 2), "c_tilde_099_by_step": 9,
                      "final_a": 11.35}
-"""The official main-figure run as SPEC §4 reports it (for comparison, not used in training)."""
+"""The official main-figure run as docs/theory.md §4 reports it (for comparison, not used in training)."""
 
 
 def mixture_family(weight: float, alpha: float, *, vocab_size: int = 3) -> Source:

@@ -1,13 +1,14 @@
-"""Helpers the notebooks call (issue 6), so that no notebook defines more than a one-liner.
+"""Helpers the notebooks call, so that no notebook defines more than a one-liner.
 
-The training runs the notebooks launch (trained selection map, SPEC §4's official run) live in
-:mod:`numerics.experiments.runs`.
+The training runs the notebooks launch (trained selection map, the official run of
+docs/theory.md §4) live in :mod:`numerics.experiments.runs`.
 
-- Size switch (defined in :mod:`numerics.experiments`, re-exported): :data:`SIZE_ENV` is
+- Size switch (defined in :mod:`numerics.experiments.sizes`, re-exported): :data:`SIZE_ENV` is
   ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or ``full`` (research scale):
   :func:`notebook_size`, :func:`by_size`, and :func:`research_size` (``full`` on CUDA).
-- A verification run inline: :func:`report_figures` (:mod:`numerics.plots`, plus the growth law
-  with :func:`growth_coefficient`) and :func:`curve_gaps` (logged versus predicted curves).
+- A verification run inline: :func:`report_figures` (:func:`numerics.plots.report_figures`, plus
+  the growth law with :func:`growth_coefficient`, re-exported from :mod:`theory.dynamics`) and
+  :func:`curve_gaps` (logged versus predicted curves).
 - Conveniences: :func:`torch_generator`, :func:`model_taps`, :func:`format_table`.
 """
 
@@ -20,14 +21,17 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from numerics import plots
+from numerics.experiments.sizes import by_size, notebook_size, research_size
 from numerics.models.simplified import InductionHeadModel
-from numerics.plots import plot_copier, plot_losses, plot_selector, plot_temperature
 from numerics.verify.job import VerifyReport
-from theory.dynamics import log_growth
+from theory.dynamics import growth_coefficient, log_growth
 from theory.errors import require
 from theory.spec import ModelSpec
 
-__all__ = ["torch_generator", "model_taps", "report_figures", "curve_gaps", "format_table"]
+__all__ = ["notebook_size", "by_size", "research_size", "growth_coefficient", "torch_generator",
+           "model_taps", "report_figures", "curve_gaps", "format_table"]
+
 
 def torch_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (the samplers' keyword-only argument)."""
@@ -55,37 +59,21 @@ def model_taps(spec: ModelSpec, vocab_size: int, context: Any, *,
 
 
 def report_figures(report: VerifyReport, *, kappa: float | None = None) -> dict[str, Figure]:
-    """``{"selector", "copier", "temperature", "losses"}`` figures of a run (nothing written).
+    """The figures of :func:`numerics.plots.report_figures` for a run (nothing written).
 
     With ``kappa > 0`` and a stage training ``a`` alone, the temperature figure also shows the
-    growth law ``a = log(e^{a_0} + κ·lr·(step - step_0))`` from that stage's start.
+    growth law ``a = log(e^{a_0} + κ·lr·(step - step_0))`` from that stage's start
+    (:func:`theory.dynamics.log_growth`).
     """
+    require(isinstance(report, VerifyReport), "report", "a VerifyReport", type(report).__name__)
     data = report.to_dict()
-    hist, curves, losses = data["history"], data.get("curves") or {}, data["losses"]
-    bounds = np.cumsum([s["steps"] for s in data["config"]["train"]["stages"]]).tolist()
-    selected, steps = data["predicted"]["selected_set"], hist["steps"]
-    copier = data["predicted"]["copier"]
-    figs = {
-        "selector": plot_selector(steps, hist["selector"], hist["sets"], selected_set=selected,
-                                  predicted=curves.get("selector"), stage_bounds=bounds),
-        "copier": plot_copier(hist["copier"][0], hist["copier"][-1],
-                              predicted_offsets=[o if isinstance(o, int) else None
-                                                 for o in copier]),
-        "temperature": plot_temperature(steps, hist["a"], predicted=curves.get("temperature"),
-                                        a_star=losses.get("a_star"), stage_bounds=bounds),
-        "losses": plot_losses(steps, hist["loss"], stage_bounds=bounds, references={
-            "model (held-out)": losses.get("model"), "GIH, trained a": losses.get("gih_trained_a"),
-            "GIH, a*(L)": losses.get("gih_a_star"), "GIH, a = ∞": losses.get("gih_inf"),
-            "Bayes": losses.get("bayes"), "oracle": losses.get("oracle")}),
-    }
-    law = curves.get("temperature")
+    law, overlays = (data.get("curves") or {}).get("temperature"), []
     if kappa is not None and kappa > 0 and law:
-        t_steps = np.asarray(law["steps"])  # (T,)
+        t_steps = np.asarray(law["steps"], dtype=np.float64)  # (T,)
         a_law = log_growth(law["lr"] * (t_steps - t_steps[0]), law["a"][0], kappa)  # (T,)
-        ax = figs["temperature"].axes[0]
-        ax.plot(t_steps, a_law, "-.", lw=1.2, label=f"growth law log(e^a0 + κt), κ = {kappa:.2f}")
-        ax.legend(fontsize=8)
-    return figs
+        overlays.append({"steps": t_steps, "a": a_law,
+                         "label": f"growth law log(e^a0 + κt), κ = {kappa:.3f}"})
+    return plots.report_figures(data, temperature_overlays=overlays)
 
 
 def _interp(steps: np.ndarray, grid: Any, curve: Any) -> np.ndarray:

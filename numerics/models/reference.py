@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from numerics.models.simplified import InductionHeadModel
+from numerics.models.simplified import (
+    InductionHeadModel,
+    _check_tokens,
+    _is_token_tensor,
+    _shape_or_type,
+)
+from theory.errors import require
 
 __all__ = ["dense_forward", "dense_loss"]
 
@@ -22,7 +28,19 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
 
     Uses the model's parameters ``w``, ``C``, ``a`` (and its fixed one-hot heads, if any), so
     gradients flow to them exactly as through the vectorised forward.
+
+    Raises:
+        InductionHeadsError: unless ``context`` is an integer (n, L) tensor on the model's
+            device with n, L >= 1 and tokens in ``0..d-1``.
     """
+    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
+            type(model).__name__)
+    require(_is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
+            "an integer tensor of shape (n, L) with n, L >= 1", _shape_or_type(context))
+    require(context.device == model.w.device, "context device",
+            f"the model's device {model.w.device}", context.device)
+    _check_tokens(context, "context tokens", model.vocab_size)
+    context = context.long()
     n, L = context.shape
     H, M = model.w.shape
     dtype, device = model.w.dtype, model.w.device
@@ -63,4 +81,6 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
 
 def dense_loss(model: InductionHeadModel, tokens: torch.Tensor) -> torch.Tensor:
     """Mean loss of :func:`dense_forward` on sequences (n, L+1), under the model's loss kind."""
+    require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
+            "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
     return model.loss_from_probs(dense_forward(model, tokens[:, :-1]), tokens[:, -1])

@@ -25,24 +25,60 @@ Named taps (``forward(..., return_taps=True)``), stable names:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from numerics.data import _is_int
+from numerics.devices import resolve_device
 from theory.errors import require
+from theory.predictors import LOSS_FLOOR
 from theory.spec import ModelSpec
 
-__all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS"]
+__all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS",
+           "DTYPES"]
 
-LOSS_FLOOR = 1e-12
-"""Floor inside ``-log max(ŷ(target), LOSS_FLOOR)``: ŷ(e) is exactly 0 when e never occurs."""
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+"""Parameter dtypes of the model, by name; the constructor takes the name or the torch dtype."""
 
 LOSS_KINDS = ("nll", "official_ce")
 """``nll``: ``-log ŷ(target)`` (SPEC §2.4). ``official_ce``: the official code's
 ``nn.CrossEntropyLoss`` applied to ŷ as if it were logits (only to reproduce its figures)."""
+
+
+def _is_token_tensor(value: object, dim: int) -> bool:
+    """A ``dim``-dimensional tensor of an integer dtype (not bool, float or complex)."""
+    return (isinstance(value, torch.Tensor) and value.dim() == dim
+            and not torch.is_floating_point(value) and not torch.is_complex(value)
+            and value.dtype != torch.bool)
+
+
+def _shape_or_type(value: object) -> object:
+    """What an error message shows for a received tensor-like value: its shape, else its type."""
+    if isinstance(value, torch.Tensor):
+        return (tuple(value.shape), str(value.dtype))
+    return getattr(value, "shape", type(value).__name__)
+
+
+def _check_tokens(tokens: torch.Tensor, what: str, vocab_size: int) -> None:
+    """Every entry of an integer tensor lies in ``0..d-1`` (one min/max reduction)."""
+    lo, hi = torch.aminmax(tokens)
+    lo, hi = int(lo), int(hi)
+    require(lo >= 0 and hi < vocab_size, what, f"values in [0, {vocab_size})", (lo, hi))
+
+
+def _resolve_dtype(dtype: object) -> torch.dtype:
+    """``torch.float32``/``torch.float64`` or their names (:data:`DTYPES`)."""
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    require(isinstance(dtype, torch.dtype) and dtype in DTYPES.values(), "dtype",
+            "torch.float32, torch.float64, 'float32' or 'float64'", dtype)
+    return dtype
 
 
 class CopierInputs(NamedTuple):
@@ -69,23 +105,30 @@ def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
     """One-hot context and the copier's match tensors (see :class:`CopierInputs`).
 
     Args:
-        context: (n, L) int64 tokens ``x_1..x_L``, with L > M.
-        window: M.
-        vocab_size: d.
-        dtype: float dtype of the outputs.
+        context: (n, L) integer tokens ``x_1..x_L`` in ``0..d-1``, with n >= 1 and L > M.
+        window: M >= 1.
+        vocab_size: d >= 2.
+        dtype: float dtype of the outputs (a key or value of :data:`DTYPES`).
 
     Returns:
         :class:`CopierInputs`.
+
+    Raises:
+        InductionHeadsError: on a context that is not an integer (n, L) tensor, n = 0, L <= M,
+            tokens outside ``0..d-1``, or a bad window, vocabulary or dtype.
     """
-    require(isinstance(context, torch.Tensor) and context.dim() == 2
-            and not torch.is_floating_point(context), "context",
-            "an integer tensor of shape (n, L)", getattr(context, "shape", type(context)))
+    require(_is_token_tensor(context, 2), "context", "an integer tensor of shape (n, L)",
+            _shape_or_type(context))
+    require(_is_int(window) and window >= 1, "window", "an integer M >= 1", window)
+    require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
+            vocab_size)
+    dtype = _resolve_dtype(dtype)
+    window, vocab_size = int(window), int(vocab_size)
     n, L = context.shape
+    require(n >= 1, "context sequences n", "n >= 1", n)
     require(L > window, "context length L", f"L > M = {window}", L)
-    lo, hi = int(context.min()), int(context.max())
-    require(lo >= 0 and hi < vocab_size, "context tokens", f"values in [0, {vocab_size})",
-            (lo, hi))
-    onehot = F.one_hot(context, vocab_size).to(dtype)                      # (n, L, d)
+    _check_tokens(context, "context tokens", vocab_size)
+    onehot = F.one_hot(context.long(), vocab_size).to(dtype)              # (n, L, d)
     padded = F.pad(onehot, (0, 0, window, 0))                             # (n, L+M, d)
     # Window j covers padded[j .. j+M-1]; for position l = j+1 element M-i is x_{l-i}.
     shifted = padded.unfold(1, window, 1).flip(-1).transpose(-1, -2)     # (n, L+1, M, d)
@@ -103,20 +146,29 @@ class InductionHeadModel(nn.Module):
     Args:
         spec: sizes and initialisation (``w_plus`` at offset h for head h, ``w_minus`` elsewhere,
             ``C_S = c_init``, ``a = a_init``).
-        vocab_size: d >= 2.
+        vocab_size: d >= 2 (a Python or numpy integer).
         loss: one of :data:`LOSS_KINDS`.
-        dtype: parameter and activation dtype (float64 for theory checks).
-        device: torch device of the parameters.
+        dtype: parameter and activation dtype: ``torch.float32``, ``torch.float64`` or their
+            names ``"float32"``, ``"float64"`` (float64 for theory checks).
+        device: where the parameters live: a name of :func:`numerics.devices.resolve_device`
+            (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``), a ``torch.device``, or None (CPU).
+
+    Raises:
+        InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, or a device that is
+            not spelled as above or does not exist on this machine.
     """
 
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
-                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+                 dtype: torch.dtype | str = torch.float32,
+                 device: torch.device | str | None = None):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
-        require(isinstance(vocab_size, int) and vocab_size >= 2, "vocab_size",
+        require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
-        require(loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", loss)
-        self.spec, self.vocab_size, self.loss_kind = spec, vocab_size, loss
+        require(isinstance(loss, str) and loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}",
+                loss)
+        dtype, device = _resolve_dtype(dtype), resolve_device(device)
+        self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.sets = spec.sets
         H, M = spec.heads, spec.window
         kw = {"dtype": dtype, "device": device}
@@ -139,23 +191,37 @@ class InductionHeadModel(nn.Module):
             spec: model sizes (the initialisation is kept for heads without a fixed offset).
             vocab_size: d.
             selected_set: the head set S* (1-based heads), a member of ``spec.sets``.
-            a: classifier temperature.
+            a: classifier temperature, a finite real number >= 0. The limit ``a = ∞`` itself is
+                the generalized induction head, :func:`theory.gih_predict` with ``a=math.inf``.
             offsets: head -> offset it copies exactly (default: h -> h for h in ``selected_set``).
                 A fixed head outputs ``e(x_{l-offset})``, or 0 where ``l - offset < 1``.
             **kwargs: passed to the constructor (``dtype``, ``device``, ``loss``).
+
+        Raises:
+            InductionHeadsError: on a bad selected set, offsets or temperature (nan, ±inf,
+                negative, or not a real number), or a bad constructor argument.
         """
+        require(isinstance(a, Real) and not isinstance(a, bool) and math.isfinite(float(a))
+                and float(a) >= 0, "a",
+                "a finite real number >= 0 (a = inf is theory.gih_predict(..., a=math.inf))", a)
+        require(isinstance(selected_set, (tuple, list)) and all(_is_int(h) for h in selected_set),
+                "selected_set", "a tuple of 1-based head indices", selected_set)
         model = cls(spec, vocab_size, **kwargs)
-        selected = tuple(sorted(selected_set))
+        selected = tuple(sorted(int(h) for h in selected_set))
         require(selected in spec.sets, "selected_set", f"one of the head sets {spec.sets}", selected)
+        require(offsets is None or isinstance(offsets, Mapping), "offsets",
+                "None or a mapping head -> offset", offsets)
         offsets = dict(offsets) if offsets is not None else {h: h for h in selected}
         for h, o in offsets.items():
-            require(1 <= h <= spec.heads, "offsets head", f"a head in 1..{spec.heads}", h)
-            require(1 <= o <= spec.window, "offsets offset", f"an offset in 1..{spec.window}", o)
-            model.fixed_offsets[h - 1] = o - 1
+            require(_is_int(h) and 1 <= h <= spec.heads, "offsets head",
+                    f"a head in 1..{spec.heads}", h)
+            require(_is_int(o) and 1 <= o <= spec.window, "offsets offset",
+                    f"an offset in 1..{spec.window}", o)
+            model.fixed_offsets[int(h) - 1] = int(o) - 1
         with torch.no_grad():
             model.C.zero_()
             model.C[spec.sets.index(selected)] = 1.0
-            model.a.fill_(a)
+            model.a.fill_(float(a))
         return model
 
     # ---------------------------------------------------------------------------- read-outs
@@ -182,17 +248,30 @@ class InductionHeadModel(nn.Module):
         """ŷ for the query position L+1.
 
         Args:
-            context: (n, L) int64 tokens, or :class:`CopierInputs` prepared for this model.
+            context: (n, L) integer tokens in ``0..d-1`` on the model's device, n >= 1,
+                L > M; or :class:`CopierInputs` prepared for this model (window, vocabulary,
+                dtype and device).
             return_taps: also return the dict of named taps (module docstring).
 
         Returns:
             ŷ (n, d), or ``(ŷ, taps)``.
+
+        Raises:
+            InductionHeadsError: on a context that fails those conditions.
         """
         if not isinstance(context, CopierInputs):
+            require(not isinstance(context, torch.Tensor) or context.device == self.w.device,
+                    "context device", f"the model's device {self.w.device}",
+                    getattr(context, "device", None))
             context = prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
         onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
         L, M = onehot.shape[1], self.spec.window
         require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
+        require(onehot.shape[0] >= 1 and onehot.shape[2] == self.vocab_size, "prepared inputs",
+                f"n >= 1 sequences over d = {self.vocab_size} tokens", tuple(onehot.shape))
+        require(onehot.dtype == self.w.dtype and onehot.device == self.w.device,
+                "prepared inputs", f"dtype {self.w.dtype} on {self.w.device}",
+                f"{onehot.dtype} on {onehot.device}")
         pos = torch.arange(1, L + 2, device=self.w.device)
         valid = pos[:, None] - torch.arange(1, M + 1, device=self.w.device)[None, :] >= 1
         sigma = self.copier_attention(valid)                              # (H, L+1, M)
@@ -224,7 +303,21 @@ class InductionHeadModel(nn.Module):
         return probs, taps
 
     def loss_from_probs(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean loss of ŷ (n, d) against targets (n,) under ``self.loss_kind``."""
+        """Mean loss of ŷ (n, d) against targets (n,) in ``0..d-1`` under ``self.loss_kind``.
+
+        ``nll`` is ``mean -log max(ŷ(target), LOSS_FLOOR)`` with the floor of
+        :data:`theory.predictors.LOSS_FLOOR` (docs/theory.md §6.2).
+
+        Raises:
+            InductionHeadsError: when the shapes disagree or a target lies outside ``0..d-1``.
+        """
+        require(isinstance(probs, torch.Tensor) and probs.dim() == 2
+                and probs.shape[1] == self.vocab_size, "probs",
+                f"a tensor of shape (n, d = {self.vocab_size})", _shape_or_type(probs))
+        require(_is_token_tensor(target, 1) and target.shape[0] == probs.shape[0], "target",
+                f"an integer tensor of shape (n = {probs.shape[0]},)", _shape_or_type(target))
+        _check_tokens(target, "target tokens", self.vocab_size)
+        target = target.long()
         if self.loss_kind == "official_ce":
             return F.cross_entropy(probs, target)
         picked = probs.gather(1, target[:, None]).squeeze(1)              # (n,)
@@ -234,11 +327,19 @@ class InductionHeadModel(nn.Module):
         """Mean loss on sequences (n, L+1): context ``x_1..x_L``, target ``x_{L+1}``.
 
         Args:
-            tokens: (n, L+1) int64.
+            tokens: (n, L+1) integer tokens in ``0..d-1``.
             inputs: the prepared context of ``tokens[:, :-1]`` (skips re-preparing a fixed sample).
+
+        Raises:
+            InductionHeadsError: on tokens that are not an integer (n, L+1) tensor, prepared
+                inputs of another n, or a token (context or target) outside ``0..d-1``.
         """
-        require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2, "tokens",
-                "an integer tensor of shape (n, L+1)", getattr(tokens, "shape", type(tokens)))
+        require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
+                "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
+        require(inputs is None or (isinstance(inputs, CopierInputs)
+                                   and inputs.onehot.shape[0] == tokens.shape[0]), "inputs",
+                f"None or CopierInputs of the n = {tokens.shape[0]} sequences of tokens",
+                _shape_or_type(inputs.onehot) if isinstance(inputs, CopierInputs) else inputs)
         probs = self(inputs if inputs is not None else tokens[:, :-1])
         return self.loss_from_probs(probs, tokens[:, -1])
 

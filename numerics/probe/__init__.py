@@ -1,4 +1,6 @@
-"""numerics.probe: read any next-token model against the limit the theory predicts (docs/theory.md §3).
+"""numerics.probe: read any next-token model against the limit the theory predicts.
+
+The limit and the reference predictors are those of docs/theory.md §3.4-§3.5.
 
 A model is any callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}``: a torch
 module, or a plain function with numpy or torch output (:func:`from_logits` wraps one that
@@ -13,7 +15,7 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
     from numerics import InductionHeadModel
     from numerics.probe import model_taps, probe
 
-    tf = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected=(1, 2), a=8.0, dtype=torch.float64)
+    tf = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2), a=8.0, dtype=torch.float64)
     report = probe(tf, PAPER_SOURCE, PAPER_MODEL, n=500, seq_len=100,
                    generator=torch.Generator().manual_seed(0), rng=np.random.default_rng(0),
                    attention=model_taps(tf))

@@ -1,4 +1,4 @@
-"""Read-outs of attention patterns against the limit (docs/theory.md §2, §3).
+"""Read-outs of attention patterns against the limit (docs/theory.md §2, §3.3-§3.4).
 
 The probe does not guess which layer an entry comes from; it reads every entry by its shape:
 

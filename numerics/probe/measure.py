@@ -1,4 +1,4 @@
-"""The probe: read any next-token model against the limit the theory predicts (docs/theory.md §3, §5).
+"""The probe: read any next-token model against the limit the theory predicts (docs/theory.md §3).
 
 :func:`probe` calls the model on held-out sequences ``x_1..x_{L+1}`` (context ``x_1..x_L``) and
 scores its prediction of ``x_{L+1}`` against every reference predictor:
@@ -142,8 +142,7 @@ def _resolve_limit(limit: Any, rng: Any, source: Source, spec: ModelSpec, seq_le
         require(isinstance(rng, np.random.Generator), "rng",
                 "a numpy.random.Generator for theory.predict_limit (or pass limit=)",
                 type(rng).__name__)
-        return predict_limit(source, heads=spec.heads, window=spec.window, degree=spec.degree,
-                             seq_len=seq_len, samples=samples, rng=rng)
+        return predict_limit(source, spec, seq_len=seq_len, samples=samples, rng=rng)
     require(isinstance(limit, LimitPrediction), "limit", "a theory.LimitPrediction",
             type(limit).__name__)
     require(limit.source.to_dict() == source.to_dict(), "limit.source",
@@ -255,8 +254,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     seen = last_match_counts(context, (), vocab_size=d)[1]  # (n, d)
     fixed = [("uniform", np.full((count, 1, d), 1.0 / d)),
              ("unigram", ((seen + smoothing) / (L + d * smoothing))[:, None])]
-    counts = [(s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
-              for s in set_list]
+    counts = ((s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
+              for s in set_list)
     tail = []
     if isinstance(source.prior, Dirichlet):
         tail.append(("bayes", bayes_predict(context, parents, source.prior.alpha,
@@ -277,11 +276,11 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         entries = attention if isinstance(attention, Mapping) else call_once(
             attention, context, inputs=inputs)
         offsets, matches = summarise_attention(entries, context, window=spec.window,
-                                               head_set=lim.selected_parents, atol=atol)
+                                               head_set=lim.selected_set, atol=atol)
 
     return ProbeReport(source=source, spec=spec, sequences=count, seq_len=L, sets=set_list,
                        smoothing=float(smoothing), temperature_bounds=bounds, last=last,
-                       positions=positions, selected_set=lim.selected_parents,
+                       positions=positions, selected_set=lim.selected_set,
                        selected_decidable=lim.decidable, parents=parents, absent=tuple(absent),
                        offsets=offsets, matches=matches)
 
@@ -314,8 +313,8 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
     fixed = [("uniform", np.full(q.shape, 1.0 / d)),
              ("unigram", unigram_predict_positions(context, vocab_size=d,
                                                    smoothing=smoothing)[:, window])]
-    counts = [(s,) + tuple(c[:, window] for c in match_counts(context, s, vocab_size=d))
-              for s in sets]
+    counts = ((s,) + tuple(c[:, window] for c in match_counts(context, s, vocab_size=d))
+              for s in sets)  # one set's (n, L, d) counts at a time
     tail = []
     if isinstance(source.prior, Dirichlet):
         tail.append(("bayes", bayes_predict_positions(context, parents, source.prior.alpha,

@@ -1,4 +1,4 @@
-"""The probe's report: frozen dataclasses with a JSON round trip (docs/theory.md §3, §5).
+"""The probe's report: frozen dataclasses with a JSON round trip (docs/theory.md §3.5).
 
 A :class:`ProbeReport` holds one :class:`ScoreTable` for the query position ``L+1`` (``last``)
 and, when per-position predictions were given, one averaged over the valid positions
@@ -68,7 +68,8 @@ class Score:
 
     Attributes:
         name: ``"uniform"``, ``"unigram"``, ``"gih(1, 2)"`` (fitted temperature),
-            ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), ``"bayes"`` or ``"oracle"``.
+            ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), ``"bayes"`` or ``"oracle"``; head sets
+            spelled by :func:`theory.head_set_label` (``"gih(1)"``, ``"gih()"``).
         kind: the name without the set: one of those six words.
         head_set: ``S`` for the two GIH kinds, else None.
         temperature: the fitted ``a`` (``gih``), ``inf`` (``gih_inf``), else None.

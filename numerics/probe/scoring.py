@@ -22,12 +22,13 @@ a single Brent search could settle in; each evaluation reuses the set's counts
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from numerics.probe.report import EffectiveSet, Score, ScoreTable
+from theory.notation import head_set_label
 from theory.positional import gih_from_counts
 from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL
 
@@ -45,6 +46,13 @@ TEMPERATURE_GRID = 41
 """Grid points of the temperature fit before the Brent refinement."""
 
 
+def _kl_rows(reference: np.ndarray, log_model: np.ndarray) -> np.ndarray:
+    """``Σ_e p (log p - log q)`` per row, ``0 log 0 = 0``: ``(n, P, d)`` → ``(n, P)``."""
+    positive = reference > 0  # (n, P, d)
+    log_ref = np.log(np.where(positive, reference, 1.0))  # (n, P, d), 0 where reference = 0
+    return np.where(positive, reference * (log_ref - log_model), 0.0).sum(axis=-1)
+
+
 def divergences(reference: np.ndarray, model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-sequence KL(reference ‖ model) and TV, averaged over positions.
 
@@ -55,10 +63,7 @@ def divergences(reference: np.ndarray, model: np.ndarray) -> tuple[np.ndarray, n
     Returns:
         ``(kl, tv)``, each float64 ``(n,)``.
     """
-    positive = reference > 0  # (n, P, d)
-    log_ref = np.log(np.where(positive, reference, 1.0))  # (n, P, d), 0 where reference = 0
-    log_model = np.log(np.maximum(model, KL_FLOOR))  # (n, P, d)
-    kl = np.where(positive, reference * (log_ref - log_model), 0.0).sum(axis=-1)  # (n, P)
+    kl = _kl_rows(reference, np.log(np.maximum(model, KL_FLOOR)))  # (n, P)
     tv = 0.5 * np.abs(reference - model).sum(axis=-1)  # (n, P)
     return kl.mean(axis=1), tv.mean(axis=1)
 
@@ -82,9 +87,15 @@ def fit_temperature(matched: np.ndarray, seen: np.ndarray, model: np.ndarray,
         The fitted ``a``.
     """
     lo, hi = bounds
+    log_model = np.log(np.maximum(model, KL_FLOOR))  # (n, P, d)
+    any_match = matched.sum(axis=-1, keepdims=True) > 0  # (n, P, 1)
+    # the weights W of theory.positional.gih_from_counts: base + e^{-a} rest
+    base = np.where(any_match, matched, seen)  # (n, P, d)
+    rest = np.where(any_match, seen - matched, 0.0)  # (n, P, d)
 
     def objective(a: float) -> float:
-        return float(divergences(gih_from_counts(matched, seen, a), model)[0].mean())
+        weight = base + math.exp(-a) * rest  # (n, P, d)
+        return float(_kl_rows(weight / weight.sum(axis=-1, keepdims=True), log_model).mean())
 
     grid = lo + np.expm1(np.linspace(0.0, math.log1p(hi - lo), TEMPERATURE_GRID))
     grid[-1] = hi
@@ -131,7 +142,7 @@ def _effective(sets: Sequence[tuple[int, ...]], temperatures: Sequence[float],
 
 
 def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
-                counts: Sequence[tuple[tuple[int, ...], np.ndarray, np.ndarray]],
+                counts: Iterable[tuple[tuple[int, ...], np.ndarray, np.ndarray]],
                 tail: Sequence[tuple[str, np.ndarray]], bounds: tuple[float, float],
                 smoothing: float, positions: tuple[int, int]) -> ScoreTable:
     """Score every reference against the model and find the effective set.
@@ -139,7 +150,8 @@ def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
     Args:
         model: ``(n, P, d)`` the model's probabilities.
         fixed: ``(kind, probs (n, P, d))`` scored before the GIH sets (uniform, unigram).
-        counts: ``(S, matched, seen)`` per head set, each count ``(n, P, d)``.
+        counts: ``(S, matched, seen)`` per head set, each count ``(n, P, d)``; read once, in
+            order (a generator keeps one set's counts in memory at a time).
         tail: ``(kind, probs)`` scored after them (bayes, oracle).
         bounds: temperature-fit bounds.
         smoothing: ``β`` of the ``a = ∞`` GIH.
@@ -153,12 +165,13 @@ def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
     for head_set, matched, seen in counts:
         a = fit_temperature(matched, seen, model, bounds)
         kl, tv = divergences(gih_from_counts(matched, seen, a), model)
-        scores.append(_score(f"gih{head_set}", "gih", head_set, a, kl, tv))
+        label = head_set_label(head_set)
+        scores.append(_score(f"gih{label}", "gih", head_set, a, kl, tv))
         sets.append(head_set)
         temps.append(a)
         per_seq.append(kl)
         smoothed = gih_from_counts(matched, seen, math.inf, smoothing=smoothing)
-        inf_scores.append(_score(f"gih_inf{head_set}", "gih_inf", head_set, math.inf,
+        inf_scores.append(_score(f"gih_inf{label}", "gih_inf", head_set, math.inf,
                                  *divergences(smoothed, model)))
     scores += inf_scores
     scores += [_score(kind, kind, None, None, *divergences(ref, model)) for kind, ref in tail]

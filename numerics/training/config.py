@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from numerics.data import START_MODES, _is_int
 from numerics.devices import DEVICE_NAMES, is_device_name
-from numerics.models.simplified import LOSS_KINDS
+from numerics.models.simplified import DTYPES, LOSS_KINDS
 from theory.errors import require
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
@@ -36,9 +35,6 @@ MODES = ("stagewise", "joint")
 
 OPTIMIZERS = ("sgd", "adam")
 """``sgd`` (optionally with momentum; plain SGD is gradient descent) or ``adam``."""
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-"""Names accepted for ``TrainConfig.dtype``."""
 
 DEFAULT_LOG_POINTS = 30
 """Log-spaced history rows per stage (fewer when a stage has fewer steps)."""
@@ -60,8 +56,16 @@ LearningRate = float | tuple[tuple[str, float], ...]
 
 
 def _is_number(value: object) -> bool:
+    """A finite real number: Python or numpy int/float, not a bool."""
     return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             and math.isfinite(float(value)))
+
+
+def _is_pairs(value: object) -> bool:
+    """A non-empty tuple/list of ``(param, lr)`` pairs (the stored form of a per-param lr)."""
+    return (isinstance(value, (tuple, list)) and len(value) >= 1
+            and all(isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], str)
+                    for p in value))
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ class StageConfig:
     Attributes:
         name: label of the stage in the history (not ``"init"``).
         params: non-empty subset of :data:`PARAMS`; stored in :data:`PARAMS` order.
-        lr: one learning rate > 0 for all ``params``, or a mapping ``param -> lr`` with exactly the
-            keys ``params`` (stored as ``((param, lr), ...)`` in :data:`PARAMS` order).
+        lr: one learning rate for all ``params``, or a mapping ``param -> lr`` with exactly the
+            keys ``params`` (stored as ``((param, lr), ...)`` in :data:`PARAMS` order; that
+            tuple of pairs is accepted too). A learning rate is a finite real number > 0 (Python
+            or numpy int/float; not a bool, string, list or tensor), stored as a float.
         steps: number of updates, >= 0.
         optimizer: one of :data:`OPTIMIZERS`.
         momentum: SGD momentum in [0, 1) (0 for ``adam``).
@@ -97,17 +103,18 @@ class StageConfig:
         params = tuple(p for p in PARAMS if p in params)
         object.__setattr__(self, "params", params)
         lr = self.lr
-        if isinstance(lr, Mapping) or (isinstance(lr, (tuple, list)) and not _is_number(lr)):
+        if isinstance(lr, Mapping) or _is_pairs(lr):
+            keys = list(lr) if isinstance(lr, Mapping) else [p for p, _ in lr]
             lr = dict(lr)
-            require(set(lr) == set(params), f"stage {self.name!r} lr",
-                    f"one learning rate for each of {params}", sorted(lr))
+            require(len(keys) == len(lr) and set(lr) == set(params), f"stage {self.name!r} lr",
+                    f"one learning rate for each of {params}", keys)
             for p, v in lr.items():
                 require(_is_number(v) and float(v) > 0, f"stage {self.name!r} lr[{p!r}]",
                         "a finite number > 0", v)
             lr = tuple((p, float(lr[p])) for p in params)
         else:
             require(_is_number(lr) and float(lr) > 0, f"stage {self.name!r} lr",
-                    "a finite number > 0 or a mapping param -> lr", lr)
+                    "a finite real number > 0 or a mapping param -> lr", lr)
             lr = float(lr)
         object.__setattr__(self, "lr", lr)
         require(_is_int(self.steps) and self.steps >= 0, f"stage {self.name!r} steps",
@@ -152,7 +159,7 @@ class TrainConfig:
         seq_len: L, context length; sequences have L + 1 tokens. Must exceed the window M.
         batch: ``"full"``, ``"fresh"`` or a minibatch size B in 1..n.
         loss: one of ``numerics.models.simplified.LOSS_KINDS``.
-        dtype: a key of :data:`DTYPES`.
+        dtype: a key of :data:`DTYPES` (``"float32"`` or ``"float64"``).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         log_points: history rows per stage, >= 2.
         start: sampler start mode (``numerics.data.START_MODES``).
@@ -197,7 +204,8 @@ class TrainConfig:
             require(self.batch in ("full", "fresh"), "batch",
                     "'full', 'fresh' or a minibatch size (int)", self.batch)
         require(self.loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", self.loss)
-        require(self.dtype in DTYPES, "dtype", f"one of {tuple(DTYPES)}", self.dtype)
+        require(isinstance(self.dtype, str) and self.dtype in DTYPES, "dtype",
+                f"one of {tuple(DTYPES)}", self.dtype)
         require(is_device_name(self.device), "device", DEVICE_NAMES, self.device)
         require(_is_int(self.log_points) and self.log_points >= 2, "log_points",
                 "an integer >= 2", self.log_points)

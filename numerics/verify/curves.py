@@ -1,4 +1,4 @@
-"""Predicted trajectories that the verification overlays on the training history (SPEC §3).
+"""Predicted trajectories that the verification overlays on the training history (docs/theory.md §3).
 
 Time units (``theory.dynamics``): gradient flow time is ``t = lr × steps`` of the stage that
 trains the parameter. Plain full-batch gradient descent with learning rate ``η`` is the Euler

@@ -14,7 +14,10 @@ report on the CPU except for ``seconds`` (docs/theory.md §6).
 The held-out sample (``heldout`` sequences of the training length) scores the model, the GIH on
 S* at the trained ``a``, at ``a*(L)`` (minimiser of the GIH loss on the *training* sample,
 :func:`theory.optimal_temperature`) and at ``a = ∞``, the Bayes predictive (Dirichlet priors)
-and the oracle.
+and the oracle; the checks read these. The same predictors are also scored on the training
+sample (``losses_train``), the sample the logged training loss is computed on, so that the
+training curve is compared with references on the same sequences. The training sample keeps no
+kernels, so its oracle is None.
 """
 
 from __future__ import annotations
@@ -80,10 +83,12 @@ class VerifyReport:
             ``selector_weights``, ``copier_mass``, ``temperature``, ...).
         losses: :func:`numerics.verify.heldout_losses`: held-out losses ``model``,
             ``gih_trained_a``, ``gih_a_star``, ``gih_inf``, ``bayes`` (None unless Dirichlet),
-            ``oracle``, with ``a_star``, ``trained_a`` and ``floor_hits``.
+            ``oracle``, with ``a_star``, ``trained_a``, ``sequences`` and ``floor_hits``.
         seconds: wall-clock time of :func:`verify_case` (not part of the replayable content).
         notes: statements about the prediction (undecidable margin, inexpressible parents).
         curves: predicted trajectories (:func:`numerics.verify.curves.predicted_curves`).
+        losses_train: the same keys as ``losses`` on the training sample (``oracle`` None: no
+            kernels), or None for a report read from a file that does not hold them.
     """
 
     config: dict[str, Any]
@@ -96,6 +101,7 @@ class VerifyReport:
     seconds: float
     notes: tuple[str, ...] = ()
     curves: dict[str, Any] = field(default_factory=dict)
+    losses_train: dict[str, Any] | None = None
 
     def check(self, name: str) -> Check:
         """The check called ``name``."""
@@ -108,7 +114,7 @@ class VerifyReport:
         return jsonable({
             "passed": self.passed, "config": self.config,
             "predicted": self.prediction.to_dict(), "learned": self.learned,
-            "losses": self.losses, "checks": [c.to_dict() for c in self.checks],
+            "losses": self.losses, "losses_train": self.losses_train, "checks": [c.to_dict() for c in self.checks],
             "notes": list(self.notes), "curves": self.curves,
             "history": self.history.to_dict(), "seconds": self.seconds})
 
@@ -129,7 +135,8 @@ class VerifyReport:
         return cls(dict(data["config"]), LimitPrediction.from_dict(data["predicted"]),
                    History.from_dict(data["history"]), checks, bool(data["passed"]),
                    dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
-                   tuple(data.get("notes", ())), dict(data.get("curves") or {}))
+                   tuple(data.get("notes", ())), dict(data.get("curves") or {}),
+                   None if data.get("losses_train") is None else dict(data["losses_train"]))
 
 
 def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.Generator]:
@@ -221,6 +228,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     losses, probs = heldout_losses(model, held, source, selected_set=selected, kernels=kernels,
                                    a_star=a_star, return_probabilities=True)
     tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
+    losses_train = heldout_losses(model, sample, source, selected_set=selected, a_star=a_star)
 
     checks = (check_selector(prediction, history), check_copier(prediction, history),
               check_untouched(prediction, history), check_temperature(history, cfg),
@@ -233,4 +241,4 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                 "source": source.to_dict(), "model": spec.to_dict(), "train": cfg.to_dict()}
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
                         learned_summary(history), losses, time.perf_counter() - started,
-                        prediction_notes(prediction, cfg.mode, init_g), curves)
+                        prediction_notes(prediction, cfg.mode, init_g), curves, losses_train)

@@ -1,0 +1,283 @@
+"""The probe reads exact GIH, Bayes and unigram models as themselves, and refuses bad inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from numerics import InductionHeadModel, sample_sequences
+from numerics.probe import ProbeReport, from_logits, model_taps, probe
+from theory import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    InductionHeadsError,
+    Mixture,
+    MixtureComponent,
+    Source,
+    bayes_predict,
+    gih_predict,
+    predict_limit,
+)
+from theory.positional import gih_predict_positions
+from theory.probabilities import check_probabilities
+
+N, L, D = 300, 60, PAPER_SOURCE.vocab_size
+
+EXACT_KL_ATOL = 1e-12
+"""KL of a reference to a model computing that reference: float64 round-off, or the e^-60 mass
+a GIH at the fit's upper bound a = 60 leaves on keys an a = ∞ model ignores (≈ 1e-25)."""
+
+CLEAR_MARGIN_SE = 3.0
+"""The effective set must beat the runner-up by at least 3 standard errors (a one-sided 3σ gap)."""
+
+TEMPERATURE_ATOL = 1e-3
+"""The fit recovers a model's own temperature: KL grows quadratically around it, Brent's xatol
+is 1e-6, so the minimiser sits well within 1e-3."""
+
+LOGITS_ATOL = 1e-10
+"""softmax(log p + c) reproduces p to float64 round-off; the KLs then agree far below 1e-10."""
+
+
+@pytest.fixture(scope="module")
+def held_out() -> tuple[np.ndarray, np.ndarray]:
+    """N paper-source sequences of L+1 tokens with their kernels."""
+    tokens, kernels = sample_sequences(PAPER_SOURCE, N, L + 1,
+                                       generator=torch.Generator().manual_seed(5),
+                                       return_kernels=True, dtype=torch.float64)
+    return tokens.numpy(), kernels.numpy()
+
+
+@pytest.fixture(scope="module")
+def limit():
+    return predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=L, samples=500,
+                         rng=np.random.default_rng(0))
+
+
+def _probe(model, held_out, limit, **kwargs) -> ProbeReport:
+    tokens, kernels = held_out
+    return probe(model, PAPER_SOURCE, PAPER_MODEL, tokens=tokens, kernels=kernels, limit=limit,
+                 **kwargs)
+
+
+def _gih(head_set, a):
+    return lambda ctx: gih_predict(ctx, head_set, a, vocab_size=D)
+
+
+@pytest.mark.parametrize("head_set", [(1, 2), (1,)])
+def test_exact_gih_function_reads_as_its_set(held_out, limit, head_set):
+    report = _probe(_gih(head_set, math.inf), held_out, limit)
+    eff = report.last.effective
+    assert eff.head_set == head_set, f"effective {eff.head_set}, model's set {head_set}"
+    assert eff.kl <= EXACT_KL_ATOL, f"KL to its own GIH {eff.kl}"
+    assert eff.margin_se >= CLEAR_MARGIN_SE, f"margin {eff.margin_se} SE over {eff.runner_up}"
+    assert report.selected_set == limit.selected_set == (1, 2)
+    assert report.agrees_with_theory == (head_set == (1, 2))
+    assert report.parents == (1, 2)
+
+
+def test_finite_temperature_is_recovered(held_out, limit):
+    report = _probe(_gih((1, 2), 3.0), held_out, limit)
+    score = report.last.score("gih(1, 2)")
+    assert abs(score.temperature - 3.0) <= TEMPERATURE_ATOL, f"fitted a = {score.temperature}"
+    assert score.kl <= EXACT_KL_ATOL and report.last.closest == "gih(1, 2)"
+
+
+@pytest.mark.parametrize("selected", [(1, 2), (1,)])
+def test_limiting_transformer_reads_as_its_selector_set(held_out, limit, selected):
+    tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=selected, a=6.0,
+                                     dtype=torch.float64)
+    report = _probe(tf, held_out, limit, attention=model_taps(tf))
+    eff = report.last.effective
+    assert eff.head_set == selected, f"effective {eff.head_set}, selector on {selected}"
+    assert abs(eff.temperature - 6.0) <= TEMPERATURE_ATOL, f"fitted a = {eff.temperature}"
+    assert eff.kl <= EXACT_KL_ATOL and eff.margin_se >= CLEAR_MARGIN_SE
+    peaks = {o.head + 1: o.peak_offset for o in report.offsets}
+    assert all(peaks[h] == h for h in selected), f"copier peaks {peaks}"
+    (match,) = report.matches
+    assert match.head is None and match.head_set == (1, 2)
+    if selected == (1, 2):  # the classifier attends exactly to S*'s matches, weighted e^a
+        assert match.correlation > 0.99, f"correlation {match.correlation}"
+
+
+def test_bayes_predictor_is_recognised(held_out, limit):
+    report = _probe(lambda ctx: bayes_predict(ctx, (1, 2), 0.1, vocab_size=D), held_out, limit)
+    assert report.last.closest == "bayes"
+    assert report.last.score("bayes").kl <= EXACT_KL_ATOL
+
+
+class _Unigram(nn.Module):
+    """Average of the one-hot context tokens, with ``beta`` pseudo-counts per token."""
+
+    def __init__(self, beta: float):
+        super().__init__()
+        self.register_buffer("beta", torch.tensor(beta, dtype=torch.float64))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        assert isinstance(tokens, torch.Tensor), "auto inputs give a module a tensor"
+        counts = nn.functional.one_hot(tokens, D).to(torch.float64).sum(dim=1)  # (n, d)
+        return (counts + self.beta) / (tokens.shape[1] + D * self.beta)
+
+
+def test_unigram_module_reads_as_the_unigram(held_out, limit):
+    plain = _probe(_Unigram(0.0), held_out, limit)
+    assert plain.effective_set == (), "the unsmoothed unigram is the GIH of the empty set"
+    assert plain.last.effective.kl <= EXACT_KL_ATOL
+    smoothed = _probe(_Unigram(0.5), held_out, limit)
+    assert smoothed.last.closest == "unigram"
+    assert smoothed.last.score("unigram").kl <= EXACT_KL_ATOL
+
+
+def test_logits_adapter_matches_probabilities(held_out, limit):
+    rng = np.random.default_rng(1)
+
+    def logits(ctx):
+        p = gih_predict(ctx, (1, 2), 3.0, vocab_size=D)  # 0 for tokens absent from ctx
+        log_p = np.log(p, out=np.full_like(p, -np.inf), where=p > 0)
+        return log_p + rng.normal(size=(len(ctx), 1))  # any per-row shift
+
+    def torch_logits(ctx):
+        return torch.as_tensor(logits(ctx.numpy()))
+
+    base = _probe(_gih((1, 2), 3.0), held_out, limit)
+    for adapted in (from_logits(logits), probe.from_logits(torch_logits, inputs="torch")):
+        report = _probe(adapted, held_out, limit)
+        gaps = [abs(a.kl - b.kl) for a, b in zip(report.last.scores, base.last.scores)]
+        assert max(gaps) <= LOGITS_ATOL, f"KL gaps up to {max(gaps)}"
+        assert report.effective_set == (1, 2)
+
+
+def test_per_position_scores_read_the_set(held_out, limit):
+    def per_position(ctx):
+        out = gih_predict_positions(ctx, (1, 2), math.inf, vocab_size=D)
+        return np.nan_to_num(out, nan=1.0 / D)  # rows before l0 are not scored
+
+    report = _probe(_gih((1, 2), math.inf), held_out, limit, per_position=per_position)
+    table = report.positions
+    assert (table.first_position, table.last_position) == (3, L)
+    assert table.effective.head_set == (1, 2) and table.effective.kl <= EXACT_KL_ATOL
+    assert table.score("bayes").kl > 0 and table.closest == "gih(1, 2)"
+
+
+def test_attention_patterns_in_transformer_lens_layout(held_out, limit):
+    """Head 0 attends to offset 1, head 1 to offset 2 (to itself where that key is absent);
+    head 2's last query row is the normalised S*-match indicator (uniform without a match)."""
+    ctx = held_out[0][:, :L]
+    q = np.arange(L)
+    pattern = np.zeros((N, 3, L, L))  # (n, heads, query, key)
+    for head, offset in ((0, 1), (1, 2), (2, 0)):
+        pattern[:, head, q, np.where(q >= offset, q - offset, q)] = 1.0
+    match = np.zeros((N, L))
+    match[:, 2:] = (ctx[:, 1:L - 1] == ctx[:, L - 1:]) & (ctx[:, :L - 2] == ctx[:, L - 2:L - 1])
+    none = match.sum(axis=1) == 0
+    match[none] = 1.0
+    pattern[:, 2, L - 1] = match / match.sum(axis=1, keepdims=True)
+    report = _probe(_gih((1, 2), math.inf), held_out, limit,
+                    attention={"blocks.0.attn.hook_pattern": pattern})
+    profiles = {o.head: o.profile for o in report.offsets}
+    assert profiles[0] == (1.0, 0.0, 0.0) and profiles[1] == (0.0, 1.0, 0.0)
+    last_row = report.matches[2]
+    assert last_row.head == 2 and last_row.sequences == int((~none).sum())
+    assert abs(last_row.correlation - 1) < 1e-12, f"correlation {last_row.correlation}"
+    assert last_row.match_mass == pytest.approx(float((~none).mean())), "1 where a key matches"
+    assert report.matches[0].match_mass < 1.0, "offset-1 attention is not the match pattern"
+
+
+def test_absent_references_are_reported(held_out, limit):
+    mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                         MixtureComponent((1, 2), 0.3, 0.1))))
+    tokens = held_out[0]
+    report = probe(_gih((1,), math.inf), mixture, PAPER_MODEL, tokens=tokens,
+                   rng=np.random.default_rng(2), limit_samples=200)
+    names = [s.name for s in report.last.scores]
+    assert "bayes" not in names and "oracle" not in names
+    assert dict(report.absent).keys() == {"bayes", "oracle"}
+
+
+def test_report_json_round_trip(held_out, limit):
+    tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=6.0,
+                                     dtype=torch.float64)
+    report = _probe(tf, held_out, limit, attention=model_taps(tf),
+                    per_position=lambda ctx: np.full((len(ctx), L, D), 1.0 / D))
+    text = json.dumps(report.to_dict(), allow_nan=False)
+    assert ProbeReport.from_dict(json.loads(text)) == report
+    assert "effective set (1, 2)" in report.summary()
+
+
+def test_drawn_sequences_and_batches(limit):
+    kwargs = {"n": 50, "seq_len": L, "limit": limit}
+    one = probe(_gih((1, 2), math.inf), PAPER_SOURCE, PAPER_MODEL,
+                generator=torch.Generator().manual_seed(9), **kwargs)
+    batched = probe(_gih((1, 2), math.inf), PAPER_SOURCE, window=3, degree=2, batch_size=7,
+                    generator=torch.Generator().manual_seed(9), **kwargs)
+    assert one == batched, "the same seed and sizes give the same report in batches"
+    assert one.last.score("oracle").kl > 0
+    wider = probe(_gih((1, 2), math.inf), PAPER_SOURCE, PAPER_MODEL, sets=[(3, 2, 1), (2, 1)],
+                  generator=torch.Generator().manual_seed(9), **kwargs)
+    assert wider.sets == ((1, 2, 3), (1, 2)) and wider.effective_set == (1, 2)
+    assert wider.last.effective.runner_up == (1, 2, 3)
+
+
+# ------------------------------------------------------------------------------ bad input
+def _raises(match: str, model, held_out, limit, **kwargs) -> None:
+    with pytest.raises(InductionHeadsError, match=match):
+        _probe(model, held_out, limit, **kwargs)
+
+
+def test_negative_probabilities_are_refused(held_out, limit):
+    def negative(ctx):
+        p = gih_predict(ctx, (1,), 1.0, vocab_size=D)
+        p[0] = [1.2, -0.1, -0.1]
+        return p
+
+    _raises(r"probabilities >= 0, received -0\.1", negative, held_out, limit)
+
+
+def test_logits_passed_as_probabilities_are_refused(held_out, limit):
+    logits = lambda ctx: np.log(gih_predict(ctx, (1,), 1.0, vocab_size=D) + 0.1) + 3.0  # noqa: E731
+    _raises("these look like logits; pass them through softmax or use the logits adapter",
+            logits, held_out, limit)
+    _raises("look like logits", lambda ctx: 3 * gih_predict(ctx, (1,), 1.0, vocab_size=D),
+            held_out, limit)
+
+
+def test_wrong_shapes_are_refused(held_out, limit):
+    tokens, kernels = held_out
+    probs = _gih((1,), 1.0)
+    _raises(r"axis 0 is n = 300.*\(299, 3\)", lambda ctx: probs(ctx)[1:], held_out, limit)
+    _raises(r"shape \(n=300, d=3\).*\(300,\)", lambda ctx: probs(ctx)[:, 0], held_out, limit)
+    _raises(r"d \(the vocabulary\) = 3.*\(300, 4\)",
+            lambda ctx: np.full((len(ctx), 4), 0.25), held_out, limit)
+    _raises(r"shape \(n=300, L=60, d=3\).*\(300, 61, 3\)", probs, held_out, limit,
+            per_position=np.full((N, L + 1, D), 1.0 / D))
+    _raises("sequences 0..99", lambda ctx: probs(ctx)[:, :2], held_out, limit, batch_size=100)
+    _raises("an array or tensor", lambda ctx: (probs(ctx), {}), held_out, limit)
+    with pytest.raises(InductionHeadsError, match=r"shape \(n, L\+1=61\).*\(300, 62\)"):
+        probe(probs, PAPER_SOURCE, PAPER_MODEL, tokens=np.zeros((N, L + 2), dtype=np.int64),
+              seq_len=L, limit=limit)
+    with pytest.raises(InductionHeadsError, match=r"tokens in 0\.\.2.*tokens in 3\.\.3"):
+        probe(probs, PAPER_SOURCE, PAPER_MODEL, tokens=np.full((N, L + 1), 3), limit=limit)
+    with pytest.raises(InductionHeadsError, match="kernels"):
+        probe(probs, PAPER_SOURCE, PAPER_MODEL, tokens=tokens, kernels=kernels[:, :2],
+              limit=limit)
+    with pytest.raises(InductionHeadsError, match=r"limit\.seq_len"):
+        probe(probs, PAPER_SOURCE, PAPER_MODEL, tokens=tokens[:, :L], limit=limit)
+
+
+def test_check_probabilities_directly():
+    good = np.full((4, 3), 1 / 3)
+    assert check_probabilities(good, n=4, vocab_size=3).dtype == np.float64
+    assert check_probabilities(np.full((4, 5, 3), 1 / 3), positions=5).shape == (4, 5, 3)
+    with pytest.raises(InductionHeadsError, match="finite"):
+        check_probabilities(np.where(good > 0, np.nan, 0.0))
+    with pytest.raises(InductionHeadsError, match=r"summing to 1 within 0\.0001.*0\.995") as err:
+        check_probabilities(good * 0.995)
+    assert "logits" not in str(err.value), "a nearly normalised row gets no logits hint"
+    with pytest.raises(InductionHeadsError, match=r"axis 1 is L \(positions\) = 6"):
+        check_probabilities(np.full((4, 5, 3), 1 / 3), positions=6)
+    with pytest.raises(InductionHeadsError, match="dtype"):
+        check_probabilities(np.array([["a", "b"]]))
