@@ -2,7 +2,8 @@
 verification job (torch).
 
 Sub-packages: ``models`` (the simplified transformer and its dense reference), ``training``
-(configs, the run loop, checkpoints, summaries), ``verify`` (predict, train, check, report),
+(configs, the run loop, checkpoints, summaries), ``probing`` (any model against the
+predicted limit), ``verify`` (predict, train, check, report),
 ``experiments`` (what the notebooks run), ``cli`` (``python -m numerics``). The specs are shared
 with ``theory`` and re-exported here.
 """
@@ -11,6 +12,7 @@ from numerics.bench import BenchResult, benchmark_step
 from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
 from numerics.devices import resolve_device
 from numerics.models import LOSS_FLOOR, LOSS_KINDS, InductionHeadModel, dense_forward, dense_loss
+from numerics.probing import ProbeReport, attention_taps, from_logits, probe
 from numerics.training import (
     History,
     StageConfig,
@@ -62,6 +64,8 @@ __all__ = [
     # verification
     "verify_case", "VerifyReport", "Check", "write_report", "load_report", "format_report",
     "model_probabilities", "heldout_losses",
+    # reading any model against the predicted limit
+    "probe", "ProbeReport", "from_logits", "attention_taps",
     # benchmark
     "BenchResult", "benchmark_step",
 ]

@@ -144,8 +144,8 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
     _mark_stages(ax, stages, shift=1.0, first=float(x[0]) - 1.0 if len(x) else 0.0)
     ax.set(xlabel="global step + 1 (log scale; step 0 is the initialisation)",
            ylabel="selector weight c̃_S", ylim=(-0.02, 1.02))
-    ax.set_title(f"selector weights on the training sample (S* = "
-                 f"{'?' if star is None else head_set_label(star)})", pad=16)
+    ax.set_title("selector weights c̃_S = softmax(C)_S" + ("" if star is None else
+                 f" (predicted S* = {head_set_label(star)})"), pad=16)
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="head set S (solid: trained)", title_fontsize=8,
               ncol=1 if len(sets) <= 14 else 2)
@@ -218,7 +218,7 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
             label="a, trained (logged rows)", zorder=4)
     if predicted:
         ps = np.asarray(predicted["steps"], dtype=float)  # (T',)
-        ax.plot(ps - origin + 1, predicted["a"], "--", color="C0", lw=1.8, zorder=3,
+        ax.plot(ps - origin + 1, predicted["a"], "--", color="C0", lw=2.2, zorder=3,
                 label="predicted: GIH(S*) gradient flow on the training sample (t = lr·steps)")
     for k, extra in enumerate(overlays):
         ax.plot(np.asarray(extra["steps"], dtype=float) - origin + 1, extra["a"], "-.",
@@ -234,7 +234,7 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
     ax.set(xlabel=f"{since} (log scale)", ylabel="classifier temperature a (dimensionless)")
     ax.set_title("classifier temperature a" + (f" (frozen before step {origin})" if origin
                                                else ""), pad=16)
-    ax.legend(fontsize=7.5, loc="upper left")
+    ax.legend(fontsize=7.5, loc="lower right")
     return _finish(fig, path)
 
 
@@ -270,10 +270,8 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
     sizes = {name: f" (n = {d['sequences']})" if d.get("sequences") else ""
              for name, d in samples.items()}
     keys = [k for k in REFERENCE_LABELS if any(k in d for d in samples.values())]
-    fig = Figure(figsize=(13, 6.4), layout="constrained")
-    (left, right), keys_row = fig.subplots(2, 2, width_ratios=(1.55, 1), height_ratios=(4, 1))
-    for holder in keys_row:
-        holder.axis("off")
+    fig = Figure(figsize=(13, 6.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.55, 1))
     x = np.asarray(steps, dtype=float)  # (T,)
     objective = "−log ŷ" if loss_kind == "nll" else f"{loss_kind} objective, not −log ŷ"
     left.plot(x, loss, "o-", color="k", ms=3, lw=1.5, zorder=4,
@@ -298,11 +296,12 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
     left.set(xlabel="global step (optimizer updates)", ylabel="cross-entropy −log ŷ(y) (nats)")
     left.set_title(f"training loss against references on the training sample"
                    f"{sizes['training sample']}", pad=16)
-    keys_row[0].legend(*left.get_legend_handles_labels(), fontsize=7.5, loc="upper left",
-                       ncol=2, frameon=False)
+
     _final_losses(right, keys, samples, sizes, why)
-    keys_row[1].legend(*right.get_legend_handles_labels(), fontsize=7.5, loc="upper left",
-                       frameon=False)
+    handles, labels = left.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    fig.legend(handles + more[0], labels + more[1], loc="outside lower center", ncol=3,
+               fontsize=7.5, frameon=False)
     return _finish(fig, path)
 
 
@@ -312,12 +311,13 @@ def _final_losses(ax: Any, keys: Sequence[str], samples: Mapping[str, Mapping[st
     text = blended_transform_factory(ax.transAxes, ax.transData)
     for (name, data), dy, marker in zip(samples.items(), (0.17, -0.17), ("o", "s")):
         hits = data.get("floor_hits") or {}
-        ax.plot([], [], ls="none", marker=marker, color="0.3", label=f"{name}{sizes[name]}")
+        ax.plot([], [], ls="none", marker=marker, color="0.3",
+                label=f"final losses (right panel), {name}{sizes[name]}")
         for row, key in enumerate(keys):
             y, value = -row + dy, data.get(key)
             if value is None:
                 reason = why.get(key, "not recorded") if data else "not recorded"
-                ax.text(0.02, y, f"absent: {reason}", transform=text, fontsize=7,
+                ax.text(0.02, y, f"{name}: absent — {reason}", transform=text, fontsize=7,
                         style="italic", color="0.35", va="center")
                 continue
             ax.plot(value, y, marker=marker, ls="none", ms=7, color=_REF_STYLES[key][0])
@@ -325,7 +325,11 @@ def _final_losses(ax: Any, keys: Sequence[str], samples: Mapping[str, Mapping[st
                         textcoords="offset points", va="center", fontsize=7)
     ax.set_yticks([-r for r in range(len(keys))], [REFERENCE_LABELS[k] for k in keys])
     ax.set_ylim(-len(keys) + 0.5, 0.5)
-    ax.margins(x=0.25)
+    values = [v for d in samples.values() for k in keys if (v := d.get(k)) is not None]
+    if values:
+        lo, hi = min(values), max(values)
+        span = max(hi - lo, 0.05 * max(abs(hi), 1e-3))
+        ax.set_xlim(lo - 0.1 * span, hi + 0.55 * span)
     ax.grid(axis="x", color="0.9")
     ax.set(xlabel="cross-entropy −log ŷ(y) (nats)", title="final losses: training sample "
            "versus held-out")

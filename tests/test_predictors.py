@@ -258,3 +258,17 @@ def test_optimal_temperature_grows_like_log_length() -> None:
 def test_bad_input_raises(call) -> None:
     with pytest.raises(InductionHeadsError, match="expected"):
         call()
+
+
+@pytest.mark.parametrize("transform, fragment", [
+    (lambda p: 3 * p, "look like logits"),
+    (lambda p: p - 0.5, "probabilities >= 0"),
+    (lambda p: p[:, :2] * np.array([1.0, 0.5]), "sum"),
+    (lambda p: np.log(p + 1e-9), "look like logits"),
+])
+def test_prediction_loss_refuses_what_is_not_a_probability(transform, fragment):
+    """A loss of non-probabilities is meaningless (3·probs once gave a negative loss)."""
+    probs = np.full((4, 3), 1 / 3)
+    targets = np.array([0, 1, 2, 0])
+    with pytest.raises(InductionHeadsError, match=fragment):
+        prediction_loss(transform(probs), targets)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from numerics import InductionHeadModel, sample_sequences
-from numerics.probe import ProbeReport, from_logits, model_taps, probe
+from numerics.probing import ProbeReport, from_logits, attention_taps, probe
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -91,7 +91,7 @@ def test_finite_temperature_is_recovered(held_out, limit):
 def test_limiting_transformer_reads_as_its_selector_set(held_out, limit, selected):
     tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=selected, a=6.0,
                                      dtype=torch.float64)
-    report = _probe(tf, held_out, limit, attention=model_taps(tf))
+    report = _probe(tf, held_out, limit, attention=attention_taps(tf))
     eff = report.last.effective
     assert eff.head_set == selected, f"effective {eff.head_set}, selector on {selected}"
     assert abs(eff.temperature - 6.0) <= TEMPERATURE_ATOL, f"fitted a = {eff.temperature}"
@@ -144,7 +144,7 @@ def test_logits_adapter_matches_probabilities(held_out, limit):
         return torch.as_tensor(logits(ctx.numpy()))
 
     base = _probe(_gih((1, 2), 3.0), held_out, limit)
-    for adapted in (from_logits(logits), probe.from_logits(torch_logits, inputs="torch")):
+    for adapted in (from_logits(logits), from_logits(torch_logits, inputs="torch")):
         report = _probe(adapted, held_out, limit)
         gaps = [abs(a.kl - b.kl) for a, b in zip(report.last.scores, base.last.scores)]
         assert max(gaps) <= LOGITS_ATOL, f"KL gaps up to {max(gaps)}"
@@ -201,7 +201,7 @@ def test_absent_references_are_reported(held_out, limit):
 def test_report_json_round_trip(held_out, limit):
     tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=6.0,
                                      dtype=torch.float64)
-    report = _probe(tf, held_out, limit, attention=model_taps(tf),
+    report = _probe(tf, held_out, limit, attention=attention_taps(tf),
                     per_position=lambda ctx: np.full((len(ctx), L, D), 1.0 / D))
     text = json.dumps(report.to_dict(), allow_nan=False)
     assert ProbeReport.from_dict(json.loads(text)) == report

@@ -19,6 +19,9 @@ Reference predictors (``predictors``; the exact copier similarity ``context_simi
 Reduced dynamics (``dynamics``; the official code's loss in ``official``):
     replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth,
     growth_coefficient; official_gih_loss_and_grad, official_temperature_trajectory.
+Per-position predictors (``positional``) and probability checks (``probabilities``):
+    gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
+    unigram_predict_positions, valid_positions, ADDITIVE_SMOOTHING; check_probabilities.
 The limit:
     predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
@@ -49,6 +52,14 @@ from theory.kernels import mean_kernel, sample_kernels
 from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
 from theory.notation import head_set_label, parse_head_set_label
 from theory.official import official_gih_loss_and_grad, official_temperature_trajectory
+from theory.positional import (
+    ADDITIVE_SMOOTHING,
+    bayes_predict_positions,
+    gih_predict_positions,
+    oracle_predict_positions,
+    unigram_predict_positions,
+    valid_positions,
+)
 from theory.predictors import (
     LOSS_FLOOR,
     bayes_predict,
@@ -61,6 +72,7 @@ from theory.predictors import (
     prediction_loss,
 )
 from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent
+from theory.probabilities import check_probabilities
 from theory.sequences import sample_sequences_np
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
 from theory.stationary import marginal, window_law
@@ -112,6 +124,13 @@ __all__ = [
     "growth_coefficient",
     "official_gih_loss_and_grad",
     "official_temperature_trajectory",
+    "gih_predict_positions",
+    "bayes_predict_positions",
+    "oracle_predict_positions",
+    "unigram_predict_positions",
+    "valid_positions",
+    "ADDITIVE_SMOOTHING",
+    "check_probabilities",
     "predict_limit",
     "LimitPrediction",
     "UNTOUCHED",

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from theory.errors import InductionHeadsError, require
+from theory.errors import require
+from theory.probabilities import check_probabilities
 
 __all__ = [
     "LOSS_FLOOR",
@@ -206,8 +207,8 @@ def oracle_predict(context: Any, parents: Sequence[int], kernels: Any) -> np.nda
 
 def per_sequence_loss(probs: Any, targets: Any) -> np.ndarray:
     """``-log max(ŷ_i(y_i), LOSS_FLOOR)`` per sequence: probs ``(n, d)``, targets ``(n,)`` → ``(n,)``."""
-    p = np.asarray(probs, dtype=np.float64)
-    require(p.ndim == 2 and p.shape[0] >= 1, "probs", "a float array of shape (n, d)", p.shape)
+    n = np.shape(targets)[0] if np.ndim(targets) == 1 else None
+    p = check_probabilities(probs, n=n, what="probs")  # (n, d): refuses logits, negatives, NaN
     y = _check_targets(targets, p.shape[0], p.shape[1])
     picked = p[np.arange(p.shape[0]), y]  # (n,)
     return -np.log(np.maximum(picked, LOSS_FLOOR))

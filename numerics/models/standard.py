@@ -37,7 +37,7 @@ positions, ``D`` = ``d_model``, ``heads`` the layer's head count, ``d`` the voca
 
 Row ``t-1`` of every ``(n, T, ·)`` tap and of the logits belongs to position ``t`` (it sees
 ``x_1 .. x_t``; the logits there predict ``x_{t+1}``). The pattern taps have the shape the probe
-reads as full causal patterns (``numerics.probe.attention``).
+reads as full causal patterns (``numerics.probing.attention``).
 
 Initialisation is drawn in float64 on the CPU from an explicit ``torch.Generator`` and then cast,
 so one seed gives the same model for every dtype and device: weights ``N(0, init_std²)``, the

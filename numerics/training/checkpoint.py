@@ -17,14 +17,17 @@ str / int / float / bool / None, so that :func:`load_checkpoint` can use
 version, the run's config / source / model spec (JSON dicts), the model and optimizer state dicts,
 the position (global step, stage index, steps done in that stage), the torch generator's state and
 device, the fixed sample (training sample, or the evaluation sample of a fresh-sample run) and the
-history so far. Writing is atomic (a temporary file, then ``os.replace``).
+history so far. Writing is atomic (a temporary file, then ``os.replace``); reading checks every
+part against the run's own config, source and model spec (:func:`validate_checkpoint`), so a
+truncated or edited file is refused with the expected and the received value, never half-used.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,10 +35,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from numerics.data import _is_int
+from numerics.devices import is_device_name
+from numerics.io import fsync_directory
+from numerics.models.simplified import InductionHeadModel
+from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from theory.errors import InductionHeadsError, require
+from theory.spec import ModelSpec, Source
 
-__all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT",
-           "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
+__all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "validate_checkpoint",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
 """The ``format`` tag every checkpoint carries."""
@@ -151,7 +160,10 @@ class History:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint dict atomically (``path.tmp`` then ``os.replace``).
+    """Write a checkpoint dict atomically (``path.tmp``, flushed to disk, then ``os.replace``).
+
+    The temporary file is removed whatever happens (an error, ``KeyboardInterrupt``), so a
+    failed save leaves the previous checkpoint at ``path`` intact and nothing beside it.
 
     Args:
         path: destination file.
@@ -162,19 +174,26 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch raises RuntimeError for a missing directory
+        fsync_directory(path.parent)
+    except (OSError, RuntimeError, pickle.PicklingError) as err:
         raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
                                   f"({err})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(..., weights_only=True)`` onto the CPU.
+    """Read a checkpoint with ``torch.load(..., weights_only=True)`` onto the CPU and validate it.
 
     Raises:
-        InductionHeadsError: on a missing or unreadable file, a wrong format tag or version, or
-            missing keys.
+        InductionHeadsError: on a missing or unreadable file, or any failure of
+            :func:`validate_checkpoint` (the message names the file).
     """
     path = Path(path)
     require(path.is_file(), "checkpoint path", "an existing checkpoint file", str(path))
@@ -182,11 +201,230 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
         raise InductionHeadsError(f"checkpoint {str(path)!r}: expected a file written by "
-                                  f"numerics.train ({err})") from None
-    require(isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT, "checkpoint format",
-            repr(CHECKPOINT_FORMAT), data.get("format") if isinstance(data, dict) else type(data))
+                                  f"numerics.train ({' '.join(str(err).split())})") from None
+    try:
+        return validate_checkpoint(data)
+    except InductionHeadsError as err:
+        raise InductionHeadsError(f"{err} (checkpoint file {str(path)!r})") from None
+
+
+# ------------------------------------------------------------------------------ validation
+def _fail(what: str, expected: str, received: str) -> None:
+    raise InductionHeadsError(f"checkpoint {what}: expected {expected}, received {received}")
+
+
+def _describe(value: Any) -> str:
+    if torch.is_tensor(value):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    simple = (int, float, str, tuple, type(None))
+    return repr(value) if isinstance(value, simple) else type(value).__name__
+
+
+def _parsed(what: str, build: Callable[[], Any]) -> Any:
+    """``build()``, with any failure on the file's content reported as ``checkpoint <what>``."""
+    try:
+        return build()
+    except InductionHeadsError as err:
+        text = str(err)
+        raise InductionHeadsError(f"checkpoint {text}" if text.startswith(what)
+                                  else f"checkpoint {what}: {text}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError) as err:
+        _fail(what, "a value written by numerics.train", f"one that does not load "
+              f"({type(err).__name__}: {' '.join(str(err).split())})")
+
+
+def _optimizer(stage: StageConfig, params: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
+    """The optimizer ``numerics.training.loop`` builds for ``stage``: one group per parameter."""
+    groups = [{"params": [params[p]], "lr": stage.lr_of(p)} for p in stage.params]
+    if stage.optimizer == "adam":
+        return torch.optim.Adam(groups)
+    return torch.optim.SGD(groups, momentum=stage.momentum)
+
+
+def _check_model_state(state: Any, model: InductionHeadModel) -> None:
+    reference = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(reference):
+        _fail("model_state", f"a dict with keys {sorted(reference)}",
+              repr(sorted(map(str, state))) if isinstance(state, dict) else _describe(state))
+    spec = model.spec
+    for name, ref in reference.items():
+        value = state[name]
+        if not (torch.is_tensor(value) and value.shape == ref.shape and value.dtype == ref.dtype):
+            _fail(f"model_state[{name!r}]", f"{_describe(ref)} (model_spec H={spec.heads}, "
+                  f"M={spec.window}, {len(spec.sets)} head sets, the config's dtype)",
+                  _describe(value))
+    offsets = state["fixed_offsets"]
+    if offsets.numel() and not (-1 <= int(offsets.min()) and int(offsets.max()) < spec.window):
+        _fail("model_state['fixed_offsets']", f"offset indices in -1..{spec.window - 1}",
+              f"values in {int(offsets.min())}..{int(offsets.max())}")
+    _parsed("model_state", lambda: model.load_state_dict(state))
+
+
+def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
+    step, index, done = data["step"], data["stage_index"], data["stage_step"]
+    total, stages = config.total_steps, config.stages
+    if not (_is_int(step) and 0 <= step <= total):
+        _fail("step", f"an integer in 0..{total} (the config's total steps)", _describe(step))
+    if not (_is_int(index) and 0 <= index < len(stages)):
+        _fail("stage_index", f"an integer in 0..{len(stages) - 1} (the config has {len(stages)} "
+              "stages)", _describe(index))
+    stage = stages[index]
+    if not (_is_int(done) and 0 <= done <= stage.steps):
+        _fail("stage_step", f"an integer in 0..{stage.steps} (stage {stage.name!r} has "
+              f"{stage.steps} steps)", _describe(done))
+    before = sum(s.steps for s in stages[:index])
+    if step != before + done:
+        _fail("step", f"{before + done} (the {before} steps of the stages before stage_index "
+              f"{index} plus stage_step {done})", _describe(step))
+
+
+def _check_optimizer(state: Any, stage: StageConfig, done: int, model: InductionHeadModel
+                     ) -> None:
+    what = "optimizer_state"
+    if done == 0 or state is None:
+        if (state is None) != (done == 0):
+            _fail(what, "None exactly at the start of a stage (stage_step 0)",
+                  f"{_describe(state)} at stage_step {done}")
+        return
+    named = {"C": model.C, "W": model.w, "a": model.a}
+    params = {p: named[p].detach().clone().requires_grad_(True) for p in stage.params}
+    reference = _optimizer(stage, params)
+    for t in params.values():
+        t.grad = torch.zeros_like(t)
+    reference.step()                              # the state layout after one step
+    ref = reference.state_dict()
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    if not (isinstance(state, dict) and set(state) == {"state", "param_groups"}
+            and isinstance(groups, list) and len(groups) == len(ref["param_groups"])
+            and all(isinstance(g, dict) and g.get("params") == [k] for k, g in enumerate(groups))
+            and isinstance(state["state"], dict)
+            and set(state["state"]) <= set(range(len(groups)))):
+        _fail(what, f"a torch {stage.optimizer} state_dict with one parameter group per "
+              f"parameter of stage {stage.name!r} {stage.params}", "one of another structure")
+    for k, p in enumerate(stage.params):
+        entry, expected = state["state"].get(k, {}), ref["state"].get(k, {})
+        if not (isinstance(entry, dict) and set(entry) == set(expected)):
+            _fail(f"{what} of {p!r}", f"the entries {sorted(expected)}",
+                  repr(sorted(map(str, entry))) if isinstance(entry, dict) else _describe(entry))
+        for key, value in entry.items():
+            if key == "step":
+                ok = (torch.is_tensor(value) and value.numel() == 1 and float(value) == done) or (
+                    _is_int(value) and value == done)
+                expected_value = f"{done} (the steps done in stage {stage.name!r})"
+            else:
+                ok = (torch.is_tensor(value) and value.shape == params[p].shape
+                      and value.dtype == params[p].dtype)
+                expected_value = _describe(params[p])
+            if not ok:
+                _fail(f"{what} of {p!r} [{key!r}]", expected_value, _describe(value))
+    optimizer = _optimizer(stage, params)
+    _parsed(what, lambda: optimizer.load_state_dict(copy.deepcopy(state)))
+    for k, (loaded, wanted) in enumerate(zip(optimizer.param_groups, ref["param_groups"])):
+        for key, value in wanted.items():
+            if key != "params" and loaded.get(key) != value:
+                _fail(f"{what} param_groups[{k}][{key!r}]",
+                      f"{value!r} (stage {stage.name!r} of the config)", _describe(loaded.get(key)))
+
+
+def _check_generator(data: dict[str, Any]) -> None:
+    device, state = data["generator_device"], data["generator_state"]
+    if not (is_device_name(device) and device != "auto"):
+        _fail("generator_device", "'cpu', 'cuda' or 'cuda:N'", _describe(device))
+    if not (torch.is_tensor(state) and state.dtype == torch.uint8 and state.dim() == 1):
+        _fail("generator_state", "a uint8 tensor of shape (bytes,)", _describe(state))
+    if device == "cpu":
+        _parsed("generator_state", lambda: torch.Generator().set_state(state))
+
+
+def _check_sample(sample: Any, config: TrainConfig, vocab_size: int) -> None:
+    shape = (config.sequences, config.seq_len + 1)
+    if not (torch.is_tensor(sample) and sample.dtype == torch.int64 and sample.shape == shape):
+        _fail("sample", f"an int64 tensor of shape (n, L+1) = {shape} (the config's n and L)",
+              _describe(sample))
+    low, high = int(sample.min()), int(sample.max())
+    if low < 0 or high >= vocab_size:
+        _fail("sample", f"tokens in 0..{vocab_size - 1} (the source's vocabulary d = "
+              f"{vocab_size})", f"tokens in {low}..{high}")
+
+
+def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -> None:
+    history = _parsed("history", lambda: History.from_dict(data))
+    if history.sets != spec.sets:
+        _fail("history sets", f"the model spec's head sets {spec.sets}", repr(history.sets))
+    if history.copier.shape[1:] != (spec.heads, spec.window):
+        _fail("history copier", f"shape (T, H, M) = (T, {spec.heads}, {spec.window})",
+              repr(history.copier.shape))
+    expected, offset = [(0, "init")], 0
+    for stage in config.stages:
+        expected += [(offset + int(s), stage.name) for s in log_steps(stage.steps,
+                                                                       config.log_points)
+                     if offset + s <= step]
+        offset += stage.steps
+    rows = list(zip(history.steps.tolist(), history.stages))
+    if rows != expected:
+        t = next((i for i, (a, b) in enumerate(zip(rows, expected)) if a != b),
+                 min(len(rows), len(expected)))
+        _fail("history", f"the {len(expected)} rows logged up to step {step} (row {t}: "
+              f"{expected[t] if t < len(expected) else 'none'})",
+              f"{len(rows)} rows (row {t}: {rows[t] if t < len(rows) else 'none'})")
+    values = (history.loss, history.a, history.selector, history.copier)
+    if not all(np.all(np.isfinite(v)) for v in values):
+        _fail("history", "finite losses, selector weights, copier attention and a",
+              "non-finite values")
+
+
+def validate_checkpoint(data: Any) -> dict[str, Any]:
+    """Check a loaded checkpoint dict: every key, and every part against the run's own config,
+    source and model spec (so that :func:`numerics.training.loop.resume` and ``load_model``
+    can use it without further checks).
+
+    Checked: exactly :data:`CHECKPOINT_KEYS`; format and version; config, source and model spec
+    parse, and L > M, L >= max(P); ``vocab_size`` is the source's d; ``model_state`` has the
+    keys, shapes and dtypes of the model the spec, d and config give; the position (``step``,
+    ``stage_index``, ``stage_step``) lies in the config's stages and adds up; ``optimizer_state``
+    is None exactly at a stage's start, else the state of that stage's optimizer (structure,
+    entries, shapes, the config's hyperparameters, Adam's step count); the generator state and
+    device; ``sample`` is int64 (n, L+1) with tokens in 0..d-1; ``history`` holds exactly the
+    rows logged up to ``step``, of the spec's head sets and sizes, finite; ``checkpoint_every``.
+
+    Args:
+        data: what ``torch.load`` returned.
+
+    Returns:
+        ``data`` itself.
+
+    Raises:
+        InductionHeadsError: naming the first part that fails, what was expected and what was
+            received.
+    """
+    if not (isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT):
+        _fail("format", repr(CHECKPOINT_FORMAT),
+              _describe(data.get("format")) if isinstance(data, dict) else _describe(data))
     require(data.get("version") == CHECKPOINT_VERSION, "checkpoint version",
             CHECKPOINT_VERSION, data.get("version"))
     missing = sorted(set(CHECKPOINT_KEYS) - set(data))
     require(not missing, "checkpoint keys", f"all of {CHECKPOINT_KEYS}", f"missing {missing}")
+    extra = sorted(map(str, set(data) - set(CHECKPOINT_KEYS)))
+    require(not extra, "checkpoint keys", f"only {CHECKPOINT_KEYS}", f"unknown {extra}")
+    config = _parsed("config", lambda: TrainConfig.from_dict(data["config"]))
+    source = _parsed("source", lambda: Source.from_dict(data["source"]))
+    spec = _parsed("model_spec", lambda: ModelSpec.from_dict(data["model_spec"]))
+    d = data["vocab_size"]
+    if not (_is_int(d) and d == source.vocab_size):
+        _fail("vocab_size", f"the source's d = {source.vocab_size}", _describe(d))
+    if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
+        _fail("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
+              f"{source.max_parent}", repr(config.seq_len))
+    model = _parsed("model_spec", lambda: InductionHeadModel(
+        spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu"))
+    _check_model_state(data["model_state"], model)
+    _check_position(data, config)
+    _check_optimizer(data["optimizer_state"], config.stages[data["stage_index"]],
+                     data["stage_step"], model)
+    _check_generator(data)
+    _check_sample(data["sample"], config, int(d))
+    _check_history(data["history"], spec, config, data["step"])
+    every = data["checkpoint_every"]
+    if not (every is None or (_is_int(every) and every >= 1)):
+        _fail("checkpoint_every", "None or an integer >= 1", _describe(every))
     return data

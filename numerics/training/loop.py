@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +53,11 @@ from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from theory.errors import require
 from theory.spec import ModelSpec, Source
 
-__all__ = ["TrainResult", "train", "resume", "load_model"]
+__all__ = ["TrainResult", "train", "resume", "load_model", "EXPLOSION_NATS"]
 
 logger = logging.getLogger(__name__)
+
+EXPLOSION_NATS = 1.0
 
 # ------------------------------------------------------------------------------------ the run
 @dataclass(frozen=True, eq=False)
@@ -129,6 +133,24 @@ class _Run:
         idx = perm[:batch].to(self.device)                                 # (B,)
         return self.sample[idx], _select(self.inputs, idx)
 
+    def where(self, stage: str) -> str:
+        """``"step k (step j of stage 'name')"`` for error messages and progress lines."""
+        if stage == "init":
+            return "step 0 (the initial state)"
+        return f"step {self.step} (step {self.stage_step} of stage {stage!r})"
+
+    def check_parameters(self, stage: StageConfig) -> None:
+        """Stop when a trained parameter is no longer finite (one reduction, after each step)."""
+        trained = self._params(stage)
+        flat = torch.cat([t.detach().reshape(-1) for t in trained.values()])  # (|𝒮|+H·M+1,) at most
+        if bool(torch.isfinite(flat).all()):
+            return
+        bad = {p: t.detach().flatten()[~torch.isfinite(t.detach().flatten())][:3].tolist()
+               for p, t in trained.items() if not bool(torch.isfinite(t).all())}
+        require(False, f"training parameters after {self.where(stage.name)}",
+                f"finite values (the run diverged: lower the learning rate of {stage.params})",
+                bad)
+
     def record(self, stage: str) -> None:
         model = self.model
         with torch.no_grad():
@@ -136,9 +158,16 @@ class _Run:
             selector = model.selector_weights().double().cpu().numpy()     # (|𝒮|,)
             copier = model.copier_attention().double().cpu().numpy()       # (H, M)
             a = float(model.a)
-        require(math.isfinite(loss) and math.isfinite(a), "training loss",
-                f"a finite value at step {self.step} of stage {stage!r} (lower its learning "
-                "rate)", loss)
+        advice = ("the initial state is not finite" if stage == "init"
+                  else "the run diverged: lower the learning rate of stage "
+                       f"{stage!r}")
+        require(math.isfinite(loss), f"training loss at {self.where(stage)}",
+                f"a finite value ({advice})", loss)
+        if self.records:
+            limit = self.records[0].loss + EXPLOSION_NATS
+            require(loss <= limit, f"training loss at {self.where(stage)}",
+                    f"at most the initial loss {self.records[0].loss:.6g} + EXPLOSION_NATS = "
+                    f"{limit:.6g} ({advice})", loss)
         self.records.append(HistoryRecord(self.step, stage, loss, selector, copier, a))
 
     def history(self) -> History:
@@ -159,11 +188,21 @@ class _Run:
                 "history": self.history().to_dict(), "checkpoint_every": self.checkpoint_every}
 
     # ------------------------------------------------------------------------------- loop
+    def stage_line(self, stage: StageConfig, first: int, seconds: float) -> str:
+        """One progress line for the steps ``first..stage_step`` of ``stage`` just run."""
+        loss = self.records[-1].loss
+        return (f"train: stage {stage.name!r} ({', '.join(stage.params)}) steps "
+                f"{first}-{self.stage_step} of {stage.steps}, global step {self.step}/"
+                f"{self.config.total_steps}, last logged loss {loss:.6g}, {seconds:.1f} s")
+
     def execute(self, *, progress: bool, checkpoint_path: str | Path | None,
                 stop_after: int | None) -> TrainResult:
         cfg, model = self.config, self.model
         stop = cfg.total_steps if stop_after is None else min(stop_after, cfg.total_steps)
-        bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not progress, unit="step")
+        stream = sys.stderr
+        lines = progress and not _is_terminal(stream)   # a log file or CI: one line per stage
+        bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not progress or lines,
+                   unit="step", file=stream)
         try:
             while self.step < stop:
                 stage = cfg.stages[self.stage_index]
@@ -179,12 +218,14 @@ class _Run:
                 for p, t in (("C", model.C), ("W", model.w), ("a", model.a)):
                     t.requires_grad_(p in trained)
                 bar.set_description(stage.name)
+                first, started = self.stage_step + 1, time.perf_counter()
                 while self.stage_step < stage.steps and self.step < stop:
                     tokens, inputs = self.batch()
                     self.optimizer.zero_grad(set_to_none=True)
                     model.loss(tokens, inputs).backward()
                     self.optimizer.step()
                     self.step, self.stage_step = self.step + 1, self.stage_step + 1
+                    self.check_parameters(stage)
                     bar.update(1)
                     if self.stage_step in self.log_at[self.stage_index]:
                         self.record(stage.name)
@@ -192,6 +233,10 @@ class _Run:
                     every = self.checkpoint_every
                     if checkpoint_path is not None and every and self.step % every == 0:
                         save_checkpoint(checkpoint_path, self.payload())
+                line = self.stage_line(stage, first, time.perf_counter() - started)
+                logger.debug(line)
+                if lines:
+                    tqdm.write(line, file=stream)
         finally:
             bar.close()
             for t in model.parameters():
@@ -199,6 +244,15 @@ class _Run:
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, self.payload())
         return TrainResult(model, self.history(), cfg, self.sample.cpu())
+
+
+def _is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an interactive terminal (a tqdm bar then redraws in place)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # a closed or detached stream
+        return False
 
 
 def _check_stop(stop_after: int | None, step: int) -> None:

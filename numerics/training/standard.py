@@ -426,7 +426,7 @@ class _Run:
                 self.step += 1
                 bar.update(1)
                 if self.step in self.log_at:
-                    self.record(float(loss), lr)
+                    self.record(float(loss.detach()), lr)
                     bar.set_postfix(eval_last=f"{self.rows['eval_last_loss'][-1]:.4f}")
                     (logger.info if progress else logger.debug)(
                         "step %d/%d: lr %.3g, train loss %.4f, eval loss %.4f, eval last %.4f",
@@ -607,7 +607,7 @@ def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = Non
     Returns:
         ``callback(model, step) -> ProbeReport.to_dict()`` for :func:`train_standard`.
     """
-    from numerics.probe import probe  # the probe package imports numerics itself
+    from numerics.probing import probe  # the probe package imports numerics itself
 
     def callback(model: StandardTransformer, step: int) -> dict[str, Any]:
         report = probe(model.next_token_probs, source, spec, tokens=tokens, kernels=kernels,
@@ -615,3 +615,7 @@ def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = Non
         return report.to_dict()
 
     return callback
+
+
+FAST_SPEC = StandardSpec()
+FAST_TRAINING = StandardTrainConfig(steps=10)

@@ -1,4 +1,6 @@
-"""numerics.probe: read any next-token model against the limit the theory predicts.
+"""numerics.probing: read any next-token model against the limit the theory predicts.
+
+The entry point is :func:`probe`, re-exported as ``numerics.probe``.
 
 The limit and the reference predictors are those of docs/theory.md §3.4-§3.5.
 
@@ -13,12 +15,12 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
     import numpy as np, torch
     from theory import PAPER_MODEL, PAPER_SOURCE
     from numerics import InductionHeadModel
-    from numerics.probe import model_taps, probe
+    from numerics.probing import attention_taps, probe
 
     tf = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2), a=8.0, dtype=torch.float64)
     report = probe(tf, PAPER_SOURCE, PAPER_MODEL, n=500, seq_len=100,
                    generator=torch.Generator().manual_seed(0), rng=np.random.default_rng(0),
-                   attention=model_taps(tf))
+                   attention=attention_taps(tf))
     report.effective_set          # (1, 2)
     report.selected_set           # (1, 2), theory's S*
     report.last.score("bayes").kl  # mean KL(Bayes ‖ model) at x_(L+1)
@@ -26,17 +28,14 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
 
 Public API:
     probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
-    from_logits, model_taps, LogitsAdapter, TapsAdapter, DEFAULT_TEMPERATURE_BOUNDS, KL_FLOOR,
+    from_logits, attention_taps, LogitsAdapter, TapsAdapter, DEFAULT_TEMPERATURE_BOUNDS, KL_FLOOR,
     KL_TIE_ATOL.
 
-``probe.from_logits`` and ``probe.model_taps`` are the same functions as attributes of
-:func:`probe`, so ``numerics.probe.from_logits(fn)`` reads the same whether ``numerics.probe``
-names this package or, re-exported at the top level, the function.
 """
 
-from numerics.probe.adapters import LogitsAdapter, TapsAdapter, from_logits, model_taps
-from numerics.probe.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
-from numerics.probe.report import (
+from numerics.probing.adapters import LogitsAdapter, TapsAdapter, from_logits, attention_taps
+from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
+from numerics.probing.report import (
     EffectiveSet,
     MatchCorrelation,
     OffsetProfile,
@@ -44,10 +43,7 @@ from numerics.probe.report import (
     Score,
     ScoreTable,
 )
-from numerics.probe.scoring import KL_FLOOR, KL_TIE_ATOL
-
-probe.from_logits = from_logits
-probe.model_taps = model_taps
+from numerics.probing.scoring import KL_FLOOR, KL_TIE_ATOL
 
 __all__ = [
     "probe",
@@ -58,7 +54,7 @@ __all__ = [
     "OffsetProfile",
     "MatchCorrelation",
     "from_logits",
-    "model_taps",
+    "attention_taps",
     "LogitsAdapter",
     "TapsAdapter",
     "DEFAULT_TEMPERATURE_BOUNDS",

@@ -8,7 +8,7 @@ position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe h
 - ``"numpy"``: an int64 ``numpy`` array.
 
 ``inputs="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
-:func:`model_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
+:func:`attention_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
 arrays or torch tensors (detached, moved to the CPU, cast to float64).
 """
 
@@ -23,7 +23,7 @@ from scipy.special import softmax
 
 from theory.errors import InductionHeadsError, require
 
-__all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "model_taps",
+__all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
            "input_kind", "call_model", "call_once", "to_numpy"]
 
 INPUT_KINDS = ("auto", "torch", "numpy")
@@ -59,7 +59,7 @@ def to_numpy(value: Any, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", torch.float64).numpy()
     require(not isinstance(value, (tuple, list, dict, str)) and value is not None, what,
-            "an array or tensor (use model_taps for models that also return taps)",
+            "an array or tensor (use attention_taps for models that also return taps)",
             type(value).__name__)
     try:
         return np.asarray(value, dtype=np.float64)
@@ -104,7 +104,7 @@ def from_logits(model: Callable[..., Any], *, inputs: str = "auto") -> LogitsAda
 class TapsAdapter:
     """The attention taps of a model called with ``return_taps=True``, as a mapping callable.
 
-    Built by :func:`model_taps`; calling it returns ``{name: taps[name]}`` for its names.
+    Built by :func:`attention_taps`; calling it returns ``{name: taps[name]}`` for its names.
 
     Attributes:
         model: a model whose ``model(tokens, return_taps=True)`` returns ``(output, taps)``.
@@ -131,7 +131,7 @@ class TapsAdapter:
         return {s: taps[s] for s in self.names}
 
 
-def model_taps(model: Callable[..., Any],
+def attention_taps(model: Callable[..., Any],
                names: Sequence[str] = ("copier.attention", "classifier.attention"), *,
                inputs: str = "auto") -> TapsAdapter:
     """Attention taps of a library model (``numerics.InductionHeadModel``) for the probe."""

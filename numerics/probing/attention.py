@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.probe.report import MatchCorrelation, OffsetProfile
+from numerics.probing.report import MatchCorrelation, OffsetProfile
 from theory.errors import InductionHeadsError, require
 from theory.predictors import context_similarity
 from theory.probabilities import PROB_SUM_ATOL, check_probabilities

@@ -10,7 +10,7 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
 - ``gih(S)``: the GIH of every head set ``S`` with ``|S| <= D`` inside the window ``M`` (by
   default :func:`theory.head_sets` ``(M, D)``), each at its own temperature fitted by minimising
   the mean KL(GIH_{S,a} ‖ model) over ``a ∈ temperature_bounds`` (grid, then bounded Brent; see
-  :mod:`numerics.probe.scoring`);
+  :mod:`numerics.probing.scoring`);
 - ``gih_inf(S)``: the same sets at ``a = ∞`` with ``β`` pseudo-counts per token;
 - ``bayes``: the Dirichlet(α) posterior predictive with the true parents (Dirichlet priors only);
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 import numerics
-from numerics.probe.adapters import call_model, call_once, to_numpy
-from numerics.probe.attention import summarise_attention
-from numerics.probe.report import ProbeReport
-from numerics.probe.scoring import score_table
+from numerics.probing.adapters import call_model, call_once, to_numpy
+from numerics.probing.attention import summarise_attention
+from numerics.probing.report import ProbeReport
+from numerics.probing.scoring import score_table
 from theory.errors import InductionHeadsError, require
 from theory.limit import LimitPrediction, predict_limit
 from theory.positional import (
@@ -203,7 +203,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
             ``x_{l+1}``), or a callable ``tokens (n, L) -> (n, L, d)``; only the rows of the
             scored positions ``l0..L`` are read (and validated).
         attention: name → pattern, or a callable ``tokens (n, L) -> mapping`` (called once,
-            unbatched); shapes in :mod:`numerics.probe.attention`.
+            unbatched); shapes in :mod:`numerics.probing.attention`.
         limit: a precomputed :func:`theory.predict_limit` for this source, sizes and ``L``.
         rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None.
         limit_samples: Monte Carlo samples of that prediction.
@@ -212,7 +212,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.positional.
             ADDITIVE_SMOOTHING`).
         inputs: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
-            (:mod:`numerics.probe.adapters`).
+            (:mod:`numerics.probing.adapters`).
         batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
         atol: accepted ``|row sum - 1|`` of probabilities and attention rows.
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from numerics.probe.report import EffectiveSet, Score, ScoreTable
+from numerics.probing.report import EffectiveSet, Score, ScoreTable
 from theory.notation import head_set_label
 from theory.positional import gih_from_counts
 from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL
