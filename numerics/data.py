@@ -1,4 +1,4 @@
-"""Torch sampler of in-context n-gram Markov sequences (SPEC §1), on CPU or CUDA.
+"""Torch sampler of in-context n-gram Markov sequences (docs/theory.md §1), on CPU or CUDA.
 
 Every sequence ``i = 1..n`` draws its own kernel ``π_i`` from the source's prior, then
 ``x_1..x_r`` (``r = max(P)``) uniform i.i.d., then ``x_l ~ π_i(· | x_{l-p_1}, …, x_{l-p_k})`` for

@@ -16,7 +16,8 @@ from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel, prepare_i
 from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
 
 DENSE_ATOL = 1e-6
-"""Vectorised and dense constructions agree to this in float64 (the issue's bound; seen ~1e-15)."""
+"""Vectorised vs dense in float64: two summation orders differ by ~1e-15 (seen); a wrong term
+would shift ŷ by O(1/L), far above 1e-6."""
 SUM_ATOL = 1e-10
 """ŷ is a convex combination of one-hots: float64 round-off only."""
 LIMIT_ATOL = 1e-9
@@ -86,7 +87,7 @@ def test_outputs_are_probability_vectors(case):
 
 
 def _gih_by_counting(tokens: np.ndarray, parents: tuple[int, ...], vocab: int) -> np.ndarray:
-    """ŷ of the generalized induction head at a = ∞, by direct loops (SPEC §3)."""
+    """ŷ of the generalized induction head at a = ∞, by direct loops (docs/theory.md §3)."""
     n, L = tokens.shape
     out = np.zeros((n, vocab))
     for b in range(n):

@@ -23,8 +23,10 @@ import sympy as sp
 
 from theory.errors import require
 from theory.priors import _check_parents
+from theory.sizes import LAW_CHUNK_ENTRIES
 from theory.stationary import marginal, window_law
 from theory.stationary_exact import as_exact_kernel, window_law_field
+from theory.validation import as_offsets
 
 __all__ = [
     "modified_chi2",
@@ -35,21 +37,13 @@ __all__ = [
     "symbolic_criterion",
 ]
 
-_LAW_BUDGET = 1 << 22
-"""Most float64 window-law entries held at once (32 MiB): kernels are processed in chunks."""
-
 _KINDS = ("G", "chi2")
 
 
 def _check_set(head_set: Any) -> tuple[int, ...]:
-    """A head set as sorted distinct positive offsets (the empty set allowed)."""
-    try:
-        s = tuple(sorted(int(h) for h in head_set))
-    except (TypeError, ValueError):
-        s = None
-    require(s is not None and len(set(s)) == len(s) and all(h >= 1 for h in s), "head_set",
-            "distinct positive integer offsets, e.g. (1, 2) or ()", head_set)
-    return s  # type: ignore[return-value]
+    """A head set as sorted distinct positive offsets (the empty set allowed; floats, strings and
+    bools refused)."""
+    return tuple(sorted(as_offsets(head_set, "head_set", allow_empty=True, increasing=False)))
 
 
 def _window(parents: tuple[int, ...], sets: tuple[tuple[int, ...], ...]) -> int:
@@ -93,7 +87,7 @@ def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
             f"a batch (n,) + (d,)*{len(parents)} + (d,)", kernels.shape)
     n, d = kernels.shape[0], kernels.shape[-1]
     window = _window(parents, sets)
-    chunk = max(1, _LAW_BUDGET // d**window)
+    chunk = max(1, LAW_CHUNK_ENTRIES // d**window)
     out = np.zeros((n, len(sets)))  # (n, n_sets)
     for lo in range(0, n, chunk):
         law = window_law(kernels[lo:lo + chunk], parents, window)  # (c,) + (d,)*K

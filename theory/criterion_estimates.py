@@ -119,7 +119,7 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
         kernels = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
     else:
         kernels = sample_kernels(source, int(samples), rng=rng)  # (n,) + (d,)*k + (d,)
-        kernels = np.maximum(kernels, MC_KERNEL_FLOOR)
+        kernels = np.maximum(kernels, MC_KERNEL_FLOOR, out=kernels)
         kernels /= kernels.sum(axis=-1, keepdims=True)
     return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
 

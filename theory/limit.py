@@ -34,10 +34,12 @@ from theory.criterion_estimates import (
     finite_length_criterion,
 )
 from theory.errors import require
+from theory.notation import head_set_label
 from theory.predictors import context_similarity
 from theory.priors import Fixed
-from theory.notation import head_set_label
+from theory.sizes import require_prediction_fits
 from theory.spec import ModelSpec, Source
+from theory.validation import as_int
 
 __all__ = ["DECIDABLE_Z", "UNTOUCHED", "LimitPrediction", "predict_limit"]
 
@@ -261,17 +263,14 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
                 "where nothing is random)", rng)
     bound = max(model.heads, source.max_parent)
     if seq_len is not None:
-        require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
-                and seq_len > bound, "seq_len",
-                f"an integer L > max(H, max P) = {bound} (every set needs a context)", seq_len)
-        seq_len = int(seq_len)
+        seq_len = as_int(seq_len, "seq_len (every set needs a context)", minimum=bound + 1,
+                         symbol="L")
     if train_sequences is not None:
-        require(isinstance(train_sequences, (int, np.integer))
-                and not isinstance(train_sequences, bool) and train_sequences >= 1,
-                "train_sequences", "an integer >= 1", train_sequences)
+        train_sequences = as_int(train_sequences, "train_sequences", minimum=1)
         require(seq_len is not None, "seq_len",
                 "a context length L when train_sequences is given (per-sequence noise)", seq_len)
-        train_sequences = int(train_sequences)
+    require_prediction_fits(source, model, samples=as_int(samples, "samples", minimum=2),
+                            seq_len=seq_len)
     sets = model.sets
 
     if seq_len is not None:

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_EXACT_STATES",
     "SOLVE_CHUNK_BYTES",
     "SOLVE_MATRICES",
+    "FLOAT_BYTES",
     "KERNEL_SAMPLING_COPIES",
     "LAW_COPIES",
     "SIGNAL_ARRAYS",
@@ -61,9 +62,10 @@ MEMORY_LIMIT_ENV = "INDUCTION_HEADS_MEMORY_LIMIT_GIB"
 """Environment variable overriding the memory limit, in GiB (a positive number, e.g. ``16``)."""
 
 DEFAULT_MEMORY_LIMIT_GIB = 2.0
-"""Memory limit when :data:`MEMORY_LIMIT_ENV` is unset: a laptop-safe default; every request in
-the project's tests, notebooks and CLIs needs well under it (the largest, 4000 kernels of the
-d=5, P=(1,3) notebook source, about 60 MiB)."""
+"""Memory limit when :data:`MEMORY_LIMIT_ENV` is unset: a laptop-safe default. Every request in
+the project's tests, notebooks and CLIs is estimated well under it; the largest, the full-size
+scale notebook's prediction (d=5, P=(1,3), H=4, D=3, 4000 samples, L=400), at about 330 MiB,
+most of it one :data:`SOLVE_CHUNK_BYTES` chunk of solves."""
 
 MAX_HEAD_SETS = 100_000
 """Most head sets ``|{S ⊆ [H] : |S| <= D}|`` enumerated: every per-set array and the selector's
@@ -73,7 +75,7 @@ weights have one entry per set, and the criterion is estimated set by set (H=24,
 MAX_EXACT_STATES = 512
 """Most states ``d^r`` of an exact (rational) stationary solve. Measured on 2 CPU cores: 81
 states 0.5 s, 128 states 1.3 s, 256 states 11-13 s; the LU solve grows like ``N^3`` (and its
-rationals grow), so 512 states takes minutes."""
+rationals grow), so 512 states extrapolates to 1.5 minutes or more."""
 
 SOLVE_CHUNK_BYTES = 256 * 2**20
 """Working set of one chunk of float stationary solves (256 MiB; capped at half the limit)."""

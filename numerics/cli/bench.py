@@ -6,7 +6,12 @@
 Times one training step of the vectorised model and of the dense reference at the paper's
 setting (:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints both, their
 ratio, the sampler's sequences per second and, with CUDA, GPU steps per second; ``--json``
-writes :meth:`numerics.bench.BenchResult.to_dict` with the seed and torch version.
+writes :meth:`numerics.bench.BenchResult.to_dict` with the seed and torch version (atomically;
+the location is checked before any timing).
+
+Exit status: 0 success; 2 bad input (one ``error: ...`` line on stderr: sizes < 1, L <= M,
+``--threads`` < 1, a ``--seed`` outside 0..2**64-1, a device that does not exist here, an
+unwritable ``--json``, or sizes too large for this machine's memory); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,17 +21,22 @@ from pathlib import Path
 
 import torch
 
-from numerics.io import write_json_atomic
-from theory.errors import InductionHeadsError
+from numerics.cli.inputs import SEED_MAX, check_device, check_ints
+from numerics.io import check_output_file, write_json_atomic
 
-__all__ = ["add_bench_parser", "format_bench", "run_bench"]
+__all__ = ["BENCH_SIZES", "add_bench_parser", "format_bench", "run_bench"]
+
+BENCH_SIZES = "--sequences or --seq-len"
+"""The flags that size a benchmark (named when memory runs out)."""
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``bench`` on the subparsers of ``python -m numerics``."""
     b = sub.add_parser("bench", help="time a training step: vectorised vs dense reference",
                        description="Time one training step of the vectorised model and of the "
-                                   "dense reference at the paper's setting.")
+                                   "dense reference at the paper's setting.",
+                       epilog="Exit status: 0 success, 2 bad input (one 'error:' line), "
+                              "130 interrupted.")
     b.add_argument("--sequences", type=int, default=9000, help="n (default 9000)")
     b.add_argument("--seq-len", type=int, default=100, help="L (default 100)")
     b.add_argument("--repeats", type=int, default=5, help="vectorised steps timed (default 5)")
@@ -57,12 +67,18 @@ def format_bench(data: dict) -> str:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """Run ``bench`` for the parsed ``args``; print the timings; return 0.
+
+    Raises:
+        InductionHeadsError: on bad flags or an unwritable ``--json`` (checked first).
+    """
     from numerics.bench import benchmark_step
 
+    check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX)])
+    check_device(args.device, "--device")
+    if args.json is not None:
+        check_output_file(args.json, flag="--json")
     if args.threads is not None:
-        if args.threads < 1:
-            raise InductionHeadsError(f"--threads: expected an integer >= 1, received "
-                                      f"{args.threads}")
         torch.set_num_threads(args.threads)
     result = benchmark_step(sequences=args.sequences, seq_len=args.seq_len,
                             repeats=args.repeats, dense_repeats=args.dense_repeats,

@@ -53,22 +53,23 @@ def read_json_file(path: Path, flag: str, what: str) -> Any:
     Raises:
         InductionHeadsError: when the file is missing or unreadable, not UTF-8 or not JSON.
     """
-    where = f"{flag} {str(path)!r}"
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise InductionHeadsError(f"{where}: expected a readable {what} JSON file, received one "
-                                  f"that cannot be read ({err.strerror or err})") from None
+        raise InductionHeadsError(f"{flag}: expected a readable {what} JSON file, received "
+                                  f"{str(path)!r} ({err.strerror or err})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
-                                  f"{err.object[err.start]:#04x} at offset {err.start}") from None
+        raise InductionHeadsError(f"{flag}: expected a {what} JSON file in UTF-8, received "
+                                  f"{str(path)!r} with byte {err.object[err.start]:#04x} at "
+                                  f"offset {err.start}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise InductionHeadsError(f"{where}: expected valid JSON, received {err.msg} at line "
-                                  f"{err.lineno} column {err.colno}") from None
+        raise InductionHeadsError(f"{flag}: expected a {what} file of valid JSON, received "
+                                  f"{str(path)!r} ({err.msg} at line {err.lineno} column "
+                                  f"{err.colno})") from None
 
 
 def read_train_config(path: Path, flag: str, overrides: dict[str, Any]) -> TrainConfig:
@@ -84,19 +85,19 @@ def read_train_config(path: Path, flag: str, overrides: dict[str, Any]) -> Train
             unknown key or an invalid config.
     """
     data = read_json_file(path, flag, "TrainConfig")
-    where = f"{flag} {str(path)!r}"
     if isinstance(data, dict) and "train" in data:                   # a run's config.json
         data = data["train"]
-    require(isinstance(data, dict), where, "a JSON object (TrainConfig.to_dict)",
+    require(isinstance(data, dict), flag, "a JSON object (TrainConfig.to_dict)",
             type(data).__name__)
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = sorted(set(data) - set(fields))
-    require(not unknown, where, f"only the keys of a TrainConfig {fields}",
-            f"unknown key(s) {unknown}")
+    if unknown:
+        raise InductionHeadsError(f"{flag}: expected only the keys of a TrainConfig {fields}, "
+                                  f"received unknown key(s) {unknown} in {str(path)!r}")
     try:
         return TrainConfig.from_dict({**data, **overrides})
     except InductionHeadsError as err:
-        raise InductionHeadsError(f"{where}: {err}") from None
+        raise InductionHeadsError(f"{flag} {str(path)!r}: {err}") from None
 
 
 def check_device(name: str | None, flag: str) -> None:

@@ -1,8 +1,21 @@
 """``python -m numerics {bench, train, verify}``: dispatch to the subcommands.
 
-Exit statuses, the same for every subcommand: 0 success (for ``verify``: every check passed),
-1 a check failed (``verify`` only), 2 bad input with a one-line message on stderr. Anything else
-(a traceback) is a bug.
+Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
+
+    0    success (for ``verify``: every check passed);
+    1    a check failed (``verify`` only);
+    2    bad input, with one ``error: ...`` line on stderr and no traceback: unparsable flags,
+         out-of-range values (a negative ``--seed``, zero or negative sizes), an input file that
+         is missing, not UTF-8 or not valid JSON, a ``--config`` with unknown keys, a device that
+         does not exist here (``tpu``, ``cuda`` without CUDA), sizes refused by the memory guard
+         or too large for this machine, a bad or tampered checkpoint, an output location that
+         is a file or not writable, or one holding another run's results without ``--force``;
+    130  interrupted (Ctrl-C).
+
+Anything else (a traceback) is a bug. Every input is checked before any work and any write.
+``train`` and ``verify`` write one run per ``--out`` directory (:mod:`numerics.cli.outputs`):
+``--force`` replaces another run's files there, and only once the new run has succeeded; a run
+that fails leaves the directory as it found it.
 """
 
 from __future__ import annotations
@@ -11,17 +24,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from numerics.cli.bench import add_bench_parser, run_bench
-from numerics.cli.train import add_train_parser, run_train
-from theory.errors import InductionHeadsError
+from numerics.cli.bench import BENCH_SIZES, add_bench_parser, run_bench
+from numerics.cli.status import Parser, guarded
+from numerics.cli.train import TRAIN_SIZES, add_train_parser, run_train
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m numerics`` (``verify`` parses its own flags)."""
-    parser = argparse.ArgumentParser(prog="python -m numerics",
-                                     description="Train, verify and benchmark TF(M, H, d, D).")
+    parser = Parser(prog="python -m numerics",
+                    description="Train, verify and benchmark TF(M, H, d, D).",
+                    epilog="Exit status: 0 success, 1 a verify check failed, 2 bad input (one "
+                           "'error:' line), 130 interrupted.")
     sub = parser.add_subparsers(dest="command", required=True)
     add_bench_parser(sub)
     add_train_parser(sub)
@@ -31,17 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 on :class:`InductionHeadsError`)."""
+    """Entry point; returns the exit status (module docstring).
+
+    Unparsable flags raise the parser's ``SystemExit(2)`` after one ``error: ...`` line.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "verify":
         from numerics.cli.verify import run as verify_run  # parses its own flags
 
         return verify_run(argv[1:])
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "bench":
-            return run_bench(args)
-        return run_train(args)
-    except InductionHeadsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.command == "bench":
+        return guarded(lambda: run_bench(args), sizes=BENCH_SIZES)
+    return guarded(lambda: run_train(args), sizes=TRAIN_SIZES)

@@ -3,38 +3,58 @@
     python -m numerics verify [--source SOURCE.json] [--heads H] [--window M] [--degree D]
         [--seq-len L] [--sequences N] [--seed S] [--device auto|cpu|cuda[:N]]
         [--mode stagewise|joint] [--config TRAIN_CONFIG.json] [--heldout N]
-        [--prediction-samples N] [--out DIR] [--quiet]
+        [--prediction-samples N] [--out DIR] [--force] [--quiet]
 
 Defaults: the paper's source (``theory.PAPER_SOURCE``: d=3, P=(1, 2), Dirichlet(0.1)) and model
 (H=M=3, D=2), L=100, n=2000, seed 0, the default stage-wise schedule, ``--out results/verify``.
 ``--window`` defaults to ``max(H, 3)`` and ``--degree`` to ``min(H, 2)``. ``--config`` takes a
-``numerics.TrainConfig`` JSON (``TrainConfig.to_dict``); its n, L and mode then apply.
+``numerics.TrainConfig`` JSON (``TrainConfig.to_dict``, or a ``config.json`` of ``train``); its
+n, L and mode then apply.
 
 Prints the check table (predicted, measured, tolerance, PASS/FAIL), the held-out losses, notes,
-the verdict and the time taken. Exit status: 0 every check passed, 1 a check failed, 2 bad input.
+the verdict and the time taken, and writes ``report.json``, ``config.json`` and the figures into
+``--out`` (:func:`numerics.verify.write_report`).
+
+The output directory is checked before any work: an existing file, a location that cannot be
+written, or a directory holding another run's results (named in the message) is refused with
+exit status 2; ``--force`` replaces that run's files, once the new report is written. A run that
+fails leaves the directory as it found it.
+
+Exit status: 0 every check passed; 1 a check failed; 2 bad input (one ``error: ...`` line on
+stderr; :mod:`numerics.cli.main` lists the cases); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from numerics.cli.inputs import SEED_MAX, check_device, check_ints, read_train_config
+from numerics.cli.outputs import out_directory
+from numerics.cli.status import EXIT_CHECK_FAILED, EXIT_OK, Parser, guarded
 from theory.errors import InductionHeadsError
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, load_source
 
-__all__ = ["build_parser", "run"]
+__all__ = ["VERIFY_SIZES", "build_parser", "run"]
+
+VERIFY_SIZES = "--sequences, --seq-len, --heldout or --prediction-samples"
+"""The flags that size a verification (named when memory runs out)."""
+
+_BOUNDS = (("heads", 1, None), ("window", 1, None), ("degree", 1, None), ("seq_len", 2, None),
+           ("sequences", 1, None), ("seed", 0, SEED_MAX), ("heldout", 1, None),
+           ("prediction_samples", 2, None))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``verify`` (module docstring)."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m numerics verify",
         description="Predict the limit of TF(M, H, d, D) on a source, train it, and check that "
-                    "training reaches the prediction.")
+                    "training reaches the prediction.",
+        epilog="Exit status: 0 every check passed, 1 a check failed, 2 bad input (one 'error:' "
+               "line), 130 interrupted.")
     p.add_argument("--source", type=Path, default=None,
                    help="source JSON (theory.Source.to_dict); default: the paper's source")
     p.add_argument("--heads", type=int, default=PAPER_MODEL.heads, help="H (default 3)")
@@ -42,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=None, help="D (default min(H, 2))")
     p.add_argument("--seq-len", type=int, default=None, help="L (default 100)")
     p.add_argument("--sequences", type=int, default=None, help="n (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every random draw, in 0..2**64-1 (default 0)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--mode", choices=("stagewise", "joint"), default="stagewise",
                    help="training schedule (default stagewise, the regime the theorem covers)")
@@ -53,15 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo sequences of the prediction (default 2000)")
     p.add_argument("--out", type=Path, default=Path("results/verify"),
                    help="output directory (default results/verify)")
+    p.add_argument("--force", action="store_true",
+                   help="replace another run's results in --out (once this report is written)")
     p.add_argument("--quiet", action="store_true",
                    help="print only the verdict line; no progress bar")
     return p
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, ModelSpec, Any]:
-    """Source, model spec and optional TrainConfig from the parsed flags."""
-    from numerics.training import TrainConfig
-
+    """Source, model spec and optional TrainConfig from the parsed flags, all checked."""
+    check_ints(args, _BOUNDS)
+    check_device(args.device, "--device")
     source = PAPER_SOURCE if args.source is None else load_source(args.source)
     heads = args.heads
     window = max(heads, PAPER_MODEL.window) if args.window is None else args.window
@@ -69,16 +92,13 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, ModelSpec, Any]:
     spec = ModelSpec(heads=heads, window=window, degree=degree)
     config = None
     if args.config is not None:
-        try:
-            config = TrainConfig.from_dict(json.loads(args.config.read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise InductionHeadsError(f"--config: expected a readable TrainConfig JSON file, "
-                                      f"received {str(args.config)!r} ({err})") from None
+        config = read_train_config(args.config, "--config", {})
+        if args.device is None:
+            check_device(config.device, "--config device")
     return source, spec, config
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, verify, write ``--out``, print; return the exit status (module docstring)."""
+def _verify(args: argparse.Namespace) -> int:
     from numerics.verify import (
         DEFAULT_HELDOUT,
         DEFAULT_PREDICTION_SAMPLES,
@@ -87,25 +107,22 @@ def run(argv: list[str] | None = None) -> int:
         write_report,
     )
 
-    args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    try:
-        source, spec, config = _inputs(args)
-        report = verify_case(
-            source, spec, seq_len=args.seq_len, sequences=args.sequences, seed=args.seed,
-            mode=args.mode, config=config, device=args.device,
-            heldout=DEFAULT_HELDOUT if args.heldout is None else args.heldout,
-            prediction_samples=(DEFAULT_PREDICTION_SAMPLES if args.prediction_samples is None
-                                else args.prediction_samples),
-            progress=not args.quiet)
-        paths = write_report(report, args.out)
-    except InductionHeadsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: --out {str(args.out)!r}: expected a writable directory ({err})",
-              file=sys.stderr)
-        return 2
+    out = out_directory(args.out, force=args.force)        # before any work
+    source, spec, config = _inputs(args)
+    report = verify_case(
+        source, spec, seq_len=args.seq_len, sequences=args.sequences, seed=args.seed,
+        mode=args.mode, config=config, device=args.device,
+        heldout=DEFAULT_HELDOUT if args.heldout is None else args.heldout,
+        prediction_samples=(DEFAULT_PREDICTION_SAMPLES if args.prediction_samples is None
+                            else args.prediction_samples),
+        progress=not args.quiet)
+    with out:
+        try:
+            paths = write_report(report, args.out)
+        except OSError as err:
+            raise InductionHeadsError(f"--out: expected a writable directory, received "
+                                      f"{str(args.out)!r} ({err.strerror or err})") from None
     elapsed = time.perf_counter() - started
     data = report.to_dict()
     if not args.quiet:
@@ -114,4 +131,13 @@ def run(argv: list[str] | None = None) -> int:
     n_pass = sum(c["passed"] for c in data["checks"])
     verdict = "PASS" if report.passed else "FAIL"
     print(f"verdict: {verdict} ({n_pass}/{len(data['checks'])} checks) in {elapsed:.1f} s")
-    return 0 if report.passed else 1
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, verify, write ``--out``, print; return the exit status (module docstring).
+
+    Unparsable flags raise the parser's ``SystemExit(2)`` after one ``error: ...`` line.
+    """
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: _verify(args), sizes=VERIFY_SIZES)

@@ -245,7 +245,7 @@ class FullInductionHeadModel(nn.Module):
         keys = torch.stack([padded[:, M - i:M - i + L + 1] for i in self.offsets], dim=2)
         pos = torch.arange(1, L + 2, device=dev)
         valid = pos[:, None] - torch.tensor(self.offsets, device=dev)[None, :] >= 1  # (L+1, K)
-        query = torch.einsum("nld,hed->nhle", emb, self.A)                  # (n, H, L+1, d)
+        query = torch.einsum("nld,hde->nhle", emb, self.A)                  # (n, H, L+1, d)
         content = torch.einsum("nhle,nlke->nhlk", query, keys)              # (n, H, L+1, K)
         logits = (self.w[None, :, None, :] + content).masked_fill(
             ~valid, torch.finfo(self.w.dtype).min)

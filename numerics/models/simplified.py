@@ -1,4 +1,4 @@
-"""The paper's transformer TF(M, H, d, D) of SPEC §2, vectorised: O(n·L·H·M·d) per step.
+"""The paper's transformer TF(M, H, d, D) of docs/theory.md §2, vectorised: O(n·L·H·M·d) per step.
 
 Layers (shapes with paper symbols; n sequences, L context positions, query at L+1):
     copier      head h has logits ``w_h ∈ R^M`` over offsets ``i = 1..M``; at position l it attends to
@@ -47,8 +47,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 """Parameter dtypes of the model, by name; the constructor takes the name or the torch dtype."""
 
 LOSS_KINDS = ("nll", "official_ce")
-"""``nll``: ``-log ŷ(target)`` (SPEC §2.4). ``official_ce``: the official code's
-``nn.CrossEntropyLoss`` applied to ŷ as if it were logits (only to reproduce its figures)."""
+"""``nll``: ``-log max(ŷ(target), LOSS_FLOOR)`` (docs/theory.md §2). ``official_ce``: the
+official code's ``nn.CrossEntropyLoss`` applied to ŷ as if it were logits (only to reproduce its
+figures)."""
 
 
 def _is_token_tensor(value: object, dim: int) -> bool:

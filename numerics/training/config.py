@@ -1,4 +1,4 @@
-"""Configuration of a training run of TF(M, H, d, D) (SPEC §2): stages, batches, defaults.
+"""Configuration of a training run of TF(M, H, d, D) (docs/theory.md §2): stages, batches, defaults.
 
 A run is a :class:`TrainConfig`: a list of :class:`StageConfig` stages, each training a subset of
 the parameters ``{"C", "W", "a"}`` (the others frozen) with its own optimizer, learning rates and
@@ -44,7 +44,7 @@ STAGEWISE_DEFAULTS = (("selector", ("C",), 3000.0, 150),
                       ("classifier", ("a",), 1.0, 150))
 """(name, params, lr, steps) of the default stage-wise run, for ``a_init = 0.01``, ``c_init = 1``.
 
-The gradients in C and W scale with ``a`` (SPEC §2), hence the large learning rates; plain
+The gradients in C and W scale with ``a`` (docs/theory.md §3), hence the large learning rates; plain
 full-batch gradient descent. On the paper's setting (n = 2000, L = 100, CPU) the run takes
 about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a ≈ 5.05, loss 0.24.
 """
