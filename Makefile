@@ -16,7 +16,7 @@ notebooks: install
 	$(PYTHON) -m jupyter notebook notebooks/
 
 verify: install
-	$(PYTHON) -m numerics verify --out $(OUT)
+	$(PYTHON) -m numerics verify --out $(OUT) --force
 
 test: install
 	$(PYTHON) -m pytest -m "not gpu and not thorough"

@@ -11,7 +11,16 @@ with ``theory`` and re-exported here.
 from numerics.bench import BenchResult, benchmark_step
 from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
 from numerics.devices import resolve_device
-from numerics.models import LOSS_FLOOR, LOSS_KINDS, InductionHeadModel, dense_forward, dense_loss
+from numerics.models import (
+    LOSS_FLOOR,
+    LOSS_KINDS,
+    FullInductionHeadModel,
+    InductionHeadModel,
+    StandardSpec,
+    StandardTransformer,
+    dense_forward,
+    dense_loss,
+)
 from numerics.probing import ProbeReport, attention_taps, from_logits, probe
 from numerics.training import (
     History,
@@ -57,6 +66,7 @@ __all__ = [
     "sample_sequences", "draw_kernels", "split_context", "START_MODES",
     # the model
     "InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS", "dense_forward", "dense_loss",
+    "FullInductionHeadModel", "StandardSpec", "StandardTransformer",
     "resolve_device",
     # training
     "StageConfig", "TrainConfig", "TrainResult", "default_config", "train", "resume",

@@ -13,8 +13,9 @@ resumed in its own directory). Entered with ``with`` around the writes, it
 
 * moves the files of a run being replaced aside, into ``DIR/.replaced-run/``;
 * on success deletes them;
-* on an error removes what this command wrote and moves them back, so ``DIR`` is as it was
-  found (a continuing run keeps its files: they still describe that run);
+* on an error removes what this command wrote (and the directories it created, when left empty)
+  and moves them back, so ``DIR`` is as it was found (a continuing run keeps its files: they
+  still describe that run);
 * on ``KeyboardInterrupt`` keeps this run's files when its ``keep_on_interrupt`` file (a
   checkpoint) exists, so the run can be continued, and otherwise rolls back;
 * always removes the temporary files of interrupted atomic writes of ``names``.
@@ -198,6 +199,7 @@ class RunDirectory:
         self.force, self.continuing, self.keep_on_interrupt = force, continuing, keep_on_interrupt
         self.outcome: str | None = None
         self._aside: list[str] = []
+        self._created: list[Path] = []
         self._refuse_others()
 
     def found(self) -> list[str]:
@@ -219,6 +221,10 @@ class RunDirectory:
                 _remove(tmp)
 
     def __enter__(self) -> RunDirectory:
+        probe = self.path.absolute()
+        while not probe.exists() and probe != probe.parent:
+            self._created.append(probe)                     # leaf first
+            probe = probe.parent
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -264,8 +270,13 @@ class RunDirectory:
                 for name in self.names:
                     _remove(self.path / name)
                 self._restore()
+                self._remove_temporaries()
+                for made in self._created:                  # directories this run created
+                    if made.is_dir() and not any(made.iterdir()):
+                        made.rmdir()
                 self.outcome = "rolled back"
         finally:
-            self._remove_temporaries()
-            fsync_directory(self.path)
+            if self.path.is_dir():
+                self._remove_temporaries()
+                fsync_directory(self.path)
         return False

@@ -12,11 +12,10 @@ no backend switch: ``savefig`` renders PNG with the Agg canvas) and, given ``pat
 - :func:`report_figures`: the four from a ``report.json`` dict; :func:`save_report_figures`
   writes them as :data:`FIGURE_NAMES`.
 
-Conventions: the history is logged at log-spaced steps from step 0, so step axes that start at
-step 0 are log-scaled on ``step + 1``; stage boundaries are vertical lines with the stage name on
-top; every loss names the sample it is computed on (the training sample is the one the logged
-loss uses, docs/theory.md §2); a reference predictor that does not apply is listed as absent with
-the reason, never dropped silently.
+Conventions: the history is logged at log-spaced steps, so the selector and temperature step
+axes are log-scaled on ``step + 1``; stage boundaries are dashed lines named on top; every loss
+names its sample (reference predictors: docs/theory.md §3.5; the loss floor: §6.2), and a
+predictor that does not apply is listed as absent with the reason, never dropped silently.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from matplotlib.transforms import blended_transform_factory
 
 from theory.notation import head_set_label
 
-__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "REFERENCE_LABELS", "ABSENT_REASONS", "set_colors",
-           "stage_spans", "plot_selector", "plot_copier", "plot_temperature", "plot_losses",
-           "report_figures", "save_report_figures"]
+__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE",
+           "set_colors", "stage_spans", "plot_selector", "plot_copier", "plot_temperature",
+           "plot_losses", "report_figures", "save_report_figures"]
 
 FIGURE_KEYS = ("selector", "copier", "temperature", "losses")
 """Keys of :func:`report_figures`, in order."""
@@ -52,6 +51,11 @@ ABSENT_REASONS = {"bayes": "defined for Dirichlet priors only",
                   "gih_a_star": "no a*(L) computed"}
 """Why a reference loss can be None (JSON null): the training sample keeps no kernels, so its
 oracle is always absent."""
+
+OFF_SCALE = 1.5
+"""Training-sample references above this multiple of the largest logged loss (floor-dominated
+means, e.g. a GIH at a = ∞ whose matches miss the target) stay off the left panel's range; the
+legend gives their value and says so."""
 
 _DPI = 120
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
@@ -101,7 +105,7 @@ def _mark_stages(ax: Any, stages: Sequence[tuple[str, int, int]] | None, *, shif
 
 def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
                   selected_set: Sequence[int] | None = None,
-                  predicted: Mapping[str, Any] | None = None,
+                  predicted: Mapping[str, Any] | None = None, missing: str | None = None,
                   stages: Sequence[tuple[str, int, int]] | None = None,
                   path: str | Path | None = None) -> Figure:
     """``c̃_S`` against ``step + 1`` (log axis), one colour per set; predictions dashed / dotted.
@@ -113,6 +117,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
         selected_set: the predicted ``S*`` (drawn thick, named in the legend).
         predicted: ``{"steps": (T',), "theory": (T', |𝒮|), "initial_copier": (T', |𝒮|) | None}``
             (:func:`numerics.verify.curves.predicted_curves`), drawn in each set's colour.
+        missing: without ``predicted``, why there is none (a legend entry).
         stages: :func:`stage_spans` of the run (labelled boundaries).
         path: save the PNG here.
     """
@@ -140,6 +145,9 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
             ax.plot(px, curve[:, k], ls=ls, color=colors[k], zorder=2,
                     lw=1.8 if tuple(s) == star else 1.1)
         handles.append(Line2D([], [], color="0.25", ls=ls, lw=1.4, label=f"{text} (set colour)"))
+    if not predicted and missing:
+        handles.append(Line2D([], [], ls="none",
+                              label=f"replicator prediction: absent —\n{missing}"))
     ax.set_xscale("log")
     _mark_stages(ax, stages, shift=1.0, first=float(x[0]) - 1.0 if len(x) else 0.0)
     ax.set(xlabel="global step + 1 (log scale; step 0 is the initialisation)",
@@ -192,6 +200,7 @@ def plot_copier(init: Any, trained: Any, *, predicted_offsets: Sequence[int | No
 
 def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None = None,
                      a_star: float | None = None, overlays: Sequence[Mapping[str, Any]] = (),
+                     missing: str | None = None,
                      stages: Sequence[tuple[str, int, int]] | None = None, origin: int = 0,
                      path: str | Path | None = None) -> Figure:
     """``a`` against ``step - origin + 1`` (log axis), the predicted flow and ``a*(L)``.
@@ -206,6 +215,7 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
         predicted: ``{"steps": (T',), "a": (T',)}``: the GIH gradient flow, or None.
         a_star: ``a*(L)``, the GIH loss minimiser on the training sample.
         overlays: more predicted curves ``{"steps", "a", "label"}`` (dash-dotted).
+        missing: without ``predicted``, why there is none (a legend entry).
         stages: :func:`stage_spans` of the run.
         origin: the global step where ``a`` starts training (the x axis starts there).
         path: save the PNG here.
@@ -220,6 +230,8 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
         ps = np.asarray(predicted["steps"], dtype=float)  # (T',)
         ax.plot(ps - origin + 1, predicted["a"], "--", color="C0", lw=2.2, zorder=3,
                 label="predicted: GIH(S*) gradient flow on the training sample (t = lr·steps)")
+    elif missing:
+        ax.plot([], [], ls="none", label=f"predicted gradient flow: absent — {missing}")
     for k, extra in enumerate(overlays):
         ax.plot(np.asarray(extra["steps"], dtype=float) - origin + 1, extra["a"], "-.",
                 color=f"C{2 + k}", lw=1.5, zorder=3, label=str(extra["label"]))
@@ -278,6 +290,7 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
               label=f"model, training sample: logged loss ({objective})")
     grid = np.linspace(x.min(), x.max(), 60) if len(x) else np.zeros(0)  # (60,)
     hits_t = samples["training sample"].get("floor_hits") or {}
+    ceiling = OFF_SCALE * float(np.max(loss)) if len(x) else np.inf
     for k, key in enumerate(k for k in keys if k != "model" and training is not None):
         color, ls, marker = _REF_STYLES[key]
         value, name = training.get(key), REFERENCE_LABELS[key]
@@ -286,22 +299,26 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
             left.plot([], [], ls="none", label=f"{name}, training sample{both}: absent — "
                       f"{why.get(key, 'not recorded')}")
             continue
+        off = " (above the plotted range)" if value > ceiling else ""
         left.plot(grid, np.full_like(grid, value), color=color, ls=ls, lw=1.4, marker=marker,
                   ms=5, markevery=(2 + 2 * k, 12), zorder=3,
-                  label=f"{name}, training sample: {_loss_text(value, hits_t.get(key, 0))}")
+                  label=f"{name}, training sample: {_loss_text(value, hits_t.get(key, 0))}{off}")
     if training is None:
         left.plot([], [], ls="none", label="references on the training sample: absent — "
                   "not recorded in this report")
+    shown = [v for k in keys if (v := (training or {}).get(k)) is not None and v <= ceiling]
+    if len(x):
+        lo, hi = min([float(np.min(loss)), *shown]), max([float(np.max(loss)), *shown])
+        left.set_ylim(lo - 0.06 * (hi - lo + 1e-3), hi + 0.06 * (hi - lo + 1e-3))
     _mark_stages(left, stages, shift=0.0, first=float(x[0]) if len(x) else 0.0)
-    left.set(xlabel="global step (optimizer updates)", ylabel="cross-entropy −log ŷ(y) (nats)")
+    left.set(xlabel="global step (optimizer updates)",
+             ylabel="loss (nats): −log ŷ(y)" if loss_kind == "nll"
+             else f"loss (nats): curve {loss_kind}, lines −log ŷ(y)")
     left.set_title(f"training loss against references on the training sample"
                    f"{sizes['training sample']}", pad=16)
-
     _final_losses(right, keys, samples, sizes, why)
-    handles, labels = left.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    fig.legend(handles + more[0], labels + more[1], loc="outside lower center", ncol=3,
-               fontsize=7.5, frameon=False)
+    (h1, l1), (h2, l2) = left.get_legend_handles_labels(), right.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncol=3, fontsize=7.5, frameon=False)
     return _finish(fig, path)
 
 
@@ -326,13 +343,11 @@ def _final_losses(ax: Any, keys: Sequence[str], samples: Mapping[str, Mapping[st
     ax.set_yticks([-r for r in range(len(keys))], [REFERENCE_LABELS[k] for k in keys])
     ax.set_ylim(-len(keys) + 0.5, 0.5)
     values = [v for d in samples.values() for k in keys if (v := d.get(k)) is not None]
-    if values:
-        lo, hi = min(values), max(values)
-        span = max(hi - lo, 0.05 * max(abs(hi), 1e-3))
-        ax.set_xlim(lo - 0.1 * span, hi + 0.55 * span)
+    if values:  # room on the right for the value labels
+        span = max(max(values) - min(values), 0.05 * max(abs(max(values)), 1e-3))
+        ax.set_xlim(min(values) - 0.1 * span, max(values) + 0.55 * span)
     ax.grid(axis="x", color="0.9")
-    ax.set(xlabel="cross-entropy −log ŷ(y) (nats)", title="final losses: training sample "
-           "versus held-out")
+    ax.set(xlabel="cross-entropy −log ŷ(y) (nats)", title="final losses: training vs held-out")
 
 
 def _a_stage_start(stages: Sequence[Mapping[str, Any]]) -> int:
@@ -356,15 +371,21 @@ def report_figures(data: Mapping[str, Any], *,
     stages, predicted = stage_spans(train["stages"]), data["predicted"]
     copier = [o if isinstance(o, int) and not isinstance(o, bool) else None
               for o in predicted["copier"]]
+    joint = train.get("mode") == "joint"
+    why = {name: ("joint training has no reduced dynamics" if joint
+                  else f"no stage trains {param} alone") for name, param in
+           (("selector", "C"), ("temperature", "a"))}
     return {
         "selector": plot_selector(hist["steps"], hist["selector"], hist["sets"],
                                   selected_set=predicted["selected_set"],
-                                  predicted=curves.get("selector"), stages=stages),
+                                  predicted=curves.get("selector"), missing=why["selector"],
+                                  stages=stages),
         "copier": plot_copier(hist["copier"][0], hist["copier"][-1], predicted_offsets=copier),
         "temperature": plot_temperature(hist["steps"], hist["a"],
                                         predicted=curves.get("temperature"),
                                         a_star=losses.get("a_star"),
-                                        overlays=temperature_overlays, stages=stages,
+                                        overlays=temperature_overlays,
+                                        missing=why["temperature"], stages=stages,
                                         origin=_a_stage_start(train["stages"])),
         "losses": plot_losses(hist["steps"], hist["loss"], training=data.get("losses_train"),
                               heldout=losses, loss_kind=train.get("loss", "nll"), stages=stages),
@@ -372,10 +393,8 @@ def report_figures(data: Mapping[str, Any], *,
 
 
 def save_report_figures(data: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write :data:`FIGURE_NAMES` into ``out_dir`` from a ``report.json`` dict; returns the paths."""
-    out = Path(out_dir)
-    figures = report_figures(data)
-    paths = [out / name for name in FIGURE_NAMES]
+    """Write :data:`FIGURE_NAMES` into ``out_dir`` from a ``report.json`` dict; returns them."""
+    figures, paths = report_figures(data), [Path(out_dir) / name for name in FIGURE_NAMES]
     for key, path in zip(FIGURE_KEYS, paths):
-        figures[key].savefig(path, dpi=_DPI)
+        _finish(figures[key], path)
     return paths

@@ -316,6 +316,14 @@ def test_bad_input_raises_naming_expected_and_received(kwargs, expected, receive
         sample_sequences(args.pop("source"), args.pop("n"), args.pop("length"), **args)
 
 
+def test_numpy_integers_are_accepted_for_sizes():
+    a = sample_sequences(PAPER_SOURCE, np.int64(6), np.int32(12), generator=_gen(30),
+                         burn_in=np.int64(2))
+    b = sample_sequences(PAPER_SOURCE, 6, 12, generator=_gen(30), burn_in=2)
+    assert a.shape == (6, 12) and torch.equal(a, b)
+    assert draw_kernels(PAPER_SOURCE, np.int64(2), generator=_gen(31)).shape == (2, 3, 3, 3)
+
+
 def test_draw_kernels_rejects_bad_input():
     with pytest.raises(InductionHeadsError, match="n: expected an integer >= 1, received 0"):
         draw_kernels(PAPER_SOURCE, 0, generator=_gen(0))

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import numerics
+import theory.predictors
 from numerics.models.reference import dense_forward, dense_loss
 from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel, prepare_inputs
 from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
@@ -156,18 +158,82 @@ def test_initialisation_matches_spec():
     assert model.a.item() == pytest.approx(0.02)
 
 
+def _model(**kwargs) -> InductionHeadModel:
+    return InductionHeadModel(PAPER_MODEL, 3, **kwargs)
+
+
+def _tokens(target: int) -> torch.Tensor:
+    """(2, 10): a valid context of 9 tokens and the given target."""
+    return torch.cat([torch.zeros(2, 9, dtype=torch.long), torch.full((2, 1), target)], dim=1)
+
+
+MISSING_CUDA = "cuda:99"
+"""A CUDA device that exists on no machine this runs on (refused with or without CUDA)."""
+OUT_OF_RANGE_A = (math.nan, math.inf, -math.inf, -1.0, True, "1.0", None)
+
+
 @pytest.mark.parametrize("build,fragment", [
     (lambda: InductionHeadModel(PAPER_MODEL, 1), "vocab_size"),
+    (lambda: InductionHeadModel(PAPER_MODEL, 3.0), "vocab_size"),
+    (lambda: InductionHeadModel(PAPER_MODEL, True), "vocab_size"),
     (lambda: InductionHeadModel(PAPER_MODEL, 3, loss="mse"), "loss"),
+    (lambda: _model(dtype=torch.int64), "dtype: expected torch.float32, torch.float64"),
+    (lambda: _model(dtype=torch.float16), "dtype: expected"),
+    (lambda: _model(dtype="int64"), "dtype: expected"),
+    (lambda: _model(dtype=float), "dtype: expected"),
+    (lambda: _model(device="tpu"), "device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (lambda: _model(device=MISSING_CUDA), "device: expected"),
     (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2, 3), a=1.0), "selected"),
     (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1,), a=1.0,
                                          offsets={1: 4}), "offset"),
-    (lambda: InductionHeadModel(PAPER_MODEL, 3)(torch.zeros(2, 3, dtype=torch.long)),
-     "L > M"),
-    (lambda: InductionHeadModel(PAPER_MODEL, 3)(torch.full((2, 9), 3)), "values in [0, 3)"),
-    (lambda: InductionHeadModel(PAPER_MODEL, 3)(torch.zeros(2, 9)), "integer tensor"),
+    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1,), a=1.0,
+                                         offsets={"1": 1}), "offsets head"),
+    (lambda: InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=1, a=1.0), "selected_set"),
+    (lambda: _model()(torch.zeros(2, 3, dtype=torch.long)), "L > M"),
+    (lambda: _model()(torch.zeros(0, 9, dtype=torch.long)), "context sequences n: expected n >= 1"),
+    (lambda: _model()(torch.full((2, 9), 3)), "values in [0, 3)"),
+    (lambda: _model()(torch.full((2, 9), -1)), "values in [0, 3)"),
+    (lambda: _model()(torch.zeros(2, 9)), "integer tensor"),
+    (lambda: _model()(torch.zeros(2, 9, dtype=torch.bool)), "integer tensor"),
+    (lambda: _model()(np.zeros((2, 9), dtype=np.int64)), "integer tensor"),
+    (lambda: _model().loss(_tokens(3)), "target tokens: expected values in [0, 3), received (3, 3)"),
+    (lambda: _model().loss(_tokens(-1)), "target tokens: expected values in [0, 3)"),
+    (lambda: _model().loss(torch.zeros(2, 1, dtype=torch.long)), "tokens: expected"),
+    (lambda: _model().loss(_tokens(0), prepare_inputs(_tokens(0)[:1, :-1], 3, 3)), "inputs"),
+    (lambda: _model()(prepare_inputs(_tokens(0)[:, :-1], 3, 3, torch.float64)),
+     "prepared inputs: expected dtype torch.float32"),
+    (lambda: _model()(prepare_inputs(_tokens(0)[:, :-1], 3, 4)), "prepared inputs: expected"),
+    (lambda: prepare_inputs(_tokens(0)[:, :-1], 3, 3, torch.int64), "dtype: expected"),
+    (lambda: _model().loss_from_probs(torch.ones(2, 3) / 3, torch.zeros(3, dtype=torch.long)),
+     "target: expected an integer tensor of shape (n = 2,)"),
+    (lambda: dense_forward(_model(), torch.full((2, 9), 5)), "context tokens"),
+    (lambda: dense_loss(_model(), _tokens(7)), "target tokens"),
 ])
 def test_bad_input_raises_library_error(build, fragment):
     with pytest.raises(InductionHeadsError, match="expected") as info:
         build()
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("a", OUT_OF_RANGE_A)
+def test_at_limit_refuses_a_temperature_outside_its_range(a):
+    with pytest.raises(InductionHeadsError,
+                       match=r"a: expected a finite real number >= 0 \(a = inf is theory"):
+        InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2), a=a)
+
+
+def test_accepted_spellings_of_sizes_dtypes_devices_and_temperatures():
+    model = InductionHeadModel(PAPER_MODEL, np.int64(3), dtype="float64", device="cpu")
+    assert model.vocab_size == 3 and type(model.vocab_size) is int
+    assert model.w.dtype == torch.float64 and model.w.device == torch.device("cpu")
+    assert InductionHeadModel(PAPER_MODEL, 3, dtype="float32").w.dtype == torch.float32
+    limit = InductionHeadModel.at_limit(PAPER_MODEL, np.int32(3), selected_set=(np.int64(1),),
+                                        a=np.float32(2.5))
+    assert limit.a.item() == 2.5 and limit.C[PAPER_MODEL.sets.index((1,))] == 1.0
+    assert InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(), a=0).a.item() == 0.0
+    tokens = torch.randint(0, 3, (4, 12), generator=torch.Generator().manual_seed(2))
+    assert torch.equal(model(tokens.int()), model(tokens)), "int32 tokens give another ŷ"
+
+
+def test_one_loss_floor_shared_with_theory():
+    assert LOSS_FLOOR is theory.predictors.LOSS_FLOOR and numerics.LOSS_FLOOR is LOSS_FLOOR

@@ -1,4 +1,4 @@
-"""``python -m numerics train`` (and the ``verify`` hand-off): outputs, resume, bad input."""
+"""``python -m numerics train`` and ``verify``: outputs, resume, one run per directory, bad input."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 import numerics.cli.verify
+import numerics.verify
 from numerics.__main__ import main
 from numerics.training import StageConfig, TrainConfig
 from numerics.training.checkpoint import History, load_checkpoint
+from numerics.verify import load_report
 from theory import PAPER_MODEL, PAPER_SOURCE
 
 TINY = ["--sequences", "60", "--seq-len", "12", "--no-progress"]
@@ -120,3 +122,53 @@ def test_python_dash_m_numerics_train(tmp_path: Path) -> None:
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all((tmp_path / name).is_file() for name in OUTPUTS)
+
+
+def test_a_second_train_into_the_same_directory_needs_force(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture
+                                                             ) -> None:
+    stages = (StageConfig("joint", ("C", "W", "a"), {"C": 100.0, "W": 100.0, "a": 1.0}, 5),)
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(TrainConfig("joint", stages, 30, 10, device="cpu").to_dict()))
+    args = ["train", "--out", str(tmp_path / "run"), "--config", str(path), "--no-progress"]
+    assert main(args) == 0
+    first = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    assert main([*args, "--seed", "1"]) == 2
+    assert "holding config.json, history.json, summary.json, checkpoint.pt" in \
+        capsys.readouterr().err
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == first
+    assert main([*args, "--seed", "1", "--force"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 1
+
+
+VERIFY_STAGES = (StageConfig("selector", ("C",), 3000.0, 5), StageConfig("copier", ("W",), 3000.0, 5),
+                 StageConfig("classifier", ("a",), 1.0, 5))
+VERIFY_TINY = ["--heldout", "50", "--prediction-samples", "50", "--device", "cpu", "--quiet"]
+"""A verification of 15 steps on n = 60, L = 12 with ``--config``: about a second (its checks may
+fail at this size: status 0 or 1)."""
+
+
+def test_verify_checks_its_output_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("verify_case ran before the output location was checked")
+
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps(TrainConfig("stagewise", VERIFY_STAGES, 60, 12).to_dict()))
+    tiny = [*VERIFY_TINY, "--config", str(config)]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    (out / "history.json").write_text("{}")
+    (tmp_path / "file").write_text("")
+    with monkeypatch.context() as patch:
+        patch.setattr(numerics.verify, "verify_case", never)
+        for target, message in [(tmp_path / "file", "--out: expected a directory, received"),
+                                (out, "holding history.json, report.json (pass --force")]:
+            assert main(["verify", *tiny, "--out", str(target)]) == 2
+            assert message in capsys.readouterr().err
+    assert (out / "report.json").read_text() == "{}"
+    assert main(["verify", *tiny, "--out", str(out), "--force"]) in (0, 1)
+    assert "verdict: " in capsys.readouterr().out
+    assert load_report(out).config["sequences"] == 60
+    assert not (out / "history.json").exists(), "the replaced run's files must go"

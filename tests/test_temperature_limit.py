@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numerics import InductionHeadModel, sample_sequences
+from numerics import InductionHeadModel
 from numerics.training import StageConfig, TrainConfig, train
 from theory import PAPER_SOURCE, ModelSpec, optimal_temperature
 
@@ -28,11 +28,9 @@ def test_long_stage_three_reaches_the_optimal_temperature() -> None:
               StageConfig("copier", ("W",), 3000.0, 150),
               StageConfig("classifier", ("a",), 10.0, 600))
     config = TrainConfig("stagewise", stages, n, seq_len, device="cpu")
-    generator = torch.Generator().manual_seed(5)
-    replay = torch.Generator().manual_seed(0)
-    replay.set_state(generator.get_state())  # train() draws its fixed sample first
-    sample = sample_sequences(PAPER_SOURCE, n, seq_len + 1, generator=replay)  # (n, L+1)
-    history = train(model, PAPER_SOURCE, config, generator=generator, progress=False).history
+    result = train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(5),
+                   progress=False)
+    history, sample = result.history, result.sample  # sample: the (n, L+1) it trained on
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), (1, 2),
                                  vocab_size=PAPER_SOURCE.vocab_size)
     trained = float(history.a[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from numerics.training import (
     train,
 )
 from numerics.training.checkpoint import History, load_checkpoint, save_checkpoint
-from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, Source
+from numerics.training.config import MAX_LEARNING_RATE
+from numerics.training.loop import EXPLOSION_NATS
+from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
 
 SHORT_N, SHORT_L, SHORT_STEPS = 800, 60, 40
 """Paper setting cut down: n = 800, L = 60, 40 steps a stage (~0.5 s; seeds 0-4 all pick (1, 2))."""
@@ -33,6 +36,10 @@ MIN_LOSS_DROP = 0.2
 """Nats the short stage-wise / joint run must gain (seen: 0.79 -> 0.31 and 0.79 -> 0.31)."""
 MIN_SELECTOR_GAIN = 0.3
 """c̃(1,2) after the selector stage minus 1/7 (seen: 0.79 - 0.14)."""
+HEALTHY_MAX_RISE = 0.1 * EXPLOSION_NATS
+"""Nats a healthy run's logged loss may rise above its initial loss (seen: 0, it only falls)."""
+MAX_PROGRESS_LINES_PER_STAGE = 1
+"""Non-terminal progress: exactly one line per stage, no carriage-return redraws."""
 
 
 def _short(mode: str, **kwargs) -> TrainConfig:
@@ -47,8 +54,9 @@ def _short(mode: str, **kwargs) -> TrainConfig:
 
 def _run(config: TrainConfig, seed: int = 0, **kwargs):
     model = InductionHeadModel(PAPER_MODEL, PAPER_SOURCE.vocab_size, loss=config.loss)
+    kwargs.setdefault("progress", False)
     return train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(seed),
-                 progress=False, **kwargs)
+                 **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +91,14 @@ def test_stagewise_copier_sharpens_and_stages_freeze_the_rest(stagewise) -> None
     assert np.all(h.stage("selector").copier == h.copier[0]), "W moved in the selector stage"
     assert np.all(h.stage("copier").a == h.a[0]), "a moved before the classifier stage"
     assert h.a[-1] > h.a[0], f"a {h.a[0]} -> {h.a[-1]}"
+
+
+def test_healthy_runs_stay_far_below_the_divergence_rule(stagewise) -> None:
+    for name, h in (("stagewise", stagewise.history), ("joint", _run(_short("joint")).history)):
+        rise = float(np.max(h.loss - h.loss[0]))
+        assert rise <= HEALTHY_MAX_RISE, (
+            f"{name}: logged loss rose {rise:.4f} nats above the initial {h.loss[0]:.4f} "
+            f"(rule fires at {EXPLOSION_NATS})")
 
 
 def test_joint_run_reduces_loss() -> None:
@@ -178,7 +194,12 @@ BAD_STAGES = [
     ({"name": ""}, "stage name"), ({"name": "init"}, "stage name"),
     ({"params": ()}, "params"), ({"params": ("X",)}, "params"), ({"params": ("C", "C")}, "params"),
     ({"lr": {"W": 1.0}}, "lr"), ({"lr": {"C": 0.0}}, "lr"), ({"lr": -1.0}, "lr"),
-    ({"lr": math.nan}, "lr"), ({"lr": "fast"}, "lr"), ({"steps": -1}, "steps"),
+    ({"lr": math.nan}, "lr"), ({"lr": "fast"}, "lr"), ({"lr": [1.0]}, "lr"),
+    ({"lr": (1.0,)}, "lr"), ({"lr": True}, "lr"), ({"lr": math.inf}, "lr"), ({"lr": "1.0"}, "lr"),
+    ({"lr": torch.tensor(1.0)}, "lr"), ({"lr": None}, "lr"), ({"lr": {"C": True}}, "lr"),
+    ({"lr": {"C": "1"}}, "lr"), ({"lr": [("C", 1.0), ("C", 2.0)]}, "lr"),
+    ({"lr": 10 * MAX_LEARNING_RATE}, "lr"), ({"momentum": math.nan}, "momentum"),
+    ({"steps": -1}, "steps"),
     ({"steps": 1.5}, "steps"), ({"steps": True}, "steps"), ({"optimizer": "rmsprop"}, "optimizer"),
     ({"momentum": 1.0}, "momentum"), ({"momentum": -0.1}, "momentum"),
     ({"optimizer": "adam", "momentum": 0.5}, "momentum"),
@@ -189,6 +210,15 @@ BAD_STAGES = [
 def test_bad_stage_config(change, what) -> None:
     with pytest.raises(InductionHeadsError, match=f"{what}.*: expected .*, received "):
         StageConfig(**{**C_STAGE, **change})
+
+
+def test_numpy_numbers_are_accepted_in_stages() -> None:
+    stage = StageConfig("s", ["C"], np.float32(0.5), np.int64(3), momentum=np.float64(0.25))
+    assert (stage.lr, stage.steps, stage.momentum) == (0.5, 3, 0.25)
+    assert type(stage.lr) is float and type(stage.steps) is int
+    pairs = StageConfig("t", ("C", "a"), {"a": np.float64(2.0), "C": np.int64(7)}, 1)
+    assert pairs.lr == (("C", 7.0), ("a", 2.0))
+    assert StageConfig("t", ("C", "a"), pairs.lr, 1) == pairs, "stored pairs not accepted back"
 
 
 def test_bad_stage_lookups() -> None:
@@ -209,6 +239,7 @@ BAD_CONFIGS = [
     ({"batch": "half"}, "batch"), ({"loss": "mse"}, "loss"), ({"dtype": "float16"}, "dtype"),
     ({"device": "tpu"}, "device"), ({"log_points": 1}, "log_points"),
     ({"start": "weird"}, "start"), ({"burn_in": -1}, "burn_in"), ({"start": "burn_in"}, "start"),
+    ({"dtype": ["float32"]}, "dtype"), ({"dtype": "float"}, "dtype"),
 ]
 
 
@@ -288,3 +319,90 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
         save_checkpoint(tmp_path / "no" / "dir" / "x.pt", data)
     with pytest.raises(InductionHeadsError, match="history: expected a dict with keys"):
         History.from_dict({"sets": []})
+
+
+# ------------------------------------------------------------------------- divergence
+SELECTOR_FIRST = StageConfig("selector", ("C",), 3000.0, 3)
+"""A healthy stage run before the diverging one, so the error must name the right stage."""
+
+
+def _diverging(*stages: StageConfig, spec: ModelSpec = PAPER_MODEL, **kwargs):
+    """Train ``stages`` with n = 200, L = 30."""
+    config = TrainConfig("stagewise", stages, 200, 30, device="cpu", **kwargs)
+    model = InductionHeadModel(spec, 3)
+    return train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(0),
+                 progress=False)
+
+
+def test_huge_learning_rate_on_a_stops_with_the_stage_and_step() -> None:
+    """lr = 1e30 throws a to ~1e29 at once: the hard-argmax loss sits > 1 nat above the start."""
+    with pytest.raises(InductionHeadsError,
+                       match=r"training loss at step 4 \(step 1 of stage 'classifier'\): "
+                             r"expected at most the initial loss .* \+ EXPLOSION_NATS = .*"
+                             r"lower the learning rate of stage 'classifier'.*received "):
+        _diverging(SELECTOR_FIRST, StageConfig("classifier", ("a",), 1e30, 20))
+
+
+@pytest.mark.parametrize("param", ["C", "W"])
+def test_non_finite_parameters_stop_the_run_at_that_step(param) -> None:
+    """At a = 1e6 the C and W gradients scale with a; lr 1e36 overflows float32 in one step."""
+    with pytest.raises(InductionHeadsError,
+                       match=rf"training parameters after step 1 \(step 1 of stage 'boom'\): "
+                             rf"expected finite values .*\('{param}',\).*received \{{'{param}': "):
+        _diverging(StageConfig("boom", (param,), MAX_LEARNING_RATE, 5),
+                   spec=ModelSpec(3, 3, 2, a_init=1e6))
+
+
+def test_non_finite_loss_stops_the_run() -> None:
+    """lr 1e30 on C makes C² overflow float32: c̃ = inf/inf, the logged loss is nan."""
+    with pytest.raises(InductionHeadsError,
+                       match=r"training loss at step 4 \(step 1 of stage 'boom'\): "
+                             r"expected a finite value .*received nan"):
+        _diverging(SELECTOR_FIRST, StageConfig("boom", ("C",), 1e30, 5))
+
+
+def test_resumed_run_diverges_against_the_original_initial_loss(tmp_path: Path) -> None:
+    stage = StageConfig("classifier", ("a",), 1e30, 5)
+    config = TrainConfig("stagewise", (SELECTOR_FIRST, stage), 200, 30, device="cpu")
+    path = tmp_path / "run.pt"
+    train(InductionHeadModel(PAPER_MODEL, 3), PAPER_SOURCE, config, progress=False,
+          generator=torch.Generator().manual_seed(0), checkpoint_path=path, stop_after=3)
+    with pytest.raises(InductionHeadsError, match=r"step 4 \(step 1 of stage 'classifier'\)"):
+        resume(path, progress=False)
+
+
+# ------------------------------------------------------------------------- progress output
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_to_a_log_file_is_one_line_per_stage(capsys) -> None:
+    _run(_resume_config("full", "sgd"), progress=True)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err, f"carriage returns in non-terminal output: {err!r}"
+    assert len(lines) == MAX_PROGRESS_LINES_PER_STAGE * len(STAGEWISE_DEFAULTS), lines
+    for line, (name, params, _, _) in zip(lines, STAGEWISE_DEFAULTS):
+        assert line.startswith(f"train: stage {name!r} ({', '.join(params)}) steps 1-8 of 8"), line
+
+
+def test_progress_stopped_inside_a_stage_reports_the_steps_done(capsys) -> None:
+    _run(_resume_config("full", "sgd"), progress=True, stop_after=11)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "'copier' (W) steps 1-3 of 8, global step 11/24" in lines[1], lines
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar(monkeypatch) -> None:
+    stream = _Terminal()
+    monkeypatch.setattr("sys.stderr", stream)
+    _run(_resume_config("full", "sgd"), progress=True)
+    out = stream.getvalue()
+    assert "\r" in out and "24/24" in out and "train: stage" not in out, out[-300:]
+
+
+def test_no_progress_writes_nothing(capsys) -> None:
+    _run(_resume_config("full", "sgd"))
+    assert capsys.readouterr().err == ""

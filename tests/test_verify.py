@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from numerics import plots
 from numerics.cli.verify import run as main
 from numerics.training import StageConfig, TrainConfig, default_config
-from numerics.verify import VerifyReport, verify_case, write_report
+from numerics.verify import VerifyReport, format_report, load_report, verify_case, write_report
 from numerics.verify.checks import SELECTOR_MIN, check_temperature, prediction_notes
 from theory import (
     PAPER_MODEL,
@@ -38,7 +37,12 @@ SMALL_ARGS = ["--seq-len", "60", "--sequences", "600", "--heldout", "400",
 TEMPERATURE_CURVE_ATOL = 0.1
 """Predicted a(t) (GIH gradient flow, exact copier) vs trained a at the end of stage 3: the
 trained copier is ~0.997, not exact, and gradient descent is the flow's Euler scheme."""
-REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set",
+TRAIN_LOSS_ATOL = 1e-5
+"""The last logged loss (float32 model, float32 mean) against the same model's probabilities on
+the same training sample averaged in float64: round-off only."""
+A_STAR_ATOL = 1e-9
+"""a*(L) is the numerical minimiser of the GIH loss on the training sample (optimiser tolerance)."""
+REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set", "losses_train.model",
                  "learned.selector_weights", "learned.copier_mass", "learned.temperature",
                  "checks", "passed", "config", "history")
 CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
@@ -116,14 +120,60 @@ def test_write_report_writes_json_and_figures(small_report: VerifyReport, tmp_pa
     assert json.loads(paths[1].read_text()) == data["config"]
 
 
-def test_plot_functions_return_figures() -> None:
-    steps, sel = np.arange(4), np.full((4, 2), 0.5)
-    assert isinstance(plots.plot_selector(steps, sel, [(), (1,)], selected_set=(1,)), Figure)
-    assert isinstance(plots.plot_copier(np.eye(2), np.eye(2), predicted_offsets=[1, None]),
-                      Figure)
-    assert isinstance(plots.plot_temperature(steps, steps * 0.1, a_star=1.0), Figure)
-    assert isinstance(plots.plot_losses(steps, 1.0 / (1 + steps),
-                                        references={"x": 0.2, "none": None}), Figure)
+def test_training_sample_losses_sit_beside_the_held_out_ones(small_report: VerifyReport) -> None:
+    train, held = small_report.losses_train, small_report.losses
+    assert train is not None and set(train) == set(held), (sorted(train or {}), sorted(held))
+    assert train["sequences"] == SMALL["sequences"] and held["sequences"] == SMALL["heldout"]
+    assert train["oracle"] is None and "oracle" not in train["floor_hits"]
+    for key in ("model", "gih_trained_a", "gih_a_star", "gih_inf", "bayes"):
+        assert isinstance(train[key], float), f"losses_train[{key!r}] = {train[key]!r}"
+    logged = float(small_report.history.loss[-1])
+    assert abs(train["model"] - logged) <= TRAIN_LOSS_ATOL, (
+        f"model on the training sample {train['model']:.8f} vs last logged loss {logged:.8f}")
+    assert train["gih_a_star"] <= train["gih_trained_a"] + A_STAR_ATOL, (
+        f"a*(L) minimises the GIH loss on the training sample: GIH(a*) {train['gih_a_star']}, "
+        f"GIH(trained a) {train['gih_trained_a']}")
+    assert train["a_star"] == held["a_star"] and train["trained_a"] == held["trained_a"]
+
+
+def test_report_round_trips_through_from_dict(small_report: VerifyReport) -> None:
+    data = json.loads(json.dumps(small_report.to_dict(), allow_nan=False))
+    again = VerifyReport.from_dict(data)
+    assert again.to_dict() == data
+    assert again.losses_train == data["losses_train"] and again.passed == small_report.passed
+    assert again.prediction.selected_set == small_report.prediction.selected_set
+    np.testing.assert_array_equal(again.history.selector, small_report.history.selector)
+    assert [c.name for c in again.checks] == [c.name for c in small_report.checks]
+
+
+def test_load_report_reads_back_what_write_report_wrote(small_report: VerifyReport,
+                                                        tmp_path: Path) -> None:
+    write_report(small_report, tmp_path)
+    expected = json.loads(json.dumps(small_report.to_dict()))
+    assert load_report(tmp_path).to_dict() == expected
+    assert load_report(tmp_path / "report.json").to_dict() == expected
+
+
+def test_load_report_rejects_what_is_not_a_report(small_report: VerifyReport,
+                                                  tmp_path: Path) -> None:
+    with pytest.raises(InductionHeadsError, match="readable UTF-8 JSON"):
+        load_report(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InductionHeadsError, match="readable UTF-8 JSON"):
+        load_report(tmp_path / "bad.json")
+    partial = {k: v for k, v in small_report.to_dict().items() if k != "history"}
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    with pytest.raises(InductionHeadsError, match=r"missing \['history'\]"):
+        load_report(tmp_path / "partial.json")
+
+
+def test_report_without_training_sample_losses_reads_back(small_report: VerifyReport) -> None:
+    data = json.loads(json.dumps(small_report.to_dict()))
+    del data["losses_train"]
+    report = VerifyReport.from_dict(data)
+    assert report.losses_train is None and report.to_dict()["losses_train"] is None
+    assert "training-sample loss" not in format_report(report)
+    assert "training-sample loss (nats) over 600 sequences" in format_report(small_report)
 
 
 def _failing_config() -> TrainConfig:

@@ -22,6 +22,9 @@ Reduced dynamics (``dynamics``; the official code's loss in ``official``):
 Per-position predictors (``positional``) and probability checks (``probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
     unigram_predict_positions, valid_positions, ADDITIVE_SMOOTHING; check_probabilities.
+Size limits (``sizes``; input checkers live in ``validation``):
+    MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GIB, MAX_HEAD_SETS, MAX_EXACT_STATES,
+    memory_limit_bytes.
 The limit:
     predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
@@ -74,6 +77,13 @@ from theory.predictors import (
 from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent
 from theory.probabilities import check_probabilities
 from theory.sequences import sample_sequences_np
+from theory.sizes import (
+    DEFAULT_MEMORY_LIMIT_GIB,
+    MAX_EXACT_STATES,
+    MAX_HEAD_SETS,
+    MEMORY_LIMIT_ENV,
+    memory_limit_bytes,
+)
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
 from theory.stationary import marginal, window_law
 from theory.stationary_exact import window_law_exact
@@ -131,6 +141,11 @@ __all__ = [
     "valid_positions",
     "ADDITIVE_SMOOTHING",
     "check_probabilities",
+    "MEMORY_LIMIT_ENV",
+    "DEFAULT_MEMORY_LIMIT_GIB",
+    "MAX_HEAD_SETS",
+    "MAX_EXACT_STATES",
+    "memory_limit_bytes",
     "predict_limit",
     "LimitPrediction",
     "UNTOUCHED",

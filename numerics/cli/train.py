@@ -21,9 +21,11 @@ Writes ``DIR/config.json`` (train config, source, model spec, seed), ``DIR/check
 (:func:`numerics.learned_summary`), all atomically, and prints the summary.
 
 One run per directory: a DIR holding another run's results is refused (exit 2, naming the files)
-unless ``--force``, which replaces that run once this one has succeeded. A run that fails (bad
-input found late, divergence) leaves DIR as it found it; Ctrl-C keeps this run's config and last
-checkpoint (continue with ``--resume DIR/checkpoint.pt --out DIR``), as does a killed process.
+unless ``--force``, which replaces that run once this one has succeeded (its files wait in
+``DIR/.replaced-run/`` meanwhile). A run that fails (bad input found late, divergence) leaves DIR
+as it found it. Ctrl-C after this run's first checkpoint, like a killed process, leaves its
+``config.json`` and last checkpoint, which ``--resume DIR/checkpoint.pt --out DIR`` continues
+(bit-identically on the same device and thread count); before it, DIR is restored too.
 Every input, a ``--resume`` checkpoint included (:func:`numerics.training.checkpoint.validate_checkpoint`),
 is checked before anything is written.
 

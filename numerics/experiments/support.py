@@ -41,11 +41,13 @@ def torch_generator(seed: int) -> torch.Generator:
 
 
 def model_taps(spec: ModelSpec, vocab_size: int, context: Any, *,
-               selected_set: tuple[int, ...] | None = None, a: float = 1.0) -> dict[str, np.ndarray]:
+               selected_set: tuple[int, ...] | None = None,
+               a: float = 1.0) -> dict[str, np.ndarray]:
     """The named taps (numpy) of a float64 model on the integer context ``(n, L)``.
 
     The model is at initialisation when ``selected_set`` is None, else the limiting model
-    (:meth:`InductionHeadModel.at_limit`: exact copier, ``c̃`` one-hot on ``selected_set``) at ``a``.
+    (:meth:`InductionHeadModel.at_limit`: exact copier, ``c̃`` one-hot on ``selected_set``) at
+    ``a``.
     """
     if selected_set is None:
         model = InductionHeadModel(spec, vocab_size, dtype=torch.float64)

@@ -1,10 +1,16 @@
-"""Models: the paper's simplified transformer TF(M, H, d, D) and its dense reference.
+"""Models: the paper's simplified transformer TF(M, H, d, D), its full variant, and a standard
+GPT-style transformer.
 
 ``simplified``: :class:`InductionHeadModel`, vectorised over sequences and positions.
 ``reference``: :func:`dense_forward` / :func:`dense_loss`, the obviously-correct O(n·L²) twin
 the tests and the benchmark compare it with.
+``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained
+by the same stage-wise and joint trainer (:class:`TrainableModel` is the interface it needs).
+``standard``: :class:`StandardTransformer`, a causal decoder with TransformerLens-style taps,
+trained by :func:`numerics.training.standard.train_standard`.
 """
 
+from numerics.models.full import FullInductionHeadModel, TrainableModel
 from numerics.models.reference import dense_forward, dense_loss
 from numerics.models.simplified import (
     LOSS_FLOOR,
@@ -13,6 +19,8 @@ from numerics.models.simplified import (
     InductionHeadModel,
     prepare_inputs,
 )
+from numerics.models.standard import StandardSpec, StandardTransformer
 
 __all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS",
-           "dense_forward", "dense_loss"]
+           "dense_forward", "dense_loss", "FullInductionHeadModel", "TrainableModel",
+           "StandardSpec", "StandardTransformer"]

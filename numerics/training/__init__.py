@@ -2,11 +2,18 @@
 
 ``config``: :class:`TrainConfig`, :class:`StageConfig`, :func:`default_config`.
 ``loop``: :func:`train`, :func:`resume`, :class:`TrainResult`.
-``checkpoint``: :class:`History` and the checkpoint file format.
+``history``: :class:`History`, the logged trajectory; ``checkpoint``: the checkpoint file format
+and its validation.
 ``summary``: :func:`learned_summary`, what a run learned (one schema for every consumer).
 """
 
-from numerics.training.checkpoint import History, HistoryRecord, load_checkpoint, save_checkpoint
+from numerics.training.checkpoint import (
+    History,
+    HistoryRecord,
+    load_checkpoint,
+    save_checkpoint,
+    validate_checkpoint,
+)
 from numerics.training.config import (
     DEFAULT_LOG_POINTS,
     DTYPES,
@@ -26,4 +33,4 @@ from numerics.training.summary import learned_summary
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
            "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps",
            "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
-           "load_checkpoint", "learned_summary"]
+           "load_checkpoint", "validate_checkpoint", "learned_summary"]

@@ -1,17 +1,9 @@
-"""A training run's record: the logged :class:`History` and the checkpoint file format.
+"""A training run's checkpoint file: writing, reading and validating it.
 
-**History.** ``numerics.training.loop`` logs the model at log-spaced steps of every stage (and at each
-stage's last step), plus the initial state at global step 0 (stage name ``"init"``). Row ``t``
-holds, after ``steps[t]`` parameter updates in total:
+The logged trajectory it holds, :class:`History` (and :class:`HistoryRecord`), is defined in
+:mod:`numerics.training.history` and re-exported here.
 
-    steps     (T,)          global step (updates done so far, all stages)
-    stages    (T,)          name of the stage that made the update (``"init"`` for step 0)
-    loss      (T,)          training objective at the logged parameters (``numerics.training.loop``)
-    selector  (T, |𝒮|)     c̃_S = C_S² / Σ_T C_T², in ``sets`` order
-    copier    (T, H, M)     σ_h(i) = softmax(w_h)_i, head h's attention over offsets i = 1..M
-    a         (T,)          classifier temperature
-
-**Checkpoint.** One ``torch.save`` file holding only tensors and plain containers of
+One ``torch.save`` file holding only tensors and plain containers of
 str / int / float / bool / None, so that :func:`load_checkpoint` can use
 ``torch.load(..., weights_only=True)``. Its keys (:data:`CHECKPOINT_KEYS`): the format tag and
 version, the run's config / source / model spec (JSON dicts), the model and optimizer state dicts,
@@ -27,10 +19,9 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +31,7 @@ from numerics.devices import is_device_name
 from numerics.io import fsync_directory
 from numerics.models.simplified import InductionHeadModel
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
+from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
 
@@ -57,106 +49,6 @@ CHECKPOINT_KEYS = ("format", "version", "config", "source", "model_spec", "vocab
                    "generator_state", "generator_device", "sample", "history",
                    "checkpoint_every")
 """Keys of a checkpoint dict (module docstring)."""
-
-
-class HistoryRecord(NamedTuple):
-    """One logged row of a :class:`History` (shapes as in the module docstring, without T)."""
-
-    step: int
-    stage: str
-    loss: float
-    selector: np.ndarray  # (|𝒮|,)
-    copier: np.ndarray    # (H, M)
-    a: float
-
-
-@dataclass(frozen=True, eq=False)
-class History:
-    """Logged training trajectory; arrays are float64 / int64 and read-only.
-
-    Attributes:
-        sets: the selector's head sets (``selector`` columns), in ``head_sets`` order.
-        steps: (T,) global steps.
-        stages: (T,) stage names (``"init"`` for the initial state).
-        loss: (T,) training objective.
-        selector: (T, |𝒮|) c̃.
-        copier: (T, H, M) copier attention over offsets.
-        a: (T,) classifier temperature.
-    """
-
-    sets: tuple[tuple[int, ...], ...]
-    steps: np.ndarray
-    stages: tuple[str, ...]
-    loss: np.ndarray
-    selector: np.ndarray
-    copier: np.ndarray
-    a: np.ndarray
-
-    def __post_init__(self) -> None:
-        T = len(self.stages)
-        sets = tuple(tuple(int(h) for h in s) for s in self.sets)
-        object.__setattr__(self, "sets", sets)
-        object.__setattr__(self, "stages", tuple(str(s) for s in self.stages))
-        fields = {"steps": (np.int64, (T,)), "loss": (np.float64, (T,)),
-                  "selector": (np.float64, (T, len(sets))), "a": (np.float64, (T,))}
-        for name, (dtype, shape) in fields.items():
-            arr = np.array(getattr(self, name), dtype=dtype).reshape(shape)
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        copier = np.array(self.copier, dtype=np.float64)
-        if T == 0:
-            copier = copier.reshape((0,) + copier.shape[1:] if copier.ndim == 3 else (0, 0, 0))
-        require(copier.ndim == 3 and copier.shape[0] == T, "history copier",
-                f"an array of shape (T={T}, H, M)", copier.shape)
-        copier.setflags(write=False)
-        object.__setattr__(self, "copier", copier)
-
-    def __len__(self) -> int:
-        return len(self.stages)
-
-    @classmethod
-    def from_records(cls, sets: Sequence[Sequence[int]], records: Sequence[HistoryRecord],
-                     *, heads: int, window: int) -> History:
-        """Stack records into a :class:`History` (``heads``/``window`` shape an empty one)."""
-        if not records:
-            return cls(tuple(tuple(s) for s in sets), np.zeros(0), (), np.zeros(0),
-                       np.zeros((0, len(sets))), np.zeros((0, heads, window)), np.zeros(0))
-        return cls(tuple(tuple(s) for s in sets), np.array([r.step for r in records]),
-                   tuple(r.stage for r in records), np.array([r.loss for r in records]),
-                   np.stack([r.selector for r in records]), np.stack([r.copier for r in records]),
-                   np.array([r.a for r in records]))
-
-    def records(self) -> list[HistoryRecord]:
-        """The rows as :class:`HistoryRecord` (inverse of :meth:`from_records`)."""
-        return [HistoryRecord(int(self.steps[t]), self.stages[t], float(self.loss[t]),
-                              self.selector[t].copy(), self.copier[t].copy(), float(self.a[t]))
-                for t in range(len(self))]
-
-    def stage(self, name: str) -> History:
-        """The rows logged by stage ``name`` (``"init"`` for the initial state)."""
-        require(name in self.stages, "stage", f"one of {sorted(set(self.stages))}", name)
-        keep = np.array([s == name for s in self.stages])
-        return History(self.sets, self.steps[keep], tuple(np.array(self.stages)[keep]),
-                       self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep])
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""
-        return {"sets": [list(s) for s in self.sets], "steps": self.steps.tolist(),
-                "stages": list(self.stages), "loss": self.loss.tolist(),
-                "selector": self.selector.tolist(), "copier": self.copier.tolist(),
-                "a": self.a.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys."""
-        keys = ("sets", "steps", "stages", "loss", "selector", "copier", "a")
-        require(isinstance(data, dict) and set(keys) <= set(data), "history",
-                f"a dict with keys {keys}", sorted(data) if isinstance(data, dict) else data)
-        try:
-            return cls(**{k: data[k] for k in keys})
-        except (TypeError, ValueError) as err:
-            raise InductionHeadsError(f"history: expected arrays of consistent shapes, "
-                                      f"received {err}") from None
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -215,7 +107,8 @@ def _fail(what: str, expected: str, received: str) -> None:
 
 def _describe(value: Any) -> str:
     if torch.is_tensor(value):
-        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+        dtype = str(value.dtype).removeprefix("torch.")
+        return f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor of shape {tuple(value.shape)}"
     simple = (int, float, str, tuple, type(None))
     return repr(value) if isinstance(value, simple) else type(value).__name__
 
@@ -253,7 +146,7 @@ def _check_model_state(state: Any, model: InductionHeadModel) -> None:
             _fail(f"model_state[{name!r}]", f"{_describe(ref)} (model_spec H={spec.heads}, "
                   f"M={spec.window}, {len(spec.sets)} head sets, the config's dtype)",
                   _describe(value))
-    offsets = state["fixed_offsets"]
+    offsets = state.get("fixed_offsets", torch.zeros(0))
     if offsets.numel() and not (-1 <= int(offsets.min()) and int(offsets.max()) < spec.window):
         _fail("model_state['fixed_offsets']", f"offset indices in -1..{spec.window - 1}",
               f"values in {int(offsets.min())}..{int(offsets.max())}")
@@ -288,16 +181,15 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: Induction
         return
     named = {"C": model.C, "W": model.w, "a": model.a}
     params = {p: named[p].detach().clone().requires_grad_(True) for p in stage.params}
-    reference = _optimizer(stage, params)
     for t in params.values():
         t.grad = torch.zeros_like(t)
-    reference.step()                              # the state layout after one step
+    reference = _optimizer(stage, params)
+    reference.step()                                      # the state layout after one step
     ref = reference.state_dict()
     groups = state.get("param_groups") if isinstance(state, dict) else None
-    if not (isinstance(state, dict) and set(state) == {"state", "param_groups"}
-            and isinstance(groups, list) and len(groups) == len(ref["param_groups"])
+    if not (set(state) == {"state", "param_groups"} and isinstance(state["state"], dict)
+            and isinstance(groups, list) and len(groups) == len(stage.params)
             and all(isinstance(g, dict) and g.get("params") == [k] for k, g in enumerate(groups))
-            and isinstance(state["state"], dict)
             and set(state["state"]) <= set(range(len(groups)))):
         _fail(what, f"a torch {stage.optimizer} state_dict with one parameter group per "
               f"parameter of stage {stage.name!r} {stage.params}", "one of another structure")
@@ -308,22 +200,22 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: Induction
                   repr(sorted(map(str, entry))) if isinstance(entry, dict) else _describe(entry))
         for key, value in entry.items():
             if key == "step":
-                ok = (torch.is_tensor(value) and value.numel() == 1 and float(value) == done) or (
-                    _is_int(value) and value == done)
-                expected_value = f"{done} (the steps done in stage {stage.name!r})"
+                ok = (_is_int(value) or torch.is_tensor(value) and value.numel() == 1
+                      ) and float(value) == done
+                wanted = f"{done} (the steps done in stage {stage.name!r})"
             else:
-                ok = (torch.is_tensor(value) and value.shape == params[p].shape
-                      and value.dtype == params[p].dtype)
-                expected_value = _describe(params[p])
+                ok = (torch.is_tensor(value) and value.dtype == params[p].dtype
+                      and value.shape == params[p].shape)
+                wanted = _describe(params[p])
             if not ok:
-                _fail(f"{what} of {p!r} [{key!r}]", expected_value, _describe(value))
+                _fail(f"{what} of {p!r} [{key!r}]", wanted, _describe(value))
     optimizer = _optimizer(stage, params)
     _parsed(what, lambda: optimizer.load_state_dict(copy.deepcopy(state)))
     for k, (loaded, wanted) in enumerate(zip(optimizer.param_groups, ref["param_groups"])):
-        for key, value in wanted.items():
-            if key != "params" and loaded.get(key) != value:
-                _fail(f"{what} param_groups[{k}][{key!r}]",
-                      f"{value!r} (stage {stage.name!r} of the config)", _describe(loaded.get(key)))
+        for key in set(wanted) - {"params"}:
+            if loaded.get(key) != wanted[key]:
+                _fail(f"{what} param_groups[{k}][{key!r}]", f"{wanted[key]!r} (stage "
+                      f"{stage.name!r} of the config)", _describe(loaded.get(key)))
 
 
 def _check_generator(data: dict[str, Any]) -> None:
@@ -374,28 +266,20 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
 
 
 def validate_checkpoint(data: Any) -> dict[str, Any]:
-    """Check a loaded checkpoint dict: every key, and every part against the run's own config,
-    source and model spec (so that :func:`numerics.training.loop.resume` and ``load_model``
-    can use it without further checks).
+    """Check a loaded checkpoint against the run's own config, source and model spec.
 
-    Checked: exactly :data:`CHECKPOINT_KEYS`; format and version; config, source and model spec
-    parse, and L > M, L >= max(P); ``vocab_size`` is the source's d; ``model_state`` has the
-    keys, shapes and dtypes of the model the spec, d and config give; the position (``step``,
-    ``stage_index``, ``stage_step``) lies in the config's stages and adds up; ``optimizer_state``
-    is None exactly at a stage's start, else the state of that stage's optimizer (structure,
-    entries, shapes, the config's hyperparameters, Adam's step count); the generator state and
-    device; ``sample`` is int64 (n, L+1) with tokens in 0..d-1; ``history`` holds exactly the
-    rows logged up to ``step``, of the spec's head sets and sizes, finite; ``checkpoint_every``.
-
-    Args:
-        data: what ``torch.load`` returned.
+    Checked, so that ``resume`` and ``load_model`` can use it as is: exactly
+    :data:`CHECKPOINT_KEYS`, format, version; config, source and spec; ``vocab_size`` = d; the
+    model state's keys, shapes and dtypes; the position within the stages; the optimizer state
+    (None exactly at a stage's start, else that stage's optimizer: structure, shapes,
+    hyperparameters, step count); the generator; the sample's shape (n, L+1) and tokens in
+    0..d-1; the history's rows up to ``step``; ``checkpoint_every``.
 
     Returns:
         ``data`` itself.
 
     Raises:
-        InductionHeadsError: naming the first part that fails, what was expected and what was
-            received.
+        InductionHeadsError: naming the first failing part, the expected and the received value.
     """
     if not (isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT):
         _fail("format", repr(CHECKPOINT_FORMAT),

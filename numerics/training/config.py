@@ -24,7 +24,8 @@ from numerics.models.simplified import DTYPES, LOSS_KINDS
 from theory.errors import require
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
-           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps"]
+           "JOINT_DEFAULTS", "MAX_LEARNING_RATE", "StageConfig", "TrainConfig", "default_config",
+           "log_steps"]
 
 
 PARAMS = ("C", "W", "a")
@@ -52,6 +53,11 @@ about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a 
 JOINT_DEFAULTS = ({"C": 100.0, "W": 100.0, "a": 1.0}, 100)
 """(learning rates, steps) of the default joint run."""
 
+MAX_LEARNING_RATE = 1e36
+"""Largest accepted learning rate. torch's optimizers turn ``lr`` into a scalar of the parameters'
+dtype (Adam's first step scales it by ``1/(1 - β1) = 10``), which overflows float32 (3.4e38)
+and fails inside torch well before a run could report its divergence; the defaults use <= 3000."""
+
 LearningRate = float | tuple[tuple[str, float], ...]
 
 
@@ -77,8 +83,9 @@ class StageConfig:
         params: non-empty subset of :data:`PARAMS`; stored in :data:`PARAMS` order.
         lr: one learning rate for all ``params``, or a mapping ``param -> lr`` with exactly the
             keys ``params`` (stored as ``((param, lr), ...)`` in :data:`PARAMS` order; that
-            tuple of pairs is accepted too). A learning rate is a finite real number > 0 (Python
-            or numpy int/float; not a bool, string, list or tensor), stored as a float.
+            tuple of pairs is accepted too). A learning rate is a real number in
+            ``(0, MAX_LEARNING_RATE]`` (Python or numpy int/float; not a bool, nan, string,
+            list or tensor), stored as a float.
         steps: number of updates, >= 0.
         optimizer: one of :data:`OPTIMIZERS`.
         momentum: SGD momentum in [0, 1) (0 for ``adam``).
@@ -109,12 +116,15 @@ class StageConfig:
             require(len(keys) == len(lr) and set(lr) == set(params), f"stage {self.name!r} lr",
                     f"one learning rate for each of {params}", keys)
             for p, v in lr.items():
-                require(_is_number(v) and float(v) > 0, f"stage {self.name!r} lr[{p!r}]",
-                        "a finite number > 0", v)
+                require(_is_number(v) and 0 < float(v) <= MAX_LEARNING_RATE,
+                        f"stage {self.name!r} lr[{p!r}]",
+                        f"a real number in (0, MAX_LEARNING_RATE = {MAX_LEARNING_RATE:g}]", v)
             lr = tuple((p, float(lr[p])) for p in params)
         else:
-            require(_is_number(lr) and float(lr) > 0, f"stage {self.name!r} lr",
-                    "a finite real number > 0 or a mapping param -> lr", lr)
+            require(_is_number(lr) and 0 < float(lr) <= MAX_LEARNING_RATE,
+                    f"stage {self.name!r} lr",
+                    f"a real number in (0, MAX_LEARNING_RATE = {MAX_LEARNING_RATE:g}] or a "
+                    "mapping param -> lr", lr)
             lr = float(lr)
         object.__setattr__(self, "lr", lr)
         require(_is_int(self.steps) and self.steps >= 0, f"stage {self.name!r} steps",

@@ -299,7 +299,7 @@ def train(model: InductionHeadModel, source: Source, config: TrainConfig, *,
         source: the data source (d, P, prior).
         config: the run.
         generator: torch generator, the only randomness (module docstring).
-        progress: show a tqdm progress bar (stderr).
+        progress: report progress on stderr: a tqdm bar on a terminal, else one line per stage.
         checkpoint_path: write a checkpoint here every ``checkpoint_every`` steps and at the end.
         checkpoint_every: steps between checkpoints (``None``: only at the end).
         stop_after: stop after this global step (a checkpoint is written there when a path is
@@ -381,8 +381,12 @@ def resume(checkpoint_path: str | Path, *, progress: bool = True,
 
     Args:
         checkpoint_path: the checkpoint file.
-        progress: show a tqdm progress bar.
+        progress: report progress on stderr, as :func:`train` does.
         stop_after: stop again after this global step.
+
+    Raises:
+        InductionHeadsError: on a bad checkpoint or ``stop_after``, and when the continued run
+            diverges (as in :func:`train`; the threshold is the run's initial loss).
     """
     data = load_checkpoint(checkpoint_path)
     config = TrainConfig.from_dict(data["config"])

@@ -114,7 +114,8 @@ class VerifyReport:
         return jsonable({
             "passed": self.passed, "config": self.config,
             "predicted": self.prediction.to_dict(), "learned": self.learned,
-            "losses": self.losses, "losses_train": self.losses_train, "checks": [c.to_dict() for c in self.checks],
+            "losses": self.losses, "losses_train": self.losses_train,
+            "checks": [c.to_dict() for c in self.checks],
             "notes": list(self.notes), "curves": self.curves,
             "history": self.history.to_dict(), "seconds": self.seconds})
 
@@ -154,8 +155,8 @@ def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
         return default_config(mode, sequences=DEFAULT_SEQUENCES if sequences is None else sequences,
                               seq_len=DEFAULT_SEQ_LEN if seq_len is None else seq_len,
                               device="auto" if device is None else device)
-    require(isinstance(config, TrainConfig), "config", "a numerics.training.loop.TrainConfig or None",
-            type(config).__name__)
+    require(isinstance(config, TrainConfig), "config",
+            "a numerics.training.config.TrainConfig or None", type(config).__name__)
     require(seq_len is None or seq_len == config.seq_len, "seq_len",
             f"None or the config's L = {config.seq_len}", seq_len)
     require(sequences is None or sequences == config.sequences, "sequences",
@@ -195,7 +196,8 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
     require(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0,
             "seed", "an integer >= 0", seed)
-    for name, value, low in (("heldout", heldout, 1), ("prediction_samples", prediction_samples, 2)):
+    for name, value, low in (("heldout", heldout, 1),
+                             ("prediction_samples", prediction_samples, 2)):
         require(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                 and value >= low, name, f"an integer >= {low}", value)
     cfg = _resolve_config(config, mode, seq_len, sequences, device)

@@ -86,7 +86,7 @@ def _fmt(value: Any) -> str:
 
 
 def format_report(report: VerifyReport | dict[str, Any]) -> str:
-    """The check table, held-out losses (with floor hits) and notes as text.
+    """The check table, held-out and training-sample losses (with floor hits) and notes as text.
 
     Args:
         report: a :class:`VerifyReport` or its :meth:`~VerifyReport.to_dict`.
@@ -108,11 +108,15 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
     lines += ["", "notes per check:"]
     lines += [f"  {c['name']}: {c['note']}" for c in data["checks"] if c.get("note")]
     losses = data["losses"]
-    hits = losses.get("floor_hits") or {}
-    n = losses.get("sequences")
-    lines += ["", f"held-out loss (nats) over {n} sequences; [k] = sequences at the loss floor:"]
-    lines += ["  " + ", ".join(f"{k} {_fmt(losses.get(k))}"
-                               + (f" [{hits[k]}]" if hits.get(k) else "") for k in LOSS_KEYS)]
+    lines += [""]
+    for name, scores in (("held-out", losses), ("training-sample", data.get("losses_train"))):
+        if scores is None:
+            continue
+        hits = scores.get("floor_hits") or {}
+        lines += [f"{name} loss (nats) over {scores.get('sequences')} sequences; [k] = sequences "
+                  f"at the loss floor:"]
+        lines += ["  " + ", ".join(f"{k} {_fmt(scores.get(k))}"
+                                   + (f" [{hits[k]}]" if hits.get(k) else "") for k in LOSS_KEYS)]
     lines += [f"temperatures: trained a {_fmt(losses['trained_a'])}, "
               f"a*(L) {_fmt(losses['a_star'])}"]
     lines += [f"note: {n}" for n in data.get("notes", [])]

@@ -1,0 +1,127 @@
+"""A training run's logged trajectory: :class:`History` and its rows, :class:`HistoryRecord`.
+
+``numerics.training.loop`` logs the model at log-spaced steps of every stage (and at each
+stage's last step), plus the initial state at global step 0 (stage name ``"init"``). Row ``t``
+holds, after ``steps[t]`` parameter updates in total:
+
+    steps     (T,)          global step (updates done so far, all stages)
+    stages    (T,)          name of the stage that made the update (``"init"`` for step 0)
+    loss      (T,)          training objective at the logged parameters (``numerics.training.loop``)
+    selector  (T, |𝒮|)     c̃_S = C_S² / Σ_T C_T², in ``sets`` order
+    copier    (T, H, M)     σ_h(i) = softmax(w_h)_i, head h's attention over offsets i = 1..M
+    a         (T,)          classifier temperature
+
+:mod:`numerics.training.checkpoint` stores it in checkpoints (and re-exports both names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from theory.errors import InductionHeadsError, require
+
+__all__ = ["HistoryRecord", "History"]
+
+
+class HistoryRecord(NamedTuple):
+    """One logged row of a :class:`History` (shapes as in the module docstring, without T)."""
+
+    step: int
+    stage: str
+    loss: float
+    selector: np.ndarray  # (|𝒮|,)
+    copier: np.ndarray    # (H, M)
+    a: float
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """Logged training trajectory; arrays are float64 / int64 and read-only.
+
+    Attributes:
+        sets: the selector's head sets (``selector`` columns), in ``head_sets`` order.
+        steps: (T,) global steps.
+        stages: (T,) stage names (``"init"`` for the initial state).
+        loss: (T,) training objective.
+        selector: (T, |𝒮|) c̃.
+        copier: (T, H, M) copier attention over offsets.
+        a: (T,) classifier temperature.
+    """
+
+    sets: tuple[tuple[int, ...], ...]
+    steps: np.ndarray
+    stages: tuple[str, ...]
+    loss: np.ndarray
+    selector: np.ndarray
+    copier: np.ndarray
+    a: np.ndarray
+
+    def __post_init__(self) -> None:
+        T = len(self.stages)
+        sets = tuple(tuple(int(h) for h in s) for s in self.sets)
+        object.__setattr__(self, "sets", sets)
+        object.__setattr__(self, "stages", tuple(str(s) for s in self.stages))
+        fields = {"steps": (np.int64, (T,)), "loss": (np.float64, (T,)),
+                  "selector": (np.float64, (T, len(sets))), "a": (np.float64, (T,))}
+        for name, (dtype, shape) in fields.items():
+            arr = np.array(getattr(self, name), dtype=dtype).reshape(shape)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        copier = np.array(self.copier, dtype=np.float64)
+        if T == 0:
+            copier = copier.reshape((0,) + copier.shape[1:] if copier.ndim == 3 else (0, 0, 0))
+        require(copier.ndim == 3 and copier.shape[0] == T, "history copier",
+                f"an array of shape (T={T}, H, M)", copier.shape)
+        copier.setflags(write=False)
+        object.__setattr__(self, "copier", copier)
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    @classmethod
+    def from_records(cls, sets: Sequence[Sequence[int]], records: Sequence[HistoryRecord],
+                     *, heads: int, window: int) -> History:
+        """Stack records into a :class:`History` (``heads``/``window`` shape an empty one)."""
+        if not records:
+            return cls(tuple(tuple(s) for s in sets), np.zeros(0), (), np.zeros(0),
+                       np.zeros((0, len(sets))), np.zeros((0, heads, window)), np.zeros(0))
+        return cls(tuple(tuple(s) for s in sets), np.array([r.step for r in records]),
+                   tuple(r.stage for r in records), np.array([r.loss for r in records]),
+                   np.stack([r.selector for r in records]), np.stack([r.copier for r in records]),
+                   np.array([r.a for r in records]))
+
+    def records(self) -> list[HistoryRecord]:
+        """The rows as :class:`HistoryRecord` (inverse of :meth:`from_records`)."""
+        return [HistoryRecord(int(self.steps[t]), self.stages[t], float(self.loss[t]),
+                              self.selector[t].copy(), self.copier[t].copy(), float(self.a[t]))
+                for t in range(len(self))]
+
+    def stage(self, name: str) -> History:
+        """The rows logged by stage ``name`` (``"init"`` for the initial state)."""
+        require(name in self.stages, "stage", f"one of {sorted(set(self.stages))}", name)
+        keep = np.array([s == name for s in self.stages])
+        return History(self.sets, self.steps[keep], tuple(np.array(self.stages)[keep]),
+                       self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""
+        return {"sets": [list(s) for s in self.sets], "steps": self.steps.tolist(),
+                "stages": list(self.stages), "loss": self.loss.tolist(),
+                "selector": self.selector.tolist(), "copier": self.copier.tolist(),
+                "a": self.a.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys."""
+        keys = ("sets", "steps", "stages", "loss", "selector", "copier", "a")
+        require(isinstance(data, dict) and set(keys) <= set(data), "history",
+                f"a dict with keys {keys}", sorted(data) if isinstance(data, dict) else data)
+        try:
+            return cls(**{k: data[k] for k in keys})
+        except (TypeError, ValueError) as err:
+            raise InductionHeadsError(f"history: expected arrays of consistent shapes, "
+                                      f"received {err}") from None
