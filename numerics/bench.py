@@ -2,7 +2,7 @@
 
 A *training step* is what :func:`numerics.training.loop.train` does per full-batch update: the loss on n
 sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
-all parameters (``W``, ``C``, ``a``) and an SGD update. The vectorised model
+all parameters (``w``, ``C``, ``a``) and an SGD update. The vectorised model
 (:class:`numerics.InductionHeadModel`) works on the sample's match tensors, which a fixed sample
 prepares once (:func:`numerics.prepare_inputs`; that one-off cost is reported separately as
 ``prepare_s``); the dense reference (:func:`numerics.dense_loss`) builds an (L+1)×(L+1) attention
@@ -91,7 +91,7 @@ def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> floa
 
 
 def _step_fn(model: InductionHeadModel, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
-    """One SGD update: zero the gradients, loss, backward into W, C and a, step (lr 0)."""
+    """One SGD update: zero the gradients, loss, backward into w, C and a, step (lr 0)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
 
     def step() -> None:

@@ -45,7 +45,7 @@ class Case(NamedTuple):
 
 TINY_CONFIG = json.dumps(TrainConfig("stagewise", tuple(
     StageConfig(name, (p,), lr, 5) for name, p, lr in
-    (("selector", "C", 300.0), ("copier", "W", 300.0), ("classifier", "a", 1.0))),
+    (("selector", "C", 300.0), ("copier", "w", 300.0), ("classifier", "a", 1.0))),
     40, 12, device="cpu").to_dict()).encode()
 """A TrainConfig of 15 steps on n = 40, L = 12 (milliseconds)."""
 HUGE = "1000000000000"

@@ -36,7 +36,7 @@ from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError
 
 N, L, STEPS = 40, 12, 5
 """Tiny runs: n = 40 sequences, L = 12, 5 steps per stage (milliseconds)."""
-STAGES = (("selector", ("C",), 300.0), ("copier", ("W",), 300.0), ("classifier", ("a",), 1.0))
+STAGES = (("selector", ("C",), 300.0), ("copier", ("w",), 300.0), ("classifier", ("a",), 1.0))
 KILL_N, KILL_L, KILL_STEPS, KILL_EVERY = 200, 20, 300, 10
 """The killed run: 900 minibatch steps (about a second), a checkpoint every 10 steps, so the
 first checkpoint appears long before the end."""
@@ -165,10 +165,10 @@ TAMPERED = [
      "checkpoint optimizer_state: expected"),
     ("optimizer-buffer-wrong-shape", "sgd",
      lambda d: _nested(d, "optimizer_state", _opt_entry(0, "momentum_buffer", torch.zeros(2))),
-     "checkpoint optimizer_state of 'W' ['momentum_buffer']: expected a float32 tensor of shape"),
+     "checkpoint optimizer_state of 'w' ['momentum_buffer']: expected a float32 tensor of shape"),
     ("optimizer-entry-missing", "sgd",
      lambda d: _nested(d, "optimizer_state", lambda o: {**o, "state": {}}),
-     "checkpoint optimizer_state of 'W': expected the entries ['momentum_buffer']"),
+     "checkpoint optimizer_state of 'w': expected the entries ['momentum_buffer']"),
     ("optimizer-lr-tampered", "sgd",
      lambda d: _nested(d, "optimizer_state", _opt_group(0, "lr", 1.0)),
      "checkpoint optimizer_state param_groups[0]['lr']: expected 300.0"),

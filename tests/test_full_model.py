@@ -256,7 +256,7 @@ def test_taps_have_the_documented_shapes_and_are_distributions(self_attention):
 def test_gradients_reach_every_parameter_group():
     model = FullInductionHeadModel(PAPER_MODEL, 3, dtype=torch.float64)
     groups = model.parameter_groups()
-    assert set(groups) == {"C", "W", "a"}
+    assert set(groups) == {"C", "w", "a"}
     grouped = [id(p) for ps in groups.values() for p in ps]
     assert sorted(grouped) == sorted(id(p) for p in model.parameters()), "groups != parameters"
     tokens = sample_sequences(PAPER_SOURCE, 64, 31, generator=torch.Generator().manual_seed(4))
@@ -267,7 +267,7 @@ def test_gradients_reach_every_parameter_group():
             assert p.grad is not None and torch.isfinite(p.grad).all(), named[id(p)]
             assert p.grad.abs().max() > 0, f"group {group}: no gradient on {named[id(p)]}"
     l2 = FullInductionHeadModel(PAPER_MODEL, 3, normalization="l2")
-    assert [tuple(p.shape) for p in l2.parameter_groups()["W"]] == [(3, 4), (3, 3, 3), (3, 3, 3)]
+    assert [tuple(p.shape) for p in l2.parameter_groups()["w"]] == [(3, 4), (3, 3, 3), (3, 3, 3)]
 
 
 def test_trainer_interface_and_losses():
@@ -312,7 +312,7 @@ def test_bad_input_raises_library_error(build, fragment):
 
 
 # ---------------------------------------------------------------------------- training
-STAGES = (("C", 300.0, 40), ("W", 10.0, 40), ("a", 1e-3, 20))
+STAGES = (("C", 300.0, 40), ("w", 10.0, 40), ("a", 1e-3, 20))
 """(group, SGD learning rate, steps). The LayerNorm copy has norm sqrt(d), so k_h is up to d
 times the l2 one and the stage-1 signal about d² larger: lr 300 for C plays the role of 3000.
 The LN gain enters k_h squared, a second temperature whose gradient grows like its cube, so the

@@ -64,7 +64,7 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path: Path,
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:
-    stages = (StageConfig("joint", ("C", "W", "a"), {"C": 100.0, "W": 100.0, "a": 1.0}, 7),)
+    stages = (StageConfig("joint", ("C", "w", "a"), {"C": 100.0, "w": 100.0, "a": 1.0}, 7),)
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(TrainConfig("joint", stages, 30, 10, device="cpu").to_dict()))
     assert main(["train", "--out", str(tmp_path / "a"), "--config", str(path), "--batch", "8",
@@ -127,7 +127,7 @@ def test_python_dash_m_numerics_train(tmp_path: Path) -> None:
 def test_a_second_train_into_the_same_directory_needs_force(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture
                                                              ) -> None:
-    stages = (StageConfig("joint", ("C", "W", "a"), {"C": 100.0, "W": 100.0, "a": 1.0}, 5),)
+    stages = (StageConfig("joint", ("C", "w", "a"), {"C": 100.0, "w": 100.0, "a": 1.0}, 5),)
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(TrainConfig("joint", stages, 30, 10, device="cpu").to_dict()))
     args = ["train", "--out", str(tmp_path / "run"), "--config", str(path), "--no-progress"]
@@ -141,7 +141,7 @@ def test_a_second_train_into_the_same_directory_needs_force(tmp_path: Path,
     assert json.loads((tmp_path / "run" / "config.json").read_text())["seed"] == 1
 
 
-VERIFY_STAGES = (StageConfig("selector", ("C",), 3000.0, 5), StageConfig("copier", ("W",), 3000.0, 5),
+VERIFY_STAGES = (StageConfig("selector", ("C",), 3000.0, 5), StageConfig("copier", ("w",), 3000.0, 5),
                  StageConfig("classifier", ("a",), 1.0, 5))
 VERIFY_TINY = ["--heldout", "50", "--prediction-samples", "50", "--device", "cpu", "--quiet"]
 """A verification of 15 steps on n = 60, L = 12 with ``--config``: about a second (its checks may

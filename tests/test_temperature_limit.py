@@ -25,7 +25,7 @@ def test_long_stage_three_reaches_the_optimal_temperature() -> None:
     n, seq_len = 1000, 60
     model = InductionHeadModel(ModelSpec(3, 3, 2, w_plus=6.0), PAPER_SOURCE.vocab_size)
     stages = (StageConfig("selector", ("C",), 3000.0, 150),
-              StageConfig("copier", ("W",), 3000.0, 150),
+              StageConfig("copier", ("w",), 3000.0, 150),
               StageConfig("classifier", ("a",), 10.0, 600))
     config = TrainConfig("stagewise", stages, n, seq_len, device="cpu")
     result = train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(5),

@@ -44,7 +44,7 @@ MAX_PROGRESS_LINES_PER_STAGE = 1
 
 def _short(mode: str, **kwargs) -> TrainConfig:
     if mode == "joint":
-        stages = (StageConfig("joint", ("C", "W", "a"), JOINT_DEFAULTS[0], SHORT_STEPS),)
+        stages = (StageConfig("joint", ("C", "w", "a"), JOINT_DEFAULTS[0], SHORT_STEPS),)
     else:
         stages = tuple(StageConfig(name, params, lr, SHORT_STEPS)
                        for name, params, lr, _ in STAGEWISE_DEFAULTS)
@@ -88,7 +88,7 @@ def test_stagewise_copier_sharpens_and_stages_freeze_the_rest(stagewise) -> None
     for head in (1, 2):
         start, end = h.copier[0, head - 1, head - 1], copier[-1, head - 1, head - 1]
         assert end > start, f"head {head}: σ(offset {head}) {start:.4f} -> {end:.4f}"
-    assert np.all(h.stage("selector").copier == h.copier[0]), "W moved in the selector stage"
+    assert np.all(h.stage("selector").copier == h.copier[0]), "w moved in the selector stage"
     assert np.all(h.stage("copier").a == h.a[0]), "a moved before the classifier stage"
     assert h.a[-1] > h.a[0], f"a {h.a[0]} -> {h.a[-1]}"
 
@@ -184,7 +184,7 @@ def test_defaults_are_the_documented_schedule() -> None:
     assert [(s.name, s.params, s.lr, s.steps) for s in cfg.stages] == list(STAGEWISE_DEFAULTS)
     assert (cfg.sequences, cfg.seq_len, cfg.batch, cfg.device) == (2000, 100, "full", "auto")
     joint = default_config("joint")
-    assert joint.stages[0].params == ("C", "W", "a") and joint.total_steps == JOINT_DEFAULTS[1]
+    assert joint.stages[0].params == ("C", "w", "a") and joint.total_steps == JOINT_DEFAULTS[1]
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -193,7 +193,7 @@ C_STAGE = {"name": "s", "params": ("C",), "lr": 1.0, "steps": 3}
 BAD_STAGES = [
     ({"name": ""}, "stage name"), ({"name": "init"}, "stage name"),
     ({"params": ()}, "params"), ({"params": ("X",)}, "params"), ({"params": ("C", "C")}, "params"),
-    ({"lr": {"W": 1.0}}, "lr"), ({"lr": {"C": 0.0}}, "lr"), ({"lr": -1.0}, "lr"),
+    ({"lr": {"w": 1.0}}, "lr"), ({"lr": {"C": 0.0}}, "lr"), ({"lr": -1.0}, "lr"),
     ({"lr": math.nan}, "lr"), ({"lr": "fast"}, "lr"), ({"lr": [1.0]}, "lr"),
     ({"lr": (1.0,)}, "lr"), ({"lr": True}, "lr"), ({"lr": math.inf}, "lr"), ({"lr": "1.0"}, "lr"),
     ({"lr": torch.tensor(1.0)}, "lr"), ({"lr": None}, "lr"), ({"lr": {"C": True}}, "lr"),
@@ -222,8 +222,8 @@ def test_numpy_numbers_are_accepted_in_stages() -> None:
 
 
 def test_bad_stage_lookups() -> None:
-    with pytest.raises(InductionHeadsError, match="param: expected one of .*received 'W'"):
-        StageConfig(**C_STAGE).lr_of("W")
+    with pytest.raises(InductionHeadsError, match="param: expected one of .*received 'w'"):
+        StageConfig(**C_STAGE).lr_of("w")
     for bad in ({"name": "s"}, {**C_STAGE, "extra": 1}, "not a dict"):
         with pytest.raises(InductionHeadsError, match="stage: expected a dict with keys"):
             StageConfig.from_dict(bad)
@@ -343,9 +343,9 @@ def test_huge_learning_rate_on_a_stops_with_the_stage_and_step() -> None:
         _diverging(SELECTOR_FIRST, StageConfig("classifier", ("a",), 1e30, 20))
 
 
-@pytest.mark.parametrize("param", ["C", "W"])
+@pytest.mark.parametrize("param", ["C", "w"])
 def test_non_finite_parameters_stop_the_run_at_that_step(param) -> None:
-    """At a = 1e6 the C and W gradients scale with a; lr 1e36 overflows float32 in one step."""
+    """At a = 1e6 the C and w gradients scale with a; lr 1e36 overflows float32 in one step."""
     with pytest.raises(InductionHeadsError,
                        match=rf"training parameters after step 1 \(step 1 of stage 'boom'\): "
                              rf"expected finite values .*\('{param}',\).*received \{{'{param}': "):
@@ -392,7 +392,7 @@ def test_progress_to_a_log_file_is_one_line_per_stage(capsys) -> None:
 def test_progress_stopped_inside_a_stage_reports_the_steps_done(capsys) -> None:
     _run(_resume_config("full", "sgd"), progress=True, stop_after=11)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2 and "'copier' (W) steps 1-3 of 8, global step 11/24" in lines[1], lines
+    assert len(lines) == 2 and "'copier' (w) steps 1-3 of 8, global step 11/24" in lines[1], lines
 
 
 def test_progress_on_a_terminal_is_a_tqdm_bar(monkeypatch) -> None:

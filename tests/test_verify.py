@@ -178,7 +178,7 @@ def test_report_without_training_sample_losses_reads_back(small_report: VerifyRe
 
 def _failing_config() -> TrainConfig:
     """A selector too slow to move (lr 1e-3) and a classifier that never trains."""
-    stages = (StageConfig("selector", ("C",), 1e-3, 20), StageConfig("copier", ("W",), 3000.0, 20),
+    stages = (StageConfig("selector", ("C",), 1e-3, 20), StageConfig("copier", ("w",), 3000.0, 20),
               StageConfig("classifier", ("a",), 1.0, 0))
     return TrainConfig("stagewise", stages, 600, 60, device="cpu")
 

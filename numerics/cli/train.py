@@ -8,7 +8,7 @@
 
 Defaults: the paper's source (d=3, P=(1, 2), Dirichlet(0.1)) and model (H=M=3, D=2; ``--window``
 defaults to ``max(H, 3)``, ``--degree`` to ``min(H, 2)``), and
-:func:`numerics.training.default_config` (n=2000, L=100, full batch, stage-wise C → W → a),
+:func:`numerics.training.default_config` (n=2000, L=100, full batch, stage-wise C → w → a),
 seed 0, device auto. ``--config`` takes a ``TrainConfig`` JSON (``TrainConfig.to_dict``) or a
 ``config.json`` written by this command; the flags ``--sequences --seq-len --batch --loss --dtype
 --device`` given with it override its fields. ``--resume`` continues a checkpoint: its run

@@ -56,7 +56,7 @@ LIMIT_GAP = 1e3
 class TrainableModel(Protocol):
     """What a stage-wise or joint trainer needs from a model of TF(M, H, d, D).
 
-    ``parameter_groups()`` maps ``"C"`` (selector), ``"W"`` (everything of the copier) and ``"a"``
+    ``parameter_groups()`` maps ``"C"`` (selector), ``"w"`` (everything of the copier) and ``"a"``
     to parameter lists; ``prepare_inputs(context)`` returns what ``loss(tokens, inputs)`` accepts
     for a fixed sample (``None``: nothing to precompute); ``copier_attention()`` is (H, M) over
     offsets 1..M and ``selector_weights()`` is c̃ (|𝒮|,).
@@ -184,11 +184,11 @@ class FullInductionHeadModel(nn.Module):
 
     # --------------------------------------------------------------------- trainer interface
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """``"C"``: [C]; ``"W"``: [w, A, V] (+ [ln_weight, ln_bias] with LayerNorm); ``"a"``: [a]."""
+        """``"C"``: [C]; ``"w"``: [w, A, V] (+ [ln_weight, ln_bias] with LayerNorm); ``"a"``: [a]."""
         copier = [self.w, self.A, self.V]
         if self.normalization == "layernorm":
             copier += [self.ln_weight, self.ln_bias]
-        return {"C": [self.C], "W": copier, "a": [self.a]}
+        return {"C": [self.C], "w": copier, "a": [self.a]}
 
     def prepare_inputs(self, context: torch.Tensor) -> None:
         """Nothing to precompute for a fixed sample: the copier depends on the content."""

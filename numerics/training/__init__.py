@@ -18,6 +18,7 @@ from numerics.training.config import (
     DEFAULT_LOG_POINTS,
     DTYPES,
     JOINT_DEFAULTS,
+    MAX_LEARNING_RATE,
     MODES,
     OPTIMIZERS,
     PARAMS,
@@ -27,10 +28,10 @@ from numerics.training.config import (
     default_config,
     log_steps,
 )
-from numerics.training.loop import TrainResult, load_model, resume, train
+from numerics.training.loop import EXPLOSION_NATS, TrainResult, load_model, resume, train
 from numerics.training.summary import learned_summary
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
-           "JOINT_DEFAULTS", "StageConfig", "TrainConfig", "default_config", "log_steps",
+           "JOINT_DEFAULTS", "MAX_LEARNING_RATE", "EXPLOSION_NATS", "StageConfig", "TrainConfig", "default_config", "log_steps",
            "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
            "load_checkpoint", "validate_checkpoint", "learned_summary"]

@@ -179,7 +179,7 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: Induction
             _fail(what, "None exactly at the start of a stage (stage_step 0)",
                   f"{_describe(state)} at stage_step {done}")
         return
-    named = {"C": model.C, "W": model.w, "a": model.a}
+    named = {"C": model.C, "w": model.w, "a": model.a}
     params = {p: named[p].detach().clone().requires_grad_(True) for p in stage.params}
     for t in params.values():
         t.grad = torch.zeros_like(t)

@@ -1,8 +1,8 @@
 """Configuration of a training run of TF(M, H, d, D) (docs/theory.md §2): stages, batches, defaults.
 
 A run is a :class:`TrainConfig`: a list of :class:`StageConfig` stages, each training a subset of
-the parameters ``{"C", "W", "a"}`` (the others frozen) with its own optimizer, learning rates and
-step count. ``mode="stagewise"`` is the paper's protocol (by default C, then W, then a);
+the parameters ``{"C", "w", "a"}`` (the others frozen) with its own optimizer, learning rates and
+step count. ``mode="stagewise"`` is the paper's protocol (by default C, then w, then a);
 ``mode="joint"`` is one stage training all three with per-parameter learning rates.
 :func:`default_config` gives the library's defaults; :func:`log_steps` the logged steps of a
 stage. ``numerics.training.loop`` runs
@@ -28,8 +28,8 @@ __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STA
            "log_steps"]
 
 
-PARAMS = ("C", "W", "a")
-"""Trainable parameter groups: selector ``C`` (|𝒮|,), copier logits ``W`` (H, M), ``a`` ()."""
+PARAMS = ("C", "w", "a")
+"""Trainable parameter groups: selector ``C`` (|𝒮|,), copier logits ``w`` (H, M), ``a`` ()."""
 
 MODES = ("stagewise", "joint")
 """``stagewise``: stages train parameter subsets in turn; ``joint``: one stage trains all three."""
@@ -41,16 +41,16 @@ DEFAULT_LOG_POINTS = 30
 """Log-spaced history rows per stage (fewer when a stage has fewer steps)."""
 
 STAGEWISE_DEFAULTS = (("selector", ("C",), 3000.0, 150),
-                      ("copier", ("W",), 3000.0, 150),
+                      ("copier", ("w",), 3000.0, 150),
                       ("classifier", ("a",), 1.0, 150))
 """(name, params, lr, steps) of the default stage-wise run, for ``a_init = 0.01``, ``c_init = 1``.
 
-The gradients in C and W scale with ``a`` (docs/theory.md §3), hence the large learning rates; plain
+The gradients in C and w scale with ``a`` (docs/theory.md §3), hence the large learning rates; plain
 full-batch gradient descent. On the paper's setting (n = 2000, L = 100, CPU) the run takes
 about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a ≈ 5.05, loss 0.24.
 """
 
-JOINT_DEFAULTS = ({"C": 100.0, "W": 100.0, "a": 1.0}, 100)
+JOINT_DEFAULTS = ({"C": 100.0, "w": 100.0, "a": 1.0}, 100)
 """(learning rates, steps) of the default joint run."""
 
 MAX_LEARNING_RATE = 1e36
@@ -163,7 +163,7 @@ class TrainConfig:
     """A training run (batches and randomness: :mod:`numerics.training.loop`'s module docstring).
 
     Attributes:
-        mode: one of :data:`MODES` (``joint``: exactly one stage training C, W and a).
+        mode: one of :data:`MODES` (``joint``: exactly one stage training C, w and a).
         stages: the stages in order (dicts are converted); names distinct.
         sequences: n, sample size (or batch size of a ``"fresh"`` run), >= 1.
         seq_len: L, context length; sequences have L + 1 tokens. Must exceed the window M.

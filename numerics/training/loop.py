@@ -1,4 +1,4 @@
-"""Training TF(M, H, d, D) (docs/theory.md §2): stage-wise (C, then W, then a) or joint, with checkpoints.
+"""Training TF(M, H, d, D) (docs/theory.md §2): stage-wise (C, then w, then a) or joint, with checkpoints.
 
 :func:`train` runs a :class:`TrainConfig` (stages, optimizers, sizes; defined in
 :mod:`numerics.training.config`) and :func:`resume` continues a checkpoint. Both return a
@@ -132,7 +132,7 @@ class _Run:
 
     # ------------------------------------------------------------------------------ pieces
     def _params(self, stage: StageConfig) -> dict[str, torch.nn.Parameter]:
-        named = {"C": self.model.C, "W": self.model.w, "a": self.model.a}
+        named = {"C": self.model.C, "w": self.model.w, "a": self.model.a}
         return {p: named[p] for p in stage.params}
 
     def make_optimizer(self, stage: StageConfig) -> torch.optim.Optimizer:
@@ -240,7 +240,7 @@ class _Run:
                     logger.debug("stage %r: %s for %d steps", stage.name, stage.params,
                                  stage.steps)
                 trained = self._params(stage)
-                for p, t in (("C", model.C), ("W", model.w), ("a", model.a)):
+                for p, t in (("C", model.C), ("w", model.w), ("a", model.a)):
                     t.requires_grad_(p in trained)
                 bar.set_description(stage.name)
                 first, started = self.stage_step + 1, time.perf_counter()

@@ -4,7 +4,7 @@ Time units (``theory.dynamics``): gradient flow time is ``t = lr × steps`` of t
 trains the parameter. Plain full-batch gradient descent with learning rate ``η`` is the Euler
 scheme of that flow, so after ``k`` steps of a stage the flow is at ``t = η k``.
 
-- **Selector (stage 1, C alone, a and W frozen).** The replicator equation
+- **Selector (stage 1, C alone, a and w frozen).** The replicator equation
   ``dc̃_S/dt = (4a/ΣC²) c̃_S (G_S - Ḡ)`` with ``a`` the frozen temperature and ``ΣC²`` the
   initial ``Σ_S C_S²`` (:func:`theory.replicator_closed_form`), for two choices of ``G``:
   ``theory``: the prediction's ``G_L`` (exact copier, the limit the theory ranks with), and
