@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from numerics import InductionHeadModel, sample_sequences
-from numerics.probing import ProbeReport, from_logits, attention_taps, probe
+from numerics.probing import ProbeReport, attention_taps, from_logits, probe
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,

@@ -1,4 +1,4 @@
-"""Kernel priors of a source (SPEC §1): Dirichlet, Fixed and Mixture, and their validation.
+"""Kernel priors of a source (docs/theory.md §1): Dirichlet, Fixed and Mixture, and their validation.
 
 A kernel for parents ``P = (p_1 < ... < p_k)`` over ``[d]`` is an array of shape ``(d,)*k + (d,)``,
 indexed by the parent tokens in the order of P, then by the next token; every row (last axis) sums
@@ -151,7 +151,7 @@ def _component(entry: Any, index: int) -> MixtureComponent:
 
 @dataclass(frozen=True)
 class Mixture:
-    """``π(·|z) = Σ_j w_j π_j(· | z restricted to P_j)``: parents of unequal strength (SPEC §1).
+    """``π(·|z) = Σ_j w_j π_j(· | z restricted to P_j)``: parents of unequal strength (docs/theory.md §1).
 
     Attributes:
         components: the components; weights sum to 1.

@@ -1,4 +1,4 @@
-"""In-context n-gram Markov sequences in numpy (SPEC §1): one kernel per sequence.
+"""In-context n-gram Markov sequences in numpy (docs/theory.md §1): one kernel per sequence.
 
 Sequence ``i`` draws its kernel ``π_i`` from the source's prior (:func:`theory.kernels.sample_kernels`),
 then its first ``r = max(P)`` tokens, then ``x_l ~ π_i(· | x_{l-p_1}, ..., x_{l-p_k})``. Tokens are
@@ -55,7 +55,7 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
         n: number of sequences, >= 1.
         length: ``T > r = max(P)`` tokens per sequence (kept after the burn-in).
         rng: numpy generator, the only randomness used.
-        start: ``"uniform"`` (SPEC default: ``x_1..x_r`` i.i.d. uniform) or ``"stationary"``.
+        start: ``"uniform"`` (the default: ``x_1..x_r`` i.i.d. uniform) or ``"stationary"``.
         burn_in: ``B >= 0`` extra steps run first and dropped: with ``B > 0`` the returned
             ``x_1`` is the chain's token number ``B + 1``.
         return_kernels: also return the kernels.

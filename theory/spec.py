@@ -5,7 +5,7 @@ compare the two sides. Nothing here imports torch. The kernel priors (:class:`Di
 :class:`Fixed`, :class:`Mixture`, :class:`MixtureComponent`) live in :mod:`theory.priors` and are
 re-exported here, as a source's spec is not complete without them.
 
-Notation (SPEC §1–§2):
+Notation (docs/theory.md §1–§2):
     d: vocabulary size, tokens are ``0 .. d-1``.
     P = (p_1 < ... < p_k): parent offsets; ``x_l`` depends on ``(x_{l-p_1}, ..., x_{l-p_k})``.
     r = max(P).
@@ -65,7 +65,7 @@ MODEL_KEYS = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_ini
 
 @dataclass(frozen=True)
 class Source:
-    """An in-context n-gram Markov source: vocabulary, parent offsets and kernel prior (SPEC §1).
+    """An in-context n-gram Markov source: vocabulary, parent offsets and kernel prior (docs/theory.md §1).
 
     Attributes:
         vocab_size: ``d >= 2``.
@@ -209,7 +209,7 @@ def head_sets(heads: int, degree: int) -> tuple[tuple[int, ...], ...]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Sizes and initialisation of TF(M, H, d, D) (SPEC §2); d comes from the source.
+    """Sizes and initialisation of TF(M, H, d, D) (docs/theory.md §2); d comes from the source.
 
     Attributes:
         heads: ``H >= 1`` copier heads.
@@ -266,4 +266,4 @@ PAPER_SOURCE = Source(3, (1, 2), Dirichlet(0.1))
 """The paper's experimental source: d=3, P=(1, 2), Dirichlet(0.1)."""
 
 PAPER_MODEL = ModelSpec(heads=3, window=3, degree=2)
-"""The paper's model sizes H=M=3, D=2 with SPEC §2's prototype initialisation."""
+"""The paper's model sizes H=M=3, D=2 with the prototype initialisation of docs/theory.md §2."""

@@ -33,7 +33,7 @@ Public API:
 
 """
 
-from numerics.probing.adapters import LogitsAdapter, TapsAdapter, from_logits, attention_taps
+from numerics.probing.adapters import LogitsAdapter, TapsAdapter, attention_taps, from_logits
 from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
 from numerics.probing.report import (
     EffectiveSet,
