@@ -44,6 +44,7 @@ def test_train_writes_config_history_checkpoint(tmp_path: Path,
     assert summary["loss"] == history.loss[-1] and summary["temperature"] == history.a[-1]
     assert len(summary["selector_weights"]) == len(PAPER_MODEL.sets)
     assert set(summary["copier_argmax"]) == {"head 1", "head 2", "head 3"}
+    assert summary["sequences"] == 60 and 0 <= summary["loss_floor_hits"] <= 60
     text = capsys.readouterr().out
     assert "selector c̃ (top sets)" in text and "head 1 -> offset" in text and "a = " in text
 
@@ -172,3 +173,17 @@ def test_verify_checks_its_output_before_any_work(tmp_path: Path, capsys: pytest
     assert "verdict: " in capsys.readouterr().out
     assert load_report(out).config["sequences"] == 60
     assert not (out / "history.json").exists(), "the replaced run's files must go"
+
+
+def test_floor_hits_count_targets_absent_from_the_context() -> None:
+    """A GIH-like model gives a target that never occurred probability 0: one floor hit each."""
+    import torch
+
+    from numerics import InductionHeadModel
+    from numerics.verify.evaluation import floor_hits
+
+    model = InductionHeadModel.at_limit(PAPER_MODEL, 3, selected_set=(1, 2), a=5.0,
+                                        dtype=torch.float64)
+    tokens = torch.tensor([[0, 1, 0, 1, 0, 2],    # target 2 never occurs in x_1..x_5: a hit
+                           [0, 1, 0, 1, 0, 1]])   # target 1 occurs: no hit
+    assert floor_hits(model, tokens) == 1

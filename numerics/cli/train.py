@@ -64,6 +64,7 @@ from numerics.training import (
     resume,
     train,
 )
+from numerics.verify.evaluation import floor_hits
 from theory.errors import InductionHeadsError, require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
 
@@ -166,7 +167,9 @@ def format_summary(summary: dict[str, Any], *, top: int = TOP_SETS) -> str:
                       f"selector c̃ (top sets): {sets}",
                       f"copier argmax:          {heads}",
                       f"a = {summary['temperature']:.4f}",
-                      f"loss {summary['loss_initial']:.4f} -> {summary['loss']:.4f}"])
+                      f"loss {summary['loss_initial']:.4f} -> {summary['loss']:.4f}"
+                      + (f" ({summary['loss_floor_hits']} of {summary['sequences']} sequences at "
+                         f"the loss floor)" if summary.get("loss_floor_hits") else "")])
 
 
 def _resumed_run(args: argparse.Namespace, checkpoint: Path
@@ -248,6 +251,9 @@ def run_train(args: argparse.Namespace) -> int:
                                checkpoint_every=args.checkpoint_every,
                                stop_after=args.stop_after)
             summary = learned_summary(result.history)
+            # Beside the final training loss: sequences at the loss floor (docs/theory.md §6.2).
+            summary["loss_floor_hits"] = floor_hits(result.model, result.sample)
+            summary["sequences"] = int(result.sample.shape[0])
             write_json_atomic(args.out / "history.json", result.history.to_dict())
             write_json_atomic(args.out / "summary.json", summary)
             if continuing:

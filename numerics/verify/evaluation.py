@@ -32,7 +32,7 @@ from theory.predictors import (
 )
 from theory.spec import Dirichlet, Source
 
-__all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses"]
+__all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses", "floor_hits"]
 
 EVAL_CHUNK = 4096
 """Sequences per forward pass (bounds the copier's match tensors: O(chunk·L·M²) floats)."""
@@ -64,6 +64,17 @@ def model_probabilities(model: InductionHeadModel, context: torch.Tensor, *,
 def _floor_hits(probs: np.ndarray, targets: np.ndarray) -> int:
     """Sequences whose target probability is below the loss floor."""
     return int(np.sum(probs[np.arange(len(targets)), targets] < LOSS_FLOOR))
+
+
+def floor_hits(model: InductionHeadModel, tokens: torch.Tensor) -> int:
+    """Sequences of ``tokens`` (n, L+1) whose target the model gives less than ``LOSS_FLOOR``.
+
+    The count to read beside a training loss: each such sequence adds ``-log LOSS_FLOOR`` nats.
+    """
+    require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2 and tokens.shape[1] >= 2,
+            "tokens", "an int64 tensor (n, L+1)", getattr(tokens, "shape", type(tokens)))
+    probs = model_probabilities(model, tokens[:, :-1])                    # (n, d)
+    return _floor_hits(probs, tokens[:, -1].cpu().numpy())
 
 
 def heldout_losses(model: InductionHeadModel, tokens: torch.Tensor, source: Source, *,
