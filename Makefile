@@ -19,7 +19,7 @@ verify: install
 	$(PYTHON) -m numerics verify --out $(OUT) --force
 
 test: install
-	$(PYTHON) -m pytest -m "not gpu and not thorough"
+	$(PYTHON) -m pytest -m "not gpu and not thorough" -n 2 -p no:benchmark
 
 test-quick: install
 	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"

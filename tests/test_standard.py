@@ -7,6 +7,7 @@ prediction of ``x_{L+1}`` must be closest to the GIH of theory's selected set ``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 from numerics.models.standard import StandardSpec, StandardTransformer
+from numerics.probing import attention_taps, probe
 from numerics.training.standard import (
     FAST_SPEC,
     FAST_TRAINING,
@@ -30,6 +32,7 @@ from theory import (
     PAPER_SOURCE,
     InductionHeadsError,
     gih_predict,
+    head_sets,
     optimal_temperature,
     predict_limit,
     prediction_loss,
@@ -47,8 +50,18 @@ TINY_RUN = StandardTrainConfig(steps=9, batch_size=6, seq_len=16, eval_sequences
                                device="cpu", warmup_steps=2, schedule="cosine")
 """Nine updates with a warm-up and a cosine tail, so a resume crosses both phases."""
 
-SWITCHES = [dict(), dict(positional="absolute"), dict(mlp=True), dict(layer_norm=False),
-            dict(layer_norm=False, mlp=True, positional="absolute"), dict(n_layers=3)]
+SWITCHES = [dict(), dict(positional="absolute"), dict(mlp=False), dict(layer_norm=False),
+            dict(layer_norm=False, mlp=False, positional="absolute"), dict(n_layers=3)]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on these small matrices a second one only adds synchronisation
+    (FAST_SPEC steps took 0.19 s with one thread and 0.69 s with two on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _model(seed: int = 0, **kw) -> StandardTransformer:
@@ -135,7 +148,7 @@ def test_absolute_positions_enter_the_stream():
 
 def test_switches_change_the_parameters():
     names = lambda m: {n for n, _ in m.named_parameters()}  # noqa: E731
-    base, mlp, bare = _model(), _model(mlp=True), _model(layer_norm=False)
+    base, mlp, bare = _model(mlp=False), _model(mlp=True), _model(layer_norm=False)
     assert "blocks.0.mlp.0.weight" in names(mlp) and "blocks.0.mlp.0.weight" not in names(base)
     assert "ln_final.weight" in names(base) and not any("ln" in n for n in names(bare))
     assert _model(heads=4, d_model=12).spec.n_heads == (4, 1)
@@ -274,7 +287,8 @@ def test_learning_rate_schedule():
     assert cfg.lr_at(5) == 0.5 and cfg.lr_at(10) == 1.0
     assert cfg.lr_at(100) == pytest.approx(0.1, abs=1e-15)
     assert cfg.lr_at(55) == pytest.approx(0.55, abs=1e-15)
-    assert StandardTrainConfig(steps=5).lr_at(5) == StandardTrainConfig(steps=5).lr
+    constant = StandardTrainConfig(steps=5, warmup_steps=0, schedule="constant")
+    assert [constant.lr_at(s) for s in (1, 5)] == [constant.lr] * 2
 
 
 def test_last_position_loss():
@@ -317,13 +331,40 @@ def test_settled_step_and_distances_from_probe_reports():
     assert empty.settled_step() is None and math.isnan(empty.distances("bayes")[0])
 
 
-def test_probe_callback_runs_the_probe():
+@pytest.fixture(scope="module")
+def limit():
+    """Theory's limit at L = TINY_RUN.seq_len (a small Monte Carlo: only its shape is used)."""
+    return predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=TINY_RUN.seq_len, samples=50,
+                         rng=np.random.default_rng(0))
+
+
+def test_the_probe_reads_the_taps_and_every_position(limit):
+    """The pattern taps have the probe's (n, heads, L, L) layout: a first-layer head biased to
+    offset h peaks at offset h in the probe's offset profile."""
+    model = _model(heads=3)
+    with torch.no_grad():
+        model.blocks[0].attn.W_Q.zero_()
+        for h in range(3):
+            model.blocks[0].attn.rel_bias[h, h + 1] = 60.0
     L = TINY_RUN.seq_len
     tokens = torch.randint(0, D, (20, L + 1), generator=torch.Generator().manual_seed(2))
-    limit = predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=L, samples=50,
-                          rng=np.random.default_rng(0))
-    h = _train(0, callback=probe_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens,
-                                          limit=limit)).history
+    names = ("blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern")
+    report = probe(model.next_token_probs, PAPER_SOURCE, PAPER_MODEL, tokens=tokens,
+                   limit=limit, per_position=model.position_probs,
+                   attention=attention_taps(model, names))
+    first = [o for o in report.offsets if o.name == names[0]]
+    assert [o.peak_offset for o in first] == [1, 2, 3], [o.profile for o in first]
+    assert len(report.matches) == 4 and report.positions is not None
+
+
+def test_probe_callback_runs_the_probe(limit, tmp_path):
+    L = TINY_RUN.seq_len
+    tokens = torch.randint(0, D, (20, L + 1), generator=torch.Generator().manual_seed(2))
+    callback = probe_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit)
+    whole = _train(0, callback=callback)
+    h = whole.history
+    _train(0, callback=callback, checkpoint_path=tmp_path / "run.pt", stop_after=3)
+    _same_run(whole, resume_standard(tmp_path / "run.pt", progress=False, callback=callback))
     assert len(h.effective_sets()) == len(h) and all(e is not None for e in h.effective_sets())
     assert np.all(np.isfinite(h.distances("gih(1, 2)")))
     assert h.settled_step() in h.steps.tolist()
@@ -359,30 +400,42 @@ def test_config_round_trip():
 KL_MARGIN_SE = 3.0
 """The effective set must beat the runner-up by 3 standard errors of the paired KL difference."""
 
-GIH_LOSS_GAP = 0.02
-"""Held-out x_(L+1) loss within 0.02 nats of the GIH(1, 2) at its best temperature."""
+
+SLOW_STEPS = 1000
+"""Half of FAST_TRAINING: four seeds left the plateau by step 600 and read as (1, 2) by more
+than 10 standard errors at step 1000 (numerics.training.standard.FAST_TRAINING); 56 s of one
+idle core."""
 
 
 @pytest.mark.slow
 def test_trained_transformer_reads_as_the_gih_of_one_two():
+    """Every head set S with |S| <= 2 in the window 1..3 (``()`` included) is scored by the mean
+    KL(GIH_S ‖ model) at x_(L+1), each GIH at its best-fitting temperature."""
     model = StandardTransformer(FAST_SPEC, D, generator=torch.Generator().manual_seed(0))
-    result = train_standard(model, PAPER_SOURCE, FAST_TRAINING,
-                            generator=torch.Generator().manual_seed(1), progress=False)
-    L = FAST_TRAINING.seq_len
+    config = dataclasses.replace(FAST_TRAINING, steps=SLOW_STEPS, device="cpu", log_points=8)
+    result = train_standard(model, PAPER_SOURCE, config,
+                            generator=torch.Generator().manual_seed(100), progress=False)
     held_out = result.eval_sample.numpy()
     context, target = held_out[:, :-1], held_out[:, -1]
-    a = optimal_temperature(context, target, (1, 2), vocab_size=D)
-    gih = prediction_loss(gih_predict(context, (1, 2), a, vocab_size=D), target)
+    losses = {}
+    for head_set in head_sets(3, 2):
+        a = optimal_temperature(context, target, head_set, vocab_size=D)
+        losses[head_set] = prediction_loss(gih_predict(context, head_set, a, vocab_size=D),
+                                           target)
     learned = float(result.history.eval_last_loss[-1])
-    assert learned <= gih + GIH_LOSS_GAP, f"loss at x_(L+1): model {learned:.4f}, GIH {gih:.4f}"
+    others = min(v for s, v in losses.items() if s != (1, 2))
+    assert learned < others, (f"loss at x_(L+1): model {learned:.4f}, GIH(1, 2) "
+                              f"{losses[(1, 2)]:.4f}, best other set {others:.4f}")
 
-    from numerics.probing import probe
-    limit = predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=L, samples=500,
+    limit = predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=config.seq_len, samples=500,
                           rng=np.random.default_rng(0))
     report = probe(model.next_token_probs, PAPER_SOURCE, PAPER_MODEL, tokens=held_out,
                    limit=limit)
     eff = report.last.effective
     kls = {s.name: round(s.kl, 4) for s in report.last.scores if s.kind == "gih"}
-    assert eff.head_set == (1, 2), f"effective set {eff.head_set}; KL(GIH_S ‖ model) {kls}"
+    assert report.sets == head_sets(3, 2)
+    assert eff.head_set == (1, 2) == report.selected_set, (
+        f"effective set {eff.head_set}, theory's S* {report.selected_set}; "
+        f"KL(GIH_S ‖ model) {kls}")
     assert eff.margin_se >= KL_MARGIN_SE, (
         f"margin over {eff.runner_up}: {eff.margin:.4f} nats = {eff.margin_se:.2f} SE; {kls}")

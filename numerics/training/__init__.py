@@ -29,9 +29,17 @@ from numerics.training.config import (
     log_steps,
 )
 from numerics.training.loop import EXPLOSION_NATS, TrainResult, load_model, resume, train
+from numerics.training.standard import (
+    StandardTrainConfig,
+    load_standard,
+    probe_callback,
+    resume_standard,
+    train_standard,
+)
 from numerics.training.summary import learned_summary
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
            "JOINT_DEFAULTS", "MAX_LEARNING_RATE", "EXPLOSION_NATS", "StageConfig", "TrainConfig", "default_config", "log_steps",
            "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
-           "load_checkpoint", "validate_checkpoint", "learned_summary"]
+           "load_checkpoint", "validate_checkpoint", "learned_summary", "StandardTrainConfig",
+           "train_standard", "resume_standard", "load_standard", "probe_callback"]
