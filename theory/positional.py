@@ -44,7 +44,12 @@ from typing import Any
 import numpy as np
 
 from theory.errors import require
-from theory.predictors import _check_context, _check_offsets, context_similarity
+from theory.predictors import (
+    _check_context,
+    _check_offsets,
+    _check_oracle_inputs,
+    context_similarity,
+)
 from theory.sizes import FLOAT_BYTES, require_memory
 
 __all__ = [
@@ -242,16 +247,7 @@ def oracle_predict_positions(tokens: Any, parents: Sequence[int], kernels: Any) 
     """
     x = _check_context(tokens)
     n, T = x.shape
-    offsets = tuple(int(p) for p in parents)
-    require(len(offsets) >= 1 and list(offsets) == sorted(set(offsets)), "parents",
-            "strictly increasing offsets (the kernel's axis order)", parents)
-    offsets = _check_offsets(offsets, T)
-    kern = np.asarray(kernels, dtype=np.float64)
-    k = len(offsets)
-    require(kern.ndim == k + 2 and kern.shape[0] == n and len(set(kern.shape[1:])) == 1,
-            "kernels", f"shape ({n},) + (d,)*{k} + (d,)", kern.shape)
-    d = kern.shape[-1]
-    require(int(x.max()) < d, "tokens", f"tokens in 0..{d - 1}", int(x.max()))
+    offsets, kern = _check_oracle_inputs(x, parents, kernels, "tokens")
     pos = np.arange(1, T + 1)  # (T,) positions l
     # the parent token of the query l+1 at offset p is x_{l+1-p} = column l-p (clamped if l < p)
     index = (np.arange(n)[:, None],) + tuple(x[:, np.maximum(pos - p, 0)] for p in offsets)

@@ -191,18 +191,26 @@ def oracle_predict(context: Any, parents: Sequence[int], kernels: Any) -> np.nda
     """
     ctx = _check_context(context)
     n, L = ctx.shape
-    offsets = tuple(int(p) for p in parents)
-    require(len(offsets) >= 1 and list(offsets) == sorted(set(offsets)), "parents",
+    offsets, kern = _check_oracle_inputs(ctx, parents, kernels, "context")
+    index = (np.arange(n),) + tuple(ctx[:, L - p] for p in offsets)
+    return kern[index]  # (n, d)
+
+
+def _check_oracle_inputs(ctx: np.ndarray, parents: Any, kernels: Any, what: str
+                         ) -> tuple[tuple[int, ...], np.ndarray]:
+    """Parents (strictly increasing, each within the length of ``ctx`` (n, T)) and float64
+    kernels ``(n,) + (d,)*k + (d,)`` covering the tokens of ``ctx``."""
+    n, length = ctx.shape
+    offsets = _check_offsets(parents, length)
+    require(len(offsets) >= 1 and list(offsets) == [int(p) for p in parents], "parents",
             "strictly increasing offsets (the kernel's axis order)", parents)
-    offsets = _check_offsets(offsets, L)
     kern = np.asarray(kernels, dtype=np.float64)
     k = len(offsets)
     require(kern.ndim == k + 2 and kern.shape[0] == n and len(set(kern.shape[1:])) == 1,
             "kernels", f"shape ({n},) + (d,)*{k} + (d,)", kern.shape)
     d = kern.shape[-1]
-    require(int(ctx.max()) < d, "context", f"tokens in 0..{d - 1}", int(ctx.max()))
-    index = (np.arange(n),) + tuple(ctx[:, L - p] for p in offsets)
-    return kern[index]  # (n, d)
+    require(int(ctx.max()) < d, what, f"tokens in 0..{d - 1}", int(ctx.max()))
+    return offsets, kern
 
 
 def per_sequence_loss(probs: Any, targets: Any) -> np.ndarray:

@@ -80,6 +80,18 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             tmp.unlink()
 
 
+def read_torch_file(path: str | Path, *, written_by: str) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, with the library's error for a
+    missing, truncated or foreign file (``written_by`` names the writer in the message)."""
+    path = Path(path)
+    require(path.is_file(), "checkpoint path", "an existing checkpoint file", str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+        raise InductionHeadsError(f"checkpoint {str(path)!r}: expected a file written by "
+                                  f"{written_by} ({' '.join(str(err).split())})") from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(..., weights_only=True)`` onto the CPU and validate it.
 
@@ -88,12 +100,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             :func:`validate_checkpoint` (the message names the file).
     """
     path = Path(path)
-    require(path.is_file(), "checkpoint path", "an existing checkpoint file", str(path))
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
-        raise InductionHeadsError(f"checkpoint {str(path)!r}: expected a file written by "
-                                  f"numerics.train ({' '.join(str(err).split())})") from None
+    data = read_torch_file(path, written_by="numerics.train")
     try:
         return validate_checkpoint(data)
     except InductionHeadsError as err:

@@ -42,7 +42,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from tqdm import tqdm
 from numerics.data import START_MODES, _is_int, sample_sequences
 from numerics.devices import DEVICE_NAMES, is_device_name, resolve_device
 from numerics.models.standard import StandardSpec, StandardTransformer
+from numerics.training.checkpoint import read_torch_file
 from numerics.training.config import DEFAULT_LOG_POINTS, DTYPES, log_steps
 from theory.errors import InductionHeadsError, require
 from theory.spec import Source
@@ -461,13 +461,7 @@ def _save(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def _load(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    require(path.is_file(), "checkpoint path", "an existing checkpoint file", str(path))
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
-        raise InductionHeadsError(f"checkpoint {str(path)!r}: expected a file written by "
-                                  f"train_standard ({err})") from None
+    data = read_torch_file(path, written_by="train_standard")
     fmt = data.get("format") if isinstance(data, dict) else type(data).__name__
     require(fmt == STANDARD_CHECKPOINT_FORMAT, "checkpoint format",
             repr(STANDARD_CHECKPOINT_FORMAT), fmt)
