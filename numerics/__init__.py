@@ -8,7 +8,7 @@ predicted limit), ``verify`` (predict, train, check, report),
 with ``theory`` and re-exported here.
 """
 
-from numerics.bench import BenchResult, benchmark_step
+from numerics.bench import BenchResult, StandardBenchResult, benchmark_standard_step, benchmark_step
 from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
 from numerics.devices import resolve_device
 from numerics.models import (
@@ -77,5 +77,5 @@ __all__ = [
     # reading any model against the predicted limit
     "probe", "ProbeReport", "from_logits", "attention_taps",
     # benchmark
-    "BenchResult", "benchmark_step",
+    "BenchResult", "benchmark_step", "StandardBenchResult", "benchmark_standard_step",
 ]

@@ -58,10 +58,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("property tier")
     for outcome, count in sorted(Counter(r["outcome"] for r in rows).items()):
         write(f"{outcome}: {count}")
-    for mode in ("stagewise", "joint"):
+    for mode in ("stagewise", "joint", "full", "standard"):
         mine = [r for r in rows if r["mode"] == mode]
         if mine:
             write(f"{mode}: {len(mine)} cases, {sum(r['seconds'] for r in mine):.0f} s of verify_case")
+        if mine and mode in ("full", "standard"):
+            same = sum(r["learned"] == r["predicted"] for r in mine)
+            decidable = [r for r in mine if r["decidable"]]
+            weak = [r for r in mine if len(r["predicted"]) < len(r["parents"])]
+            write(f"{mode}: effective set == predicted S* in {same} of {len(mine)} cases "
+                  f"({sum(r['learned'] == r['predicted'] for r in decidable)} of "
+                  f"{len(decidable)} decidable); where S* is smaller than P: "
+                  f"{sum(r['learned'] == r['predicted'] for r in weak)} of {len(weak)} equal "
+                  f"S*, {sum(r['learned'] == r['parents'] for r in weak)} equal P")
         for row in mine:
             failed = [name for name, ok in row["checks"].items() if not ok]
             prior = row["source"]["prior"]

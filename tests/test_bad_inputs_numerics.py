@@ -27,7 +27,7 @@ import torch
 import numerics.cli.train
 from numerics.cli.main import main
 from numerics.cli.outputs import REPORT_FILES
-from numerics.plots import FIGURE_NAMES
+from numerics.plots import ALL_FIGURE_NAMES
 from numerics.training import StageConfig, TrainConfig
 from numerics.verify.report import REPORT_NAME
 from theory.sizes import MEMORY_LIMIT_ENV
@@ -138,10 +138,22 @@ CASES = [
     Case("verify-sequences-zero", VERIFY + ("--sequences", "0"), 2,
          "--sequences: expected an integer >= 1, received 0"),
     Case("verify-heldout-zero", VERIFY + ("--heldout", "0"), 2,
-         "--heldout: expected an integer >= 1, received 0"),
+         "--heldout: expected an integer >= 2, received 0"),
     Case("verify-prediction-samples-one", VERIFY + ("--prediction-samples", "1"), 2,
          "--prediction-samples: expected an integer >= 2, received 1"),
     Case("verify-mode-unknown", VERIFY + ("--mode", "sideways"), 2, "invalid choice: 'sideways'"),
+    Case("verify-model-unknown", VERIFY + ("--model", "gpt"), 2, "invalid choice: 'gpt'"),
+    Case("verify-architecture-without-standard", VERIFY + ("--architecture", "{tmp}/a.json"), 2,
+         "--architecture: expected only with --model standard", {"a.json": b"{}"}),
+    Case("verify-standard-with-sequences", VERIFY + ("--model", "standard", "--sequences", "9"),
+         2, "--sequences: expected only with --model simplified or full"),
+    Case("verify-architecture-unknown-key", VERIFY + ("--model", "standard", "--architecture",
+                                                      "{tmp}/a.json"), 2,
+         "--architecture", {"a.json": b'{"d_modle": 8}'}),
+    Case("verify-standard-config-of-tf", VERIFY + ("--model", "standard", "--config",
+                                                   "{tmp}/c.json"), 2,
+         "expected only the keys of a StandardTrainConfig",
+         {"c.json": b'{"mode": "stagewise", "sequences": 10}'}),
     Case("verify-source-not-utf8", VERIFY + ("--source", "{tmp}/s.json"), 2,
          "expected UTF-8 text", {"s.json": b"\xff"}),
     Case("verify-config-not-json", VERIFY + ("--config", "{tmp}/c.json"), 2,
@@ -282,4 +294,4 @@ def test_other_errors_stay_bugs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_report_files_are_what_write_report_writes() -> None:
-    assert REPORT_FILES == (REPORT_NAME, "config.json", *FIGURE_NAMES)
+    assert REPORT_FILES == (REPORT_NAME, "config.json", *ALL_FIGURE_NAMES)

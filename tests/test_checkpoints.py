@@ -1,7 +1,9 @@
 """Checkpoints and run directories: tampered files refused, nothing lost, killed runs resumable.
 
 * Every tampering of a checkpoint's content raises :class:`InductionHeadsError` naming the part,
-  the expected and the received value, from ``load_checkpoint``, ``load_model`` and ``resume``.
+  the expected and the received value, from ``load_checkpoint``, ``load_model`` and ``resume``,
+  for the simplified and the full model (its kind, options, state and optimizer state).
+* Version-1 files (without ``model_kind``) still load and resume as the simplified model.
 * ``python -m numerics train`` never destroys a good run: a bad ``--resume`` file, a second run
   into the same DIR (without ``--force``) and a run that fails leave DIR's files byte-identical;
   ``--force`` replaces a run only once the new one has succeeded; no temporary file survives.
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -29,6 +32,7 @@ import numerics.cli.train
 from numerics import load_model
 from numerics.cli.main import main
 from numerics.io import REPLACED_DIR, RunDirectory
+from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
 from numerics.training import StageConfig, TrainConfig, resume, train
 from numerics.training.checkpoint import load_checkpoint, save_checkpoint, validate_checkpoint
@@ -37,6 +41,8 @@ from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError
 N, L, STEPS = 40, 12, 5
 """Tiny runs: n = 40 sequences, L = 12, 5 steps per stage (milliseconds)."""
 STAGES = (("selector", ("C",), 300.0), ("copier", ("w",), 300.0), ("classifier", ("a",), 1.0))
+FULL_LRS = (300.0, 10.0, 1e-4)
+"""SGD rates (C, w, a) of the full model's tiny run: its LayerNorm copier needs ~10 (§7)."""
 KILL_N, KILL_L, KILL_STEPS, KILL_EVERY = 200, 20, 300, 10
 """The killed run: 900 minibatch steps (about a second), a checkpoint every 10 steps, so the
 first checkpoint appears long before the end."""
@@ -45,15 +51,19 @@ KILL_TIMEOUT_S = 120
 
 
 def _config(optimizer: str = "sgd", *, steps: tuple[int, ...] = (STEPS,) * 3, n: int = N,
-            seq_len: int = L, batch: str | int = "full") -> TrainConfig:
+            seq_len: int = L, batch: str | int = "full",
+            lrs: tuple[float, ...] | None = None) -> TrainConfig:
     extra = {"optimizer": "adam"} if optimizer == "adam" else {"momentum": 0.5}
-    stages = tuple(StageConfig(name, params, 0.05 if optimizer == "adam" else lr, k, **extra)
-                   for (name, params, lr), k in zip(STAGES, steps))
+    lrs = lrs or tuple(0.05 if optimizer == "adam" else lr for _, _, lr in STAGES)
+    stages = tuple(StageConfig(name, params, lr, k, **extra)
+                   for (name, params, _), lr, k in zip(STAGES, lrs, steps))
     return TrainConfig("stagewise", stages, n, seq_len, batch=batch, device="cpu", log_points=3)
 
 
-def _checkpoint(path: Path, config: TrainConfig, stop: int | None = None) -> dict[str, Any]:
-    model = InductionHeadModel(PAPER_MODEL, PAPER_SOURCE.vocab_size)
+def _checkpoint(path: Path, config: TrainConfig, stop: int | None = None, *,
+                full: bool = False) -> dict[str, Any]:
+    cls = FullInductionHeadModel if full else InductionHeadModel
+    model = cls(PAPER_MODEL, PAPER_SOURCE.vocab_size)
     train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(0),
           progress=False, checkpoint_path=path, stop_after=stop)
     return load_checkpoint(path)
@@ -61,10 +71,19 @@ def _checkpoint(path: Path, config: TrainConfig, stop: int | None = None) -> dic
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Valid checkpoints: SGD with momentum mid-stage 2 (step 7), Adam mid-stage 2."""
+    """Valid checkpoints, all mid-stage 2 (step 7): SGD with momentum, Adam, the full model."""
     root = tmp_path_factory.mktemp("good")
-    return {kind: _checkpoint(root / f"{kind}.pt", _config(kind), stop=7)
-            for kind in ("sgd", "adam")}
+    out = {kind: _checkpoint(root / f"{kind}.pt", _config(kind), stop=7)
+           for kind in ("sgd", "adam")}
+    out["full"] = _checkpoint(root / "full.pt", _config(lrs=FULL_LRS), stop=7, full=True)
+    return out
+
+
+def _version_1(data: dict[str, Any]) -> dict[str, Any]:
+    """A simplified checkpoint as version 1 wrote it: no model kind, no options, no reports."""
+    old = {k: v for k, v in data.items() if k not in ("model_kind", "model_options")}
+    history = {k: v for k, v in data["history"].items() if k != "reports"}
+    return {**old, "version": 1, "history": history}
 
 
 def _with(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -113,7 +132,58 @@ TAMPERED = [
     ("missing-key", "sgd", lambda d: {k: v for k, v in d.items() if k != "history"},
      "missing ['history']"),
     ("format", "sgd", lambda d: _with(d, format="other"), "checkpoint format: expected"),
-    ("version", "sgd", lambda d: _with(d, version=2), "checkpoint version: expected 1"),
+    ("version", "sgd", lambda d: _with(d, version=3), "checkpoint version: expected 1 or 2, "
+     "received 3"),
+    ("version-1-with-kind", "sgd", lambda d: _with(d, version=1),
+     "checkpoint keys: expected only"),
+    ("version-2-without-kind", "sgd", lambda d: {k: v for k, v in d.items() if k != "model_kind"},
+     "missing ['model_kind']"),
+    ("model-kind-unknown", "sgd", lambda d: _with(d, model_kind="dense"),
+     "checkpoint model_kind: expected one of ('simplified', 'full'), received 'dense'"),
+    ("model-options-on-simplified", "sgd", lambda d: _with(d, model_options={"ln_eps": 0.0}),
+     "checkpoint model_options: expected {} (the simplified model has no options)"),
+    ("simplified-state-as-full", "sgd", lambda d: _with(d, model_kind="full", model_options={
+        "normalization": "l2", "self_attention": False, "relu_similarity": False,
+        "ln_eps": 1e-5}), "checkpoint model_state: expected a dict with keys"),
+    ("full-options-missing", "full",
+     lambda d: _nested(d, "model_options", lambda o: {k: v for k, v in o.items()
+                                                     if k != "ln_eps"}),
+     "checkpoint model_options: expected a dict with keys ('normalization', 'self_attention', "
+     "'relu_similarity', 'ln_eps') (model_kind 'full')"),
+    ("full-normalization", "full",
+     lambda d: _nested(d, "model_options", lambda o: {**o, "normalization": "rms"}),
+     "checkpoint model_options['normalization']: expected one of ('layernorm', 'l2'), "
+     "received 'rms'"),
+    ("full-self-attention-not-bool", "full",
+     lambda d: _nested(d, "model_options", lambda o: {**o, "self_attention": 1}),
+     "checkpoint model_options['self_attention']: expected a bool, received 1"),
+    ("full-ln-eps-negative", "full",
+     lambda d: _nested(d, "model_options", lambda o: {**o, "ln_eps": -1.0}),
+     "checkpoint model_options['ln_eps']: expected a float >= 0, received -1.0"),
+    ("full-options-disagree-with-state", "full",
+     lambda d: _nested(d, "model_options", lambda o: {**o, "normalization": "l2"}),
+     "checkpoint model_state: expected a dict with keys ['A', 'C', 'V', 'a', 'w'] "
+     "(model_kind 'full')"),
+    ("full-window-disagrees-with-self-attention", "full",
+     lambda d: _nested(d, "model_options", lambda o: {**o, "self_attention": False}),
+     "checkpoint model_state['w']: expected a float32 tensor of shape (3, 3)"),
+    ("full-value-wrong-shape", "full",
+     lambda d: _nested(d, "model_state", _state(V=torch.zeros(3, 2, 2))),
+     "checkpoint model_state['V']: expected a float32 tensor of shape (3, 3, 3) (model_spec "
+     "H=3, M=3, 7 head sets, d=3, model_kind 'full', the config's dtype)"),
+    ("full-optimizer-buffer-wrong-shape", "full",
+     lambda d: _nested(d, "optimizer_state", _opt_entry(1, "momentum_buffer", torch.zeros(2))),
+     "checkpoint optimizer_state of 'w' (A) ['momentum_buffer']: expected a float32 tensor of "
+     "shape (3, 3, 3)"),
+    ("full-optimizer-one-parameter", "full", lambda d: _nested(
+        d, "optimizer_state", _opt_group(0, "params", [0])),
+     "checkpoint optimizer_state: expected a torch sgd state_dict"),
+    ("history-report-not-json", "sgd",
+     lambda d: _nested(d, "history", _history("reports", lambda r: r[:-1] + [{"x": math.nan}])),
+     "checkpoint history reports[5]: expected None or a JSON dict"),
+    ("history-reports-too-few", "sgd",
+     lambda d: _nested(d, "history", _history("reports", lambda r: r[:-1])),
+     "history reports: expected a sequence of T = 6 JSON dicts or None"),
     ("config-invalid", "sgd", lambda d: _nested(d, "config", lambda c: {**c, "sequences": 0}),
      "checkpoint config: sequences: expected"),
     ("source-invalid", "sgd", lambda d: _nested(d, "source", lambda s: {**s, "parents": []}),
@@ -246,6 +316,20 @@ def test_tampered_checkpoint_is_refused(good, tmp_path: Path, kind: str, tamper,
         with pytest.raises(InductionHeadsError) as again:
             call()
         assert str(again.value) == message
+
+
+def test_version_1_checkpoints_load_and_resume_as_simplified(good, tmp_path: Path) -> None:
+    current, old = tmp_path / "current.pt", tmp_path / "old.pt"
+    torch.save(good["sgd"], current)
+    torch.save(_version_1(good["sgd"]), old)
+    assert validate_checkpoint(load_checkpoint(old))["version"] == 1
+    model = load_model(old)
+    assert type(model) is InductionHeadModel
+    for name, value in load_model(current).state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), f"{name} differs"
+    resumed, reference = resume(old, progress=False), resume(current, progress=False)
+    assert resumed.history.to_dict() == reference.history.to_dict()
+    assert load_checkpoint(old)["version"] == 2, "a resumed run writes the current version"
 
 
 def test_truncated_checkpoint_is_refused(good, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from numerics.data import sample_sequences
 from numerics.models.full import FullInductionHeadModel, TrainableModel
-from numerics.models.simplified import InductionHeadModel
+from numerics.models.simplified import InductionHeadModel, prepare_inputs
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, ModelSpec
 from theory.predictors import LOSS_FLOOR
 
@@ -284,6 +284,40 @@ def test_trainer_interface_and_losses():
     official = FullInductionHeadModel(PAPER_MODEL, 3, loss="official_ce", dtype=torch.float64)
     assert torch.allclose(official.loss(tokens), F.cross_entropy(official(tokens[:, :-1]),
                                                                  tokens[:, -1]))
+
+
+def test_loss_and_copier_is_one_forward_of_loss_and_the_sample_attention():
+    model = FullInductionHeadModel(PAPER_MODEL, 3, dtype=torch.float64)
+    _randomise(model, torch.Generator().manual_seed(6))
+    tokens = torch.randint(0, 3, (7, 16), generator=torch.Generator().manual_seed(2))
+    loss, attention = model.loss_and_copier(tokens, model.prepare_inputs(tokens[:, :-1]))
+    assert loss.item() == model.loss(tokens).item()
+    assert torch.equal(attention, model.copier_attention(tokens[:, :-1]))
+    assert attention.shape == (PAPER_MODEL.heads, PAPER_MODEL.window)
+    assert model.select_inputs(None, torch.arange(3)) is None
+    assert model.constructor_options() == {"normalization": "layernorm", "self_attention": True,
+                                           "relu_similarity": False, "ln_eps": 1e-5}
+
+
+def test_the_simplified_model_is_a_trainable_model():
+    model = InductionHeadModel(PAPER_MODEL, 3, dtype=torch.float64)
+    assert isinstance(model, TrainableModel)
+    groups = model.parameter_groups()
+    assert {k: [id(p) for p in v] for k, v in groups.items()} == {
+        "C": [id(model.C)], "w": [id(model.w)], "a": [id(model.a)]}
+    tokens = torch.randint(0, 3, (9, 13), generator=torch.Generator().manual_seed(8))
+    inputs = model.prepare_inputs(tokens[:, :-1])
+    direct = prepare_inputs(tokens[:, :-1], PAPER_MODEL.window, 3, torch.float64)
+    assert all(torch.equal(a, b) for a, b in zip(inputs, direct))
+    idx = torch.tensor([4, 0, 7])
+    picked = model.select_inputs(inputs, idx)
+    assert all(torch.equal(a, b) for a, b in zip(picked, model.prepare_inputs(tokens[idx, :-1])))
+    loss, attention = model.loss_and_copier(tokens[idx], picked)
+    assert loss.item() == model.loss(tokens[idx]).item()
+    assert torch.equal(attention, model.copier_attention())
+    assert model.constructor_options() == {}
+    with pytest.raises(InductionHeadsError, match="inputs: expected None"):
+        FullInductionHeadModel(PAPER_MODEL, 3).select_inputs(inputs, idx)
 
 
 @pytest.mark.parametrize("build,fragment", [

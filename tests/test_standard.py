@@ -7,7 +7,6 @@ prediction of ``x_{L+1}`` must be closest to the GIH of theory's selected set ``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -15,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+import numerics.training
+from numerics.models import FullInductionHeadModel, InductionHeadModel
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.probing import attention_taps, probe
+from numerics.probing import probe_callback as probing_callback
 from numerics.training.standard import (
-    FAST_SPEC,
-    FAST_TRAINING,
     StandardHistory,
     StandardTrainConfig,
     load_standard,
@@ -31,11 +31,7 @@ from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
     InductionHeadsError,
-    gih_predict,
-    head_sets,
-    optimal_temperature,
     predict_limit,
-    prediction_loss,
 )
 
 D = PAPER_SOURCE.vocab_size
@@ -360,7 +356,8 @@ def test_the_probe_reads_the_taps_and_every_position(limit):
 def test_probe_callback_runs_the_probe(limit, tmp_path):
     L = TINY_RUN.seq_len
     tokens = torch.randint(0, D, (20, L + 1), generator=torch.Generator().manual_seed(2))
-    callback = probe_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit)
+    callback = probe_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                              attention=True)
     whole = _train(0, callback=callback)
     h = whole.history
     _train(0, callback=callback, checkpoint_path=tmp_path / "run.pt", stop_after=3)
@@ -368,6 +365,85 @@ def test_probe_callback_runs_the_probe(limit, tmp_path):
     assert len(h.effective_sets()) == len(h) and all(e is not None for e in h.effective_sets())
     assert np.all(np.isfinite(h.distances("gih(1, 2)")))
     assert h.settled_step() in h.steps.tolist()
+    names = {"blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"}
+    assert all({o["name"] for o in r["offsets"]} == names for r in h.reports), h.reports[0]
+
+
+def test_probe_callback_is_one_function_under_every_import_path():
+    assert probe_callback is numerics.training.probe_callback is probing_callback
+
+
+def _held_out(n: int = 40, seed: int = 2) -> torch.Tensor:
+    """Held-out sequences (n, L+1) at the L of the ``limit`` fixture."""
+    return torch.randint(0, D, (n, TINY_RUN.seq_len + 1),
+                         generator=torch.Generator().manual_seed(seed))
+
+
+LIMIT_TEMPERATURE = 8.0
+"""a of the limiting TF models: high enough that they read as the GIH of their selected set."""
+
+
+@pytest.mark.parametrize("cls", [InductionHeadModel, FullInductionHeadModel])
+def test_probe_callback_reads_a_library_tf_model_and_its_taps(cls, limit):
+    """The module itself is the prediction of x_(L+1); ``attention=True`` hands the probe the
+    taps ``attention_taps`` names for it, so each copier head peaks at the offset it copies."""
+    model = cls.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=LIMIT_TEMPERATURE,
+                         offsets={1: 1, 2: 2, 3: 3}, dtype=torch.float64).eval()
+    tokens = _held_out()
+    with torch.no_grad():
+        got = probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                               attention=True)(model, 0)
+        want = probe(model, PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                     attention=attention_taps(model)).to_dict()
+        bare = probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit)(model, 0)
+    assert got == want
+    assert got["last"]["effective"]["head_set"] == [1, 2], got["last"]["effective"]
+    copier = [o["peak_offset"] for o in got["offsets"] if o["name"] == "copier.attention"]
+    assert copier == [1, 2, 3], got["offsets"]
+    assert [m["name"] for m in got["matches"]] == ["classifier.attention"]
+    assert bare["offsets"] == [] and bare["matches"] == [] and bare["last"] == got["last"]
+
+
+def test_probe_callback_reads_a_standard_transformer_and_its_first_and_last_patterns(limit):
+    """A first-layer head biased to offset h peaks at h; the last layer gives one match read-out."""
+    model = _model(heads=3, n_layers=3).eval()
+    with torch.no_grad():
+        model.blocks[0].attn.W_Q.zero_()
+        for h in range(3):
+            model.blocks[0].attn.rel_bias[h, h + 1] = 60.0
+    tokens = _held_out()
+    with torch.no_grad():
+        got = probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                               attention=True)(model, 0)
+        last = probe(model.next_token_probs, PAPER_SOURCE, PAPER_MODEL, tokens=tokens,
+                     limit=limit).to_dict()["last"]
+    first = [o["peak_offset"] for o in got["offsets"]
+             if o["name"] == "blocks.0.attn.hook_pattern"]
+    assert first == [1, 2, 3], got["offsets"]
+    assert {o["name"] for o in got["offsets"]} == {"blocks.0.attn.hook_pattern",
+                                                   "blocks.2.attn.hook_pattern"}
+    assert len(got["matches"]) == 3 + 1 and got["last"] == last
+
+
+UNIFORM_KL_ATOL = 1e-12
+"""KL(uniform ‖ uniform) is 0 up to float64 round-off."""
+
+
+def test_probe_callback_reads_any_callable_and_rejects_unknown_taps(limit):
+    uniform = lambda context: np.full((len(context), D), 1.0 / D)  # noqa: E731
+    tokens = _held_out()
+    report = probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit)(uniform, 0)
+    kl = {s["name"]: s["kl"] for s in report["last"]["scores"]}["uniform"]
+    assert abs(kl) <= UNIFORM_KL_ATOL, f"KL(uniform ‖ uniform model): predicted 0, measured {kl}"
+    with pytest.raises(InductionHeadsError, match="names"):
+        probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                         attention=True)(uniform, 0)
+    with pytest.raises(InductionHeadsError, match="model"):
+        probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit)(3, 0)
+    for bad in ("blocks.0.attn.hook_pattern", [], 3, {"copier.attention": "copier"}, [1]):
+        with pytest.raises(InductionHeadsError, match="attention"):
+            probing_callback(PAPER_SOURCE, PAPER_MODEL, tokens=tokens, limit=limit,
+                             attention=bad)
 
 
 @pytest.mark.parametrize("bad", [
@@ -394,48 +470,3 @@ def test_bad_training_arguments():
 def test_config_round_trip():
     cfg = StandardTrainConfig(steps=7, betas=(0.8, 0.95), grad_clip=None, schedule="cosine")
     assert StandardTrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-
-
-# ------------------------------------------------------------------------------------- slow
-KL_MARGIN_SE = 3.0
-"""The effective set must beat the runner-up by 3 standard errors of the paired KL difference."""
-
-
-SLOW_STEPS = 1000
-"""Half of FAST_TRAINING: four seeds left the plateau by step 600 and read as (1, 2) by more
-than 10 standard errors at step 1000 (numerics.training.standard.FAST_TRAINING); 56 s of one
-idle core."""
-
-
-@pytest.mark.slow
-def test_trained_transformer_reads_as_the_gih_of_one_two():
-    """Every head set S with |S| <= 2 in the window 1..3 (``()`` included) is scored by the mean
-    KL(GIH_S ‖ model) at x_(L+1), each GIH at its best-fitting temperature."""
-    model = StandardTransformer(FAST_SPEC, D, generator=torch.Generator().manual_seed(0))
-    config = dataclasses.replace(FAST_TRAINING, steps=SLOW_STEPS, device="cpu", log_points=8)
-    result = train_standard(model, PAPER_SOURCE, config,
-                            generator=torch.Generator().manual_seed(100), progress=False)
-    held_out = result.eval_sample.numpy()
-    context, target = held_out[:, :-1], held_out[:, -1]
-    losses = {}
-    for head_set in head_sets(3, 2):
-        a = optimal_temperature(context, target, head_set, vocab_size=D)
-        losses[head_set] = prediction_loss(gih_predict(context, head_set, a, vocab_size=D),
-                                           target)
-    learned = float(result.history.eval_last_loss[-1])
-    others = min(v for s, v in losses.items() if s != (1, 2))
-    assert learned < others, (f"loss at x_(L+1): model {learned:.4f}, GIH(1, 2) "
-                              f"{losses[(1, 2)]:.4f}, best other set {others:.4f}")
-
-    limit = predict_limit(PAPER_SOURCE, PAPER_MODEL, seq_len=config.seq_len, samples=500,
-                          rng=np.random.default_rng(0))
-    report = probe(model.next_token_probs, PAPER_SOURCE, PAPER_MODEL, tokens=held_out,
-                   limit=limit)
-    eff = report.last.effective
-    kls = {s.name: round(s.kl, 4) for s in report.last.scores if s.kind == "gih"}
-    assert report.sets == head_sets(3, 2)
-    assert eff.head_set == (1, 2) == report.selected_set, (
-        f"effective set {eff.head_set}, theory's S* {report.selected_set}; "
-        f"KL(GIH_S ‖ model) {kls}")
-    assert eff.margin_se >= KL_MARGIN_SE, (
-        f"margin over {eff.runner_up}: {eff.margin:.4f} nats = {eff.margin_se:.2f} SE; {kls}")

@@ -306,7 +306,7 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "junk.pt")
     data = load_checkpoint(path)
     for change, message in [({"format": "other"}, "checkpoint format: expected"),
-                            ({"version": 99}, "checkpoint version: expected 1, received 99")]:
+                            ({"version": 99}, "checkpoint version: expected 1 or 2, received 99")]:
         torch.save({**data, **change}, tmp_path / "bad.pt")
         with pytest.raises(InductionHeadsError, match=message):
             load_checkpoint(tmp_path / "bad.pt")

@@ -42,7 +42,8 @@ TRAIN_LOSS_ATOL = 1e-5
 the same training sample averaged in float64: round-off only."""
 A_STAR_ATOL = 1e-9
 """a*(L) is the numerical minimiser of the GIH loss on the training sample (optimiser tolerance)."""
-REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set", "losses_train.model",
+REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set", "learned.effective_set",
+                 "learned.settled_step", "learned.first_layer", "probe.last", "losses_train.model",
                  "learned.selector_weights", "learned.copier_mass", "learned.temperature",
                  "checks", "passed", "config", "history")
 CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
@@ -69,9 +70,11 @@ def test_small_default_case_passes_every_check(small_report: VerifyReport) -> No
               if not c.passed]
     assert small_report.passed and not failed, f"failed checks (predicted, measured): {failed}"
     assert [c.name for c in small_report.checks] == [
-        "selector", "copier", "untouched_heads", "temperature", "gih_agreement", "loss_vs_gih"]
+        "selector", "copier", "untouched_heads", "temperature", "gih_agreement", "loss_vs_gih",
+        "probe_agreement"]
     assert small_report.prediction.selected_set == (1, 2)
     assert small_report.learned["selected_set"] == [1, 2]
+    assert small_report.learned["effective_set"] == small_report.learned["selected_set"]
     assert small_report.check("selector").measured >= SELECTOR_MIN
 
 

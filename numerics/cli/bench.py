@@ -1,22 +1,29 @@
 """``python -m numerics bench``: time a training step; argument parsing and printing only.
 
     python -m numerics bench [--sequences N] [--seq-len L] [--repeats R] [--dense-repeats R]
-        [--device cpu|auto|cuda[:N]] [--threads T] [--seed S] [--json OUT]
+        [--batch-size B] [--standard-repeats R] [--device cpu|auto|cuda[:N]] [--threads T]
+        [--seed S] [--json OUT]
 
 Times one training step of the vectorised model and of the dense reference at the paper's
 setting (:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints both, their
-ratio, the sampler's sequences per second and, with CUDA, GPU steps per second; ``--json``
-writes :meth:`numerics.bench.BenchResult.to_dict` with the seed and torch version (atomically;
-the location is checked before any timing).
+ratio, the sampler's sequences per second and, with CUDA, GPU steps per second. Then the
+standard transformer's training steps per second (:func:`numerics.bench.benchmark_standard_step`:
+``PAPER_SPEC`` with ``max_len = L``, B = 128 fresh sequences of the same L, AdamW, loss at
+every position), on the
+device and, with CUDA, on the GPU. ``--json`` writes :meth:`numerics.bench.BenchResult.to_dict`
+with :meth:`numerics.bench.StandardBenchResult.to_dict` under ``"standard"``, the seed and the
+torch version (atomically; the location is checked before any timing).
 
 Exit status: 0 success; 2 bad input (one ``error: ...`` line on stderr: sizes < 1, L <= M,
-``--threads`` < 1, a ``--seed`` outside 0..2**64-1, a device that does not exist here, an
-unwritable ``--json``, or sizes too large for this machine's memory); 130 interrupted.
+``--threads`` < 1, a ``--seed`` outside
+0..2**64-1, a device that does not exist here, an unwritable ``--json``, or sizes too large for
+this machine's memory); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -26,15 +33,18 @@ from numerics.io import check_output_file, write_json_atomic
 
 __all__ = ["BENCH_SIZES", "add_bench_parser", "format_bench", "run_bench"]
 
-BENCH_SIZES = "--sequences or --seq-len"
+BENCH_SIZES = "--sequences, --seq-len or --batch-size"
 """The flags that size a benchmark (named when memory runs out)."""
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``bench`` on the subparsers of ``python -m numerics``."""
-    b = sub.add_parser("bench", help="time a training step: vectorised vs dense reference",
+    b = sub.add_parser("bench", help="time a training step: vectorised vs dense reference, "
+                                     "and the standard transformer's steps per second",
                        description="Time one training step of the vectorised model and of the "
-                                   "dense reference at the paper's setting.",
+                                   "dense reference at the paper's setting, and the standard "
+                                   "transformer's training steps per second (PAPER_SPEC, "
+                                   "AdamW, loss at every position).",
                        epilog="Exit status: 0 success, 2 bad input (one 'error:' line), "
                               "130 interrupted.")
     b.add_argument("--sequences", type=int, default=9000, help="n (default 9000)")
@@ -42,6 +52,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     b.add_argument("--repeats", type=int, default=5, help="vectorised steps timed (default 5)")
     b.add_argument("--dense-repeats", type=int, default=1,
                    help="dense steps timed (default 1)")
+    b.add_argument("--batch-size", type=int, default=128,
+                   help="standard transformer: fresh sequences per step (default 128)")
+    b.add_argument("--standard-repeats", type=int, default=5,
+                   help="standard transformer: steps timed (default 5)")
     b.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     b.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
@@ -63,6 +77,16 @@ def format_bench(data: dict) -> str:
     gpu = data.get("gpu_steps_per_s")
     lines.append("GPU: " + (f"{gpu:,.1f} vectorised steps/s" if gpu is not None
                             else "CUDA not available"))
+    std = data.get("standard")
+    if std is not None:
+        lines += [f"standard transformer ({std['parameters']:,} parameters), "
+                  f"B={std['batch_size']}, L={std['seq_len']}, AdamW, loss at every position",
+                  f"{std['steps_per_second']:>10.2f} steps/s on {std['device']}, "
+                  f"{std['threads']} thread(s) ({std['step_s']:.4f} s per step, median of "
+                  f"{std['repeats']})"]
+        std_gpu = std.get("gpu_steps_per_second")
+        lines.append("GPU: " + (f"{std_gpu:,.1f} standard steps/s" if std_gpu is not None
+                                else "CUDA not available"))
     return "\n".join(lines)
 
 
@@ -70,11 +94,14 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run ``bench`` for the parsed ``args``; print the timings; return 0.
 
     Raises:
-        InductionHeadsError: on bad flags or an unwritable ``--json`` (checked first).
+        InductionHeadsError: on bad flags or an unwritable ``--json`` (checked first; the
+            standard benchmark's ``--seq-len`` bound too, before the first timing).
     """
-    from numerics.bench import benchmark_step
+    from numerics.bench import benchmark_standard_step, benchmark_step
+    from numerics.training.standard import PAPER_SPEC
 
-    check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX)])
+    check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
+                      ("standard_repeats", 1, None)])
     check_device(args.device, "--device")
     if args.json is not None:
         check_output_file(args.json, flag="--json")
@@ -84,7 +111,14 @@ def run_bench(args: argparse.Namespace) -> int:
                             repeats=args.repeats, dense_repeats=args.dense_repeats,
                             device=args.device,
                             generator=torch.Generator().manual_seed(args.seed))
-    data = {**result.to_dict(), "seed": args.seed, "torch": torch.__version__}
+    # The relative-position biases span max_len offsets: sized to L, any L can be timed.
+    spec = dataclasses.replace(PAPER_SPEC, max_len=args.seq_len)
+    standard = benchmark_standard_step(batch_size=args.batch_size, seq_len=args.seq_len,
+                                       repeats=args.standard_repeats, device=args.device,
+                                       spec=spec,
+                                       generator=torch.Generator().manual_seed(args.seed))
+    data = {**result.to_dict(), "standard": standard.to_dict(), "seed": args.seed,
+            "torch": torch.__version__}
     print(format_bench(data))
     if args.json is not None:
         write_json_atomic(args.json, data, indent=2)

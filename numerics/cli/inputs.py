@@ -72,30 +72,34 @@ def read_json_file(path: Path, flag: str, what: str) -> Any:
                                   f"{err.colno})") from None
 
 
-def read_train_config(path: Path, flag: str, overrides: dict[str, Any]) -> TrainConfig:
+def read_train_config(path: Path, flag: str, overrides: dict[str, Any], *,
+                      cls: type = TrainConfig) -> Any:
     """A :class:`TrainConfig` from a ``TrainConfig.to_dict`` file or a run's ``config.json``.
 
     Args:
         path: the file.
         flag: the flag named in messages (``"--config"``).
         overrides: fields replacing the file's (flags given beside it).
+        cls: the frozen config dataclass to build (:class:`TrainConfig`, or
+            :class:`numerics.training.standard.StandardTrainConfig`), with ``from_dict``.
 
     Raises:
         InductionHeadsError: on an unreadable file, a value that is not a JSON object, an
             unknown key or an invalid config.
     """
-    data = read_json_file(path, flag, "TrainConfig")
+    name = cls.__name__
+    data = read_json_file(path, flag, name)
     if isinstance(data, dict) and "train" in data:                   # a run's config.json
         data = data["train"]
-    require(isinstance(data, dict), flag, "a JSON object (TrainConfig.to_dict)",
+    require(isinstance(data, dict), flag, f"a JSON object ({name}.to_dict)",
             type(data).__name__)
-    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise InductionHeadsError(f"{flag}: expected only the keys of a TrainConfig {fields}, "
+        raise InductionHeadsError(f"{flag}: expected only the keys of a {name} {fields}, "
                                   f"received unknown key(s) {unknown} in {str(path)!r}")
     try:
-        return TrainConfig.from_dict({**data, **overrides})
+        return cls.from_dict({**data, **overrides})
     except InductionHeadsError as err:
         raise InductionHeadsError(f"{flag} {str(path)!r}: {err}") from None
 

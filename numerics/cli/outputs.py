@@ -21,9 +21,9 @@ TRAIN_FILES = ("config.json", "history.json", "summary.json", CHECKPOINT_NAME)
 """What ``train`` writes."""
 
 REPORT_FILES = ("report.json", "config.json", "selector.png", "copier.png", "temperature.png",
-                "losses.png")
-"""What ``verify`` writes (:func:`numerics.verify.write_report`: the report, its config and
-:data:`numerics.plots.FIGURE_NAMES`)."""
+                "losses.png", "distances.png", "first_layer.png")
+"""What ``verify`` can write (:func:`numerics.verify.write_report`: the report, its config and
+:data:`numerics.plots.ALL_FIGURE_NAMES`, the figures of every model kind)."""
 
 RESULT_FILES = tuple(dict.fromkeys(TRAIN_FILES + REPORT_FILES))
 """Every result file of either command."""

@@ -54,12 +54,34 @@ LIMIT_GAP = 1e3
 
 @runtime_checkable
 class TrainableModel(Protocol):
-    """What a stage-wise or joint trainer needs from a model of TF(M, H, d, D).
+    """What the stage-wise / joint trainer (``numerics.training.loop``) needs from a model.
 
-    ``parameter_groups()`` maps ``"C"`` (selector), ``"w"`` (everything of the copier) and ``"a"``
-    to parameter lists; ``prepare_inputs(context)`` returns what ``loss(tokens, inputs)`` accepts
-    for a fixed sample (``None``: nothing to precompute); ``copier_attention()`` is (H, M) over
-    offsets 1..M and ``selector_weights()`` is c̃ (|𝒮|,).
+    Implemented by :class:`numerics.InductionHeadModel` (docs/theory.md §2) and
+    :class:`FullInductionHeadModel` (§7); the trainer also needs an ``nn.Module`` (``to``,
+    ``state_dict``, ``train`` / ``eval``).
+
+    Attributes:
+        spec: sizes H, M, D and the initialisation.
+        vocab_size: d.
+        loss_kind: one of ``LOSS_KINDS``, the objective of :meth:`loss`.
+        sets: the selector's head sets, the order of :meth:`selector_weights`.
+
+    Methods:
+        parameter_groups: ``{"C": [...], "w": [...], "a": [a]}``, the parameters each stage's
+            names train: ``"C"`` the selector, ``"w"`` everything of the copier, ``"a"`` the
+            classifier temperature, a single scalar parameter. Every parameter lies in
+            exactly one group; the lists keep a fixed order (the optimizer state's order).
+        prepare_inputs: ``(context (n, L)) -> inputs``, what :meth:`loss` accepts for a fixed
+            sample, computed once (None: nothing to precompute).
+        select_inputs: ``(inputs, idx (B,)) -> inputs`` of the sequences ``idx`` of a prepared
+            sample (None for None).
+        loss: ``(tokens (n, L+1), inputs) -> ()`` the mean objective at ``x_{L+1}``.
+        loss_and_copier: ``(tokens (n, L+1), inputs) -> (loss (), attention (H, M))``: the
+            loss and the copier's attention over the offsets 1..M that its forward pass used,
+            at interior positions (all offsets valid) averaged over the n sequences. The
+            trainer logs it as the copier's row of the history.
+        selector_weights: c̃ (|𝒮|,).
+        copier_attention: (H, M) attention over offsets 1..M (content-free for the full model).
     """
 
     spec: ModelSpec
@@ -71,7 +93,12 @@ class TrainableModel(Protocol):
 
     def prepare_inputs(self, context: torch.Tensor) -> object: ...
 
+    def select_inputs(self, inputs: object, idx: torch.Tensor) -> object: ...
+
     def loss(self, tokens: torch.Tensor, inputs: object = None) -> torch.Tensor: ...
+
+    def loss_and_copier(self, tokens: torch.Tensor, inputs: object = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def selector_weights(self) -> torch.Tensor: ...
 
@@ -194,6 +221,25 @@ class FullInductionHeadModel(nn.Module):
         """Nothing to precompute for a fixed sample: the copier depends on the content."""
         return None
 
+    def select_inputs(self, inputs: None, idx: torch.Tensor) -> None:
+        """The prepared inputs of the sequences ``idx`` of a sample: None, as prepared."""
+        require(inputs is None, "inputs", "None (the full model prepares nothing)",
+                type(inputs).__name__)
+        return None
+
+    def loss_and_copier(self, tokens: torch.Tensor, inputs: None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`loss` on ``tokens`` (n, L+1) and ``copier_attention(tokens[:, :-1])`` (H, M).
+
+        One forward pass gives both: the attention is the one the loss used, averaged over the
+        sequences and the interior positions, so it weighs each offset as the copies that
+        enter the similarities do (the simplified model's interior attention means the same).
+        """
+        self._check_loss_args(tokens, inputs)
+        probs, taps = self(tokens[:, :-1], return_taps=True)
+        loss = self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
+        return loss, self._interior(taps["copier.attention"], include_self=False)
+
     def selector_weights(self) -> torch.Tensor:
         """c̃ (|𝒮|,): ``C_S^2 / Σ_T C_T^2`` in ``self.sets`` order."""
         c = self.C.square()
@@ -211,11 +257,14 @@ class FullInductionHeadModel(nn.Module):
         """
         if context is None:
             sigma = torch.softmax(self.w, dim=-1)                          # (H, K)
-        else:
-            _, taps = self(context, return_taps=True)
-            M = self.spec.window
-            sigma = taps["copier.attention"][:, :, M:-1].mean(dim=(0, 2))  # (H, K)
-        return sigma if include_self or not self.self_attention else sigma[:, 1:]
+            return sigma if include_self or not self.self_attention else sigma[:, 1:]
+        _, taps = self(context, return_taps=True)
+        return self._interior(taps["copier.attention"], include_self=include_self)
+
+    def _interior(self, sigma: torch.Tensor, *, include_self: bool) -> torch.Tensor:
+        """(H, M) or (H, K): the tap σ (n, H, L+1, K) averaged over n and l = M+1..L."""
+        mean = sigma[:, :, self.spec.window:-1].mean(dim=(0, 2))           # (H, K)
+        return mean if include_self or not self.self_attention else mean[:, 1:]
 
     # ------------------------------------------------------------------------------ forward
     def _normalise(self, v: torch.Tensor) -> torch.Tensor:
@@ -286,9 +335,17 @@ class FullInductionHeadModel(nn.Module):
             tokens: (n, L+1) int64.
             inputs: must be None (what :meth:`prepare_inputs` returns).
         """
+        self._check_loss_args(tokens, inputs)
+        probs = self(tokens[:, :-1])
+        return self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
+
+    def _check_loss_args(self, tokens: object, inputs: object) -> None:
         require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2, "tokens",
                 "an integer tensor of shape (n, L+1)", getattr(tokens, "shape", type(tokens)))
         require(inputs is None, "inputs", "None (the full model prepares nothing)",
                 type(inputs).__name__)
-        probs = self(tokens[:, :-1])
-        return self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
+
+    def constructor_options(self) -> dict[str, object]:
+        """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints)."""
+        return {"normalization": self.normalization, "self_attention": self.self_attention,
+                "relu_similarity": self.relu_similarity, "ln_eps": self.ln_eps}

@@ -244,6 +244,32 @@ class InductionHeadModel(nn.Module):
         c = self.C.square()
         return c / c.sum()
 
+    # --------------------------------------------------------------------- trainer interface
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The trainer's groups (``numerics.models.full.TrainableModel``): C, w and a."""
+        return {"C": [self.C], "w": [self.w], "a": [self.a]}
+
+    def prepare_inputs(self, context: torch.Tensor) -> CopierInputs:
+        """:func:`prepare_inputs` of ``context`` (n, L) for this model's M, d and dtype."""
+        return prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
+
+    def select_inputs(self, inputs: CopierInputs, idx: torch.Tensor) -> CopierInputs:
+        """The prepared inputs of the sequences ``idx`` (B,) of a prepared sample."""
+        return CopierInputs(inputs.onehot[idx], inputs.cross[:, :, idx], inputs.gram[:, :, idx])
+
+    def constructor_options(self) -> dict[str, object]:
+        """The constructor's keywords beyond spec, d, loss, dtype and device: none."""
+        return {}
+
+    def loss_and_copier(self, tokens: torch.Tensor, inputs: CopierInputs | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`loss` on ``tokens`` (n, L+1) and the copier attention (H, M) it used.
+
+        The copier does not read the content, so the attention is :meth:`copier_attention` at an
+        interior position whatever the tokens.
+        """
+        return self.loss(tokens, inputs), self.copier_attention()
+
     # ------------------------------------------------------------------------------ forward
     def forward(self, context: torch.Tensor | CopierInputs, *, return_taps: bool = False):
         """ŷ for the query position L+1.

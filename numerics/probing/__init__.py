@@ -28,12 +28,15 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
 
 Public API:
     probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
-    from_logits, attention_taps, LogitsAdapter, TapsAdapter, DEFAULT_TEMPERATURE_BOUNDS, KL_FLOOR,
-    KL_TIE_ATOL.
+    from_logits, attention_taps, LogitsAdapter, TapsAdapter, probe_callback (a training callback
+    that probes the model at every logged step), ATTENTION_LAYOUTS, DEFAULT_TEMPERATURE_BOUNDS,
+    KL_FLOOR, KL_TIE_ATOL.
 
 """
 
 from numerics.probing.adapters import LogitsAdapter, TapsAdapter, attention_taps, from_logits
+from numerics.probing.attention import ATTENTION_LAYOUTS
+from numerics.probing.callback import probe_callback
 from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
 from numerics.probing.report import (
     EffectiveSet,
@@ -47,6 +50,7 @@ from numerics.probing.scoring import KL_FLOOR, KL_TIE_ATOL
 
 __all__ = [
     "probe",
+    "ATTENTION_LAYOUTS",
     "ProbeReport",
     "ScoreTable",
     "Score",
@@ -60,4 +64,5 @@ __all__ = [
     "DEFAULT_TEMPERATURE_BOUNDS",
     "KL_FLOOR",
     "KL_TIE_ATOL",
+    "probe_callback",
 ]

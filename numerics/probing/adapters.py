@@ -14,6 +14,7 @@ arrays or torch tensors (detached, moved to the CPU, cast to float64).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from numerics.models import FullInductionHeadModel, InductionHeadModel, StandardTransformer
+from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
 
 __all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
@@ -104,23 +107,35 @@ def from_logits(model: Callable[..., Any], *, inputs: str = "auto") -> LogitsAda
 class TapsAdapter:
     """The attention taps of a model called with ``return_taps=True``, as a mapping callable.
 
-    Built by :func:`attention_taps`; calling it returns ``{name: taps[name]}`` for its names.
+    Built by :func:`attention_taps`; calling it returns ``{name: (taps[name], layout)}`` for its
+    names, the entries :func:`numerics.probing.attention.summarise_attention` reads.
 
     Attributes:
         model: a model whose ``model(tokens, return_taps=True)`` returns ``(output, taps)``.
         names: the taps to keep.
+        layouts: ``name -> layout`` for every name, one of
+            :data:`numerics.probing.attention.ATTENTION_LAYOUTS` (``"auto"``: read by shape).
         inputs: the model's input kind.
     """
 
-    def __init__(self, model: Callable[..., Any], names: Sequence[str], inputs: str = "auto"):
+    def __init__(self, model: Callable[..., Any], names: Sequence[str], inputs: str = "auto", *,
+                 layouts: Mapping[str, str] | None = None):
         require(callable(model), "model", "a callable accepting return_taps=True",
                 type(model).__name__)
         names = tuple(names)
         require(len(names) >= 1 and all(isinstance(s, str) for s in names), "names",
                 "one or more tap names", names)
+        require(len(set(names)) == len(names), "names", "distinct tap names", names)
+        require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+        layouts = {} if layouts is None else dict(layouts)
+        unknown = [s for s in layouts if s not in names]
+        require(not unknown, "layouts", f"names among the taps {names}", unknown)
+        bad = {s: v for s, v in layouts.items() if v not in ATTENTION_LAYOUTS}
+        require(not bad, "layouts", f"layouts among {ATTENTION_LAYOUTS}", bad)
         self.model, self.names, self.inputs = model, names, inputs
+        self.layouts = {s: layouts.get(s, "auto") for s in names}
 
-    def __call__(self, tokens: Any) -> dict[str, Any]:
+    def __call__(self, tokens: Any) -> dict[str, tuple[Any, str]]:
         result = self.model(tokens, return_taps=True)
         require(isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping),
                 "model(tokens, return_taps=True)", "a pair (output, taps mapping)",
@@ -128,14 +143,82 @@ class TapsAdapter:
         taps = result[1]
         missing = [s for s in self.names if s not in taps]
         require(not missing, "tap names", f"names among {sorted(taps)}", missing)
-        return {s: taps[s] for s in self.names}
+        return {s: (taps[s], self.layouts[s]) for s in self.names}
 
 
-def attention_taps(model: Callable[..., Any],
-               names: Sequence[str] = ("copier.attention", "classifier.attention"), *,
-               inputs: str = "auto") -> TapsAdapter:
-    """Attention taps of a library model (``numerics.InductionHeadModel``) for the probe."""
-    return TapsAdapter(model, names, inputs)
+_PATTERN = re.compile(r"blocks\.\d+\.attn\.hook_pattern")
+"""A StandardTransformer's attention pattern tap (``(n, heads, L, L)``, query × key)."""
+
+
+def _library_taps(model: Any) -> tuple[tuple[str, ...], Callable[[str], str]] | None:
+    """Default tap names and the layout of a tap name for a library model, else None."""
+    if isinstance(model, InductionHeadModel):
+        known = {"copier.attention": "copier", "classifier.attention": "query"}
+    elif isinstance(model, FullInductionHeadModel):
+        known = {"copier.attention": "copier_positions", "classifier.attention": "query"}
+    elif isinstance(model, StandardTransformer):
+        last = model.spec.n_layers - 1
+        names = tuple(dict.fromkeys(f"blocks.{i}.attn.hook_pattern" for i in (0, last)))
+        return names, lambda s: "pattern" if _PATTERN.fullmatch(s) else "auto"
+    else:
+        return None
+    return tuple(known), lambda s: known.get(s, "auto")
+
+
+def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None, *,
+                   layouts: Mapping[str, str] | None = None,
+                   inputs: str = "auto") -> TapsAdapter:
+    """Attention taps of a model for the probe, each with its layout declared.
+
+    Defaults for the library models (names, then layouts of
+    :mod:`numerics.probing.attention`):
+
+    - :class:`numerics.InductionHeadModel`: ``copier.attention`` (``"copier"``, (H, M)) and
+      ``classifier.attention`` (``"query"``, (n, L));
+    - :class:`numerics.FullInductionHeadModel`: ``copier.attention`` (``"copier_positions"``,
+      (n, H, L+1, K), offset 0 first when the model has self attention) and
+      ``classifier.attention`` (``"query"``);
+    - :class:`numerics.StandardTransformer`: ``blocks.0.attn.hook_pattern`` (the first layer:
+      offset profiles, which parent each head copies) and ``blocks.{n_layers-1}.attn.
+      hook_pattern`` (the last layer: the match read-out of its last query row), both
+      ``"pattern"``; one name for a one-layer model. Its output is logits at every position,
+      so probe ``model.next_token_probs`` with these taps.
+
+    Explicit ``names`` of a library model keep the layout of the taps above (every
+    ``blocks.{i}.attn.hook_pattern`` is a ``"pattern"``); any other tap, and every tap of
+    another model, is ``"auto"`` (read by shape) unless ``layouts`` says otherwise.
+
+    Args:
+        model: a callable with ``model(tokens, return_taps=True) -> (output, taps)``.
+        names: the taps to read; required for a model that is not one of the above.
+        layouts: ``name -> layout`` overriding the defaults.
+        inputs: what the model is called with (:data:`INPUT_KINDS`).
+
+    Returns:
+        The :class:`TapsAdapter` to pass as ``probe(..., attention=...)``.
+
+    Example::
+
+        report = probe(model.next_token_probs, source, spec, tokens=held_out, limit=limit,
+                       attention=attention_taps(model))
+    """
+    require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+    library = _library_taps(model)
+    if names is None:
+        require(library is not None, "names",
+                "tap names for a model that is not InductionHeadModel, FullInductionHeadModel "
+                "or StandardTransformer", type(model).__name__)
+        names = library[0]
+    require(not isinstance(names, str), "names", "a sequence of tap names, not one string",
+            names)
+    names = tuple(names)
+    if isinstance(model, StandardTransformer):
+        available = model.tap_names()
+        missing = [s for s in names if s not in available]
+        require(not missing, "tap names", f"names among {available}", missing)
+    declared = {} if library is None else {s: library[1](s) for s in names}
+    declared.update({} if layouts is None else dict(layouts))
+    return TapsAdapter(model, names, inputs, layouts=declared)
 
 
 def _prepare(tokens: np.ndarray, kind: str, device: torch.device) -> Any:

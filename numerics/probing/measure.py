@@ -202,8 +202,10 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         per_position: predictions ``(n, L, d)`` for every position (row ``l-1`` predicts
             ``x_{l+1}``), or a callable ``tokens (n, L) -> (n, L, d)``; only the rows of the
             scored positions ``l0..L`` are read (and validated).
-        attention: name → pattern, or a callable ``tokens (n, L) -> mapping`` (called once,
-            unbatched); shapes in :mod:`numerics.probing.attention`.
+        attention: name → pattern or ``(pattern, layout)``, or a callable ``tokens (n, L) ->
+            mapping`` (called once, unbatched), e.g. :func:`numerics.probing.attention_taps`
+            ``(model)``, which declares the layouts of a library model's taps; layouts and
+            shapes in :mod:`numerics.probing.attention`.
         limit: a precomputed :func:`theory.predict_limit` for this source, sizes and ``L``.
         rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None.
         limit_samples: Monte Carlo samples of that prediction.

@@ -5,8 +5,9 @@ and, when per-position predictions were given, one averaged over the valid posit
 (``positions``). A table lists a :class:`Score` per reference predictor (mean KL(reference ‖
 model) and mean total variation, each with its standard error over sequences), the
 :class:`EffectiveSet` (the GIH head set closest to the model) and the name of the closest
-reference overall. Attention read-outs are :class:`OffsetProfile` (first-layer heads) and
-:class:`MatchCorrelation` (attention of the query against the GIH match indicator on ``S*``).
+reference overall. Attention read-outs are :class:`OffsetProfile` (copier or first-layer heads,
+with the mass each puts on its own position beside the profile) and :class:`MatchCorrelation`
+(attention of the query against the GIH match indicator on ``S*``).
 
 ``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
 non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"``; ``from_dict`` inverts it exactly.
@@ -174,26 +175,33 @@ class ScoreTable:
 
 @dataclass(frozen=True)
 class OffsetProfile:
-    """Mean attention of one first-layer head by relative offset ``i = 1..M``.
+    """Mean attention of one copier (first-layer) head by relative offset ``i = 1..M``.
+
+    Read as :mod:`numerics.probing.attention` says for the entry's layout.
 
     Attributes:
         name: the attention entry's name.
         head: the head's index along the entry's head axis (0-based).
-        profile: ``(M,)`` mean attention on the key ``q - i`` over sequences and the queries
-            ``q > M`` (every offset valid); the copier's ``σ_h(·, i)`` for an ``(H, M)`` entry.
-        peak_offset: ``argmax_i profile`` (1-based offset).
+        profile: ``(M,)`` mean attention on the key ``l - i`` over sequences and the positions
+            ``l = M+1..L`` (every offset valid); the copier's ``σ_h(·, i)`` for an ``(H, M)``
+            entry.
+        peak_offset: ``argmax_i profile`` (1-based offset; the position itself is not a
+            candidate).
+        self_mass: mean attention on the position itself (offset 0) over the same sequences
+            and positions, left out of ``profile``; 0 for a copier whose window is ``1..M``.
     """
 
     name: str
     head: int
     profile: tuple[float, ...]
     peak_offset: int
+    self_mass: float
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OffsetProfile:
         return cls(name=str(data["name"]), head=int(data["head"]),
                    profile=tuple(_dec(v) for v in data["profile"]),
-                   peak_offset=int(data["peak_offset"]))
+                   peak_offset=int(data["peak_offset"]), self_mass=_dec(data["self_mass"]))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,13 @@ from numerics.training.checkpoint import (
 from numerics.training.config import (
     DEFAULT_LOG_POINTS,
     DTYPES,
+    FULL_BATCH,
+    FULL_JOINT_DEFAULTS,
+    FULL_SEQUENCES,
+    FULL_STAGEWISE_DEFAULTS,
     JOINT_DEFAULTS,
     MAX_LEARNING_RATE,
+    MODELS,
     MODES,
     OPTIMIZERS,
     PARAMS,
@@ -42,4 +47,6 @@ __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STA
            "JOINT_DEFAULTS", "MAX_LEARNING_RATE", "EXPLOSION_NATS", "StageConfig", "TrainConfig", "default_config", "log_steps",
            "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
            "load_checkpoint", "validate_checkpoint", "learned_summary", "StandardTrainConfig",
+           "FULL_STAGEWISE_DEFAULTS", "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES", "FULL_BATCH",
+           "MODELS",
            "train_standard", "resume_standard", "load_standard", "probe_callback"]

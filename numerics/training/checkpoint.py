@@ -6,12 +6,16 @@ The logged trajectory it holds, :class:`History` (and :class:`HistoryRecord`), i
 One ``torch.save`` file holding only tensors and plain containers of
 str / int / float / bool / None, so that :func:`load_checkpoint` can use
 ``torch.load(..., weights_only=True)``. Its keys (:data:`CHECKPOINT_KEYS`): the format tag and
-version, the run's config / source / model spec (JSON dicts), the model and optimizer state dicts,
+version, the run's config / source / model spec (JSON dicts), the model's kind (:data:`MODEL_KINDS`)
+and its constructor options, the model and optimizer state dicts,
 the position (global step, stage index, steps done in that stage), the torch generator's state and
 device, the fixed sample (training sample, or the evaluation sample of a fresh-sample run) and the
 history so far. Writing is atomic (a temporary file, then ``os.replace``); reading checks every
 part against the run's own config, source and model spec (:func:`validate_checkpoint`), so a
 truncated or edited file is refused with the expected and the received value, never half-used.
+
+Version 1 files (before the kind and options were stored) hold the simplified model and are read
+as ``model_kind = "simplified"`` with no options; every file written now is version 2.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 from numerics.data import _is_int
 from numerics.devices import is_device_name
 from numerics.io import fsync_directory
+from numerics.models.full import NORMALIZATIONS, FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
@@ -36,19 +41,49 @@ from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
 
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "validate_checkpoint",
-           "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
+           "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",
+           "CHECKPOINT_VERSION", "CHECKPOINT_KEYS", "MODEL_KINDS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
 """The ``format`` tag every checkpoint carries."""
 
-CHECKPOINT_VERSION = 1
-"""Bumped whenever the checkpoint's keys or their meaning change."""
+CHECKPOINT_VERSION = 2
+"""Bumped whenever the checkpoint's keys or their meaning change (2: ``model_kind`` and
+``model_options``; the history may hold callback reports)."""
 
-CHECKPOINT_KEYS = ("format", "version", "config", "source", "model_spec", "vocab_size",
+_VERSION_1_KEYS = ("format", "version", "config", "source", "model_spec", "vocab_size",
                    "model_state", "optimizer_state", "step", "stage_index", "stage_step",
                    "generator_state", "generator_device", "sample", "history",
                    "checkpoint_every")
+
+CHECKPOINT_KEYS = _VERSION_1_KEYS + ("model_kind", "model_options")
 """Keys of a checkpoint dict (module docstring)."""
+
+MODEL_KINDS = {"simplified": InductionHeadModel, "full": FullInductionHeadModel}
+"""``model_kind`` -> class: the models a checkpoint can hold (docs/theory.md §2 and §7)."""
+
+_FULL_OPTIONS = ("normalization", "self_attention", "relu_similarity", "ln_eps")
+"""The keys of a full model's ``model_options``."""
+
+
+def model_kind(model: object) -> str | None:
+    """The ``model_kind`` of ``model``'s class in :data:`MODEL_KINDS`, or None for another."""
+    return next((k for k, cls in MODEL_KINDS.items() if type(model) is cls), None)
+
+
+def build_model(kind: str, options: dict[str, Any], spec: ModelSpec, vocab_size: int, *,
+                loss: str, dtype: torch.dtype, device: torch.device | str | None
+                ) -> InductionHeadModel | FullInductionHeadModel:
+    """A fresh model of ``kind`` (a key of :data:`MODEL_KINDS`) built with ``options``."""
+    require(kind in MODEL_KINDS, "model_kind", f"one of {tuple(MODEL_KINDS)}", kind)
+    return MODEL_KINDS[kind](spec, vocab_size, loss=loss, dtype=dtype, device=device, **options)
+
+
+def checkpoint_model(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(model_kind, model_options)`` of a validated checkpoint (version 1: simplified)."""
+    if data["version"] == 1:
+        return "simplified", {}
+    return data["model_kind"], dict(data["model_options"])
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -133,25 +168,54 @@ def _parsed(what: str, build: Callable[[], Any]) -> Any:
               f"({type(err).__name__}: {' '.join(str(err).split())})")
 
 
-def _optimizer(stage: StageConfig, params: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
-    """The optimizer ``numerics.training.loop`` builds for ``stage``: one group per parameter."""
-    groups = [{"params": [params[p]], "lr": stage.lr_of(p)} for p in stage.params]
+def stage_optimizer(stage: StageConfig, groups: dict[str, list[torch.Tensor]]
+                    ) -> torch.optim.Optimizer:
+    """The optimizer of ``stage``: one parameter group per trained name, at its learning rate.
+
+    Args:
+        stage: the stage.
+        groups: name -> parameters (a model's ``parameter_groups()``, or copies of them).
+    """
+    param_groups = [{"params": list(groups[p]), "lr": stage.lr_of(p)} for p in stage.params]
     if stage.optimizer == "adam":
-        return torch.optim.Adam(groups)
-    return torch.optim.SGD(groups, momentum=stage.momentum)
+        return torch.optim.Adam(param_groups)
+    return torch.optim.SGD(param_groups, momentum=stage.momentum)
 
 
-def _check_model_state(state: Any, model: InductionHeadModel) -> None:
+def _check_model_options(kind: Any, options: Any) -> dict[str, Any]:
+    if kind not in MODEL_KINDS:
+        _fail("model_kind", f"one of {tuple(MODEL_KINDS)}", _describe(kind))
+    if kind == "simplified":
+        if options != {}:
+            _fail("model_options", "{} (the simplified model has no options)", _describe(options))
+        return {}
+    if not (isinstance(options, dict) and set(options) == set(_FULL_OPTIONS)):
+        _fail("model_options", f"a dict with keys {_FULL_OPTIONS} (model_kind 'full')",
+              repr(sorted(map(str, options))) if isinstance(options, dict)
+              else _describe(options))
+    checks = {"normalization": (lambda v: v in NORMALIZATIONS, f"one of {NORMALIZATIONS}"),
+              "self_attention": (lambda v: isinstance(v, bool), "a bool"),
+              "relu_similarity": (lambda v: isinstance(v, bool), "a bool"),
+              "ln_eps": (lambda v: isinstance(v, float) and v >= 0, "a float >= 0")}
+    for key, (ok, wanted) in checks.items():
+        if not ok(options[key]):
+            _fail(f"model_options[{key!r}]", wanted, _describe(options[key]))
+    return options
+
+
+def _check_model_state(state: Any, model: InductionHeadModel | FullInductionHeadModel,
+                       kind: str) -> None:
     reference = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(reference):
-        _fail("model_state", f"a dict with keys {sorted(reference)}",
+        _fail("model_state", f"a dict with keys {sorted(reference)} (model_kind {kind!r})",
               repr(sorted(map(str, state))) if isinstance(state, dict) else _describe(state))
     spec = model.spec
+    extra = "" if kind == "simplified" else f", d={model.vocab_size}, model_kind 'full'"
     for name, ref in reference.items():
         value = state[name]
         if not (torch.is_tensor(value) and value.shape == ref.shape and value.dtype == ref.dtype):
             _fail(f"model_state[{name!r}]", f"{_describe(ref)} (model_spec H={spec.heads}, "
-                  f"M={spec.window}, {len(spec.sets)} head sets, the config's dtype)",
+                  f"M={spec.window}, {len(spec.sets)} head sets{extra}, the config's dtype)",
                   _describe(value))
     offsets = state.get("fixed_offsets", torch.zeros(0))
     if offsets.numel() and not (-1 <= int(offsets.min()) and int(offsets.max()) < spec.window):
@@ -178,32 +242,39 @@ def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
               f"{index} plus stage_step {done})", _describe(step))
 
 
-def _check_optimizer(state: Any, stage: StageConfig, done: int, model: InductionHeadModel
-                     ) -> None:
+def _check_optimizer(state: Any, stage: StageConfig, done: int,
+                     model: InductionHeadModel | FullInductionHeadModel) -> None:
     what = "optimizer_state"
     if done == 0 or state is None:
         if (state is None) != (done == 0):
             _fail(what, "None exactly at the start of a stage (stage_step 0)",
                   f"{_describe(state)} at stage_step {done}")
         return
-    named = {"C": model.C, "w": model.w, "a": model.a}
-    params = {p: named[p].detach().clone().requires_grad_(True) for p in stage.params}
-    for t in params.values():
+    names = {id(t): name for name, t in model.named_parameters()}
+    model_groups = model.parameter_groups()
+    params = {p: [t.detach().clone().requires_grad_(True) for t in model_groups[p]]
+              for p in stage.params}
+    # (flat index, label, parameter) in the optimizer's order: one group per trained name.
+    flat = [(label, t) for p in stage.params for label, t in (
+        (repr(p) if len(params[p]) == 1 else f"{p!r} ({names[id(orig)]})", t)
+        for orig, t in zip(model_groups[p], params[p]))]
+    for _, t in flat:
         t.grad = torch.zeros_like(t)
-    reference = _optimizer(stage, params)
+    reference = stage_optimizer(stage, params)
     reference.step()                                      # the state layout after one step
     ref = reference.state_dict()
     groups = state.get("param_groups") if isinstance(state, dict) else None
     if not (set(state) == {"state", "param_groups"} and isinstance(state["state"], dict)
             and isinstance(groups, list) and len(groups) == len(stage.params)
-            and all(isinstance(g, dict) and g.get("params") == [k] for k, g in enumerate(groups))
-            and set(state["state"]) <= set(range(len(groups)))):
+            and all(isinstance(g, dict) and g.get("params") == r["params"]
+                    for g, r in zip(groups, ref["param_groups"]))
+            and set(state["state"]) <= set(range(len(flat)))):
         _fail(what, f"a torch {stage.optimizer} state_dict with one parameter group per "
               f"parameter of stage {stage.name!r} {stage.params}", "one of another structure")
-    for k, p in enumerate(stage.params):
+    for k, (label, param) in enumerate(flat):
         entry, expected = state["state"].get(k, {}), ref["state"].get(k, {})
         if not (isinstance(entry, dict) and set(entry) == set(expected)):
-            _fail(f"{what} of {p!r}", f"the entries {sorted(expected)}",
+            _fail(f"{what} of {label}", f"the entries {sorted(expected)}",
                   repr(sorted(map(str, entry))) if isinstance(entry, dict) else _describe(entry))
         for key, value in entry.items():
             if key == "step":
@@ -211,12 +282,12 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: Induction
                       ) and float(value) == done
                 wanted = f"{done} (the steps done in stage {stage.name!r})"
             else:
-                ok = (torch.is_tensor(value) and value.dtype == params[p].dtype
-                      and value.shape == params[p].shape)
-                wanted = _describe(params[p])
+                ok = (torch.is_tensor(value) and value.dtype == param.dtype
+                      and value.shape == param.shape)
+                wanted = _describe(param)
             if not ok:
-                _fail(f"{what} of {p!r} [{key!r}]", wanted, _describe(value))
-    optimizer = _optimizer(stage, params)
+                _fail(f"{what} of {label} [{key!r}]", wanted, _describe(value))
+    optimizer = stage_optimizer(stage, params)
     _parsed(what, lambda: optimizer.load_state_dict(copy.deepcopy(state)))
     for k, (loaded, wanted) in enumerate(zip(optimizer.param_groups, ref["param_groups"])):
         for key in set(wanted) - {"params"}:
@@ -270,17 +341,36 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
     if not all(np.all(np.isfinite(v)) for v in values):
         _fail("history", "finite losses, selector weights, copier attention and a",
               "non-finite values")
+    bad = next((t for t, r in enumerate(history.reports) if r is not None
+                and not _is_json(r)), None)
+    if bad is not None:
+        _fail(f"history reports[{bad}]", "None or a JSON dict (what the callback returned)",
+              type(history.reports[bad]).__name__)
+
+
+def _is_json(value: Any) -> bool:
+    """Plain JSON: dicts with str keys, lists, str, finite numbers, bools and None."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, float):
+        return np.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
 
 
 def validate_checkpoint(data: Any) -> dict[str, Any]:
     """Check a loaded checkpoint against the run's own config, source and model spec.
 
     Checked, so that ``resume`` and ``load_model`` can use it as is: exactly
-    :data:`CHECKPOINT_KEYS`, format, version; config, source and spec; ``vocab_size`` = d; the
-    model state's keys, shapes and dtypes; the position within the stages; the optimizer state
-    (None exactly at a stage's start, else that stage's optimizer: structure, shapes,
-    hyperparameters, step count); the generator; the sample's shape (n, L+1) and tokens in
-    0..d-1; the history's rows up to ``step``; ``checkpoint_every``.
+    :data:`CHECKPOINT_KEYS` (version 2) or the keys of version 1 (without ``model_kind`` and
+    ``model_options``, read as the simplified model), format, version; config, source and spec;
+    the model kind (:data:`MODEL_KINDS`) and its constructor options; ``vocab_size`` = d; the
+    model state's keys, shapes and dtypes for that kind; the position within the stages; the
+    optimizer state (None exactly at a stage's start, else that stage's optimizer: structure,
+    shapes, hyperparameters, step count); the generator; the sample's shape (n, L+1) and tokens
+    in 0..d-1; the history's rows up to ``step`` and its reports (None or JSON dicts);
+    ``checkpoint_every``.
 
     Returns:
         ``data`` itself.
@@ -291,24 +381,28 @@ def validate_checkpoint(data: Any) -> dict[str, Any]:
     if not (isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT):
         _fail("format", repr(CHECKPOINT_FORMAT),
               _describe(data.get("format")) if isinstance(data, dict) else _describe(data))
-    require(data.get("version") == CHECKPOINT_VERSION, "checkpoint version",
-            CHECKPOINT_VERSION, data.get("version"))
-    missing = sorted(set(CHECKPOINT_KEYS) - set(data))
-    require(not missing, "checkpoint keys", f"all of {CHECKPOINT_KEYS}", f"missing {missing}")
-    extra = sorted(map(str, set(data) - set(CHECKPOINT_KEYS)))
-    require(not extra, "checkpoint keys", f"only {CHECKPOINT_KEYS}", f"unknown {extra}")
+    version = data.get("version")
+    require(_is_int(version) and version in (1, CHECKPOINT_VERSION), "checkpoint version",
+            f"1 or {CHECKPOINT_VERSION}", version)
+    keys = _VERSION_1_KEYS if version == 1 else CHECKPOINT_KEYS
+    missing = sorted(set(keys) - set(data))
+    require(not missing, "checkpoint keys", f"all of {keys}", f"missing {missing}")
+    extra = sorted(map(str, set(data) - set(keys)))
+    require(not extra, "checkpoint keys", f"only {keys}", f"unknown {extra}")
     config = _parsed("config", lambda: TrainConfig.from_dict(data["config"]))
     source = _parsed("source", lambda: Source.from_dict(data["source"]))
     spec = _parsed("model_spec", lambda: ModelSpec.from_dict(data["model_spec"]))
+    kind = "simplified" if version == 1 else data["model_kind"]
+    options = _check_model_options(kind, {} if version == 1 else data["model_options"])
     d = data["vocab_size"]
     if not (_is_int(d) and d == source.vocab_size):
         _fail("vocab_size", f"the source's d = {source.vocab_size}", _describe(d))
     if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
         _fail("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
               f"{source.max_parent}", repr(config.seq_len))
-    model = _parsed("model_spec", lambda: InductionHeadModel(
-        spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu"))
-    _check_model_state(data["model_state"], model)
+    model = _parsed("model_spec", lambda: build_model(
+        kind, options, spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu"))
+    _check_model_state(data["model_state"], model, kind)
     _check_position(data, config)
     _check_optimizer(data["optimizer_state"], config.stages[data["stage_index"]],
                      data["stage_step"], model)

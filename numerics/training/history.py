@@ -10,21 +10,38 @@ holds, after ``steps[t]`` parameter updates in total:
     selector  (T, |𝒮|)     c̃_S = C_S² / Σ_T C_T², in ``sets`` order
     copier    (T, H, M)     σ_h(i) = softmax(w_h)_i, head h's attention over offsets i = 1..M
     a         (T,)          classifier temperature
+    reports   (T,)          what the run's ``callback(model, step)`` returned at that row (a JSON
+                            dict), or None (no callback)
+
+``copier`` is the attention the copier used at interior positions (all M offsets valid): for the
+simplified model its σ_h, the same at every position; for the full model (docs/theory.md §7),
+whose attention depends on the tokens, σ_h(l, ·) averaged over the fixed sample's sequences and
+interior positions (without the mass on offset 0), so in both it is the weight that head h's copy
+puts on ``x_{l-i}``.
+
+When the callback probes the model (``numerics.probe(...).to_dict()``), :meth:`History.distances`,
+:meth:`History.effective_sets` and :meth:`History.settled_step` read its reports
+(:mod:`numerics.training.reports`).
 
 :mod:`numerics.training.checkpoint` stores it in checkpoints (and re-exports both names).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from numerics.training import reports as _reports
 from theory.errors import InductionHeadsError, require
 
 __all__ = ["HistoryRecord", "History"]
+
+
+def _count_or_type(value: Any) -> Any:
+    return f"{len(value)} entries" if isinstance(value, (tuple, list)) else type(value).__name__
 
 
 class HistoryRecord(NamedTuple):
@@ -36,6 +53,7 @@ class HistoryRecord(NamedTuple):
     selector: np.ndarray  # (|𝒮|,)
     copier: np.ndarray    # (H, M)
     a: float
+    report: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +68,7 @@ class History:
         selector: (T, |𝒮|) c̃.
         copier: (T, H, M) copier attention over offsets.
         a: (T,) classifier temperature.
+        reports: (T,) the callback's JSON dicts, None where there was none (default: all None).
     """
 
     sets: tuple[tuple[int, ...], ...]
@@ -59,9 +78,16 @@ class History:
     selector: np.ndarray
     copier: np.ndarray
     a: np.ndarray
+    reports: tuple[dict[str, Any] | None, ...] | None = None
 
     def __post_init__(self) -> None:
         T = len(self.stages)
+        reports = (None,) * T if self.reports is None else self.reports
+        require(isinstance(reports, (tuple, list)) and len(reports) == T
+                and all(r is None or isinstance(r, Mapping) for r in reports),
+                "history reports", f"a sequence of T = {T} JSON dicts or None",
+                _count_or_type(reports))
+        object.__setattr__(self, "reports", tuple(reports))
         sets = tuple(tuple(int(h) for h in s) for s in self.sets)
         object.__setattr__(self, "sets", sets)
         object.__setattr__(self, "stages", tuple(str(s) for s in self.stages))
@@ -92,12 +118,13 @@ class History:
         return cls(tuple(tuple(s) for s in sets), np.array([r.step for r in records]),
                    tuple(r.stage for r in records), np.array([r.loss for r in records]),
                    np.stack([r.selector for r in records]), np.stack([r.copier for r in records]),
-                   np.array([r.a for r in records]))
+                   np.array([r.a for r in records]), tuple(r.report for r in records))
 
     def records(self) -> list[HistoryRecord]:
         """The rows as :class:`HistoryRecord` (inverse of :meth:`from_records`)."""
         return [HistoryRecord(int(self.steps[t]), self.stages[t], float(self.loss[t]),
-                              self.selector[t].copy(), self.copier[t].copy(), float(self.a[t]))
+                              self.selector[t].copy(), self.copier[t].copy(), float(self.a[t]),
+                              self.reports[t])
                 for t in range(len(self))]
 
     def stage(self, name: str) -> History:
@@ -105,23 +132,48 @@ class History:
         require(name in self.stages, "stage", f"one of {sorted(set(self.stages))}", name)
         keep = np.array([s == name for s in self.stages])
         return History(self.sets, self.steps[keep], tuple(np.array(self.stages)[keep]),
-                       self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep])
+                       self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep],
+                       tuple(r for r, k in zip(self.reports, keep) if k))
+
+    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
+        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
+        return _reports.effective_sets(self.reports)
+
+    def distances(self, name: str) -> np.ndarray:
+        """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
+
+        Args:
+            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1,)"``, ``"bayes"``.
+        """
+        return _reports.distances(self.reports, name)
+
+    def settled_step(self) -> int | None:
+        """First logged step from which the effective set stays at its final value.
+
+        Only rows with a probe report count; None when there is none.
+        """
+        rows = [(int(s), e) for s, e in zip(self.steps, self.effective_sets()) if e is not None]
+        index = _reports.settled_index([e for _, e in rows])
+        return None if index is None else rows[index][0]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""
         return {"sets": [list(s) for s in self.sets], "steps": self.steps.tolist(),
                 "stages": list(self.stages), "loss": self.loss.tolist(),
                 "selector": self.selector.tolist(), "copier": self.copier.tolist(),
-                "a": self.a.tolist()}
+                "a": self.a.tolist(), "reports": list(self.reports)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys."""
+        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys.
+
+        ``reports`` is optional (a dict without it has no reports: all None).
+        """
         keys = ("sets", "steps", "stages", "loss", "selector", "copier", "a")
         require(isinstance(data, dict) and set(keys) <= set(data), "history",
                 f"a dict with keys {keys}", sorted(data) if isinstance(data, dict) else data)
         try:
-            return cls(**{k: data[k] for k in keys})
+            return cls(**{k: data[k] for k in keys}, reports=data.get("reports"))
         except (TypeError, ValueError) as err:
             raise InductionHeadsError(f"history: expected arrays of consistent shapes, "
                                       f"received {err}") from None

@@ -5,6 +5,15 @@
 :class:`TrainResult` holding the fixed sample the run trained on, so nothing downstream needs to
 replay the generator to rebuild it.
 
+The model is any ``nn.Module`` with the :class:`numerics.models.full.TrainableModel` interface:
+the simplified :class:`numerics.InductionHeadModel` (§2) or the full
+:class:`numerics.FullInductionHeadModel` (§7). A stage's names ``C``, ``w``, ``a`` select the
+model's ``parameter_groups()`` (for the full model ``w`` is the whole copier: w, A, V and the
+LayerNorm affine); the optimizer has one parameter group per name at that name's learning rate.
+The logged copier row is ``loss_and_copier``'s attention on the fixed sample (the history's
+module docstring says what it means for each model). Checkpoints store the model's kind and
+constructor options, so :func:`load_model` and :func:`resume` rebuild the same class.
+
 Batches (``batch``), with n = ``sequences`` and sequences of ``L + 1 = seq_len + 1`` tokens:
     ``"full"``    full-batch gradient descent on one fixed sample of n sequences drawn at the start
                   (approximates gradient flow on the empirical loss); its copier inputs are
@@ -29,6 +38,13 @@ its step: a trained parameter that is not finite after any step (checked after e
 or a logged loss that is not finite or exceeds the initial loss by more than
 :data:`EXPLOSION_NATS`.
 
+Callback: ``callback(model, step) -> JSON mapping | None`` runs at every logged row (the initial
+state included) with the model in eval mode under ``torch.no_grad()``; what it returns is kept in
+``history.reports`` and in the checkpoint, so :func:`resume` (given the callback again) continues
+them. It must not use the training generator (that would change the run). A callback that returns
+``numerics.probe(model, ...).to_dict()`` (e.g. ``numerics.probing.callback.probe_callback``) gives
+:meth:`History.distances`, :meth:`History.effective_sets` and :meth:`History.settled_step`.
+
 Progress (``progress=True``, on stderr): a tqdm bar when stderr is a terminal; otherwise (a log
 file, CI) one line per stage, written when the stage ends or the run stops inside it.
 
@@ -44,29 +60,37 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from numerics.data import _is_int, sample_sequences
 from numerics.devices import resolve_device
-from numerics.models.simplified import CopierInputs, InductionHeadModel, prepare_inputs
+from numerics.models.full import TrainableModel
 from numerics.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    MODEL_KINDS,
     History,
     HistoryRecord,
+    build_model,
+    checkpoint_model,
     load_checkpoint,
+    model_kind,
     save_checkpoint,
+    stage_optimizer,
 )
-from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
+from numerics.training.config import DTYPES, PARAMS, StageConfig, TrainConfig, log_steps
+from numerics.training.reports import as_report
 from theory.errors import require
 from theory.spec import ModelSpec, Source
 
-__all__ = ["TrainResult", "train", "resume", "load_model", "EXPLOSION_NATS"]
+__all__ = ["TrainResult", "Callback", "train", "resume", "load_model", "EXPLOSION_NATS"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,20 +108,24 @@ loss cannot exceed ``-log LOSS_FLOOR ≈ 27.6``, so a relative rule (e.g. 10 × 
 loss) would never fire; ``official_ce`` lies within ``log d ± 1``, so for it only the finiteness
 checks apply."""
 
+Callback = Callable[[TrainableModel, int], Mapping[str, Any] | None]
+"""``callback(model, step) -> JSON mapping | None`` (module docstring)."""
+
 # ------------------------------------------------------------------------------------ the run
 @dataclass(frozen=True, eq=False)
 class TrainResult:
     """What :func:`train` and :func:`resume` return.
 
     Attributes:
-        model: the trained model (the same object that was passed to :func:`train`).
+        model: the trained model (the same object that was passed to :func:`train`, or the
+            restored one after :func:`resume`).
         history: the logged trajectory from the initial state on.
         config: the run's configuration.
         sample: int64 ``(n, L+1)`` on the CPU: the fixed sample the run trained on (for
             ``batch="fresh"``, its fixed evaluation sample).
     """
 
-    model: InductionHeadModel
+    model: TrainableModel
     history: History
     config: TrainConfig
     sample: torch.Tensor
@@ -109,54 +137,48 @@ def _draw(source: Source, config: TrainConfig, generator: torch.Generator) -> to
                             device=generator.device, start=config.start, burn_in=config.burn_in)
 
 
-def _select(inputs: CopierInputs, idx: torch.Tensor) -> CopierInputs:
-    """The prepared inputs of the sequences ``idx`` (B,) of a fixed sample."""
-    return CopierInputs(inputs.onehot[idx], inputs.cross[:, :, idx], inputs.gram[:, :, idx])
+def _anchor(model: TrainableModel) -> torch.Tensor:
+    """The temperature ``a``: its dtype and device are the model's."""
+    return model.parameter_groups()["a"][0]
 
 
 class _Run:
     """Mutable state of one run: position, fixed sample, history rows, current optimizer."""
 
-    def __init__(self, model: InductionHeadModel, source: Source, config: TrainConfig,
+    def __init__(self, model: TrainableModel, source: Source, config: TrainConfig,
                  generator: torch.Generator, sample: torch.Tensor,
-                 records: list[HistoryRecord], checkpoint_every: int | None) -> None:
+                 records: list[HistoryRecord], checkpoint_every: int | None,
+                 callback: Callback | None) -> None:
         self.model, self.source, self.config, self.generator = model, source, config, generator
-        self.device = model.w.device
+        self.groups = model.parameter_groups()                             # name -> parameters
+        self.device = _anchor(model).device
         self.sample = sample.to(self.device)                               # (n, L+1)
-        self.inputs = prepare_inputs(self.sample[:, :-1], model.spec.window, model.vocab_size,
-                                     model.w.dtype)
+        self.inputs = model.prepare_inputs(self.sample[:, :-1])
         self.records, self.checkpoint_every = records, checkpoint_every
+        self.callback = callback
         self.step = self.stage_index = self.stage_step = 0
         self.optimizer: torch.optim.Optimizer | None = None
         self.log_at = [set(log_steps(s.steps, config.log_points).tolist()) for s in config.stages]
 
     # ------------------------------------------------------------------------------ pieces
-    def _params(self, stage: StageConfig) -> dict[str, torch.nn.Parameter]:
-        named = {"C": self.model.C, "w": self.model.w, "a": self.model.a}
-        return {p: named[p] for p in stage.params}
-
     def make_optimizer(self, stage: StageConfig) -> torch.optim.Optimizer:
-        groups = [{"params": [t], "lr": stage.lr_of(p)} for p, t in self._params(stage).items()]
-        if stage.optimizer == "adam":
-            return torch.optim.Adam(groups)
-        return torch.optim.SGD(groups, momentum=stage.momentum)
+        return stage_optimizer(stage, self.groups)
 
     def draw(self) -> torch.Tensor:
         return _draw(self.source, self.config, self.generator).to(self.device)  # (n, L+1)
 
-    def batch(self) -> tuple[torch.Tensor, CopierInputs]:
+    def batch(self) -> tuple[torch.Tensor, object]:
         """Tokens (B, L+1) and prepared context of this step's batch."""
         batch, model = self.config.batch, self.model
         if batch == "full":
             return self.sample, self.inputs
         if batch == "fresh":
             tokens = self.draw()
-            return tokens, prepare_inputs(tokens[:, :-1], model.spec.window, model.vocab_size,
-                                          model.w.dtype)
+            return tokens, model.prepare_inputs(tokens[:, :-1])
         perm = torch.randperm(self.config.sequences, generator=self.generator,
                               device=self.generator.device)
         idx = perm[:batch].to(self.device)                                 # (B,)
-        return self.sample[idx], _select(self.inputs, idx)
+        return self.sample[idx], model.select_inputs(self.inputs, idx)
 
     def where(self, stage: str) -> str:
         """``"step k (step j of stage 'name')"`` for error messages and progress lines."""
@@ -166,23 +188,26 @@ class _Run:
 
     def check_parameters(self, stage: StageConfig) -> None:
         """Stop when a trained parameter is no longer finite (one reduction, after each step)."""
-        trained = self._params(stage)
-        flat = torch.cat([t.detach().reshape(-1) for t in trained.values()])  # (|𝒮|+H·M+1,) at most
+        trained = [(p, t) for p in stage.params for t in self.groups[p]]
+        flat = torch.cat([t.detach().reshape(-1) for _, t in trained])
         if bool(torch.isfinite(flat).all()):
             return
-        bad = {p: t.detach().flatten()[~torch.isfinite(t.detach().flatten())][:3].tolist()
-               for p, t in trained.items() if not bool(torch.isfinite(t).all())}
+        bad: dict[str, list[float]] = {}
+        for p, t in trained:
+            values = t.detach().flatten()
+            bad.setdefault(p, []).extend(values[~torch.isfinite(values)][:3].tolist())
         require(False, f"training parameters after {self.where(stage.name)}",
                 f"finite values (the run diverged: lower the learning rate of {stage.params})",
-                bad)
+                {p: v[:3] for p, v in bad.items() if v})
 
     def record(self, stage: str) -> None:
         model = self.model
         with torch.no_grad():
-            loss = float(model.loss(self.sample, self.inputs))
+            loss_t, copier_t = model.loss_and_copier(self.sample, self.inputs)
+            loss = float(loss_t)
             selector = model.selector_weights().double().cpu().numpy()     # (|𝒮|,)
-            copier = model.copier_attention().double().cpu().numpy()       # (H, M)
-            a = float(model.a)
+            copier = copier_t.double().cpu().numpy()                       # (H, M)
+            a = float(_anchor(model))
         advice = ("the initial state is not finite" if stage == "init"
                   else "the run diverged: lower the learning rate of stage "
                        f"{stage!r}")
@@ -193,7 +218,21 @@ class _Run:
             require(loss <= limit, f"training loss at {self.where(stage)}",
                     f"at most the initial loss {self.records[0].loss:.6g} + EXPLOSION_NATS = "
                     f"{limit:.6g} ({advice})", loss)
-        self.records.append(HistoryRecord(self.step, stage, loss, selector, copier, a))
+        self.records.append(HistoryRecord(self.step, stage, loss, selector, copier, a,
+                                          self.report()))
+
+    def report(self) -> dict[str, Any] | None:
+        """The callback's result at this step, run in eval mode without gradients."""
+        if self.callback is None:
+            return None
+        model, training = self.model, self.model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                value = self.callback(model, self.step)
+        finally:
+            model.train(training)
+        return as_report(value, self.step)
 
     def history(self) -> History:
         spec = self.model.spec
@@ -202,11 +241,13 @@ class _Run:
 
     def payload(self) -> dict[str, Any]:
         opt = self.optimizer.state_dict() if self.optimizer is not None else None
+        model = self.model
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                 "config": self.config.to_dict(), "source": self.source.to_dict(),
-                "model_spec": self.model.spec.to_dict(), "vocab_size": self.model.vocab_size,
+                "model_spec": model.spec.to_dict(), "vocab_size": model.vocab_size,
+                "model_kind": model_kind(model), "model_options": model.constructor_options(),
                 "model_state": {k: v.detach().cpu().clone()
-                                for k, v in self.model.state_dict().items()},
+                                for k, v in model.state_dict().items()},
                 "optimizer_state": opt, "step": self.step, "stage_index": self.stage_index,
                 "stage_step": self.stage_step, "generator_state": self.generator.get_state(),
                 "generator_device": str(self.generator.device), "sample": self.sample.cpu(),
@@ -239,9 +280,9 @@ class _Run:
                     self.optimizer = self.make_optimizer(stage)
                     logger.debug("stage %r: %s for %d steps", stage.name, stage.params,
                                  stage.steps)
-                trained = self._params(stage)
-                for p, t in (("C", model.C), ("w", model.w), ("a", model.a)):
-                    t.requires_grad_(p in trained)
+                for p, params in self.groups.items():
+                    for t in params:
+                        t.requires_grad_(p in stage.params)
                 bar.set_description(stage.name)
                 first, started = self.stage_step + 1, time.perf_counter()
                 while self.stage_step < stage.steps and self.step < stop:
@@ -285,17 +326,40 @@ def _check_stop(stop_after: int | None, step: int) -> None:
             f"None or a global step > {step}", stop_after)
 
 
-def train(model: InductionHeadModel, source: Source, config: TrainConfig, *,
+def _check_callback(callback: Any) -> None:
+    require(callback is None or callable(callback), "callback",
+            "None or a callable (model, step) -> JSON mapping or None", type(callback).__name__)
+
+
+def _check_model(model: Any) -> None:
+    """An ``nn.Module`` with the :class:`TrainableModel` interface and the groups C, w, a."""
+    require(isinstance(model, nn.Module) and isinstance(model, TrainableModel), "model",
+            "a numerics.InductionHeadModel or numerics.FullInductionHeadModel (an nn.Module "
+            "with the TrainableModel interface)", type(model).__name__)
+    groups = model.parameter_groups()
+    require(isinstance(groups, dict) and set(groups) == set(PARAMS)
+            and all(isinstance(v, list) and v and all(isinstance(t, nn.Parameter) for t in v)
+                    for v in groups.values()), "model parameter_groups()",
+            f"a dict of non-empty parameter lists with keys {PARAMS}",
+            sorted(groups) if isinstance(groups, dict) else type(groups).__name__)
+    require(groups["a"][0].numel() == 1 and len(groups["a"]) == 1, "model parameter_groups()['a']",
+            "one scalar temperature", [tuple(t.shape) for t in groups["a"]])
+
+
+def train(model: TrainableModel, source: Source, config: TrainConfig, *,
           generator: torch.Generator, progress: bool = True,
           checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, callback: Callback | None = None) -> TrainResult:
     """Train ``model`` on sequences of ``source`` as ``config`` says (module docstring).
 
     The model is moved in place to the config's device and dtype. Sequences are sampled on the
     generator's device and moved to the model's.
 
     Args:
-        model: TF(M, H, d, D) whose loss kind equals ``config.loss`` and vocabulary ``source``'s.
+        model: TF(M, H, d, D), simplified or full (any ``nn.Module`` with the
+            :class:`numerics.models.full.TrainableModel` interface; checkpoints need one of
+            ``numerics.training.checkpoint.MODEL_KINDS``), whose loss kind equals
+            ``config.loss`` and vocabulary ``source``'s.
         source: the data source (d, P, prior).
         config: the run.
         generator: torch generator, the only randomness (module docstring).
@@ -304,22 +368,23 @@ def train(model: InductionHeadModel, source: Source, config: TrainConfig, *,
         checkpoint_every: steps between checkpoints (``None``: only at the end).
         stop_after: stop after this global step (a checkpoint is written there when a path is
             given); :func:`resume` continues the run.
+        callback: ``(model, step) -> JSON mapping or None`` at every logged row, in eval mode
+            under ``torch.no_grad()``; kept in ``history.reports`` (module docstring).
 
     Returns:
         :class:`TrainResult`.
 
     Raises:
-        InductionHeadsError: on bad arguments, and when the run diverges (module docstring):
-            non-finite parameters after a step, or a logged loss that is non-finite or more
-            than :data:`EXPLOSION_NATS` above the initial loss; the message names the stage
-            and the step.
+        InductionHeadsError: on bad arguments, a callback result that is not a JSON mapping,
+            and when the run diverges (module docstring): non-finite parameters after a step,
+            or a logged loss that is non-finite or more than :data:`EXPLOSION_NATS` above the
+            initial loss; the message names the stage and the step.
 
     Determinism: same seed and thread count give a bit-identical history and parameters on
     the CPU; across thread counts (1 vs 2) float32 results differ by up to ~6e-6 (parameters;
     2e-6 in the history), float64 results by up to ~1e-14 (tests/test_determinism.py).
     """
-    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
-            type(model).__name__)
+    _check_model(model)
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     require(isinstance(config, TrainConfig), "config", "a TrainConfig", type(config).__name__)
     require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
@@ -334,25 +399,31 @@ def train(model: InductionHeadModel, source: Source, config: TrainConfig, *,
             f"L >= max(parents) = {source.max_parent}", config.seq_len)
     require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
+    require(checkpoint_path is None or model_kind(model) is not None, "model with a checkpoint",
+            f"a model of a checkpoint kind {tuple(c.__name__ for c in MODEL_KINDS.values())}",
+            type(model).__name__)
     _check_stop(stop_after, 0)
+    _check_callback(callback)
     model.to(device=resolve_device(config.device), dtype=DTYPES[config.dtype])
     run = _Run(model, source, config, generator, _draw(source, config, generator), [],
-               None if checkpoint_every is None else int(checkpoint_every))
+               None if checkpoint_every is None else int(checkpoint_every), callback)
     run.record("init")
     return run.execute(progress=progress, checkpoint_path=checkpoint_path, stop_after=stop_after)
 
 
 def _model_from(data: dict[str, Any], config: TrainConfig, device: torch.device
-                ) -> InductionHeadModel:
-    """The model a checkpoint dict holds, on ``device`` in the config's dtype."""
-    model = InductionHeadModel(ModelSpec.from_dict(data["model_spec"]), int(data["vocab_size"]),
-                               loss=config.loss, dtype=DTYPES[config.dtype], device=device)
+                ) -> TrainableModel:
+    """The model a checkpoint dict holds (its kind and options), on ``device`` in the dtype."""
+    kind, options = checkpoint_model(data)
+    model = build_model(kind, options, ModelSpec.from_dict(data["model_spec"]),
+                        int(data["vocab_size"]), loss=config.loss, dtype=DTYPES[config.dtype],
+                        device=device)
     model.load_state_dict(data["model_state"])
     return model
 
 
 def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None = None
-               ) -> InductionHeadModel:
+               ) -> TrainableModel:
     """The trained model saved in a checkpoint of :func:`train` or :func:`resume`, in one call.
 
     Args:
@@ -361,7 +432,9 @@ def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None
         device: where to put the model (default: the CPU).
 
     Returns:
-        The :class:`numerics.InductionHeadModel` at the checkpoint's step, in eval mode.
+        The model at the checkpoint's step, in eval mode: a :class:`numerics.InductionHeadModel`
+        or a :class:`numerics.FullInductionHeadModel` (with its constructor options), as the
+        checkpoint's ``model_kind`` says.
 
     Raises:
         InductionHeadsError: when the file is not a checkpoint of this library.
@@ -372,23 +445,27 @@ def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None
 
 
 def resume(checkpoint_path: str | Path, *, progress: bool = True,
-           stop_after: int | None = None) -> TrainResult:
+           stop_after: int | None = None, callback: Callback | None = None) -> TrainResult:
     """Continue the run saved in ``checkpoint_path`` (written by :func:`train` or :func:`resume`).
 
-    The model, optimizer, generator, fixed sample and history are restored, so on the same
-    device the result is bit-identical to an uninterrupted run. Checkpoints keep being written
-    to ``checkpoint_path`` as the original run would.
+    The model (of the checkpoint's kind), optimizer, generator, fixed sample and history (with
+    its reports) are restored, so on the same device the result is bit-identical to an
+    uninterrupted run. Checkpoints keep being written to ``checkpoint_path`` as the original
+    run would. A callback is not saved: pass it again to keep filling ``history.reports``.
 
     Args:
         checkpoint_path: the checkpoint file.
         progress: report progress on stderr, as :func:`train` does.
         stop_after: stop again after this global step.
+        callback: as in :func:`train`.
 
     Raises:
-        InductionHeadsError: on a bad checkpoint or ``stop_after``, and when the continued run
-            diverges (as in :func:`train`; the threshold is the run's initial loss).
+        InductionHeadsError: on a bad checkpoint, ``stop_after`` or callback, and when the
+            continued run diverges (as in :func:`train`; the threshold is the run's initial
+            loss).
     """
     data = load_checkpoint(checkpoint_path)
+    _check_callback(callback)
     config = TrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
     model = _model_from(data, config, resolve_device(config.device))
@@ -400,7 +477,7 @@ def resume(checkpoint_path: str | Path, *, progress: bool = True,
     generator.set_state(data["generator_state"])
     history = History.from_dict(data["history"])
     run = _Run(model, source, config, generator, data["sample"], history.records(),
-               data["checkpoint_every"])
+               data["checkpoint_every"], callback)
     run.step, run.stage_index, run.stage_step = (int(data["step"]), int(data["stage_index"]),
                                                  int(data["stage_step"]))
     _check_stop(stop_after, run.step)

@@ -18,6 +18,27 @@ and the oracle; the checks read these. The same predictors are also scored on th
 sample (``losses_train``), the sample the logged training loss is computed on, so that the
 training curve is compared with references on the same sequences. The training sample keeps no
 kernels, so its oracle is None.
+
+``model`` chooses what is trained (:data:`numerics.verify.probed.MODEL_KINDS`): TF(M, H, d, D)
+(``"simplified"``), its full variant (``"full"``, docs/theory.md §7, trained by the same
+stage-wise or joint schedule with its own default rates) or a standard transformer
+(``"standard"``, :func:`numerics.verify.probed.verify_standard`). Every model is read by
+:func:`numerics.probe` at the end on the held-out sample (``report.probe``; ``learned`` gains
+``effective_set``) and, with ``probe_history``, at every logged step on the first
+``probe_sequences`` held-out sequences (``history.reports``: the distance to every reference
+predictor over training). The checks differ by kind:
+
+    simplified  selector, copier, untouched_heads, temperature, gih_agreement, loss_vs_gih
+                (:mod:`numerics.verify.checks`) and probe_agreement (the probe's effective set
+                is the selector's argmax c̃)
+    full        selector, untouched_heads, then effective_set, loss_vs_best_gih and
+                first_layer (:mod:`numerics.verify.probe_checks`). Not TF's copier check: the
+                full copier's attention depends on the content and gives offset 0 a share
+                (measured 0.83 on the parent offsets at the defaults), so its first layer is
+                checked by the probe's share criterion instead. Not the temperature check: the
+                LayerNorm gain of the copier multiplies ``a`` (docs/theory.md §7), so the full
+                variant sharpens its classifier through the gain while ``a`` stays small.
+    standard    effective_set, loss_vs_best_gih, first_layer
 """
 
 from __future__ import annotations
@@ -33,8 +54,11 @@ import numpy as np
 import torch
 
 from numerics.data import sample_sequences
+from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
+from numerics.probing import probe_callback
 from numerics.training import DTYPES, MODES, History, TrainConfig, default_config, train
+from numerics.training.standard import StandardHistory, StandardSpec, StandardTrainConfig
 from numerics.training.summary import learned_summary
 from numerics.verify.checks import (
     Check,
@@ -49,13 +73,28 @@ from numerics.verify.checks import (
 )
 from numerics.verify.curves import initial_copier_criterion, predicted_curves
 from numerics.verify.evaluation import heldout_losses
+from numerics.verify.probe_checks import (
+    best_gih_losses,
+    check_effective_set,
+    check_first_layer,
+    check_loss_vs_best_gih,
+    check_probe_agreement,
+)
+from numerics.verify.probed import (
+    DEFAULT_PROBE_SEQUENCES,
+    FIRST_LAYER_ENTRY,
+    MODEL_KINDS,
+    probe_summary,
+    probe_trained,
+    verify_standard,
+)
 from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
 from theory.predictors import optimal_temperature
 from theory.spec import ModelSpec, Source
 
 __all__ = ["DEFAULT_SEQ_LEN", "DEFAULT_SEQUENCES", "DEFAULT_HELDOUT",
-           "DEFAULT_PREDICTION_SAMPLES", "VerifyReport", "verify_case"]
+           "DEFAULT_PREDICTION_SAMPLES", "MODEL_KINDS", "VerifyReport", "verify_case"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +113,29 @@ class VerifyReport:
     """The outcome of :func:`verify_case`.
 
     Attributes:
-        config: the run's settings (seed, sizes, source, model, train config) as a JSON dict.
+        config: the run's settings (``model_kind``, seed, sizes, source, model, train config;
+            ``architecture`` for the standard transformer) as a JSON dict.
         prediction: the predicted limit.
-        history: the logged training trajectory.
+        history: the logged training trajectory (a :class:`numerics.training.standard.
+            StandardHistory` for the standard transformer).
         checks: the checks in table order.
         passed: every check passed.
         learned: :func:`numerics.training.learned_summary` of the history (``selected_set``,
-            ``selector_weights``, ``copier_mass``, ``temperature``, ...).
+            ``selector_weights``, ``copier_mass``, ``temperature``, ...; not for the standard
+            transformer) and :func:`numerics.verify.probed.probe_summary` (``effective_set``,
+            ``settled_step``, ``first_layer``, ...).
         losses: :func:`numerics.verify.heldout_losses`: held-out losses ``model``,
             ``gih_trained_a``, ``gih_a_star``, ``gih_inf``, ``bayes`` (None unless Dirichlet),
-            ``oracle``, with ``a_star``, ``trained_a``, ``sequences`` and ``floor_hits``.
+            ``oracle``, with ``a_star``, ``trained_a``, ``sequences`` and ``floor_hits``; for the
+            probed kinds also ``best_gih`` (:func:`numerics.verify.probe_checks.best_gih_losses`).
         seconds: wall-clock time of :func:`verify_case` (not part of the replayable content).
         notes: statements about the prediction (undecidable margin, inexpressible parents).
         curves: predicted trajectories (:func:`numerics.verify.curves.predicted_curves`).
         losses_train: the same keys as ``losses`` on the training sample (``oracle`` None: no
-            kernels), or None for a report read from a file that does not hold them.
+            kernels), or None (the standard transformer has no fixed training sample, and a
+            report read from a file may not hold them).
+        probe: the final :class:`numerics.ProbeReport` on the held-out sample, as its
+            ``to_dict()``, or None for a report read from a file that does not hold it.
     """
 
     config: dict[str, Any]
@@ -102,6 +149,12 @@ class VerifyReport:
     notes: tuple[str, ...] = ()
     curves: dict[str, Any] = field(default_factory=dict)
     losses_train: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+
+    @property
+    def model_kind(self) -> str:
+        """``"simplified"``, ``"full"`` or ``"standard"``."""
+        return str(self.config.get("model_kind", "simplified"))
 
     def check(self, name: str) -> Check:
         """The check called ``name``."""
@@ -117,7 +170,7 @@ class VerifyReport:
             "losses": self.losses, "losses_train": self.losses_train,
             "checks": [c.to_dict() for c in self.checks],
             "notes": list(self.notes), "curves": self.curves,
-            "history": self.history.to_dict(), "seconds": self.seconds})
+            "history": self.history.to_dict(), "seconds": self.seconds, "probe": self.probe})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
@@ -133,11 +186,15 @@ class VerifyReport:
         require(not missing, "report keys", "every key VerifyReport.to_dict writes",
                 f"missing {missing}")
         checks = tuple(Check.from_dict(c) for c in data["checks"])
+        kind = dict(data["config"]).get("model_kind", "simplified")
+        require(kind in MODEL_KINDS, "report model_kind", f"one of {MODEL_KINDS}", kind)
+        history = (StandardHistory if kind == "standard" else History).from_dict(data["history"])
         return cls(dict(data["config"]), LimitPrediction.from_dict(data["predicted"]),
-                   History.from_dict(data["history"]), checks, bool(data["passed"]),
+                   history, checks, bool(data["passed"]),
                    dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
                    tuple(data.get("notes", ())), dict(data.get("curves") or {}),
-                   None if data.get("losses_train") is None else dict(data["losses_train"]))
+                   None if data.get("losses_train") is None else dict(data["losses_train"]),
+                   None if data.get("probe") is None else dict(data["probe"]))
 
 
 def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.Generator]:
@@ -149,12 +206,13 @@ def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.
 
 
 def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
-                    sequences: int | None, device: str | None) -> TrainConfig:
+                    sequences: int | None, device: str | None, kind: str) -> TrainConfig:
     if config is None:
         require(mode in MODES, "mode", f"one of {MODES}", mode)
         return default_config(mode, sequences=DEFAULT_SEQUENCES if sequences is None else sequences,
                               seq_len=DEFAULT_SEQ_LEN if seq_len is None else seq_len,
-                              device="auto" if device is None else device)
+                              device="auto" if device is None else device,
+                              **({} if kind == "simplified" else {"model": kind}))
     require(isinstance(config, TrainConfig), "config",
             "a numerics.training.config.TrainConfig or None", type(config).__name__)
     require(seq_len is None or seq_len == config.seq_len, "seq_len",
@@ -164,25 +222,56 @@ def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
     return config if device is None else dataclasses.replace(config, device=device)
 
 
+def _standard_config(config: StandardTrainConfig | None, seq_len: int | None,
+                     sequences: int | None) -> StandardTrainConfig | None:
+    require(sequences is None, "sequences", "None for the standard transformer (it trains on "
+            "fresh batches: set the config's batch_size)", sequences)
+    if seq_len is None:
+        return config
+    from numerics.training.standard import FAST_TRAINING
+    base = FAST_TRAINING if config is None else config
+    require(config is None or seq_len == config.seq_len, "seq_len",
+            f"None or the config's L = {base.seq_len}", seq_len)
+    return dataclasses.replace(base, seq_len=seq_len)
+
+
+def _build(kind: str, spec: ModelSpec, vocab_size: int, cfg: TrainConfig):
+    cls = InductionHeadModel if kind == "simplified" else FullInductionHeadModel
+    return cls(spec, vocab_size, loss=cfg.loss, dtype=DTYPES[cfg.dtype])
+
+
 def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                 sequences: int | None = None, seed: int = 0, mode: str = "stagewise",
-                config: TrainConfig | None = None, device: str | None = None,
-                heldout: int = DEFAULT_HELDOUT,
+                config: TrainConfig | StandardTrainConfig | None = None,
+                device: str | None = None, heldout: int = DEFAULT_HELDOUT,
                 prediction_samples: int = DEFAULT_PREDICTION_SAMPLES,
+                model: str = "simplified", architecture: StandardSpec | None = None,
+                probe_history: bool = True, probe_sequences: int = DEFAULT_PROBE_SEQUENCES,
                 progress: bool = False) -> VerifyReport:
     """Predict the limit, train, and check the trained model against the prediction.
 
     Args:
         source: the data source.
-        spec: model sizes and initialisation (H, M, D, w±, C, a).
-        seq_len: L (default :data:`DEFAULT_SEQ_LEN`, or the config's; must match it if both).
-        sequences: n (default :data:`DEFAULT_SEQUENCES`, or the config's).
+        spec: model sizes and initialisation (H, M, D, w±, C, a); for the standard transformer
+            the sizes of the head sets the theory ranks.
+        seq_len: L (default :data:`DEFAULT_SEQ_LEN`, or the config's; must match it if both;
+            the standard transformer's default is its config's, 50).
+        sequences: n (default :data:`DEFAULT_SEQUENCES`, or the config's); None for the
+            standard transformer.
         seed: integer >= 0, the only randomness (module docstring).
-        mode: ``"stagewise"`` or ``"joint"`` for the default schedule (ignored with ``config``).
-        config: a custom training run (its ``mode`` then applies).
+        mode: ``"stagewise"`` or ``"joint"`` for the default schedule (ignored with ``config``
+            and for the standard transformer).
+        config: a custom training run: a :class:`TrainConfig` (its ``mode`` then applies), or
+            a :class:`~numerics.training.standard.StandardTrainConfig` for ``"standard"``.
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"``; None keeps the config's (default auto).
-        heldout: held-out sequences for checks 5–6, >= 1.
+        heldout: held-out sequences for the loss checks and the final probe, >= 2.
         prediction_samples: Monte Carlo sequences for the prediction, >= 2.
+        model: one of :data:`MODEL_KINDS` (module docstring).
+        architecture: the standard transformer's :class:`StandardSpec` (None: the default of
+            :func:`numerics.verify.probed.verify_standard`); only for ``"standard"``.
+        probe_history: probe the model at every logged step (TF and its full variant; the
+            standard transformer always is).
+        probe_sequences: held-out sequences of those probes, 2..heldout.
         progress: show a tqdm bar while training.
 
     Returns:
@@ -196,11 +285,21 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
     require(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0,
             "seed", "an integer >= 0", seed)
-    for name, value, low in (("heldout", heldout, 1),
-                             ("prediction_samples", prediction_samples, 2)):
+    for name, value, low in (("heldout", heldout, 2),
+                             ("prediction_samples", prediction_samples, 2),
+                             ("probe_sequences", probe_sequences, 2)):
         require(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                 and value >= low, name, f"an integer >= {low}", value)
-    cfg = _resolve_config(config, mode, seq_len, sequences, device)
+    require(model in MODEL_KINDS, "model", f"one of {MODEL_KINDS}", model)
+    require(architecture is None or model == "standard", "architecture",
+            "None unless model='standard'", type(architecture).__name__)
+    if model == "standard":
+        return VerifyReport(**verify_standard(
+            source, spec, architecture=architecture,
+            config=_standard_config(config, seq_len, sequences), seed=int(seed), device=device,
+            heldout=int(heldout), prediction_samples=int(prediction_samples),
+            probe_sequences=min(int(probe_sequences), int(heldout)), progress=progress))
+    cfg = _resolve_config(config, mode, seq_len, sequences, device, model)
     n, L = cfg.sequences, cfg.seq_len
     require(L > spec.window, "seq_len", f"L > window M = {spec.window}", L)
     pred_rng, train_gen, held_gen = _generators(int(seed))
@@ -210,37 +309,65 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                                train_sequences=n)
     logger.info("predicted S* = %s (decidable: %s)", prediction.selected_set,
                 prediction.decidable)
-    model = InductionHeadModel(spec, source.vocab_size, loss=cfg.loss, dtype=DTYPES[cfg.dtype])
-    c_sq_sum = float(model.C.detach().double().square().sum())
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    result = train(model, source, cfg, generator=train_gen, progress=progress)
+    held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
+                                     return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
+    net = _build(model, spec, source.vocab_size, cfg)
+    c_sq_sum = float(net.C.detach().double().square().sum())
+    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    callback = None
+    if probe_history:
+        few = min(int(probe_sequences), int(heldout))
+        callback = probe_callback(source, spec, tokens=held[:few], kernels=kernels[:few],
+                                  limit=prediction)
+    result = train(net, source, cfg, generator=train_gen, progress=progress, callback=callback)
     history, selected, sample = result.history, prediction.selected_set, result.sample
     init_g = None
-    if cfg.mode == "stagewise":  # the criterion stage 1 saw: the initial copier on that sample
-        start = InductionHeadModel(spec, source.vocab_size, loss=cfg.loss,
-                                   dtype=DTYPES[cfg.dtype])
+    if cfg.mode == "stagewise" and model == "simplified":
+        # the criterion stage 1 saw: the initial copier on that sample
+        start = _build(model, spec, source.vocab_size, cfg)
         start.load_state_dict(initial)
         init_g = initial_copier_criterion(start, sample)
 
-    held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
-                                     return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
-    trained_a = float(model.a.detach())
+    trained_a = float(net.a.detach())
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,
                                  vocab_size=source.vocab_size)
-    losses, probs = heldout_losses(model, held, source, selected_set=selected, kernels=kernels,
+    losses, probs = heldout_losses(net, held, source, selected_set=selected, kernels=kernels,
                                    a_star=a_star, return_probabilities=True)
-    tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
-    losses_train = heldout_losses(model, sample, source, selected_set=selected, a_star=a_star)
-
-    checks = (check_selector(prediction, history), check_copier(prediction, history),
-              check_untouched(prediction, history), check_temperature(history, cfg),
-              check_gih_agreement(tv, selected, trained_a), check_loss_vs_gih(losses))
-    curves = predicted_curves(history, cfg, criterion=prediction.criterion,
-                              initial_criterion=init_g, c_sq_sum=c_sq_sum, selected_set=selected,
-                              tokens=sample, vocab_size=source.vocab_size)
-    settings = {"seed": int(seed), "mode": cfg.mode, "seq_len": L, "sequences": n,
-                "heldout": int(heldout), "prediction_samples": int(prediction_samples),
+    losses_train = heldout_losses(net, sample, source, selected_set=selected, a_star=a_star)
+    report = probe_trained(net, model, source, spec, tokens=held, kernels=kernels,
+                           limit=prediction)
+    learned = learned_summary(history)
+    learned.update(probe_summary(report, model, history.reports, history.steps))
+    checks = (check_selector(prediction, history),)
+    if model == "simplified":
+        tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
+        checks += (check_copier(prediction, history), check_untouched(prediction, history),
+                   check_temperature(history, cfg), check_gih_agreement(tv, selected, trained_a),
+                   check_loss_vs_gih(losses), check_probe_agreement(learned["selected_set"], report))
+    else:
+        checks += (check_untouched(prediction, history),)
+    if model == "full":
+        gih = best_gih_losses(sample.numpy(), held.numpy(), prediction.sets,
+                              vocab_size=source.vocab_size)
+        losses["best_gih"] = gih
+        checks += (check_effective_set(prediction, report),
+                   check_loss_vs_best_gih(losses["model"], gih),
+                   check_first_layer(prediction, report, FIRST_LAYER_ENTRY[model]))
+    # The reduced dynamics are TF's (an l2-normalised, content-free copier): none for the full
+    # variant, whose LayerNorm gain acts as a second temperature.
+    curves = {} if model == "full" else predicted_curves(
+        history, cfg, criterion=prediction.criterion, initial_criterion=init_g,
+        c_sq_sum=c_sq_sum, selected_set=selected, tokens=sample, vocab_size=source.vocab_size)
+    settings = {"model_kind": model, "seed": int(seed), "mode": cfg.mode, "seq_len": L,
+                "sequences": n, "heldout": int(heldout),
+                "prediction_samples": int(prediction_samples),
+                "probe_sequences": int(probe_sequences) if probe_history else None,
                 "source": source.to_dict(), "model": spec.to_dict(), "train": cfg.to_dict()}
+    if model == "full":
+        settings["model_options"] = {
+            "normalization": net.normalization, "self_attention": net.self_attention,
+            "relu_similarity": net.relu_similarity, "ln_eps": net.ln_eps}
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
-                        learned_summary(history), losses, time.perf_counter() - started,
-                        prediction_notes(prediction, cfg.mode, init_g), curves, losses_train)
+                        learned, losses, time.perf_counter() - started,
+                        prediction_notes(prediction, cfg.mode, init_g), curves, losses_train,
+                        report.to_dict())

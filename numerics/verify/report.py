@@ -93,10 +93,21 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
     """
     data = report.to_dict() if isinstance(report, VerifyReport) else report
     pred, learned = data["predicted"], data["learned"]
-    lines = [f"predicted S* = {_fmt(pred['selected_set'])} "
-             f"(runner-up {_fmt(pred['runner_up'])}, margin {pred['margin_se'] or 0:.1f} SE, "
-             f"decidable: {pred['decidable']}); learned argmax c̃ = "
-             f"{_fmt(learned['selected_set'])}, a = {learned['temperature']:.4f}", ""]
+    kind = data["config"].get("model_kind", "simplified")
+    head = (f"model {kind}: predicted S* = {_fmt(pred['selected_set'])} "
+            f"(runner-up {_fmt(pred['runner_up'])}, margin {pred['margin_se'] or 0:.1f} SE, "
+            f"decidable: {pred['decidable']})")
+    if "selected_set" in learned:
+        head += (f"; learned argmax c̃ = {_fmt(learned['selected_set'])}, "
+                 f"a = {learned['temperature']:.4f}")
+    lines = [head]
+    if learned.get("effective_set") is not None:
+        lines.append(f"probe: effective set {_fmt(learned['effective_set'])} (runner-up "
+                     f"{_fmt(learned.get('effective_runner_up'))} by "
+                     f"{_fmt(learned.get('effective_margin_se'))} SE), settled from step "
+                     f"{_fmt(learned.get('settled_step'))}; first-layer heads (peak offset, "
+                     f"mass): {_fmt(learned.get('first_layer'))}")
+    lines.append("")
     rows = [("check", "predicted", "measured", "tolerance", "result")]
     rows += [(c["name"], _fmt(c["predicted"]), _fmt(c["measured"]), _fmt(c["tolerance"]),
               "PASS" if c["passed"] else "FAIL") for c in data["checks"]]
@@ -117,6 +128,11 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
                   f"at the loss floor:"]
         lines += ["  " + ", ".join(f"{k} {_fmt(scores.get(k))}"
                                    + (f" [{hits[k]}]" if hits.get(k) else "") for k in LOSS_KEYS)]
+    best = losses.get("best_gih")
+    if best:
+        lines += ["held-out GIH loss of every head set at its best temperature (fitted on "
+                  "another sample): " + ", ".join(f"{k} {_fmt(v['loss'])}"
+                                                  for k, v in best["by_set"].items())]
     lines += [f"temperatures: trained a {_fmt(losses['trained_a'])}, "
               f"a*(L) {_fmt(losses['a_star'])}"]
     lines += [f"note: {n}" for n in data.get("notes", [])]

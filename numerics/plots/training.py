@@ -1,4 +1,4 @@
-"""Figures of a verification run: the training history against the predicted limit.
+"""Figures of a training history against the predicted limit (TF and its full variant).
 
 Every function takes plain data (arrays, lists, dicts as in ``report.json``), returns a
 :class:`matplotlib.figure.Figure` built without ``pyplot`` (no global figure state, no window,
@@ -9,8 +9,6 @@ no backend switch: ``savefig`` renders PNG with the Agg canvas) and, given ``pat
 - :func:`plot_temperature`: ``a`` over steps with the predicted growth and ``a*(L)``.
 - :func:`plot_losses`: the logged training loss against the reference predictors scored on the
   same training sample, and every predictor's final loss on the training and held-out samples.
-- :func:`report_figures`: the four from a ``report.json`` dict; :func:`save_report_figures`
-  writes them as :data:`FIGURE_NAMES`.
 
 Conventions: the history is logged at log-spaced steps, so the selector and temperature step
 axes are log-scaled on ``step + 1``; stage boundaries are dashed lines named on top; every loss
@@ -33,14 +31,9 @@ from matplotlib.transforms import blended_transform_factory
 
 from theory.notation import head_set_label
 
-__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE",
-           "set_colors", "stage_spans", "plot_selector", "plot_copier", "plot_temperature",
-           "plot_losses", "report_figures", "save_report_figures"]
-
-FIGURE_KEYS = ("selector", "copier", "temperature", "losses")
-"""Keys of :func:`report_figures`, in order."""
-FIGURE_NAMES = tuple(f"{key}.png" for key in FIGURE_KEYS)
-"""File names :func:`save_report_figures` writes, in order."""
+__all__ = ["REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE", "set_colors", "stage_spans",
+           "mark_stages", "finish", "plot_selector", "plot_copier", "plot_temperature",
+           "plot_losses", "a_stage_start"]
 
 REFERENCE_LABELS = {"model": "model", "gih_trained_a": "GIH(S*), trained a",
                     "gih_a_star": "GIH(S*), a*(L)", "gih_inf": "GIH(S*), a = ∞",
@@ -65,7 +58,7 @@ _REF_STYLES = {"gih_trained_a": ("C0", "--", "v"), "gih_a_star": ("C1", "-.", "^
 """Per reference: colour, line style, marker (lines that coincide stay distinguishable)."""
 
 
-def _finish(fig: Figure, path: str | Path | None) -> Figure:
+def finish(fig: Figure, path: str | Path | None) -> Figure:
     if path is not None:
         fig.savefig(Path(path), dpi=_DPI)
     return fig
@@ -89,7 +82,7 @@ def stage_spans(stages: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int
     return spans
 
 
-def _mark_stages(ax: Any, stages: Sequence[tuple[str, int, int]] | None, *, shift: float,
+def mark_stages(ax: Any, stages: Sequence[tuple[str, int, int]] | None, *, shift: float,
                  first: float) -> None:
     """Vertical lines at stage starts after ``first`` and each stage's name above the axes."""
     top = blended_transform_factory(ax.transData, ax.transAxes)
@@ -149,7 +142,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
         handles.append(Line2D([], [], ls="none",
                               label=f"replicator prediction: absent —\n{missing}"))
     ax.set_xscale("log")
-    _mark_stages(ax, stages, shift=1.0, first=float(x[0]) - 1.0 if len(x) else 0.0)
+    mark_stages(ax, stages, shift=1.0, first=float(x[0]) - 1.0 if len(x) else 0.0)
     ax.set(xlabel="global step + 1 (log scale; step 0 is the initialisation)",
            ylabel="selector weight c̃_S", ylim=(-0.02, 1.02))
     ax.set_title("selector weights c̃_S = softmax(C)_S" + ("" if star is None else
@@ -157,7 +150,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="head set S (solid: trained)", title_fontsize=8,
               ncol=1 if len(sets) <= 14 else 2)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_copier(init: Any, trained: Any, *, predicted_offsets: Sequence[int | None],
@@ -195,7 +188,7 @@ def plot_copier(init: Any, trained: Any, *, predicted_offsets: Sequence[int | No
                                   label="predicted offset of a head in S*")],
                loc="outside lower center", fontsize=8, frameon=False)
     fig.suptitle("copier attention per head and offset", fontsize=10)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None = None,
@@ -239,7 +232,7 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
         ax.axhline(a_star, ls=":", color="C3", lw=1.6,
                    label=f"a*(L) = {a_star:.3f}: GIH(S*) loss minimiser, training sample")
     ax.set_xscale("log")
-    _mark_stages(ax, stages, shift=1.0 - origin, first=float(origin))
+    mark_stages(ax, stages, shift=1.0 - origin, first=float(origin))
     where = next((n for n, lo, hi in stages or () if lo <= origin < hi), None)
     since = "global step + 1" if origin == 0 else (
         f"steps since global step {origin}" + (f" (start of '{where}')" if where else "") + " + 1")
@@ -247,7 +240,7 @@ def plot_temperature(steps: Any, a: Any, *, predicted: Mapping[str, Any] | None 
     ax.set_title("classifier temperature a" + (f" (frozen before step {origin})" if origin
                                                else ""), pad=16)
     ax.legend(fontsize=7.5, loc="lower right")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def _loss_text(value: float, hits: int) -> str:
@@ -258,6 +251,7 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
                 heldout: Mapping[str, Any] | None = None, loss_kind: str = "nll",
                 reasons: Mapping[str, str] | None = None,
                 stages: Sequence[tuple[str, int, int]] | None = None,
+                sample: str = "training sample",
                 path: str | Path | None = None) -> Figure:
     """The logged loss against references on the same sample; final losses on both samples.
 
@@ -275,10 +269,12 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
         loss_kind: the training objective (``"nll"`` is ``-log ŷ``, the references' loss).
         reasons: per key, why its loss is absent (overrides :data:`ABSENT_REASONS`).
         stages: :func:`stage_spans` of the run.
+        sample: the name of the sample the logged loss is computed on (the standard
+            transformer's ``"evaluation batch"``).
         path: save the PNG here.
     """
     why = {**ABSENT_REASONS, **(reasons or {})}
-    samples = {"training sample": training or {}, "held-out": heldout or {}}
+    samples = {sample: training or {}, "held-out": heldout or {}}
     sizes = {name: f" (n = {d['sequences']})" if d.get("sequences") else ""
              for name, d in samples.items()}
     keys = [k for k in REFERENCE_LABELS if any(k in d for d in samples.values())]
@@ -287,39 +283,38 @@ def plot_losses(steps: Any, loss: Any, *, training: Mapping[str, Any] | None,
     x = np.asarray(steps, dtype=float)  # (T,)
     objective = "−log ŷ" if loss_kind == "nll" else f"{loss_kind} objective, not −log ŷ"
     left.plot(x, loss, "o-", color="k", ms=3, lw=1.5, zorder=4,
-              label=f"model, training sample: logged loss ({objective})")
+              label=f"model, {sample}: logged loss ({objective})")
     grid = np.linspace(x.min(), x.max(), 60) if len(x) else np.zeros(0)  # (60,)
-    hits_t = samples["training sample"].get("floor_hits") or {}
+    hits_t = samples[sample].get("floor_hits") or {}
     ceiling = OFF_SCALE * float(np.max(loss)) if len(x) else np.inf
     for k, key in enumerate(k for k in keys if k != "model" and training is not None):
         color, ls, marker = _REF_STYLES[key]
         value, name = training.get(key), REFERENCE_LABELS[key]
         if value is None:
             both = " (and held-out)" if key in samples["held-out"] and heldout[key] is None else ""
-            left.plot([], [], ls="none", label=f"{name}, training sample{both}: absent — "
+            left.plot([], [], ls="none", label=f"{name}, {sample}{both}: absent — "
                       f"{why.get(key, 'not recorded')}")
             continue
         off = " (above the plotted range)" if value > ceiling else ""
         left.plot(grid, np.full_like(grid, value), color=color, ls=ls, lw=1.4, marker=marker,
                   ms=5, markevery=(2 + 2 * k, 12), zorder=3,
-                  label=f"{name}, training sample: {_loss_text(value, hits_t.get(key, 0))}{off}")
+                  label=f"{name}, {sample}: {_loss_text(value, hits_t.get(key, 0))}{off}")
     if training is None:
-        left.plot([], [], ls="none", label="references on the training sample: absent — "
+        left.plot([], [], ls="none", label=f"references on the {sample}: absent — "
                   "not recorded in this report")
     shown = [v for k in keys if (v := (training or {}).get(k)) is not None and v <= ceiling]
     if len(x):
         lo, hi = min([float(np.min(loss)), *shown]), max([float(np.max(loss)), *shown])
         left.set_ylim(lo - 0.06 * (hi - lo + 1e-3), hi + 0.06 * (hi - lo + 1e-3))
-    _mark_stages(left, stages, shift=0.0, first=float(x[0]) if len(x) else 0.0)
+    mark_stages(left, stages, shift=0.0, first=float(x[0]) if len(x) else 0.0)
     left.set(xlabel="global step (optimizer updates)",
              ylabel="loss (nats): −log ŷ(y)" if loss_kind == "nll"
              else f"loss (nats): curve {loss_kind}, lines −log ŷ(y)")
-    left.set_title(f"training loss against references on the training sample"
-                   f"{sizes['training sample']}", pad=16)
+    left.set_title(f"logged loss against references on the {sample}{sizes[sample]}", pad=16)
     _final_losses(right, keys, samples, sizes, why)
     (h1, l1), (h2, l2) = left.get_legend_handles_labels(), right.get_legend_handles_labels()
     fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncol=3, fontsize=7.5, frameon=False)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def _final_losses(ax: Any, keys: Sequence[str], samples: Mapping[str, Mapping[str, Any]],
@@ -347,54 +342,14 @@ def _final_losses(ax: Any, keys: Sequence[str], samples: Mapping[str, Mapping[st
         span = max(max(values) - min(values), 0.05 * max(abs(max(values)), 1e-3))
         ax.set_xlim(min(values) - 0.1 * span, max(values) + 0.55 * span)
     ax.grid(axis="x", color="0.9")
-    ax.set(xlabel="cross-entropy −log ŷ(y) (nats)", title="final losses: training vs held-out")
+    first = next(iter(samples))
+    ax.set(xlabel="cross-entropy −log ŷ(y) (nats)",
+           title=f"final losses: {'training' if first == 'training sample' else first} "
+                 "vs held-out")
 
 
-def _a_stage_start(stages: Sequence[Mapping[str, Any]]) -> int:
+def a_stage_start(stages: Sequence[Mapping[str, Any]]) -> int:
     """The first global step of the last stage that trains ``a`` (0 when none does)."""
     starts = [lo for (_, lo, hi), s in zip(stage_spans(stages), stages)
               if "a" in s["params"] and hi > lo]
     return starts[-1] if starts else 0
-
-
-def report_figures(data: Mapping[str, Any], *,
-                   temperature_overlays: Sequence[Mapping[str, Any]] = ()) -> dict[str, Figure]:
-    """The figures of a report, keyed by :data:`FIGURE_KEYS` (nothing written).
-
-    Args:
-        data: a ``report.json`` dict (:meth:`numerics.VerifyReport.to_dict`); a report without
-            ``losses_train`` shows the training-sample references as not recorded.
-        temperature_overlays: extra predicted ``a`` curves for :func:`plot_temperature`.
-    """
-    hist, curves, losses = data["history"], data.get("curves") or {}, data["losses"]
-    train = data["config"]["train"]
-    stages, predicted = stage_spans(train["stages"]), data["predicted"]
-    copier = [o if isinstance(o, int) and not isinstance(o, bool) else None
-              for o in predicted["copier"]]
-    joint = train.get("mode") == "joint"
-    why = {name: ("joint training has no reduced dynamics" if joint
-                  else f"no stage trains {param} alone") for name, param in
-           (("selector", "C"), ("temperature", "a"))}
-    return {
-        "selector": plot_selector(hist["steps"], hist["selector"], hist["sets"],
-                                  selected_set=predicted["selected_set"],
-                                  predicted=curves.get("selector"), missing=why["selector"],
-                                  stages=stages),
-        "copier": plot_copier(hist["copier"][0], hist["copier"][-1], predicted_offsets=copier),
-        "temperature": plot_temperature(hist["steps"], hist["a"],
-                                        predicted=curves.get("temperature"),
-                                        a_star=losses.get("a_star"),
-                                        overlays=temperature_overlays,
-                                        missing=why["temperature"], stages=stages,
-                                        origin=_a_stage_start(train["stages"])),
-        "losses": plot_losses(hist["steps"], hist["loss"], training=data.get("losses_train"),
-                              heldout=losses, loss_kind=train.get("loss", "nll"), stages=stages),
-    }
-
-
-def save_report_figures(data: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write :data:`FIGURE_NAMES` into ``out_dir`` from a ``report.json`` dict; returns them."""
-    figures, paths = report_figures(data), [Path(out_dir) / name for name in FIGURE_NAMES]
-    for key, path in zip(FIGURE_KEYS, paths):
-        _finish(figures[key], path)
-    return paths

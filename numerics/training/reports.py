@@ -1,0 +1,99 @@
+"""Readers of the per-row callback reports that a training history keeps.
+
+A training run's ``callback(model, step)`` returns a JSON mapping (or None) at every logged row;
+the history keeps them as a tuple aligned with its rows. When the callback probes the model
+(``numerics.probe(...).to_dict()``, e.g. :func:`numerics.training.standard.probe_callback`),
+a report holds, under ``"last"`` (the prediction of ``x_{L+1}``):
+
+    ``r["last"]["effective"]["head_set"]``  the effective head set, a list of parents
+    ``r["last"]["scores"]``                 a list of ``{"name": ..., "kl": ...}``, the mean
+                                            KL(reference ‖ model) per reference predictor
+
+These functions read those fields; rows without a report (None, or a report without ``"last"``)
+read as None / NaN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from theory.errors import InductionHeadsError, require
+
+__all__ = ["effective_sets", "distances", "settled_index", "as_report"]
+
+Report = Mapping[str, Any] | None
+
+
+def _probed(report: Report) -> bool:
+    return report is not None and "last" in report
+
+
+def effective_sets(reports: Sequence[Report]) -> tuple[tuple[int, ...] | None, ...]:
+    """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report).
+
+    Args:
+        reports: (T,) the history's callback reports.
+    """
+    return tuple(tuple(int(p) for p in r["last"]["effective"]["head_set"]) if _probed(r)
+                 else None for r in reports)
+
+
+def distances(reports: Sequence[Report], name: str) -> np.ndarray:
+    """(T,) float64 mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row.
+
+    NaN where a row has no report.
+
+    Args:
+        reports: (T,) the history's callback reports.
+        name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1,)"``, ``"bayes"``.
+
+    Raises:
+        InductionHeadsError: when a report has no score called ``name``.
+    """
+    out = np.full(len(reports), np.nan)
+    for t, r in enumerate(reports):
+        if _probed(r):
+            by_name = {s["name"]: s["kl"] for s in r["last"]["scores"]}
+            require(name in by_name, "score name", f"one of {sorted(by_name)}", name)
+            out[t] = float(by_name[name])
+    return out
+
+
+def settled_index(values: Sequence[Any]) -> int | None:
+    """First index from which every value equals the last one (None for no values).
+
+    Args:
+        values: (T,) comparable values, e.g. :func:`effective_sets` with the None rows removed.
+    """
+    if not len(values):
+        return None
+    first = len(values) - 1
+    while first > 0 and values[first - 1] == values[-1]:
+        first -= 1
+    return first
+
+
+def as_report(value: Any, step: int) -> dict[str, Any] | None:
+    """A callback's result as a plain JSON dict (a deep copy), or None.
+
+    Args:
+        value: what the callback returned at ``step``.
+        step: the logged step (for the error message).
+
+    Raises:
+        InductionHeadsError: when ``value`` is neither None nor a JSON-serialisable mapping
+            without NaN or inf.
+    """
+    if value is None:
+        return None
+    require(isinstance(value, Mapping), "callback result", "a mapping or None",
+            type(value).__name__)
+    try:
+        return json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise InductionHeadsError(f"callback result at step {step}: expected a JSON-serialisable "
+                                  f"mapping without NaN or inf, received {err}") from None

@@ -1,0 +1,116 @@
+"""The logged trajectory of a standard-transformer run, and what a run returns.
+
+:class:`StandardHistory` holds the rows of the package docstring as read-only arrays and reads
+the probe reports of its ``reports`` column with :mod:`numerics.training.reports`;
+:class:`StandardTrainResult` bundles the trained model, the history, the configuration and the
+fixed evaluation batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from numerics.models.standard import StandardTransformer
+from numerics.training import reports as _reports
+from numerics.training.standard.config import StandardTrainConfig
+from theory.errors import require
+
+__all__ = ["StandardHistory", "StandardTrainResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class StandardHistory:
+    """Logged trajectory of a :func:`train_standard` run (rows in the package docstring).
+
+    Attributes:
+        steps: (T,) int64 updates done.
+        lr: (T,) float64 learning rate of the last update.
+        train_loss: (T,) float64 objective on the step's batch (NaN at step 0).
+        eval_loss: (T,) float64 all-position loss on the evaluation batch.
+        eval_last_loss: (T,) float64 last-position loss on the evaluation batch.
+        reports: (T,) the callback's JSON dicts, or None where there was no callback.
+    """
+
+    steps: np.ndarray
+    lr: np.ndarray
+    train_loss: np.ndarray
+    eval_loss: np.ndarray
+    eval_last_loss: np.ndarray
+    reports: tuple[dict[str, Any] | None, ...]
+
+    def __post_init__(self) -> None:
+        T = len(self.reports)
+        for name, dtype in (("steps", np.int64), ("lr", np.float64), ("train_loss", np.float64),
+                            ("eval_loss", np.float64), ("eval_last_loss", np.float64)):
+            arr = np.array(getattr(self, name), dtype=dtype).reshape(-1)
+            require(arr.shape == (T,), f"history {name}", f"shape ({T},) like reports",
+                    arr.shape)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "reports", tuple(self.reports))
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
+        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
+        return _reports.effective_sets(self.reports)
+
+    def distances(self, name: str) -> np.ndarray:
+        """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
+
+        Args:
+            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1,)"``, ``"bayes"``.
+        """
+        return _reports.distances(self.reports, name)
+
+    def settled_step(self) -> int | None:
+        """First logged step from which the effective set stays at its final value.
+
+        Only rows with a probe report count; None when there is none.
+        """
+        rows = [(int(s), e) for s, e in zip(self.steps, self.effective_sets()) if e is not None]
+        index = _reports.settled_index([e for _, e in rows])
+        return None if index is None else rows[index][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN as None); :meth:`from_dict` inverts it exactly."""
+        def floats(arr: np.ndarray) -> list[float | None]:
+            return [None if math.isnan(v) else float(v) for v in arr.tolist()]
+        return {"steps": self.steps.tolist(), "lr": floats(self.lr),
+                "train_loss": floats(self.train_loss), "eval_loss": floats(self.eval_loss),
+                "eval_last_loss": floats(self.eval_last_loss), "reports": list(self.reports)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StandardHistory:
+        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys."""
+        keys = ("steps", "lr", "train_loss", "eval_loss", "eval_last_loss", "reports")
+        require(isinstance(data, dict) and set(keys) <= set(data), "standard history",
+                f"a dict with keys {keys}", sorted(data) if isinstance(data, dict) else data)
+        nan = lambda xs: [math.nan if x is None else x for x in xs]  # noqa: E731
+        return cls(steps=data["steps"], lr=nan(data["lr"]), train_loss=nan(data["train_loss"]),
+                   eval_loss=nan(data["eval_loss"]), eval_last_loss=nan(data["eval_last_loss"]),
+                   reports=tuple(data["reports"]))
+
+
+@dataclass(frozen=True, eq=False)
+class StandardTrainResult:
+    """What :func:`train_standard` and :func:`resume_standard` return.
+
+    Attributes:
+        model: the trained model (the object passed to :func:`train_standard`, or the restored
+            one after :func:`resume_standard`).
+        history: the logged trajectory from step 0 on.
+        config: the run's configuration.
+        eval_sample: int64 ``(eval_sequences, L+1)`` on the CPU, the fixed evaluation batch.
+    """
+
+    model: StandardTransformer
+    history: StandardHistory
+    config: StandardTrainConfig
+    eval_sample: torch.Tensor
