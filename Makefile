@@ -18,8 +18,12 @@ notebooks: install
 verify: install
 	$(PYTHON) -m numerics verify --out $(OUT) --force
 
+# Two pytest-xdist workers on two cores, each with one BLAS/OpenMP thread: OpenBLAS's default of
+# a thread per core made a batch of 256x256 inverses 5x slower when two processes shared the cores.
+THREADS_ONE := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: install
-	$(PYTHON) -m pytest -m "not gpu and not thorough" -n 2 -p no:benchmark
+	$(THREADS_ONE) $(PYTHON) -m pytest -m "not gpu and not thorough" -n 2 -p no:benchmark
 
 test-quick: install
 	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"
@@ -27,7 +31,7 @@ test-quick: install
 # The thorough tier runs its drawn cases across every core (pytest-xdist); pytest-benchmark,
 # where installed, refuses to run beside xdist, hence -p no:benchmark.
 test-thorough: install
-	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu" -n auto -p no:benchmark
+	$(THREADS_ONE) HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu" -n auto -p no:benchmark
 
 bench: install
 	$(PYTHON) -m numerics bench

@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles and the gpu tier's skip rule."""
+"""Shared pytest configuration: hypothesis profiles, worker threads and the gpu tier's skip rule."""
 
 from __future__ import annotations
 
@@ -20,6 +20,19 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per pytest-xdist worker.
+
+    ``make test`` runs two workers on two cores; with torch's default of one thread per core each
+    worker's small matmuls contend with the other's, and a standard-transformer run measured 5x
+    slower than on one idle thread. Tests that compare thread counts set them explicitly.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

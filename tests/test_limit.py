@@ -8,7 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from theory.criterion_estimates import expected_criterion
+from theory.copier import copier_attention
+from theory.criterion_estimates import (
+    copier_criterion,
+    expected_criterion,
+    finite_length_criterion,
+)
 from theory.errors import InductionHeadsError
 from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
 from theory.predictors import context_similarity
@@ -31,6 +36,10 @@ FIXED_SOURCE = Source(2, (1,), Fixed([[0.9, 0.1], [0.2, 0.8]]))
 
 EXACT_RTOL = 1e-12
 """G of a Fixed kernel comes from a float64 stationary solve: round-off only."""
+
+SHARP_SOURCE = Source(2, (1,), Dirichlet(0.05))
+"""docs/theory.md §3.7: near-deterministic single-parent chains, where a soft initial copier
+ranks a larger set first (a soft second head still carries some of the parent's token)."""
 
 
 def _paper(**kw):
@@ -161,3 +170,66 @@ def test_fixed_prior_needs_no_rng_and_round_trips_through_a_dict() -> None:
     again = LimitPrediction.from_dict(json.loads(json.dumps(pred.to_dict())))
     assert again.to_dict() == pred.to_dict()
     assert again.selected_set == pred.selected_set and math.isinf(again.margin_se)
+
+
+def test_initial_copier_criterion_is_drawn_after_the_existing_estimates() -> None:
+    """G_L, then G, then G_L at the initial copier, from one generator: adding the third draw
+    leaves the first two as they were."""
+    spec = ModelSpec(3, 4, 2)
+    pred = predict_limit(PAPER_SOURCE, spec, seq_len=40, samples=300,
+                         rng=np.random.default_rng(9), train_sequences=500)
+    rng = np.random.default_rng(9)
+    g_l = finite_length_criterion(PAPER_SOURCE, spec.sets, 40, samples=300, rng=rng)
+    g = expected_criterion(PAPER_SOURCE, spec.sets, samples=300, rng=rng)
+    init = copier_criterion(PAPER_SOURCE, spec.sets, 40, copier_attention(spec), samples=300,
+                            rng=rng)
+    assert np.array_equal(pred.criterion, g_l.values) and np.array_equal(pred.stderr, g_l.stderr)
+    assert np.array_equal(pred.asymptotic_criterion, g.values)
+    assert np.array_equal(pred.initial_criterion, init.values), (
+        f"predicted {pred.initial_criterion} vs copier_criterion {init.values}")
+    assert np.array_equal(pred.initial_stderr, init.stderr)
+    assert pred.stage1_set == init.best
+    assert pred.stage1_margin_train_noise is not None and pred.stage1_decidable is not None
+
+
+def test_soft_initial_copier_moves_stage_one_off_the_selected_set() -> None:
+    """The default prototype (mass e/(e+2) on each head's own offset) against a copier with
+    mass 0.999 there, on the source of §3.7 at the default training size."""
+    kw = {"seq_len": 100, "samples": 2000, "train_sequences": 2000}
+    soft = predict_limit(SHARP_SOURCE, ModelSpec(3, 3, 2), rng=np.random.default_rng(0), **kw)
+    assert soft.selected_set == (1,) and soft.decidable, soft.ranking()
+    assert soft.stage1_set == (1, 3) and soft.stage1_decidable, (
+        f"stage 1 predicted on (1, 3), got {soft.stage1_set}: "
+        f"{dict(zip(soft.sets, soft.initial_criterion))}")
+    assert soft.stage1_premise_holds is False
+    sharp_logit = math.log(0.999 * 2 / 0.001)  # softmax(w+, 0, 0) puts 0.999 on offset h
+    sharp = predict_limit(SHARP_SOURCE, ModelSpec(3, 3, 2, w_plus=sharp_logit),
+                          rng=np.random.default_rng(0), **kw)
+    assert sharp.stage1_set == sharp.selected_set == (1,) and sharp.stage1_decidable, (
+        f"{dict(zip(sharp.sets, sharp.initial_criterion))}")
+    assert sharp.stage1_premise_holds is True
+    assert np.array_equal(sharp.criterion, soft.criterion), "the init only moves the stage-1 set"
+
+
+def test_stage_one_fields_round_trip_and_dicts_without_them_still_load() -> None:
+    pred = _paper(seq_len=40, samples=300, train_sequences=500)
+    data = json.loads(json.dumps(pred.to_dict(), allow_nan=False))
+    assert len(data["initial_criterion"]) == 7 and data["stage1_set"] == list(pred.stage1_set)
+    again = LimitPrediction.from_dict(data)
+    assert again.to_dict() == pred.to_dict()
+    assert np.array_equal(again.initial_criterion, pred.initial_criterion)
+    without = {k: v for k, v in data.items() if k not in (
+        "initial_criterion", "initial_stderr", "stage1_set", "stage1_margin_se",
+        "stage1_margin_train_noise", "stage1_decidable")}
+    bare = LimitPrediction.from_dict(without)
+    assert bare.initial_criterion is None and bare.stage1_set is None
+    assert bare.stage1_premise_holds is None and bare.selected_set == pred.selected_set
+
+
+def test_without_a_length_there_is_no_stage_one_prediction() -> None:
+    pred = _paper(samples=200)
+    assert pred.initial_criterion is None and pred.stage1_set is None
+    assert pred.stage1_decidable is None and pred.stage1_premise_holds is None
+    data = pred.to_dict()
+    assert data["initial_criterion"] is None and data["stage1_set"] is None
+    assert LimitPrediction.from_dict(json.loads(json.dumps(data))).to_dict() == data

@@ -12,7 +12,10 @@ Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
     window_law, marginal; window_law_exact.
 Selection criterion (docs/theory.md §3; per kernel ``criterion``, estimates ``criterion_estimates``):
     modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
-    CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion.
+    CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion,
+    copier_criterion.
+The copier at a given attention (``copier``; the initial copier of stage 1, §3.7):
+    copier_attention, exact_attention, head_similarity, soft_context_similarity.
 Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
     context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
     gih_loss_and_grad, optimal_temperature, LOSS_FLOOR.
@@ -29,6 +32,12 @@ The limit:
     predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
 
+from theory.copier import (
+    copier_attention,
+    exact_attention,
+    head_similarity,
+    soft_context_similarity,
+)
 from theory.criterion import (
     chi2_mutual_information,
     chi2_mutual_information_exact,
@@ -39,6 +48,7 @@ from theory.criterion import (
 )
 from theory.criterion_estimates import (
     CriterionEstimate,
+    copier_criterion,
     expected_criterion,
     finite_length_criterion,
     stage1_signal,
@@ -118,6 +128,11 @@ __all__ = [
     "expected_criterion",
     "stage1_signal",
     "finite_length_criterion",
+    "copier_criterion",
+    "copier_attention",
+    "exact_attention",
+    "head_similarity",
+    "soft_context_similarity",
     "context_similarity",
     "gih_predict",
     "bayes_predict",

@@ -116,6 +116,11 @@ def format_prediction(pred: LimitPrediction) -> str:
     if asym_col:
         agree = "agrees" if pred.agrees_with_asymptotic else "DISAGREES"
         lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic_set)} ({agree})")
+    if pred.stage1_set is not None:
+        same = "agrees" if pred.stage1_premise_holds else "DIFFERS: stage-wise training ends there"
+        lines.append(f"stage 1 from the initial copier (argmax G_L at w+={m.w_plus:g}, "
+                     f"w-={m.w_minus:g}) = {_fmt_set(pred.stage1_set)} ({same}; decidable: "
+                     f"{'yes' if pred.stage1_decidable else 'no'})")
     heads = ", ".join(f"head {h}: " + (f"offset {c}" if isinstance(c, int) else str(c))
                       for h, c in enumerate(pred.copier, start=1))
     lines.append(f"copier window: {heads}")

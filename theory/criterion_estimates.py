@@ -1,4 +1,5 @@
-"""Estimates of the criterion under a source: ``E_π G(S)`` and the finite-length ``G_L(S)``.
+"""Estimates of the criterion under a source: ``E_π G(S)``, the finite-length ``G_L(S)``, and
+``G_L`` at a given copier (the signal stage 1 sees from the initial copier, docs/theory.md §3.7).
 
 The prior expectation ``E_π G(S)`` (or ``E_π χ²(S)``) is a Monte Carlo mean over kernels drawn from
 the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion`.
@@ -7,7 +8,9 @@ The finite-length criterion ``G_L(S)`` is the mean over sequences of the stage-1
 Measured: d=4, P=(1,2,3), alpha=0.3, S=(1,2,3): G = 0.0458, G_L = 0.0405 / 0.0428 / 0.0448 at
 L = 50 / 100 / 400 (from below). For the paper's alpha=0.1 many chains mix slowly and G_L sits
 *above* G, decaying slowly: G_L - G at (1,2) = 0.008 / 0.006 / 0.0045 at L = 100 / 400 / 1600.
-Both return a :class:`CriterionEstimate` (means, standard errors, per-sample values).
+:func:`copier_criterion` replaces the exact copier by a copier attention ``σ`` (:mod:`theory.copier`);
+at the exact attention it is ``G_L`` itself. All return a :class:`CriterionEstimate` (means,
+standard errors, per-sample values).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from theory.copier import check_attention, head_similarity, set_similarity, soft_context_similarity
 from theory.criterion import _KINDS, _check_set, criterion_values
 from theory.errors import require
 from theory.kernels import sample_kernels
@@ -31,6 +35,7 @@ __all__ = [
     "expected_criterion",
     "stage1_signal",
     "finite_length_criterion",
+    "copier_criterion",
 ]
 
 MC_KERNEL_FLOOR = 1e-30
@@ -51,7 +56,8 @@ class CriterionEstimate:
         values: ``(n_sets,)`` means.
         stderr: ``(n_sets,)`` standard errors of the means (0 for an exact value).
         samples: kernels (G, chi2) or sequences (G_L) averaged; 1 for an exact value.
-        kind: ``"G"``, ``"chi2"`` or ``"G_L"``.
+        kind: ``"G"``, ``"chi2"``, ``"G_L"`` (exact copier) or ``"G_L_copier"`` (a given
+            copier attention).
         per_sample: ``(samples, n_sets)`` per-kernel / per-sequence values, or None.
     """
 
@@ -124,15 +130,29 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
     return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
 
 
-def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
-    """Per-sequence stage-1 signal ``-∂ℓ/∂a`` at ``a = 0`` for the exact copier.
+def _signal(tokens: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """``g = Σ_l 1{x_l = e}(s_l - s̄)/N_e`` (0 when ``N_e = 0``): tokens ``(n, L+1)``, ``s`` ``(n, L)``."""
+    hit = (tokens[:, :-1] == tokens[:, -1:]).astype(np.float64)  # (n, L): 1{x_l = e}
+    count = hit.sum(axis=1)  # (n,)
+    centred = sim - sim.mean(axis=1, keepdims=True)  # (n, L)
+    num = np.sum(hit * centred, axis=1)  # (n,)
+    return np.divide(num, count, out=np.zeros_like(num), where=count > 0)
+
+
+def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...], attention: Any = None
+                  ) -> np.ndarray:
+    """Per-sequence stage-1 signal ``-∂ℓ/∂a`` at ``a = 0`` (``c̃`` one-hot on ``S``).
 
     With target ``e = x_{L+1}``, ``N_e = Σ_l 1{x_l = e}`` and ``s̄ = mean_l s_l``:
-    ``g = Σ_l 1{x_l = e} (s_l - s̄) / N_e``, and ``g = 0`` when ``N_e = 0``.
+    ``g = Σ_l 1{x_l = e} (s_l - s̄) / N_e``, and ``g = 0`` when ``N_e = 0``. The similarity
+    ``s_l`` is the exact copier's (:func:`theory.predictors.context_similarity`, ``S`` a set of
+    offsets) or, given ``attention``, the copier's at that attention
+    (:func:`theory.copier.soft_context_similarity`, ``S`` a set of heads).
 
     Args:
         tokens: integer ``(n, L+1)``, context ``x_1..x_L`` then the target ``x_{L+1}``.
         head_set: ``S``.
+        attention: None for the exact copier, or the copier attention ``σ`` ``(H, M)``.
 
     Returns:
         float64 ``(n,)``.
@@ -140,12 +160,11 @@ def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...]) -> np.ndarray:
     tok = np.asarray(tokens)
     require(tok.ndim == 2 and tok.shape[1] >= 2, "tokens", "an integer array (n, L+1), L >= 1",
             tok.shape)
-    sim = context_similarity(tok[:, :-1], head_set)  # (n, L)
-    hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): 1{x_l = e}
-    count = hit.sum(axis=1)  # (n,)
-    centred = sim - sim.mean(axis=1, keepdims=True)  # (n, L)
-    num = np.sum(hit * centred, axis=1)  # (n,)
-    return np.divide(num, count, out=np.zeros_like(num), where=count > 0)
+    if attention is None:
+        sim = context_similarity(tok[:, :-1], head_set)  # (n, L)
+    else:
+        sim = soft_context_similarity(tok[:, :-1], head_set, attention)  # (n, L)
+    return _signal(tok, sim)
 
 
 def finite_length_criterion(source: Source, sets: Any, seq_len: int, *, samples: int = 2000,
@@ -171,3 +190,45 @@ def finite_length_criterion(source: Source, sets: Any, seq_len: int, *, samples:
     tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
     per = np.stack([stage1_signal(tokens, s) for s in sets], axis=1)  # (n, n_sets)
     return _estimate(sets, per, "G_L")
+
+
+def copier_criterion(source: Source, sets: Any, seq_len: int, attention: Any, *,
+                     samples: int = 2000, rng: np.random.Generator) -> CriterionEstimate:
+    """``G_L(S)`` at the copier attention ``σ``: the mean stage-1 signal with ``s_l = K_S(l)``.
+
+    Stage 1 trains the selector against the initial copier, so with
+    ``attention = theory.copier.copier_attention(spec)`` this is the criterion whose argmax the
+    selector reaches (docs/theory.md §3.7). The sequences are drawn exactly as in
+    :func:`finite_length_criterion` (one draw of ``samples`` sequences, shared by every set), so
+    at :func:`theory.copier.exact_attention` and the same generator state both return the same
+    per-sequence values.
+
+    Args:
+        source: the source.
+        sets: head sets (heads in ``1..H``).
+        seq_len: ``L > max(max S, r)``, as for :func:`finite_length_criterion`; offsets
+            beyond a position are left out as in the model (which itself needs ``L > M``).
+        attention: ``(H, M)`` copier attention, rows distributions
+            (:func:`theory.copier.check_attention`).
+        samples: sequences, >= 2.
+        rng: numpy generator.
+
+    Returns:
+        :class:`CriterionEstimate` of kind ``"G_L_copier"`` with ``per_sample``
+        ``(samples, n_sets)``.
+
+    Raises:
+        InductionHeadsError: on a bad source, set, attention, length, sample count or rng.
+    """
+    sets = _check_common(source, sets, samples, rng)
+    att = check_attention(attention)
+    H = att.shape[0]
+    require(all(h <= H for s in sets for h in s), "sets", f"heads in 1..H = 1..{H}", sets)
+    bound = max([source.max_parent] + [max(s) for s in sets if s])
+    require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
+            and seq_len > bound, "seq_len", f"an integer L > max(max S, r) = {bound}", seq_len)
+    tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
+    head_sim = head_similarity(tokens[:, :-1], att)  # (n, H, L)
+    per = np.stack([_signal(tokens, set_similarity(head_sim, s)) for s in sets],
+                   axis=1)  # (n, n_sets)
+    return _estimate(sets, per, "G_L_copier")

@@ -16,6 +16,14 @@ standard errors of the *paired* difference of the Monte Carlo estimate (``margin
 training sample of ``n`` sequences of length ``L``, in units of the noise that sample carries,
 ``SD_seq(g^{S*} - g^{S2}) / sqrt(n)`` (``margin_train_noise``; ``g`` the per-sequence stage-1
 signal). Both must reach :data:`DECIDABLE_Z` for ``decidable``.
+
+Stage-wise training trains the selector first, against the *initial* copier (docs/theory.md
+§3.7). With a context length ``L`` the prediction also ranks ``𝒮`` by the criterion at the
+spec's initial copier attention (:func:`theory.copier.copier_attention`,
+:func:`theory.criterion_estimates.copier_criterion`): its argmax ``stage1_set`` is the set
+stage 1 reaches, and the set stage-wise training from that initialisation ends on. It equals
+``S*`` when the initial copier is close enough to exact (the theorem's premise); its
+decidability follows the same rule.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from theory.copier import copier_attention
 from theory.criterion_estimates import (
     CriterionEstimate,
+    copier_criterion,
     expected_criterion,
     finite_length_criterion,
 )
@@ -84,6 +94,14 @@ class LimitPrediction:
         selector_weights: set → 1.0 for ``S*``, 0.0 otherwise (read-only mapping).
         missing_parents: parents of the source the model cannot express: offsets beyond ``H``,
             and, when more than ``D`` parents lie within ``1..H``, those left out of ``S*``.
+        initial_criterion: ``(n_sets,)`` ``G_L`` at the spec's initial copier attention
+            (read-only), or None without ``seq_len``.
+        initial_stderr: ``(n_sets,)`` its standard errors, or None.
+        stage1_set: ``argmax`` of ``initial_criterion``: the set stage 1 (and so stage-wise
+            training from this initialisation) reaches; None without ``seq_len``.
+        stage1_margin_se: its margin over the runner-up in paired standard errors, or None.
+        stage1_margin_train_noise: that margin in units of a training sample's noise, or None.
+        stage1_decidable: the decidability rule applied to ``initial_criterion``, or None.
     """
 
     source: Source
@@ -107,6 +125,21 @@ class LimitPrediction:
     copier: tuple[int | str, ...]
     selector_weights: Mapping[tuple[int, ...], float]
     missing_parents: tuple[int, ...]
+    initial_criterion: np.ndarray | None = None
+    initial_stderr: np.ndarray | None = None
+    stage1_set: tuple[int, ...] | None = None
+    stage1_margin_se: float | None = None
+    stage1_margin_train_noise: float | None = None
+    stage1_decidable: bool | None = None
+
+    @property
+    def stage1_premise_holds(self) -> bool | None:
+        """Whether stage 1 from the initial copier reaches ``S*`` (``stage1_set == selected_set``).
+
+        False means the initial copier is too soft for the theorem's premise: stage-wise
+        training is predicted to end on ``stage1_set``, not on ``S*``. None without ``seq_len``.
+        """
+        return None if self.stage1_set is None else self.stage1_set == self.selected_set
 
     def similarity(self, tokens: np.ndarray) -> np.ndarray:
         """Exact copier similarity on ``S*``: context ``x_1..x_L`` ``(n, L)`` → float64 ``(n, L)``.
@@ -146,6 +179,12 @@ class LimitPrediction:
             "copier": list(self.copier),
             "selector_weights": {head_set_label(s): w for s, w in self.selector_weights.items()},
             "missing_parents": list(self.missing_parents),
+            "initial_criterion": _list_or_none(self.initial_criterion),
+            "initial_stderr": _list_or_none(self.initial_stderr),
+            "stage1_set": None if self.stage1_set is None else list(self.stage1_set),
+            "stage1_margin_se": _jsonable(self.stage1_margin_se),
+            "stage1_margin_train_noise": _jsonable(self.stage1_margin_train_noise),
+            "stage1_decidable": self.stage1_decidable,
         }
 
     @classmethod
@@ -153,7 +192,8 @@ class LimitPrediction:
         """Rebuild a prediction from :meth:`to_dict` (e.g. ``report.json``'s ``predicted``).
 
         Margins written as None (an exact estimate: infinitely many standard errors) read back
-        as inf when the margin is positive.
+        as inf when the margin is positive. A dict without the initial-copier keys reads back
+        with those fields None, so reports that lack them still load.
 
         Raises:
             InductionHeadsError: when keys are missing or the content is inconsistent.
@@ -174,6 +214,7 @@ class LimitPrediction:
             return (math.inf if margin > 0 else 0.0) if value is None else float(value)
 
         noise = data["margin_train_noise"]
+        stage1 = _stage1_from_dict(data, sets)
         return cls(
             source=Source.from_dict(dict(data["source"])), model=model,
             seq_len=None if data["seq_len"] is None else int(data["seq_len"]),
@@ -195,7 +236,36 @@ class LimitPrediction:
             copier=tuple(c if c == UNTOUCHED else int(c) for c in data["copier"]),
             selector_weights=MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets}),
             missing_parents=tuple(int(p) for p in data["missing_parents"]),
+            **stage1,
         )
+
+
+def _list_or_none(values: np.ndarray | None) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
+
+
+def _stage1_from_dict(data: Mapping[str, Any], sets: tuple[tuple[int, ...], ...]
+                      ) -> dict[str, Any]:
+    """The initial-copier fields of :meth:`LimitPrediction.from_dict` (all None when absent)."""
+    if data.get("initial_criterion") is None:
+        return {}
+    values = _read_only(np.asarray(data["initial_criterion"], dtype=np.float64))
+    require(values.shape == (len(sets),), "initial_criterion", f"{len(sets)} values",
+            values.shape)
+    stage1 = tuple(int(h) for h in data["stage1_set"])
+    require(stage1 in sets, "stage1_set", f"one of {sets}", stage1)
+    margin = float(values[sets.index(stage1)] - np.max(np.delete(values, sets.index(stage1))))
+
+    def units(value: Any) -> float | None:
+        return (math.inf if margin > 0 else 0.0) if value is None else float(value)
+
+    noise = data.get("stage1_margin_train_noise")
+    return {"initial_criterion": values,
+            "initial_stderr": _read_only(np.asarray(data["initial_stderr"], dtype=np.float64)),
+            "stage1_set": stage1, "stage1_margin_se": units(data.get("stage1_margin_se")),
+            "stage1_margin_train_noise": (None if noise is None and data["train_sequences"] is None
+                                          else units(noise)),
+            "stage1_decidable": bool(data["stage1_decidable"])}
 
 
 _DICT_KEYS = ("source", "model", "seq_len", "samples", "criterion_kind", "sets", "criterion",
@@ -215,6 +285,23 @@ def _in_units(margin: float, unit: float) -> float:
     if unit > 0:
         return margin / unit
     return math.inf if margin > 0 else 0.0
+
+
+def _decide(est: CriterionEstimate, train_sequences: int | None
+            ) -> tuple[int, int, float, float, float | None, bool]:
+    """Best and runner-up indices, margin, margin in SE, in training noise, and decidability."""
+    values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
+    best, second = _top_two(values)
+    margin = float(values[best] - values[second])
+    margin_se = _in_units(margin, est.difference_stderr(best, second))
+    margin_train_noise = None
+    if train_sequences is not None:
+        per = np.asarray(est.per_sample)  # (samples, n_sets), per-sequence stage-1 signal
+        diff_sd = float(np.std(per[:, best] - per[:, second], ddof=1))
+        margin_train_noise = _in_units(margin, diff_sd / math.sqrt(train_sequences))
+    decidable = margin_se >= DECIDABLE_Z and (
+        margin_train_noise is None or margin_train_noise >= DECIDABLE_Z)
+    return best, second, margin, margin_se, margin_train_noise, bool(decidable)
 
 
 def _missing_parents(parents: tuple[int, ...], model: ModelSpec, selected: tuple[int, ...]
@@ -239,11 +326,13 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     Args:
         source: the source (d, P, prior).
         spec: the model (H, M, D and initialisation), as :func:`numerics.verify_case` takes it.
-        seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens) and
-            ``G`` is estimated too for ``asymptotic_set``. Needs ``L > max(H, max P)``.
+        seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens),
+            ``G`` is estimated too for ``asymptotic_set``, and ``G_L`` at the initial copier
+            for ``stage1_set``. Needs ``L > max(H, max P)``.
         samples: Monte Carlo kernels / sequences, >= 2 (a Fixed prior's ``G`` is exact).
-        rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``); may be
-            None only for a Fixed prior without ``seq_len``, where ``G`` is exact.
+        rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``, then the
+            criterion at the initial copier); may be None only for a Fixed prior without
+            ``seq_len``, where ``G`` is exact.
         train_sequences: size ``n`` of a training sample for ``margin_train_noise``; needs
             ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
 
@@ -281,19 +370,20 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
         asym = est
     values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
-    best, second = _top_two(values)
+    best, second, margin, margin_se, margin_train_noise, decidable = _decide(est, train_sequences)
     selected = sets[best]
     asymptotic = sets[int(np.argmax(asym.values))]
-    margin = float(values[best] - values[second])
-    margin_se = _in_units(margin, est.difference_stderr(best, second))
 
-    margin_train_noise = None
-    if train_sequences is not None:
-        per = np.asarray(est.per_sample)  # (samples, n_sets), per-sequence stage-1 signal
-        diff_sd = float(np.std(per[:, best] - per[:, second], ddof=1))
-        margin_train_noise = _in_units(margin, diff_sd / math.sqrt(train_sequences))
-    decidable = margin_se >= DECIDABLE_Z and (
-        margin_train_noise is None or margin_train_noise >= DECIDABLE_Z)
+    stage1: dict[str, Any] = {}
+    if seq_len is not None:
+        # Drawn after G_L and G, so those keep their values for a given generator.
+        init = copier_criterion(source, sets, seq_len, copier_attention(model), samples=samples,
+                                rng=rng)
+        first, _, _, first_se, first_noise, first_ok = _decide(init, train_sequences)
+        stage1 = {"initial_criterion": _read_only(init.values),
+                  "initial_stderr": _read_only(init.stderr), "stage1_set": sets[first],
+                  "stage1_margin_se": first_se, "stage1_margin_train_noise": first_noise,
+                  "stage1_decidable": bool(first_ok)}
 
     copier = tuple(h if h in selected else UNTOUCHED for h in range(1, model.heads + 1))
     weights = MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets})
@@ -305,5 +395,5 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         agrees_with_asymptotic=selected == asymptotic, margin=margin, margin_se=margin_se,
         margin_train_noise=margin_train_noise, train_sequences=train_sequences,
         decidable=bool(decidable), copier=copier, selector_weights=weights,
-        missing_parents=_missing_parents(source.parents, model, selected),
+        missing_parents=_missing_parents(source.parents, model, selected), **stage1,
     )

@@ -42,6 +42,8 @@ __all__ = [
     "KERNEL_SAMPLING_COPIES",
     "LAW_COPIES",
     "SIGNAL_ARRAYS",
+    "COPIER_HEAD_ARRAYS",
+    "COPIER_OFFSET_ARRAYS",
     "LAW_CHUNK_ENTRIES",
     "memory_limit_bytes",
     "format_bytes",
@@ -99,6 +101,16 @@ LAW_COPIES = 2
 SIGNAL_ARRAYS = 6
 """``(n, L)`` float64 arrays held while one head set's stage-1 signal is computed (the
 similarity, the match indicator, the target hits, the centred similarity and temporaries)."""
+
+COPIER_HEAD_ARRAYS = 5
+"""``(n, L+1)`` float64 arrays held per head while the similarities at a copier attention are
+computed (:func:`theory.copier.head_similarity`: inner products, squared norms, a contraction,
+the ratio and its transposed copy)."""
+
+COPIER_OFFSET_ARRAYS = 2
+"""``(n, L+1)`` 8-byte arrays held per offset by the same computation (the shifted tokens and a
+match indicator). Measured peak (tracemalloc, n = 2000, L = 100): 18.6 / 22.5 / 37.3 / 24.0
+such arrays at (H, M) = (3, 3) / (3, 6) / (6, 6) / (2, 8), under ``5H + 2M``."""
 
 LAW_CHUNK_ENTRIES = 1 << 22
 """Most float64 window-law entries (32 MiB) the criterion holds at once: its kernels are
@@ -214,15 +226,18 @@ def sequence_bytes(n: int, d: int, k: int, r: int, total: int, length: int, *,
 
 
 def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: int,
-                     seq_len: int | None, *, fixed: bool) -> int:
+                     seq_len: int | None, *, fixed: bool, window: int | None = None) -> int:
     """Peak bytes of predicting the limit (:func:`theory.limit.predict_limit`).
 
     The ``G`` stage draws ``samples`` kernels (one for a Fixed prior), floors a copy, and solves
     window laws of ``K = max(H, r) + 1`` tokens in chunks of ``LAW_CHUNK_ENTRIES // d^K``
     kernels, keeping ``(samples, n_sets)`` values; the ``G_L`` stage (when ``seq_len`` is
     given) samples ``samples`` sequences of ``L + 1`` tokens and holds :data:`SIGNAL_ARRAYS`
-    ``(samples, L)`` float arrays per head set while the stage-1 signals are computed. The
-    stages run one after the other, so the peak is the larger one.
+    ``(samples, L)`` float arrays per head set while the stage-1 signals are computed; the
+    initial-copier stage (also when ``seq_len`` is given) samples again and holds
+    ``5H + 2M`` (:data:`COPIER_HEAD_ARRAYS`, :data:`COPIER_OFFSET_ARRAYS`) ``(samples, L+1)``
+    arrays, then the ``H`` head similarities beside the signal arrays. The stages run one after
+    the other, so the peak is the largest one.
 
     Args:
         d, k, r: vocabulary, number of parents, ``max(P)``.
@@ -231,7 +246,9 @@ def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: i
         samples: Monte Carlo kernels / sequences.
         seq_len: ``L`` or None.
         fixed: whether the prior is Fixed (one exact kernel).
+        window: the copier's ``M`` (None: ``M = H``).
     """
+    offsets = heads if window is None else window
     window = max(heads, r) + 1
     n = 1 if fixed else samples
     values = 3 * n * n_sets * FLOAT_BYTES  # per-sample values, their copy and deviations
@@ -245,7 +262,10 @@ def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: i
     signals = tokens + SIGNAL_ARRAYS * samples * seq_len * FLOAT_BYTES + 3 * samples * n_sets * (
         FLOAT_BYTES)
     sampling = sequence_bytes(samples, d, k, r, seq_len + 1, seq_len + 1, stationary_start=False)
-    return max(g_stage, sampling, signals)
+    unit = samples * (seq_len + 1) * FLOAT_BYTES
+    copier = tokens + 3 * samples * n_sets * FLOAT_BYTES + unit * max(
+        COPIER_HEAD_ARRAYS * heads + COPIER_OFFSET_ARRAYS * offsets, heads + SIGNAL_ARRAYS)
+    return max(g_stage, sampling, signals, copier)
 
 
 def require_prediction_fits(source: Source, spec: ModelSpec, *, samples: int,
@@ -263,8 +283,8 @@ def require_prediction_fits(source: Source, spec: ModelSpec, *, samples: int,
     """
     d, k, r = source.vocab_size, len(source.parents), source.parents[-1]
     estimate = prediction_bytes(d, k, r, spec.heads, len(spec.sets), samples, seq_len,
-                                fixed=isinstance(source.prior, Fixed))
-    what = "G" if seq_len is None else f"G_L at L={seq_len} and G"
+                                fixed=isinstance(source.prior, Fixed), window=spec.window)
+    what = "G" if seq_len is None else f"G_L at L={seq_len}, G and G_L at the initial copier"
     require_memory(estimate, f"limit prediction ({what}) for d={d}, P={source.parents}, "
                    f"H={spec.heads}, D={spec.degree} over {samples} samples",
                    "pass fewer samples")

@@ -8,8 +8,9 @@ scheme of that flow, so after ``k`` steps of a stage the flow is at ``t = η k``
   ``dc̃_S/dt = (4a/ΣC²) c̃_S (G_S - Ḡ)`` with ``a`` the frozen temperature and ``ΣC²`` the
   initial ``Σ_S C_S²`` (:func:`theory.replicator_closed_form`), for two choices of ``G``:
   ``theory``: the prediction's ``G_L`` (exact copier, the limit the theory ranks with), and
-  ``initial copier``: ``G_S`` measured with the model's own copier at initialisation,
-  ``G_S = mean_i Σ_l 1{x_l = y}(s^S_l - s̄^S)/N_y`` with ``s^S_l = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``
+  ``initial copier``: the prediction's ``G_S`` at the spec's initial copier attention
+  (``LimitPrediction.initial_criterion``, :func:`theory.copier_criterion`),
+  ``G_S = E Σ_l 1{x_l = y}(s^S_l - s̄^S)/N_y`` with ``s^S_l = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``
   (the exact ``-∂ℓ/∂(a c̃_S)`` at ``a → 0``), which is what stage 1 actually sees.
 - **Temperature (last stage training a alone).** ``da/dt = -∂ℓ/∂a`` of the GIH on S* on the
   training sample from the ``a`` logged when the stage starts
@@ -25,38 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.models.simplified import InductionHeadModel
 from numerics.training.checkpoint import History
 from numerics.training.loop import TrainConfig
 from theory.dynamics import replicator_closed_form, temperature_trajectory
 
-__all__ = ["CURVE_POINTS", "initial_copier_criterion", "predicted_curves"]
+__all__ = ["CURVE_POINTS", "predicted_curves"]
 
 CURVE_POINTS = 200
 """Points per predicted curve (the curves are smooth; the history is log-spaced)."""
-
-
-def initial_copier_criterion(model: InductionHeadModel, tokens: torch.Tensor) -> np.ndarray:
-    """``G_S`` of every selector set at the model's current copier, float64 ``(|𝒮|,)``.
-
-    Args:
-        model: the model (its copier at initialisation for stage 1).
-        tokens: int64 ``(n, L+1)``: context then target.
-    """
-    with torch.no_grad():
-        _, taps = model(tokens[:, :-1].to(model.w.device), return_taps=True)
-        head_sim = taps["copier.head_similarity"].double().cpu().numpy()  # (n, H, L)
-    ctx = tokens[:, :-1].cpu().numpy()  # (n, L)
-    hit = (ctx == tokens[:, -1:].cpu().numpy()).astype(np.float64)  # (n, L): 1{x_l = y}
-    count = hit.sum(axis=1)  # (n,)
-    values = []
-    for s in model.sets:
-        sim = np.ones_like(hit)  # (n, L)
-        for h in s:
-            sim = sim * head_sim[:, h - 1, :]
-        num = np.sum(hit * (sim - sim.mean(axis=1, keepdims=True)), axis=1)  # (n,)
-        values.append(np.divide(num, count, out=np.zeros_like(num), where=count > 0).mean())
-    return np.array(values)  # (|𝒮|,)
 
 
 def _stage_span(history: History, config: TrainConfig, index: int) -> tuple[int, int]:
@@ -75,7 +52,8 @@ def predicted_curves(history: History, config: TrainConfig, *, criterion: np.nda
         history: the run's history (its rows give ``c̃(0)`` and the ``a`` at each stage start).
         config: the run's configuration.
         criterion: ``(|𝒮|,)`` the prediction's ``G_L`` per set.
-        initial_criterion: ``(|𝒮|,)`` ``G`` at the initial copier, or None.
+        initial_criterion: ``(|𝒮|,)`` ``G`` at the initial copier (the prediction's
+            ``initial_criterion``), or None.
         c_sq_sum: ``Σ_S C_S²`` at initialisation.
         selected_set: ``S*``.
         tokens: int64 ``(n, L+1)`` the training sample.

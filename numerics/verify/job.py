@@ -71,7 +71,7 @@ from numerics.verify.checks import (
     jsonable,
     prediction_notes,
 )
-from numerics.verify.curves import initial_copier_criterion, predicted_curves
+from numerics.verify.curves import predicted_curves
 from numerics.verify.evaluation import heldout_losses
 from numerics.verify.probe_checks import (
     best_gih_losses,
@@ -313,7 +313,6 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
     net = _build(model, spec, source.vocab_size, cfg)
     c_sq_sum = float(net.C.detach().double().square().sum())
-    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
     callback = None
     if probe_history:
         few = min(int(probe_sequences), int(heldout))
@@ -321,12 +320,9 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                                   limit=prediction)
     result = train(net, source, cfg, generator=train_gen, progress=progress, callback=callback)
     history, selected, sample = result.history, prediction.selected_set, result.sample
-    init_g = None
-    if cfg.mode == "stagewise" and model == "simplified":
-        # the criterion stage 1 saw: the initial copier on that sample
-        start = _build(model, spec, source.vocab_size, cfg)
-        start.load_state_dict(initial)
-        init_g = initial_copier_criterion(start, sample)
+    # the criterion stage 1 sees: theory's G_L at the spec's initial copier
+    init_g = (prediction.initial_criterion
+              if cfg.mode == "stagewise" and model == "simplified" else None)
 
     trained_a = float(net.a.detach())
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,

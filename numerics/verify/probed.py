@@ -161,8 +161,8 @@ def verify_standard(source: Source, spec: ModelSpec, *, architecture: StandardSp
     if device is not None:
         cfg = dataclasses.replace(cfg, device=device)
     L = cfg.seq_len
-    arch = (dataclasses.replace(FAST_SPEC, heads=spec.heads, max_len=L) if architecture is None
-            else architecture)
+    arch = (dataclasses.replace(FAST_SPEC, heads=spec.heads, n_heads=None, max_len=L)
+            if architecture is None else architecture)
     require(isinstance(arch, StandardSpec), "architecture", "a StandardSpec or None",
             type(arch).__name__)
     require(arch.max_len >= L, "architecture max_len", f">= the training length L = {L}",
