@@ -7,12 +7,14 @@
 * ``callback(model, step)`` results are kept in ``History.reports`` (and the checkpoint) at every
   logged row; :mod:`numerics.training.reports` reads probe reports out of them.
 * The measured full-variant defaults (:func:`numerics.default_config` with ``model="full"``)
-  reach the paper's induction head: c̃(1,2) >= 0.99, heads 1, 2 on offsets 1, 2, held-out loss
-  near GIH(1,2) (slow).
+  scale the copier's rate with d and D: they do not diverge on a d = 5, D = 3 source where the
+  reference rates do; they reach the paper's induction head (c̃(1,2) >= 0.99, heads 1, 2 on
+  offsets 1, 2, held-out loss near GIH(1,2)) and converge on the drawn source (slow).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,11 @@ from numerics import FullInductionHeadModel, InductionHeadModel, load_model, res
 from numerics.data import sample_sequences
 from numerics.training import StageConfig, TrainConfig, default_config
 from numerics.training.checkpoint import load_checkpoint
+from numerics.training.config import full_rate_scale
 from numerics.training.history import History
 from numerics.training.reports import distances, effective_sets, settled_index
-from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError
+from numerics.verify.probe_checks import best_gih_losses
+from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
 from theory.predictors import gih_predict, optimal_temperature, prediction_loss
 
 N, L, STEPS = 40, 12, 5
@@ -286,6 +290,59 @@ def test_unknown_model_kind_in_a_checkpoint_is_refused(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- the defaults
+DRAWN_SOURCE = Source(5, (1, 2, 3), Dirichlet(0.328))
+"""A property-tier source (d = 5, P = (1, 2, 3)) on which the reference copier rate diverges."""
+DRAWN_MODEL = ModelSpec(heads=3, window=3, degree=3, w_plus=2.8904)
+"""Its model: H = M = D = 3, w_+ = init_logit(3) (mass 0.9 on the own offset)."""
+SMALL_N, SMALL_L, SMALL_STOP = 200, 50, 60
+"""A reduced run of the drawn case: the reference rates diverge at step 43 (step 3 of the
+copier stage) with data seed 0; stopping at step 60 covers 20 copier steps (about 6 s)."""
+
+
+def _reference_stagewise(config: TrainConfig) -> TrainConfig:
+    """``config`` with the reference rates (FULL_STAGEWISE_DEFAULTS unscaled, SGD throughout)."""
+    stages = (StageConfig("selector", ("C",), 300.0, 40), StageConfig("copier", ("w",), 10.0, 80),
+              StageConfig("classifier", ("a",), 1e-3, 20))
+    return dataclasses.replace(config, stages=stages)
+
+
+def test_scaled_copier_rate_does_not_diverge_where_the_reference_rate_does() -> None:
+    config = default_config("stagewise", model="full", sequences=SMALL_N, seq_len=SMALL_L,
+                            device="cpu", vocab_size=5, degree=3)
+    assert config.stages[1].lr == pytest.approx(10.0 * full_rate_scale(5, 3)) and (
+        full_rate_scale(5, 3) == pytest.approx(18 / 375)), config.stages[1]
+
+    def run(cfg: TrainConfig):
+        return train(FullInductionHeadModel(DRAWN_MODEL, 5), DRAWN_SOURCE, cfg,
+                     generator=torch.Generator().manual_seed(0), progress=False,
+                     stop_after=SMALL_STOP)
+
+    with pytest.raises(InductionHeadsError, match=r"step 4\d \(step \d of stage 'copier'\)"):
+        run(_reference_stagewise(config))
+    h = run(config).history
+    assert np.all(np.isfinite(h.loss)) and h.loss.max() <= h.loss[0], (
+        f"losses {h.loss[0]:.4f} -> max {h.loss.max():.4f}")
+    assert h.loss[-1] < h.loss[0] - 0.05, f"loss {h.loss[0]:.4f} -> {h.loss[-1]:.4f}"
+
+
+def test_default_rates_scale_with_vocabulary_and_degree() -> None:
+    for mode in ("stagewise", "joint"):
+        reference = default_config(mode, model="full")
+        assert default_config(mode, model="full", vocab_size=3, degree=2) == reference
+        assert default_config(mode, model="full", vocab_size=2, degree=1) == reference, (
+            "rates are never raised above the reference")
+    joint = default_config("joint", model="full", vocab_size=5, degree=3).stages[0]
+    assert joint.lr_of("w") == pytest.approx(2.0 * 18 / 375)
+    assert joint.lr_of("a") == pytest.approx(1e-4 * (9 / 125) ** 2)
+    assert joint.lr_of("C") == 1000.0
+    stages = default_config("stagewise", model="full", vocab_size=5, degree=3).stages
+    assert [s.optimizer for s in stages] == ["sgd", "sgd", "adam"]
+    assert [s.lr for s in stages][::2] == [300.0, 1e-4], "only the copier's rate scales"
+    for bad in ({"vocab_size": 1}, {"degree": 0}, {"vocab_size": 2.5}):
+        with pytest.raises(InductionHeadsError, match="expected"):
+            default_config("stagewise", model="full", **bad)
+
+
 def _heldout() -> tuple[torch.Tensor, float]:
     """Held-out sequences (n, L+1) and the loss of GIH(1,2) at its best temperature on them."""
     tokens = sample_sequences(PAPER_SOURCE, HELDOUT_N, 101,
@@ -298,7 +355,8 @@ def _heldout() -> tuple[torch.Tensor, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["stagewise", "joint"])
 def test_full_defaults_reach_the_induction_head(mode) -> None:
-    config = default_config(mode, model="full", device="cpu")
+    config = default_config(mode, model="full", device="cpu",
+                            vocab_size=PAPER_SOURCE.vocab_size, degree=PAPER_MODEL.degree)
     model = _model()
     result = train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(0),
                    progress=False)
@@ -311,3 +369,24 @@ def test_full_defaults_reach_the_induction_head(mode) -> None:
     with torch.no_grad():
         loss = float(model.loss(held))
     assert loss <= gih + GIH_GAP, f"held-out loss {loss:.4f} vs GIH(1,2) {gih:.4f} + {GIH_GAP}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["stagewise", "joint"])
+def test_full_defaults_converge_on_a_drawn_source(mode) -> None:
+    config = default_config(mode, model="full", sequences=1000, device="cpu",
+                            vocab_size=DRAWN_SOURCE.vocab_size, degree=DRAWN_MODEL.degree)
+    model = FullInductionHeadModel(DRAWN_MODEL, DRAWN_SOURCE.vocab_size)
+    h = train(model, DRAWN_SOURCE, config, generator=torch.Generator().manual_seed(5),
+              progress=False).history
+    assert h.loss.max() <= h.loss[0], f"losses {h.loss[0]:.4f} -> max {h.loss.max():.4f}"
+    top = float(h.selector[-1].max())
+    assert top >= SELECTED_MIN, f"largest c̃ {top:.4f} < {SELECTED_MIN}"
+    tokens = sample_sequences(DRAWN_SOURCE, HELDOUT_N, 101,
+                              generator=torch.Generator().manual_seed(HELDOUT_SEED))
+    fit = sample_sequences(DRAWN_SOURCE, 1000, 101, generator=torch.Generator().manual_seed(777))
+    gih = best_gih_losses(fit.numpy(), tokens.numpy(), DRAWN_MODEL.sets, vocab_size=5)
+    with torch.no_grad():
+        loss = float(model.loss(tokens))
+    best = f"best GIH{tuple(gih['best_set'])} {gih['best']:.4f}"
+    assert loss <= gih["best"] + GIH_GAP, f"held-out loss {loss:.4f} vs {best} + {GIH_GAP}"

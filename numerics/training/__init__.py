@@ -19,6 +19,7 @@ from numerics.training.config import (
     DTYPES,
     FULL_BATCH,
     FULL_JOINT_DEFAULTS,
+    FULL_REFERENCE,
     FULL_SEQUENCES,
     FULL_STAGEWISE_DEFAULTS,
     JOINT_DEFAULTS,
@@ -31,6 +32,7 @@ from numerics.training.config import (
     StageConfig,
     TrainConfig,
     default_config,
+    full_rate_scale,
     log_steps,
 )
 from numerics.training.loop import EXPLOSION_NATS, TrainResult, load_model, resume, train
@@ -48,5 +50,6 @@ __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STA
            "TrainResult", "train", "resume", "load_model", "History", "HistoryRecord", "save_checkpoint",
            "load_checkpoint", "validate_checkpoint", "learned_summary", "StandardTrainConfig",
            "FULL_STAGEWISE_DEFAULTS", "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES", "FULL_BATCH",
+           "FULL_REFERENCE", "full_rate_scale",
            "MODELS",
            "train_standard", "resume_standard", "load_standard", "probe_callback"]

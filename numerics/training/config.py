@@ -25,8 +25,8 @@ from theory.errors import require
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
            "JOINT_DEFAULTS", "FULL_STAGEWISE_DEFAULTS", "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES",
-           "FULL_BATCH", "MODELS", "MAX_LEARNING_RATE", "StageConfig", "TrainConfig", "default_config",
-           "log_steps"]
+           "FULL_BATCH", "FULL_REFERENCE", "MODELS", "MAX_LEARNING_RATE", "full_rate_scale",
+           "StageConfig", "TrainConfig", "default_config", "log_steps"]
 
 
 PARAMS = ("C", "w", "a")
@@ -59,40 +59,77 @@ about 7 s and reaches c̃(1,2) = 1.0, copier attention 0.997 on the diagonal, a 
 JOINT_DEFAULTS = ({"C": 100.0, "w": 100.0, "a": 1.0}, 100)
 """(learning rates, steps) of the default joint run."""
 
-FULL_STAGEWISE_DEFAULTS = (("selector", ("C",), 300.0, 40),
-                           ("copier", ("w",), 10.0, 80),
-                           ("classifier", ("a",), 1e-3, 20))
-"""(name, params, lr, steps) of the full model's default stage-wise run (docs/theory.md §7).
+FULL_STAGEWISE_DEFAULTS = (("selector", ("C",), 300.0, 40, "sgd"),
+                           ("copier", ("w",), 10.0, 80, "sgd"),
+                           ("classifier", ("a",), 1e-4, 20, "adam"))
+"""(name, params, lr, steps, optimizer) of the full model's default stage-wise run (§7).
 
-Plain SGD on :data:`FULL_SEQUENCES` fresh sequences a step (:data:`FULL_BATCH`). The LayerNorm
-copy has norm sqrt(d), so the similarity is up to d times the l2 one and the selector's signal
-about d² larger: lr 300 for C plays the role of the simplified model's 3000. The LN gain enters
-each ``k_h`` squared, a second temperature whose gradient grows like its cube, so the copier
-stage (w, A, V and the LN affine) needs lr ~10 (at 100 it blows up). The gain then already sets
-the temperature: the classifier stage moves ``a`` by a few percent and the loss by < 1e-3.
+The rates are those of the reference vocabulary and degree :data:`FULL_REFERENCE` (the paper's
+d = 3, D = 2); :func:`default_config` multiplies the copier's by :func:`full_rate_scale`.
+Plain SGD on :data:`FULL_SEQUENCES` fresh sequences a step (:data:`FULL_BATCH`) for the selector
+and the copier. The LayerNorm copy has norm sqrt(d), so the similarity is up to d times the l2
+one and the selector's signal about d² larger: lr 300 for C plays the role of the simplified
+model's 3000. The LN gain enters each ``k_h`` squared, a second temperature whose gradient grows
+like its cube, so the copier stage (w, A, V and the LN affine) needs lr ~10 at the reference
+(at 100 it blows up) and less for larger d and D (:func:`full_rate_scale`). After the copier the
+similarity's scale is whatever gain the copier reached, so an SGD rate for ``a`` that suits one
+source overshoots on another (SGD lr 1e-3 raised the loss on the paper's source, w_+ for mass
+0.9, n = 1000, from 0.226 after the copier to 0.337, ``a`` 0.01 -> 0.048); Adam's step does
+not depend on that scale, and lr 1e-4 moves ``a`` by at most 0.002 over the 20 steps: the gain
+already sets the temperature.
 
-Measured on the paper's source (``PAPER_SOURCE``, ``PAPER_MODEL``, L = 100, n = 2000 fresh
-sequences a step, float32, one torch thread, data seeds 0 / 1 / 2), against 2000 held-out
-sequences (seed 12345) on which GIH(1,2) at its best temperature (a* = 5.9) scores 0.2158:
-c̃(1,2) = 0.9989 / 0.9966 / 0.9977; heads 1, 2 peak on offsets 1, 2 with mean attention
-0.84 / 0.85, 0.83 / 0.84, 0.83 / 0.85; held-out loss 0.2216 / 0.2247 / 0.2270 (0.006 / 0.009
-/ 0.011 above GIH(1,2)); 49-51 s each. On one fixed sample of 2000 (``batch="full"``) the copier
-overfits the 2000 targets: seed 2 ended at 0.2629 held-out (0.047 above GIH(1,2)) with a
-training loss of 0.230 below the sample's own GIH(1,2) loss 0.237.
+Measured on the paper's source (``PAPER_SOURCE``, ``PAPER_MODEL``, L = 100, n = 2000 fresh sequences
+a step, float32, one torch thread), against 2000 held-out sequences (seed 12345) on which GIH(1,2)
+at its best temperature (a* = 5.9) scores 0.2158, data seeds 0 / 1: c̃(1,2) = 0.9989 / 0.9966; heads
+1, 2 peak on offsets 1, 2 with mean attention 0.84 / 0.85, 0.83 / 0.84; held-out loss 0.2216 /
+0.2251 (0.006 / 0.009 above GIH(1,2)); ``a`` 0.0105 / 0.0094; 49 / 47 s. Over drawn sources:
+:func:`default_config`. On one fixed sample of 2000 (``batch="full"``) the copier overfits the 2000
+targets: one seed ended at 0.2629 held-out (0.047 above GIH(1,2)) with a training loss of 0.230
+below the sample's own GIH(1,2) loss 0.237.
 """
 
 FULL_JOINT_DEFAULTS = ({"C": 1000.0, "w": 2.0, "a": 1e-4}, 60)
-"""(learning rates, steps) of the full model's default joint run (docs/theory.md §7).
+"""(learning rates, steps) of the full model's default joint run (docs/theory.md §7), plain SGD.
 
-Plain SGD on :data:`FULL_SEQUENCES` fresh sequences a step. The copier's rate is 5 times below
-the stage-wise one so that the selector settles on (1, 2) while the copier is still nearly
+Rates of the reference :data:`FULL_REFERENCE`; :func:`default_config` multiplies the copier's
+by :func:`full_rate_scale` and the classifier's by its square bound
+``min(1, d0^D0 / d^D)²`` (the curvature in ``a`` grows with the similarity's square). Plain
+SGD on :data:`FULL_SEQUENCES` fresh sequences a step. The copier's rate is 5 times below the
+stage-wise one so that the selector settles on (1, 2) while the copier is still nearly
 content-free; with the stage-wise rates (C 300, w 10) the selector stayed a mixture
 (c̃(1,2) = 0.65 after 100 steps, the rest on (1, 3) and the empty set).
 
-Measured as :data:`FULL_STAGEWISE_DEFAULTS` (data seeds 0 / 1 / 2): c̃(1,2) = 1.0000 in all
-three; heads 1, 2 peak on offsets 1, 2 with mean attention 0.72 / 0.72, 0.73 / 0.72,
-0.73 / 0.72; held-out loss 0.2226 / 0.2224 / 0.2227 (0.007 above GIH(1,2)); 25-26 s each.
+Measured at the reference (data seeds 0 / 1 / 2, n = 2000, held-out as
+:data:`FULL_STAGEWISE_DEFAULTS`): c̃(1,2) = 1.0000 in all three; heads 1, 2 peak on offsets
+1, 2 with mean attention 0.72 / 0.72, 0.73 / 0.72, 0.73 / 0.72; held-out loss 0.2226 / 0.2224 /
+0.2227 (0.007 above GIH(1,2)); 25-26 s each.
 """
+
+FULL_REFERENCE = (3, 2)
+"""(d0, D0): the vocabulary and degree at which the ``FULL_*`` rates were tuned (the paper's)."""
+
+
+def full_rate_scale(vocab_size: int, degree: int) -> float:
+    """Factor on the full model's copier learning rate: ``min(1, D0 d0^D0 / (D d^D))``.
+
+    docs/theory.md §7: a LayerNorm copy gives ``k_h`` up to ``d γ_h²``, so the similarity of a
+    set S is up to ``d^|S| Π γ_h²`` and its derivative in a common gain γ at γ = 1 is
+    ``2|S| d^|S|`` times the l2 one; the largest set the selector can pick has |S| = D. The
+    copier's gradient, and the finite-time blow-up of the gain it drives, scale with
+    ``D d^D``, so the rate is divided by it relative to :data:`FULL_REFERENCE` (18). Never
+    raised above the reference rate: smaller d and D converge with it (measured down to d = 2,
+    D = 1), larger rates were not measured.
+
+    Args:
+        vocab_size: d >= 2.
+        degree: D >= 1.
+    """
+    require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
+            vocab_size)
+    require(_is_int(degree) and degree >= 1, "degree", "an integer D >= 1", degree)
+    d0, D0 = FULL_REFERENCE
+    return min(1.0, (D0 * d0 ** D0) / (int(degree) * int(vocab_size) ** int(degree)))
+
 
 FULL_SEQUENCES = 2000
 """n of the full model's default runs: fresh sequences per step (and of the evaluation sample)."""
@@ -302,16 +339,75 @@ class TrainConfig:
 def default_config(mode: str = "stagewise", *, model: str = "simplified",
                    sequences: int | None = None, seq_len: int = 100,
                    batch: str | int | None = None, loss: str = "nll", dtype: str = "float32",
-                   device: str = "auto", log_points: int = DEFAULT_LOG_POINTS) -> TrainConfig:
+                   device: str = "auto", log_points: int = DEFAULT_LOG_POINTS,
+                   vocab_size: int | None = None, degree: int | None = None) -> TrainConfig:
     """The library's default run for ``model`` (one of :data:`MODELS`).
 
-    Plain gradient descent (SGD without momentum), tuned for ``ModelSpec``'s default
-    initialisation (``w_+ = 1``, ``w_- = 0``, ``C = 1``, ``a = 0.01``). The simplified model:
-    :data:`STAGEWISE_DEFAULTS` or :data:`JOINT_DEFAULTS`, full batch on n = 2000. The full model
+    Tuned for ``ModelSpec``'s default initialisation (``w_- = 0``, ``C = 1``, ``a = 0.01``).
+    The simplified model: :data:`STAGEWISE_DEFAULTS` or :data:`JOINT_DEFAULTS`, plain full-batch
+    gradient descent on n = 2000; ``vocab_size`` and ``degree`` do not change it. The full model
     (``numerics.FullInductionHeadModel`` with its default options): :data:`FULL_STAGEWISE_DEFAULTS`
     or :data:`FULL_JOINT_DEFAULTS` on :data:`FULL_SEQUENCES` sequences, :data:`FULL_BATCH`
-    batches; the simplified model's rates make it diverge (its LayerNorm copy has norm sqrt(d)).
-    ``sequences`` and ``batch`` left at None take the model's defaults.
+    batches, the copier's rate times :func:`full_rate_scale` of the model's d and D (and the
+    joint classifier's times ``min(1, d0^D0 / d^D)²``); ``vocab_size`` and ``degree`` left at
+    None take :data:`FULL_REFERENCE`, the paper's d = 3, D = 2, so pass the trained model's for
+    any other source (the reference rates diverge at d = 5, D = 3). The simplified model's rates
+    make the full model diverge (its LayerNorm copy has norm sqrt(d)). ``sequences`` and ``batch``
+    left at None take the model's defaults.
+
+    Measured for the full model, stage-wise (n = 1000 fresh sequences a step, L = 100, float32,
+    one torch thread, w_+ = init_logit(M), mass 0.9 on the own offset, as the property tier
+    draws them; 2000 held-out sequences against the best GIH over all head sets, its temperature
+    fitted on 1000 other sequences), c̃ and the set of its argmax (theory's S* in brackets where
+    it differs), the peak attention of that set's heads, held-out loss minus the best GIH's
+    (its set in brackets where it differs from the learned one), seconds:
+
+    ============================================  ==================  ===========  ======  ====
+    case (d, P, prior; H, M, D)                   c̃ argmax [S*]       peaks        gap     s
+    ============================================  ==================  ===========  ======  ====
+    3, (1,2), Dir 0.1; 3, 3, 2 (paper)            1.000 (1,2)         0.88 0.89    0.007   32
+    3, (1,2), weak-parent mix; 3, 3, 2            0.996 (1,2) [(1,)]  0.89 0.89    0.005   51
+    5, (1,2,3), Dir 0.328; 3, 3, 3                1.000 (1,2,3)       0.86 ×3      0.004   50
+    2, (1,), Dir 0.5; 2, 2, 1                     1.000 (1,)          0.82         0.009   13
+    5, (2,4), Dir 0.1; 4, 4, 3                    1.000 (1,2,4)       0.85-0.87    0.109   49
+                                                  [(2,4)]                          [(2,4)]
+    2, (1,2,3), Dir 0.2; 4, 4, 3                  0.980 (1,3,4)       0.87 ×3      0.020   59
+                                                  [(1,2,3)]                        [(1,2,3)]
+    5, (1,), Dir 1.0; 2, 2, 2                     1.000 (1,)          0.85         0.151   19
+    4, (1,3), weak-parent mix; 3, 3, 2            0.974 (1,2) [(1,)]  0.90 0.81    0.001   57
+    ============================================  ==================  ===========  ======  ====
+
+    No run diverged and no logged loss rose above the initial one; every selector and copier settled
+    (each head of the learned set peaks on its own offset). With the reference rates the (5, (2,4);
+    4, 4, 3) case diverged at step 2 of the copier stage (loss 5.03 from 1.32), the drawn (5,
+    (1,2,3)) case ended 0.100 above its GIH (with the property tier's seed 5 generators it diverged
+    at step 11 of the copier), and the others within 0.04 of theirs. The two large gaps are slow
+    copiers, not divergence: at d = 5, D = 2 the scaled rate (3.6) is conservative where the learned
+    set has one head (the reference rate reached 0.004 there), and (1,2,4) at d = 5, M = 4 was still
+    improving at step 140.
+
+    Seconds of the rows at 49-59 s include a second run sharing the core (alone, the reference
+    rates took 25-41 s on those cases).
+
+    Joint, same cases and measurements: no run diverged or rose above its initial loss; c̃ of the
+    argmax 1.000 on all but (2, (1,2,3); 4, 4, 3), where the selector was still a mixture (0.30 on
+    (2,3,4)); gaps 0.007 (paper), 0.013 (weak-parent), 0.002 (5, (1,2,3)), 0.100 (2, (1,)), 0.308
+    (5, (2,4), on (1,2,4)), 0.029 (2, (1,2,3)), 0.173 (5, (1,)), 0.128 (4, (1,3), on (1,2)); 6-23 s.
+    60 joint steps leave the copier unconverged on several drawn sources, at the reference rates too
+    ((2, (1,)) and (2, (1,2,3)) run at them).
+
+    Args:
+        mode: one of :data:`MODES`.
+        model: one of :data:`MODELS`.
+        sequences: n (None: the model's default).
+        seq_len: L.
+        batch: ``"full"``, ``"fresh"`` or a minibatch size (None: the model's default).
+        loss: one of ``LOSS_KINDS``.
+        dtype: a key of :data:`DTYPES`.
+        device: a device name (:class:`TrainConfig`).
+        log_points: history rows per stage.
+        vocab_size: d of the full model's source (None: :data:`FULL_REFERENCE`'s).
+        degree: D of the full model (None: :data:`FULL_REFERENCE`'s).
     """
     require(mode in MODES, "mode", f"one of {MODES}", mode)
     require(model in MODELS, "model", f"one of {MODELS}", model)
@@ -320,11 +416,24 @@ def default_config(mode: str = "stagewise", *, model: str = "simplified",
         sequences = FULL_SEQUENCES if full else 2000
     if batch is None:
         batch = FULL_BATCH if full else "full"
-    if mode == "stagewise":
-        stages = tuple(StageConfig(name, params, lr, steps) for name, params, lr, steps
-                       in (FULL_STAGEWISE_DEFAULTS if full else STAGEWISE_DEFAULTS))
+    d0, D0 = FULL_REFERENCE
+    d = d0 if vocab_size is None else vocab_size
+    D = D0 if degree is None else degree
+    copier_scale = full_rate_scale(d, D)
+    if mode == "stagewise" and full:
+        stages = tuple(StageConfig(name, params, lr * copier_scale if params == ("w",) else lr,
+                                   steps, optimizer)
+                       for name, params, lr, steps, optimizer in FULL_STAGEWISE_DEFAULTS)
+    elif mode == "stagewise":
+        stages = tuple(StageConfig(name, params, lr, steps)
+                       for name, params, lr, steps in STAGEWISE_DEFAULTS)
+    elif full:
+        lrs, steps = FULL_JOINT_DEFAULTS
+        classifier_scale = min(1.0, d0 ** D0 / d ** D) ** 2
+        lrs = {"C": lrs["C"], "w": lrs["w"] * copier_scale, "a": lrs["a"] * classifier_scale}
+        stages = (StageConfig("joint", PARAMS, lrs, steps),)
     else:
-        lrs, steps = FULL_JOINT_DEFAULTS if full else JOINT_DEFAULTS
+        lrs, steps = JOINT_DEFAULTS
         stages = (StageConfig("joint", PARAMS, dict(lrs), steps),)
     return TrainConfig(mode, stages, sequences, seq_len, batch=batch, loss=loss, dtype=dtype,
                        device=device, log_points=log_points)

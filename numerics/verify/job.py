@@ -206,13 +206,16 @@ def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.
 
 
 def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
-                    sequences: int | None, device: str | None, kind: str) -> TrainConfig:
+                    sequences: int | None, device: str | None, kind: str, source: Source,
+                    spec: ModelSpec) -> TrainConfig:
     if config is None:
         require(mode in MODES, "mode", f"one of {MODES}", mode)
+        # The full variant's copier rate scales with the similarity's size, d^D (§7).
+        sizes = ({} if kind == "simplified"
+                 else {"model": kind, "vocab_size": source.vocab_size, "degree": spec.degree})
         return default_config(mode, sequences=DEFAULT_SEQUENCES if sequences is None else sequences,
                               seq_len=DEFAULT_SEQ_LEN if seq_len is None else seq_len,
-                              device="auto" if device is None else device,
-                              **({} if kind == "simplified" else {"model": kind}))
+                              device="auto" if device is None else device, **sizes)
     require(isinstance(config, TrainConfig), "config",
             "a numerics.training.config.TrainConfig or None", type(config).__name__)
     require(seq_len is None or seq_len == config.seq_len, "seq_len",
@@ -299,7 +302,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
             config=_standard_config(config, seq_len, sequences), seed=int(seed), device=device,
             heldout=int(heldout), prediction_samples=int(prediction_samples),
             probe_sequences=min(int(probe_sequences), int(heldout)), progress=progress))
-    cfg = _resolve_config(config, mode, seq_len, sequences, device, model)
+    cfg = _resolve_config(config, mode, seq_len, sequences, device, model, source, spec)
     n, L = cfg.sequences, cfg.seq_len
     require(L > spec.window, "seq_len", f"L > window M = {spec.window}", L)
     pred_rng, train_gen, held_gen = _generators(int(seed))
