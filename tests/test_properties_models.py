@@ -32,13 +32,14 @@ STANDARD_STEPS = 1000
 from about step 300 and the loss within 0.02 nats of the best GIH by step 1000 (seeds 0-3)."""
 STANDARD_SEQ_LEN = 50
 """L of :data:`numerics.training.standard.FAST_TRAINING`."""
-STANDARD_CI_EXAMPLES = 3
-"""Drawn cases for the standard transformer in the ci profile (about a minute each)."""
+STANDARD_CI_EXAMPLES = 2
+"""Drawn cases for the standard transformer in the ci profile (about a minute each; more with
+``INDUCTION_HEADS_PROPERTY_EXAMPLES`` or the thorough profile)."""
 FULL_SEQUENCES = 1000
 """n of the full variant's training sample."""
 FULL_SEQ_LEN = 100
 """L of the paper's experiments."""
-FULL_CI_EXAMPLES = 4
+FULL_CI_EXAMPLES = 3
 """Drawn cases for the full variant in the ci profile."""
 HELDOUT = 1000
 """Held-out sequences of the final probe: the effective set's margin is then ~10 SE on the
