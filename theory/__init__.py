@@ -15,7 +15,9 @@ Selection criterion (docs/theory.md §3; per kernel ``criterion``, estimates ``c
     CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion,
     copier_criterion.
 The copier at a given attention (``copier``; the initial copier of stage 1, §3.7):
-    copier_attention, exact_attention, head_similarity, soft_context_similarity.
+    copier_attention, exact_attention, head_similarity, soft_context_similarity; the initial
+    copier mass above which stage 1 selects S* (``threshold``): stage1_mass_threshold,
+    MassThreshold, mass_attention.
 Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
     context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
     gih_loss_and_grad, optimal_temperature, LOSS_FLOOR.
@@ -97,6 +99,7 @@ from theory.sizes import (
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
 from theory.stationary import marginal, window_law
 from theory.stationary_exact import window_law_exact
+from theory.threshold import MassThreshold, mass_attention, stage1_mass_threshold
 
 __all__ = [
     "InductionHeadsError",
@@ -129,6 +132,9 @@ __all__ = [
     "stage1_signal",
     "finite_length_criterion",
     "copier_criterion",
+    "stage1_mass_threshold",
+    "MassThreshold",
+    "mass_attention",
     "copier_attention",
     "exact_attention",
     "head_similarity",
