@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -530,16 +530,6 @@ def test_run_directory_restores_a_replaced_run_on_error(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ kill and resume
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def test_killed_run_resumes_bit_identically(tmp_path: Path, one_thread,
                                             capsys: pytest.CaptureFixture) -> None:
     config = _write_config(tmp_path / "cfg.json", _config(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -296,18 +295,6 @@ def test_paper_limiting_model_reads_as_the_selected_set(held_out, limit, selecte
     assert report.effective_set == _selector_set(tf) == selected, (
         f"effective {report.effective_set}, selector {_selector_set(tf)}")
     assert report.agrees_with_theory == (selected == (1, 2))
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """One torch thread: the short run's small matmuls slow down many-fold when two threads
-    share cores with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_trained_model_reads_as_its_learned_set(limit, one_thread):

@@ -26,7 +26,7 @@ from numerics.plots.training import (
     plot_temperature,
     stage_spans,
 )
-from numerics.training.reports import effective_sets, settled_index
+from numerics.training.reports import settled_step
 
 __all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "STANDARD_FIGURE_KEYS", "ALL_FIGURE_NAMES",
            "figure_keys", "report_figures", "save_report_figures"]
@@ -49,18 +49,12 @@ def figure_keys(kind: str) -> tuple[str, ...]:
     return STANDARD_FIGURE_KEYS if kind == "standard" else FIGURE_KEYS
 
 
-def _settled(steps: Sequence[int], reports: Sequence[Any]) -> int | None:
-    rows = [(int(s), e) for s, e in zip(steps, effective_sets(reports)) if e is not None]
-    index = settled_index([e for _, e in rows])
-    return None if index is None else rows[index][0]
-
-
 def _distances(data: Mapping[str, Any], stages: Any) -> Figure:
     hist, predicted = data["history"], data["predicted"]
     reports = hist.get("reports") or [None] * len(hist["steps"])
     return plot_distances(hist["steps"], reports, selected_set=predicted["selected_set"],
                           parents=data["config"]["source"]["parents"],
-                          settled_step=_settled(hist["steps"], reports), stages=stages,
+                          settled_step=settled_step(hist["steps"], reports), stages=stages,
                           sequences=data["config"].get("probe_sequences"))
 
 

@@ -40,8 +40,8 @@ from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
 
-__all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "validate_checkpoint",
-           "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",
+__all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "restore_generator",
+           "validate_checkpoint", "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",
            "CHECKPOINT_VERSION", "CHECKPOINT_KEYS", "MODEL_KINDS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
@@ -125,6 +125,21 @@ def read_torch_file(path: str | Path, *, written_by: str) -> Any:
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
         raise InductionHeadsError(f"checkpoint {str(path)!r}: expected a file written by "
                                   f"{written_by} ({' '.join(str(err).split())})") from None
+
+
+def restore_generator(data: dict[str, Any]) -> torch.Generator:
+    """The training generator a checkpoint dict saved, on its device with its state.
+
+    Raises:
+        InductionHeadsError: when it lived on CUDA and no CUDA device is available here.
+    """
+    device = torch.device(data["generator_device"])
+    if device.type == "cuda":
+        require(torch.cuda.is_available(), "checkpoint generator device",
+                "a device available here", str(device))
+    generator = torch.Generator(device=device)
+    generator.set_state(data["generator_state"])
+    return generator
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -152,9 +152,7 @@ class History:
 
         Only rows with a probe report count; None when there is none.
         """
-        rows = [(int(s), e) for s, e in zip(self.steps, self.effective_sets()) if e is not None]
-        index = _reports.settled_index([e for _, e in rows])
-        return None if index is None else rows[index][0]
+        return _reports.settled_step(self.steps, self.reports)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""

@@ -82,11 +82,12 @@ from numerics.training.checkpoint import (
     checkpoint_model,
     load_checkpoint,
     model_kind,
+    restore_generator,
     save_checkpoint,
     stage_optimizer,
 )
 from numerics.training.config import DTYPES, PARAMS, StageConfig, TrainConfig, log_steps
-from numerics.training.reports import as_report
+from numerics.training.reports import as_report, check_callback
 from theory.errors import require
 from theory.spec import ModelSpec, Source
 
@@ -326,11 +327,6 @@ def _check_stop(stop_after: int | None, step: int) -> None:
             f"None or a global step > {step}", stop_after)
 
 
-def _check_callback(callback: Any) -> None:
-    require(callback is None or callable(callback), "callback",
-            "None or a callable (model, step) -> JSON mapping or None", type(callback).__name__)
-
-
 def _check_model(model: Any) -> None:
     """An ``nn.Module`` with the :class:`TrainableModel` interface and the groups C, w, a."""
     require(isinstance(model, nn.Module) and isinstance(model, TrainableModel), "model",
@@ -403,7 +399,7 @@ def train(model: TrainableModel, source: Source, config: TrainConfig, *,
             f"a model of a checkpoint kind {tuple(c.__name__ for c in MODEL_KINDS.values())}",
             type(model).__name__)
     _check_stop(stop_after, 0)
-    _check_callback(callback)
+    check_callback(callback)
     model.to(device=resolve_device(config.device), dtype=DTYPES[config.dtype])
     run = _Run(model, source, config, generator, _draw(source, config, generator), [],
                None if checkpoint_every is None else int(checkpoint_every), callback)
@@ -465,16 +461,11 @@ def resume(checkpoint_path: str | Path, *, progress: bool = True,
             loss).
     """
     data = load_checkpoint(checkpoint_path)
-    _check_callback(callback)
+    check_callback(callback)
     config = TrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
     model = _model_from(data, config, resolve_device(config.device))
-    gen_device = torch.device(data["generator_device"])
-    if gen_device.type == "cuda":
-        require(torch.cuda.is_available(), "checkpoint generator device",
-                "a device available here", str(gen_device))
-    generator = torch.Generator(device=gen_device)
-    generator.set_state(data["generator_state"])
+    generator = restore_generator(data)
     history = History.from_dict(data["history"])
     run = _Run(model, source, config, generator, data["sample"], history.records(),
                data["checkpoint_every"], callback)

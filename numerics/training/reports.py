@@ -23,7 +23,8 @@ import numpy as np
 
 from theory.errors import InductionHeadsError, require
 
-__all__ = ["effective_sets", "distances", "settled_index", "as_report"]
+__all__ = ["effective_sets", "distances", "settled_index", "settled_step", "check_callback",
+           "as_report"]
 
 Report = Mapping[str, Any] | None
 
@@ -75,6 +76,26 @@ def settled_index(values: Sequence[Any]) -> int | None:
     while first > 0 and values[first - 1] == values[-1]:
         first -= 1
     return first
+
+
+def settled_step(steps: Sequence[int], reports: Sequence[Report]) -> int | None:
+    """First logged step from which the effective set stays at its final value.
+
+    Only rows with a probe report count; None when there is none.
+
+    Args:
+        steps: (T,) the logged steps.
+        reports: (T,) the history's callback reports.
+    """
+    rows = [(int(s), e) for s, e in zip(steps, effective_sets(reports)) if e is not None]
+    index = settled_index([e for _, e in rows])
+    return None if index is None else rows[index][0]
+
+
+def check_callback(callback: Any) -> None:
+    """Require a training callback to be None or a callable ``(model, step) -> mapping | None``."""
+    require(callback is None or callable(callback), "callback",
+            "None or a callable (model, step) -> JSON mapping or None", type(callback).__name__)
 
 
 def as_report(value: Any, step: int) -> dict[str, Any] | None:

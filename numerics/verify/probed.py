@@ -29,7 +29,7 @@ from numerics.data import sample_sequences
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.probing import ProbeReport, attention_taps, probe, probe_callback
 from numerics.probing.callback import next_token_model
-from numerics.training.reports import effective_sets, settled_index
+from numerics.training.reports import settled_step
 from numerics.training.standard import (
     FAST_SPEC,
     FAST_TRAINING,
@@ -107,15 +107,13 @@ def probe_summary(report: ProbeReport, kind: str, reports: tuple[Any, ...] = (),
         mean attention there]}``).
     """
     eff = report.last.effective
-    rows = [(int(s), e) for s, e in zip(steps, effective_sets(reports)) if e is not None]
-    index = settled_index([e for _, e in rows])
     entry = FIRST_LAYER_ENTRY[kind]
     first = {f"head {p.head + 1}": [p.peak_offset, float(p.profile[p.peak_offset - 1])]
              for p in report.offsets if p.name == entry}
     return {"effective_set": list(eff.head_set), "effective_kl": eff.kl,
             "effective_runner_up": None if eff.runner_up is None else list(eff.runner_up),
             "effective_margin_se": eff.margin_se,
-            "settled_step": None if index is None else rows[index][0],
+            "settled_step": settled_step(steps, reports),
             "first_layer": first}
 
 

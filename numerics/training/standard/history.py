@@ -74,9 +74,7 @@ class StandardHistory:
 
         Only rows with a probe report count; None when there is none.
         """
-        rows = [(int(s), e) for s, e in zip(self.steps, self.effective_sets()) if e is not None]
-        index = _reports.settled_index([e for _, e in rows])
-        return None if index is None else rows[index][0]
+        return _reports.settled_step(self.steps, self.reports)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN as None); :meth:`from_dict` inverts it exactly."""

@@ -22,9 +22,9 @@ from tqdm import tqdm
 from numerics.data import _is_int, sample_sequences
 from numerics.devices import resolve_device
 from numerics.models.standard import StandardSpec, StandardTransformer
-from numerics.training.checkpoint import read_torch_file
+from numerics.training.checkpoint import read_torch_file, restore_generator
 from numerics.training.config import DTYPES, log_steps
-from numerics.training.reports import as_report
+from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory, StandardTrainResult
 from theory.errors import InductionHeadsError, require
@@ -226,11 +226,6 @@ def _check_stop(stop_after: Any, step: int) -> None:
             f"None or a step > {step}", stop_after)
 
 
-def _check_callback(callback: Any) -> None:
-    require(callback is None or callable(callback), "callback",
-            "None or a callable (model, step) -> JSON mapping or None", type(callback).__name__)
-
-
 def train_standard(model: StandardTransformer, source: Source, config: StandardTrainConfig, *,
                    generator: torch.Generator, progress: bool = True,
                    checkpoint_path: str | Path | None = None,
@@ -276,7 +271,7 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
     require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
     _check_stop(stop_after, 0)
-    _check_callback(callback)
+    check_callback(callback)
     device = resolve_device(config.device)
     model.to(device=device, dtype=DTYPES[config.dtype])
     eval_sample = _draw(source, config, generator, config.eval_sequences)  # (n_eval, L+1)
@@ -324,13 +319,8 @@ def resume_standard(checkpoint_path: str | Path, *, progress: bool = True,
     config = StandardTrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
     model = _model_from(data, DTYPES[config.dtype], resolve_device(config.device))
-    gen_device = torch.device(data["generator_device"])
-    if gen_device.type == "cuda":
-        require(torch.cuda.is_available(), "checkpoint generator device",
-                "a device available here", str(gen_device))
-    generator = torch.Generator(device=gen_device)
-    generator.set_state(data["generator_state"])
-    _check_callback(callback)
+    generator = restore_generator(data)
+    check_callback(callback)
     rows = _rows(StandardHistory.from_dict(data["history"]))
     run = _Run(model, source, config, generator, data["eval_sample"], rows,
                data["checkpoint_every"], callback)
