@@ -58,7 +58,12 @@ from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
 from numerics.probing import probe_callback
 from numerics.training import DTYPES, MODES, History, TrainConfig, default_config, train
-from numerics.training.standard import StandardHistory, StandardSpec, StandardTrainConfig
+from numerics.training.standard import (
+    FAST_TRAINING,
+    StandardHistory,
+    StandardSpec,
+    StandardTrainConfig,
+)
 from numerics.training.summary import learned_summary
 from numerics.verify.checks import (
     Check,
@@ -231,7 +236,6 @@ def _standard_config(config: StandardTrainConfig | None, seq_len: int | None,
             "fresh batches: set the config's batch_size)", sequences)
     if seq_len is None:
         return config
-    from numerics.training.standard import FAST_TRAINING
     base = FAST_TRAINING if config is None else config
     require(config is None or seq_len == config.seq_len, "seq_len",
             f"None or the config's L = {base.seq_len}", seq_len)

@@ -19,6 +19,7 @@ held-out sample and the generator of the model's initial weights (the first thre
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -150,8 +151,6 @@ def verify_standard(source: Source, spec: ModelSpec, *, architecture: StandardSp
     Returns:
         The fields of a :class:`numerics.VerifyReport` as keyword arguments.
     """
-    import dataclasses
-
     started = time.perf_counter()
     cfg = FAST_TRAINING if config is None else config
     require(isinstance(cfg, StandardTrainConfig), "config",
