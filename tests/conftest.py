@@ -73,6 +73,20 @@ def _case_rows(terminalreporter) -> list[dict]:
     return rows
 
 
+COVERAGE_FEATURES = (("d", 0), ("|P|", 1), ("parents", 2), ("prior", 3), ("degree", 4))
+"""The stratum features of a case row's label ``d3-P2-gapped-mixture-D<P``, by position."""
+
+
+def _write_coverage(write, rows: list[dict]) -> None:
+    """Levels of each stratum feature the stage-wise cases covered, and where targets came from."""
+    labels = [r["stratum"].split("-") for r in rows if r.get("stratum")]
+    for name, index in COVERAGE_FEATURES:
+        counts = Counter(parts[index] for parts in labels)
+        write(f"stagewise coverage {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    bases = Counter(r.get("basis", "population") for r in rows)
+    write("stagewise target from: " + ", ".join(f"{k} {v}" for k, v in sorted(bases.items())))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """The property tier's tallies: passes, failures, discarded undecidable cases, per-case rows.
 
@@ -99,12 +113,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
                   f"{len(decidable)} decidable); where S* is smaller than P: "
                   f"{sum(r['learned'] == r['predicted'] for r in weak)} of {len(weak)} equal "
                   f"S*, {sum(r['learned'] == r['parents'] for r in weak)} equal P")
+        if mine and mode == "stagewise":
+            _write_coverage(write, mine)
         for row in mine:
             failed = [name for name, ok in row["checks"].items() if not ok]
             prior = row["source"]["prior"]
             write(f"{mode}: d={row['source']['vocab_size']} P={tuple(row['source']['parents'])} "
                   f"{prior['kind']} H={row['model']['heads']} M={row['model']['window']} "
                   f"D={row['model']['degree']}: predicted {head_set_label(row['predicted'])}"
-                  f"{'' if row['decidable'] else ' (undecidable)'} learned "
+                  f"{'' if row['decidable'] else ' (undecidable)'}"
+                  + (f", target {head_set_label(row['target'])} ({row['basis']})"
+                     if "target" in row else "") + " learned "
                   f"{head_set_label(row['learned'])}, failed checks {failed or 'none'}, "
                   f"{row['seconds']:.1f} s")

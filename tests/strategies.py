@@ -10,19 +10,27 @@ What is drawn:
   to express the parents (``H >= max P``, ``D >= |P|``), with a copier initialisation concentrated enough on each head's own offset that stage 1 ranks head sets the
   way the exact copier does (see :data:`INIT_MASS`).
 - :func:`cases`: a :class:`Case` (source, spec, seed) with the window shared by both.
+- :func:`covering_cases`: the ci profile's cases, a deterministic design over the same space
+  that sees every level of every :class:`Stratum` feature (vocabulary size, number of parents,
+  contiguous or gapped parents, Dirichlet or mixture prior, ``D < |P|`` or ``D >= |P|``) with
+  balanced counts; the free values inside a stratum (window, which offsets, α, weights, H, D,
+  seed) are drawn from a numpy generator seeded by the case's index.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from hypothesis import strategies as st
 
 from theory import Dirichlet, Mixture, MixtureComponent, ModelSpec, Source
 
-__all__ = ["INIT_MASS", "Case", "sources", "model_specs", "cases", "init_logit",
-           "PAPER_CASE", "WEAK_PARENT_CASE", "SKIP_PARENT_CASE"]
+__all__ = ["INIT_MASS", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
+           "covering_strata", "covering_cases", "stratum_of", "PAPER_CASE", "WEAK_PARENT_CASE",
+           "SKIP_PARENT_CASE"]
 
 VOCAB = (2, 5)
 """d, inclusive: small enough that d^|P| contexts recur within L = 100 positions."""
@@ -94,18 +102,22 @@ def sources(draw: st.DrawFn, window: int | None = None) -> Source:
 def model_specs(draw: st.DrawFn, window: int, parents: tuple[int, ...] = (1,)) -> ModelSpec:
     """A model that can express ``parents``: ``max P <= H <= M = window``, ``|P| <= D <= H``.
 
-    The theorem's setting: every parent has a head that starts on it, and the selector can mix
-    a set as large as P, so ``S*`` is P or a subset of it that the criterion prefers (weak
-    parents). Models that cannot express P are covered by deterministic tests instead: a head
-    whose offset is not a parent can move inside its window to a parent beyond H, which the
-    ranking over ``{1..H}`` does not describe. H shrinks toward ``M`` and D toward
-    ``max(|P|, 2)``, the paper's degree. The copier starts with mass :data:`INIT_MASS` on offset h.
+    Every parent has a head that starts on it. Usually the selector can mix a set as large as
+    P, so ``S*`` is P or a subset of it that the criterion prefers (weak parents); one draw in
+    four (when ``|P| >= 2``) takes ``D < |P|``, where ``S*`` is the best ``D`` parents. Models
+    whose heads miss a parent are covered by deterministic tests instead: a head whose offset is
+    not a parent can move inside its window to a parent beyond H, which the ranking over
+    ``{1..H}`` does not describe. H shrinks toward ``M`` and D toward ``max(|P|, 2)``, the
+    paper's degree. The copier starts with mass :data:`INIT_MASS` on offset h.
     """
     require_heads = max(parents)
     heads = draw(st.sampled_from(range(window, require_heads - 1, -1)))
     low = len(parents)
-    degree = draw(st.sampled_from(sorted(range(low, heads + 1),
-                                         key=lambda k: (k != max(low, 2), k))))
+    if low >= 2 and draw(st.integers(0, 3)) == 3:
+        degree = draw(st.integers(1, low - 1))
+    else:
+        degree = draw(st.sampled_from(sorted(range(low, heads + 1),
+                                             key=lambda k: (k != max(low, 2), k))))
     return ModelSpec(heads, window, degree, w_plus=round(init_logit(window), 4))
 
 
@@ -115,6 +127,118 @@ def cases(draw: st.DrawFn) -> Case:
     window = draw(st.integers(*WINDOWS))
     source = draw(sources(window))
     return Case(source, draw(model_specs(window, source.parents)), draw(st.integers(0, 2**16)))
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """The features a drawn case must cover: one level of each.
+
+    Attributes:
+        vocab_size: ``d``.
+        parents: ``|P|``.
+        gapped: P is not ``(1, ..., max P)`` (an offset below ``max P`` is not a parent).
+        mixture: a two-component mixture prior (needs ``|P| >= 2``), else Dirichlet.
+        degree_below: ``D < |P|`` (needs ``|P| >= 2``), else ``D >= |P|``.
+    """
+
+    vocab_size: int
+    parents: int
+    gapped: bool
+    mixture: bool
+    degree_below: bool
+
+    def label(self) -> str:
+        """A short id, e.g. ``d3-P2-gapped-mixture-D<P``."""
+        return (f"d{self.vocab_size}-P{self.parents}-{'gapped' if self.gapped else 'contiguous'}"
+                f"-{'mixture' if self.mixture else 'dirichlet'}"
+                f"-{'D<P' if self.degree_below else 'D>=P'}")
+
+
+COVER_SEED = 20241
+"""Seed of the covering design (the order of the strata and every value drawn inside them)."""
+
+
+def _valid_strata() -> list[Stratum]:
+    out = []
+    for d, k, gapped, mixture, below in itertools.product(range(VOCAB[0], VOCAB[1] + 1),
+                                                          (1, 2, 3), *([(False, True)] * 3)):
+        if k == 1 and (mixture or below):
+            continue
+        out.append(Stratum(d, k, gapped, mixture, below))
+    return out
+
+
+def covering_strata(count: int) -> tuple[Stratum, ...]:
+    """``count`` strata whose feature levels are as balanced as a greedy design makes them.
+
+    Each step takes the stratum (in a seeded random order) whose levels have been seen least
+    so far, so every level of every feature appears once ``count`` is at least the largest
+    number of levels (4 vocabulary sizes) and the counts differ by little after that.
+    """
+    pool = _valid_strata()
+    order = np.random.default_rng(COVER_SEED).permutation(len(pool))
+    pool = [pool[i] for i in order]
+    seen: dict[tuple[str, object], int] = {}
+
+    def levels(s: Stratum) -> list[tuple[str, object]]:
+        return [("d", s.vocab_size), ("k", s.parents), ("gapped", s.gapped),
+                ("mixture", s.mixture), ("below", s.degree_below)]
+
+    chosen = []
+    for _ in range(count):
+        best = min(pool, key=lambda s: sum(seen.get(v, 0) for v in levels(s)))
+        pool.remove(best)
+        chosen.append(best)
+        for v in levels(best):
+            seen[v] = seen.get(v, 0) + 1
+        if not pool:
+            pool = _valid_strata()
+    return tuple(chosen)
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return round(float(lo * (hi / lo) ** rng.random()), 3)
+
+
+def stratum_case(stratum: Stratum, index: int) -> Case:
+    """A case inside ``stratum``, its free values drawn from ``default_rng((COVER_SEED, index))``."""
+    rng = np.random.default_rng((COVER_SEED, index))
+    k = stratum.parents
+    # A gapped set needs an offset beyond |P|; three gapped parents need the largest window.
+    low_window = max(WINDOWS[0], k + 1 if stratum.gapped else k)
+    window = int(rng.integers(low_window, WINDOWS[1] + 1))
+    if stratum.gapped:
+        options = [c for c in itertools.combinations(range(1, window + 1), k)
+                   if c != tuple(range(1, k + 1))]
+        parents = options[int(rng.integers(len(options)))]
+    else:
+        parents = tuple(range(1, k + 1))
+    alpha = _log_uniform(rng, *ALPHA)
+    if stratum.mixture:
+        size = int(rng.integers(1, k))
+        strong = tuple(sorted(rng.choice(parents, size=size, replace=False).tolist()))
+        weak = round(float(rng.uniform(*WEAK_WEIGHT)), 3)
+        prior = Mixture((MixtureComponent(strong, round(1.0 - weak, 3), alpha),
+                         MixtureComponent(parents, weak, alpha)))
+    else:
+        prior = Dirichlet(alpha)
+    heads = int(rng.integers(max(parents), window + 1))
+    degree = (int(rng.integers(1, k)) if stratum.degree_below
+              else int(rng.integers(k, heads + 1)))
+    spec = ModelSpec(heads, window, degree, w_plus=round(init_logit(window), 4))
+    return Case(Source(stratum.vocab_size, parents, prior), spec, int(rng.integers(0, 2**16)))
+
+
+def covering_cases(count: int) -> tuple[Case, ...]:
+    """The ci profile's ``count`` cases: one per stratum of :func:`covering_strata`."""
+    return tuple(stratum_case(s, i) for i, s in enumerate(covering_strata(count)))
+
+
+def stratum_of(case: Case) -> Stratum:
+    """The stratum a case belongs to (for coverage tallies of drawn cases)."""
+    parents = case.source.parents
+    return Stratum(case.source.vocab_size, len(parents), parents != tuple(range(1, len(parents) + 1)),
+                   isinstance(case.source.prior, Mixture), case.spec.degree < len(parents))
 
 
 PAPER_CASE = Case(Source(3, (1, 2), Dirichlet(0.1)),

@@ -3,6 +3,7 @@ temperature dynamics, generalisation sweeps."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,10 +22,17 @@ from numerics.experiments import (
     predicted_selection_map,
     with_vocab,
 )
+from numerics.experiments.families import SelectionMap
+from numerics.experiments.runs import (
+    TrainedMap,
+    selection_agreement,
+    selection_map_figure,
+)
 from numerics.verify import heldout_losses
 from theory import (
     PAPER_SOURCE,
     Dirichlet,
+    Fixed,
     InductionHeadsError,
     Mixture,
     ModelSpec,
@@ -32,12 +40,17 @@ from theory import (
     official_gih_loss_and_grad,
     official_temperature_trajectory,
 )
+from theory.copier import copier_attention
+from theory.criterion_estimates import copier_criterion, finite_length_criterion
+from theory.limit import DECIDABLE_Z
 from theory.sequences import sample_sequences_np
 
 AUTOGRAD_ATOL = 1e-10
 """Closed-form official-loss gradient vs torch autograd, float64: round-off only."""
 GRAD_STEP_RTOL = 0.02
 """Euler steps of size 1 vs the ODE at early times, where a changes by < 0.1 per step."""
+ROUNDOFF_RTOL = 1e-12
+"""The map and a direct estimate on the same generator compute the same float64 numbers."""
 GIH_LOSS_ATOL = 1e-9
 """The limiting model and the GIH at the same a: two float64 softmaxes of the same numbers."""
 
@@ -87,6 +100,117 @@ def test_predicted_map_finite_length_kind():
                                    rng=np.random.default_rng(1))
     assert grid.kind == "G_L" and grid.seq_len == 30 and grid.stderr.shape == (1, 2, 7)
     assert np.all(grid.stderr[..., 1:] > 0)
+
+
+def test_predicted_map_reports_paired_margins_and_decidability():
+    grid = predicted_selection_map([0.3, 1.0], [0.1, 1.0], seq_len=30, samples=200,
+                                   train_sequences=400, rng=np.random.default_rng(0))
+    assert grid.margin_se.shape == grid.samples.shape == grid.margin_train_noise.shape == (2, 2)
+    assert grid.train_sequences == 400 and grid.max_samples == 200
+    assert np.all(grid.samples == 200), grid.samples  # no budget: one draw per point
+    assert np.array_equal(grid.margin_in_se(), grid.margin_se)
+    rule = (grid.margin_se >= DECIDABLE_Z) & (grid.margin_train_noise >= DECIDABLE_Z)
+    assert grid.decidable.dtype == bool and np.array_equal(grid.decidable, rule)
+    assert predicted_selection_map([1.0], [0.1], samples=50, rng=np.random.default_rng(0)
+                                   ).margin_train_noise is None
+
+
+@pytest.mark.parametrize("copier", ["exact", "initial"])
+def test_predicted_map_margin_is_the_paired_difference_of_one_estimate(copier):
+    spec, n, L = ModelSpec(3, 3, 2), 500, 30
+    grid = predicted_selection_map([0.6], [0.3], seq_len=L, samples=300, train_sequences=n,
+                                   spec=spec, copier=copier, rng=np.random.default_rng(4))
+    src, rng = mixture_family(0.6, 0.3), np.random.default_rng(4)
+    est = (finite_length_criterion(src, spec.sets, L, samples=300, rng=rng) if copier == "exact"
+           else copier_criterion(src, spec.sets, L, copier_attention(spec), samples=300, rng=rng))
+    assert grid.kind == est.kind == {"exact": "G_L", "initial": "G_L_copier"}[copier]
+    assert np.array_equal(grid.criterion[0, 0], est.values)
+    second, best = np.argsort(est.values)[-2:]
+    margin = est.values[best] - est.values[second]
+    paired = margin / est.difference_stderr(best, second)
+    assert grid.margin_se[0, 0] == pytest.approx(paired, rel=ROUNDOFF_RTOL), \
+        (grid.margin_se[0, 0], paired)
+    diff_sd = np.std(est.per_sample[:, best] - est.per_sample[:, second], ddof=1)
+    noise = margin / (diff_sd / math.sqrt(n))
+    assert grid.margin_train_noise[0, 0] == pytest.approx(noise, rel=ROUNDOFF_RTOL), \
+        (grid.margin_train_noise[0, 0], noise)
+
+
+def test_predicted_map_samples_more_only_where_undecided():
+    args = ([0.3, 1.0], [0.1, 1.0])
+    fixed = predicted_selection_map(*args, seq_len=30, samples=100, rng=np.random.default_rng(0))
+    grown = predicted_selection_map(*args, seq_len=30, samples=100, max_samples=800,
+                                    rng=np.random.default_rng(0))
+    first = fixed.margin_se >= DECIDABLE_Z  # (n_w, n_a)
+    assert first.any() and not first.all(), fixed.margin_se  # the grid needs both kinds
+    assert np.all(grown.samples[first] == 100), grown.samples
+    assert np.array_equal(grown.criterion[first], fixed.criterion[first])
+    assert np.all(grown.samples[~first] > 100) and np.all(grown.samples <= 800), grown.samples
+    stopped = (grown.margin_se >= DECIDABLE_Z) | (grown.samples == 800)
+    assert stopped.all(), (grown.margin_se, grown.samples)  # decided or out of budget
+
+
+def test_predicted_map_takes_sizes_from_the_spec_and_checks_its_options():
+    spec = ModelSpec(2, 3, 1)
+    grid = predicted_selection_map([1.0], [0.1], seq_len=20, samples=50, spec=spec,
+                                   copier="initial", rng=np.random.default_rng(0))
+    assert grid.sets == spec.sets and grid.kind == "G_L_copier"
+    rng = np.random.default_rng(0)
+    bad = [({"copier": "initial", "seq_len": 20}, "spec"),
+           ({"copier": "initial", "spec": spec}, "seq_len"),
+           ({"copier": "soft"}, "copier"),
+           ({"spec": spec, "heads": 3}, "heads"),
+           ({"train_sequences": 100}, "seq_len"),
+           ({"max_samples": 10}, "max_samples")]
+    for kwargs, name in bad:
+        with pytest.raises(InductionHeadsError, match=name):
+            predicted_selection_map([1.0], [0.1], samples=50, rng=rng, **kwargs)
+
+
+def _toy_maps(decidable: np.ndarray, predicted: list[int], trained: list[int]
+              ) -> tuple[SelectionMap, TrainedMap]:
+    """A 2×2 predicted map with the given decidable cells and one-hot argmax per cell."""
+    sets = ModelSpec(3, 3, 2).sets
+    weights, alphas = np.array([0.3, 1.0]), np.array([0.1, 1.0])
+    crit = np.eye(len(sets))[predicted].reshape(2, 2, len(sets))  # (n_w, n_a, n_sets)
+    margin = np.where(decidable, np.inf, 1.0)  # (n_w, n_a)
+    pred = SelectionMap(weights, alphas, sets, crit, np.zeros_like(crit), "G", None, margin,
+                        np.ones((2, 2), int), None, None, 1)
+    chosen = np.eye(len(sets))[trained].reshape(2, 2, len(sets))  # (n_w, n_a, |S|)
+    return pred, TrainedMap(weights, alphas, sets, chosen, 0.0)
+
+
+def test_selection_agreement_counts_decidable_points_only():
+    decidable = np.array([[True, False], [True, True]])
+    pred, trained = _toy_maps(decidable, [1, 1, 4, 4], [1, 4, 4, 1])
+    got = selection_agreement(pred, trained)
+    assert (got.agree, got.decided, got.undecidable_count) == (2, 3, 1), got
+    assert got.undecidable == ((0.3, 1.0, (1,), (1, 2)),), got.undecidable
+    assert got.disagreements == ((1.0, 1.0, (1, 2), (1,)),), got.disagreements
+    other = TrainedMap(np.array([0.3, 0.5]), trained.alphas, trained.sets, trained.selector, 0.0)
+    with pytest.raises(InductionHeadsError, match="grid"):
+        selection_agreement(pred, other)
+
+
+def test_selection_map_figure_hatches_the_undecidable_cells():
+    decidable = np.array([[True, False], [False, True]])
+    pred, trained = _toy_maps(decidable, [1, 1, 4, 4], [1, 4, 4, 1])
+    assert np.array_equal(pred.decidable, decidable)  # an infinite (exact) margin decides
+    fig = selection_map_figure(pred, trained)
+    ax = fig.axes[0]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == int((~decidable).sum()), [p.get_xy() for p in hatched]
+    assert sorted(p.get_xy() for p in hatched) == [(-0.5, 0.5), (0.5, -0.5)]
+    legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    assert "hatched: undecidable (margin < 3 SE" in legend, legend
+    bold = [t.get_text() for t in ax.texts if t.get_weight() == "bold"]
+    assert bold == ["predicted (1, 2)\ntrained (1,)"], bold  # the decidable disagreement only
+    noisy = dataclasses.replace(pred, margin_train_noise=np.full((2, 2), 1.0), train_sequences=10)
+    assert not noisy.decidable.any()  # 1 training-noise unit is short of the rule everywhere
+    fig = selection_map_figure(noisy, trained)
+    assert sum(bool(p.get_hatch()) for p in fig.axes[0].patches) == 4
+    legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    assert legend.endswith(f"or < {DECIDABLE_Z:g} training-noise units)"), legend
 
 
 # ---------------------------------------------------------------------------- official loss
@@ -151,13 +275,37 @@ def test_limiting_model_loses_exactly_what_the_gih_loses():
     assert losses["oracle"] < losses["bayes"] < losses["gih_inf"], losses
 
 
+def test_heldout_losses_have_a_bayes_column_for_every_prior():
+    model = InductionHeadModel.at_limit(ModelSpec(3, 3, 2), 3, selected_set=(1, 2), a=6.0,
+                                        dtype=torch.float64)
+    mixture = mixture_family(0.3, 0.1)
+    fixed = Source(3, (1,), Fixed(np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])))
+    for src in (mixture, fixed):
+        tokens, kernels = sample_sequences(src, 200, 41, generator=torch.Generator().manual_seed(1),
+                                           return_kernels=True, dtype=torch.float64)
+        losses, probs = heldout_losses(model, tokens, src, selected_set=(1, 2), kernels=kernels,
+                                       rng=np.random.default_rng(0), return_probabilities=True)
+        assert math.isfinite(losses["bayes"]) and losses["floor_hits"]["bayes"] == 0, losses
+        # the precomputed estimate is scored as given; a mixture without rng has no column
+        again = heldout_losses(model, tokens, src, selected_set=(1, 2), bayes=probs["bayes"])
+        assert again["bayes"] == losses["bayes"]
+        if src is mixture:
+            undrawn = heldout_losses(model, tokens, src, selected_set=(1, 2))
+            assert undrawn["bayes"] is None, "the mixture's particle filter needs an rng"
+    assert losses["bayes"] == losses["oracle"], "a Fixed prior's Bayes predictive is the oracle"
+
+
 def test_sweep_runs_on_other_vocabularies_and_priors():
     model = InductionHeadModel.at_limit(ModelSpec(3, 3, 2), 3, selected_set=(1, 2), a=6.0)
     sources = {"d=5": Source(5, (1, 2), Dirichlet(0.1)), "mixture": mixture_family(0.3, 0.1)}
     rows = generalization_sweep(model, sources, [20, 40], selected_set=(1, 2), n=50,
-                                generator=torch.Generator().manual_seed(0))
+                                generator=torch.Generator().manual_seed(0),
+                                rng=np.random.default_rng(0))
     assert [(r.name, r.seq_len) for r in rows] == [("d=5", 20), ("d=5", 40), ("mixture", 20),
                                                    ("mixture", 40)]
-    assert all(r.losses["bayes"] is None for r in rows[2:])  # no Dirichlet posterior
-    assert all(math.isfinite(r.losses["bayes"]) for r in rows[:2])
+    assert all(math.isfinite(r.losses["bayes"]) for r in rows)  # every prior has a Bayes line
+    undrawn = generalization_sweep(model, {"mixture": sources["mixture"]}, [20],
+                                   selected_set=(1, 2), n=50,
+                                   generator=torch.Generator().manual_seed(0))
+    assert undrawn[0].losses["bayes"] is None  # the mixture's particle filter needs an rng
     assert all(math.isfinite(r.excess_over_gih) for r in rows)

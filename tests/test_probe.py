@@ -21,6 +21,7 @@ from numerics import (
     train,
 )
 from numerics.probing import ProbeReport, attention_taps, from_logits, probe
+from numerics.probing.measure import BAYES_NEEDS_RNG
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -34,6 +35,7 @@ from theory import (
     gih_predict,
     predict_limit,
 )
+from theory.bayes import bayes_predict_prior
 from theory.positional import gih_predict_positions
 from theory.probabilities import check_probabilities
 
@@ -215,12 +217,38 @@ def test_attention_patterns_in_transformer_lens_layout(held_out, limit):
 def test_absent_references_are_reported(held_out, limit):
     mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                          MixtureComponent((1, 2), 0.3, 0.1))))
-    tokens = held_out[0]
+    tokens = held_out[0][:60]
     report = probe(_gih((1,), math.inf), mixture, PAPER_MODEL, tokens=tokens,
                    rng=np.random.default_rng(2), limit_samples=200)
     names = [s.name for s in report.last.scores]
-    assert "bayes" not in names and "oracle" not in names
-    assert dict(report.absent).keys() == {"bayes", "oracle"}
+    assert "bayes" in names and "oracle" not in names, names  # the rng draws the estimate
+    assert dict(report.absent).keys() == {"oracle"}
+    # Without an rng the mixture's particle-filter estimate cannot be drawn: absent, with why.
+    undrawn = probe(_gih((1,), math.inf), mixture, PAPER_MODEL, tokens=tokens,
+                    limit=predict_limit(mixture, PAPER_MODEL, seq_len=L, samples=200,
+                                        rng=np.random.default_rng(2)))
+    absent = dict(undrawn.absent)
+    assert "bayes" not in [s.name for s in undrawn.last.scores]
+    assert absent.keys() == {"bayes", "oracle"} and absent["bayes"] == BAYES_NEEDS_RNG, absent
+
+
+def test_precomputed_bayes_scores_the_last_position(held_out, limit):
+    mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                         MixtureComponent((1, 2), 0.3, 0.1))))
+    tokens = held_out[0][:60]
+    given = bayes_predict_prior(tokens[:, :-1], mixture, rng=np.random.default_rng(3),
+                                particles=64)
+    lim = predict_limit(mixture, PAPER_MODEL, seq_len=L, samples=200, rng=np.random.default_rng(2))
+    report = probe(lambda ctx: given, mixture, PAPER_MODEL, tokens=tokens, limit=lim,
+                   bayes=given)
+    assert report.last.closest == "bayes" and report.last.score("bayes").kl <= EXACT_KL_ATOL
+    positions = probe(lambda ctx: given, mixture, PAPER_MODEL, tokens=tokens, limit=lim,
+                      bayes=given, per_position=np.full((60, L, D), 1.0 / D))
+    assert dict(positions.absent)["bayes per position"] == BAYES_NEEDS_RNG
+    drawn = probe(lambda ctx: given, mixture, PAPER_MODEL, tokens=tokens, limit=lim,
+                  rng=np.random.default_rng(4), per_position=np.full((60, L, D), 1.0 / D))
+    assert "bayes" in [s.name for s in drawn.positions.scores]
+    assert "bayes" not in dict(drawn.absent) and "bayes per position" not in dict(drawn.absent)
 
 
 def test_report_json_round_trip(held_out, limit):

@@ -13,14 +13,23 @@ Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
 Selection criterion (docs/theory.md §3; per kernel ``criterion``, estimates ``criterion_estimates``):
     modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
     CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion,
-    copier_criterion.
+    copier_criterion, sample_until_decided (adaptive Monte Carlo).
+Phase boundaries of one-parameter kernel families (``boundaries``, sympy):
+    KernelFamily, family_criteria, phase_boundaries, phase_diagram, ranking_at, certified_sign,
+    first_order_binary_gaps, Boundary, Phase; BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY.
 The copier at a given attention (``copier``; the initial copier of stage 1, §3.7):
     copier_attention, exact_attention, head_similarity, soft_context_similarity; the initial
     copier mass above which stage 1 selects S* (``threshold``): stage1_mass_threshold,
-    MassThreshold, mass_attention.
+    MassThreshold, mass_attention; stage 1 on one training sample (``training_sample``):
+    stage1_on_sample, sample_criterion, SampleSelection.
 Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
     context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
-    gih_loss_and_grad, optimal_temperature, LOSS_FLOOR.
+    gih_loss_and_grad, optimal_temperature, LOSS_FLOOR; the Bayes predictive of every prior
+    (``bayes``): bayes_predict_prior, bayes_predict_prior_positions, mixture_bayes_smc,
+    bayes_predict_importance, needs_monte_carlo, MonteCarloPredictive, DEFAULT_PARTICLES.
+Finite-L optimal temperature and stage 3 (``temperature``):
+    optimal_temperature_law, expected_optimal_temperature, TemperatureEstimate,
+    predict_trained_temperature.
 Reduced dynamics (``dynamics``; the official code's loss in ``official``):
     replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth,
     growth_coefficient; official_gih_loss_and_grad, official_temperature_trajectory.
@@ -34,6 +43,28 @@ The limit:
     predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
 """
 
+from theory.bayes import (
+    DEFAULT_PARTICLES,
+    MonteCarloPredictive,
+    bayes_predict_importance,
+    bayes_predict_prior,
+    bayes_predict_prior_positions,
+    mixture_bayes_smc,
+    needs_monte_carlo,
+)
+from theory.boundaries import (
+    BINARY_PARITY_FAMILY,
+    TWO_PARENT_FAMILY,
+    Boundary,
+    KernelFamily,
+    Phase,
+    certified_sign,
+    family_criteria,
+    first_order_binary_gaps,
+    phase_boundaries,
+    phase_diagram,
+    ranking_at,
+)
 from theory.copier import (
     copier_attention,
     exact_attention,
@@ -53,6 +84,7 @@ from theory.criterion_estimates import (
     copier_criterion,
     expected_criterion,
     finite_length_criterion,
+    sample_until_decided,
     stage1_signal,
 )
 from theory.dynamics import (
@@ -99,7 +131,14 @@ from theory.sizes import (
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
 from theory.stationary import marginal, window_law
 from theory.stationary_exact import window_law_exact
+from theory.temperature import (
+    TemperatureEstimate,
+    expected_optimal_temperature,
+    optimal_temperature_law,
+    predict_trained_temperature,
+)
 from theory.threshold import MassThreshold, mass_attention, stage1_mass_threshold
+from theory.training_sample import SampleSelection, sample_criterion, stage1_on_sample
 
 __all__ = [
     "InductionHeadsError",
@@ -132,6 +171,32 @@ __all__ = [
     "stage1_signal",
     "finite_length_criterion",
     "copier_criterion",
+    "sample_until_decided",
+    "KernelFamily",
+    "family_criteria",
+    "phase_boundaries",
+    "phase_diagram",
+    "ranking_at",
+    "certified_sign",
+    "first_order_binary_gaps",
+    "Boundary",
+    "Phase",
+    "BINARY_PARITY_FAMILY",
+    "TWO_PARENT_FAMILY",
+    "stage1_on_sample",
+    "sample_criterion",
+    "SampleSelection",
+    "bayes_predict_prior",
+    "bayes_predict_prior_positions",
+    "mixture_bayes_smc",
+    "bayes_predict_importance",
+    "needs_monte_carlo",
+    "MonteCarloPredictive",
+    "DEFAULT_PARTICLES",
+    "optimal_temperature_law",
+    "expected_optimal_temperature",
+    "TemperatureEstimate",
+    "predict_trained_temperature",
     "stage1_mass_threshold",
     "MassThreshold",
     "mass_attention",

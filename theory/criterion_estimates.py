@@ -15,6 +15,7 @@ standard errors, per-sample values).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "stage1_signal",
     "finite_length_criterion",
     "copier_criterion",
+    "sample_until_decided",
 ]
 
 MC_KERNEL_FLOOR = 1e-30
@@ -79,6 +81,51 @@ class CriterionEstimate:
             return float(np.hypot(self.stderr[i], self.stderr[j]))
         diff = self.per_sample[:, i] - self.per_sample[:, j]  # (samples,)
         return float(diff.std(ddof=1) / np.sqrt(self.samples))
+
+    def extended(self, more: CriterionEstimate) -> CriterionEstimate:
+        """This estimate pooled with ``more`` (further samples of the same sets and kind).
+
+        Raises:
+            InductionHeadsError: when the sets or kinds differ or either lacks ``per_sample``.
+        """
+        require(isinstance(more, CriterionEstimate) and more.sets == self.sets
+                and more.kind == self.kind, "more", f"an estimate of kind {self.kind!r} for "
+                f"the sets {self.sets}", getattr(more, "sets", type(more).__name__))
+        require(self.per_sample is not None and more.per_sample is not None, "per_sample",
+                "per-sample values on both estimates", "an exact estimate")
+        return _estimate(self.sets, np.concatenate([self.per_sample, more.per_sample]),
+                         self.kind)
+
+
+def sample_until_decided(first: CriterionEstimate, draw: Callable[[int], CriterionEstimate], *,
+                         chunk: int, budget: int, z: float) -> CriterionEstimate:
+    """Adaptive Monte Carlo: pool further draws into ``first`` until it decides or runs out.
+
+    Decided means the best set leads the runner-up by at least ``z`` standard errors of the
+    paired difference. Each round draws ``chunk`` new samples (``draw(k)`` returns an estimate
+    over ``k`` fresh samples of the same sets and kind, e.g. from the same generator), so a
+    draw never needs more memory than ``chunk`` samples; at most ``budget`` samples in all.
+    An estimate that decides at ``first`` is returned unchanged, with nothing drawn.
+
+    Returns:
+        The pooled :class:`CriterionEstimate` (``samples`` says how many it used).
+    """
+    est = first
+    while est.samples < budget:
+        values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
+        if values.size < 2:
+            break
+        order = np.argsort(-values, kind="stable")
+        best, second = int(order[0]), int(order[1])
+        unit = est.difference_stderr(best, second)
+        gap = float(values[best] - values[second])
+        if (gap / unit if unit > 0 else (np.inf if gap > 0 else 0.0)) >= z:
+            break
+        more = min(int(chunk), int(budget) - est.samples)
+        if more < 2:
+            break
+        est = est.extended(draw(more))
+    return est
 
 
 def _estimate(sets: tuple[tuple[int, ...], ...], per: np.ndarray, kind: str

@@ -24,6 +24,14 @@ spec's initial copier attention (:func:`theory.copier.copier_attention`,
 stage 1 reaches, and the set stage-wise training from that initialisation ends on. It equals
 ``S*`` when the initial copier is close enough to exact (the theorem's premise); its
 decidability follows the same rule.
+
+Adaptive Monte Carlo: with ``max_samples`` above ``samples``, a ranking whose margin is short of
+:data:`DECIDABLE_Z` standard errors draws more sequences (``samples`` more at a time, so a draw
+never needs more memory than the first; every set is scored on the same sequences) until the margin reaches the rule or the
+budget ``max_samples`` is spent. The rule itself is unchanged; the prediction reports the
+sequences each ranking used (``samples``, ``stage1_samples``). More Monte Carlo sharpens the
+estimate of the population ranking only: the noise of a training sample of ``n`` sequences
+(``margin_train_noise``) is a property of ``n``.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from theory.criterion_estimates import (
     copier_criterion,
     expected_criterion,
     finite_length_criterion,
+    sample_until_decided,
 )
 from theory.errors import require
 from theory.notation import head_set_label
@@ -102,6 +111,10 @@ class LimitPrediction:
         stage1_margin_se: its margin over the runner-up in paired standard errors, or None.
         stage1_margin_train_noise: that margin in units of a training sample's noise, or None.
         stage1_decidable: the decidability rule applied to ``initial_criterion``, or None.
+        stage1_samples: sequences behind ``initial_criterion`` (more than ``samples`` drawn
+            at first when adaptive sampling extended it), or None.
+        max_samples: the adaptive budget: the most sequences one ranking may use (equal to
+            the initial ``samples`` when sampling was not adaptive).
     """
 
     source: Source
@@ -131,6 +144,8 @@ class LimitPrediction:
     stage1_margin_se: float | None = None
     stage1_margin_train_noise: float | None = None
     stage1_decidable: bool | None = None
+    stage1_samples: int | None = None
+    max_samples: int | None = None
 
     @property
     def stage1_premise_holds(self) -> bool | None:
@@ -140,6 +155,31 @@ class LimitPrediction:
         training is predicted to end on ``stage1_set``, not on ``S*``. None without ``seq_len``.
         """
         return None if self.stage1_set is None else self.stage1_set == self.selected_set
+
+    @property
+    def reached_set(self) -> tuple[int, ...]:
+        """The set stage-wise training from the spec's initialisation should end on.
+
+        ``stage1_set`` when the initial copier was ranked (a context length was given): stage 1
+        takes the selector there and the later stages keep it; otherwise ``S*``.
+        """
+        return self.selected_set if self.stage1_set is None else self.stage1_set
+
+    @property
+    def reached_decidable(self) -> bool:
+        """The decidability rule for :attr:`reached_set`: that of the ranking it comes from."""
+        return self.decidable if self.stage1_set is None else bool(self.stage1_decidable)
+
+    @property
+    def reached_copier(self) -> tuple[int | str, ...]:
+        """Per head: its own offset for a head of :attr:`reached_set`, else ``"untouched"``."""
+        return tuple(h if h in self.reached_set else UNTOUCHED
+                     for h in range(1, self.model.heads + 1))
+
+    @property
+    def reached_selector_weights(self) -> Mapping[tuple[int, ...], float]:
+        """Selector limit of stage-wise training: one-hot on :attr:`reached_set`."""
+        return MappingProxyType({s: (1.0 if s == self.reached_set else 0.0) for s in self.sets})
 
     def similarity(self, tokens: np.ndarray) -> np.ndarray:
         """Exact copier similarity on ``S*``: context ``x_1..x_L`` ``(n, L)`` → float64 ``(n, L)``.
@@ -185,6 +225,10 @@ class LimitPrediction:
             "stage1_margin_se": _jsonable(self.stage1_margin_se),
             "stage1_margin_train_noise": _jsonable(self.stage1_margin_train_noise),
             "stage1_decidable": self.stage1_decidable,
+            "stage1_samples": self.stage1_samples,
+            "max_samples": self.max_samples,
+            "reached_set": list(self.reached_set),
+            "reached_decidable": self.reached_decidable,
         }
 
     @classmethod
@@ -236,6 +280,7 @@ class LimitPrediction:
             copier=tuple(c if c == UNTOUCHED else int(c) for c in data["copier"]),
             selector_weights=MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets}),
             missing_parents=tuple(int(p) for p in data["missing_parents"]),
+            max_samples=None if data.get("max_samples") is None else int(data["max_samples"]),
             **stage1,
         )
 
@@ -265,7 +310,9 @@ def _stage1_from_dict(data: Mapping[str, Any], sets: tuple[tuple[int, ...], ...]
             "stage1_set": stage1, "stage1_margin_se": units(data.get("stage1_margin_se")),
             "stage1_margin_train_noise": (None if noise is None and data["train_sequences"] is None
                                           else units(noise)),
-            "stage1_decidable": bool(data["stage1_decidable"])}
+            "stage1_decidable": bool(data["stage1_decidable"]),
+            "stage1_samples": (None if data.get("stage1_samples") is None
+                               else int(data["stage1_samples"]))}
 
 
 _DICT_KEYS = ("source", "model", "seq_len", "samples", "criterion_kind", "sets", "criterion",
@@ -320,7 +367,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                   samples: int = 2000, rng: np.random.Generator | None = None,
-                  train_sequences: int | None = None) -> LimitPrediction:
+                  train_sequences: int | None = None,
+                  max_samples: int | None = None,
+                  asymptotic_samples: int | None = None) -> LimitPrediction:
     """Predict the limit of TF(M, H, d, D) with spec ``spec`` trained on ``source``.
 
     Args:
@@ -335,6 +384,14 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
             ``seq_len``, where ``G`` is exact.
         train_sequences: size ``n`` of a training sample for ``margin_train_noise``; needs
             ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
+        max_samples: adaptive budget (module docstring): a ``G_L`` ranking (exact and initial
+            copier) short of :data:`DECIDABLE_Z` SE draws ``samples`` more sequences at a
+            time, up to this many in all; None or ``samples`` for a fixed sample. Needs ``seq_len``. The extra
+            sequences are drawn after every fixed draw, so a prediction that was decided at
+            ``samples`` is the same with or without a budget.
+        asymptotic_samples: kernels behind ``G`` when ``seq_len`` is given (it then only names
+            ``asymptotic_set``, which no decision uses); None for ``samples``. Each kernel costs
+            a stationary solve on ``d^r`` states, so callers with large windows pass fewer.
 
     Returns:
         The :class:`LimitPrediction`.
@@ -358,32 +415,52 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         train_sequences = as_int(train_sequences, "train_sequences", minimum=1)
         require(seq_len is not None, "seq_len",
                 "a context length L when train_sequences is given (per-sequence noise)", seq_len)
-    require_prediction_fits(source, model, samples=as_int(samples, "samples", minimum=2),
-                            seq_len=seq_len)
+    samples = as_int(samples, "samples", minimum=2)
+    if max_samples is None:
+        max_samples = samples
+    else:
+        max_samples = as_int(max_samples, f"max_samples (at least samples = {samples})",
+                             minimum=samples)
+        require(seq_len is not None or max_samples == samples, "max_samples",
+                "None (or samples) unless seq_len is given: only G_L is sampled adaptively",
+                max_samples)
+    # Every draw, adaptive ones included, holds at most ``samples`` sequences.
+    require_prediction_fits(source, model, samples=samples, seq_len=seq_len)
     sets = model.sets
 
     if seq_len is not None:
         est: CriterionEstimate = finite_length_criterion(source, sets, seq_len, samples=samples,
                                                          rng=rng)
-        asym = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
+        asym = expected_criterion(
+            source, sets, rng=rng, kind="G",
+            samples=samples if asymptotic_samples is None else as_int(
+                asymptotic_samples, "asymptotic_samples", minimum=2))
     else:
         est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
         asym = est
-    values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
-    best, second, margin, margin_se, margin_train_noise, decidable = _decide(est, train_sequences)
-    selected = sets[best]
-    asymptotic = sets[int(np.argmax(asym.values))]
-
     stage1: dict[str, Any] = {}
     if seq_len is not None:
         # Drawn after G_L and G, so those keep their values for a given generator.
         init = copier_criterion(source, sets, seq_len, copier_attention(model), samples=samples,
                                 rng=rng)
+        # Adaptive draws come after every fixed one: a ranking decided at ``samples`` is
+        # unchanged by a budget.
+        est = sample_until_decided(
+            est, lambda k: finite_length_criterion(source, sets, seq_len, samples=k, rng=rng),
+            chunk=samples, budget=max_samples, z=DECIDABLE_Z)
+        init = sample_until_decided(
+            init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(model),
+                                             samples=k, rng=rng),
+            chunk=samples, budget=max_samples, z=DECIDABLE_Z)
         first, _, _, first_se, first_noise, first_ok = _decide(init, train_sequences)
         stage1 = {"initial_criterion": _read_only(init.values),
                   "initial_stderr": _read_only(init.stderr), "stage1_set": sets[first],
                   "stage1_margin_se": first_se, "stage1_margin_train_noise": first_noise,
-                  "stage1_decidable": bool(first_ok)}
+                  "stage1_decidable": bool(first_ok), "stage1_samples": int(init.samples)}
+    values = np.asarray(est.values, dtype=np.float64)  # (n_sets,)
+    best, second, margin, margin_se, margin_train_noise, decidable = _decide(est, train_sequences)
+    selected = sets[best]
+    asymptotic = sets[int(np.argmax(asym.values))]
 
     copier = tuple(h if h in selected else UNTOUCHED for h in range(1, model.heads + 1))
     weights = MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets})
@@ -395,5 +472,6 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         agrees_with_asymptotic=selected == asymptotic, margin=margin, margin_se=margin_se,
         margin_train_noise=margin_train_noise, train_sequences=train_sequences,
         decidable=bool(decidable), copier=copier, selector_weights=weights,
-        missing_parents=_missing_parents(source.parents, model, selected), **stage1,
+        missing_parents=_missing_parents(source.parents, model, selected),
+        max_samples=int(max_samples), **stage1,
     )

@@ -2,8 +2,9 @@
 
 ``sizes``: the size switch (``INDUCTION_HEADS_NOTEBOOK_SIZE``); ``families``: the mixture family,
 the predicted selection map and the official run's settings; ``runs``: the training runs
-(trained selection map, the official run); ``transfer``: a trained model on other lengths and
-sources; ``support``: figures of a verification run, named taps, tables.
+(trained selection map, its agreement with a prediction over decidable points, the official
+run); ``transfer``: a trained model on other lengths and sources; ``support``: figures of a
+verification run, named taps, tables.
 """
 
 from numerics.experiments.families import (
@@ -15,8 +16,10 @@ from numerics.experiments.families import (
 )
 from numerics.experiments.runs import (
     OfficialRun,
+    SelectionAgreement,
     TrainedMap,
     official_run,
+    selection_agreement,
     selection_map_figure,
     trained_selection_map,
 )
@@ -37,6 +40,7 @@ from numerics.experiments.transfer import (
 
 __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mixture_family",
            "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL", "OFFICIAL_REPORTED",
-           "TrainedMap", "trained_selection_map", "selection_map_figure", "OfficialRun",
+           "TrainedMap", "trained_selection_map", "SelectionAgreement",
+           "selection_agreement", "selection_map_figure", "OfficialRun",
            "official_run", "PREDICTORS", "TransferRow", "generalization_sweep", "with_vocab",
            "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator"]

@@ -1,7 +1,8 @@
 """The training runs the notebooks launch, each one call returning what they show.
 
-- Trained selection over the mixture family: :func:`trained_selection_map` (a :class:`TrainedMap`)
-  and :func:`selection_map_figure` (predicted versus trained ``S*``).
+- Trained selection over the mixture family: :func:`trained_selection_map` (a :class:`TrainedMap`),
+  :func:`selection_agreement` (predicted versus trained, over decidable points only) and
+  :func:`selection_map_figure` (predicted versus trained, undecidable points hatched).
 - The official main-figure run (docs/theory.md §4), shortened, with its reduced dynamics: :func:`official_run`
   (an :class:`OfficialRun`).
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 
 from numerics.data import sample_sequences
 from numerics.experiments.families import (
@@ -29,11 +31,12 @@ from numerics.models.simplified import InductionHeadModel
 from numerics.training import PARAMS, History, StageConfig, TrainConfig, default_config, train
 from numerics.verify.evaluation import heldout_losses
 from theory.errors import require
+from theory.limit import DECIDABLE_Z
 from theory.official import official_temperature_trajectory
 from theory.spec import PAPER_SOURCE, ModelSpec
 
-__all__ = ["TrainedMap", "trained_selection_map", "selection_map_figure", "OfficialRun",
-           "official_run"]
+__all__ = ["TrainedMap", "trained_selection_map", "SelectionAgreement", "selection_agreement",
+           "selection_map_figure", "OfficialRun", "official_run"]
 
 _ODE_EXTRA_POINTS = 25
 """Log-spaced steps at which the official run's reduced dynamics are reported beyond training."""
@@ -79,33 +82,113 @@ def trained_selection_map(weights: Sequence[float], alphas: Sequence[float], *,
                       time.perf_counter() - started)
 
 
-def selection_map_figure(predicted: SelectionMap, trained: TrainedMap, *,
-                         compare: tuple[tuple[int, ...], tuple[int, ...]] = ((1, 2), (1,))
-                         ) -> Figure:
-    """Heatmap of the predicted ``G(A) - G(B)`` for ``compare = (A, B)``; every cell is labelled
-    with the predicted ``S*`` and the trained choice (same grid required)."""
+@dataclass(frozen=True)
+class SelectionAgreement:
+    """Predicted versus trained choice over a grid, counted over decidable points only.
+
+    Each point is ``(w, α, predicted set, trained set)``.
+
+    Attributes:
+        agree: decidable points where the trained choice is the predicted set.
+        decided: decidable points (``agree`` of these).
+        disagreements: the decidable points where they differ.
+        undecidable: the points the decidability rule leaves open, not counted either way.
+    """
+
+    agree: int
+    decided: int
+    disagreements: tuple[tuple[float, float, tuple[int, ...], tuple[int, ...]], ...]
+    undecidable: tuple[tuple[float, float, tuple[int, ...], tuple[int, ...]], ...]
+
+    @property
+    def undecidable_count(self) -> int:
+        """How many points are undecidable."""
+        return len(self.undecidable)
+
+
+def _require_same_grid(predicted: SelectionMap, trained: TrainedMap) -> None:
+    require(isinstance(predicted, SelectionMap) and isinstance(trained, TrainedMap), "maps",
+            "a SelectionMap and a TrainedMap", (type(predicted).__name__, type(trained).__name__))
     require(np.array_equal(predicted.weights, trained.weights)
             and np.array_equal(predicted.alphas, trained.alphas), "grids",
             "the same (w, α) grid for the predicted and the trained map",
-            (predicted.weights.tolist(), trained.weights.tolist()))
+            ((predicted.weights.tolist(), predicted.alphas.tolist()),
+             (trained.weights.tolist(), trained.alphas.tolist())))
+
+
+def selection_agreement(predicted: SelectionMap, trained: TrainedMap) -> SelectionAgreement:
+    """Count where training chose the predicted set, over the predicted map's decidable points.
+
+    Undecidable points (:attr:`SelectionMap.decidable` false) are listed apart, not counted:
+    the rule does not say which set wins there. Points are visited in row-major order.
+
+    Raises:
+        InductionHeadsError: unless both maps cover the same ``(w, α)`` grid.
+    """
+    _require_same_grid(predicted, trained)
+    decided, undecided = [], []
+    decidable = predicted.decidable  # (n_w, n_a)
+    for i, j in np.ndindex(decidable.shape):
+        point = (float(predicted.weights[i]), float(predicted.alphas[j]),
+                 predicted.selected_set(i, j), trained.selected_set(i, j))
+        (decided if decidable[i, j] else undecided).append(point)
+    return SelectionAgreement(sum(p[2] == p[3] for p in decided), len(decided),
+                              tuple(p for p in decided if p[2] != p[3]), tuple(undecided))
+
+
+def _undecidable_label(predicted: SelectionMap) -> str:
+    """The legend text for a hatched cell of :func:`selection_map_figure`."""
+    noise = "" if predicted.margin_train_noise is None else \
+        f" or < {DECIDABLE_Z:g} training-noise units"
+    return f"hatched: undecidable (margin < {DECIDABLE_Z:g} SE{noise})"
+
+
+def selection_map_figure(predicted: SelectionMap, trained: TrainedMap, *,
+                         compare: tuple[tuple[int, ...], tuple[int, ...]] = ((1, 2), (1,))
+                         ) -> Figure:
+    """Heatmap of the predicted criterion difference ``value(A) - value(B)`` (the map's kind).
+
+    Every cell is labelled with the predicted set and the trained choice (bold red where they
+    differ at a decidable point); undecidable cells (:attr:`SelectionMap.decidable` false) are
+    greyed and hatched, with a legend entry saying so.
+
+    Args:
+        predicted: the predicted map (colour, predicted set, decidability).
+        trained: the trained map on the same grid.
+        compare: the sets ``(A, B)`` whose difference is coloured.
+
+    Raises:
+        InductionHeadsError: unless both maps cover the same ``(w, α)`` grid.
+    """
+    _require_same_grid(predicted, trained)
     a, b = (predicted.sets.index(tuple(s)) for s in compare)
     diff = predicted.criterion[..., a] - predicted.criterion[..., b]  # (n_w, n_a)
     bound = float(np.max(np.abs(diff))) or 1.0
     fig = Figure(figsize=(max(5.5, 1.6 + 1.5 * len(predicted.alphas)),
-                          max(3.0, 1.2 + 0.8 * len(predicted.weights))), layout="constrained")
+                          max(3.4, 1.6 + 0.8 * len(predicted.weights))), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(diff, cmap="coolwarm", vmin=-bound, vmax=bound, aspect="auto",
                       origin="lower")
+    hatch = {"facecolor": (0.5, 0.5, 0.5, 0.55), "edgecolor": "0.25", "hatch": "///", "lw": 0}
+    decidable = predicted.decidable  # (n_w, n_a)
     for i, j in np.ndindex(diff.shape):
         pred, got = predicted.selected_set(i, j), trained.selected_set(i, j)
-        ax.text(j, i, f"S* {pred}\ntrained {got}", ha="center", va="center", fontsize=7,
-                color="k" if pred == got else "darkred", weight="normal" if pred == got else "bold")
+        is_open = not decidable[i, j]
+        if is_open:
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, **hatch))
+        wrong = pred != got and not is_open
+        ax.text(j, i, f"predicted {pred}\ntrained {got}", ha="center", va="center", fontsize=7,
+                color="darkred" if wrong else "k", weight="bold" if wrong else "normal",
+                bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1} if is_open else None)
     ax.set_xticks(range(len(predicted.alphas)), [f"{x:g}" for x in predicted.alphas])
     ax.set_yticks(range(len(predicted.weights)), [f"{x:g}" for x in predicted.weights])
     ax.set(xlabel="α (Dirichlet concentration)", ylabel="w (weight of the {1,2} component)",
            title=f"colour: {predicted.kind}{compare[0]} - {predicted.kind}{compare[1]}\n"
-                 "text: predicted S* and trained choice (bold red: they differ)")
+                 "text: predicted set and trained choice (bold red: they differ where "
+                 "decidable)")
     ax.title.set_fontsize(9)
+    fig.legend(handles=[Patch(**hatch, label=_undecidable_label(predicted))],
+               loc="outside lower center", fontsize=8, frameon=False)
     fig.colorbar(image, ax=ax, shrink=0.85)
     return fig
 

@@ -9,8 +9,9 @@ sequences, the columns :data:`PREDICTORS`:
     model          the trained transformer,
     gih_trained_a  the generalized induction head on the learned set at the model's own ``a``,
     gih_inf        the GIH at ``a = ∞`` (the predicted limit),
-    bayes          the Dirichlet posterior predictive with the true parents (Dirichlet priors
-                   only; None otherwise),
+    bayes          the posterior predictive of the test source's prior
+                   (:func:`theory.bayes.bayes_predict_prior`; for a mixture of two or more
+                   components a particle-filter estimate drawn with ``rng``, None without it),
     oracle         ``π(·|z*)`` of each sequence's own kernel (a lower bound).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from numerics.data import sample_sequences
@@ -70,7 +72,8 @@ class TransferRow:
 
 def generalization_sweep(model: InductionHeadModel, sources: Mapping[str, Source],
                          lengths: Sequence[int], *, selected_set: Sequence[int], n: int,
-                         generator: torch.Generator) -> list[TransferRow]:
+                         generator: torch.Generator, rng: np.random.Generator | None = None
+                         ) -> list[TransferRow]:
     """Evaluate ``model`` on every (source, L) pair with ``n`` fresh sequences each.
 
     Args:
@@ -79,7 +82,10 @@ def generalization_sweep(model: InductionHeadModel, sources: Mapping[str, Source
         lengths: context lengths ``L`` (each > max(M, max P)).
         selected_set: ``S*`` for the GIH columns.
         n: sequences per condition.
-        generator: CPU torch generator, the only randomness (conditions in the given order).
+        generator: CPU torch generator of the sequences (conditions in the given order).
+        rng: numpy generator of the Bayes column's particle filter, drawn from only for a
+            mixture prior of two or more components (conditions in the given order); without
+            it that column is None for such a source.
 
     Returns:
         One :class:`TransferRow` per (source, L), sources outer, lengths inner.
@@ -93,7 +99,8 @@ def generalization_sweep(model: InductionHeadModel, sources: Mapping[str, Source
                                                return_kernels=True)
             scored = (model if model.vocab_size == src.vocab_size
                       else with_vocab(model, src.vocab_size))
-            out = heldout_losses(scored, tokens, src, selected_set=selected_set, kernels=kernels)
+            out = heldout_losses(scored, tokens, src, selected_set=selected_set, kernels=kernels,
+                                 rng=rng)
             rows.append(TransferRow(name, src, int(seq_len), {k: out[k] for k in PREDICTORS},
                                     dict(out["floor_hits"])))
     return rows

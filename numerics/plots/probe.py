@@ -34,7 +34,7 @@ KL ~1e-18) are drawn at the floor, and the legend says so."""
 _FIXED = {"uniform": ("0.55", (0, (2, 2))), "unigram": ("C5", (0, (5, 2))),
           "bayes": ("C3", (0, (6, 1.5, 1, 1.5))), "oracle": ("C4", (0, (1, 1)))}
 _FIXED_LABELS = {"uniform": "uniform 1/d", "unigram": "in-context unigram",
-                 "bayes": "Bayes predictive (true parents)", "oracle": "oracle (own kernel)"}
+                 "bayes": "Bayes predictive (the source's prior)", "oracle": "oracle (own kernel)"}
 
 
 def _by_name(report: Mapping[str, Any]) -> dict[str, float]:

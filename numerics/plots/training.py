@@ -39,7 +39,7 @@ REFERENCE_LABELS = {"model": "model", "gih_trained_a": "GIH(S*), trained a",
                     "gih_a_star": "GIH(S*), a*(L)", "gih_inf": "GIH(S*), a = ∞",
                     "bayes": "Bayes predictive", "oracle": "oracle (own kernel)"}
 """Legend names of the losses of :func:`numerics.verify.heldout_losses`, in report order."""
-ABSENT_REASONS = {"bayes": "defined for Dirichlet priors only",
+ABSENT_REASONS = {"bayes": "a mixture prior's particle-filter estimate, not drawn (no rng given)",
                   "oracle": "needs the sequences' kernels (not kept)",
                   "gih_a_star": "no a*(L) computed"}
 """Why a reference loss can be None (JSON null): the training sample keeps no kernels, so its

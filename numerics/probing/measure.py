@@ -12,7 +12,10 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
   the mean KL(GIH_{S,a} ‖ model) over ``a ∈ temperature_bounds`` (grid, then bounded Brent; see
   :mod:`numerics.probing.scoring`);
 - ``gih_inf(S)``: the same sets at ``a = ∞`` with ``β`` pseudo-counts per token;
-- ``bayes``: the Dirichlet(α) posterior predictive with the true parents (Dirichlet priors only);
+- ``bayes``: the posterior predictive of the source's prior (:func:`theory.bayes.bayes_predict_prior`:
+  closed form for Dirichlet, Fixed and one-component mixture priors; for a mixture of two or more
+  components a particle-filter estimate, drawn with ``rng`` unless the caller passes it as
+  ``bayes``);
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
   probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
 
@@ -38,25 +41,28 @@ from numerics.probing.adapters import call_model, call_once, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.report import ProbeReport
 from numerics.probing.scoring import score_table
+from theory.bayes import bayes_predict_prior, bayes_predict_prior_positions, needs_monte_carlo
 from theory.errors import InductionHeadsError, require
 from theory.limit import LimitPrediction, predict_limit
 from theory.positional import (
     ADDITIVE_SMOOTHING,
-    bayes_predict_positions,
     last_match_counts,
     match_counts,
     oracle_predict_positions,
     unigram_predict_positions,
 )
-from theory.predictors import bayes_predict, oracle_predict
-from theory.priors import Dirichlet
+from theory.predictors import oracle_predict
 from theory.probabilities import PROB_SUM_ATOL, check_probabilities
 from theory.spec import ModelSpec, Source, head_sets
 
-__all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "probe"]
+__all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe"]
 
 DEFAULT_TEMPERATURE_BOUNDS = (0.0, 60.0)
 """At ``a = 60`` a non-matching key weighs ``e^-60 ≈ 1e-26``: the GIH is at its ``a = ∞`` limit."""
+
+BAYES_NEEDS_RNG = ("the Bayes predictive of a mixture of two or more components is a "
+                   "particle-filter estimate: pass rng= (or bayes=)")
+"""The absent reason of ``bayes`` when the probe cannot draw that estimate."""
 
 
 def _is_int(value: Any) -> bool:
@@ -177,7 +183,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
           per_position: Any = None,
           attention: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
           limit: LimitPrediction | None = None, rng: np.random.Generator | None = None,
-          limit_samples: int = 2000, sets: Sequence[Sequence[int]] | None = None,
+          bayes: Any = None, limit_samples: int = 2000,
+          sets: Sequence[Sequence[int]] | None = None,
           temperature_bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
           smoothing: float = ADDITIVE_SMOOTHING, inputs: str = "auto",
           batch_size: int | None = None, atol: float = PROB_SUM_ATOL) -> ProbeReport:
@@ -207,7 +214,12 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
             ``(model)``, which declares the layouts of a library model's taps; layouts and
             shapes in :mod:`numerics.probing.attention`.
         limit: a precomputed :func:`theory.predict_limit` for this source, sizes and ``L``.
-        rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None.
+        rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None, then for
+            the Bayes predictive's particle filter (a mixture prior of two or more components,
+            when ``bayes`` is not given; per position with ``per_position``).
+        bayes: the Bayes predictive ``(n, d)`` of ``x_{L+1}`` for the given ``tokens``,
+            computed once by the caller (e.g. for a probe at every logged step); it scores the
+            last position, while the per-position table computes its own.
         limit_samples: Monte Carlo samples of that prediction.
         sets: head sets to score instead of ``head_sets(M, D)``.
         temperature_bounds: ``(lo, hi)`` of the temperature fit.
@@ -242,9 +254,19 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     lim = _resolve_limit(limit, rng, source, spec, L, limit_samples)
 
     absent = []
-    if not isinstance(source.prior, Dirichlet):
-        absent.append(("bayes", f"the prior is {type(source.prior).__name__}; the Bayes "
-                                "predictive is defined for a Dirichlet prior"))
+    drawable = rng is not None or not needs_monte_carlo(source)
+    bayes_rows = (bayes_predict_prior_positions(context, source, rng=rng)
+                  if per_position is not None and drawable else None)  # (n, L, d)
+    if bayes is not None:
+        bayes = check_probabilities(bayes, n=count, vocab_size=d, what="bayes", atol=atol)
+    elif bayes_rows is not None:
+        bayes = bayes_rows[:, -1]  # (n, d): the predictive of x_(L+1)
+    elif drawable:
+        bayes = bayes_predict_prior(context, source, rng=rng)  # (n, d)
+    if bayes is None:
+        absent.append(("bayes", BAYES_NEEDS_RNG))
+    elif per_position is not None and bayes_rows is None:
+        absent.append(("bayes per position", BAYES_NEEDS_RNG))
     if kern is None:
         absent.append(("oracle", "the sequences were given without their kernels"))
 
@@ -258,10 +280,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
              ("unigram", ((seen + smoothing) / (L + d * smoothing))[:, None])]
     counts = ((s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
               for s in set_list)
-    tail = []
-    if isinstance(source.prior, Dirichlet):
-        tail.append(("bayes", bayes_predict(context, parents, source.prior.alpha,
-                                            vocab_size=d)[:, None]))
+    tail = [] if bayes is None else [("bayes", bayes[:, None])]
     if kern is not None:
         tail.append(("oracle", oracle_predict(context, parents, kern)[:, None]))
     last = score_table(q[:, None], fixed=fixed, counts=counts, tail=tail, bounds=bounds,
@@ -269,8 +288,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
 
     positions = None
     if per_position is not None:
-        positions = _position_table(per_position, context, kern, source, set_list, first,
-                                    bounds=bounds, smoothing=smoothing, inputs=inputs,
+        positions = _position_table(per_position, context, kern, bayes_rows, source, set_list,
+                                    first, bounds=bounds, smoothing=smoothing, inputs=inputs,
                                     batch_size=batch_size, atol=atol)
 
     offsets, matches = (), ()
@@ -288,7 +307,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
 
 
 def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | None,
-                    source: Source, sets: tuple[tuple[int, ...], ...], first: int, *,
+                    bayes_rows: np.ndarray | None, source: Source,
+                    sets: tuple[tuple[int, ...], ...], first: int, *,
                     bounds: tuple[float, float], smoothing: float, inputs: str,
                     batch_size: int | None, atol: float):
     """The score table over positions ``first..L`` (module docstring)."""
@@ -317,10 +337,7 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
                                                    smoothing=smoothing)[:, window])]
     counts = ((s,) + tuple(c[:, window] for c in match_counts(context, s, vocab_size=d))
               for s in sets)  # one set's (n, L, d) counts at a time
-    tail = []
-    if isinstance(source.prior, Dirichlet):
-        tail.append(("bayes", bayes_predict_positions(context, parents, source.prior.alpha,
-                                                      vocab_size=d)[:, window]))
+    tail = [] if bayes_rows is None else [("bayes", bayes_rows[:, window])]
     if kern is not None:
         tail.append(("oracle", oracle_predict_positions(context, parents, kern)[:, window]))
     return score_table(q, fixed=fixed, counts=counts, tail=tail, bounds=bounds,

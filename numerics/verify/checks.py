@@ -122,42 +122,56 @@ class Check:
                    data.get("measured"), data.get("tolerance"), str(data.get("note") or ""))
 
 
-def _set_index(prediction: LimitPrediction, history: History) -> int:
-    return history.sets.index(tuple(prediction.selected_set))
+def _target(prediction: LimitPrediction, target: tuple[int, ...] | None) -> tuple[int, ...]:
+    return tuple(prediction.selected_set if target is None else target)
 
 
-def check_selector(prediction: LimitPrediction, history: History) -> Check:
-    """Check 1: ``c̃(S*) >= SELECTOR_MIN`` at the last logged row."""
+def _target_label(prediction: LimitPrediction, target: tuple[int, ...]) -> str:
+    return "S*" if target == prediction.selected_set else "the set training reaches"
+
+
+def check_selector(prediction: LimitPrediction, history: History,
+                   target: tuple[int, ...] | None = None) -> Check:
+    """Check 1: ``c̃(target) >= SELECTOR_MIN`` at the last logged row.
+
+    ``target`` is the set the run should reach (``S*`` when None; the verify job passes the set
+    stage-wise training from the spec's initialisation reaches, see ``VerifyReport.target``).
+    """
+    target = _target(prediction, target)
     final = history.selector[-1]  # (|𝒮|,)
-    weight = float(final[_set_index(prediction, history)])
+    weight = float(final[history.sets.index(target)])
     learned = history.sets[int(np.argmax(final))]
     return Check("selector", weight >= SELECTOR_MIN, 1.0, round(weight, 6), f">= {SELECTOR_MIN}",
-                 f"c̃ on S* = {head_set_label(prediction.selected_set)}; learned argmax "
-                 f"{head_set_label(learned)}")
+                 f"c̃ on {_target_label(prediction, target)} = {head_set_label(target)}; learned "
+                 f"argmax {head_set_label(learned)}")
 
 
-def check_copier(prediction: LimitPrediction, history: History) -> Check:
-    """Check 2: every head ``h ∈ S*`` puts ``>= COPIER_MIN`` of its attention on offset ``h``."""
-    heads = prediction.selected_set
+def check_copier(prediction: LimitPrediction, history: History,
+                 target: tuple[int, ...] | None = None) -> Check:
+    """Check 2: every head ``h`` of the target set (``S*`` when None) puts ``>= COPIER_MIN`` of
+    its attention on its own offset ``h``."""
+    heads = _target(prediction, target)
     if not heads:
         return Check("copier", True, {}, {}, f">= {COPIER_MIN} each",
-                     "S* is empty: no head has to copy")
+                     "the target set is empty: no head has to copy")
     final = history.copier[-1]  # (H, M)
-    offsets = {h: int(prediction.copier[h - 1]) for h in heads}
-    measured = {f"head {h}": round(float(final[h - 1, o - 1]), 6) for h, o in offsets.items()}
+    measured = {f"head {h}": round(float(final[h - 1, h - 1]), 6) for h in heads}
     predicted = {f"head {h}": 1.0 for h in heads}
     passed = all(v >= COPIER_MIN for v in measured.values())
-    note = "mass of head h on offset " + ", ".join(f"{h}->{o}" for h, o in offsets.items())
+    note = (f"heads of {_target_label(prediction, heads)} {head_set_label(heads)}: mass of head h "
+            "on offset " + ", ".join(f"{h}->{h}" for h in heads))
     return Check("copier", passed, predicted, measured, f">= {COPIER_MIN} each", note)
 
 
-def check_untouched(prediction: LimitPrediction, history: History) -> Check:
-    """Check 3: heads outside S* move at most ``UNTOUCHED_ATOL`` of attention from their init."""
-    outside = [h for h in range(1, history.copier.shape[1] + 1)
-               if h not in prediction.selected_set]
+def check_untouched(prediction: LimitPrediction, history: History,
+                    target: tuple[int, ...] | None = None) -> Check:
+    """Check 3: heads outside the target set (``S*`` when None) move at most ``UNTOUCHED_ATOL``
+    of attention from their init."""
+    heads = _target(prediction, target)
+    outside = [h for h in range(1, history.copier.shape[1] + 1) if h not in heads]
     if not outside:
         return Check("untouched_heads", True, 0.0, 0.0, f"<= {UNTOUCHED_ATOL}",
-                     "every head is in S*")
+                     "every head is in the target set")
     change = np.abs(history.copier[-1] - history.copier[0])  # (H, M)
     per_head = {h: float(change[h - 1].max()) for h in outside}
     worst = max(per_head.values())
@@ -206,10 +220,11 @@ def check_temperature(history: History, config: TrainConfig) -> Check:
 
 
 def check_gih_agreement(tv: np.ndarray, selected: tuple[int, ...], a: float) -> Check:
-    """Check 5: mean total variation ``(n_held,)`` to the GIH(S*, trained a) is ``<= TV_MAX``."""
+    """Check 5: mean total variation ``(n_held,)`` to the GIH(target set, trained a) is
+    ``<= TV_MAX``."""
     mean = float(np.mean(tv))
     return Check("gih_agreement", mean <= TV_MAX, 0.0, round(mean, 6), f"<= {TV_MAX}",
-                 f"held-out mean TV to GIH(S*={head_set_label(selected)}, a={a:.4f}); "
+                 f"held-out mean TV to GIH({head_set_label(selected)}, a={a:.4f}); "
                  f"90th percentile {float(np.quantile(tv, 0.9)):.4f}")
 
 

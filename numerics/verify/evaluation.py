@@ -3,8 +3,11 @@
 One implementation for the verification job, the transfer experiments and the notebooks:
 :func:`model_probabilities` runs the model in chunks without autograd, :func:`heldout_losses`
 scores it on held-out sequences together with the GIH on a head set (at the trained ``a``, at a
-given ``a*`` and at ``a = ∞``), the Bayes predictive (Dirichlet priors only) and the oracle (the
-sequences' own kernels). A predictor that does not apply is ``None`` (JSON ``null``), never NaN.
+given ``a*`` and at ``a = ∞``), the Bayes posterior predictive of the source's prior
+(:func:`theory.bayes.bayes_predict_prior`: closed form for Dirichlet, Fixed and one-component
+mixture priors, a particle-filter estimate for mixtures of two or more components, which needs a
+numpy ``rng``) and the oracle (the sequences' own kernels). A predictor that does not apply is
+``None`` (JSON ``null``), never NaN.
 
 The model is TF(M, H, d, D) (:class:`numerics.InductionHeadModel`), its full variant
 (:class:`numerics.FullInductionHeadModel`), both mapping a context ``(n, L)`` to ``ŷ (n, d)``, or a
@@ -26,15 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
-from theory.predictors import (
-    LOSS_FLOOR,
-    bayes_predict,
-    gih_predict,
-    oracle_predict,
-    prediction_loss,
-)
-from theory.spec import Dirichlet, Source
+from theory.predictors import LOSS_FLOOR, gih_predict, oracle_predict, prediction_loss
+from theory.probabilities import check_probabilities
+from theory.spec import Source
 
 __all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses", "floor_hits"]
 
@@ -97,9 +96,20 @@ def floor_hits(model: torch.nn.Module, tokens: torch.Tensor) -> int:
     return _floor_hits(probs, tokens[:, -1].cpu().numpy())
 
 
+def _bayes(ctx: np.ndarray, source: Source, rng: Any, bayes: Any) -> np.ndarray | None:
+    """The Bayes column's probabilities ``(n, d)``, or None (:func:`heldout_losses`)."""
+    if bayes is not None:
+        return check_probabilities(bayes, n=len(ctx), vocab_size=source.vocab_size,
+                                   what="bayes")
+    if needs_monte_carlo(source) and rng is None:
+        return None
+    return bayes_predict_prior(ctx, source, rng=rng)
+
+
 def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source, *,
                    selected_set: Sequence[int], kernels: torch.Tensor | None = None,
-                   a_star: float | None = None, return_probabilities: bool = False
+                   a_star: float | None = None, rng: np.random.Generator | None = None,
+                   bayes: Any = None, return_probabilities: bool = False
                    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, np.ndarray | None]]:
     """Mean held-out loss of the model and of every reference predictor on the same sequences.
 
@@ -111,6 +121,11 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
         kernels: ``(n,) + (d,)*k + (d,)``, the sequences' own kernels, for the oracle.
         a_star: a temperature for the ``gih_a_star`` column (e.g. ``a*(L)`` of the training
             sample), or None.
+        rng: numpy generator of the Bayes column's particle filter, used only for a mixture
+            prior of two or more components (:func:`theory.bayes.needs_monte_carlo`); without
+            it (and without ``bayes``) that column is None.
+        bayes: the Bayes predictive ``(n, d)`` of these contexts, already computed (e.g. the
+            estimate the probe also reads); replaces the computation and ``rng``.
         return_probabilities: also return ``{key: (n, d) probabilities or None}``.
 
     Returns:
@@ -137,8 +152,7 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
         "gih_a_star": (None if a_star is None
                        else gih_predict(ctx, selected_set, float(a_star), vocab_size=d)),
         "gih_inf": gih_predict(ctx, selected_set, np.inf, vocab_size=d),
-        "bayes": (bayes_predict(ctx, source.parents, source.prior.alpha, vocab_size=d)
-                  if isinstance(source.prior, Dirichlet) else None),
+        "bayes": _bayes(ctx, source, rng, bayes),
         "oracle": (None if kernels is None
                    else oracle_predict(ctx, source.parents, kernels.double().cpu().numpy())),
     }                                                                      # each (n, d) or None

@@ -8,13 +8,16 @@ training length, with the training-sample noise of ``n`` sequences), trains the 
 
 Randomness: ``np.random.SeedSequence(seed).spawn(3)`` gives, in order, the numpy generator of the
 prediction, the torch generator of training and the torch generator of the held-out sample; all
-torch generators live on the CPU. The same seed and the same number of CPU threads give the same
+torch generators live on the CPU. A fourth child, ``spawn(4)[3]``, seeds the numpy generator of
+the Bayes predictive's particle filter (:func:`theory.bayes.mixture_bayes_smc`; drawn from only
+for a mixture prior of two or more components). The same seed and the same number of CPU threads give the same
 report on the CPU except for ``seconds`` (docs/theory.md §6).
 
 The held-out sample (``heldout`` sequences of the training length) scores the model, the GIH on
 S* at the trained ``a``, at ``a*(L)`` (minimiser of the GIH loss on the *training* sample,
-:func:`theory.optimal_temperature`) and at ``a = ∞``, the Bayes predictive (Dirichlet priors)
-and the oracle; the checks read these. The same predictors are also scored on the training
+:func:`theory.optimal_temperature`) and at ``a = ∞``, the Bayes predictive of the prior
+(:func:`theory.bayes.bayes_predict_prior`; computed once on the held-out sample and shared with
+the per-step probes) and the oracle; the checks read these. The same predictors are also scored on the training
 sample (``losses_train``), the sample the logged training loss is computed on, so that the
 training curve is compared with references on the same sequences. The training sample keeps no
 kernels, so its oracle is None.
@@ -93,6 +96,8 @@ from numerics.verify.probed import (
     probe_trained,
     verify_standard,
 )
+from numerics.verify.target import target_note, training_target
+from theory.bayes import bayes_predict_prior
 from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
 from theory.predictors import optimal_temperature
@@ -111,6 +116,13 @@ DEFAULT_HELDOUT = 2000
 """Held-out sequences for checks 5–6: the mean TV's standard error is then ~1e-3."""
 DEFAULT_PREDICTION_SAMPLES = 2000
 """Monte Carlo sequences behind the ``G_L`` ranking of :func:`theory.predict_limit`."""
+ASYMPTOTIC_STATES = 128
+"""Chains on more than this many ``d^r`` states get fewer kernels for the prediction's ``G``
+(only ``asymptotic_set``, a note of the report, reads it): the stationary solves cost
+``(d^r)^3`` each, 60 s for 2000 kernels at ``d^r = 625`` on one core."""
+PREDICTION_BUDGET_FACTOR = 16
+"""Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
+short of 3 SE draws ``prediction_samples`` more sequences at a time, up to 16x in all."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +142,7 @@ class VerifyReport:
             transformer) and :func:`numerics.verify.probed.probe_summary` (``effective_set``,
             ``settled_step``, ``first_layer``, ...).
         losses: :func:`numerics.verify.heldout_losses`: held-out losses ``model``,
-            ``gih_trained_a``, ``gih_a_star``, ``gih_inf``, ``bayes`` (None unless Dirichlet),
+            ``gih_trained_a``, ``gih_a_star``, ``gih_inf``, ``bayes`` (every prior),
             ``oracle``, with ``a_star``, ``trained_a``, ``sequences`` and ``floor_hits``; for the
             probed kinds also ``best_gih`` (:func:`numerics.verify.probe_checks.best_gih_losses`).
         seconds: wall-clock time of :func:`verify_case` (not part of the replayable content).
@@ -141,6 +153,9 @@ class VerifyReport:
             report read from a file may not hold them).
         probe: the final :class:`numerics.ProbeReport` on the held-out sample, as its
             ``to_dict()``, or None for a report read from a file that does not hold it.
+        target: the set checks 1-5 are made against, with its basis
+            (:func:`numerics.verify.target.training_target`: ``set``, ``basis``,
+            ``training_sample``), or None (the standard transformer, an older report).
     """
 
     config: dict[str, Any]
@@ -155,6 +170,7 @@ class VerifyReport:
     curves: dict[str, Any] = field(default_factory=dict)
     losses_train: dict[str, Any] | None = None
     probe: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None
 
     @property
     def model_kind(self) -> str:
@@ -175,7 +191,8 @@ class VerifyReport:
             "losses": self.losses, "losses_train": self.losses_train,
             "checks": [c.to_dict() for c in self.checks],
             "notes": list(self.notes), "curves": self.curves,
-            "history": self.history.to_dict(), "seconds": self.seconds, "probe": self.probe})
+            "history": self.history.to_dict(), "seconds": self.seconds, "probe": self.probe,
+            "target": self.target})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
@@ -199,7 +216,18 @@ class VerifyReport:
                    dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
                    tuple(data.get("notes", ())), dict(data.get("curves") or {}),
                    None if data.get("losses_train") is None else dict(data["losses_train"]),
-                   None if data.get("probe") is None else dict(data["probe"]))
+                   None if data.get("probe") is None else dict(data["probe"]),
+                   None if data.get("target") is None else dict(data["target"]))
+
+
+def asymptotic_kernels(source: Source, samples: int) -> int:
+    """Kernels for the prediction's ``G``: ``samples``, scaled down by ``(ASYMPTOTIC_STATES /
+    d^r)^3`` on larger chains (at least 100), so that ``G`` costs about as much as at
+    ``ASYMPTOTIC_STATES`` states."""
+    states = source.vocab_size ** source.max_parent
+    if states <= ASYMPTOTIC_STATES:
+        return int(samples)
+    return max(100, min(int(samples), int(samples * (ASYMPTOTIC_STATES / states) ** 3)))
 
 
 def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.Generator]:
@@ -208,6 +236,11 @@ def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.
     def torch_gen(ss: np.random.SeedSequence) -> torch.Generator:
         return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
     return np.random.default_rng(pred), torch_gen(tr), torch_gen(held)
+
+
+def _bayes_generator(seed: int) -> np.random.Generator:
+    """The generator of the Bayes predictive's particle filter (module docstring)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])
 
 
 def _resolve_config(config: TrainConfig | None, mode: str, seq_len: int | None,
@@ -313,20 +346,26 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
 
     prediction = predict_limit(source, spec,
                                seq_len=L, samples=int(prediction_samples), rng=pred_rng,
+                               max_samples=PREDICTION_BUDGET_FACTOR * int(prediction_samples),
+                               asymptotic_samples=asymptotic_kernels(source, prediction_samples),
                                train_sequences=n)
     logger.info("predicted S* = %s (decidable: %s)", prediction.selected_set,
                 prediction.decidable)
     held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
+    bayes_rng = _bayes_generator(int(seed))
+    held_bayes = bayes_predict_prior(held[:, :-1].cpu().numpy(), source, rng=bayes_rng)  # (n_h, d)
     net = _build(model, spec, source.vocab_size, cfg)
     c_sq_sum = float(net.C.detach().double().square().sum())
     callback = None
     if probe_history:
         few = min(int(probe_sequences), int(heldout))
         callback = probe_callback(source, spec, tokens=held[:few], kernels=kernels[:few],
-                                  limit=prediction)
+                                  limit=prediction, bayes=held_bayes[:few])
     result = train(net, source, cfg, generator=train_gen, progress=progress, callback=callback)
-    history, selected, sample = result.history, prediction.selected_set, result.sample
+    history, sample = result.history, result.sample
+    target = training_target(prediction, cfg, model, spec, sample.numpy())
+    selected = tuple(target["set"])  # the set checks 1-5, a*(L) and the GIH columns use
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
     init_g = (prediction.initial_criterion
               if cfg.mode == "stagewise" and model == "simplified" else None)
@@ -335,20 +374,22 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,
                                  vocab_size=source.vocab_size)
     losses, probs = heldout_losses(net, held, source, selected_set=selected, kernels=kernels,
-                                   a_star=a_star, return_probabilities=True)
-    losses_train = heldout_losses(net, sample, source, selected_set=selected, a_star=a_star)
+                                   a_star=a_star, bayes=held_bayes, return_probabilities=True)
+    losses_train = heldout_losses(net, sample, source, selected_set=selected, a_star=a_star,
+                                  rng=bayes_rng)
     report = probe_trained(net, model, source, spec, tokens=held, kernels=kernels,
                            limit=prediction)
     learned = learned_summary(history)
     learned.update(probe_summary(report, model, history.reports, history.steps))
-    checks = (check_selector(prediction, history),)
+    checks = (check_selector(prediction, history, selected),)
     if model == "simplified":
         tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
-        checks += (check_copier(prediction, history), check_untouched(prediction, history),
+        checks += (check_copier(prediction, history, selected),
+                   check_untouched(prediction, history, selected),
                    check_temperature(history, cfg), check_gih_agreement(tv, selected, trained_a),
                    check_loss_vs_gih(losses), check_probe_agreement(learned["selected_set"], report))
     else:
-        checks += (check_untouched(prediction, history),)
+        checks += (check_untouched(prediction, history, selected),)
     if model == "full":
         gih = best_gih_losses(sample.numpy(), held.numpy(), prediction.sets,
                               vocab_size=source.vocab_size)
@@ -364,6 +405,8 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     settings = {"model_kind": model, "seed": int(seed), "mode": cfg.mode, "seq_len": L,
                 "sequences": n, "heldout": int(heldout),
                 "prediction_samples": int(prediction_samples),
+                "prediction_budget": PREDICTION_BUDGET_FACTOR * int(prediction_samples),
+                "asymptotic_samples": asymptotic_kernels(source, prediction_samples),
                 "probe_sequences": int(probe_sequences) if probe_history else None,
                 "source": source.to_dict(), "model": spec.to_dict(), "train": cfg.to_dict()}
     if model == "full":
@@ -372,5 +415,6 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
             "relu_similarity": net.relu_similarity, "ln_eps": net.ln_eps}
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
                         learned, losses, time.perf_counter() - started,
-                        prediction_notes(prediction, cfg.mode, init_g), curves, losses_train,
-                        report.to_dict())
+                        prediction_notes(prediction, cfg.mode, init_g)
+                        + tuple(n for n in (target_note(prediction, target),) if n),
+                        curves, losses_train, report.to_dict(), target)

@@ -1,0 +1,135 @@
+"""What stage 1 sees on one training sample: its criterion and the selector it predicts.
+
+Stage 1 of stage-wise training runs full-batch gradient descent on ``C`` over a *fixed* sample
+of ``n`` sequences, with the copier and ``a`` frozen at their initialisation. To first order in
+``a`` its gradient is the sample mean of the per-sequence stage-1 signal
+(:func:`theory.criterion_estimates.stage1_signal`) at the initial copier attention,
+
+    G_n(S; σ₀) = (1/n) Σ_i g_i(S; σ₀),
+
+so the selector follows the replicator equation with ``G_n`` in place of the population
+``G_L`` (docs/theory.md §3.7):
+
+    c̃_S(t) = c̃_S(0) e^{4 a t G_n(S)/ΣC²} / Σ_T c̃_T(0) e^{4 a t G_n(T)/ΣC²},   t = lr · steps.
+
+``G_n`` is a number of the sample, not an estimate: nothing here is random. Where the
+population ranking is too close for ``n`` sequences to resolve (the prediction's
+``margin_train_noise`` below the rule), this is the prediction for *this* training run; it
+is computed from the tokens and the spec alone, without a torch model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from theory.copier import check_attention, copier_attention, head_similarity, set_similarity
+from theory.criterion_estimates import _signal
+from theory.dynamics import replicator_closed_form
+from theory.errors import require
+from theory.spec import ModelSpec
+from theory.validation import as_int
+
+__all__ = ["SampleSelection", "sample_criterion", "stage1_on_sample"]
+
+
+def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
+    """``G_n(S; σ)`` of a given sample for every set: the mean stage-1 signal.
+
+    Args:
+        tokens: integer ``(n, L+1)``, contexts then targets; ``L > M``.
+        sets: head sets (heads in ``1..H``).
+        attention: ``(H, M)`` copier attention (:func:`theory.copier.check_attention`).
+
+    Returns:
+        float64 ``(n_sets,)``.
+    """
+    tok = np.asarray(tokens)
+    require(tok.ndim == 2 and np.issubdtype(tok.dtype, np.integer), "tokens",
+            "an integer array (n, L+1)", f"{tok.dtype} array of shape {tok.shape}")
+    att = check_attention(attention)
+    require(tok.shape[1] - 1 > att.shape[1], "tokens", f"L + 1 tokens with L > M = {att.shape[1]}",
+            tok.shape)
+    sets = tuple(tuple(int(h) for h in s) for s in sets)
+    require(len(sets) >= 1 and all(1 <= h <= att.shape[0] for s in sets for h in s), "sets",
+            f"head sets with heads in 1..H = 1..{att.shape[0]}", sets)
+    head_sim = head_similarity(tok[:, :-1], att)  # (n, H, L)
+    return np.array([_signal(tok, set_similarity(head_sim, s)).mean() for s in sets])
+
+
+@dataclass(frozen=True, eq=False)
+class SampleSelection:
+    """Stage 1 on one training sample, as the replicator predicts it.
+
+    Attributes:
+        sets: the head sets, :func:`theory.spec.head_sets` order.
+        criterion: ``(n_sets,)`` ``G_n`` of the sample at the initial copier.
+        selected_set: ``argmax G_n``, the set the replicator tends to.
+        runner_up: the second-best set.
+        margin: ``G_n(selected) - G_n(runner_up)``.
+        time: flow time ``lr · steps`` of stage 1.
+        weights: ``(n_sets,)`` the replicator's ``c̃`` at the end of stage 1.
+    """
+
+    sets: tuple[tuple[int, ...], ...]
+    criterion: np.ndarray
+    selected_set: tuple[int, ...]
+    runner_up: tuple[int, ...]
+    margin: float
+    time: float
+    weights: np.ndarray
+
+    @property
+    def selected_weight(self) -> float:
+        """The predicted ``c̃`` on :attr:`selected_set` at the end of stage 1."""
+        return float(self.weights[self.sets.index(self.selected_set)])
+
+    def settles(self, level: float) -> bool:
+        """Whether the predicted selector has reached ``level`` on :attr:`selected_set`."""
+        return self.selected_weight >= level
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"sets": [list(s) for s in self.sets], "criterion": self.criterion.tolist(),
+                "selected_set": list(self.selected_set), "runner_up": list(self.runner_up),
+                "margin": self.margin, "time": self.time, "weights": self.weights.tolist(),
+                "selected_weight": self.selected_weight}
+
+
+def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> SampleSelection:
+    """The selector that stage 1 reaches on a training sample (module docstring).
+
+    The initial copier, ``c̃(0)`` (uniform), ``ΣC² = |𝒮| c_init²`` and the frozen ``a = a_init``
+    come from ``spec``.
+
+    Args:
+        tokens: integer ``(n, L+1)``, the training sample.
+        spec: the model's spec.
+        lr: stage 1's learning rate (full-batch gradient descent on ``C``), > 0.
+        steps: stage 1's steps, >= 0.
+
+    Returns:
+        :class:`SampleSelection`.
+
+    Raises:
+        InductionHeadsError: on a bad spec, sample, rate or step count.
+    """
+    require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
+    require(isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+            and np.isfinite(lr) and lr > 0, "lr", "a finite number > 0", lr)
+    steps = as_int(steps, "steps", minimum=0)
+    sets = spec.sets
+    values = sample_criterion(tokens, sets, copier_attention(spec))  # (n_sets,)
+    order = sorted(range(len(sets)), key=lambda i: -values[i])
+    best, second = order[0], order[1] if len(order) > 1 else order[0]
+    time = float(lr) * steps
+    c0 = np.full(len(sets), 1.0 / len(sets))  # uniform C = c_init
+    weights = replicator_closed_form(values, c0, a=spec.a_init,
+                                     c_sq_sum=len(sets) * spec.c_init ** 2,
+                                     times=np.array([time]))[0]  # (n_sets,)
+    for arr in (values, weights):
+        arr.setflags(write=False)
+    return SampleSelection(sets, values, sets[best], sets[second],
+                           float(values[best] - values[second]), time, weights)
