@@ -20,6 +20,7 @@ import torch
 from numerics import InductionHeadModel
 from numerics.training import default_config, train
 from numerics.verify.job import asymptotic_kernels
+from numerics.verify.target import SAMPLE_SETTLED, training_target
 from theory.copier import copier_attention
 from theory.criterion_estimates import (
     copier_criterion,
@@ -90,8 +91,9 @@ def test_reached_set_and_limits_follow_the_stage_one_set() -> None:
     assert pred.reached_decidable == pred.stage1_decidable
     weights = pred.reached_selector_weights
     assert weights[pred.reached_set] == 1.0 and sum(weights.values()) == 1.0
-    assert pred.reached_copier == tuple(h if h in pred.reached_set else "untouched"
-                                        for h in (1, 2))
+    assert pred.reached_copier == tuple(
+        (h if h in pred.selected_set else "leaves") if h in pred.reached_set else "untouched"
+        for h in (1, 2))
     data = json.loads(json.dumps(pred.to_dict()))
     assert data["reached_set"] == list(pred.reached_set)
     again = LimitPrediction.from_dict(data)
@@ -163,3 +165,33 @@ def test_stage1_on_sample_predicts_a_real_stage_one(one_thread) -> None:
     assert predicted.selected_set == CLOSE_SPEC.sets[int(np.argmax(trained))]
     np.testing.assert_allclose(trained, predicted.weights, rtol=0, atol=REPLICATOR_ATOL,
                                err_msg=f"predicted {predicted.weights}, trained {trained}")
+
+
+def test_training_target_takes_the_population_set_when_it_decides() -> None:
+    spec = ModelSpec(3, 3, 2, w_plus=2.8904)
+    pred = predict_limit(PAPER_SOURCE, spec, seq_len=60, samples=400, train_sequences=500,
+                         rng=np.random.default_rng(3))
+    tokens = sample_sequences_np(PAPER_SOURCE, 500, 61, rng=np.random.default_rng(5))
+    config = default_config("stagewise", sequences=500, seq_len=60, device="cpu")
+    target = training_target(pred, config, "simplified", spec, tokens)
+    assert pred.reached_decidable and target["basis"] == "population"
+    assert tuple(target["set"]) == pred.reached_set == (1, 2)
+    assert target["training_sample"]["selected_set"] == [1, 2]
+    joint = training_target(pred, default_config("joint", sequences=500, seq_len=60,
+                                                 device="cpu"), "simplified", spec, tokens)
+    assert joint["training_sample"] is None and tuple(joint["set"]) == pred.selected_set
+
+
+def test_training_target_falls_back_on_the_training_sample() -> None:
+    pred = _close()
+    assert not pred.reached_decidable
+    tokens = sample_sequences_np(CLOSE_SOURCE, 2000, 101, rng=np.random.default_rng(8))
+    config = default_config("stagewise", sequences=2000, seq_len=100, device="cpu")
+    target = training_target(pred, config, "simplified", CLOSE_SPEC, tokens)
+    first = config.stages[0]
+    sample = stage1_on_sample(tokens, CLOSE_SPEC, lr=first.lr_of("C"), steps=first.steps)
+    expected = "training sample" if sample.settles(SAMPLE_SETTLED) else "undecidable"
+    assert target["basis"] == expected
+    if expected == "training sample":
+        assert tuple(target["set"]) == sample.selected_set
+    assert target["training_sample"]["weights"] == sample.weights.tolist()

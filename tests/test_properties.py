@@ -6,7 +6,10 @@ selector and copier stages, :data:`STAGE_STEPS`), and checks 1–5 of ``numerics
 must pass against the set theory says this run reaches (``VerifyReport.target``,
 :mod:`numerics.verify.target`): the selector on it, its copier heads on their offsets, the
 other heads near their init, ``a`` grown with the loss non-increasing, and the trained model
-close to the generalized induction head with that set at the trained ``a``. That set is ``S*``
+close to the generalized induction head with that set at the trained ``a``. (Where that set is
+not ``S*``, stage 1 having followed a soft initial copier, check 2 also asks the heads outside
+``S*`` to leave their offsets, and check 5, with no single GIH to compare with, is not
+asserted: :data:`OFF_S_STAR_CHECKS`.) That set is ``S*``
 when the initial copier is close enough to exact; theory's criterion at the spec's initial
 copier (``LimitPrediction.stage1_set``) says when it is not; and where the population ranking
 is too close for the ``n`` training sequences to resolve, theory's replicator on the training
@@ -72,6 +75,9 @@ PHASES = (Phase.explicit, Phase.generate)
 """No shrinking: a case costs seconds of training, and the first failing case is reported whole."""
 THEOREM_CHECKS = ("selector", "copier", "untouched_heads", "temperature", "gih_agreement")
 """Checks 1–5 of the verify job; check 6 (losses side by side) is a report, not a claim."""
+OFF_S_STAR_CHECKS = ("selector", "copier", "untouched_heads", "temperature")
+"""Checks asserted when the run reaches a set other than S*: check 2 then also asks the heads
+outside S* to leave their offsets, and check 5 has no single GIH to compare with."""
 LOGGING = (HealthCheck.function_scoped_fixture,)
 """The property tests take pytest's ``request`` only to attach each case's row to the report;
 nothing in it is reset between hypothesis examples, so sharing it across them is intended."""
@@ -157,7 +163,10 @@ def _stagewise_property(request: pytest.FixtureRequest, case: Case) -> None:
             f" (max gap {gap:.4f} > {SPLIT_ATOL})\n" + describe(case, report))
         return
     kind = "S*" if target == report.prediction.selected_set else "another set"
-    failed = [report.check(name) for name in THEOREM_CHECKS if not report.check(name).passed]
+    # Off S*, the heads of the reached set outside S* leave their offsets during the copier
+    # stage, so the model sits between GIH(target) and GIH(S*): no GIH is the prediction there.
+    asserted = THEOREM_CHECKS if kind == "S*" else OFF_S_STAR_CHECKS
+    failed = [report.check(name) for name in asserted if not report.check(name).passed]
     _log(request, "stagewise", case, report,
          f"stagewise {'failed' if failed else 'passed'} ({kind}, {basis})")
     assert not failed, (f"expected {head_set_label(target)} ({basis})\n"

@@ -60,7 +60,7 @@ from theory.sizes import require_prediction_fits
 from theory.spec import ModelSpec, Source
 from theory.validation import as_int
 
-__all__ = ["DECIDABLE_Z", "UNTOUCHED", "LimitPrediction", "predict_limit"]
+__all__ = ["DECIDABLE_Z", "LEAVES", "UNTOUCHED", "LimitPrediction", "predict_limit"]
 
 DECIDABLE_Z = 3.0
 """The margin must be >= 3 standard errors (of the estimate, and of a training sample when
@@ -68,6 +68,12 @@ DECIDABLE_Z = 3.0
 
 UNTOUCHED = "untouched"
 """The copier entry of a head outside ``S*``: it keeps its initialisation."""
+
+LEAVES = "leaves"
+"""The copier entry of a head of the reached set that is not in ``S*`` (stage 1 followed a soft
+initial copier to a larger or other set): with ``c̃`` one-hot on that set, stage 2 maximises the
+criterion of the offsets its heads copy, which ``S*``'s offsets do better than this head's own,
+so the head moves off its offset toward them."""
 
 
 def _jsonable(x: float | None) -> float | None:
@@ -172,9 +178,15 @@ class LimitPrediction:
 
     @property
     def reached_copier(self) -> tuple[int | str, ...]:
-        """Per head: its own offset for a head of :attr:`reached_set`, else ``"untouched"``."""
-        return tuple(h if h in self.reached_set else UNTOUCHED
-                     for h in range(1, self.model.heads + 1))
+        """Copier limit of stage-wise training, per head ``h = 1..H``.
+
+        ``h`` (its own offset) for a head of :attr:`reached_set` that is in ``S*``; ``"leaves"``
+        (:data:`LEAVES`) for a head of the reached set outside ``S*``: with ``c̃`` on that set,
+        stage 2 maximises ``G_L`` of the set of offsets its heads copy, and ``S*``'s offsets
+        beat this head's own; ``"untouched"`` for a head outside the reached set (no gradient).
+        """
+        return tuple((h if h in self.selected_set else LEAVES) if h in self.reached_set
+                     else UNTOUCHED for h in range(1, self.model.heads + 1))
 
     @property
     def reached_selector_weights(self) -> Mapping[tuple[int, ...], float]:

@@ -230,7 +230,11 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
         train_sequences: ``n`` of the fixed training sample (the official run: 9000).
         heldout: fresh sequences for the held-out losses (the official run keeps 1000).
         steps: full-batch steps (the official run: 50000).
-        seed: seeds the CPU generator: the training sample first, then the held-out sample.
+        seed: seeds the CPU generator (the training sample first, then the held-out sample)
+            and, as ``np.random.default_rng(seed)``, the numpy generator of the held-out Bayes
+            column's particle filter (:func:`theory.bayes.mixture_bayes_smc`), which is drawn
+            from only for a mixture prior of two or more components (the paper's source is
+            ``Dirichlet``, scored in closed form).
         ode_sequences: first sequences of the training sample used by the reduced dynamics.
         device: training device.
         log_points: log-spaced history rows (enough to log every one of the first steps).
@@ -255,6 +259,7 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
     held, kernels = sample_sequences(source, heldout, seq_len + 1, generator=gen,
                                      return_kernels=True)
     learned = history.sets[int(np.argmax(history.selector[-1]))]
-    losses = heldout_losses(model, held, source, selected_set=learned, kernels=kernels)
+    losses = heldout_losses(model, held, source, selected_set=learned, kernels=kernels,
+                            rng=np.random.default_rng(seed))
     return OfficialRun(history, model, int(reached[0]) if reached.size else None, ode_steps,
                        ode_a, losses, seconds)

@@ -255,7 +255,8 @@ class ProbeReport:
         selected_decidable: whether theory's ranking was decidable.
         parents: the source's true parents ``P``.
         absent: ``(reference, reason)`` for every reference left out (e.g. Bayes for a
-            non-Dirichlet prior, the oracle for sequences given without kernels).
+            mixture prior of two or more components probed without ``rng`` or ``bayes``, the
+            oracle for sequences given without kernels).
         offsets: first-layer :class:`OffsetProfile` per head of every attention entry that has one.
         matches: :class:`MatchCorrelation` per head of every attention entry that has a query row.
     """

@@ -378,7 +378,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     losses_train = heldout_losses(net, sample, source, selected_set=selected, a_star=a_star,
                                   rng=bayes_rng)
     report = probe_trained(net, model, source, spec, tokens=held, kernels=kernels,
-                           limit=prediction)
+                           limit=prediction, bayes=held_bayes)
     learned = learned_summary(history)
     learned.update(probe_summary(report, model, history.reports, history.steps))
     checks = (check_selector(prediction, history, selected),)

@@ -11,10 +11,17 @@ with :func:`numerics.training.standard.train_standard` on fresh sequences, probi
 logged step on a fixed held-out subset (the distance to every reference predictor over
 training), and runs the checks of :mod:`numerics.verify.probe_checks`.
 
-Randomness (standard job): ``np.random.SeedSequence(seed).spawn(4)`` gives, in order, the numpy
+The held-out sample's Bayes predictive of the prior (:func:`theory.bayes.bayes_predict_prior`)
+is computed once, before training, and shared by the per-step probes, the final probe and the
+held-out losses, so that all of them score the same estimate for a mixture prior.
+
+Randomness (standard job): ``np.random.SeedSequence(seed).spawn(5)`` gives, in order, the numpy
 generator of the prediction, the torch generator of training, the torch generator of the
-held-out sample and the generator of the model's initial weights (the first three as in
-:mod:`numerics.verify.job`).
+held-out sample, the generator of the model's initial weights (the first three as in
+:mod:`numerics.verify.job`) and the numpy generator of the Bayes predictive's particle filter
+(:func:`theory.bayes.mixture_bayes_smc`; drawn from only for a mixture prior of two or more
+components). Spawned children depend only on their index, so the fifth leaves the other four as
+they are.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from numerics.verify.probe_checks import (
     check_first_layer,
     check_loss_vs_best_gih,
 )
+from theory.bayes import bayes_predict_prior
 from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
 from theory.notation import head_set_label
@@ -69,7 +77,7 @@ on the paper's source (11 SE at 1000 sequences)."""
 
 def probe_trained(model: torch.nn.Module, kind: str, source: Source, spec: ModelSpec, *,
                   tokens: torch.Tensor, kernels: torch.Tensor | None,
-                  limit: LimitPrediction) -> ProbeReport:
+                  limit: LimitPrediction, bayes: Any = None) -> ProbeReport:
     """The probe of a trained library model on held-out sequences, attention taps included.
 
     The taps are :func:`numerics.probing.attention_taps`' defaults: the copier and the
@@ -84,11 +92,19 @@ def probe_trained(model: torch.nn.Module, kind: str, source: Source, spec: Model
         tokens: int64 ``(n, L+1)`` held-out sequences.
         kernels: their kernels (the oracle), or None.
         limit: :func:`theory.predict_limit` at this ``L``.
+        bayes: float64 ``(n, d)``, the Bayes predictive of ``x_{L+1}`` for ``tokens``
+            (:func:`theory.bayes.bayes_predict_prior` of their contexts), computed once by the
+            caller; None lets the probe compute it, which it cannot do for a mixture prior of
+            two or more components (that reference is then absent).
+
+    Raises:
+        InductionHeadsError: on an unknown ``kind``, or a ``bayes`` that is not ``(n, d)``
+            probabilities.
     """
     require(kind in MODEL_KINDS, "model kind", f"one of {MODEL_KINDS}", kind)
     model.eval()
     return probe(next_token_model(model), source, spec, tokens=tokens, kernels=kernels,
-                 limit=limit, attention=attention_taps(model))
+                 limit=limit, attention=attention_taps(model), bayes=bayes)
 
 
 def probe_summary(report: ProbeReport, kind: str, reports: tuple[Any, ...] = (),
@@ -119,11 +135,12 @@ def probe_summary(report: ProbeReport, kind: str, reports: tuple[Any, ...] = (),
 
 
 def _generators(seed: int) -> tuple[np.random.Generator, torch.Generator, torch.Generator,
-                                    torch.Generator]:
+                                    torch.Generator, np.random.Generator]:
     def torch_gen(ss: np.random.SeedSequence) -> torch.Generator:
         return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
-    pred, tr, held, init = np.random.SeedSequence(seed).spawn(4)
-    return np.random.default_rng(pred), torch_gen(tr), torch_gen(held), torch_gen(init)
+    pred, tr, held, init, bayes = np.random.SeedSequence(seed).spawn(5)
+    return (np.random.default_rng(pred), torch_gen(tr), torch_gen(held), torch_gen(init),
+            np.random.default_rng(bayes))
 
 
 def verify_standard(source: Source, spec: ModelSpec, *, architecture: StandardSpec | None = None,
@@ -167,28 +184,30 @@ def verify_standard(source: Source, spec: ModelSpec, *, architecture: StandardSp
     require(L > spec.window, "seq_len", f"L > window M = {spec.window}", L)
     require(2 <= probe_sequences <= heldout, "probe_sequences", f"an integer in 2..{heldout}",
             probe_sequences)
-    pred_rng, train_gen, held_gen, init_gen = _generators(int(seed))
+    pred_rng, train_gen, held_gen, init_gen, bayes_rng = _generators(int(seed))
     prediction = predict_limit(source, spec, seq_len=L, samples=int(prediction_samples),
                                rng=pred_rng)
     held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
+    held_bayes = bayes_predict_prior(held[:, :-1].numpy(), source, rng=bayes_rng)  # (n_h, d)
     model = StandardTransformer(arch, source.vocab_size, generator=init_gen)
     callback = probe_callback(source, spec, tokens=held[:probe_sequences],
-                              kernels=kernels[:probe_sequences], limit=prediction)
+                              kernels=kernels[:probe_sequences], limit=prediction,
+                              bayes=held_bayes[:probe_sequences])
     result = train_standard(model, source, cfg, generator=train_gen, progress=progress,
                             callback=callback)
     history = result.history
     report = probe_trained(model, "standard", source, spec, tokens=held, kernels=kernels,
-                           limit=prediction)
+                           limit=prediction, bayes=held_bayes)
     selected = prediction.selected_set
     fit = result.eval_sample.numpy()                                   # (n_eval, L+1)
     a_star = optimal_temperature(fit[:, :-1], fit[:, -1], selected, vocab_size=source.vocab_size)
     losses = heldout_losses(model, held, source, selected_set=selected, kernels=kernels,
-                            a_star=a_star)
+                            a_star=a_star, bayes=held_bayes)
     # The evaluation batch is the sample the logged losses are computed on: its references are
     # the curve's like-for-like comparison (a*(L) is fitted on it, a one-parameter fit).
     losses_eval = heldout_losses(model, result.eval_sample, source, selected_set=selected,
-                                 a_star=a_star)
+                                 a_star=a_star, rng=bayes_rng)
     gih = best_gih_losses(fit, held.numpy(), prediction.sets, vocab_size=source.vocab_size)
     losses["best_gih"] = gih
     checks = (check_effective_set(prediction, report),

@@ -101,6 +101,14 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
         head += (f"; learned argmax c̃ = {_fmt(learned['selected_set'])}, "
                  f"a = {learned['temperature']:.4f}")
     lines = [head]
+    target = data.get("target")
+    if target:
+        sample = target.get("training_sample") or {}
+        lines.append(f"checked against {_fmt(target['set'])} ({target['basis']}; samples used "
+                     f"{_fmt(pred.get('samples'))} for G_L, {_fmt(pred.get('stage1_samples'))} at "
+                     f"the initial copier; training-sample stage 1: "
+                     f"{_fmt(sample.get('selected_set'))} with predicted c̃ "
+                     f"{_fmt(sample.get('selected_weight'))})")
     if learned.get("effective_set") is not None:
         lines.append(f"probe: effective set {_fmt(learned['effective_set'])} (runner-up "
                      f"{_fmt(learned.get('effective_runner_up'))} by "
