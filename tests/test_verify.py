@@ -22,11 +22,15 @@ from theory import (
     PAPER_SOURCE,
     Dirichlet,
     InductionHeadsError,
+    Mixture,
+    MixtureComponent,
     ModelSpec,
     Source,
     head_set_label,
     predict_limit,
 )
+from theory.bayes import bayes_predict_prior
+from theory.predictors import prediction_loss
 
 SMALL = {"seq_len": 60, "sequences": 600, "heldout": 400, "prediction_samples": 600,
          "device": "cpu"}
@@ -47,6 +51,9 @@ REQUIRED_KEYS = ("predicted.selected_set", "learned.selected_set", "learned.effe
                  "learned.selector_weights", "learned.copier_mass", "learned.temperature",
                  "checks", "passed", "config", "history")
 CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
+BAYES_LOSS_ATOL = 1e-12
+"""The report's Bayes loss against the same estimate recomputed from the job's generators: the
+same float64 computation on the same draws."""
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +144,29 @@ def test_training_sample_losses_sit_beside_the_held_out_ones(small_report: Verif
         f"a*(L) minimises the GIH loss on the training sample: GIH(a*) {train['gih_a_star']}, "
         f"GIH(trained a) {train['gih_trained_a']}")
     assert train["a_star"] == held["a_star"] and train["trained_a"] == held["trained_a"]
+
+
+def test_final_probe_reads_the_shared_bayes_estimate_of_a_mixture(one_thread) -> None:
+    from numerics.data import sample_sequences
+    from numerics.verify.job import _bayes_generator, _generators
+
+    mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                         MixtureComponent((1, 2), 0.3, 0.1))))
+    seed, seq_len, heldout = 0, 30, 100
+    report = verify_case(mixture, PAPER_MODEL, seed=seed, seq_len=seq_len, sequences=200,
+                         heldout=heldout, prediction_samples=200, device="cpu",
+                         probe_sequences=50)
+    for data in (report.probe, report.history.reports[-1]):
+        names = [s["name"] for s in data["last"]["scores"]]
+        assert "bayes" in names and "bayes" not in [a[0] for a in data["absent"]], (
+            names, data["absent"])
+    held = sample_sequences(mixture, heldout, seq_len + 1,
+                            generator=_generators(seed)[2])                 # (n_h, L+1)
+    estimate = bayes_predict_prior(held[:, :-1].numpy(), mixture,
+                                   rng=_bayes_generator(seed))              # (n_h, d)
+    want = prediction_loss(estimate, held[:, -1].numpy())
+    assert abs(report.losses["bayes"] - want) <= BAYES_LOSS_ATOL, (
+        f"Bayes loss: recomputed {want}, reported {report.losses['bayes']}")
 
 
 def test_report_round_trips_through_from_dict(small_report: VerifyReport) -> None:

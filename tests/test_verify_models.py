@@ -23,7 +23,17 @@ from numerics.verify.probe_checks import (
     check_first_layer,
     first_layer_mass,
 )
-from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, head_set_label, predict_limit
+from theory import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    InductionHeadsError,
+    Mixture,
+    MixtureComponent,
+    Source,
+    head_set_label,
+    predict_limit,
+)
+from theory.bayes import bayes_predict_prior
 from theory.predictors import gih_predict, prediction_loss
 
 TINY = {"seq_len": 30, "sequences": 200, "heldout": 100, "prediction_samples": 200,
@@ -34,6 +44,12 @@ TINY_STANDARD = StandardTrainConfig(steps=30, batch_size=16, seq_len=24, eval_se
 """A standard-transformer job of about a second (too short to learn: schema only)."""
 TINY_ARCH = FAST_SPEC.__class__.from_dict({**FAST_SPEC.to_dict(), "d_model": 12, "max_len": 24,
                                            "mlp": False})
+MIXTURE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                     MixtureComponent((1, 2), 0.3, 0.1))))
+"""A two-component mixture: its Bayes predictive is the particle filter's estimate."""
+BAYES_LOSS_ATOL = 1e-12
+"""The report's Bayes loss against the same estimate recomputed from the documented generators:
+the same float64 computation on the same draws."""
 STANDARD_CHECKS = ["effective_set", "loss_vs_best_gih", "first_layer"]
 FULL_CHECKS = ["selector", "untouched_heads", *STANDARD_CHECKS]
 
@@ -109,6 +125,33 @@ def test_same_seed_same_standard_report(standard_report) -> None:
                         architecture=TINY_ARCH, heldout=100, prediction_samples=200,
                         probe_sequences=50, seed=3)
     assert _without_timing(again.to_dict()) == _without_timing(standard_report.to_dict())
+
+
+def test_standard_job_scores_the_bayes_predictive_of_a_mixture(one_thread) -> None:
+    from numerics.data import sample_sequences
+    from numerics.verify.probed import _generators
+
+    seed, heldout = 3, 100
+    report = verify_case(MIXTURE, PAPER_MODEL, model="standard", config=TINY_STANDARD,
+                         architecture=TINY_ARCH, heldout=heldout, prediction_samples=200,
+                         probe_sequences=50, seed=seed)
+    probes = [report.probe, *(r for r in report.history.reports if r is not None)]
+    for data in probes:
+        names = [s["name"] for s in data["last"]["scores"]]
+        assert "bayes" in names and "bayes" not in [a[0] for a in data["absent"]], (
+            names, data["absent"])
+    assert isinstance(report.losses_train["bayes"], float), report.losses_train["bayes"]
+    # The fifth child of the seed draws the estimate; the first four are the other generators.
+    children = np.random.SeedSequence(seed).spawn(5)
+    pred_rng, _, held_gen, _, _ = _generators(seed)
+    assert pred_rng.random() == np.random.default_rng(children[0]).random()
+    held = sample_sequences(MIXTURE, heldout, TINY_STANDARD.seq_len + 1,
+                            generator=held_gen)                             # (n_h, L+1)
+    estimate = bayes_predict_prior(held[:, :-1].numpy(), MIXTURE,
+                                   rng=np.random.default_rng(children[4]))  # (n_h, d)
+    want = prediction_loss(estimate, held[:, -1].numpy())
+    assert abs(report.losses["bayes"] - want) <= BAYES_LOSS_ATOL, (
+        f"Bayes loss: recomputed {want}, reported {report.losses['bayes']}")
 
 
 # ------------------------------------------------------------------------------- the checks

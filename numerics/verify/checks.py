@@ -151,20 +151,23 @@ def check_selector(prediction: LimitPrediction, history: History,
 
 
 def check_copier(prediction: LimitPrediction, history: History,
-                 target: tuple[int, ...] | None = None) -> Check:
+                 target: tuple[int, ...] | None = None,
+                 best: tuple[int, ...] | None = None) -> Check:
     """Check 2: the copier heads of the target set (``S*`` when None) where theory puts them.
 
-    A head of the target in ``S*`` puts ``>= COPIER_MIN`` of its attention on its own offset
-    ``h``; a head of the target outside ``S*`` leaves its own offset (``LimitPrediction.
-    reached_copier``): its mass there falls by at least ``COPIER_LEAVE_MIN`` from its init.
+    A head of the target in ``best`` (``S*`` when None) puts ``>= COPIER_MIN`` of its attention
+    on its own offset ``h``; a head of the target outside it leaves its own offset
+    (``LimitPrediction.reached_copier``): its mass there falls by at least ``COPIER_LEAVE_MIN``
+    from its init.
     """
     heads = _target(prediction, target)
+    best = tuple(prediction.selected_set if best is None else best)
     if not heads:
         return Check("copier", True, {}, {}, f">= {COPIER_MIN} each",
                      "the target set is empty: no head has to copy")
     final, first = history.copier[-1], history.copier[0]  # (H, M) each
-    stay = [h for h in heads if h in prediction.selected_set]
-    leave = [h for h in heads if h not in prediction.selected_set]
+    stay = [h for h in heads if h in best]
+    leave = [h for h in heads if h not in best]
     measured = {f"head {h}": round(float(final[h - 1, h - 1]), 6) for h in heads}
     predicted: dict[str, Any] = {f"head {h}": 1.0 for h in stay}
     predicted.update({f"head {h}": f"<= {float(first[h - 1, h - 1]) - COPIER_LEAVE_MIN:.4f}"
@@ -173,10 +176,11 @@ def check_copier(prediction: LimitPrediction, history: History,
               and all(final[h - 1, h - 1] <= first[h - 1, h - 1] - COPIER_LEAVE_MIN
                       for h in leave))
     note = (f"heads of {_target_label(prediction, heads)} {head_set_label(heads)}: mass of head "
-            "h on its own offset h" + (f"; heads {tuple(leave)} are outside S* and leave their "
-                                       "offsets" if leave else ""))
+            "h on its own offset h" + (f"; heads {tuple(leave)} are outside "
+                                       f"{head_set_label(best)} and leave their offsets"
+                                       if leave else ""))
     tolerance = f">= {COPIER_MIN} each" + (f"; a drop >= {COPIER_LEAVE_MIN} for heads "
-                                            "outside S*" if leave else "")
+                                            f"outside {head_set_label(best)}" if leave else "")
     return Check("copier", passed, predicted, measured, tolerance, note)
 
 

@@ -384,7 +384,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     checks = (check_selector(prediction, history, selected),)
     if model == "simplified":
         tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
-        checks += (check_copier(prediction, history, selected),
+        checks += (check_copier(prediction, history, selected, tuple(target["best"])),
                    check_untouched(prediction, history, selected),
                    check_temperature(history, cfg), check_gih_agreement(tv, selected, trained_a),
                    check_loss_vs_gih(losses), check_probe_agreement(learned["selected_set"], report))

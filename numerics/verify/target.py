@@ -51,8 +51,10 @@ def training_target(prediction: LimitPrediction, config: TrainConfig, model: str
         tokens: integer ``(n, L+1)``, the training sample.
 
     Returns:
-        ``{"set": [...], "basis": one of TARGET_BASES, "training_sample": SampleSelection dict
-        or None}``.
+        ``{"set": [...], "basis": one of TARGET_BASES, "best": [...], "training_sample":
+        SampleSelection dict or None}``; ``best`` is the set whose offsets the copier stage
+        favours (``S*``, or the set itself when the training sample decides): heads of ``set``
+        outside ``best`` leave their offsets.
     """
     stagewise = config.mode == "stagewise" and model == "simplified"
     population = prediction.reached_set if stagewise else prediction.selected_set
@@ -67,7 +69,10 @@ def training_target(prediction: LimitPrediction, config: TrainConfig, model: str
         chosen, basis = sample.selected_set, "training sample"
     else:
         chosen, basis = population, "undecidable"
-    return {"set": list(chosen), "basis": basis,
+    # The best set the copier stage moves toward: S* when the population decides; the sample's
+    # own choice when the sample decides (the population ranking is a tie there).
+    best = chosen if basis == "training sample" else prediction.selected_set
+    return {"set": list(chosen), "basis": basis, "best": list(best),
             "training_sample": None if sample is None else sample.to_dict()}
 
 
