@@ -7,9 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from case_rows import case_line
 from hypothesis import HealthCheck, settings
-
-from theory.notation import head_set_label
 
 # `ci`: derandomised so that CI is reproducible; `thorough`: hundreds of cases, for a GPU machine.
 settings.register_profile(
@@ -116,13 +115,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         if mine and mode == "stagewise":
             _write_coverage(write, mine)
         for row in mine:
-            failed = [name for name, ok in row["checks"].items() if not ok]
-            prior = row["source"]["prior"]
-            write(f"{mode}: d={row['source']['vocab_size']} P={tuple(row['source']['parents'])} "
-                  f"{prior['kind']} H={row['model']['heads']} M={row['model']['window']} "
-                  f"D={row['model']['degree']}: predicted {head_set_label(row['predicted'])}"
-                  f"{'' if row['decidable'] else ' (undecidable)'}"
-                  + (f", target {head_set_label(row['target'])} ({row['basis']})"
-                     if "target" in row else "") + " learned "
-                  f"{head_set_label(row['learned'])}, failed checks {failed or 'none'}, "
-                  f"{row['seconds']:.1f} s")
+            write(case_line(row))

@@ -38,6 +38,7 @@ import os
 
 import numpy as np
 import pytest
+from case_rows import report_case
 from hypothesis import HealthCheck, Phase, assume, currently_in_test_context, given, note, settings
 from strategies import (
     PAPER_CASE,
@@ -137,6 +138,7 @@ def _log(request: pytest.FixtureRequest, mode: str, case: Case, report: VerifyRe
            "stratum": stratum_of(case).label(),
            "samples": int(report.prediction.samples)}
     request.node.user_properties.append((CASE_PROPERTY, row))
+    report_case(row)
 
 
 def _stagewise_property(request: pytest.FixtureRequest, case: Case) -> None:

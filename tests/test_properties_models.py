@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from case_rows import report_case
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from strategies import WEAK_PARENT_CASE, Case, cases
 from test_properties import CASE_PROPERTY, THOROUGH, _examples
@@ -64,6 +65,7 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
            "effective_margin_se": report.learned.get("effective_margin_se"),
            "loss": report.losses["model"], "best_gih": report.losses["best_gih"]["best"]}
     request.node.user_properties.append((CASE_PROPERTY, row))
+    report_case(row)
 
 
 def _describe(case: Case, report: VerifyReport) -> str:
