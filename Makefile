@@ -28,7 +28,8 @@ test: install
 test-quick: install
 	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"
 
-# The thorough tier runs its drawn cases across every core (pytest-xdist); pytest-benchmark,
+# The thorough tier runs its drawn cases across every core (pytest-xdist; the stage-wise property
+# is split into one hypothesis run per core, INDUCTION_HEADS_THOROUGH_SHARDS); pytest-benchmark,
 # where installed, refuses to run beside xdist, hence -p no:benchmark.
 test-thorough: install
 	$(THREADS_ONE) HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -m "thorough or gpu" -n auto -p no:benchmark

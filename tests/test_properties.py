@@ -25,7 +25,8 @@ whether it reaches the same limit, asserting only what must hold for any trainin
 Tiers: ``slow`` (run by ``make test``: the covering design of :func:`strategies.covering_cases`,
 :data:`CI_EXAMPLES` cases that see every level of every stratum feature, plus the paper's
 settings; each case its own test item, so pytest-xdist spreads them over workers) and
-``thorough`` (hypothesis's random draws of :func:`strategies.cases`, the ``thorough``
+``thorough`` (hypothesis's random draws of :func:`strategies.cases` in
+:data:`THOROUGH_SHARDS` independent runs that pytest-xdist spreads over the cores, the ``thorough``
 profile's hundreds of cases, on a GPU when there is one). The environment variable
 ``INDUCTION_HEADS_PROPERTY_EXAMPLES`` overrides the number of cases of both.
 """
@@ -200,11 +201,20 @@ def test_stagewise_training_reaches_the_predicted_limit(request: pytest.FixtureR
     _stagewise_property(request, case)
 
 
+THOROUGH_SHARDS = int(os.environ.get("INDUCTION_HEADS_THOROUGH_SHARDS") or (os.cpu_count() or 1))
+"""Independent hypothesis runs the thorough property is split into, one test item each, so that
+pytest-xdist (``make test-thorough`` runs ``-n auto``) spreads them over every core: a single
+``@given`` test runs on one worker. Each shard draws its own random cases; together they draw the
+profile's example count. Every worker of one machine collects the same count."""
+
+
 @pytest.mark.thorough
-@settings(max_examples=_examples(CI_EXAMPLES), phases=PHASES, suppress_health_check=LOGGING)
+@pytest.mark.parametrize("shard", range(THOROUGH_SHARDS))
+@settings(max_examples=max(1, math.ceil(_examples(CI_EXAMPLES) / THOROUGH_SHARDS)),
+          phases=PHASES, suppress_health_check=LOGGING)
 @given(case=cases())
 def test_stagewise_training_reaches_the_predicted_limit_thorough(request: pytest.FixtureRequest,
-                                                                 case: Case) -> None:
+                                                                 shard: int, case: Case) -> None:
     _stagewise_property(request, case)
 
 
