@@ -1,17 +1,24 @@
 """``python -m numerics bench``: time a training step; argument parsing and printing only.
 
     python -m numerics bench [--sequences N] [--seq-len L] [--repeats R] [--dense-repeats R]
-        [--batch-size B] [--standard-repeats R] [--device cpu|auto|cuda[:N]] [--threads T]
-        [--seed S] [--json OUT]
+        [--baseline-repeats R] [--scaling-seq-lens L ...] [--scaling-tokens T]
+        [--memory-windows M ...] [--batch-size B] [--standard-repeats R]
+        [--device cpu|auto|cuda[:N]] [--threads T] [--seed S] [--json OUT]
 
-Times one training step of the vectorised model and of the dense reference at the paper's
-setting (:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints both, their
-ratio, the sampler's sequences per second and, with CUDA, GPU steps per second. Then the
+Times one training step of the vectorised model, of the dense reference and of the fair
+baseline (the original code's construction) at the paper's setting
+(:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints them, the ratios,
+the sampler's sequences per second and, with CUDA, GPU steps per second. Then the vectorised
+model against the baseline at each ``--scaling-seq-lens`` L with n = min(N, T // L)
+(:func:`numerics.bench.benchmark_scaling`) and the peak step memory of both for each
+``--memory-windows`` M at n = N, L (:func:`numerics.bench.benchmark_memory`; an empty list
+skips either). Then the
 standard transformer's training steps per second (:func:`numerics.bench.benchmark_standard_step`:
 ``PAPER_SPEC`` with ``max_len = L``, B = 128 fresh sequences of the same L, AdamW, loss at
 every position), on the
 device and, with CUDA, on the GPU. ``--json`` writes :meth:`numerics.bench.BenchResult.to_dict`
-with :meth:`numerics.bench.StandardBenchResult.to_dict` under ``"standard"``, the seed and the
+with :meth:`numerics.bench.StandardBenchResult.to_dict` under ``"standard"``, the scaling and
+memory points under ``"scaling"`` and ``"memory"``, the seed and the
 torch version (atomically; the location is checked before any timing).
 
 Exit status: 0 success; 2 bad input (one ``error: ...`` line on stderr: sizes < 1, L <= M,
@@ -52,6 +59,14 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     b.add_argument("--repeats", type=int, default=5, help="vectorised steps timed (default 5)")
     b.add_argument("--dense-repeats", type=int, default=1,
                    help="dense steps timed (default 1)")
+    b.add_argument("--baseline-repeats", type=int, default=3,
+                   help="fair-baseline steps timed (default 3)")
+    b.add_argument("--scaling-seq-lens", type=int, nargs="*", default=[100, 400, 1600],
+                   help="L of the vectorised-vs-baseline scaling (default 100 400 1600)")
+    b.add_argument("--scaling-tokens", type=int, default=900_000,
+                   help="tokens n·L per scaling step, n capped at --sequences (default 900000)")
+    b.add_argument("--memory-windows", type=int, nargs="*", default=[3, 8, 16],
+                   help="M of the peak-memory measurements (default 3 8 16)")
     b.add_argument("--batch-size", type=int, default=128,
                    help="standard transformer: fresh sequences per step (default 128)")
     b.add_argument("--standard-repeats", type=int, default=5,
@@ -64,6 +79,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return b
 
 
+def _mib(value: int | None) -> str:
+    """Bytes as a right-aligned MiB column, or "n/a" where not measured."""
+    return f"{value / 2**20:>10.1f} MiB" if value is not None else f"{'n/a':>14}"
+
+
 def format_bench(data: dict) -> str:
     """The lines ``bench`` prints, from :meth:`numerics.bench.BenchResult.to_dict`."""
     lines = [f"one training step, n={data['sequences']}, L={data['seq_len']}, "
@@ -73,10 +93,26 @@ def format_bench(data: dict) -> str:
              f"{data['ratio']:>7.1f}x",
              f"(median of {data['repeats']} / {data['dense_repeats']} steps; one-off "
              f"prepare_inputs {data['prepare_s']:.4f} s)",
+             f"fair baseline (original construction): {data['baseline_s']:.4f} s, vectorised "
+             f"{data['baseline_ratio']:.1f}x faster (median of {data['baseline_repeats']})",
              f"sampler: {data['sampler_seq_per_s']:,.0f} sequences/s"]
     gpu = data.get("gpu_steps_per_s")
     lines.append("GPU: " + (f"{gpu:,.1f} vectorised steps/s" if gpu is not None
                             else "CUDA not available"))
+    if data.get("scaling"):
+        lines.append(f"{'L':>6}  {'n':>6}  {'vectorised':>12}  {'baseline':>12}  {'ratio':>8}"
+                     f"  {'baseline peak':>14}")
+        lines += [f"{p['seq_len']:>6}  {p['sequences']:>6}  {p['vectorized_s']:>10.4f} s  "
+                  f"{p['baseline_s']:>10.4f} s  {p['ratio']:>7.1f}x  {_mib(p['baseline_peak_bytes'])}"
+                  for p in data["scaling"]]
+    if data.get("memory"):
+        first = data["memory"][0]
+        lines.append(f"peak memory of one step, n={first['sequences']}, L={first['seq_len']} "
+                     f"({first['method']}); vectorised includes its prepared inputs")
+        lines.append(f"{'M':>4}  {'vectorised':>14}  {'(inputs)':>14}  {'baseline':>14}")
+        lines += [f"{p['window']:>4}  {_mib(p['vectorized_peak_bytes'])}  "
+                  f"{_mib(p['vectorized_inputs_bytes'])}  {_mib(p['baseline_peak_bytes'])}"
+                  for p in data["memory"]]
     std = data.get("standard")
     if std is not None:
         lines += [f"standard transformer ({std['parameters']:,} parameters), "
@@ -97,11 +133,17 @@ def run_bench(args: argparse.Namespace) -> int:
         InductionHeadsError: on bad flags or an unwritable ``--json`` (checked first; the
             standard benchmark's ``--seq-len`` bound too, before the first timing).
     """
-    from numerics.bench import benchmark_standard_step, benchmark_step
+    from numerics.bench import (
+        benchmark_memory,
+        benchmark_scaling,
+        benchmark_standard_step,
+        benchmark_step,
+    )
     from numerics.training.standard import PAPER_SPEC
 
     check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
-                      ("standard_repeats", 1, None)])
+                      ("standard_repeats", 1, None), ("baseline_repeats", 1, None),
+                      ("scaling_tokens", 1, None)])
     check_device(args.device, "--device")
     if args.json is not None:
         check_output_file(args.json, flag="--json")
@@ -109,15 +151,25 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = benchmark_step(sequences=args.sequences, seq_len=args.seq_len,
                             repeats=args.repeats, dense_repeats=args.dense_repeats,
-                            device=args.device,
+                            baseline_repeats=args.baseline_repeats, device=args.device,
                             generator=torch.Generator().manual_seed(args.seed))
+    scaling = benchmark_scaling(seq_lens=tuple(args.scaling_seq_lens),
+                                tokens=args.scaling_tokens, max_sequences=args.sequences,
+                                repeats=args.baseline_repeats, device=args.device,
+                                generator=torch.Generator().manual_seed(args.seed)
+                                ) if args.scaling_seq_lens else ()
+    memory = benchmark_memory(windows=tuple(args.memory_windows), sequences=args.sequences,
+                              seq_len=args.seq_len, device=args.device
+                              ) if args.memory_windows else ()
     # The relative-position biases span max_len offsets: sized to L, any L can be timed.
     spec = dataclasses.replace(PAPER_SPEC, max_len=args.seq_len)
     standard = benchmark_standard_step(batch_size=args.batch_size, seq_len=args.seq_len,
                                        repeats=args.standard_repeats, device=args.device,
                                        spec=spec,
                                        generator=torch.Generator().manual_seed(args.seed))
-    data = {**result.to_dict(), "standard": standard.to_dict(), "seed": args.seed,
+    data = {**result.to_dict(), "standard": standard.to_dict(),
+            "scaling": [p.to_dict() for p in scaling], "memory": [p.to_dict() for p in memory],
+            "seed": args.seed,
             "torch": torch.__version__}
     print(format_bench(data))
     if args.json is not None:

@@ -1,4 +1,4 @@
-"""``python -m numerics {bench, train, verify}``: dispatch to the subcommands.
+"""``python -m numerics {bench, sweep, train, verify}``: dispatch to the subcommands.
 
 Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
 
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     sub.add_parser("verify", add_help=False,
                    help="train and check the predicted limit (python -m numerics verify -h)")
+    sub.add_parser("sweep", add_help=False,
+                   help="run a grid of verify cases into a table (python -m numerics sweep -h)")
     return parser
 
 
@@ -55,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from numerics.cli.verify import run as verify_run  # parses its own flags
 
         return verify_run(argv[1:])
+    if argv and argv[0] == "sweep":
+        from numerics.cli.sweep import run as sweep_run  # parses its own flags
+
+        return sweep_run(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return guarded(lambda: run_bench(args), sizes=BENCH_SIZES)

@@ -26,7 +26,7 @@ Named taps (``forward(..., return_taps=True)``), stable names:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import NamedTuple
 
@@ -99,6 +99,36 @@ class CopierInputs(NamedTuple):
     onehot: torch.Tensor
     cross: torch.Tensor
     gram: torch.Tensor
+
+
+class StageInputs(NamedTuple):
+    """A fixed sample's inputs with the part of the forward that a stage cannot change.
+
+    A stage that trains ``C`` alone leaves the copier, hence every head-set product
+    ``Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``, where it is; one that trains ``a`` alone leaves the whole
+    similarity ``s_l`` where it is. :meth:`InductionHeadModel.stage_inputs` computes that part
+    once, and the forward reuses it with the same operations in the same order, so losses and
+    gradients are bit-identical to the full forward.
+
+    Attributes:
+        base: the sample's :class:`CopierInputs`.
+        products: (|𝒮|, L, n) the head-set products (empty set: ones), or None.
+        similarity: (L, n) ``s_l``, or None.
+    """
+
+    base: CopierInputs
+    products: torch.Tensor | None
+    similarity: torch.Tensor | None
+
+    @property
+    def onehot(self) -> torch.Tensor:
+        """(n, L, d) of the base inputs."""
+        return self.base.onehot
+
+
+STAGE_CACHE_MAX_BYTES = 256 * 2**20
+"""Largest head-set product cache :meth:`InductionHeadModel.stage_inputs` builds (|𝒮|·L·n
+entries); above it a selector stage runs the full forward."""
 
 
 def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
@@ -286,11 +316,36 @@ class InductionHeadModel(nn.Module):
         Raises:
             InductionHeadsError: on a context that fails those conditions.
         """
+        cached = context if isinstance(context, StageInputs) else None
+        if cached is not None:
+            if not return_taps and cached.similarity is not None:
+                return self._classify(cached.similarity, cached.base.onehot)
+            context = cached.base
         if not isinstance(context, CopierInputs):
             require(not isinstance(context, torch.Tensor) or context.device == self.w.device,
                     "context device", f"the model's device {self.w.device}",
                     getattr(context, "device", None))
             context = prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
+        if cached is not None and cached.products is not None and not return_taps:
+            shape = tuple(cached.products.shape[1:])
+            return self._classify(self._combine(cached.products, shape), context.onehot)
+        head_sim = self._head_similarity(context)                          # (L, H, n)
+        onehot, L = context.onehot, context.onehot.shape[1]
+        sim_ln = self._combine(self._products(head_sim), (L, onehot.shape[0]))  # (L, n)
+        if not return_taps:
+            return self._classify(sim_ln, onehot)
+        c_tilde = self.selector_weights()                                  # (|𝒮|,)
+        sim = sim_ln.transpose(0, 1)                                       # (n, L)
+        attn = torch.softmax(self.a * sim, dim=-1)                         # (n, L)
+        probs = torch.bmm(attn[:, None, :], onehot).squeeze(1)             # (n, d)
+        taps = {"copier.attention": self.copier_attention(),
+                "copier.head_similarity": head_sim.permute(2, 1, 0),
+                "selector.weights": c_tilde, "classifier.similarity": sim,
+                "classifier.attention": attn, "output": probs}
+        return probs, taps
+
+    def _head_similarity(self, context: CopierInputs) -> torch.Tensor:
+        """``<v̄_h(L+1), v̄_h(l)>`` (L, H, n) from prepared inputs (checked here)."""
         onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
         L, M = onehot.shape[1], self.spec.window
         require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
@@ -309,25 +364,64 @@ class InductionHeadModel(nn.Module):
         inner = torch.bmm(w_cross, cross)                                  # (L, H, n)
         sq_norm = torch.bmm(w_gram, gram)                                  # (L+1, H, n)
         head_sim = inner * torch.rsqrt((sq_norm[:L] * sq_norm[L]).clamp_min(1e-30))  # (L, H, n)
-        # s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>: a short loop over the |𝒮| sets.
+        return head_sim
+
+    def _products(self, head_sim: torch.Tensor) -> list[torch.Tensor | None]:
+        """Per set ``Π_{h∈S} head_sim[:, h-1]`` (L, n) from ``head_sim`` (L, H, n); None for ∅."""
+        out: list[torch.Tensor | None] = []
+        for s in self.sets:
+            if not s:
+                out.append(None)
+                continue
+            term = head_sim[:, s[0] - 1]                                   # (L, n)
+            for h in s[1:]:
+                term = term * head_sim[:, h - 1]
+            out.append(term)
+        return out
+
+    def _combine(self, products: Sequence[torch.Tensor | None] | torch.Tensor,
+                 shape: tuple[int, int]) -> torch.Tensor:
+        """``s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>`` (L, n): a short loop over the sets.
+
+        ``products``: per set its product (L, n); the entry of ∅ is ignored (None, or ones
+        from a cache). ``shape``: ``(L, n)``.
+        """
         c_tilde = self.selector_weights()                                  # (|𝒮|,)
         sim = None
         for k, s in enumerate(self.sets):
-            term = c_tilde[k].expand(L, head_sim.shape[-1]) if not s else head_sim[:, s[0] - 1]
-            for h in s[1:]:
-                term = term * head_sim[:, h - 1]
-            term = c_tilde[k] * term if s else term
+            term = c_tilde[k] * products[k] if s else c_tilde[k].expand(*shape)
             sim = term if sim is None else sim + term                      # (L, n)
-        sim = sim.transpose(0, 1)                                          # (n, L)
+        return sim
+
+    def _classify(self, sim_ln: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """ŷ (n, d) from the similarity ``sim_ln`` (L, n) and the one-hot context (n, L, d)."""
+        sim = sim_ln.transpose(0, 1)                                       # (n, L)
         attn = torch.softmax(self.a * sim, dim=-1)                         # (n, L)
-        probs = torch.bmm(attn[:, None, :], onehot).squeeze(1)             # (n, d)
-        if not return_taps:
-            return probs
-        taps = {"copier.attention": self.copier_attention(),
-                "copier.head_similarity": head_sim.permute(2, 1, 0),
-                "selector.weights": c_tilde, "classifier.similarity": sim,
-                "classifier.attention": attn, "output": probs}
-        return probs, taps
+        return torch.bmm(attn[:, None, :], onehot).squeeze(1)              # (n, d)
+
+    def stage_inputs(self, inputs: CopierInputs, trained: tuple[str, ...]
+                     ) -> CopierInputs | StageInputs:
+        """``inputs`` with the part of the forward a stage training ``trained`` cannot change.
+
+        ``("C",)``: the head-set products (when |𝒮|·L·n entries fit
+        :data:`STAGE_CACHE_MAX_BYTES`); ``("a",)``: the similarity; otherwise ``inputs``
+        unchanged. Valid only while the other parameters stay where they are
+        (:class:`StageInputs`).
+        """
+        trained = tuple(trained)
+        if trained not in (("C",), ("a",)):
+            return inputs
+        n, L = inputs.onehot.shape[0], inputs.onehot.shape[1]
+        with torch.no_grad():
+            head_sim = self._head_similarity(inputs)                       # (L, H, n)
+            products = self._products(head_sim)
+            if trained == ("a",):
+                return StageInputs(inputs, None, self._combine(products, (L, n)))
+            if len(self.sets) * L * n * inputs.onehot.element_size() > STAGE_CACHE_MAX_BYTES:
+                return inputs
+            ones = torch.ones(L, n, dtype=inputs.onehot.dtype, device=inputs.onehot.device)
+            stacked = torch.stack([ones if p is None else p for p in products])  # (|𝒮|, L, n)
+        return StageInputs(inputs, stacked, None)
 
     def loss_from_probs(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss of ŷ (n, d) against targets (n,) in ``0..d-1`` under ``self.loss_kind``.
@@ -363,10 +457,11 @@ class InductionHeadModel(nn.Module):
         """
         require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
                 "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
-        require(inputs is None or (isinstance(inputs, CopierInputs)
+        prepared = (CopierInputs, StageInputs)
+        require(inputs is None or (isinstance(inputs, prepared)
                                    and inputs.onehot.shape[0] == tokens.shape[0]), "inputs",
                 f"None or CopierInputs of the n = {tokens.shape[0]} sequences of tokens",
-                _shape_or_type(inputs.onehot) if isinstance(inputs, CopierInputs) else inputs)
+                _shape_or_type(inputs.onehot) if isinstance(inputs, prepared) else inputs)
         probs = self(inputs if inputs is not None else tokens[:, :-1])
         return self.loss_from_probs(probs, tokens[:, -1])
 

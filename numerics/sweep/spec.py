@@ -1,0 +1,271 @@
+"""Sweep specs: a grid or random draws of verify cases, each with a stable id.
+
+A sweep spec is a JSON (or TOML) object with exactly one of ``grid`` and ``random``, and these
+settings shared by every case:
+
+    model_kind          ``"simplified"`` (default) or ``"full"`` (:data:`SWEEP_MODELS`)
+    heldout             held-out sequences per case (default 2000)
+    prediction_samples  Monte Carlo sequences of the prediction (default 2000)
+    probe_history       probe the model at every logged step (default true)
+    device              torch device of every case (default ``"cpu"``: rows replay exactly)
+    train               ``{mode: {TrainConfig field: value}}`` replacing fields of
+                        :func:`numerics.training.default_config` for that mode (not ``mode``,
+                        ``sequences`` or ``seq_len``: the case sets those)
+    seed                seed of the random draws (required with ``random``)
+
+``grid`` lists values and the cases are their cartesian product, in the order
+``sources x models x seeds x modes x seq_len x sequences``: ``sources`` (``Source.to_dict`` dicts,
+or paths of source JSON files relative to the spec file) and ``models`` (``ModelSpec.to_dict``
+dicts) are required; ``seeds`` (default ``[0]``), ``modes`` (``["stagewise"]``), ``seq_len``
+(``[100]``) and ``sequences`` (``[2000]``) are optional.
+
+``random`` draws ``count`` cases with ``np.random.default_rng(spec["seed"])``, each field in turn:
+``vocab_size``, ``heads``, ``seq_len``, ``sequences`` are inclusive integer ranges
+``[low, high]``; ``alpha`` (the Dirichlet concentration) is a range drawn log-uniformly;
+``parents`` is a list of parent lists to choose from. Optional: ``degree`` (integer range,
+capped at the drawn H; default ``min(H, 2)``), ``extra_window`` (``M - H``, integer range,
+default ``[0, 0]``), ``modes`` (choices, default ``["stagewise"]``) and ``seeds`` (integer range,
+default ``[0, 2**32 - 1]``).
+
+Every case is a JSON dict (:attr:`Case.config`: model kind, source, model, seed, mode, sizes and
+the resolved train config); its id is the first 16 hex digits of the SHA-256 of that dict as
+canonical JSON, so the same case has the same id in every sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from theory.errors import InductionHeadsError, require
+from theory.spec import ModelSpec, Source, load_source
+from theory.validation import as_int, check_keys
+
+try:  # stdlib from Python 3.11
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    tomllib = None
+
+__all__ = ["SWEEP_MODELS", "SPEC_KEYS", "GRID_KEYS", "RANDOM_KEYS", "Case", "case_id",
+           "load_sweep_spec", "expand_cases"]
+
+SWEEP_MODELS = ("simplified", "full")
+"""Model kinds a sweep trains (both take ``n`` training sequences and a :class:`TrainConfig`)."""
+SPEC_KEYS = ("grid", "random", "model_kind", "heldout", "prediction_samples", "probe_history",
+             "device", "train", "seed")
+"""Top-level keys of a sweep spec (module docstring)."""
+GRID_KEYS = (("sources", "models"), ("seeds", "modes", "seq_len", "sequences"))
+"""Required and optional keys of ``grid``."""
+RANDOM_KEYS = (("count", "vocab_size", "parents", "alpha", "heads", "seq_len", "sequences"),
+               ("degree", "extra_window", "modes", "seeds"))
+"""Required and optional keys of ``random``."""
+SEED_RANGE = (0, 2**32 - 1)
+"""Default range of the drawn case seeds."""
+_GRID_DEFAULTS = {"seeds": [0], "modes": ["stagewise"], "seq_len": [100], "sequences": [2000]}
+_CASE_FIXED = ("mode", "sequences", "seq_len")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One verify case of a sweep.
+
+    Attributes:
+        case_id: :func:`case_id` of ``config``.
+        config: the case as a JSON dict: ``model_kind``, ``source``, ``model``, ``seed``,
+            ``mode``, ``seq_len``, ``sequences``, ``heldout``, ``prediction_samples``,
+            ``probe_history`` and ``train`` (a ``TrainConfig.to_dict``).
+    """
+
+    case_id: str
+    config: dict[str, Any]
+
+    @property
+    def config_json(self) -> str:
+        """``config`` as canonical JSON (sorted keys, no spaces): what the id hashes."""
+        return canonical_json(self.config)
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no spaces, the same text for equal dicts."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def case_id(config: Mapping[str, Any]) -> str:
+    """The first 16 hex digits of the SHA-256 of ``config`` as canonical JSON."""
+    return hashlib.sha256(canonical_json(dict(config)).encode("utf-8")).hexdigest()[:16]
+
+
+def load_sweep_spec(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """Read a sweep spec file (``.toml`` as TOML, anything else as JSON).
+
+    Returns:
+        The spec dict and the directory that relative source paths are read from.
+
+    Raises:
+        InductionHeadsError: when the file is missing, not UTF-8, or not valid JSON / TOML.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise InductionHeadsError(f"sweep spec: expected a readable file, received "
+                                  f"{str(path)!r} ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise InductionHeadsError(f"sweep spec: expected UTF-8 text, received {str(path)!r} "
+                                  f"with byte {err.object[err.start]:#04x} at offset "
+                                  f"{err.start}") from None
+    toml = path.suffix == ".toml"
+    require(not toml or tomllib is not None, "sweep spec",
+            "a JSON file (TOML needs Python >= 3.11)", str(path))
+    try:
+        data = tomllib.loads(text) if toml else json.loads(text)
+    except (json.JSONDecodeError, *((tomllib.TOMLDecodeError,) if toml else ())) as err:
+        kind = "TOML" if toml else "JSON"
+        raise InductionHeadsError(f"sweep spec: expected valid {kind}, received {str(path)!r} "
+                                  f"({err})") from None
+    return data, path.parent
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    require(isinstance(value, list) and len(value) > 0, what, "a non-empty list", value)
+    return value
+
+
+def _int_range(value: Any, what: str, minimum: int) -> tuple[int, int]:
+    require(isinstance(value, list) and len(value) == 2, what, "a range [low, high]", value)
+    low, high = (as_int(v, what, minimum=minimum) for v in value)
+    require(low <= high, what, "a range [low, high] with low <= high", value)
+    return low, high
+
+
+def _train_config(spec: Mapping[str, Any], mode: str, sequences: int, seq_len: int,
+                  source: Source, model: ModelSpec) -> dict[str, Any]:
+    """The resolved ``TrainConfig.to_dict`` of one case (spec ``train`` over the defaults)."""
+    from numerics.training.config import MODES, TrainConfig, default_config
+
+    require(mode in MODES, "mode", f"one of {MODES}", mode)
+    kind = spec.get("model_kind", "simplified")
+    sizes = ({} if kind == "simplified"
+             else {"model": kind, "vocab_size": source.vocab_size, "degree": model.degree})
+    base = default_config(mode, sequences=sequences, seq_len=seq_len,
+                          device=spec.get("device", "cpu"), **sizes).to_dict()
+    overrides = dict(spec.get("train", {}).get(mode, {}))
+    fixed = sorted(set(overrides) & set(_CASE_FIXED))
+    require(not fixed, f"train.{mode}", f"no {list(_CASE_FIXED)} (the case sets them)", fixed)
+    unknown = sorted(set(overrides) - set(base))
+    require(not unknown, f"train.{mode}", f"only TrainConfig keys {sorted(base)}", unknown)
+    return TrainConfig.from_dict({**base, **overrides}).to_dict()
+
+
+def _settings(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings every case shares, checked."""
+    kind = spec.get("model_kind", "simplified")
+    require(kind in SWEEP_MODELS, "model_kind", f"one of {SWEEP_MODELS}", kind)
+    probe = spec.get("probe_history", True)
+    require(isinstance(probe, bool), "probe_history", "true or false", probe)
+    train = spec.get("train", {})
+    require(isinstance(train, dict) and all(isinstance(v, dict) for v in train.values()),
+            "train", "an object {mode: {TrainConfig field: value}}", train)
+    device = spec.get("device", "cpu")
+    require(isinstance(device, str), "device", "a device name such as 'cpu'", device)
+    return {"model_kind": kind,
+            "heldout": as_int(spec.get("heldout", 2000), "heldout", minimum=2),
+            "prediction_samples": as_int(spec.get("prediction_samples", 2000),
+                                         "prediction_samples", minimum=2),
+            "probe_history": probe}
+
+
+def _case(spec: Mapping[str, Any], settings: dict[str, Any], source: Source, model: ModelSpec,
+          seed: int, mode: str, seq_len: int, sequences: int) -> Case:
+    require(seq_len > model.window, "seq_len", f"L > window M = {model.window}", seq_len)
+    config = {**settings, "source": source.to_dict(), "model": model.to_dict(),
+              "seed": as_int(seed, "seed", minimum=0), "mode": mode,
+              "seq_len": as_int(seq_len, "seq_len", minimum=2),
+              "sequences": as_int(sequences, "sequences", minimum=1),
+              "train": _train_config(spec, mode, int(sequences), int(seq_len), source, model)}
+    return Case(case_id(config), config)
+
+
+def _grid(spec: Mapping[str, Any], settings: dict[str, Any], base: Path) -> list[Case]:
+    grid = spec["grid"]
+    require(isinstance(grid, dict), "grid", "an object of lists", type(grid).__name__)
+    check_keys(grid, "grid", *GRID_KEYS)
+    axes = {k: _list(grid.get(k, _GRID_DEFAULTS.get(k)), f"grid.{k}")
+            for k in GRID_KEYS[0] + GRID_KEYS[1]}
+    sources = [load_source(base / s if isinstance(s, str) else s) for s in axes["sources"]]
+    models = [ModelSpec.from_dict(m) for m in axes["models"]]
+    return [_case(spec, settings, *combo) for combo in itertools.product(
+        sources, models, axes["seeds"], axes["modes"], axes["seq_len"], axes["sequences"])]
+
+
+def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
+    draws = spec["random"]
+    require(isinstance(draws, dict), "random", "an object of ranges", type(draws).__name__)
+    check_keys(draws, "random", *RANDOM_KEYS)
+    require("seed" in spec, "seed", "a top-level 'seed' for the random draws", "no seed")
+    rng = np.random.default_rng(as_int(spec["seed"], "seed", minimum=0))
+    count = as_int(draws["count"], "random.count", minimum=1)
+    ranges = {k: _int_range(draws[k], f"random.{k}", low) for k, low in
+              (("vocab_size", 2), ("heads", 1), ("seq_len", 2), ("sequences", 1))}
+    degree = _int_range(draws["degree"], "random.degree", 1) if "degree" in draws else None
+    extra = _int_range(draws.get("extra_window", [0, 0]), "random.extra_window", 0)
+    seeds = _int_range(draws.get("seeds", list(SEED_RANGE)), "random.seeds", 0)
+    alpha = draws["alpha"]
+    require(isinstance(alpha, list) and len(alpha) == 2
+            and all(isinstance(a, (int, float)) and not isinstance(a, bool) and a > 0
+                    for a in alpha) and alpha[0] <= alpha[1],
+            "random.alpha", "a range [low, high] of positive numbers, low <= high", alpha)
+    parents, modes = _list(draws["parents"], "random.parents"), _list(
+        draws.get("modes", ["stagewise"]), "random.modes")
+    cases = []
+    for _ in range(count):
+        d = int(rng.integers(ranges["vocab_size"][0], ranges["vocab_size"][1] + 1))
+        h = int(rng.integers(ranges["heads"][0], ranges["heads"][1] + 1))
+        a = float(np.exp(rng.uniform(np.log(alpha[0]), np.log(alpha[1]))))
+        p = parents[int(rng.integers(len(parents)))]
+        deg = min(h, 2) if degree is None else min(h, int(rng.integers(degree[0], degree[1] + 1)))
+        m = h + int(rng.integers(extra[0], extra[1] + 1))
+        mode = modes[int(rng.integers(len(modes)))]
+        L = int(rng.integers(ranges["seq_len"][0], ranges["seq_len"][1] + 1))
+        n = int(rng.integers(ranges["sequences"][0], ranges["sequences"][1] + 1))
+        seed = int(rng.integers(seeds[0], seeds[1] + 1))
+        source = Source.from_dict({"vocab_size": d, "parents": p,
+                                   "prior": {"kind": "dirichlet", "alpha": round(a, 6)}})
+        cases.append(_case(spec, settings, source, ModelSpec(h, m, deg), seed, mode, L, n))
+    return cases
+
+
+def expand_cases(spec: Mapping[str, Any], *, base: str | Path = ".") -> list[Case]:
+    """The cases of a sweep spec (module docstring), in expansion order.
+
+    Args:
+        spec: the parsed spec.
+        base: the directory relative source paths of a grid are read from.
+
+    Returns:
+        The cases; the same spec gives the same cases and ids.
+
+    Raises:
+        InductionHeadsError: on a bad spec (unknown or missing keys, bad values, two cases with
+            the same id), naming the key, the expected and the received value.
+    """
+    require(isinstance(spec, Mapping), "sweep spec", "a JSON object", type(spec).__name__)
+    check_keys(spec, "sweep spec", (), SPEC_KEYS)
+    require(("grid" in spec) != ("random" in spec), "sweep spec",
+            "exactly one of 'grid' and 'random'", sorted(k for k in ("grid", "random")
+                                                         if k in spec))
+    settings = _settings(spec)
+    cases = _grid(spec, settings, Path(base)) if "grid" in spec else _random(spec, settings)
+    ids = [c.case_id for c in cases]
+    repeated = sorted(i for i, k in Counter(ids).items() if k > 1)
+    require(not repeated, "sweep spec", "distinct cases (no case listed twice)",
+            f"repeated case ids {repeated}")
+    return cases
