@@ -140,10 +140,17 @@ def run_bench(args: argparse.Namespace) -> int:
         benchmark_step,
     )
     from numerics.training.standard import PAPER_SPEC
+    from theory.errors import require
+    from theory.spec import PAPER_MODEL
 
     check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
                       ("standard_repeats", 1, None), ("baseline_repeats", 1, None),
                       ("scaling_tokens", 1, None)])
+    for flag, values, low in (("--scaling-seq-lens", args.scaling_seq_lens, PAPER_MODEL.window + 1),
+                              ("--memory-windows", args.memory_windows, PAPER_MODEL.heads)):
+        require(all(v >= low for v in values), flag, f"integers >= {low}", values)
+    require(not args.memory_windows or max(args.memory_windows) < args.seq_len, "--memory-windows",
+            f"windows M < --seq-len L = {args.seq_len}", args.memory_windows)
     check_device(args.device, "--device")
     if args.json is not None:
         check_output_file(args.json, flag="--json")
