@@ -368,14 +368,17 @@ class InductionHeadModel(nn.Module):
 
     def _products(self, head_sim: torch.Tensor) -> list[torch.Tensor | None]:
         """Per set ``Π_{h∈S} head_sim[:, h-1]`` (L, n) from ``head_sim`` (L, H, n); None for ∅."""
+        # One unbind, not a select per use: each select's backward fills a zero tensor of the
+        # whole (L, H, n) shape, which took three quarters of a copier-stage step.
+        heads = head_sim.unbind(1)                                         # H × (L, n)
         out: list[torch.Tensor | None] = []
         for s in self.sets:
             if not s:
                 out.append(None)
                 continue
-            term = head_sim[:, s[0] - 1]                                   # (L, n)
+            term = heads[s[0] - 1]                                         # (L, n)
             for h in s[1:]:
-                term = term * head_sim[:, h - 1]
+                term = term * heads[h - 1]
             out.append(term)
         return out
 
