@@ -41,9 +41,9 @@ CLOSE_SPEC = ModelSpec(2, 2, 2, w_plus=2.1972)
 """Two heads with mass 0.9 on their own offsets."""
 SIGNAL_ATOL = 1e-12
 """The sample criterion and the per-sequence signals are the same float64 sums: round-off only."""
-REPLICATOR_ATOL = 0.01
-"""Predicted against trained c̃ after stage 1: the replicator is first order in ``a`` and holds
-ΣC² at its initial value (measured gap 0.003 on the two-set race below)."""
+REPLICATOR_ATOL = 0.015
+"""Predicted against trained c̃ after stage 1: the prediction is gradient descent on the loss to
+first order in ``a`` (measured gap 0.008 on the two-set race below)."""
 
 
 def _close(**kw) -> LimitPrediction:

@@ -10,7 +10,9 @@ of ``n`` sequences, with the copier and ``a`` frozen at their initialisation. To
 so the selector follows the replicator equation with ``G_n`` in place of the population
 ``G_L`` (docs/theory.md §3.7):
 
-    c̃_S(t) = c̃_S(0) e^{4 a t G_n(S)/ΣC²} / Σ_T c̃_T(0) e^{4 a t G_n(T)/ΣC²},   t = lr · steps.
+    c̃_S(t) = c̃_S(0) e^{4 a t G_n(S)/ΣC²} / Σ_T c̃_T(0) e^{4 a t G_n(T)/ΣC²},   t = lr · steps,
+
+which :func:`selector_descent` follows step by step without holding ``ΣC²`` fixed.
 
 ``G_n`` is a number of the sample, not an estimate: nothing here is random. Where the
 population ranking is too close for ``n`` sequences to resolve (the prediction's
@@ -27,12 +29,11 @@ import numpy as np
 
 from theory.copier import check_attention, copier_attention, head_similarity, set_similarity
 from theory.criterion_estimates import _signal
-from theory.dynamics import replicator_closed_form
 from theory.errors import require
 from theory.spec import ModelSpec
 from theory.validation import as_int
 
-__all__ = ["SampleSelection", "sample_criterion", "stage1_on_sample"]
+__all__ = ["SampleSelection", "sample_criterion", "selector_descent", "stage1_on_sample"]
 
 
 def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
@@ -98,6 +99,29 @@ class SampleSelection:
                 "selected_weight": self.selected_weight}
 
 
+def selector_descent(criterion: np.ndarray, spec: ModelSpec, *, lr: float, steps: int
+                     ) -> np.ndarray:
+    """``c̃`` after ``steps`` of gradient descent on ``C`` against the linearised loss.
+
+    To first order in ``a`` the loss is ``ℓ₀ - a Σ_S c̃_S G(S)`` with ``c̃_S = C_S²/ΣC²``, so
+    a step is ``C_S ← C_S + lr · 2a C_S (G(S) - Σ_T c̃_T G(T)) / ΣC²``: the replicator of the
+    module docstring without holding ``ΣC²`` at its initial value, step by step as the optimizer
+    takes them (``C`` starts at ``c_init``, ``a`` frozen at ``a_init``).
+
+    Returns:
+        float64 ``(n_sets,)``.
+    """
+    g = np.asarray(criterion, dtype=np.float64)  # (n_sets,)
+    c = np.full(g.shape, float(spec.c_init))  # (n_sets,)
+    scale = 2.0 * lr * spec.a_init
+    for _ in range(steps):  # |𝒮| numbers per step
+        sq = c * c
+        total = sq.sum()
+        c = c + scale * c * (g - float(sq @ g) / total) / total
+    sq = c * c
+    return sq / sq.sum()
+
+
 def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> SampleSelection:
     """The selector that stage 1 reaches on a training sample (module docstring).
 
@@ -125,10 +149,7 @@ def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> 
     order = sorted(range(len(sets)), key=lambda i: -values[i])
     best, second = order[0], order[1] if len(order) > 1 else order[0]
     time = float(lr) * steps
-    c0 = np.full(len(sets), 1.0 / len(sets))  # uniform C = c_init
-    weights = replicator_closed_form(values, c0, a=spec.a_init,
-                                     c_sq_sum=len(sets) * spec.c_init ** 2,
-                                     times=np.array([time]))[0]  # (n_sets,)
+    weights = selector_descent(values, spec, lr=float(lr), steps=steps)  # (n_sets,)
     for arr in (values, weights):
         arr.setflags(write=False)
     return SampleSelection(sets, values, sets[best], sets[second],

@@ -32,8 +32,8 @@ __all__ = ["SAMPLE_SETTLED", "TARGET_BASES", "target_note", "training_target"]
 
 SAMPLE_SETTLED = 0.99
 """Predicted c̃ on the sample's best set at the end of stage 1 for the sample to decide: above
-the selector check's 0.95, as the replicator is first order in a and holds ΣC² at its initial
-value (measured 0.987 predicted against 0.990 trained on a 2-set race)."""
+the selector check's 0.95, as the prediction is first order in a (measured 0.982 predicted
+against 0.990 trained on a 2-set race)."""
 
 TARGET_BASES = ("population", "training sample", "undecidable")
 """Where the target set comes from (module docstring)."""
