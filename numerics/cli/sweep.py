@@ -2,7 +2,7 @@
 
     python -m numerics sweep SPEC.json --out DIR [--executor process|dask|serial]
         [--workers N] [--threads-per-worker K] [--scheduler ADDRESS] [--by COLUMN]
-        [--no-figures] [--json OUT] [--quiet]
+        [--no-figures] [--json OUT] [--no-progress]
 
 ``SPEC.json`` (or ``.toml``) is a grid or random-draw sweep spec (:mod:`numerics.sweep.spec`).
 Every case is one :func:`numerics.verify_case`; its row goes to ``DIR/results.csv``
@@ -17,7 +17,8 @@ and BLAS threads (default 1). ``--executor dask``: a dask ``LocalCluster`` of ``
 single-threaded worker processes, or the cluster of ``--scheduler ADDRESS``. ``--executor
 serial``: the cases one by one in this process. ``--json OUT`` writes the summary as JSON.
 
-A failed check is a result (a row), not an error. Exit status: 0 the sweep finished; 2 bad
+A failed check, or a case whose training diverged, is a result (a row; ``error`` holds the
+message), not an error of the command. Exit status: 0 the sweep finished; 2 bad
 input (one ``error: ...`` line on stderr: an unreadable or invalid spec, a bad flag, an output
 location that is a file, unwritable or another sweep's; checked before any case runs); 130
 interrupted (the rows finished so far stay in the table; rerun to resume).
@@ -52,22 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
                            "predicted head sets.",
                epilog="Exit status: 0 the sweep finished, 2 bad input (one 'error:' line), "
                       "130 interrupted (rerun to resume).")
-    p.add_argument("spec", type=Path, help="sweep spec (JSON, or TOML with a .toml suffix)")
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("spec", type=Path, metavar="SPEC", help="sweep spec (JSON, or TOML with a .toml suffix)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="output directory: results.csv, sweep.json, figures")
     p.add_argument("--executor", choices=EXECUTORS, default="process",
                    help="process pool (default), dask.distributed, or serial in this process")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: CPU count // --threads-per-worker)")
-    p.add_argument("--threads-per-worker", type=int, default=1,
+    p.add_argument("--threads-per-worker", type=int, default=1, metavar="K",
                    help="torch and BLAS threads per worker (default 1)")
-    p.add_argument("--scheduler", default=None,
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of a running dask scheduler (with --executor dask)")
-    p.add_argument("--by", choices=FEATURES, default=None,
-                   help="column the agreement figure groups by (default: the first that varies)")
+    p.add_argument("--by", choices=FEATURES, default=None, metavar="COLUMN",
+                   help=f"column the agreement figure groups by, one of {', '.join(FEATURES)} "
+                        "(default: the first that varies)")
     p.add_argument("--no-figures", action="store_true", help="do not draw the figures")
-    p.add_argument("--json", type=Path, default=None, help="write the summary as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the summary as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -93,10 +95,11 @@ def _sweep(args: argparse.Namespace) -> int:
                else max(1, (os.cpu_count() or 1) // args.threads_per_worker))
     result = run_sweep(spec, cases, args.out, executor=args.executor, workers=workers,
                        threads=args.threads_per_worker, scheduler=args.scheduler,
-                       progress=not args.quiet, figures=not args.no_figures, by=args.by)
+                       progress=not args.no_progress, figures=not args.no_figures, by=args.by)
     rows = result.rows
     decided = [r for r in rows if r["decidable"] == "True"]
     summary = {"cases": len(rows), "ran": len(result.ran), "skipped": result.skipped,
+               "failed": sum(bool(r["error"]) for r in rows),
                "decidable": len(decided),
                "agree_decidable": sum(r["agrees"] == "True" for r in decided),
                "passed": sum(r["passed"] == "True" for r in rows),
@@ -107,6 +110,7 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"sweep: {summary['cases']} cases ({summary['ran']} run, {summary['skipped']} "
           f"skipped); learned = predicted S* on {summary['agree_decidable']}/"
           f"{summary['decidable']} decidable; all checks passed on {summary['passed']}; "
+          f"{summary['failed']} failed with an error; "
           f"{result.seconds:.1f} s; wrote {result.out}")
     return EXIT_OK
 

@@ -66,7 +66,7 @@ def agreement_figure(rows: Sequence[dict[str, str]], by: str, path: str | Path |
     agree = np.array([count(v, "True", "True") for v in values])        # (values,)
     differ = np.array([count(v, "True", "False") for v in values])      # (values,)
     undecided = np.array([count(v, "False", None) for v in values])     # (values,)
-    fig = Figure(figsize=(max(5.0, 1.0 + 0.8 * len(values)), 4.2), layout="constrained")
+    fig = Figure(figsize=(max(6.4, 1.0 + 0.8 * len(values)), 4.2), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(values))
     ax.bar(x, agree, color="tab:green", label="learned = predicted S*")
@@ -78,7 +78,8 @@ def agreement_figure(rows: Sequence[dict[str, str]], by: str, path: str | Path |
     ax.set_ylabel("cases")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Learned set vs predicted S* ({len(rows)} cases)")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.set_ylim(0, 1.3 * max(1, int((agree + differ + undecided).max())))  # room for the key
+    ax.legend(loc="upper left", fontsize="small", ncol=3)
     if path is not None:
         fig.savefig(Path(path), dpi=_DPI)
     return fig
@@ -101,7 +102,8 @@ def phase_map(rows: Sequence[dict[str, str]], x: str, y: str,
     xs = sorted({r[x] for r in rows}, key=_sort_key)
     ys = sorted({r[y] for r in rows}, key=_sort_key)
     frac = np.full((len(ys), len(xs)), np.nan)                          # (n_y, n_x)
-    fig = Figure(figsize=(1.6 + 0.9 * len(xs), 1.4 + 0.6 * len(ys)), layout="constrained")
+    fig = Figure(figsize=(max(5.0, 1.6 + 0.9 * len(xs)), max(3.0, 1.4 + 0.6 * len(ys))),
+                 layout="constrained")
     ax = fig.add_subplot()
     texts = []
     for i, yv in enumerate(ys):
@@ -122,8 +124,7 @@ def phase_map(rows: Sequence[dict[str, str]], x: str, y: str,
     ax.set_yticks(np.arange(len(ys)), ys)
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
-    ax.set_title("Fraction of decidable cases with learned = predicted S* (u: undecidable)",
-                 fontsize="small")
+    ax.set_title("Learned = predicted S* (decidable cases; u: undecidable)", fontsize="small")
     fig.colorbar(image, ax=ax, label="agreement fraction")
     if path is not None:
         fig.savefig(Path(path), dpi=_DPI)
@@ -132,10 +133,13 @@ def phase_map(rows: Sequence[dict[str, str]], x: str, y: str,
 
 def draw_figures(rows: Sequence[dict[str, str]], out: str | Path, *, by: str | None = None
                  ) -> tuple[Path, ...]:
-    """Write ``agreement.png`` (grouped by ``by``, default the first varying :data:`FEATURES`
+    """Write, from the rows without an ``error``, ``agreement.png`` (grouped by ``by``, default the first varying :data:`FEATURES`
     column, else ``vocab_size``) and, when two :data:`NUMERIC_AXES` columns are crossed
     (:func:`crossed_axes`), their phase map; the paths written."""
     out = Path(out)
+    rows = [r for r in rows if not r["error"]]      # failed cases have no sets to compare
+    if not rows:
+        return ()
     feature = by if by is not None else (varying(rows, FEATURES) or ["vocab_size"])[0]
     paths = [out / "agreement.png"]
     agreement_figure(rows, feature, paths[0])

@@ -26,6 +26,7 @@ executor writes the same rows apart from ``seconds``.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import multiprocessing
@@ -85,11 +86,13 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
         threads: torch intra-op threads.
 
     Returns:
-        :func:`numerics.sweep.table.report_row` of the case's report.
+        :func:`numerics.sweep.table.report_row` of the case's report, or
+        :func:`numerics.sweep.table.error_row` when the case raised an
+        :class:`~theory.errors.InductionHeadsError` (training diverged, sizes refused).
     """
     import torch
 
-    from numerics.sweep.table import report_row
+    from numerics.sweep.table import error_row, report_row
     from numerics.training.config import TrainConfig
     from numerics.verify.job import verify_case
     from theory.spec import ModelSpec, Source
@@ -97,12 +100,16 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
     config = json.loads(config_json)
     previous = torch.get_num_threads()
     torch.set_num_threads(int(threads))
+    started = time.perf_counter()
     try:
         report = verify_case(
             Source.from_dict(config["source"]), ModelSpec.from_dict(config["model"]),
             seed=config["seed"], config=TrainConfig.from_dict(config["train"]),
             heldout=config["heldout"], prediction_samples=config["prediction_samples"],
             model=config["model_kind"], probe_history=config["probe_history"])
+    except InductionHeadsError as err:  # a diverged run or refused sizes: a row, not a stop
+        logger.warning("case %s failed: %s", case_id, err)
+        return error_row(case_id, config, config_json, str(err), time.perf_counter() - started)
     finally:
         torch.set_num_threads(previous)
     return report_row(case_id, config, config_json, report)
@@ -134,22 +141,38 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _run_process(todo: Sequence[Case], workers: int, threads: int,
-                 done: Callable[[dict[str, str]], None]) -> None:
+Runner = Callable[[Sequence[Case], Callable[[dict[str, str]], None]], None]
+"""Runs cases, calling ``done(row)`` in this process as each finishes."""
+
+
+@contextlib.contextmanager
+def _serial(threads: int) -> Iterator[Runner]:
+    def run_all(todo: Sequence[Case], done: Callable[[dict[str, str]], None]) -> None:
+        for case in todo:
+            done(run_case(case.case_id, case.config_json, threads))
+    yield run_all
+
+
+@contextlib.contextmanager
+def _process_pool(workers: int, threads: int) -> Iterator[Runner]:
     context = multiprocessing.get_context("spawn")
     with _environment(_thread_env(threads)):
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                    initializer=_init_worker, initargs=(threads,))
-        try:
+
+        def run_all(todo: Sequence[Case], done: Callable[[dict[str, str]], None]) -> None:
             futures = [pool.submit(run_case, c.case_id, c.config_json, threads) for c in todo]
             for future in as_completed(futures):
                 done(future.result())
+
+        try:
+            yield run_all
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_dask(todo: Sequence[Case], workers: int, threads: int, scheduler: str | None,
-              done: Callable[[dict[str, str]], None]) -> None:
+@contextlib.contextmanager
+def _dask(workers: int, threads: int, scheduler: str | None) -> Iterator[Runner]:
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import as_completed as dask_completed
@@ -166,15 +189,30 @@ def _run_dask(todo: Sequence[Case], workers: int, threads: int, scheduler: str |
             client = stack.enter_context(Client(cluster))
         else:
             try:
-                client = stack.enter_context(Client(scheduler, timeout="30s"))
+                client = stack.enter_context(Client(scheduler, timeout="10s"))
             except OSError as err:
                 raise InductionHeadsError(f"--scheduler: expected the address of a running "
                                           f"dask scheduler, received {scheduler!r} ({err})"
                                           ) from None
-        futures = [client.submit(run_case, c.case_id, c.config_json, threads,
-                                 key=f"case-{c.case_id}", pure=False) for c in todo]
-        for future in dask_completed(futures):
-            done(future.result())
+
+        def run_all(todo: Sequence[Case], done: Callable[[dict[str, str]], None]) -> None:
+            futures = [client.submit(run_case, c.case_id, c.config_json, threads,
+                                     key=f"case-{c.case_id}", pure=False) for c in todo]
+            for future in dask_completed(futures):
+                done(future.result())
+            futures.clear()  # release the results before the cluster closes
+
+        yield run_all
+
+
+def _executor(executor: str, workers: int, threads: int,
+              scheduler: str | None) -> contextlib.AbstractContextManager[Runner]:
+    """The executor's runner, started (a pool, a cluster, a connected client)."""
+    if executor == "serial":
+        return _serial(threads)
+    if executor == "process":
+        return _process_pool(workers, threads)
+    return _dask(workers, threads, scheduler)
 
 
 def _environment_record(executor: str, workers: int, threads: int,
@@ -188,33 +226,34 @@ def _environment_record(executor: str, workers: int, threads: int,
               "platform": platform.platform(), "cpus": os.cpu_count(),
               "numpy": numpy.__version__, "torch": torch.__version__}
     if executor == "dask":
-        import dask
-        record["dask"] = dask.__version__
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            record["distributed"] = importlib.metadata.version("distributed")
     return record
 
 
-def _prepare(out: Path, spec: Mapping[str, Any], cases: Sequence[Case]) -> dict[str, Any]:
-    """Check the output directory before any work; the ``sweep.json`` record to extend."""
-    require(not out.exists() or out.is_dir(), "--out", "a directory (or a path to create)",
-            f"{str(out)!r}, a file")
-    record_path = out / SWEEP_JSON
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise InductionHeadsError(f"--out: expected a readable {SWEEP_JSON} in "
-                                      f"{str(out)!r}, received one that is not ({err})") from None
-        require(isinstance(record, dict) and record.get("spec") == spec, "--out",
-                f"a fresh directory or one holding this spec's sweep ({SWEEP_JSON} with the "
-                "same spec)", f"{str(out)!r} holding another sweep")
-        return record
+def _check_out(out: Path, spec: Mapping[str, Any], cases: Sequence[Case]
+               ) -> dict[str, Any]:
+    """Check the output directory without writing; the ``sweep.json`` record to extend."""
+    from numerics.io import check_output_dir
+
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InductionHeadsError(f"--out: expected a writable directory, received "
-                                  f"{str(out)!r} ({err.strerror or err})") from None
-    require(os.access(out, os.W_OK), "--out", "a writable directory", str(out))
-    return {"spec": dict(spec), "cases": [c.case_id for c in cases], "runs": []}
+        spec = json.loads(json.dumps(spec))         # as sweep.json holds it (lists, str keys)
+    except (TypeError, ValueError) as err:
+        raise InductionHeadsError(f"sweep spec: expected JSON values only, received {err}"
+                                  ) from None
+    check_output_dir(out, flag="--out")
+    record_path = out / SWEEP_JSON
+    if not record_path.exists():
+        return {"spec": spec, "cases": [c.case_id for c in cases], "runs": []}
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InductionHeadsError(f"--out: expected a readable {SWEEP_JSON} in "
+                                  f"{str(out)!r}, received one that is not ({err})") from None
+    require(isinstance(record, dict) and record.get("spec") == spec, "--out",
+            f"a fresh directory or one holding this spec's sweep ({SWEEP_JSON} with the "
+            "same spec)", f"{str(out)!r} holding another sweep")
+    return record
 
 
 def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *,
@@ -240,8 +279,9 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
         :class:`SweepResult`.
 
     Raises:
-        InductionHeadsError: on bad arguments, an unusable output directory, or an error of a
-            case (the rows finished before it stay in the table).
+        InductionHeadsError: on bad arguments or an unusable output directory (a case that
+            raises one is a row with its ``error``; any other exception of a case stops the
+            sweep, and the rows finished before it stay in the table).
     """
     from tqdm.auto import tqdm
 
@@ -257,35 +297,36 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
     require(len(kinds) <= 1, "cases", "one model kind", sorted(kinds))
     header = columns(kinds.pop() if kinds else spec.get("model_kind", "simplified"))
     out = Path(out)
-    record = _prepare(out, spec, cases)
+    record = _check_out(out, spec, cases)
     table = out / RESULTS_NAME
-    # A run killed while writing may leave a partial last line: keep the complete rows only.
-    done_ids = {r["case_id"] for r in (sort_table(table, header) if table.exists()
-                                       else read_rows(table, header))}
+    done_ids = {r["case_id"] for r in read_rows(table, header)}
     todo = [c for c in cases if c.case_id not in done_ids]
-    record["runs"].append({**_environment_record(executor, workers, threads, scheduler),
-                           "to_run": len(todo), "skipped": len(cases) - len(todo)})
-    (out / SWEEP_JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    logger.info("sweep: %d cases, %d already in %s, %d to run on %s", len(cases),
-                len(cases) - len(todo), table, len(todo), executor)
     ran: list[str] = []
-    with tqdm(total=len(todo), desc="sweep", unit="case", disable=not progress) as bar:
-        def done(row: dict[str, str]) -> None:
-            append_row(table, header, row)
-            ran.append(row["case_id"])
-            logger.info("case %s: learned %s, predicted %s, passed %s (%s s)", row["case_id"],
-                        row["learned_set"], row["predicted_set"], row["passed"], row["seconds"])
-            bar.update(1)
+    # Start the executor (a cluster, a scheduler connection) before writing anything.
+    with _executor(executor if todo else "serial", workers, threads, scheduler) as run_all:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InductionHeadsError(f"--out: expected a writable directory, received "
+                                      f"{str(out)!r} ({err.strerror or err})") from None
+        if table.exists():  # drops a line cut off by a killed run before appending
+            sort_table(table, header)
+        record["runs"].append({**_environment_record(executor, workers, threads, scheduler),
+                               "to_run": len(todo), "skipped": len(cases) - len(todo)})
+        (out / SWEEP_JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        logger.info("sweep: %d cases, %d already in %s, %d to run on %s", len(cases),
+                    len(cases) - len(todo), table, len(todo), executor)
+        with tqdm(total=len(todo), desc="sweep", unit="case", disable=not progress) as bar:
+            def done(row: dict[str, str]) -> None:
+                append_row(table, header, row)
+                ran.append(row["case_id"])
+                logger.info("case %s: learned %s, predicted %s, passed %s (%s s)%s",
+                            row["case_id"], row["learned_set"], row["predicted_set"],
+                            row["passed"], row["seconds"],
+                            f"; error: {row['error']}" if row["error"] else "")
+                bar.update(1)
 
-        if not todo:
-            pass
-        elif executor == "serial":
-            for case in todo:
-                done(run_case(case.case_id, case.config_json, threads))
-        elif executor == "process":
-            _run_process(todo, workers, threads, done)
-        else:
-            _run_dask(todo, workers, threads, scheduler, done)
+            run_all(todo, done)
     rows = tuple(sort_table(table, header)) if table.exists() else ()
     drawn: tuple[Path, ...] = ()
     if figures and rows:

@@ -21,7 +21,8 @@ dicts) are required; ``seeds`` (default ``[0]``), ``modes`` (``["stagewise"]``),
 
 ``random`` draws ``count`` cases with ``np.random.default_rng(spec["seed"])``, each field in turn:
 ``vocab_size``, ``heads``, ``seq_len``, ``sequences`` are inclusive integer ranges
-``[low, high]``; ``alpha`` (the Dirichlet concentration) is a range drawn log-uniformly;
+``[low, high]``; ``alpha`` (the Dirichlet concentration) is a range drawn log-uniformly (kept to
+6 significant digits);
 ``parents`` is a list of parent lists to choose from. Optional: ``degree`` (integer range,
 capped at the drawn H; default ``min(H, 2)``), ``extra_window`` (``M - H``, integer range,
 default ``[0, 0]``), ``modes`` (choices, default ``["stagewise"]``) and ``seeds`` (integer range,
@@ -127,7 +128,7 @@ def load_sweep_spec(path: str | Path) -> tuple[dict[str, Any], Path]:
             "a JSON file (TOML needs Python >= 3.11)", str(path))
     try:
         data = tomllib.loads(text) if toml else json.loads(text)
-    except (json.JSONDecodeError, *((tomllib.TOMLDecodeError,) if toml else ())) as err:
+    except ValueError as err:  # json.JSONDecodeError and tomllib.TOMLDecodeError
         kind = "TOML" if toml else "JSON"
         raise InductionHeadsError(f"sweep spec: expected valid {kind}, received {str(path)!r} "
                                   f"({err})") from None
@@ -238,7 +239,7 @@ def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
         n = int(rng.integers(ranges["sequences"][0], ranges["sequences"][1] + 1))
         seed = int(rng.integers(seeds[0], seeds[1] + 1))
         source = Source.from_dict({"vocab_size": d, "parents": p,
-                                   "prior": {"kind": "dirichlet", "alpha": round(a, 6)}})
+                                   "prior": {"kind": "dirichlet", "alpha": float(f"{a:.6g}")}})
         cases.append(_case(spec, settings, source, ModelSpec(h, m, deg), seed, mode, L, n))
     return cases
 
@@ -262,6 +263,9 @@ def expand_cases(spec: Mapping[str, Any], *, base: str | Path = ".") -> list[Cas
     require(("grid" in spec) != ("random" in spec), "sweep spec",
             "exactly one of 'grid' and 'random'", sorted(k for k in ("grid", "random")
                                                          if k in spec))
+    require("seed" not in spec or "random" in spec, "seed",
+            "no top-level seed with a grid (each case's seed comes from grid.seeds)",
+            spec.get("seed"))
     settings = _settings(spec)
     cases = _grid(spec, settings, Path(base)) if "grid" in spec else _random(spec, settings)
     ids = [c.case_id for c in cases]
