@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,16 @@ import torch
 
 from numerics.__main__ import main
 from numerics.bench import (
+    STEP_KINDS,
     BenchResult,
+    MemoryPoint,
+    ScalingPoint,
     StandardBenchResult,
+    benchmark_memory,
+    benchmark_scaling,
     benchmark_standard_step,
     benchmark_step,
+    measure_step_memory,
 )
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.training.standard import PAPER_SPEC
@@ -23,7 +30,10 @@ from theory import InductionHeadsError, ModelSpec
 TINY = {"sequences": 40, "seq_len": 12, "repeats": 2}
 """A size that runs in well under a second; the real benchmark is n = 9000, L = 100."""
 JSON_KEYS = {"vectorized_s", "dense_s", "ratio", "sampler_seq_per_s", "gpu_steps_per_s",
-             "prepare_s", "sequences", "seq_len", "device", "threads", "seed", "standard"}
+             "prepare_s", "sequences", "seq_len", "device", "threads", "seed", "standard",
+             "baseline_s", "baseline_ratio", "baseline_repeats", "scaling", "memory"}
+CAN_MEASURE_MEMORY = Path("/proc/self/clear_refs").exists()
+"""The CPU memory figures need Linux's resettable peak RSS; elsewhere they are None."""
 TINY_STANDARD = {"batch_size": 4, "seq_len": 12, "repeats": 2,
                  "spec": StandardSpec(d_model=12, max_len=24)}
 """A standard transformer step in milliseconds; the real one is PAPER_SPEC, B = 128, L = 100."""
@@ -38,10 +48,12 @@ def test_benchmark_step_returns_consistent_positive_times() -> None:
     r = benchmark_step(**TINY, generator=torch.Generator().manual_seed(1))
     assert isinstance(r, BenchResult)
     assert (r.sequences, r.seq_len, r.repeats, r.dense_repeats, r.device) == (40, 12, 2, 1, "cpu")
-    for name in ("vectorized_s", "dense_s", "prepare_s", "sampler_seq_per_s"):
+    for name in ("vectorized_s", "dense_s", "baseline_s", "prepare_s", "sampler_seq_per_s"):
         value = getattr(r, name)
-        assert value > 0 and value == value, f"{name} = {value}"
+        assert 0 < value < float("inf"), f"{name} = {value}"
     assert r.ratio == pytest.approx(r.dense_s / r.vectorized_s, rel=1e-12)
+    assert r.baseline_ratio == pytest.approx(r.baseline_s / r.vectorized_s, rel=1e-12)
+    assert r.baseline_repeats == 3
     assert r.threads == torch.get_num_threads()
     if not torch.cuda.is_available():
         assert r.gpu_steps_per_s is None
@@ -57,6 +69,7 @@ def test_benchmark_step_other_model_size() -> None:
     ({"sequences": 0}, "sequences: expected an integer >= 1, received 0"),
     ({"repeats": 0}, "repeats: expected an integer >= 1, received 0"),
     ({"dense_repeats": 1.5}, "dense_repeats: expected an integer >= 1, received 1.5"),
+    ({"baseline_repeats": 0}, "baseline_repeats: expected an integer >= 1, received 0"),
     ({"seq_len": 3}, "seq_len: expected L > window M = 3, received 3"),
     ({"device": "tpu"}, "device: expected 'auto', 'cpu'"),
     ({"generator": 0}, "generator: expected None or a CPU torch.Generator, received 0"),
@@ -65,6 +78,41 @@ def test_benchmark_step_other_model_size() -> None:
 def test_benchmark_step_bad_input(kwargs, message) -> None:
     with pytest.raises(InductionHeadsError, match=message):
         benchmark_step(**{**TINY, **kwargs})
+
+
+def test_benchmark_scaling_scales_n_and_reports_ratios() -> None:
+    points = benchmark_scaling(seq_lens=(10, 25), tokens=500, max_sequences=30, repeats=1,
+                               memory=False, generator=torch.Generator().manual_seed(2))
+    assert [(p.seq_len, p.sequences) for p in points] == [(10, 30), (25, 20)]
+    for p in points:
+        assert isinstance(p, ScalingPoint) and p.baseline_peak_bytes is None
+        assert 0 < p.vectorized_s < float("inf") and 0 < p.baseline_s < float("inf")
+        assert p.ratio == pytest.approx(p.baseline_s / p.vectorized_s, rel=1e-12)
+        assert set(p.to_dict()) == set(ScalingPoint.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"seq_lens": (3,)}, "seq_lens: expected a non-empty list of integers >= 4, received \\(3,\\)"),
+    ({"seq_lens": ()}, "seq_lens: expected a non-empty list"),
+    ({"tokens": 0}, "tokens: expected an integer >= 1, received 0"),
+    ({"max_sequences": 2.0}, "max_sequences: expected an integer >= 1, received 2.0"),
+    ({"spec": "paper"}, "spec: expected a theory.ModelSpec"),
+])
+def test_benchmark_scaling_bad_input(kwargs, message) -> None:
+    with pytest.raises(InductionHeadsError, match=message):
+        benchmark_scaling(**{"seq_lens": (10,), "tokens": 100, "memory": False, **kwargs})
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"windows": (2,)}, "windows: expected a non-empty list of integers >= 3, received \\(2,\\)"),
+    ({"seq_len": 16}, "seq_len: expected an integer L > max window = 16, received 16"),
+    ({"sequences": 0}, "sequences: expected an integer >= 1, received 0"),
+])
+def test_benchmark_memory_bad_input(kwargs, message) -> None:
+    with pytest.raises(InductionHeadsError, match=message):
+        benchmark_memory(**{"windows": (3, 16), "sequences": 8, "seq_len": 20, **kwargs})
+    with pytest.raises(InductionHeadsError, match=re.escape(f"kind: expected one of {STEP_KINDS}")):
+        measure_step_memory("dense", sequences=8, seq_len=20)
 
 
 def test_benchmark_standard_step_returns_consistent_rates() -> None:
@@ -95,15 +143,39 @@ def test_benchmark_standard_step_bad_input(kwargs, message) -> None:
 
 def test_bench_cli_prints_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "sub" / "bench.json"
-    assert main(["bench", "--sequences", "40", "--seq-len", "12", "--repeats", "2",
+    # n = 2000 makes the prepared inputs megabytes, above page and allocator granularity.
+    assert main(["bench", "--sequences", "2000", "--seq-len", "12", "--repeats", "2",
+                 "--baseline-repeats", "1", "--scaling-seq-lens", "8",
+                 "--scaling-tokens", "8000", "--memory-windows", "4",
                  "--batch-size", "4", "--standard-repeats", "1",
                  "--threads", str(torch.get_num_threads()), "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert JSON_KEYS <= set(data), f"missing {JSON_KEYS - set(data)}"
     assert data["ratio"] == pytest.approx(data["dense_s"] / data["vectorized_s"])
-    assert (data["sequences"], data["seq_len"], data["seed"]) == (40, 12, 0)
+    assert (data["sequences"], data["seq_len"], data["seed"]) == (2000, 12, 0)
     text = capsys.readouterr().out
     assert "vectorised" in text and "dense" in text and f"{data['ratio']:.1f}x" in text
+    assert data["baseline_ratio"] == pytest.approx(data["baseline_s"] / data["vectorized_s"])
+    assert f"vectorised {data['baseline_ratio']:.1f}x faster" in text
+    (point,) = data["scaling"]
+    assert set(point) == set(ScalingPoint.__dataclass_fields__)
+    assert (point["seq_len"], point["sequences"]) == (8, 1000), "n = tokens // L"
+    assert point["ratio"] == pytest.approx(point["baseline_s"] / point["vectorized_s"])
+    assert 0 < point["ratio"] < float("inf") and f"{point['ratio']:.1f}x" in text
+    (mem,) = data["memory"]
+    assert set(mem) == set(MemoryPoint.__dataclass_fields__)
+    assert (mem["window"], mem["sequences"], mem["seq_len"]) == (4, 2000, 12)
+    assert "peak memory of one step, n=2000, L=12" in text
+    if not CAN_MEASURE_MEMORY:
+        assert point["baseline_peak_bytes"] is None and mem["vectorized_peak_bytes"] is None
+        return
+    assert point["baseline_peak_bytes"] > 0 and mem["baseline_peak_bytes"] > 0
+    assert mem["method"].startswith("VmHWM")
+    # The prepared inputs, (n, L, d) + (L, M·M, n) + (L+1, M·M, n) float32, are held in the step.
+    inputs = 4 * 2000 * (12 * 3 + 12 * 16 + 13 * 16)
+    assert mem["vectorized_peak_bytes"] >= mem["vectorized_inputs_bytes"] >= inputs // 2, (
+        f"inputs {inputs} B predicted, measured {mem['vectorized_inputs_bytes']} B held and "
+        f"{mem['vectorized_peak_bytes']} B peak")
     std = data["standard"]
     assert set(std) == set(StandardBenchResult.__dataclass_fields__)
     assert (std["batch_size"], std["seq_len"], std["repeats"]) == (4, 12, 1)
@@ -120,6 +192,11 @@ def test_bench_cli_bad_input_exits_2(capsys: pytest.CaptureFixture) -> None:
     assert "--threads: expected an integer >= 1, received 0" in capsys.readouterr().err
     assert main(["bench", "--batch-size", "0", "--sequences", "4"]) == 2
     assert "--batch-size: expected an integer >= 1, received 0" in capsys.readouterr().err
+    assert main(["bench", "--scaling-seq-lens", "100", "3"]) == 2
+    assert "--scaling-seq-lens: expected integers >= 4, received [100, 3]" in capsys.readouterr().err
+    assert main(["bench", "--memory-windows", "3", "12", "--seq-len", "12"]) == 2
+    assert ("--memory-windows: expected windows M < --seq-len L = 12, received [3, 12]"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.gpu
@@ -128,6 +205,15 @@ def test_benchmark_on_cuda_reports_gpu_steps() -> None:
     assert r.device.startswith("cuda") and r.gpu_steps_per_s == pytest.approx(1 / r.vectorized_s)
     cpu = benchmark_step(**TINY)
     assert cpu.gpu_steps_per_s is not None and cpu.gpu_steps_per_s > 0
+
+
+@pytest.mark.gpu
+def test_benchmark_scaling_and_memory_on_cuda() -> None:
+    (point,) = benchmark_scaling(seq_lens=(12,), tokens=480, repeats=1, device="cuda")
+    assert point.ratio > 0 and point.baseline_peak_bytes > 0
+    (mem,) = benchmark_memory(windows=(3,), sequences=40, seq_len=12, device="cuda")
+    assert mem.method == "torch.cuda.max_memory_allocated"
+    assert mem.vectorized_peak_bytes >= mem.vectorized_inputs_bytes > 0
 
 
 @pytest.mark.gpu

@@ -44,6 +44,10 @@ BENCH_SIZES = "--sequences, --seq-len or --batch-size"
 """The flags that size a benchmark (named when memory runs out)."""
 
 
+DEFAULT_MEMORY_WINDOWS = (3, 8, 16)
+"""Windows M of the default peak-memory measurements (those below the run's L)."""
+
+
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``bench`` on the subparsers of ``python -m numerics``."""
     b = sub.add_parser("bench", help="time a training step: vectorised vs dense reference, "
@@ -65,8 +69,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="L of the vectorised-vs-baseline scaling (default 100 400 1600)")
     b.add_argument("--scaling-tokens", type=int, default=900_000,
                    help="tokens n·L per scaling step, n capped at --sequences (default 900000)")
-    b.add_argument("--memory-windows", type=int, nargs="*", default=[3, 8, 16],
-                   help="M of the peak-memory measurements (default 3 8 16)")
+    b.add_argument("--memory-windows", type=int, nargs="*", default=None,
+                   help="M of the peak-memory measurements (default: those of 3 8 16 below L)")
     b.add_argument("--batch-size", type=int, default=128,
                    help="standard transformer: fresh sequences per step (default 128)")
     b.add_argument("--standard-repeats", type=int, default=5,
@@ -146,6 +150,8 @@ def run_bench(args: argparse.Namespace) -> int:
     check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
                       ("standard_repeats", 1, None), ("baseline_repeats", 1, None),
                       ("scaling_tokens", 1, None)])
+    if args.memory_windows is None:
+        args.memory_windows = [m for m in DEFAULT_MEMORY_WINDOWS if m < args.seq_len]
     for flag, values, low in (("--scaling-seq-lens", args.scaling_seq_lens, PAPER_MODEL.window + 1),
                               ("--memory-windows", args.memory_windows, PAPER_MODEL.heads)):
         require(all(v >= low for v in values), flag, f"integers >= {low}", values)

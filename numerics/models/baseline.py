@@ -81,14 +81,14 @@ def baseline_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.
         v = torch.matmul(attention[h], x_tilde)                           # (n, L+1, d)
         v_bar = v * v.square().sum(-1, keepdim=True).clamp_min(1e-30).rsqrt()  # (n, L+1, d)
         sims.append((v_bar[:, :L] * v_bar[:, L:]).sum(-1))               # (n, L)
-    head_sim = torch.stack(sims, dim=-1)                                  # (n, L, H)
-    # Head-set products: membership (|𝒮|, H); a head outside S contributes the factor 1.
-    member = torch.zeros(len(model.sets), head_sim.shape[-1], dtype=torch.bool,
-                         device=head_sim.device)
+    # s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>, a short loop over the |𝒮| sets.
+    c_tilde = model.selector_weights()                                    # (|𝒮|,)
+    sim = onehot.new_zeros(n, L)                                          # (n, L)
     for k, s in enumerate(model.sets):
-        member[k, [h - 1 for h in s]] = True
-    prods = torch.where(member, head_sim[:, :, None, :], 1.0).prod(-1)   # (n, L, |𝒮|)
-    sim = prods @ model.selector_weights()                                # (n, L)
+        term = c_tilde[k]
+        for h in s:
+            term = term * sims[h - 1]                                     # (n, L)
+        sim = sim + term
     attn = torch.softmax(model.a * sim, dim=-1)                           # (n, L)
     return torch.bmm(attn[:, None, :], onehot).squeeze(1)                 # (n, d)
 
