@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from numerics.models.reference import check_context
 from numerics.models.simplified import (
     InductionHeadModel,
-    _check_tokens,
     _is_token_tensor,
     _shape_or_type,
 )
@@ -65,13 +65,7 @@ def baseline_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.
         InductionHeadsError: unless ``context`` is an integer (n, L) tensor on the model's
             device with n, L >= 1 and tokens in ``0..d-1``.
     """
-    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
-            type(model).__name__)
-    require(_is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
-            "an integer tensor of shape (n, L) with n, L >= 1", _shape_or_type(context))
-    require(context.device == model.w.device, "context device",
-            f"the model's device {model.w.device}", context.device)
-    _check_tokens(context, "context tokens", model.vocab_size)
+    check_context(model, context)
     n, L = context.shape
     onehot = F.one_hot(context.long(), model.vocab_size).to(model.w.dtype)  # (n, L, d)
     x_tilde = F.pad(onehot, (0, 0, 0, 1))                                 # (n, L+1, d)

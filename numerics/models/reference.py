@@ -20,7 +20,18 @@ from numerics.models.simplified import (
 )
 from theory.errors import require
 
-__all__ = ["dense_forward", "dense_loss"]
+__all__ = ["check_context", "dense_forward", "dense_loss"]
+
+
+def check_context(model: InductionHeadModel, context: torch.Tensor) -> None:
+    """Refuse a context the dense constructions cannot read (see their Raises sections)."""
+    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
+            type(model).__name__)
+    require(_is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
+            "an integer tensor of shape (n, L) with n, L >= 1", _shape_or_type(context))
+    require(context.device == model.w.device, "context device",
+            f"the model's device {model.w.device}", context.device)
+    _check_tokens(context, "context tokens", model.vocab_size)
 
 
 def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Tensor:
@@ -33,13 +44,7 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
         InductionHeadsError: unless ``context`` is an integer (n, L) tensor on the model's
             device with n, L >= 1 and tokens in ``0..d-1``.
     """
-    require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
-            type(model).__name__)
-    require(_is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
-            "an integer tensor of shape (n, L) with n, L >= 1", _shape_or_type(context))
-    require(context.device == model.w.device, "context device",
-            f"the model's device {model.w.device}", context.device)
-    _check_tokens(context, "context tokens", model.vocab_size)
+    check_context(model, context)
     context = context.long()
     n, L = context.shape
     H, M = model.w.shape
