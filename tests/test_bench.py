@@ -31,7 +31,8 @@ TINY = {"sequences": 40, "seq_len": 12, "repeats": 2}
 """A size that runs in well under a second; the real benchmark is n = 9000, L = 100."""
 JSON_KEYS = {"vectorized_s", "dense_s", "ratio", "sampler_seq_per_s", "gpu_steps_per_s",
              "prepare_s", "sequences", "seq_len", "device", "threads", "seed", "standard",
-             "baseline_s", "baseline_ratio", "baseline_repeats", "scaling", "memory"}
+             "baseline_s", "baseline_ratio", "baseline_repeats", "scaling", "memory", "form",
+             "form_s"}
 CAN_MEASURE_MEMORY = Path("/proc/self/clear_refs").exists()
 """The CPU memory figures need Linux's resettable peak RSS; elsewhere they are None."""
 TINY_STANDARD = {"batch_size": 4, "seq_len": 12, "repeats": 2,
@@ -171,11 +172,16 @@ def test_bench_cli_prints_and_writes_json(tmp_path: Path, capsys: pytest.Capture
         return
     assert point["baseline_peak_bytes"] > 0 and mem["baseline_peak_bytes"] > 0
     assert mem["method"].startswith("VmHWM")
-    # The prepared inputs, (n, L, d) + (L, M·M, n) + (L+1, M·M, n) float32, are held in the step.
-    inputs = 4 * 2000 * (12 * 3 + 12 * 16 + 13 * 16)
-    assert mem["vectorized_peak_bytes"] >= mem["vectorized_inputs_bytes"] >= inputs // 2, (
-        f"inputs {inputs} B predicted, measured {mem['vectorized_inputs_bytes']} B held and "
-        f"{mem['vectorized_peak_bytes']} B peak")
+    # Match tensors, (n, L, d) + (L, M·M, n) + (L+1, M·M, n) float32, are held in their step.
+    matches = 4 * 2000 * (12 * 3 + 12 * 16 + 13 * 16)
+    assert data["form"] in data["form_s"] and mem["form"] in ("matches", "vectors", "positions",
+                                                              "counts")
+    peaks = mem["form_peak_bytes"]
+    assert peaks["matches"] >= matches // 2, (
+        f"match tensors {matches} B predicted, their step peaked at {peaks['matches']} B")
+    assert mem["vectorized_peak_bytes"] >= mem["vectorized_inputs_bytes"] > 0
+    if mem["form"] in peaks:
+        assert peaks[mem["form"]] == mem["vectorized_peak_bytes"]
     std = data["standard"]
     assert set(std) == set(StandardBenchResult.__dataclass_fields__)
     assert (std["batch_size"], std["seq_len"], std["repeats"]) == (4, 12, 1)
@@ -223,3 +229,17 @@ def test_benchmark_standard_step_on_cuda() -> None:
     assert r.gpu_steps_per_second == pytest.approx(r.steps_per_second)
     cpu = benchmark_standard_step(**TINY_STANDARD)
     assert cpu.gpu_steps_per_second is not None and cpu.gpu_steps_per_second > 0
+
+
+@pytest.mark.skipif(not CAN_MEASURE_MEMORY, reason="needs Linux's resettable peak RSS")
+def test_value_vectors_do_not_hold_the_window_squared() -> None:
+    # At M = 16 the match tensors hold 2·n·L·M² = 2·2000·40·256 float32 (164 MB); the value
+    # vectors' step holds O(n·L·H·d), a few MB.
+    spec = ModelSpec(heads=3, window=16, degree=2)
+    peaks = {form: measure_step_memory("vectorized", sequences=2000, seq_len=40, spec=spec,
+                                       form=form)["peak_bytes"] for form in ("matches", "vectors")}
+    matches = 4 * 2 * 2000 * 40 * 256
+    assert peaks["matches"] >= matches // 2, peaks
+    assert peaks["vectors"] <= matches // 8, (
+        f"value vectors peaked at {peaks['vectors']} B against {peaks['matches']} B for the "
+        f"match tensors")

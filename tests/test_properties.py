@@ -65,15 +65,15 @@ STAGE_STEPS = 400
 """Steps of the selector and copier stages (default schedule: 150). The replicator runs at rate
 lr·a·(G_S* - G_S2)/ΣC²; near-deterministic chains (d=2, α=0.05) have small gaps and were measured
 at c̃(S*) = 0.926 after 150 steps and 0.9988 after 400 (stage 3 keeps the default)."""
-CI_EXAMPLES = 30
+CI_EXAMPLES = 90
 """Covering-design cases of the stage-wise property in ``make test`` (and the paper's three
-settings): a case takes 5-25 s on one core, and 40 of them brought ``make test`` to 17.4 of its
-20 minutes on two cores."""
+settings): a case takes 1.5-20 s on one core, 6 s on average."""
 JOINT_CI_EXAMPLES = 16
 """Covering-design cases of the joint-training record in ``make test`` (it asserts less)."""
 SPLIT_ATOL = 0.03
 """Trained against predicted c̃ where no set wins within stage 1: the prediction is gradient descent
-on the loss to first order in a (measured gap 0.007 on a 0.54 / 0.46 split)."""
+on the sample loss to second order in a (measured gap 1e-4 on a 0.93 / 0.07 split); the later
+stages leave c̃ where stage 1 put it."""
 PHASES = (Phase.explicit, Phase.generate)
 """No shrinking: a case costs seconds of training, and the first failing case is reported whole."""
 THEOREM_CHECKS = ("selector", "copier", "untouched_heads", "temperature", "gih_agreement")
@@ -111,8 +111,10 @@ def run_case(case: Case, mode: str) -> VerifyReport:
         stages = tuple(s if s.params == ("a",) else dataclasses.replace(s, steps=STAGE_STEPS)
                        for s in config.stages)
         config = dataclasses.replace(config, stages=stages)
+    # No check reads the Bayes predictive, which for a mixture prior is a particle filter that
+    # took a third of such a case: the report says it is absent.
     return verify_case(case.source, case.spec, seed=case.seed, config=config, heldout=HELDOUT,
-                       probe_history=False)
+                       probe_history=False, bayes=False)
 
 
 def describe(case: Case, report: VerifyReport) -> str:

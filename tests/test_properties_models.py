@@ -107,7 +107,7 @@ def test_full_variant_agreement_is_recorded(request: pytest.FixtureRequest, case
     report = verify_case(case.source, case.spec, model="full", sequences=FULL_SEQUENCES,
                          seq_len=FULL_SEQ_LEN, heldout=HELDOUT,
                          prediction_samples=PREDICTION_SAMPLES, seed=case.seed,
-                         probe_history=False, device="auto" if THOROUGH else "cpu")
+                         probe_history=False, device="auto" if THOROUGH else "cpu", bayes=False)
     note(_describe(case, report))
     _record(request, "full", case, report)
     _assert_learned_something(case, report)

@@ -169,6 +169,33 @@ def test_final_probe_reads_the_shared_bayes_estimate_of_a_mixture(one_thread) ->
         f"Bayes loss: recomputed {want}, reported {report.losses['bayes']}")
 
 
+def test_a_run_without_bayes_checks_the_same_and_says_what_is_absent(one_thread) -> None:
+    # The particle filter of a mixture prior is the one optional cost: leaving it out changes no
+    # check (none reads it) and nothing else of the run.
+    from numerics.verify.job import BAYES_SKIPPED_NOTE
+
+    mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                         MixtureComponent((1, 2), 0.3, 0.1))))
+    kwargs = dict(seed=1, seq_len=30, sequences=200, heldout=100, prediction_samples=200,
+                  device="cpu", probe_history=False)
+    full = verify_case(mixture, PAPER_MODEL, **kwargs)
+    lean = verify_case(mixture, PAPER_MODEL, bayes=False, **kwargs)
+    assert full.losses["bayes"] is not None and lean.losses["bayes"] is None
+    assert lean.losses_train["bayes"] is None and BAYES_SKIPPED_NOTE in lean.notes
+    assert "bayes" in [a[0] for a in lean.probe["absent"]]
+    assert [(c.name, c.passed, c.measured) for c in lean.checks] == [
+        (c.name, c.passed, c.measured) for c in full.checks]
+    def without_bayes(losses: dict) -> dict:
+        kept = {k: v for k, v in losses.items() if k not in ("bayes", "floor_hits")}
+        return {**kept, "floor_hits": {k: v for k, v in losses["floor_hits"].items()
+                                       if k != "bayes"}}
+
+    assert without_bayes(lean.losses) == without_bayes(full.losses)
+    dirichlet = verify_case(PAPER_SOURCE, PAPER_MODEL, bayes=False, **kwargs)
+    assert dirichlet.losses["bayes"] is not None, "closed form: computed either way"
+    assert BAYES_SKIPPED_NOTE not in dirichlet.notes
+
+
 def test_report_round_trips_through_from_dict(small_report: VerifyReport) -> None:
     data = json.loads(json.dumps(small_report.to_dict(), allow_nan=False))
     again = VerifyReport.from_dict(data)

@@ -21,7 +21,7 @@ The copier at a given attention (``copier``; the initial copier of stage 1, §3.
     copier_attention, exact_attention, head_similarity, soft_context_similarity; the initial
     copier mass above which stage 1 selects S* (``threshold``): stage1_mass_threshold,
     MassThreshold, mass_attention; stage 1 on one training sample (``training_sample``):
-    stage1_on_sample, sample_criterion, SampleSelection.
+    stage1_on_sample, sample_criterion, sample_curvature, SampleSelection.
 Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
     context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
     gih_loss_and_grad, optimal_temperature, LOSS_FLOOR; the Bayes predictive of every prior
@@ -138,7 +138,12 @@ from theory.temperature import (
     predict_trained_temperature,
 )
 from theory.threshold import MassThreshold, mass_attention, stage1_mass_threshold
-from theory.training_sample import SampleSelection, sample_criterion, stage1_on_sample
+from theory.training_sample import (
+    SampleSelection,
+    sample_criterion,
+    sample_curvature,
+    stage1_on_sample,
+)
 
 __all__ = [
     "InductionHeadsError",
@@ -185,6 +190,7 @@ __all__ = [
     "TWO_PARENT_FAMILY",
     "stage1_on_sample",
     "sample_criterion",
+    "sample_curvature",
     "SampleSelection",
     "bayes_predict_prior",
     "bayes_predict_prior_positions",

@@ -14,6 +14,18 @@ so the selector follows the replicator equation with ``G_n`` in place of the pop
 
 which :func:`selector_descent` follows step by step without holding ``ΣC²`` fixed.
 
+Where two sets nearly tie on the sample, the next order in ``a`` moves the split. The loss of a
+sequence with target ``e`` is ``-log Σ_{l∈A} e^{a s_l} + log Σ_l e^{a s_l}``, ``A = {l: x_l = e}``,
+and the cumulant expansion of both terms gives (derived here; checked against real stage-1 runs
+in tests/test_adaptive.py)
+
+    ℓ = ℓ₀ - a Σ_S c̃_S G_n(S) - (a²/2) Σ_{S,T} c̃_S c̃_T H_n(S, T) + O(a³),
+    H_n(S, T) = (1/n) Σ_i [cov_A(K_S, K_T) - cov(K_S, K_T)],
+
+covariances over positions (in ``A``, and over all L) of the head-set products ``K_S(l)``; a
+sequence whose target never occurs in its context sits at the loss floor and adds nothing.
+:func:`sample_curvature` computes ``H_n`` and :func:`selector_descent` takes both orders.
+
 ``G_n`` is a number of the sample, not an estimate: nothing here is random. Where the
 population ranking is too close for ``n`` sequences to resolve (the prediction's
 ``margin_train_noise`` below the rule), this is the prediction for *this* training run; it
@@ -33,7 +45,23 @@ from theory.errors import require
 from theory.spec import ModelSpec
 from theory.validation import as_int
 
-__all__ = ["SampleSelection", "sample_criterion", "selector_descent", "stage1_on_sample"]
+__all__ = ["SampleSelection", "sample_criterion", "sample_curvature", "selector_descent",
+           "stage1_on_sample"]
+
+
+def _checked(tokens: Any, sets: Any, attention: Any
+             ) -> tuple[np.ndarray, tuple[tuple[int, ...], ...], np.ndarray]:
+    """Tokens, sets and head similarities (n, H, L) of a checked sample."""
+    tok = np.asarray(tokens)
+    require(tok.ndim == 2 and np.issubdtype(tok.dtype, np.integer), "tokens",
+            "an integer array (n, L+1)", f"{tok.dtype} array of shape {tok.shape}")
+    att = check_attention(attention)
+    require(tok.shape[1] - 1 > att.shape[1], "tokens", f"L + 1 tokens with L > M = {att.shape[1]}",
+            tok.shape)
+    sets = tuple(tuple(int(h) for h in s) for s in sets)
+    require(len(sets) >= 1 and all(1 <= h <= att.shape[0] for s in sets for h in s), "sets",
+            f"head sets with heads in 1..H = 1..{att.shape[0]}", sets)
+    return tok, sets, head_similarity(tok[:, :-1], att)  # (n, H, L)
 
 
 def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
@@ -47,17 +75,35 @@ def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
     Returns:
         float64 ``(n_sets,)``.
     """
-    tok = np.asarray(tokens)
-    require(tok.ndim == 2 and np.issubdtype(tok.dtype, np.integer), "tokens",
-            "an integer array (n, L+1)", f"{tok.dtype} array of shape {tok.shape}")
-    att = check_attention(attention)
-    require(tok.shape[1] - 1 > att.shape[1], "tokens", f"L + 1 tokens with L > M = {att.shape[1]}",
-            tok.shape)
-    sets = tuple(tuple(int(h) for h in s) for s in sets)
-    require(len(sets) >= 1 and all(1 <= h <= att.shape[0] for s in sets for h in s), "sets",
-            f"head sets with heads in 1..H = 1..{att.shape[0]}", sets)
-    head_sim = head_similarity(tok[:, :-1], att)  # (n, H, L)
+    tok, sets, head_sim = _checked(tokens, sets, attention)
     return np.array([_signal(tok, set_similarity(head_sim, s)).mean() for s in sets])
+
+
+def sample_curvature(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
+    """``H_n(S, T; σ)``, the second-order term of the stage-1 loss in ``a`` (module docstring).
+
+    Args:
+        tokens: integer ``(n, L+1)``, contexts then targets; ``L > M``.
+        sets: head sets (heads in ``1..H``).
+        attention: ``(H, M)`` copier attention.
+
+    Returns:
+        float64 ``(n_sets, n_sets)``, symmetric.
+    """
+    tok, sets, head_sim = _checked(tokens, sets, attention)
+    prods = np.stack([set_similarity(head_sim, s) for s in sets])  # (n_sets, n, L) K_S(l)
+    hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): l ∈ A
+    count = hit.sum(axis=1)  # (n,) |A|
+    held = count > 0  # (n,) sequences off the loss floor
+    prods, hit, count = prods[:, held], hit[held], count[held]
+    L = hit.shape[1]
+    mean_all = prods.mean(axis=2)  # (n_sets, n)
+    mean_in = np.einsum("snl,nl->sn", prods, hit) / count  # (n_sets, n)
+    second_all = np.einsum("snl,tnl->stn", prods, prods) / L  # (n_sets, n_sets, n)
+    second_in = np.einsum("snl,tnl,nl->stn", prods, prods, hit) / count
+    cov_all = second_all - mean_all[:, None] * mean_all[None, :]
+    cov_in = second_in - mean_in[:, None] * mean_in[None, :]
+    return (cov_in - cov_all).sum(axis=2) / tok.shape[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,25 +145,29 @@ class SampleSelection:
                 "selected_weight": self.selected_weight}
 
 
-def selector_descent(criterion: np.ndarray, spec: ModelSpec, *, lr: float, steps: int
-                     ) -> np.ndarray:
-    """``c̃`` after ``steps`` of gradient descent on ``C`` against the linearised loss.
+def selector_descent(criterion: np.ndarray, spec: ModelSpec, *, lr: float, steps: int,
+                     curvature: np.ndarray | None = None) -> np.ndarray:
+    """``c̃`` after ``steps`` of gradient descent on ``C`` against the expanded loss.
 
     To first order in ``a`` the loss is ``ℓ₀ - a Σ_S c̃_S G(S)`` with ``c̃_S = C_S²/ΣC²``, so
-    a step is ``C_S ← C_S + lr · 2a C_S (G(S) - Σ_T c̃_T G(T)) / ΣC²``: the replicator of the
-    module docstring without holding ``ΣC²`` at its initial value, step by step as the optimizer
-    takes them (``C`` starts at ``c_init``, ``a`` frozen at ``a_init``).
+    a step is ``C_S ← C_S + lr · 2a C_S (f_S - Σ_T c̃_T f_T) / ΣC²`` with ``f = G``: the
+    replicator of the module docstring without holding ``ΣC²`` at its initial value, step by
+    step as the optimizer takes them (``C`` starts at ``c_init``, ``a`` frozen at ``a_init``).
+    Given the second-order term ``H`` (:func:`sample_curvature`), ``f = G + a H c̃``.
 
     Returns:
         float64 ``(n_sets,)``.
     """
     g = np.asarray(criterion, dtype=np.float64)  # (n_sets,)
+    h = None if curvature is None else np.asarray(curvature, dtype=np.float64)  # (n_sets, n_sets)
     c = np.full(g.shape, float(spec.c_init))  # (n_sets,)
-    scale = 2.0 * lr * spec.a_init
-    for _ in range(steps):  # |𝒮| numbers per step
+    a = float(spec.a_init)
+    scale = 2.0 * lr * a
+    for _ in range(steps):  # |𝒮| (or |𝒮|²) numbers per step
         sq = c * c
         total = sq.sum()
-        c = c + scale * c * (g - float(sq @ g) / total) / total
+        f = g if h is None else g + a * (h @ (sq / total))
+        c = c + scale * c * (f - float(sq @ f) / total) / total
     sq = c * c
     return sq / sq.sum()
 
@@ -145,11 +195,14 @@ def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> 
             and np.isfinite(lr) and lr > 0, "lr", "a finite number > 0", lr)
     steps = as_int(steps, "steps", minimum=0)
     sets = spec.sets
-    values = sample_criterion(tokens, sets, copier_attention(spec))  # (n_sets,)
+    attention = copier_attention(spec)
+    values = sample_criterion(tokens, sets, attention)  # (n_sets,)
+    curvature = sample_curvature(tokens, sets, attention)  # (n_sets, n_sets)
     order = sorted(range(len(sets)), key=lambda i: -values[i])
     best, second = order[0], order[1] if len(order) > 1 else order[0]
     time = float(lr) * steps
-    weights = selector_descent(values, spec, lr=float(lr), steps=steps)  # (n_sets,)
+    weights = selector_descent(values, spec, lr=float(lr), steps=steps,
+                               curvature=curvature)  # (n_sets,)
     for arr in (values, weights):
         arr.setflags(write=False)
     return SampleSelection(sets, values, sets[best], sets[second],

@@ -8,9 +8,11 @@
 Times one training step of the vectorised model, of the dense reference and of the fair
 baseline (the original code's construction) at the paper's setting
 (:func:`numerics.bench.benchmark_step`, default n = 9000, L = 100) and prints them, the ratios,
-the sampler's sequences per second and, with CUDA, GPU steps per second. Then the vectorised
+the input form the vectorised step used and the step in every input form the sample admits, the
+sampler's sequences per second and, with CUDA, GPU steps per second. Then the vectorised
 model against the baseline at each ``--scaling-seq-lens`` L with n = min(N, T // L)
-(:func:`numerics.bench.benchmark_scaling`) and the peak step memory of both for each
+(:func:`numerics.bench.benchmark_scaling`) and the peak step memory of the vectorised step (in
+its own form, on match tensors and on value vectors) and of the baseline for each
 ``--memory-windows`` M at n = N, L (:func:`numerics.bench.benchmark_memory`; an empty list
 skips either). Then the
 standard transformer's training steps per second (:func:`numerics.bench.benchmark_standard_step`:
@@ -95,8 +97,9 @@ def format_bench(data: dict) -> str:
              f"{'vectorised':>12}  {'dense':>12}  {'ratio':>8}",
              f"{data['vectorized_s']:>10.4f} s  {data['dense_s']:>10.4f} s  "
              f"{data['ratio']:>7.1f}x",
-             f"(median of {data['repeats']} / {data['dense_repeats']} steps; one-off "
-             f"prepare_inputs {data['prepare_s']:.4f} s)",
+             f"(median of {data['repeats']} / {data['dense_repeats']} steps; input form "
+             f"{data['form']}, prepared once in {data['prepare_s']:.4f} s)",
+             "each input form: " + ", ".join(f"{f} {t:.4f} s" for f, t in data["form_s"].items()),
              f"fair baseline (original construction): {data['baseline_s']:.4f} s, vectorised "
              f"{data['baseline_ratio']:.1f}x faster (median of {data['baseline_repeats']})",
              f"sampler: {data['sampler_seq_per_s']:,.0f} sequences/s"]
@@ -105,18 +108,20 @@ def format_bench(data: dict) -> str:
                             else "CUDA not available"))
     if data.get("scaling"):
         lines.append(f"{'L':>6}  {'n':>6}  {'vectorised':>12}  {'baseline':>12}  {'ratio':>8}"
-                     f"  {'baseline peak':>14}")
+                     f"  {'baseline peak':>14}  form")
         lines += [f"{p['seq_len']:>6}  {p['sequences']:>6}  {p['vectorized_s']:>10.4f} s  "
                   f"{p['baseline_s']:>10.4f} s  {p['ratio']:>7.1f}x  {_mib(p['baseline_peak_bytes'])}"
-                  for p in data["scaling"]]
+                  f"  {p['form']}" for p in data["scaling"]]
     if data.get("memory"):
         first = data["memory"][0]
         lines.append(f"peak memory of one step, n={first['sequences']}, L={first['seq_len']} "
                      f"({first['method']}); vectorised includes its prepared inputs")
-        lines.append(f"{'M':>4}  {'vectorised':>14}  {'(inputs)':>14}  {'baseline':>14}")
+        lines.append(f"{'M':>4}  {'vectorised':>14}  {'(inputs)':>14}  {'matches':>14}"
+                     f"  {'vectors':>14}  {'baseline':>14}  form")
         lines += [f"{p['window']:>4}  {_mib(p['vectorized_peak_bytes'])}  "
-                  f"{_mib(p['vectorized_inputs_bytes'])}  {_mib(p['baseline_peak_bytes'])}"
-                  for p in data["memory"]]
+                  f"{_mib(p['vectorized_inputs_bytes'])}  {_mib(p['form_peak_bytes']['matches'])}  "
+                  f"{_mib(p['form_peak_bytes']['vectors'])}  {_mib(p['baseline_peak_bytes'])}  "
+                  f"{p['form']}" for p in data["memory"]]
     std = data.get("standard")
     if std is not None:
         lines += [f"standard transformer ({std['parameters']:,} parameters), "

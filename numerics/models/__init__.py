@@ -1,7 +1,8 @@
 """Models: the paper's simplified transformer TF(M, H, d, D), its full variant, and a standard
 GPT-style transformer.
 
-``simplified``: :class:`InductionHeadModel`, vectorised over sequences and positions.
+``simplified``: :class:`InductionHeadModel`, vectorised over sequences and positions, on inputs
+prepared in one of four forms (``vectors`` and ``patterns`` hold two of them).
 ``reference``: :func:`dense_forward` / :func:`dense_loss`, the obviously-correct O(n·L²) twin
 the tests and the benchmark compare it with.
 ``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained
@@ -11,16 +12,22 @@ trained by :func:`numerics.training.standard.train_standard`.
 """
 
 from numerics.models.full import FullInductionHeadModel, TrainableModel
+from numerics.models.patterns import PatternInputs
 from numerics.models.reference import dense_forward, dense_loss
 from numerics.models.simplified import (
+    INPUT_FORMS,
     LOSS_FLOOR,
     LOSS_KINDS,
     CopierInputs,
     InductionHeadModel,
+    form_costs,
+    input_form,
     prepare_inputs,
 )
 from numerics.models.standard import StandardSpec, StandardTransformer
+from numerics.models.vectors import VectorInputs
 
-__all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS",
+__all__ = ["InductionHeadModel", "CopierInputs", "VectorInputs", "PatternInputs", "prepare_inputs",
+           "input_form", "form_costs", "INPUT_FORMS", "LOSS_FLOOR", "LOSS_KINDS",
            "dense_forward", "dense_loss", "FullInductionHeadModel", "TrainableModel",
            "StandardSpec", "StandardTransformer"]

@@ -1,4 +1,4 @@
-"""The paper's transformer TF(M, H, d, D) of docs/theory.md §2, vectorised: O(n·L·H·M·d) per step.
+"""The paper's transformer TF(M, H, d, D) of docs/theory.md §2, vectorised over sequences and positions.
 
 Layers (shapes with paper symbols; n sequences, L context positions, query at L+1):
     copier      head h has logits ``w_h ∈ R^M`` over offsets ``i = 1..M``; at position l it attends to
@@ -9,10 +9,14 @@ Layers (shapes with paper symbols; n sequences, L context positions, query at L+
                 ``c̃ = c / Σc``: ``s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``.
     classifier  ``ŷ = Σ_{l=1}^{L} softmax_l(a · s_l) e(x_l)``, a probability vector over ``[d]``.
 
-No dense (L+1)×(L+1) attention is built: the copier's inner products and norms are quadratic
-forms of σ over data-only match tensors of shape (L, n, M·M), which a fixed sample prepares once
-(:func:`prepare_inputs`); a step is two batched matmuls over positions plus O(n·L·|𝒮|)
-elementwise work. ``numerics.models.reference`` keeps the dense construction for the tests.
+No dense (L+1)×(L+1) attention is built. A fixed sample is prepared once in one of
+:data:`INPUT_FORMS` (docs/theory.md §2, input forms), the cheapest by :func:`input_form`:
+match tensors (:class:`CopierInputs`: the copier's inner products and norms as quadratic forms of
+σ over data-only token matches, (L, n, M·M)), value vectors
+(:class:`numerics.models.vectors.VectorInputs`, memory O(n·L·H·d)), or window-pattern ids and
+(pattern, next token) counts (:class:`numerics.models.patterns.PatternInputs`, a step that does
+not grow with M², or with L). ``numerics.models.reference`` keeps the dense construction for
+the tests.
 
 Named taps (``forward(..., return_taps=True)``), stable names:
     ``copier.attention``      (H, M)   σ_h(l, ·) at an interior position (all offsets valid)
@@ -36,12 +40,22 @@ from torch import nn
 
 from numerics.data import _is_int
 from numerics.devices import resolve_device
+from numerics.models.patterns import (
+    PatternInputs,
+    pattern_classify,
+    pattern_count,
+    pattern_head_similarity,
+    pattern_rows,
+    prepare_patterns,
+)
+from numerics.models.vectors import VectorInputs, prepare_vectors, vector_head_similarity
 from theory.errors import require
 from theory.predictors import LOSS_FLOOR
 from theory.spec import ModelSpec
 
-__all__ = ["InductionHeadModel", "CopierInputs", "prepare_inputs", "LOSS_FLOOR", "LOSS_KINDS",
-           "DTYPES"]
+__all__ = ["InductionHeadModel", "CopierInputs", "VectorInputs", "PatternInputs", "PreparedInputs",
+           "prepare_inputs", "input_form", "form_costs", "MATCH_ENTRIES_MAX",
+           "INPUT_FORMS", "PATTERN_TABLE_MAX", "LOSS_FLOOR", "LOSS_KINDS", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 """Parameter dtypes of the model, by name; the constructor takes the name or the torch dtype."""
@@ -131,34 +145,104 @@ STAGE_CACHE_MAX_BYTES = 256 * 2**20
 entries); above it a selector stage runs the full forward."""
 
 
+INPUT_FORMS = ("matches", "vectors", "positions", "counts")
+"""How a fixed sample is prepared: the copier's match tensors (:class:`CopierInputs`, any M),
+the one-hot context for value vectors (:class:`numerics.models.vectors.VectorInputs`, any M,
+memory O(n·L·H·d)), or window-pattern ids per position or per-sequence (pattern, next token)
+counts (:class:`numerics.models.patterns.PatternInputs`, for ``d^M`` small enough)."""
+
+PreparedInputs = CopierInputs | VectorInputs | PatternInputs
+"""What :func:`prepare_inputs` returns, one type per form."""
+
+PATTERN_TABLE_MAX = 2**22
+"""Largest (query pattern × pattern) table, U·P' entries, the pattern forms build per head and
+head set; above it only match tensors or value vectors are used."""
+
+MATCH_ENTRIES_MAX = 2**26
+"""Largest match tensors :func:`input_form` picks, ``2·n·L·M²`` entries (256 MiB in float32):
+beyond it the value vectors, whose memory does not grow with M², are used even where they are
+slower (an explicit ``form="matches"`` is still honoured)."""
+
+
+def form_costs(sequences: int, seq_len: int, *, window: int, vocab_size: int, heads: int,
+               sets: int) -> dict[str, float]:
+    """Estimated nanoseconds of one step in each input form the sizes admit.
+
+    A cost model fitted to full-batch steps on two CPU cores (n = 2000 and 9000, L = 100,
+    d = 2..5, M = 3..16; within about 1.5× of every measured step), used only to rank the forms:
+    match tensors ``n·L·(30 + 2|𝒮| + 0.3·H·M²)``; value vectors ``n·L·(60 + 2|𝒮| + 3·H·M·d)``;
+    pattern ids ``10⁶ + T + 8·n·L``; counts ``10⁶ + T + 3·n·P'·d``, with
+    ``T = U·P'·(H·(d + 4) + 2|𝒮|)`` for the per-step tables (U = min(n, d^M) query patterns).
+    The pattern forms need ``U·P' <=`` :data:`PATTERN_TABLE_MAX`.
+    """
+    n, L, M, d, H = sequences, seq_len, window, vocab_size, heads
+    costs = {"matches": n * L * (30 + 2 * sets + 0.3 * H * M * M),
+             "vectors": n * L * (60 + 2 * sets + 3 * H * M * d)}
+    if d ** M <= PATTERN_TABLE_MAX:
+        size = pattern_count(M, d)
+        queries = min(n, d ** M)
+        if queries * size <= PATTERN_TABLE_MAX:
+            tables = queries * size * (H * (d + 4) + 2 * sets)
+            costs["positions"] = 1e6 + tables + 8 * n * L
+            costs["counts"] = 1e6 + tables + 3 * n * size * d
+    return costs
+
+
+def input_form(sequences: int, seq_len: int, *, window: int, vocab_size: int, heads: int,
+               sets: int) -> str:
+    """The input form a step on n sequences of L context tokens is prepared in by default.
+
+    The cheapest of :func:`form_costs`, leaving out match tensors above
+    :data:`MATCH_ENTRIES_MAX` entries.
+    """
+    costs = form_costs(sequences, seq_len, window=window, vocab_size=vocab_size, heads=heads,
+                       sets=sets)
+    if 2 * sequences * seq_len * window * window > MATCH_ENTRIES_MAX:
+        del costs["matches"]
+    return min(costs, key=costs.__getitem__)
+
+
 def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
-                   dtype: torch.dtype = torch.float32) -> CopierInputs:
-    """One-hot context and the copier's match tensors (see :class:`CopierInputs`).
+                   dtype: torch.dtype = torch.float32, *, form: str = "matches"
+                   ) -> PreparedInputs:
+    """The copier's match tensors (see :class:`CopierInputs`), or the context's window patterns.
 
     Args:
         context: (n, L) integer tokens ``x_1..x_L`` in ``0..d-1``, with n >= 1 and L > M.
         window: M >= 1.
         vocab_size: d >= 2.
         dtype: float dtype of the outputs (a key or value of :data:`DTYPES`).
+        form: one of :data:`INPUT_FORMS` (:func:`input_form` picks the cheapest).
 
     Returns:
-        :class:`CopierInputs`.
+        :class:`CopierInputs` (``matches``), :class:`numerics.models.vectors.VectorInputs`
+        (``vectors``) or :class:`numerics.models.patterns.PatternInputs` (``positions``,
+        ``counts``).
 
     Raises:
         InductionHeadsError: on a context that is not an integer (n, L) tensor, n = 0, L <= M,
-            tokens outside ``0..d-1``, or a bad window, vocabulary or dtype.
+            tokens outside ``0..d-1``, or a bad window, vocabulary, dtype or form.
     """
     require(_is_token_tensor(context, 2), "context", "an integer tensor of shape (n, L)",
             _shape_or_type(context))
     require(_is_int(window) and window >= 1, "window", "an integer M >= 1", window)
     require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
             vocab_size)
+    require(form in INPUT_FORMS, "form", f"one of {INPUT_FORMS}", form)
     dtype = _resolve_dtype(dtype)
     window, vocab_size = int(window), int(vocab_size)
     n, L = context.shape
     require(n >= 1, "context sequences n", "n >= 1", n)
     require(L > window, "context length L", f"L > M = {window}", L)
     _check_tokens(context, "context tokens", vocab_size)
+    if form == "vectors":
+        return prepare_vectors(context, vocab_size, dtype)
+    if form in ("positions", "counts"):
+        require(pattern_count(window, vocab_size) * min(n, vocab_size ** window)
+                <= PATTERN_TABLE_MAX, "window patterns",
+                f"U·P' <= {PATTERN_TABLE_MAX} (form 'matches' has no such bound)",
+                pattern_count(window, vocab_size) * min(n, vocab_size ** window))
+        return prepare_patterns(context, window, vocab_size, dtype, counts=form == "counts")
     onehot = F.one_hot(context.long(), vocab_size).to(dtype)              # (n, L, d)
     padded = F.pad(onehot, (0, 0, window, 0))                             # (n, L+M, d)
     # Window j covers padded[j .. j+M-1]; for position l = j+1 element M-i is x_{l-i}.
@@ -183,23 +267,30 @@ class InductionHeadModel(nn.Module):
             names ``"float32"``, ``"float64"`` (float64 for theory checks).
         device: where the parameters live: a name of :func:`numerics.devices.resolve_device`
             (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``), a ``torch.device``, or None (CPU).
+        inputs: how :meth:`prepare_inputs` prepares a context by default: one of
+            :data:`INPUT_FORMS`, or ``"auto"`` for the cheapest (:func:`input_form`). Every form
+            computes the same model up to rounding, so it is a speed setting, not part of the
+            model (checkpoints do not record it).
 
     Raises:
-        InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, or a device that is
-            not spelled as above or does not exist on this machine.
+        InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, input form, or a
+            device that is not spelled as above or does not exist on this machine.
     """
 
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
                  dtype: torch.dtype | str = torch.float32,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, inputs: str = "auto"):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
         require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
         require(isinstance(loss, str) and loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}",
                 loss)
+        require(isinstance(inputs, str) and (inputs == "auto" or inputs in INPUT_FORMS),
+                "inputs", f"'auto' or one of {INPUT_FORMS}", inputs)
         dtype, device = _resolve_dtype(dtype), resolve_device(device)
         self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
+        self.input_setting = inputs
         self.sets = spec.sets
         H, M = spec.heads, spec.window
         kw = {"dtype": dtype, "device": device}
@@ -279,12 +370,32 @@ class InductionHeadModel(nn.Module):
         """The trainer's groups (``numerics.models.full.TrainableModel``): C, w and a."""
         return {"C": [self.C], "w": [self.w], "a": [self.a]}
 
-    def prepare_inputs(self, context: torch.Tensor) -> CopierInputs:
-        """:func:`prepare_inputs` of ``context`` (n, L) for this model's M, d and dtype."""
-        return prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
+    def prepare_inputs(self, context: torch.Tensor, *, form: str | None = None) -> PreparedInputs:
+        """:func:`prepare_inputs` of ``context`` (n, L) for this model's M, d and dtype.
 
-    def select_inputs(self, inputs: CopierInputs, idx: torch.Tensor) -> CopierInputs:
+        ``form``: one of :data:`INPUT_FORMS`, ``"auto"`` for :func:`input_form`'s choice, or
+        None for the model's ``inputs`` setting.
+        """
+        form = self.input_setting if form is None else form
+        require(isinstance(form, str) and (form == "auto" or form in INPUT_FORMS), "form",
+                f"'auto' or one of {INPUT_FORMS}", form)
+        if form == "auto" and _is_token_tensor(context, 2):
+            n, L = context.shape
+            form = input_form(n, L, window=self.spec.window, vocab_size=self.vocab_size,
+                              heads=self.spec.heads, sets=len(self.sets))
+        return prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype,
+                              form="matches" if form == "auto" else form)
+
+    def select_inputs(self, inputs: PreparedInputs, idx: torch.Tensor) -> PreparedInputs:
         """The prepared inputs of the sequences ``idx`` (B,) of a prepared sample."""
+        if isinstance(inputs, VectorInputs):
+            return VectorInputs(inputs.onehot[idx])
+        if isinstance(inputs, PatternInputs):
+            counts = None if inputs.counts is None else inputs.counts[idx]
+            log_present = None if inputs.log_present is None else inputs.log_present[idx]
+            return inputs._replace(onehot=inputs.onehot[idx], positions=inputs.positions[idx],
+                                   query_index=inputs.query_index[idx], counts=counts,
+                                   log_present=log_present)
         return CopierInputs(inputs.onehot[idx], inputs.cross[:, :, idx], inputs.gram[:, :, idx])
 
     def constructor_options(self) -> dict[str, object]:
@@ -301,13 +412,13 @@ class InductionHeadModel(nn.Module):
         return self.loss(tokens, inputs), self.copier_attention()
 
     # ------------------------------------------------------------------------------ forward
-    def forward(self, context: torch.Tensor | CopierInputs, *, return_taps: bool = False):
+    def forward(self, context: torch.Tensor | PreparedInputs, *, return_taps: bool = False):
         """ŷ for the query position L+1.
 
         Args:
             context: (n, L) integer tokens in ``0..d-1`` on the model's device, n >= 1,
-                L > M; or :class:`CopierInputs` prepared for this model (window, vocabulary,
-                dtype and device).
+                L > M (prepared in the form :func:`input_form` picks); or inputs prepared for
+                this model (window, vocabulary, dtype and device) by :meth:`prepare_inputs`.
             return_taps: also return the dict of named taps (module docstring).
 
         Returns:
@@ -318,45 +429,77 @@ class InductionHeadModel(nn.Module):
         """
         cached = context if isinstance(context, StageInputs) else None
         if cached is not None:
-            if not return_taps and cached.similarity is not None:
-                return self._classify(cached.similarity, cached.base.onehot)
             context = cached.base
-        if not isinstance(context, CopierInputs):
+        if not isinstance(context, PreparedInputs):
             require(not isinstance(context, torch.Tensor) or context.device == self.w.device,
                     "context device", f"the model's device {self.w.device}",
                     getattr(context, "device", None))
-            context = prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype)
-        if cached is not None and cached.products is not None and not return_taps:
-            shape = tuple(cached.products.shape[1:])
-            return self._classify(self._combine(cached.products, shape), context.onehot)
-        head_sim = self._head_similarity(context)                          # (L, H, n)
-        onehot, L = context.onehot, context.onehot.shape[1]
-        sim_ln = self._combine(self._products(head_sim), (L, onehot.shape[0]))  # (L, n)
+            context = self.prepare_inputs(context)
+        if cached is not None and not return_taps:
+            if cached.similarity is not None:
+                return self._classify(cached.similarity, context)
+            if cached.products is not None:
+                shape = tuple(cached.products.shape[1:])
+                return self._classify(self._combine(cached.products, shape), context)
+        head_sim = self._head_similarity(context)              # (L, H, n) or (U, H, P')
+        shape = (head_sim.shape[0], head_sim.shape[2])
+        sim = self._combine(self._products(head_sim), shape)   # (L, n) or (U, P')
         if not return_taps:
-            return self._classify(sim_ln, onehot)
-        c_tilde = self.selector_weights()                                  # (|𝒮|,)
-        sim = sim_ln.transpose(0, 1)                                       # (n, L)
-        attn = torch.softmax(self.a * sim, dim=-1)                         # (n, L)
-        probs = torch.bmm(attn[:, None, :], onehot).squeeze(1)             # (n, d)
+            return self._classify(sim, context)
+        if isinstance(context, PatternInputs):
+            n, L = context.positions.shape
+            head_rows = head_sim.index_select(0, context.query_index)     # (n, H, P')
+            index = context.positions[:, None, :].expand(n, head_rows.shape[1], L)
+            head_nhl = head_rows.gather(2, index)                         # (n, H, L)
+            sim_nl = pattern_rows(sim, context).gather(1, context.positions)  # (n, L)
+        else:
+            head_nhl, sim_nl = head_sim.permute(2, 1, 0), sim.transpose(0, 1)
+        attn = torch.softmax(self.a * sim_nl, dim=-1)                      # (n, L)
+        probs = torch.bmm(attn[:, None, :], context.onehot).squeeze(1)     # (n, d)
         taps = {"copier.attention": self.copier_attention(),
-                "copier.head_similarity": head_sim.permute(2, 1, 0),
-                "selector.weights": c_tilde, "classifier.similarity": sim,
+                "copier.head_similarity": head_nhl,
+                "selector.weights": self.selector_weights(), "classifier.similarity": sim_nl,
                 "classifier.attention": attn, "output": probs}
         return probs, taps
 
-    def _head_similarity(self, context: CopierInputs) -> torch.Tensor:
-        """``<v̄_h(L+1), v̄_h(l)>`` (L, H, n) from prepared inputs (checked here)."""
-        onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
-        L, M = onehot.shape[1], self.spec.window
-        require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
+    def _check_prepared(self, onehot: torch.Tensor) -> None:
+        """Prepared inputs match this model's vocabulary, dtype and device."""
         require(onehot.shape[0] >= 1 and onehot.shape[2] == self.vocab_size, "prepared inputs",
                 f"n >= 1 sequences over d = {self.vocab_size} tokens", tuple(onehot.shape))
         require(onehot.dtype == self.w.dtype and onehot.device == self.w.device,
                 "prepared inputs", f"dtype {self.w.dtype} on {self.w.device}",
                 f"{onehot.dtype} on {onehot.device}")
-        pos = torch.arange(1, L + 2, device=self.w.device)
+
+    def _position_attention(self, length: int) -> torch.Tensor:
+        """σ_h(l, i) (H, L+1, M) for l = 1..L+1 with L = ``length``."""
+        M = self.spec.window
+        pos = torch.arange(1, length + 2, device=self.w.device)
         valid = pos[:, None] - torch.arange(1, M + 1, device=self.w.device)[None, :] >= 1
-        sigma = self.copier_attention(valid)                              # (H, L+1, M)
+        return self.copier_attention(valid)                               # (H, L+1, M)
+
+    def _head_similarity(self, context: PreparedInputs) -> torch.Tensor:
+        """``<v̄_h(L+1), v̄_h(l)>`` from prepared inputs (checked here).
+
+        Match tensors and value vectors give it per position, (L, H, n); window patterns per
+        (query pattern, pattern), (U, H, P').
+        """
+        M = self.spec.window
+        if isinstance(context, PatternInputs):
+            require(context.digits.shape[1] == M, "prepared window", f"M = {M}",
+                    context.digits.shape[1])
+            self._check_prepared(context.onehot)
+            k = torch.arange(M + 1, device=self.w.device)
+            valid = torch.arange(M, device=self.w.device)[None, :] < k[:, None]  # (M+1, M)
+            return pattern_head_similarity(self.copier_attention(valid), context)
+        if isinstance(context, VectorInputs):
+            self._check_prepared(context.onehot)
+            sigma = self._position_attention(context.onehot.shape[1])     # (H, L+1, M)
+            return vector_head_similarity(sigma, context)
+        onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
+        L = onehot.shape[1]
+        require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
+        self._check_prepared(onehot)
+        sigma = self._position_attention(L)                               # (H, L+1, M)
         sigma_l = sigma.transpose(0, 1)                                   # (L+1, H, M)
         # Quadratic-form weights: σ_h(L+1,i)σ_h(l,j) and σ_h(l,j)σ_h(l,k), flattened to M·M.
         w_cross = (sigma_l[L][None, :, :, None] * sigma_l[:L, :, None, :]).flatten(2)  # (L,H,M·M)
@@ -396,34 +539,34 @@ class InductionHeadModel(nn.Module):
             sim = term if sim is None else sim + term                      # (L, n)
         return sim
 
-    def _classify(self, sim_ln: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """ŷ (n, d) from the similarity ``sim_ln`` (L, n) and the one-hot context (n, L, d)."""
-        sim = sim_ln.transpose(0, 1)                                       # (n, L)
-        attn = torch.softmax(self.a * sim, dim=-1)                         # (n, L)
-        return torch.bmm(attn[:, None, :], onehot).squeeze(1)              # (n, d)
+    def _classify(self, sim: torch.Tensor, context: PreparedInputs) -> torch.Tensor:
+        """ŷ (n, d) from the similarity (L, n), or its pattern table (U, P'), and the inputs."""
+        if isinstance(context, PatternInputs):
+            return pattern_classify(sim, self.a, context)
+        attn = torch.softmax(self.a * sim.transpose(0, 1), dim=-1)       # (n, L)
+        return torch.bmm(attn[:, None, :], context.onehot).squeeze(1)     # (n, d)
 
-    def stage_inputs(self, inputs: CopierInputs, trained: tuple[str, ...]
-                     ) -> CopierInputs | StageInputs:
+    def stage_inputs(self, inputs: PreparedInputs, trained: tuple[str, ...]
+                     ) -> PreparedInputs | StageInputs:
         """``inputs`` with the part of the forward a stage training ``trained`` cannot change.
 
-        ``("C",)``: the head-set products (when |𝒮|·L·n entries fit
-        :data:`STAGE_CACHE_MAX_BYTES`); ``("a",)``: the similarity; otherwise ``inputs``
-        unchanged. Valid only while the other parameters stay where they are
-        (:class:`StageInputs`).
+        ``("C",)``: the head-set products (when they fit :data:`STAGE_CACHE_MAX_BYTES`);
+        ``("a",)``: the similarity; otherwise ``inputs`` unchanged. Valid only while the other
+        parameters stay where they are (:class:`StageInputs`).
         """
         trained = tuple(trained)
         if trained not in (("C",), ("a",)):
             return inputs
-        n, L = inputs.onehot.shape[0], inputs.onehot.shape[1]
         with torch.no_grad():
-            head_sim = self._head_similarity(inputs)                       # (L, H, n)
+            head_sim = self._head_similarity(inputs)           # (L, H, n) or (U, H, P')
+            shape = (head_sim.shape[0], head_sim.shape[2])
             products = self._products(head_sim)
             if trained == ("a",):
-                return StageInputs(inputs, None, self._combine(products, (L, n)))
-            if len(self.sets) * L * n * inputs.onehot.element_size() > STAGE_CACHE_MAX_BYTES:
+                return StageInputs(inputs, None, self._combine(products, shape))
+            if len(self.sets) * shape[0] * shape[1] * head_sim.element_size() > STAGE_CACHE_MAX_BYTES:
                 return inputs
-            ones = torch.ones(L, n, dtype=inputs.onehot.dtype, device=inputs.onehot.device)
-            stacked = torch.stack([ones if p is None else p for p in products])  # (|𝒮|, L, n)
+            ones = head_sim.new_ones(shape)
+            stacked = torch.stack([ones if p is None else p for p in products])  # (|𝒮|, ...)
         return StageInputs(inputs, stacked, None)
 
     def loss_from_probs(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -460,7 +603,7 @@ class InductionHeadModel(nn.Module):
         """
         require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
                 "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
-        prepared = (CopierInputs, StageInputs)
+        prepared = (CopierInputs, VectorInputs, PatternInputs, StageInputs)
         require(inputs is None or (isinstance(inputs, prepared)
                                    and inputs.onehot.shape[0] == tokens.shape[0]), "inputs",
                 f"None or CopierInputs of the n = {tokens.shape[0]} sequences of tokens",

@@ -97,7 +97,7 @@ from numerics.verify.probed import (
     verify_standard,
 )
 from numerics.verify.target import target_note, training_target
-from theory.bayes import bayes_predict_prior
+from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
 from theory.predictors import optimal_temperature
@@ -123,6 +123,9 @@ ASYMPTOTIC_STATES = 128
 PREDICTION_BUDGET_FACTOR = 16
 """Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
 short of 3 SE draws ``prediction_samples`` more sequences at a time, up to 16x in all."""
+BAYES_SKIPPED_NOTE = ("Bayes predictive not computed (bayes=False): its loss columns and the "
+                      "probe's bayes reference are absent; no check reads them")
+"""The report's note when :func:`verify_case` ran with ``bayes=False`` on a mixture prior."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,7 +290,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                 prediction_samples: int = DEFAULT_PREDICTION_SAMPLES,
                 model: str = "simplified", architecture: StandardSpec | None = None,
                 probe_history: bool = True, probe_sequences: int = DEFAULT_PROBE_SEQUENCES,
-                progress: bool = False) -> VerifyReport:
+                progress: bool = False, bayes: bool = True) -> VerifyReport:
     """Predict the limit, train, and check the trained model against the prediction.
 
     Args:
@@ -313,6 +316,10 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
             standard transformer always is).
         probe_sequences: held-out sequences of those probes, 2..heldout.
         progress: show a tqdm bar while training.
+        bayes: compute the Bayes predictive for the loss tables and the probe. For a mixture
+            prior of two or more components it is a particle filter, seconds per thousand
+            sequences; False leaves that column None there (a note says so). No check reads
+            it; other priors have it in closed form either way. TF and its full variant only.
 
     Returns:
         :class:`VerifyReport`.
@@ -353,8 +360,11 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                 prediction.decidable)
     held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
-    bayes_rng = _bayes_generator(int(seed))
-    held_bayes = bayes_predict_prior(held[:, :-1].cpu().numpy(), source, rng=bayes_rng)  # (n_h, d)
+    require(isinstance(bayes, bool), "bayes", "True or False", bayes)
+    skip_bayes = not bayes and needs_monte_carlo(source)
+    bayes_rng = None if skip_bayes else _bayes_generator(int(seed))
+    held_bayes = None if skip_bayes else bayes_predict_prior(
+        held[:, :-1].cpu().numpy(), source, rng=bayes_rng)                 # (n_h, d)
     net = _build(model, spec, source.vocab_size, cfg)
     c_sq_sum = float(net.C.detach().double().square().sum())
     callback = None
@@ -416,5 +426,6 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
                         learned, losses, time.perf_counter() - started,
                         prediction_notes(prediction, cfg.mode, init_g)
-                        + tuple(n for n in (target_note(prediction, target),) if n),
+                        + tuple(n for n in (target_note(prediction, target),) if n)
+                        + ((BAYES_SKIPPED_NOTE,) if skip_bayes else ()),
                         curves, losses_train, report.to_dict(), target)
