@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from numerics.data import sample_sequences
 from numerics.models.full import FullInductionHeadModel, TrainableModel
-from numerics.models.simplified import InductionHeadModel, input_form, prepare_inputs
+from numerics.models.simplified import InductionHeadModel, prepare_inputs
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, ModelSpec
 from theory.predictors import LOSS_FLOOR
 
@@ -307,8 +307,7 @@ def test_the_simplified_model_is_a_trainable_model():
         "C": [id(model.C)], "w": [id(model.w)], "a": [id(model.a)]}
     tokens = torch.randint(0, 3, (9, 13), generator=torch.Generator().manual_seed(8))
     inputs = model.prepare_inputs(tokens[:, :-1])
-    form = input_form(9, 12, window=PAPER_MODEL.window, vocab_size=3, heads=PAPER_MODEL.heads,
-                      sets=len(PAPER_MODEL.sets))
+    form = model.cheapest_form(9, 12)
     direct = prepare_inputs(tokens[:, :-1], PAPER_MODEL.window, 3, torch.float64, form=form)
     assert type(inputs) is type(direct)
     assert all(a is b is None or torch.equal(a, b) for a, b in zip(inputs, direct))

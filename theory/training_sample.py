@@ -49,9 +49,8 @@ __all__ = ["SampleSelection", "sample_criterion", "sample_curvature", "selector_
            "stage1_on_sample"]
 
 
-def _checked(tokens: Any, sets: Any, attention: Any
-             ) -> tuple[np.ndarray, tuple[tuple[int, ...], ...], np.ndarray]:
-    """Tokens, sets and head similarities (n, H, L) of a checked sample."""
+def _set_products(tokens: Any, sets: Any, attention: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Checked tokens and the head-set products ``K_S(l)`` (n_sets, n, L) of a sample."""
     tok = np.asarray(tokens)
     require(tok.ndim == 2 and np.issubdtype(tok.dtype, np.integer), "tokens",
             "an integer array (n, L+1)", f"{tok.dtype} array of shape {tok.shape}")
@@ -61,7 +60,29 @@ def _checked(tokens: Any, sets: Any, attention: Any
     sets = tuple(tuple(int(h) for h in s) for s in sets)
     require(len(sets) >= 1 and all(1 <= h <= att.shape[0] for s in sets for h in s), "sets",
             f"head sets with heads in 1..H = 1..{att.shape[0]}", sets)
-    return tok, sets, head_similarity(tok[:, :-1], att)  # (n, H, L)
+    head_sim = head_similarity(tok[:, :-1], att)  # (n, H, L)
+    return tok, np.stack([set_similarity(head_sim, s) for s in sets])  # (n_sets, n, L)
+
+
+def _criterion(tok: np.ndarray, prods: np.ndarray) -> np.ndarray:
+    """``G_n`` (n_sets,) from the tokens and the head-set products (n_sets, n, L)."""
+    return np.array([_signal(tok, k).mean() for k in prods])
+
+
+def _curvature(tok: np.ndarray, prods: np.ndarray) -> np.ndarray:
+    """``H_n`` (n_sets, n_sets) from the tokens and the head-set products (n_sets, n, L)."""
+    hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): l ∈ A
+    count = hit.sum(axis=1)  # (n,) |A|
+    held = count > 0  # (n,) sequences off the loss floor
+    prods, hit, count = prods[:, held], hit[held], count[held]
+    L = hit.shape[1]
+    mean_all = prods.mean(axis=2)  # (n_sets, n)
+    mean_in = np.einsum("snl,nl->sn", prods, hit) / count  # (n_sets, n)
+    second_all = np.einsum("snl,tnl->stn", prods, prods) / L  # (n_sets, n_sets, n)
+    second_in = np.einsum("snl,tnl,nl->stn", prods, prods, hit) / count
+    cov_all = second_all - mean_all[:, None] * mean_all[None, :]
+    cov_in = second_in - mean_in[:, None] * mean_in[None, :]
+    return (cov_in - cov_all).sum(axis=2) / tok.shape[0]
 
 
 def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
@@ -75,8 +96,7 @@ def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
     Returns:
         float64 ``(n_sets,)``.
     """
-    tok, sets, head_sim = _checked(tokens, sets, attention)
-    return np.array([_signal(tok, set_similarity(head_sim, s)).mean() for s in sets])
+    return _criterion(*_set_products(tokens, sets, attention))
 
 
 def sample_curvature(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
@@ -90,20 +110,7 @@ def sample_curvature(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
     Returns:
         float64 ``(n_sets, n_sets)``, symmetric.
     """
-    tok, sets, head_sim = _checked(tokens, sets, attention)
-    prods = np.stack([set_similarity(head_sim, s) for s in sets])  # (n_sets, n, L) K_S(l)
-    hit = (tok[:, :-1] == tok[:, -1:]).astype(np.float64)  # (n, L): l ∈ A
-    count = hit.sum(axis=1)  # (n,) |A|
-    held = count > 0  # (n,) sequences off the loss floor
-    prods, hit, count = prods[:, held], hit[held], count[held]
-    L = hit.shape[1]
-    mean_all = prods.mean(axis=2)  # (n_sets, n)
-    mean_in = np.einsum("snl,nl->sn", prods, hit) / count  # (n_sets, n)
-    second_all = np.einsum("snl,tnl->stn", prods, prods) / L  # (n_sets, n_sets, n)
-    second_in = np.einsum("snl,tnl,nl->stn", prods, prods, hit) / count
-    cov_all = second_all - mean_all[:, None] * mean_all[None, :]
-    cov_in = second_in - mean_in[:, None] * mean_in[None, :]
-    return (cov_in - cov_all).sum(axis=2) / tok.shape[0]
+    return _curvature(*_set_products(tokens, sets, attention))
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,9 +202,8 @@ def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> 
             and np.isfinite(lr) and lr > 0, "lr", "a finite number > 0", lr)
     steps = as_int(steps, "steps", minimum=0)
     sets = spec.sets
-    attention = copier_attention(spec)
-    values = sample_criterion(tokens, sets, attention)  # (n_sets,)
-    curvature = sample_curvature(tokens, sets, attention)  # (n_sets, n_sets)
+    tok, prods = _set_products(tokens, sets, copier_attention(spec))  # (n_sets, n, L)
+    values, curvature = _criterion(tok, prods), _curvature(tok, prods)  # (n_sets,), (n_sets,)²
     order = sorted(range(len(sets)), key=lambda i: -values[i])
     best, second = order[0], order[1] if len(order) > 1 else order[0]
     time = float(lr) * steps

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from numerics.models.simplified import INPUT_FORMS, InductionHeadModel, form_costs, input_form
+from numerics.models.simplified import INPUT_FORMS, InductionHeadModel
 from theory.errors import require
 from theory.spec import ModelSpec, Source
 
@@ -83,15 +83,12 @@ def check_sizes(values: object, name: str, low: int) -> tuple[int, ...]:
 
 
 def step_form(model: InductionHeadModel, tokens: torch.Tensor) -> str:
-    """The input form the model prepares ``tokens`` (n, L+1) in (:func:`input_form`)."""
-    n, L = tokens.shape[0], tokens.shape[1] - 1
-    return input_form(n, L, window=model.spec.window, vocab_size=model.vocab_size,
-                      heads=model.spec.heads, sets=len(model.sets))
+    """The input form the model picks by cost for ``tokens`` (n, L+1)
+    (:func:`numerics.models.simplified.input_form`)."""
+    return model.cheapest_form(tokens.shape[0], tokens.shape[1] - 1)
 
 
 def admitted_forms(model: InductionHeadModel, tokens: torch.Tensor) -> tuple[str, ...]:
     """The input forms a sample ``tokens`` (n, L+1) can be prepared in for ``model``."""
-    n, L = tokens.shape[0], tokens.shape[1] - 1
-    costs = form_costs(n, L, window=model.spec.window, vocab_size=model.vocab_size,
-                       heads=model.spec.heads, sets=len(model.sets))
+    costs = model.input_costs(tokens.shape[0], tokens.shape[1] - 1)
     return tuple(f for f in INPUT_FORMS if f in costs)

@@ -12,11 +12,11 @@ products and ``s_l``. A fixed sample reduces to pattern ids, once:
 * ``positions`` form: the pattern id of every position (n, L); a step builds the (U, P')
   tables (U distinct query patterns of the sample), gathers ``s_l`` (n, L) and takes the
   classifier's softmax over positions. Cost O(U·P'·(H·d + |𝒮|) + n·L·d), whatever M is.
-* ``counts`` form: per sequence the count of every (pattern, next token) pair (n, P', d), so
+* ``counts`` form: per sequence the count of every (pattern, next token) pair (n, d, P'), so
   ``ŷ(e) = Σ_p N(p, e) exp(a s(p)) / Σ_p N(p) exp(a s(p))``; a step costs O(n·P'·d) whatever L is.
 
 Both are the same model as :class:`numerics.InductionHeadModel`'s match-tensor form, equal to it
-and to the dense reference up to rounding (tests/test_patterns.py, float64). Pattern id of a
+and to the dense reference up to rounding (tests/test_input_forms.py, float64). Pattern id of a
 window with k valid offsets and tokens ``t_1..t_k`` (``t_i = x_{l-i}``):
 ``Σ_i t_i d^(i-1)`` for k = M, and ``d^M + (d^k - 1)/(d - 1) + Σ_i t_i d^(i-1)`` for k < M.
 """
@@ -28,8 +28,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PatternInputs", "SHARED_SHIFT_MAX_A", "pattern_count", "pattern_windows", "prepare_patterns",
-           "pattern_head_similarity", "pattern_classify", "pattern_rows"]
+__all__ = ["PatternInputs", "SHARED_SHIFT_MAX_A", "pattern_count", "pattern_table_entries",
+           "pattern_windows", "prepare_patterns", "pattern_head_similarity", "pattern_classify",
+           "pattern_rows"]
 
 
 class PatternInputs(NamedTuple):
@@ -83,6 +84,11 @@ def pattern_windows(window: int, vocab_size: int, device: torch.device | None = 
         digits.append(F.pad(tok, (0, M - k)))                              # (d^k, M)
         lengths.append(torch.full((d ** k,), k, dtype=torch.long, device=device))
     return torch.cat(digits), torch.cat(lengths)
+
+
+def pattern_table_entries(sequences: int, window: int, vocab_size: int) -> int:
+    """U·P', the largest (query pattern × pattern) table of n sequences: U <= min(n, d^M)."""
+    return min(sequences, vocab_size ** window) * pattern_count(window, vocab_size)
 
 
 def _position_ids(context: torch.Tensor, window: int, vocab_size: int) -> torch.Tensor:

@@ -46,6 +46,7 @@ from numerics.models.patterns import (
     pattern_count,
     pattern_head_similarity,
     pattern_rows,
+    pattern_table_entries,
     prepare_patterns,
 )
 from numerics.models.vectors import VectorInputs, prepare_vectors, vector_head_similarity
@@ -178,13 +179,11 @@ def form_costs(sequences: int, seq_len: int, *, window: int, vocab_size: int, he
     n, L, M, d, H = sequences, seq_len, window, vocab_size, heads
     costs = {"matches": n * L * (30 + 2 * sets + 0.3 * H * M * M),
              "vectors": n * L * (60 + 2 * sets + 3 * H * M * d)}
-    if d ** M <= PATTERN_TABLE_MAX:
-        size = pattern_count(M, d)
-        queries = min(n, d ** M)
-        if queries * size <= PATTERN_TABLE_MAX:
-            tables = queries * size * (H * (d + 4) + 2 * sets)
-            costs["positions"] = 1e6 + tables + 8 * n * L
-            costs["counts"] = 1e6 + tables + 3 * n * size * d
+    entries = pattern_table_entries(n, M, d)
+    if entries <= PATTERN_TABLE_MAX:
+        tables = entries * (H * (d + 4) + 2 * sets)
+        costs["positions"] = 1e6 + tables + 8 * n * L
+        costs["counts"] = 1e6 + tables + 3 * n * pattern_count(M, d) * d
     return costs
 
 
@@ -205,7 +204,7 @@ def input_form(sequences: int, seq_len: int, *, window: int, vocab_size: int, he
 def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
                    dtype: torch.dtype = torch.float32, *, form: str = "matches"
                    ) -> PreparedInputs:
-    """The copier's match tensors (see :class:`CopierInputs`), or the context's window patterns.
+    """A checked context prepared in one of :data:`INPUT_FORMS` (match tensors by default).
 
     Args:
         context: (n, L) integer tokens ``x_1..x_L`` in ``0..d-1``, with n >= 1 and L > M.
@@ -238,10 +237,9 @@ def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
     if form == "vectors":
         return prepare_vectors(context, vocab_size, dtype)
     if form in ("positions", "counts"):
-        require(pattern_count(window, vocab_size) * min(n, vocab_size ** window)
-                <= PATTERN_TABLE_MAX, "window patterns",
-                f"U·P' <= {PATTERN_TABLE_MAX} (form 'matches' has no such bound)",
-                pattern_count(window, vocab_size) * min(n, vocab_size ** window))
+        entries = pattern_table_entries(n, window, vocab_size)
+        require(entries <= PATTERN_TABLE_MAX, "window patterns",
+                f"U·P' <= {PATTERN_TABLE_MAX} (form 'matches' has no such bound)", entries)
         return prepare_patterns(context, window, vocab_size, dtype, counts=form == "counts")
     onehot = F.one_hot(context.long(), vocab_size).to(dtype)              # (n, L, d)
     padded = F.pad(onehot, (0, 0, window, 0))                             # (n, L+M, d)
@@ -380,11 +378,19 @@ class InductionHeadModel(nn.Module):
         require(isinstance(form, str) and (form == "auto" or form in INPUT_FORMS), "form",
                 f"'auto' or one of {INPUT_FORMS}", form)
         if form == "auto" and _is_token_tensor(context, 2):
-            n, L = context.shape
-            form = input_form(n, L, window=self.spec.window, vocab_size=self.vocab_size,
-                              heads=self.spec.heads, sets=len(self.sets))
+            form = self.cheapest_form(*context.shape)
         return prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype,
                               form="matches" if form == "auto" else form)
+
+    def input_costs(self, sequences: int, seq_len: int) -> dict[str, float]:
+        """:func:`form_costs` of this model's sizes for n sequences of L context tokens."""
+        return form_costs(sequences, seq_len, window=self.spec.window,
+                          vocab_size=self.vocab_size, heads=self.spec.heads, sets=len(self.sets))
+
+    def cheapest_form(self, sequences: int, seq_len: int) -> str:
+        """:func:`input_form`'s choice for this model's sizes, n sequences of L context tokens."""
+        return input_form(sequences, seq_len, window=self.spec.window,
+                          vocab_size=self.vocab_size, heads=self.spec.heads, sets=len(self.sets))
 
     def select_inputs(self, inputs: PreparedInputs, idx: torch.Tensor) -> PreparedInputs:
         """The prepared inputs of the sequences ``idx`` (B,) of a prepared sample."""
@@ -488,9 +494,8 @@ class InductionHeadModel(nn.Module):
             require(context.digits.shape[1] == M, "prepared window", f"M = {M}",
                     context.digits.shape[1])
             self._check_prepared(context.onehot)
-            k = torch.arange(M + 1, device=self.w.device)
-            valid = torch.arange(M, device=self.w.device)[None, :] < k[:, None]  # (M+1, M)
-            return pattern_head_similarity(self.copier_attention(valid), context)
+            # Positions l = 1..M+1 have k = l - 1 = 0..M valid offsets: one row per length.
+            return pattern_head_similarity(self._position_attention(M), context)
         if isinstance(context, VectorInputs):
             self._check_prepared(context.onehot)
             sigma = self._position_attention(context.onehot.shape[1])     # (H, L+1, M)
