@@ -1,8 +1,8 @@
 """numerics: the data generator, the paper's transformer TF(M, H, d, D), its training and the
 verification job (torch).
 
-Sub-packages: ``models`` (the simplified transformer and its dense reference), ``training``
-(configs, the run loop, checkpoints, summaries), ``probing`` (any model against the
+Sub-packages: ``models`` (TF, its full variant, a standard transformer, the dense reference),
+``training`` (the model-kind registry, configs, the run loops, checkpoints, summaries), ``probing`` (any model against the
 predicted limit), ``verify`` (predict, train, check, report),
 ``experiments`` (what the notebooks run), ``cli`` (``python -m numerics``). The specs are shared
 with ``theory`` and re-exported here.
@@ -23,11 +23,15 @@ from numerics.models import (
 )
 from numerics.probing import ProbeReport, attention_taps, from_logits, probe
 from numerics.training import (
+    KINDS,
     History,
+    ModelKind,
     StageConfig,
     TrainConfig,
+    TrainingHistory,
     TrainResult,
     default_config,
+    get_kind,
     learned_summary,
     load_checkpoint,
     load_model,
@@ -70,7 +74,9 @@ __all__ = [
     "resolve_device",
     # training
     "StageConfig", "TrainConfig", "TrainResult", "default_config", "train", "resume",
-    "History", "learned_summary", "load_checkpoint", "load_model",
+    "History", "TrainingHistory", "learned_summary", "load_checkpoint", "load_model",
+    # the model kinds
+    "KINDS", "ModelKind", "get_kind",
     # verification
     "verify_case", "VerifyReport", "Check", "write_report", "load_report", "format_report",
     "model_probabilities", "heldout_losses",

@@ -19,7 +19,7 @@ import torch
 
 from numerics import InductionHeadModel
 from numerics.training import default_config, train
-from numerics.verify.job import _generators, asymptotic_kernels
+from numerics.verify.job import asymptotic_kernels, case_generators
 from numerics.verify.target import SAMPLE_SETTLED, training_target
 from theory.copier import copier_attention
 from theory.criterion_estimates import (
@@ -182,7 +182,7 @@ def test_the_second_order_term_moves_a_near_tie_as_training_does(one_thread) -> 
     stage = dataclasses.replace(config.stages[0], steps=400)
     config = dataclasses.replace(config, stages=(stage,))
     net = InductionHeadModel(SPLIT_SPEC, SPLIT_SOURCE.vocab_size)
-    result = train(net, SPLIT_SOURCE, config, generator=_generators(SPLIT_SEED)[1])
+    result = train(net, SPLIT_SOURCE, config, generator=case_generators(SPLIT_SEED).training)
     c = net.C.detach().double().square()
     trained = (c / c.sum()).numpy()  # (|𝒮|,)
     predicted = stage1_on_sample(result.sample.numpy(), SPLIT_SPEC, lr=stage.lr_of("C"),

@@ -34,8 +34,15 @@ from numerics.cli.main import main
 from numerics.io import REPLACED_DIR, RunDirectory
 from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
-from numerics.training import StageConfig, TrainConfig, resume, train
-from numerics.training.checkpoint import load_checkpoint, save_checkpoint, validate_checkpoint
+from numerics.training import (
+    StageConfig,
+    TrainConfig,
+    load_checkpoint,
+    resume,
+    train,
+    validate_checkpoint,
+)
+from numerics.training.checkpoint import save_checkpoint
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError
 
 N, L, STEPS = 40, 12, 5
@@ -149,7 +156,7 @@ TAMPERED = [
      lambda d: _nested(d, "model_options", lambda o: {k: v for k, v in o.items()
                                                      if k != "ln_eps"}),
      "checkpoint model_options: expected a dict with keys ('normalization', 'self_attention', "
-     "'relu_similarity', 'ln_eps') (model_kind 'full')"),
+     "'relu_similarity', 'ln_eps') (model kind 'full')"),
     ("full-normalization", "full",
      lambda d: _nested(d, "model_options", lambda o: {**o, "normalization": "rms"}),
      "checkpoint model_options['normalization']: expected one of ('layernorm', 'l2'), "
@@ -163,14 +170,14 @@ TAMPERED = [
     ("full-options-disagree-with-state", "full",
      lambda d: _nested(d, "model_options", lambda o: {**o, "normalization": "l2"}),
      "checkpoint model_state: expected a dict with keys ['A', 'C', 'V', 'a', 'w'] "
-     "(model_kind 'full')"),
+     "(model kind 'full')"),
     ("full-window-disagrees-with-self-attention", "full",
      lambda d: _nested(d, "model_options", lambda o: {**o, "self_attention": False}),
      "checkpoint model_state['w']: expected a float32 tensor of shape (3, 3)"),
     ("full-value-wrong-shape", "full",
      lambda d: _nested(d, "model_state", _state(V=torch.zeros(3, 2, 2))),
      "checkpoint model_state['V']: expected a float32 tensor of shape (3, 3, 3) (model_spec "
-     "H=3, M=3, 7 head sets, d=3, model_kind 'full', the config's dtype)"),
+     "H=3, M=3, 7 head sets, d=3, model kind 'full', the config's dtype)"),
     ("full-optimizer-buffer-wrong-shape", "full",
      lambda d: _nested(d, "optimizer_state", _opt_entry(1, "momentum_buffer", torch.zeros(2))),
      "checkpoint optimizer_state of 'w' (A) ['momentum_buffer']: expected a float32 tensor of "

@@ -6,7 +6,7 @@
   run bit-identically and :func:`numerics.load_model` returns the full model.
 * ``callback(model, step)`` results are kept in ``History.reports`` (and the checkpoint) at every
   logged row; :mod:`numerics.training.reports` reads probe reports out of them.
-* The measured full-variant defaults (:func:`numerics.default_config` with ``model="full"``)
+* The measured full-variant defaults (:func:`numerics.default_config` with ``kind="full"``)
   scale the copier's rate with d and D: they do not diverge on a d = 5, D = 3 source where the
   reference rates do; they reach the paper's induction head (c̃(1,2) >= 0.99, heads 1, 2 on
   offsets 1, 2, held-out loss near GIH(1,2)) and converge on the drawn source (slow).
@@ -26,12 +26,12 @@ from torch import nn
 
 from numerics import FullInductionHeadModel, InductionHeadModel, load_model, resume, train
 from numerics.data import sample_sequences
-from numerics.training import StageConfig, TrainConfig, default_config
-from numerics.training.checkpoint import load_checkpoint
+from numerics.probing import score_query
+from numerics.training import StageConfig, TrainConfig, default_config, load_checkpoint
 from numerics.training.config import full_rate_scale
 from numerics.training.history import History
 from numerics.training.reports import distances, effective_sets, settled_index
-from numerics.verify.probe_checks import best_gih_losses
+from numerics.verify.evaluation import best_gih_view, fitted_temperatures
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
 from theory.predictors import gih_predict, optimal_temperature, prediction_loss
 
@@ -245,8 +245,8 @@ class _Subclass(FullInductionHeadModel):
      "received '_NotTrainable'"),
     ({"model": "model"}, "received 'str'"),
     ({"model": _Subclass(PAPER_MODEL, 3), "checkpoint_path": "unused.pt"},
-     "model with a checkpoint: expected a model of a checkpoint kind ('InductionHeadModel', "
-     "'FullInductionHeadModel'), received '_Subclass'"),
+     "model with a checkpoint: expected a model of a registered kind (numerics.training.KINDS: "
+     "InductionHeadModel, FullInductionHeadModel), received '_Subclass'"),
     ({"callback": "report"}, "callback: expected None or a callable"),
     ({"callback": lambda model, step: [step]}, "callback result: expected a mapping or None, "
      "received 'list'"),
@@ -279,7 +279,7 @@ def test_unknown_model_kind_in_a_checkpoint_is_refused(tmp_path: Path) -> None:
          "received 'rms'"),
         ({"model_options": {**data["model_options"], "normalization": "l2"}},
          "checkpoint model_state: expected a dict with keys ['A', 'C', 'V', 'a', 'w'] "
-         "(model_kind 'full')"),
+         "(model kind 'full')"),
     ]:
         bad = tmp_path / "bad.pt"
         torch.save({**data, **change}, bad)
@@ -307,7 +307,7 @@ def _reference_stagewise(config: TrainConfig) -> TrainConfig:
 
 
 def test_scaled_copier_rate_does_not_diverge_where_the_reference_rate_does() -> None:
-    config = default_config("stagewise", model="full", sequences=SMALL_N, seq_len=SMALL_L,
+    config = default_config("stagewise", kind="full", sequences=SMALL_N, seq_len=SMALL_L,
                             device="cpu", vocab_size=5, degree=3)
     assert config.stages[1].lr == pytest.approx(10.0 * full_rate_scale(5, 3)) and (
         full_rate_scale(5, 3) == pytest.approx(18 / 375)), config.stages[1]
@@ -327,20 +327,20 @@ def test_scaled_copier_rate_does_not_diverge_where_the_reference_rate_does() -> 
 
 def test_default_rates_scale_with_vocabulary_and_degree() -> None:
     for mode in ("stagewise", "joint"):
-        reference = default_config(mode, model="full")
-        assert default_config(mode, model="full", vocab_size=3, degree=2) == reference
-        assert default_config(mode, model="full", vocab_size=2, degree=1) == reference, (
+        reference = default_config(mode, kind="full")
+        assert default_config(mode, kind="full", vocab_size=3, degree=2) == reference
+        assert default_config(mode, kind="full", vocab_size=2, degree=1) == reference, (
             "rates are never raised above the reference")
-    joint = default_config("joint", model="full", vocab_size=5, degree=3).stages[0]
+    joint = default_config("joint", kind="full", vocab_size=5, degree=3).stages[0]
     assert joint.lr_of("w") == pytest.approx(2.0 * 18 / 375)
     assert joint.lr_of("a") == pytest.approx(1e-4 * (9 / 125) ** 2)
     assert joint.lr_of("C") == 1000.0
-    stages = default_config("stagewise", model="full", vocab_size=5, degree=3).stages
+    stages = default_config("stagewise", kind="full", vocab_size=5, degree=3).stages
     assert [s.optimizer for s in stages] == ["sgd", "sgd", "adam"]
     assert [s.lr for s in stages][::2] == [300.0, 1e-4], "only the copier's rate scales"
     for bad in ({"vocab_size": 1}, {"degree": 0}, {"vocab_size": 2.5}):
         with pytest.raises(InductionHeadsError, match="expected"):
-            default_config("stagewise", model="full", **bad)
+            default_config("stagewise", kind="full", **bad)
 
 
 def _heldout() -> tuple[torch.Tensor, float]:
@@ -355,7 +355,7 @@ def _heldout() -> tuple[torch.Tensor, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["stagewise", "joint"])
 def test_full_defaults_reach_the_induction_head(mode) -> None:
-    config = default_config(mode, model="full", device="cpu",
+    config = default_config(mode, kind="full", device="cpu",
                             vocab_size=PAPER_SOURCE.vocab_size, degree=PAPER_MODEL.degree)
     model = _model()
     result = train(model, PAPER_SOURCE, config, generator=torch.Generator().manual_seed(0),
@@ -373,7 +373,7 @@ def test_full_defaults_reach_the_induction_head(mode) -> None:
 
 @pytest.mark.slow
 def test_full_stagewise_defaults_converge_on_a_drawn_source() -> None:
-    config = default_config("stagewise", model="full", sequences=1000, device="cpu",
+    config = default_config("stagewise", kind="full", sequences=1000, device="cpu",
                             vocab_size=DRAWN_SOURCE.vocab_size, degree=DRAWN_MODEL.degree)
     model = FullInductionHeadModel(DRAWN_MODEL, DRAWN_SOURCE.vocab_size)
     h = train(model, DRAWN_SOURCE, config, generator=torch.Generator().manual_seed(5),
@@ -384,7 +384,10 @@ def test_full_stagewise_defaults_converge_on_a_drawn_source() -> None:
     tokens = sample_sequences(DRAWN_SOURCE, HELDOUT_N, 101,
                               generator=torch.Generator().manual_seed(HELDOUT_SEED))
     fit = sample_sequences(DRAWN_SOURCE, 1000, 101, generator=torch.Generator().manual_seed(777))
-    gih = best_gih_losses(fit.numpy(), tokens.numpy(), DRAWN_MODEL.sets, vocab_size=5)
+    rows = fitted_temperatures(fit.numpy(), DRAWN_MODEL.sets, vocab_size=5)
+    uniform = np.full((HELDOUT_N, 5), 0.2)
+    gih = best_gih_view(score_query(uniform, tokens.numpy(), DRAWN_SOURCE, DRAWN_MODEL.sets,
+                                    gih_at=[(k, s, a) for k, (s, a) in rows.items()]))
     with torch.no_grad():
         loss = float(model.loss(tokens))
     best = f"best GIH{tuple(gih['best_set'])} {gih['best']:.4f}"

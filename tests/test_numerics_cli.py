@@ -13,8 +13,7 @@ import pytest
 import numerics.cli.verify
 import numerics.verify
 from numerics.__main__ import main
-from numerics.training import StageConfig, TrainConfig
-from numerics.training.checkpoint import History, load_checkpoint
+from numerics.training import History, StageConfig, TrainConfig, load_checkpoint
 from numerics.verify import load_report
 from theory import PAPER_MODEL, PAPER_SOURCE
 

@@ -37,6 +37,7 @@ from theory import (
 )
 from theory.bayes import bayes_predict_prior
 from theory.positional import gih_predict_positions
+from theory.predictors import prediction_loss
 from theory.probabilities import check_probabilities
 
 N, L, D = 300, 60, PAPER_SOURCE.vocab_size
@@ -251,9 +252,8 @@ def test_precomputed_bayes_scores_the_last_position(held_out, limit):
     assert "bayes" not in dict(drawn.absent) and "bayes per position" not in dict(drawn.absent)
 
 
-def test_probe_trained_scores_the_given_bayes_predictive(held_out):
+def test_probe_scores_the_given_bayes_predictive(held_out):
     from numerics.probing.callback import next_token_model
-    from numerics.verify.probed import probe_trained
 
     mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                          MixtureComponent((1, 2), 0.3, 0.1))))
@@ -263,20 +263,19 @@ def test_probe_trained_scores_the_given_bayes_predictive(held_out):
     lim = predict_limit(mixture, PAPER_MODEL, seq_len=L, samples=200, rng=np.random.default_rng(2))
     tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=LIMIT_A,
                                      dtype=torch.float64)
-    report = probe_trained(tf, "simplified", mixture, PAPER_MODEL, tokens=tokens, kernels=None,
-                           limit=lim, bayes=given)
-    direct = probe(next_token_model(tf), mixture, PAPER_MODEL, tokens=tokens, limit=lim,
+    report = probe(next_token_model(tf), mixture, PAPER_MODEL, tokens=tokens, limit=lim,
                    bayes=given)
     assert "bayes" not in dict(report.absent), report.absent
-    got, want = report.last.score("bayes"), direct.last.score("bayes")
-    assert abs(got.kl - want.kl) <= EXACT_KL_ATOL, f"KL(bayes ‖ model): {got.kl} vs {want.kl}"
+    got = report.last.score("bayes").loss
+    want = prediction_loss(given, tokens[:, -1].numpy())
+    assert abs(got - want) <= EXACT_KL_ATOL, f"loss of the given Bayes predictive: {got} vs {want}"
     # Without it, the probe has no generator to draw the mixture's estimate with.
-    undrawn = probe_trained(tf, "simplified", mixture, PAPER_MODEL, tokens=tokens, kernels=None,
-                            limit=lim)
+    undrawn = probe(next_token_model(tf), mixture, PAPER_MODEL, tokens=tokens, limit=lim)
     assert dict(undrawn.absent)["bayes"] == BAYES_NEEDS_RNG, undrawn.absent
     with pytest.raises(InductionHeadsError, match="bayes"):
-        probe_trained(tf, "simplified", mixture, PAPER_MODEL, tokens=tokens, kernels=None,
-                      limit=lim, bayes=given[:10])
+        probe(next_token_model(tf), mixture, PAPER_MODEL, tokens=tokens, limit=lim,
+              bayes=given[:10])
+
 
 def test_report_json_round_trip(held_out, limit):
     tf = InductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=6.0,

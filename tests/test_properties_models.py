@@ -91,7 +91,7 @@ def test_standard_transformer_agreement_is_recorded(request: pytest.FixtureReque
                                                     case: Case) -> None:
     config = StandardTrainConfig(steps=STANDARD_STEPS, batch_size=128, seq_len=STANDARD_SEQ_LEN,
                                  device="auto" if THOROUGH else "cpu")
-    report = verify_case(case.source, case.spec, model="standard", config=config,
+    report = verify_case(case.source, case.spec, kind="standard", config=config,
                          heldout=HELDOUT, prediction_samples=PREDICTION_SAMPLES, seed=case.seed)
     note(_describe(case, report))
     _record(request, "standard", case, report)
@@ -104,7 +104,7 @@ def test_standard_transformer_agreement_is_recorded(request: pytest.FixtureReque
 @example(WEAK_PARENT_CASE)
 @given(case=cases())
 def test_full_variant_agreement_is_recorded(request: pytest.FixtureRequest, case: Case) -> None:
-    report = verify_case(case.source, case.spec, model="full", sequences=FULL_SEQUENCES,
+    report = verify_case(case.source, case.spec, kind="full", sequences=FULL_SEQUENCES,
                          seq_len=FULL_SEQ_LEN, heldout=HELDOUT,
                          prediction_samples=PREDICTION_SAMPLES, seed=case.seed,
                          probe_history=False, device="auto" if THOROUGH else "cpu", bayes=False)

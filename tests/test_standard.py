@@ -19,14 +19,8 @@ from numerics.models import FullInductionHeadModel, InductionHeadModel
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.probing import attention_taps, probe
 from numerics.probing import probe_callback as probing_callback
-from numerics.training.standard import (
-    StandardHistory,
-    StandardTrainConfig,
-    load_standard,
-    probe_callback,
-    resume_standard,
-    train_standard,
-)
+from numerics.training import load_model, resume, train
+from numerics.training.standard import StandardHistory, StandardTrainConfig, probe_callback
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -219,7 +213,7 @@ def test_bad_model_arguments():
 
 # ---------------------------------------------------------------------------------- trainer
 def _train(seed: int = 0, config: StandardTrainConfig = TINY_RUN, **kw):
-    return train_standard(_model(seed), PAPER_SOURCE, config,
+    return train(_model(seed), PAPER_SOURCE, config,
                           generator=torch.Generator().manual_seed(seed + 10), progress=False,
                           **kw)
 
@@ -239,7 +233,7 @@ def test_training_is_deterministic_and_logs_log_spaced_rows():
     assert math.isnan(h.train_loss[0]) and np.all(np.isfinite(h.train_loss[1:]))
     assert h.lr.tolist()[:3] == [0.0, TINY_RUN.lr / 2, TINY_RUN.lr]
     assert h.eval_loss[-1] < h.eval_loss[0], f"eval loss {h.eval_loss}"
-    assert a.eval_sample.shape == (TINY_RUN.eval_sequences, TINY_RUN.seq_len + 1)
+    assert a.sample.shape == (TINY_RUN.eval_sequences, TINY_RUN.seq_len + 1)
 
 
 def test_history_json_round_trip():
@@ -255,9 +249,9 @@ def test_resume_is_bit_identical(tmp_path):
     whole = _train(0)
     part = _train(0, checkpoint_path=path, stop_after=3)
     assert part.history.steps[-1] == 2  # stopped after step 3, last logged row is step 2
-    resumed = resume_standard(path, progress=False)
+    resumed = resume(path, progress=False)
     _same_run(whole, resumed)
-    loaded = load_standard(path)
+    loaded = load_model(path)
     assert not loaded.training
     assert all(torch.equal(x, y) for x, y in zip(loaded.state_dict().values(),
                                                  whole.model.state_dict().values()))
@@ -271,10 +265,10 @@ def test_checkpoint_every_and_bad_checkpoints(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     for bad in (tmp_path / "junk.pt", tmp_path / "missing.pt"):
         with pytest.raises(InductionHeadsError):
-            resume_standard(bad)
+            resume(bad)
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(InductionHeadsError):
-        load_standard(tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt")
 
 
 def test_learning_rate_schedule():
@@ -361,7 +355,7 @@ def test_probe_callback_runs_the_probe(limit, tmp_path):
     whole = _train(0, callback=callback)
     h = whole.history
     _train(0, callback=callback, checkpoint_path=tmp_path / "run.pt", stop_after=3)
-    _same_run(whole, resume_standard(tmp_path / "run.pt", progress=False, callback=callback))
+    _same_run(whole, resume(tmp_path / "run.pt", progress=False, callback=callback))
     assert len(h.effective_sets()) == len(h) and all(e is not None for e in h.effective_sets())
     assert np.all(np.isfinite(h.distances("gih(1, 2)")))
     assert h.settled_step() in h.steps.tolist()
@@ -461,10 +455,10 @@ def test_bad_training_arguments():
         _train(0, StandardTrainConfig(steps=1, seq_len=SMALL.max_len + 1, device="cpu"))
     gen = torch.Generator().manual_seed(0)
     with pytest.raises(InductionHeadsError):
-        train_standard(StandardTransformer(SMALL, 4, generator=gen), PAPER_SOURCE, TINY_RUN,
+        train(StandardTransformer(SMALL, 4, generator=gen), PAPER_SOURCE, TINY_RUN,
                        generator=gen)
     with pytest.raises(InductionHeadsError):
-        train_standard(_model(), PAPER_SOURCE, TINY_RUN, generator=gen, stop_after=0)
+        train(_model(), PAPER_SOURCE, TINY_RUN, generator=gen, stop_after=0)
 
 
 def test_config_round_trip():

@@ -14,7 +14,8 @@ from numerics.__main__ import main
 from numerics.sweep.figures import crossed_axes, draw_figures
 from numerics.sweep.run import run_sweep
 from numerics.sweep.spec import case_id, expand_cases, load_sweep_spec
-from numerics.sweep.table import CHECKS, RESULTS_NAME, columns, parse_set, read_rows
+from numerics.sweep.table import RESULTS_NAME, columns, parse_set, read_rows
+from numerics.training import get_kind
 from theory.errors import InductionHeadsError
 
 TINY_STAGES = [{"name": "selector", "params": ["C"], "lr": 1e-3, "steps": 20},
@@ -92,7 +93,7 @@ def test_table_holds_one_sorted_row_per_case(serial_rows: list[dict[str, str]],
         assert row["case_id"] == case_id(config)
         assert row["seed"] == str(config["seed"]) and row["parents"] == "1+2"
         assert parse_set(row["predicted_set"]) is not None and row["samples_used"].isdigit()
-        checks = [row[f"check_{n}"] for n in CHECKS["simplified"]]
+        checks = [row[f"check_{n}"] for n in get_kind("simplified").checks]
         assert row["passed"] == str(all(c == "True" for c in checks))
         assert float(row["loss_oracle"]) <= float(row["loss_model"])
 
@@ -157,7 +158,7 @@ def test_full_variant_rows_carry_its_checks(tmp_path: Path) -> None:
     (row,) = run_sweep(spec, expand_cases(spec), tmp_path, executor="serial",
                        progress=False).rows
     assert list(row) == list(columns("full")) and row["error"] == ""
-    assert all(row[f"check_{n}"] in ("True", "False") for n in CHECKS["full"])
+    assert all(row[f"check_{n}"] in ("True", "False") for n in get_kind("full").checks)
     assert "check_copier" not in row
 
 
@@ -203,7 +204,7 @@ BAD_SPECS = [
     ({**GRID, "grid": {**GRID["grid"], "seeds": []}}, "a non-empty list"),
     ({**GRID, "grid": {**GRID["grid"], "seq_len": [3]}}, "L > window M = 3"),
     ({**GRID, "grid": {**GRID["grid"], "seeds": [0, 0]}}, "repeated case ids"),
-    ({**GRID, "model_kind": "standard"}, "one of ('simplified', 'full')"),
+    ({**GRID, "model_kind": "gpt"}, "one of ('simplified', 'full', 'standard')"),
     ({**GRID, "seed": 3}, "no top-level seed with a grid"),
     ({**GRID, "train": {"stagewise": {"sequences": 5}}}, "the case sets them"),
     ({**GRID, "train": {"stagewise": {"steps": 5}}}, "only TrainConfig keys"),
@@ -258,7 +259,7 @@ def test_cli_runs_a_sweep_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_bad_input_exits_2_with_one_error_line(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({**GRID, "model_kind": "standard"}), encoding="utf-8")
+    spec.write_text(json.dumps({**GRID, "model_kind": "gpt"}), encoding="utf-8")
     (tmp_path / "file").write_text("", encoding="utf-8")
     good = tmp_path / "good.json"
     good.write_text(json.dumps(GRID), encoding="utf-8")

@@ -15,14 +15,16 @@ from numerics.models.simplified import InductionHeadModel
 from numerics.training import (
     JOINT_DEFAULTS,
     STAGEWISE_DEFAULTS,
+    History,
     StageConfig,
     TrainConfig,
     default_config,
+    load_checkpoint,
     log_steps,
     resume,
     train,
 )
-from numerics.training.checkpoint import History, load_checkpoint, save_checkpoint
+from numerics.training.checkpoint import save_checkpoint
 from numerics.training.config import MAX_LEARNING_RATE
 from numerics.training.loop import EXPLOSION_NATS
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
@@ -274,7 +276,7 @@ CFG = TrainConfig(**GOOD)
 BAD_TRAIN = [
     ({"model": "model"}, "model: expected a numerics.InductionHeadModel"),
     ({"source": PAPER_SOURCE.to_dict()}, "source: expected a theory.Source"),
-    ({"config": CFG.to_dict()}, "config: expected a TrainConfig"),
+    ({"config": CFG.to_dict()}, "config: expected one of"),
     ({"generator": 0}, "generator: expected a torch.Generator"),
     ({"model": _model(loss="official_ce")}, "model loss: expected config.loss = 'nll'"),
     ({"model": InductionHeadModel(PAPER_MODEL, 4)}, "model vocab_size: expected the source's d"),

@@ -148,7 +148,7 @@ def test_training_sample_losses_sit_beside_the_held_out_ones(small_report: Verif
 
 def test_final_probe_reads_the_shared_bayes_estimate_of_a_mixture(one_thread) -> None:
     from numerics.data import sample_sequences
-    from numerics.verify.job import _bayes_generator, _generators
+    from numerics.verify import case_generators
 
     mixture = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                          MixtureComponent((1, 2), 0.3, 0.1))))
@@ -161,9 +161,9 @@ def test_final_probe_reads_the_shared_bayes_estimate_of_a_mixture(one_thread) ->
         assert "bayes" in names and "bayes" not in [a[0] for a in data["absent"]], (
             names, data["absent"])
     held = sample_sequences(mixture, heldout, seq_len + 1,
-                            generator=_generators(seed)[2])                 # (n_h, L+1)
+                            generator=case_generators(seed).heldout)         # (n_h, L+1)
     estimate = bayes_predict_prior(held[:, :-1].numpy(), mixture,
-                                   rng=_bayes_generator(seed))              # (n_h, d)
+                                   rng=case_generators(seed).bayes)        # (n_h, d)
     want = prediction_loss(estimate, held[:, -1].numpy())
     assert abs(report.losses["bayes"] - want) <= BAYES_LOSS_ATOL, (
         f"Bayes loss: recomputed {want}, reported {report.losses['bayes']}")

@@ -15,11 +15,12 @@ import pytest
 
 from numerics import plots
 from numerics.cli.verify import run as main
+from numerics.probing import score_query
 from numerics.training.standard import FAST_SPEC, StandardTrainConfig
 from numerics.verify import VerifyReport, format_report, load_report, verify_case, write_report
+from numerics.verify.evaluation import best_gih_view, fitted_temperatures
 from numerics.verify.probe_checks import (
     BEST_GIH_MARGIN,
-    best_gih_losses,
     check_first_layer,
     first_layer_mass,
 )
@@ -56,14 +57,14 @@ FULL_CHECKS = ["selector", "untouched_heads", *STANDARD_CHECKS]
 
 @pytest.fixture(scope="module")
 def standard_report() -> VerifyReport:
-    return verify_case(PAPER_SOURCE, PAPER_MODEL, model="standard", config=TINY_STANDARD,
+    return verify_case(PAPER_SOURCE, PAPER_MODEL, kind="standard", config=TINY_STANDARD,
                        architecture=TINY_ARCH, heldout=100, prediction_samples=200,
                        probe_sequences=50, seed=3)
 
 
 @pytest.fixture(scope="module")
 def full_report() -> VerifyReport:
-    return verify_case(PAPER_SOURCE, PAPER_MODEL, model="full", seed=0, **TINY)
+    return verify_case(PAPER_SOURCE, PAPER_MODEL, kind="full", seed=0, **TINY)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_every_kind_reports_an_effective_set_and_its_checks(simplified_report, f
     for report, kind in ((simplified_report, "simplified"), (full_report, "full"),
                          (standard_report, "standard")):
         data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-        assert data["config"]["model_kind"] == kind == report.model_kind
+        assert data["config"]["model_kind"] == kind == report.kind
         learned = data["learned"]
         assert learned["effective_set"] == data["probe"]["last"]["effective"]["head_set"]
         assert set(learned["first_layer"]) == {f"head {h}" for h in range(1, 4)}, learned
@@ -103,7 +104,7 @@ def test_standard_report_round_trips_and_writes_its_figures(standard_report,
     paths = write_report(standard_report, tmp_path)
     names = [p.name for p in paths]
     assert names == ["report.json", "config.json",
-                     *(f"{k}.png" for k in plots.STANDARD_FIGURE_KEYS)]
+                     *(f"{k}.png" for k in plots.PROBED_FIGURE_KEYS)]
     back = load_report(tmp_path)
     assert _without_timing(back.to_dict()) == _without_timing(
         json.loads(json.dumps(standard_report.to_dict())))
@@ -117,11 +118,11 @@ def test_full_report_writes_the_tf_figures_and_the_distances(full_report, tmp_pa
     assert [p.name for p in paths[2:]] == list(plots.FIGURE_NAMES)
     assert full_report.config["model_options"]["normalization"] == "layernorm"
     assert full_report.curves == {}, "the reduced dynamics are TF's, not the full variant's"
-    assert load_report(tmp_path).model_kind == "full"
+    assert load_report(tmp_path).kind == "full"
 
 
 def test_same_seed_same_standard_report(standard_report) -> None:
-    again = verify_case(PAPER_SOURCE, PAPER_MODEL, model="standard", config=TINY_STANDARD,
+    again = verify_case(PAPER_SOURCE, PAPER_MODEL, kind="standard", config=TINY_STANDARD,
                         architecture=TINY_ARCH, heldout=100, prediction_samples=200,
                         probe_sequences=50, seed=3)
     assert _without_timing(again.to_dict()) == _without_timing(standard_report.to_dict())
@@ -129,10 +130,10 @@ def test_same_seed_same_standard_report(standard_report) -> None:
 
 def test_standard_job_scores_the_bayes_predictive_of_a_mixture(one_thread) -> None:
     from numerics.data import sample_sequences
-    from numerics.verify.probed import _generators
+    from numerics.verify import case_generators
 
     seed, heldout = 3, 100
-    report = verify_case(MIXTURE, PAPER_MODEL, model="standard", config=TINY_STANDARD,
+    report = verify_case(MIXTURE, PAPER_MODEL, kind="standard", config=TINY_STANDARD,
                          architecture=TINY_ARCH, heldout=heldout, prediction_samples=200,
                          probe_sequences=50, seed=seed)
     probes = [report.probe, *(r for r in report.history.reports if r is not None)]
@@ -141,14 +142,15 @@ def test_standard_job_scores_the_bayes_predictive_of_a_mixture(one_thread) -> No
         assert "bayes" in names and "bayes" not in [a[0] for a in data["absent"]], (
             names, data["absent"])
     assert isinstance(report.losses_train["bayes"], float), report.losses_train["bayes"]
-    # The fifth child of the seed draws the estimate; the first four are the other generators.
+    # The fourth child of the seed draws the estimate (case_generators' order).
     children = np.random.SeedSequence(seed).spawn(5)
-    pred_rng, _, held_gen, _, _ = _generators(seed)
+    gens = case_generators(seed)
+    pred_rng, held_gen = gens.prediction, gens.heldout
     assert pred_rng.random() == np.random.default_rng(children[0]).random()
     held = sample_sequences(MIXTURE, heldout, TINY_STANDARD.seq_len + 1,
                             generator=held_gen)                             # (n_h, L+1)
     estimate = bayes_predict_prior(held[:, :-1].numpy(), MIXTURE,
-                                   rng=np.random.default_rng(children[4]))  # (n_h, d)
+                                   rng=np.random.default_rng(children[3]))  # (n_h, d)
     want = prediction_loss(estimate, held[:, -1].numpy())
     assert abs(report.losses["bayes"] - want) <= BAYES_LOSS_ATOL, (
         f"Bayes loss: recomputed {want}, reported {report.losses['bayes']}")
@@ -163,7 +165,11 @@ def test_best_gih_losses_ranks_the_true_sets_first() -> None:
     gen = torch.Generator().manual_seed(0)
     fit = sample_sequences(PAPER_SOURCE, 300, 61, generator=gen).numpy()
     held = sample_sequences(PAPER_SOURCE, 300, 61, generator=gen).numpy()
-    out = best_gih_losses(fit, held, PAPER_MODEL.sets, vocab_size=3)
+    rows = fitted_temperatures(fit, PAPER_MODEL.sets, vocab_size=3)
+    uniform = np.full((len(held), 3), 1 / 3)
+    table = score_query(uniform, held, PAPER_SOURCE, PAPER_MODEL.sets,
+                        gih_at=[(k, s, a) for k, (s, a) in rows.items()])
+    out = best_gih_view(table)
     assert out["best_set"] == [1, 2], out
     a = out["by_set"]["(1, 2)"]["a"]
     direct = prediction_loss(gih_predict(held[:, :-1], (1, 2), a, vocab_size=3), held[:, -1])
@@ -184,12 +190,12 @@ def test_first_layer_check_reads_the_named_entry(simplified_report) -> None:
 
 
 @pytest.mark.parametrize("kwargs, expected", [
-    ({"model": "gpt"}, "model"),
-    ({"model": "simplified", "architecture": FAST_SPEC}, "architecture"),
-    ({"model": "standard", "sequences": 10}, "sequences"),
-    ({"model": "standard", "config": StandardTrainConfig(steps=1, seq_len=20),
+    ({"kind": "gpt"}, "model kind"),
+    ({"kind": "simplified", "architecture": FAST_SPEC}, "architecture"),
+    ({"kind": "standard", "sequences": 10}, "sequences"),
+    ({"kind": "standard", "config": StandardTrainConfig(steps=1, seq_len=20),
       "seq_len": 30}, "seq_len"),
-    ({"model": "standard", "probe_sequences": 1}, "probe_sequences"),
+    ({"kind": "standard", "probe_sequences": 1}, "probe_sequences"),
 ])
 def test_bad_model_arguments(kwargs: dict, expected: str) -> None:
     with pytest.raises(InductionHeadsError, match=expected):
@@ -200,7 +206,7 @@ def test_cli_runs_the_standard_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     config, arch = tmp_path / "train.json", tmp_path / "arch.json"
     config.write_text(json.dumps(TINY_STANDARD.to_dict()))
     arch.write_text(json.dumps(TINY_ARCH.to_dict()))
-    status = main(["--model", "standard", "--config", str(config), "--architecture", str(arch),
+    status = main(["--kind", "standard", "--config", str(config), "--architecture", str(arch),
                    "--heldout", "60", "--prediction-samples", "200", "--out",
                    str(tmp_path / "out"), "--quiet"])
     assert status in (0, 1), capsys.readouterr().err
@@ -222,7 +228,7 @@ one idle core."""
 @pytest.mark.slow
 def test_standard_transformer_on_the_paper_source_reads_as_one_two() -> None:
     config = StandardTrainConfig(steps=STANDARD_STEPS, batch_size=128, seq_len=50, device="cpu")
-    report = verify_case(PAPER_SOURCE, PAPER_MODEL, model="standard", config=config,
+    report = verify_case(PAPER_SOURCE, PAPER_MODEL, kind="standard", config=config,
                          heldout=1000, prediction_samples=1000, seed=0)
     failed = [(c.name, c.predicted, c.measured) for c in report.checks if not c.passed]
     assert not failed, f"failed (predicted, measured): {failed}\n{format_report(report)}"

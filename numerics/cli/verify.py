@@ -1,23 +1,23 @@
 """Command line of ``python -m numerics verify``: parse flags, run :func:`numerics.verify_case`, print.
 
-    python -m numerics verify [--model simplified|full|standard] [--source SOURCE.json]
+    python -m numerics verify [--kind simplified|full|standard] [--source SOURCE.json]
         [--heads H] [--window M] [--degree D] [--seq-len L] [--sequences N] [--seed S]
         [--device auto|cpu|cuda[:N]] [--mode stagewise|joint] [--config TRAIN_CONFIG.json]
         [--architecture STANDARD_SPEC.json] [--heldout N] [--prediction-samples N]
         [--out DIR] [--force] [--quiet]
 
-Defaults: TF(M, H, d, D) (``--model simplified``), the paper's source (``theory.PAPER_SOURCE``:
+Defaults: TF(M, H, d, D) (``--kind simplified``; ``--model`` is the same flag), the paper's source (``theory.PAPER_SOURCE``:
 d=3, P=(1, 2), Dirichlet(0.1)) and model (H=M=3, D=2), L=100, n=2000, seed 0, the default
 stage-wise schedule, ``--out results/verify``. ``--window`` defaults to ``max(H, 3)`` and
 ``--degree`` to ``min(H, 2)``. ``--config`` takes a ``numerics.TrainConfig`` JSON
 (``TrainConfig.to_dict``, or a ``config.json`` of ``train``); its n, L and mode then apply.
 
-``--model full`` trains the paper's full variant (docs/theory.md §7) with its own default
-rates; ``--model standard`` a standard transformer (``--architecture``: a
-``StandardSpec.to_dict`` JSON, default ``FAST_SPEC`` with H first-layer heads; ``--config``: a
-``StandardTrainConfig.to_dict`` JSON, default ``FAST_TRAINING``, L = 50, 2000 steps of 128 fresh
-sequences; ``--sequences`` and ``--mode`` do not apply). Which checks run for which model:
-:mod:`numerics.verify.job`.
+``--kind`` names an entry of the model-kind registry (:data:`numerics.training.KINDS`): ``full``
+trains the paper's full variant (docs/theory.md §7) with its own default rates; ``standard`` a
+standard transformer (``--architecture``: a ``StandardSpec.to_dict`` JSON, default ``FAST_SPEC``
+with H first-layer heads; ``--config``: a ``StandardTrainConfig.to_dict`` JSON, default
+``FAST_TRAINING``, L = 50, 2000 steps of 128 fresh sequences; ``--sequences`` does not apply).
+Which checks run for which kind: its registry entry's ``checks``.
 
 Prints the check table (predicted, measured, tolerance, PASS/FAIL), the held-out losses, notes,
 the verdict and the time taken, and writes ``report.json``, ``config.json`` and the figures into
@@ -48,7 +48,7 @@ from numerics.cli.inputs import (
 )
 from numerics.cli.outputs import out_directory
 from numerics.cli.status import EXIT_CHECK_FAILED, EXIT_OK, Parser, guarded
-from numerics.training.config import TrainConfig
+from numerics.training.kinds import KIND_NAMES, KINDS, get_kind
 from theory.errors import InductionHeadsError
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, load_source
 
@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "training reaches the prediction.",
         epilog="Exit status: 0 every check passed, 1 a check failed, 2 bad input (one 'error:' "
                "line), 130 interrupted.")
-    p.add_argument("--model", choices=("simplified", "full", "standard"), default="simplified",
-                   help="what to train: TF(M, H, d, D), its full variant, or a standard "
-                        "transformer (default simplified)")
+    p.add_argument("--kind", "--model", dest="kind", choices=KIND_NAMES, default="simplified",
+                   help="the model kind to train: " + "; ".join(
+                       f"{k.name}: {k.summary}" for k in KINDS.values()) + " (default simplified)")
     p.add_argument("--source", type=Path, default=None,
                    help="source JSON (theory.Source.to_dict); default: the paper's source")
     p.add_argument("--heads", type=int, default=PAPER_MODEL.heads, help="H (default 3)")
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None,
                    help="a TrainConfig JSON replacing the default schedule")
     p.add_argument("--architecture", type=Path, default=None,
-                   help="a StandardSpec JSON for --model standard")
+                   help="an architecture JSON (a StandardSpec for --kind standard)")
     p.add_argument("--heldout", type=int, default=None, help="held-out sequences (default 2000)")
     p.add_argument("--prediction-samples", type=int, default=None,
                    help="Monte Carlo sequences of the prediction (default 2000)")
@@ -110,28 +110,26 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, ModelSpec, Any, Any]:
     window = max(heads, PAPER_MODEL.window) if args.window is None else args.window
     degree = min(heads, PAPER_MODEL.degree) if args.degree is None else args.degree
     spec = ModelSpec(heads=heads, window=window, degree=degree)
-    standard = args.model == "standard"
-    if not standard:
-        for flag, value in (("--architecture", args.architecture),):
-            if value is not None:
-                raise InductionHeadsError(f"{flag}: expected only with --model standard, "
-                                          f"received it with --model {args.model}")
-    elif args.sequences is not None:
-        raise InductionHeadsError("--sequences: expected only with --model simplified or full "
-                                  "(the standard transformer trains on fresh batches: set "
-                                  f"batch_size in --config), received {args.sequences}")
+    kind = get_kind(args.kind)
+    if args.architecture is not None and kind.architecture_class is None:
+        raise InductionHeadsError(f"--architecture: expected only with a kind that has one "
+                                  f"({', '.join(k.name for k in KINDS.values() if k.architecture_class)}), "
+                                  f"received it with --kind {kind.name}")
+    if args.sequences is not None and not kind.fixed_sample:
+        raise InductionHeadsError(f"--sequences: expected only with --kind "
+                                  f"{' or '.join(k.name for k in KINDS.values() if k.fixed_sample)} "
+                                  f"(--kind {kind.name} trains on fresh batches: set batch_size "
+                                  f"in --config), received {args.sequences}")
     config = architecture = None
     if args.config is not None:
-        from numerics.training.standard import StandardTrainConfig
-        config = read_train_config(args.config, "--config", {},
-                                   cls=StandardTrainConfig if standard else TrainConfig)
+        config = read_train_config(args.config, "--config", {}, cls=kind.config_class)
         if args.device is None:
             check_device(config.device, "--config device")
     if args.architecture is not None:
-        from numerics.training.standard import StandardSpec
-        data = read_json_file(args.architecture, "--architecture", "StandardSpec")
+        data = read_json_file(args.architecture, "--architecture",
+                              kind.architecture_class.__name__)
         try:
-            architecture = StandardSpec.from_dict(data)
+            architecture = kind.architecture_class.from_dict(data)
         except InductionHeadsError as err:
             raise InductionHeadsError(f"--architecture {str(args.architecture)!r}: {err}"
                                       ) from None
@@ -152,7 +150,7 @@ def _verify(args: argparse.Namespace) -> int:
     source, spec, config, architecture = _inputs(args)
     report = verify_case(
         source, spec, seq_len=args.seq_len, sequences=args.sequences, seed=args.seed,
-        mode=args.mode, config=config, device=args.device, model=args.model,
+        mode=args.mode, config=config, device=args.device, kind=args.kind,
         architecture=architecture,
         heldout=DEFAULT_HELDOUT if args.heldout is None else args.heldout,
         prediction_samples=(DEFAULT_PREDICTION_SAMPLES if args.prediction_samples is None

@@ -29,7 +29,7 @@ Named taps (``forward(..., return_taps=True)``), the names of the simplified mod
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +115,10 @@ def _check_context(context: object, window: int, vocab_size: int) -> None:
             (lo, hi))
 
 
+TAP_LAYOUTS = {"copier.attention": "copier_positions", "classifier.attention": "query"}
+"""Tap name -> layout of the full variant's attention taps."""
+
+
 class FullInductionHeadModel(nn.Module):
     """The full variant of TF(M, H, d, D) (module docstring, docs/theory.md §7).
 
@@ -136,6 +140,9 @@ class FullInductionHeadModel(nn.Module):
         dtype: parameter and activation dtype (float64 for theory checks).
         device: torch device of the parameters.
     """
+
+    kind: ClassVar[str] = "full"
+    """The model kind's name in the registry (:data:`numerics.training.KINDS`)."""
 
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
                  normalization: str = "layernorm", self_attention: bool = True,
@@ -349,3 +356,32 @@ class FullInductionHeadModel(nn.Module):
         """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints)."""
         return {"normalization": self.normalization, "self_attention": self.self_attention,
                 "relu_similarity": self.relu_similarity, "ln_eps": self.ln_eps}
+
+    @classmethod
+    def check_options(cls, options: object) -> dict[str, object]:
+        """``options`` read back from a file (:meth:`constructor_options`), checked.
+
+        Raises:
+            InductionHeadsError: on other keys or a value the constructor would refuse.
+        """
+        keys = ("normalization", "self_attention", "relu_similarity", "ln_eps")
+        require(isinstance(options, dict) and set(options) == set(keys), "model_options",
+                f"a dict with keys {keys} (model kind 'full')",
+                sorted(map(str, options)) if isinstance(options, dict)
+                else type(options).__name__)
+        checks = {"normalization": (lambda v: v in NORMALIZATIONS, f"one of {NORMALIZATIONS}"),
+                  "self_attention": (lambda v: isinstance(v, bool), "a bool"),
+                  "relu_similarity": (lambda v: isinstance(v, bool), "a bool"),
+                  "ln_eps": (lambda v: isinstance(v, float) and v >= 0, "a float >= 0")}
+        for key, (ok, wanted) in checks.items():
+            require(ok(options[key]), f"model_options[{key!r}]", wanted, options[key])
+        return dict(options)
+
+    def default_taps(self) -> tuple[str, ...]:
+        """The taps the probe reads by default: the copier's and the classifier's attention."""
+        return tuple(TAP_LAYOUTS)
+
+    def tap_layout(self, name: str) -> str:
+        """The layout (:mod:`numerics.probing.attention`) of tap ``name``: ``copier.attention``
+        is ``"copier_positions"`` (n, H, L+1, K), ``classifier.attention`` ``"query"``."""
+        return TAP_LAYOUTS.get(name, "auto")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Real
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -253,6 +253,10 @@ def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
                         gram.reshape(L + 1, window * window, n).contiguous())
 
 
+TAP_LAYOUTS = {"copier.attention": "copier", "classifier.attention": "query"}
+"""Tap name -> layout of TF's attention taps (:meth:`InductionHeadModel.tap_layout`)."""
+
+
 class InductionHeadModel(nn.Module):
     """TF(M, H, d, D) with trainable copier logits ``w`` (H, M), selector ``C`` (|𝒮|,) and ``a``.
 
@@ -274,6 +278,9 @@ class InductionHeadModel(nn.Module):
         InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, input form, or a
             device that is not spelled as above or does not exist on this machine.
     """
+
+    kind: ClassVar[str] = "simplified"
+    """The model kind's name in the registry (:data:`numerics.training.KINDS`)."""
 
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
                  dtype: torch.dtype | str = torch.float32,
@@ -407,6 +414,26 @@ class InductionHeadModel(nn.Module):
     def constructor_options(self) -> dict[str, object]:
         """The constructor's keywords beyond spec, d, loss, dtype and device: none."""
         return {}
+
+    @classmethod
+    def check_options(cls, options: object) -> dict[str, object]:
+        """``options`` read back from a file, checked: TF has none, so ``{}``.
+
+        Raises:
+            InductionHeadsError: on anything else.
+        """
+        require(options == {}, "model_options", "{} (the simplified model has no options)",
+                options if isinstance(options, (dict, type(None))) else type(options).__name__)
+        return {}
+
+    def default_taps(self) -> tuple[str, ...]:
+        """The taps the probe reads by default: the copier's and the classifier's attention."""
+        return tuple(TAP_LAYOUTS)
+
+    def tap_layout(self, name: str) -> str:
+        """The layout (:mod:`numerics.probing.attention`) of tap ``name``: ``copier.attention``
+        is ``"copier"`` (H, M), ``classifier.attention`` ``"query"`` (n, L)."""
+        return TAP_LAYOUTS.get(name, "auto")
 
     def loss_and_copier(self, tokens: torch.Tensor, inputs: CopierInputs | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,8 +55,9 @@ biases and LayerNorm shifts 0, LayerNorm scales 1.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -251,6 +252,10 @@ class _Block(nn.Module):
         return x
 
 
+_PATTERN_TAP = re.compile(r"blocks\.\d+\.attn\.hook_pattern")
+"""An attention pattern tap (``(n, heads, L, L)``, query × key)."""
+
+
 class StandardTransformer(nn.Module):
     """GPT-style causal transformer over the vocabulary ``[d]`` (module docstring).
 
@@ -265,6 +270,9 @@ class StandardTransformer(nn.Module):
     Raises:
         InductionHeadsError: on a bad spec, vocabulary, generator or dtype.
     """
+
+    kind: ClassVar[str] = "standard"
+    """The model kind's name in the registry (:data:`numerics.training.KINDS`)."""
 
     def __init__(self, spec: StandardSpec, vocab_size: int, *, generator: torch.Generator,
                  dtype: torch.dtype = torch.float32,
@@ -396,6 +404,18 @@ class StandardTransformer(nn.Module):
         if positions == "last":
             return F.cross_entropy(logits[:, -1], targets[:, -1])
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
+
+    def default_taps(self) -> tuple[str, ...]:
+        """The taps the probe reads by default: the first layer's attention pattern (which
+        parent each head copies) and the last layer's (the match read-out of its last query
+        row); one name for a one-layer model."""
+        last = self.spec.n_layers - 1
+        return tuple(dict.fromkeys(f"blocks.{i}.attn.hook_pattern" for i in (0, last)))
+
+    def tap_layout(self, name: str) -> str:
+        """The layout (:mod:`numerics.probing.attention`) of tap ``name``: every
+        ``blocks.{i}.attn.hook_pattern`` is a ``"pattern"`` (n, heads, L, L); others ``"auto"``."""
+        return "pattern" if _PATTERN_TAP.fullmatch(name) else "auto"
 
     def tap_names(self) -> tuple[str, ...]:
         """The names ``forward(..., return_taps=True)`` returns for this spec, in order."""

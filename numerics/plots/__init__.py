@@ -21,7 +21,7 @@ from numerics.plots.report import (
     ALL_FIGURE_NAMES,
     FIGURE_KEYS,
     FIGURE_NAMES,
-    STANDARD_FIGURE_KEYS,
+    PROBED_FIGURE_KEYS,
     figure_keys,
     report_figures,
     save_report_figures,
@@ -38,7 +38,7 @@ from numerics.plots.training import (
     stage_spans,
 )
 
-__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "STANDARD_FIGURE_KEYS", "ALL_FIGURE_NAMES",
+__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "PROBED_FIGURE_KEYS", "ALL_FIGURE_NAMES",
            "REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE", "KL_AXIS_FLOOR", "figure_keys",
            "set_colors", "stage_spans", "plot_selector", "plot_copier", "plot_temperature",
            "plot_losses", "plot_distances", "plot_first_layer", "report_figures",

@@ -1,9 +1,10 @@
-"""The figures of a verification report, chosen by the model it trained.
+"""The figures of a verification report, chosen by the model kind it trained.
 
-TF and its full variant (:data:`FIGURE_KEYS`): the selector, the copier, the temperature and
-the losses of :mod:`numerics.plots.training`, and the distance to every reference over training
-(:func:`numerics.plots.probe.plot_distances`). The standard transformer
-(:data:`STANDARD_FIGURE_KEYS`) has no selector, copier or temperature to plot: its losses (the
+A kind with TF's selector (:attr:`numerics.training.ModelKind.has_selector`; TF and its full
+variant, :data:`FIGURE_KEYS`): the selector, the copier, the temperature and the losses of
+:mod:`numerics.plots.training`, and the distance to every reference over training
+(:func:`numerics.plots.probe.plot_distances`). A kind without one (the standard transformer,
+:data:`PROBED_FIGURE_KEYS`) has no selector, copier or temperature to plot: its losses (the
 logged last-position loss on its evaluation batch against the references on that batch), the
 distances, and its first layer's attention by offset.
 """
@@ -26,27 +27,25 @@ from numerics.plots.training import (
     plot_temperature,
     stage_spans,
 )
+from numerics.training.kinds import get_kind
 from numerics.training.reports import settled_step
 
-__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "STANDARD_FIGURE_KEYS", "ALL_FIGURE_NAMES",
+__all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "PROBED_FIGURE_KEYS", "ALL_FIGURE_NAMES",
            "figure_keys", "report_figures", "save_report_figures"]
 
 FIGURE_KEYS = ("selector", "copier", "temperature", "losses", "distances")
-"""Keys of :func:`report_figures` for TF and its full variant, in order."""
+"""Keys of :func:`report_figures` for a kind with a selector, in order."""
 FIGURE_NAMES = tuple(f"{key}.png" for key in FIGURE_KEYS)
 """File names :func:`save_report_figures` writes for them, in order."""
-STANDARD_FIGURE_KEYS = ("losses", "distances", "first_layer")
-"""Keys of :func:`report_figures` for the standard transformer, in order."""
+PROBED_FIGURE_KEYS = ("losses", "distances", "first_layer")
+"""Keys of :func:`report_figures` for a kind read through the probe only, in order."""
 ALL_FIGURE_NAMES = tuple(dict.fromkeys(FIGURE_NAMES + tuple(
-    f"{key}.png" for key in STANDARD_FIGURE_KEYS)))
+    f"{key}.png" for key in PROBED_FIGURE_KEYS)))
 """Every figure a report of any model can write (what marks a directory as a run's)."""
 
-_FIRST_LAYER = "blocks.0.attn.hook_pattern"
-
-
 def figure_keys(kind: str) -> tuple[str, ...]:
-    """The figure keys of a report of model kind ``kind``."""
-    return STANDARD_FIGURE_KEYS if kind == "standard" else FIGURE_KEYS
+    """The figure keys of a report of model kind ``kind`` (a name in the registry)."""
+    return FIGURE_KEYS if get_kind(kind).has_selector else PROBED_FIGURE_KEYS
 
 
 def _distances(data: Mapping[str, Any], stages: Any) -> Figure:
@@ -69,7 +68,8 @@ def report_figures(data: Mapping[str, Any], *,
     """
     hist, curves, losses = data["history"], data.get("curves") or {}, data["losses"]
     train, predicted = data["config"]["train"], data["predicted"]
-    if data["config"].get("model_kind") == "standard":
+    kind = get_kind(data["config"].get("model_kind", "simplified"))
+    if not kind.has_selector:
         probe = data.get("probe") or {}
         return {
             "losses": plot_losses(hist["steps"], hist["eval_last_loss"],
@@ -79,15 +79,15 @@ def report_figures(data: Mapping[str, Any], *,
             "distances": _distances(data, None),
             "first_layer": plot_first_layer(probe.get("offsets", []),
                                             selected_set=predicted["selected_set"],
-                                            entry=_FIRST_LAYER),
+                                            entry=kind.first_layer_tap),
         }
     stages = stage_spans(train["stages"])
     copier = [o if isinstance(o, int) and not isinstance(o, bool) else None
               for o in predicted["copier"]]
     joint = train.get("mode") == "joint"
-    full = data["config"].get("model_kind") == "full"
     why = {name: ("joint training has no reduced dynamics" if joint
-                  else "the reduced dynamics are TF's; the full variant has none" if full
+                  else f"the reduced dynamics are TF's; model kind {kind.name!r} has none"
+                  if not kind.stage1_replicator
                   else f"no stage trains {param} alone") for name, param in
            (("selector", "C"), ("temperature", "a"))}
     return {

@@ -37,7 +37,7 @@ Public API:
 from numerics.probing.adapters import LogitsAdapter, TapsAdapter, attention_taps, from_logits
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from numerics.probing.callback import probe_callback
-from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe
+from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe, score_query
 from numerics.probing.report import (
     EffectiveSet,
     MatchCorrelation,
@@ -50,6 +50,7 @@ from numerics.probing.scoring import KL_FLOOR, KL_TIE_ATOL
 
 __all__ = [
     "probe",
+    "score_query",
     "ATTENTION_LAYOUTS",
     "ProbeReport",
     "ScoreTable",

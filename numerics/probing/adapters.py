@@ -14,7 +14,6 @@ arrays or torch tensors (detached, moved to the CPU, cast to float64).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +21,6 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
-from numerics.models import FullInductionHeadModel, InductionHeadModel, StandardTransformer
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
 
@@ -146,23 +144,13 @@ class TapsAdapter:
         return {s: (taps[s], self.layouts[s]) for s in self.names}
 
 
-_PATTERN = re.compile(r"blocks\.\d+\.attn\.hook_pattern")
-"""A StandardTransformer's attention pattern tap (``(n, heads, L, L)``, query × key)."""
-
-
 def _library_taps(model: Any) -> tuple[tuple[str, ...], Callable[[str], str]] | None:
-    """Default tap names and the layout of a tap name for a library model, else None."""
-    if isinstance(model, InductionHeadModel):
-        known = {"copier.attention": "copier", "classifier.attention": "query"}
-    elif isinstance(model, FullInductionHeadModel):
-        known = {"copier.attention": "copier_positions", "classifier.attention": "query"}
-    elif isinstance(model, StandardTransformer):
-        last = model.spec.n_layers - 1
-        names = tuple(dict.fromkeys(f"blocks.{i}.attn.hook_pattern" for i in (0, last)))
-        return names, lambda s: "pattern" if _PATTERN.fullmatch(s) else "auto"
-    else:
+    """Default tap names and the layout of a tap name for a model that declares its own
+    (``default_taps()`` and ``tap_layout(name)``, as the library's models do), else None."""
+    defaults, layout = getattr(model, "default_taps", None), getattr(model, "tap_layout", None)
+    if not (callable(defaults) and callable(layout)):
         return None
-    return tuple(known), lambda s: known.get(s, "auto")
+    return tuple(defaults()), layout
 
 
 def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None, *,
@@ -170,8 +158,8 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
                    inputs: str = "auto") -> TapsAdapter:
     """Attention taps of a model for the probe, each with its layout declared.
 
-    Defaults for the library models (names, then layouts of
-    :mod:`numerics.probing.attention`):
+    Defaults for the library models, which declare them (``default_taps()`` and
+    ``tap_layout(name)``; names, then layouts of :mod:`numerics.probing.attention`):
 
     - :class:`numerics.InductionHeadModel`: ``copier.attention`` (``"copier"``, (H, M)) and
       ``classifier.attention`` (``"query"``, (n, L));
@@ -206,14 +194,16 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
     library = _library_taps(model)
     if names is None:
         require(library is not None, "names",
-                "tap names for a model that is not InductionHeadModel, FullInductionHeadModel "
-                "or StandardTransformer", type(model).__name__)
+                "tap names for a model that does not declare its own (default_taps(), as "
+                "InductionHeadModel, FullInductionHeadModel and StandardTransformer do)",
+                type(model).__name__)
         names = library[0]
     require(not isinstance(names, str), "names", "a sequence of tap names, not one string",
             names)
     names = tuple(names)
-    if isinstance(model, StandardTransformer):
-        available = model.tap_names()
+    listed = getattr(model, "tap_names", None)
+    if callable(listed):
+        available = listed()
         missing = [s for s in names if s not in available]
         require(not missing, "tap names", f"names among {available}", missing)
     declared = {} if library is None else {s: library[1](s) for s in names}

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from numerics.models.standard import StandardTransformer
 from numerics.probing.adapters import attention_taps
 from numerics.probing.measure import probe
 from theory.errors import require
@@ -47,8 +46,9 @@ def next_token_model(model: Any) -> Callable[[Any], Any]:
     Raises:
         InductionHeadsError: when ``model`` is not callable.
     """
-    if isinstance(model, StandardTransformer):
-        return model.next_token_probs
+    reader = getattr(model, "next_token_probs", None)
+    if callable(reader):  # a model whose forward returns more than x_(L+1)'s probabilities
+        return reader
     require(callable(model), "model", "a StandardTransformer, a library TF model or a callable "
             "context (n, L) -> probabilities (n, d)", type(model).__name__)
     return model

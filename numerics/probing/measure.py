@@ -39,11 +39,12 @@ import torch
 import numerics
 from numerics.probing.adapters import call_model, call_once, to_numpy
 from numerics.probing.attention import summarise_attention
-from numerics.probing.report import ProbeReport
+from numerics.probing.report import ProbeReport, ScoreTable
 from numerics.probing.scoring import score_table
 from theory.bayes import bayes_predict_prior, bayes_predict_prior_positions, needs_monte_carlo
 from theory.errors import InductionHeadsError, require
 from theory.limit import LimitPrediction, predict_limit
+from theory.notation import head_set_label
 from theory.positional import (
     ADDITIVE_SMOOTHING,
     last_match_counts,
@@ -55,7 +56,7 @@ from theory.predictors import oracle_predict
 from theory.probabilities import PROB_SUM_ATOL, check_probabilities
 from theory.spec import ModelSpec, Source, head_sets
 
-__all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe"]
+__all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe", "score_query"]
 
 DEFAULT_TEMPERATURE_BOUNDS = (0.0, 60.0)
 """At ``a = 60`` a non-matching key weighs ``e^-60 ≈ 1e-26``: the GIH is at its ``a = ∞`` limit."""
@@ -161,6 +162,32 @@ def _resolve_limit(limit: Any, rng: Any, source: Source, spec: ModelSpec, seq_le
     return limit
 
 
+def _resolve_given(gih_at: Any, sets: tuple[tuple[int, ...], ...]
+                   ) -> tuple[tuple[str, tuple[int, ...], float], ...]:
+    """``(name, S, a)`` of the GIHs at given temperatures (:func:`probe`'s ``gih_at``)."""
+    if gih_at is None:
+        return ()
+    require(isinstance(gih_at, Mapping), "gih_at", "a mapping name -> (head set, a)",
+            type(gih_at).__name__)
+    taken = {"uniform", "unigram", "bayes", "oracle"} | {
+        f"{kind}{head_set_label(s)}" for s in sets for kind in ("gih", "gih_inf")}
+    out = []
+    for name, value in gih_at.items():
+        require(isinstance(name, str) and name not in taken, "gih_at name",
+                "a string that names no other reference", name)
+        try:
+            head_set, a = value
+            head_set, a = tuple(sorted(int(h) for h in head_set)), float(a)
+        except (TypeError, ValueError):
+            raise InductionHeadsError(
+                f"gih_at[{name!r}]: expected (head set, a), received {value!r}") from None
+        require(head_set in sets, f"gih_at[{name!r}] head set", f"one of the scored sets {sets}",
+                head_set)
+        require(not math.isnan(a) and a >= 0, f"gih_at[{name!r}] a", "a number >= 0 or inf", a)
+        out.append((name, head_set, a))
+    return tuple(out)
+
+
 def _check_bounds(bounds: Any) -> tuple[float, float]:
     try:
         lo, hi = (float(b) for b in bounds)
@@ -187,7 +214,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
           sets: Sequence[Sequence[int]] | None = None,
           temperature_bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
           smoothing: float = ADDITIVE_SMOOTHING, inputs: str = "auto",
-          batch_size: int | None = None, atol: float = PROB_SUM_ATOL) -> ProbeReport:
+          batch_size: int | None = None, atol: float = PROB_SUM_ATOL,
+          gih_at: Mapping[str, tuple[Sequence[int], float]] | None = None) -> ProbeReport:
     """Score a next-token model against the reference predictors and theory's limit.
 
     Args:
@@ -229,9 +257,16 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
             (:mod:`numerics.probing.adapters`).
         batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
         atol: accepted ``|row sum - 1|`` of probabilities and attention rows.
+        gih_at: ``name -> (S, a)``: GIHs at given temperatures to score beside the fitted ones
+            (kind ``gih_at``, e.g. ``{"gih_trained_a": ((1, 2), 5.1)}``); each ``S`` among the
+            scored sets, ``a >= 0`` or ``inf`` (the unsmoothed ``a = ∞`` limit).
+
+    Every score of the query table also holds the reference's own loss on the targets
+    ``x_{L+1}`` (``Score.loss``), and the table the model's (``ScoreTable.model_loss``): the
+    one place the library scores a model and the reference predictors on held-out sequences.
 
     Returns:
-        The :class:`numerics.probe.ProbeReport`.
+        The :class:`numerics.probing.ProbeReport`.
 
     Raises:
         InductionHeadsError: on bad arguments, tokens outside the vocabulary or of the wrong
@@ -252,6 +287,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     first = max([1, source.max_parent] + [max(s) for s in set_list if s])
     require(L >= first, "seq_len", f"L >= max(r, max offset of the sets) = {first}", L)
     lim = _resolve_limit(limit, rng, source, spec, L, limit_samples)
+    given = _resolve_given(gih_at, set_list)
 
     absent = []
     drawable = rng is not None or not needs_monte_carlo(source)
@@ -275,16 +311,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
 
     q = _normalised(call_model(model, context, inputs=inputs, batch_size=batch_size,
                                check=check_last))  # (n, d)
-    seen = last_match_counts(context, (), vocab_size=d)[1]  # (n, d)
-    fixed = [("uniform", np.full((count, 1, d), 1.0 / d)),
-             ("unigram", ((seen + smoothing) / (L + d * smoothing))[:, None])]
-    counts = ((s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
-              for s in set_list)
-    tail = [] if bayes is None else [("bayes", bayes[:, None])]
-    if kern is not None:
-        tail.append(("oracle", oracle_predict(context, parents, kern)[:, None]))
-    last = score_table(q[:, None], fixed=fixed, counts=counts, tail=tail, bounds=bounds,
-                       smoothing=smoothing, positions=(L, L))
+    last = score_query(q, toks, source, set_list, kernels=kern, bayes=bayes, gih_at=given,
+                       bounds=bounds, smoothing=smoothing)
 
     positions = None
     if per_position is not None:
@@ -304,6 +332,43 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
                        positions=positions, selected_set=lim.selected_set,
                        selected_decidable=lim.decidable, parents=parents, absent=tuple(absent),
                        offsets=offsets, matches=matches)
+
+
+def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
+                sets: Sequence[tuple[int, ...]], *, kernels: np.ndarray | None = None,
+                bayes: np.ndarray | None = None,
+                gih_at: Sequence[tuple[str, tuple[int, ...], float]] = (),
+                bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
+                smoothing: float = ADDITIVE_SMOOTHING) -> ScoreTable:
+    """The query table: a model's prediction of ``x_{L+1}`` against every reference, with the
+    losses of both on the targets (the scorer behind :func:`probe` and
+    :func:`numerics.verify.heldout_losses`).
+
+    Args:
+        model: float64 ``(n, d)``, the model's probabilities of ``x_{L+1}``.
+        tokens: int64 ``(n, L+1)``, the contexts then the targets.
+        source: their source (d, P).
+        sets: the GIH head sets to fit and score.
+        kernels: ``(n,) + (d,)*k + (d,)`` kernels (the oracle), or None.
+        bayes: ``(n, d)`` Bayes predictive, or None (absent).
+        gih_at: ``(name, S, a)`` GIHs at given temperatures; each ``S`` in ``sets``.
+        bounds: the temperature fit's bounds.
+        smoothing: ``β`` of the unigram and the ``a = ∞`` GIHs.
+    """
+    count, L = tokens.shape[0], tokens.shape[1] - 1
+    d = source.vocab_size
+    context = np.ascontiguousarray(tokens[:, :L])  # (n, L)
+    seen = last_match_counts(context, (), vocab_size=d)[1]  # (n, d)
+    fixed = [("uniform", np.full((count, 1, d), 1.0 / d)),
+             ("unigram", ((seen + smoothing) / (L + d * smoothing))[:, None])]
+    counts = ((s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
+              for s in sets)
+    tail = [] if bayes is None else [("bayes", bayes[:, None])]
+    if kernels is not None:
+        tail.append(("oracle", oracle_predict(context, source.parents, kernels)[:, None]))
+    return score_table(model[:, None], fixed=fixed, counts=counts, tail=tail, bounds=bounds,
+                       smoothing=smoothing, positions=(L, L), given=tuple(gih_at),
+                       targets=tokens[:, L])
 
 
 def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | None,

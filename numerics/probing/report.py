@@ -69,15 +69,23 @@ class Score:
 
     Attributes:
         name: ``"uniform"``, ``"unigram"``, ``"gih(1, 2)"`` (fitted temperature),
-            ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), ``"bayes"`` or ``"oracle"``; head sets
-            spelled by :func:`theory.head_set_label` (``"gih(1)"``, ``"gih()"``).
-        kind: the name without the set: one of those six words.
-        head_set: ``S`` for the two GIH kinds, else None.
-        temperature: the fitted ``a`` (``gih``), ``inf`` (``gih_inf``), else None.
+            ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), a caller's name for a GIH at a given
+            temperature (kind ``"gih_at"``, e.g. ``"gih_trained_a"``), ``"bayes"`` or
+            ``"oracle"``; head sets spelled by :func:`theory.head_set_label` (``"gih(1)"``,
+            ``"gih()"``).
+        kind: ``uniform``, ``unigram``, ``gih``, ``gih_inf``, ``gih_at``, ``bayes`` or
+            ``oracle``.
+        head_set: ``S`` for the three GIH kinds, else None.
+        temperature: the fitted ``a`` (``gih``), ``inf`` (``gih_inf``), the given ``a``
+            (``gih_at``), else None.
         kl: mean over sequences of KL(reference ‖ model) in nats.
         kl_se: its standard error over sequences.
         tv: mean total variation ``½ Σ_e |reference(e) - model(e)|``.
         tv_se: its standard error.
+        loss: the reference's own mean loss on the held-out targets ``x_{L+1}``,
+            ``-log max(p(x_{L+1}), LOSS_FLOOR)`` (the query table only; None elsewhere).
+        loss_se: its standard error over sequences.
+        floor_hits: sequences whose target the reference gives less than ``LOSS_FLOOR``.
     """
 
     name: str
@@ -88,12 +96,18 @@ class Score:
     kl_se: float
     tv: float
     tv_se: float
+    loss: float | None = None
+    loss_se: float | None = None
+    floor_hits: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Score:
+        hits = data.get("floor_hits")
         return cls(name=str(data["name"]), kind=str(data["kind"]), head_set=_set(data["head_set"]),
                    temperature=_dec(data["temperature"]), kl=_dec(data["kl"]),
-                   kl_se=_dec(data["kl_se"]), tv=_dec(data["tv"]), tv_se=_dec(data["tv_se"]))
+                   kl_se=_dec(data["kl_se"]), tv=_dec(data["tv"]), tv_se=_dec(data["tv_se"]),
+                   loss=_dec(data.get("loss")), loss_se=_dec(data.get("loss_se")),
+                   floor_hits=None if hits is None else int(hits))
 
 
 @dataclass(frozen=True)
@@ -140,9 +154,13 @@ class ScoreTable:
         first_position: first position ``l`` averaged over.
         last_position: last position ``l`` averaged over.
         scores: one :class:`Score` per reference, in the order uniform, unigram, gih per set,
-            gih_inf per set, bayes, oracle (the absent ones left out).
+            gih_inf per set, gih_at per given temperature, bayes, oracle (the absent ones left
+            out).
         effective: the :class:`EffectiveSet`.
         closest: name of the score with the smallest mean KL (first in ``scores`` on ties).
+        model_loss: the model's mean loss on the held-out targets (the query table; else None).
+        model_loss_se: its standard error.
+        model_floor_hits: sequences whose target the model gives less than ``LOSS_FLOOR``.
     """
 
     first_position: int
@@ -150,6 +168,9 @@ class ScoreTable:
     scores: tuple[Score, ...]
     effective: EffectiveSet
     closest: str
+    model_loss: float | None = None
+    model_loss_se: float | None = None
+    model_floor_hits: int | None = None
 
     def score(self, name: str) -> Score:
         """The score called ``name`` (e.g. ``"bayes"``, ``"gih(1, 2)"``)."""
@@ -162,15 +183,25 @@ class ScoreTable:
     def to_dict(self) -> dict[str, Any]:
         return {"first_position": self.first_position, "last_position": self.last_position,
                 "scores": [_plain(s) for s in self.scores],
-                "effective": _plain(self.effective), "closest": self.closest}
+                "effective": _plain(self.effective), "closest": self.closest,
+                "model_loss": _enc(self.model_loss), "model_loss_se": _enc(self.model_loss_se),
+                "model_floor_hits": self.model_floor_hits}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoreTable:
+        hits = data.get("model_floor_hits")
         return cls(first_position=int(data["first_position"]),
                    last_position=int(data["last_position"]),
                    scores=tuple(Score.from_dict(s) for s in data["scores"]),
                    effective=EffectiveSet.from_dict(data["effective"]),
-                   closest=str(data["closest"]))
+                   closest=str(data["closest"]), model_loss=_dec(data.get("model_loss")),
+                   model_loss_se=_dec(data.get("model_loss_se")),
+                   model_floor_hits=None if hits is None else int(hits))
+
+    def losses(self) -> dict[str, float | None]:
+        """``{"model": loss, score name: loss}`` on the held-out targets (None where a table
+        holds no losses)."""
+        return {"model": self.model_loss, **{s.name: s.loss for s in self.scores}}
 
 
 @dataclass(frozen=True)

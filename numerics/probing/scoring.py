@@ -30,10 +30,10 @@ from scipy.optimize import minimize_scalar
 from numerics.probing.report import EffectiveSet, Score, ScoreTable
 from theory.notation import head_set_label
 from theory.positional import gih_from_counts
-from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL
+from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL, per_sequence_loss
 
 __all__ = ["KL_FLOOR", "KL_TIE_ATOL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
-           "score_table"]
+           "score_table", "target_losses"]
 
 KL_FLOOR = LOSS_FLOOR
 """Floor on the model's probabilities inside the KL's log, the library's loss floor."""
@@ -109,12 +109,28 @@ def fit_temperature(matched: np.ndarray, seen: np.ndarray, model: np.ndarray,
     return float(grid[k])
 
 
+def target_losses(probs: np.ndarray, targets: np.ndarray | None
+                  ) -> tuple[float | None, float | None, int | None]:
+    """``(mean, standard error, floor hits)`` of ``-log max(p(target), LOSS_FLOOR)`` for
+    ``probs`` ``(n, 1, d)`` and ``targets`` ``(n,)``; ``(None, None, None)`` without targets."""
+    if targets is None:
+        return None, None, None
+    rows = probs[:, 0]                                                     # (n, d)
+    values = per_sequence_loss(rows, targets)                              # (n,)
+    hits = int(np.sum(rows[np.arange(len(targets)), targets] < LOSS_FLOOR))
+    mean, se = _mean_se(values)
+    return mean, se, hits
+
+
 def _score(name: str, kind: str, head_set: tuple[int, ...] | None, temperature: float | None,
-           kl: np.ndarray, tv: np.ndarray) -> Score:
+           reference: np.ndarray, model: np.ndarray, targets: np.ndarray | None) -> Score:
+    kl, tv = divergences(reference, model)
     kl_mean, kl_se = _mean_se(kl)
     tv_mean, tv_se = _mean_se(tv)
+    loss, loss_se, hits = target_losses(reference, targets)
     return Score(name=name, kind=kind, head_set=head_set, temperature=temperature,
-                 kl=kl_mean, kl_se=kl_se, tv=tv_mean, tv_se=tv_se)
+                 kl=kl_mean, kl_se=kl_se, tv=tv_mean, tv_se=tv_se, loss=loss, loss_se=loss_se,
+                 floor_hits=hits)
 
 
 def _effective(sets: Sequence[tuple[int, ...]], temperatures: Sequence[float],
@@ -144,7 +160,9 @@ def _effective(sets: Sequence[tuple[int, ...]], temperatures: Sequence[float],
 def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
                 counts: Iterable[tuple[tuple[int, ...], np.ndarray, np.ndarray]],
                 tail: Sequence[tuple[str, np.ndarray]], bounds: tuple[float, float],
-                smoothing: float, positions: tuple[int, int]) -> ScoreTable:
+                smoothing: float, positions: tuple[int, int],
+                given: Sequence[tuple[str, tuple[int, ...], float]] = (),
+                targets: np.ndarray | None = None) -> ScoreTable:
     """Score every reference against the model and find the effective set.
 
     Args:
@@ -156,27 +174,39 @@ def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
         bounds: temperature-fit bounds.
         smoothing: ``β`` of the ``a = ∞`` GIH.
         positions: ``(first, last)`` positions ``l`` the ``P`` axis covers.
+        given: ``(name, S, a)``: GIHs at given temperatures, scored after the ``a = ∞`` ones
+            (kind ``gih_at``); ``S`` must be among the sets of ``counts``.
+        targets: int ``(n,)``, the tokens the query table's predictions are scored on (``P`` = 1),
+            or None (no losses).
 
     Returns:
         The :class:`ScoreTable`.
     """
-    scores = [_score(kind, kind, None, None, *divergences(ref, model)) for kind, ref in fixed]
-    sets, temps, per_seq, inf_scores = [], [], [], []
+    scores = [_score(kind, kind, None, None, ref, model, targets) for kind, ref in fixed]
+    sets, temps, per_seq, inf_scores, at_scores = [], [], [], [], []
+    wanted = {tuple(s) for _, s, _ in given}
     for head_set, matched, seen in counts:
         a = fit_temperature(matched, seen, model, bounds)
-        kl, tv = divergences(gih_from_counts(matched, seen, a), model)
+        fitted = gih_from_counts(matched, seen, a)
+        kl, _ = divergences(fitted, model)
         label = head_set_label(head_set)
-        scores.append(_score(f"gih{label}", "gih", head_set, a, kl, tv))
+        scores.append(_score(f"gih{label}", "gih", head_set, a, fitted, model, targets))
         sets.append(head_set)
         temps.append(a)
         per_seq.append(kl)
         smoothed = gih_from_counts(matched, seen, math.inf, smoothing=smoothing)
-        inf_scores.append(_score(f"gih_inf{label}", "gih_inf", head_set, math.inf,
-                                 *divergences(smoothed, model)))
-    scores += inf_scores
-    scores += [_score(kind, kind, None, None, *divergences(ref, model)) for kind, ref in tail]
+        inf_scores.append(_score(f"gih_inf{label}", "gih_inf", head_set, math.inf, smoothed,
+                                 model, targets))
+        if head_set in wanted:
+            at_scores += [(k, _score(name, "gih_at", head_set, float(t),
+                                     gih_from_counts(matched, seen, t), model, targets))
+                          for k, (name, s, t) in enumerate(given) if tuple(s) == head_set]
+    scores += inf_scores + [score for _, score in sorted(at_scores, key=lambda ks: ks[0])]
+    scores += [_score(kind, kind, None, None, ref, model, targets) for kind, ref in tail]
     kls = np.array([s.kl for s in scores])
     closest = scores[int(np.argmin(kls))].name
+    model_loss, model_se, model_hits = target_losses(model, targets)
     return ScoreTable(first_position=positions[0], last_position=positions[1],
                       scores=tuple(scores), effective=_effective(sets, temps, per_seq),
-                      closest=closest)
+                      closest=closest, model_loss=model_loss, model_loss_se=model_se,
+                      model_floor_hits=model_hits)

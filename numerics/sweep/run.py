@@ -93,7 +93,7 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
     import torch
 
     from numerics.sweep.table import error_row, report_row
-    from numerics.training.config import TrainConfig
+    from numerics.training.kinds import get_kind
     from numerics.verify.job import verify_case
     from theory.spec import ModelSpec, Source
 
@@ -104,9 +104,10 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
     try:
         report = verify_case(
             Source.from_dict(config["source"]), ModelSpec.from_dict(config["model"]),
-            seed=config["seed"], config=TrainConfig.from_dict(config["train"]),
+            seed=config["seed"],
+            config=get_kind(config["model_kind"]).config_class.from_dict(config["train"]),
             heldout=config["heldout"], prediction_samples=config["prediction_samples"],
-            model=config["model_kind"], probe_history=config["probe_history"])
+            kind=config["model_kind"], probe_history=config["probe_history"])
     except InductionHeadsError as err:  # a diverged run or refused sizes: a row, not a stop
         logger.warning("case %s failed: %s", case_id, err)
         return error_row(case_id, config, config_json, str(err), time.perf_counter() - started)

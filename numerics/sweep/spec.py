@@ -3,7 +3,8 @@
 A sweep spec is a JSON (or TOML) object with exactly one of ``grid`` and ``random``, and these
 settings shared by every case:
 
-    model_kind          ``"simplified"`` (default) or ``"full"`` (:data:`SWEEP_MODELS`)
+    model_kind          a name in the model-kind registry (:data:`numerics.training.KINDS`;
+                        default ``"simplified"``)
     heldout             held-out sequences per case (default 2000)
     prediction_samples  Monte Carlo sequences of the prediction (default 2000)
     probe_history       probe the model at every logged step (default true)
@@ -46,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from numerics.training.config import MODES
+from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source, load_source
 from theory.validation import as_int, check_keys
@@ -55,10 +58,9 @@ try:  # stdlib from Python 3.11
 except ImportError:  # pragma: no cover - Python 3.10
     tomllib = None
 
-__all__ = ["SWEEP_MODELS", "SPEC_KEYS", "GRID_KEYS", "RANDOM_KEYS", "Case", "case_id",
+__all__ = ["SPEC_KEYS", "GRID_KEYS", "RANDOM_KEYS", "Case", "case_id",
            "load_sweep_spec", "expand_cases"]
 
-SWEEP_MODELS = ("simplified", "full")
 """Model kinds a sweep trains (both take ``n`` training sequences and a :class:`TrainConfig`)."""
 SPEC_KEYS = ("grid", "random", "model_kind", "heldout", "prediction_samples", "probe_history",
              "device", "train", "seed")
@@ -150,26 +152,24 @@ def _int_range(value: Any, what: str, minimum: int) -> tuple[int, int]:
 def _train_config(spec: Mapping[str, Any], mode: str, sequences: int, seq_len: int,
                   source: Source, model: ModelSpec) -> dict[str, Any]:
     """The resolved ``TrainConfig.to_dict`` of one case (spec ``train`` over the defaults)."""
-    from numerics.training.config import MODES, TrainConfig, default_config
-
     require(mode in MODES, "mode", f"one of {MODES}", mode)
-    kind = spec.get("model_kind", "simplified")
-    sizes = ({} if kind == "simplified"
-             else {"model": kind, "vocab_size": source.vocab_size, "degree": model.degree})
-    base = default_config(mode, sequences=sequences, seq_len=seq_len,
-                          device=spec.get("device", "cpu"), **sizes).to_dict()
+    kind = get_kind(spec.get("model_kind", "simplified"))
+    sizes = {"sequences": sequences} if kind.fixed_sample else {}
+    base = kind.default_config(mode, seq_len=seq_len, device=spec.get("device", "cpu"),
+                               vocab_size=source.vocab_size, degree=model.degree,
+                               **sizes).to_dict()
     overrides = dict(spec.get("train", {}).get(mode, {}))
     fixed = sorted(set(overrides) & set(_CASE_FIXED))
     require(not fixed, f"train.{mode}", f"no {list(_CASE_FIXED)} (the case sets them)", fixed)
     unknown = sorted(set(overrides) - set(base))
     require(not unknown, f"train.{mode}", f"only TrainConfig keys {sorted(base)}", unknown)
-    return TrainConfig.from_dict({**base, **overrides}).to_dict()
+    return kind.config_class.from_dict({**base, **overrides}).to_dict()
 
 
 def _settings(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The settings every case shares, checked."""
     kind = spec.get("model_kind", "simplified")
-    require(kind in SWEEP_MODELS, "model_kind", f"one of {SWEEP_MODELS}", kind)
+    require(kind in KIND_NAMES, "model_kind", f"one of {KIND_NAMES}", kind)
     probe = spec.get("probe_history", True)
     require(isinstance(probe, bool), "probe_history", "true or false", probe)
     train = spec.get("train", {})

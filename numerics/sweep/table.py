@@ -6,7 +6,8 @@ Columns (:func:`columns`): the case id; the source (``vocab_size``, ``parents``,
 ``prediction_samples``; the prediction (``predicted_set`` S*, ``decidable``, ``margin_se``,
 ``samples_used``, ``stage1_set``); the target of the checks (``target_set``, ``target_basis``);
 ``learned_set`` (the argmax of the trained selector); ``agrees`` (learned set == S*); one
-``check_<name>`` pass flag per check of the model kind (:data:`CHECKS`) and ``passed``; the
+``check_<name>`` pass flag per check of the model kind (its registry entry's ``checks``,
+:data:`numerics.training.KINDS`) and ``passed``; the
 held-out losses ``loss_model``, ``loss_gih`` (the GIH on the target set at the trained ``a``),
 ``loss_bayes``, ``loss_oracle``; ``error``, empty unless the case raised an
 :class:`theory.errors.InductionHeadsError` (training diverged, sizes refused), whose message it
@@ -31,20 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from numerics.sweep.spec import case_id
+from numerics.training.kinds import get_kind
 from theory.errors import InductionHeadsError
 
-__all__ = ["CHECKS", "RESULTS_NAME", "columns", "report_row", "error_row", "read_rows",
+__all__ = ["RESULTS_NAME", "columns", "report_row", "error_row", "read_rows",
            "append_row",
            "sort_table", "format_set", "parse_set"]
 
 RESULTS_NAME = "results.csv"
 """File name of the table in the sweep's output directory."""
-CHECKS = {
-    "simplified": ("selector", "copier", "untouched_heads", "temperature", "gih_agreement",
-                   "loss_vs_gih", "probe_agreement"),
-    "full": ("selector", "untouched_heads", "effective_set", "loss_vs_best_gih", "first_layer"),
-}
-"""The checks :func:`numerics.verify.verify_case` runs, in table order, by model kind."""
 logger = logging.getLogger(__name__)
 
 _HEAD = ("case_id", "vocab_size", "parents", "prior_kind", "alpha", "heads", "window", "degree",
@@ -57,7 +53,7 @@ _TAIL = ("passed", "loss_model", "loss_gih", "loss_bayes", "loss_oracle", "error
 
 def columns(model_kind: str) -> tuple[str, ...]:
     """The header of a sweep of ``model_kind`` (module docstring)."""
-    return _HEAD + tuple(f"check_{name}" for name in CHECKS[model_kind]) + _TAIL
+    return _HEAD + tuple(f"check_{name}" for name in get_kind(model_kind).checks) + _TAIL
 
 
 def format_set(heads: Iterable[int] | None) -> str:
@@ -96,9 +92,9 @@ def report_row(case_id: str, config: Mapping[str, Any], config_json: str, report
         InductionHeadsError: when the report's checks are not those of its model kind.
     """
     kind = config["model_kind"]
-    names = tuple(c.name for c in report.checks)
-    if names != CHECKS[kind]:
-        raise InductionHeadsError(f"report checks: expected {list(CHECKS[kind])} for model "
+    names, expected = tuple(c.name for c in report.checks), get_kind(kind).checks
+    if names != expected:
+        raise InductionHeadsError(f"report checks: expected {list(expected)} for model "
                                   f"kind {kind!r}, received {list(names)}")
     pred, target, losses = report.prediction, report.target or {}, report.losses
     row = {

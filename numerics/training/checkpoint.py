@@ -6,12 +6,12 @@ The logged trajectory it holds, :class:`History` (and :class:`HistoryRecord`), i
 One ``torch.save`` file holding only tensors and plain containers of
 str / int / float / bool / None, so that :func:`load_checkpoint` can use
 ``torch.load(..., weights_only=True)``. Its keys (:data:`CHECKPOINT_KEYS`): the format tag and
-version, the run's config / source / model spec (JSON dicts), the model's kind (:data:`MODEL_KINDS`)
-and its constructor options, the model and optimizer state dicts,
+version, the run's config / source / model spec (JSON dicts), the model's kind (its name in
+:data:`numerics.training.KINDS`) and its constructor options, the model and optimizer state dicts,
 the position (global step, stage index, steps done in that stage), the torch generator's state and
 device, the fixed sample (training sample, or the evaluation sample of a fresh-sample run) and the
 history so far. Writing is atomic (a temporary file, then ``os.replace``); reading checks every
-part against the run's own config, source and model spec (:func:`validate_checkpoint`), so a
+part against the run's own config, source and model spec (:func:`validate_schedule_checkpoint`), so a
 truncated or edited file is refused with the expected and the received value, never half-used.
 
 Version 1 files (before the kind and options were stored) hold the simplified model and are read
@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +33,14 @@ import torch
 from numerics.data import _is_int
 from numerics.devices import is_device_name
 from numerics.io import fsync_directory
-from numerics.models.full import NORMALIZATIONS, FullInductionHeadModel
-from numerics.models.simplified import InductionHeadModel
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
 
-__all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "restore_generator",
-           "validate_checkpoint", "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",
-           "CHECKPOINT_VERSION", "CHECKPOINT_KEYS", "MODEL_KINDS"]
+__all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",
+           "validate_schedule_checkpoint", "checkpoint_model", "read_torch_file", "stage_optimizer",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
 """The ``format`` tag every checkpoint carries."""
@@ -59,28 +57,9 @@ _VERSION_1_KEYS = ("format", "version", "config", "source", "model_spec", "vocab
 CHECKPOINT_KEYS = _VERSION_1_KEYS + ("model_kind", "model_options")
 """Keys of a checkpoint dict (module docstring)."""
 
-MODEL_KINDS = {"simplified": InductionHeadModel, "full": FullInductionHeadModel}
-"""``model_kind`` -> class: the models a checkpoint can hold (docs/theory.md §2 and §7)."""
-
-_FULL_OPTIONS = ("normalization", "self_attention", "relu_similarity", "ln_eps")
-"""The keys of a full model's ``model_options``."""
-
-
-def model_kind(model: object) -> str | None:
-    """The ``model_kind`` of ``model``'s class in :data:`MODEL_KINDS`, or None for another."""
-    return next((k for k, cls in MODEL_KINDS.items() if type(model) is cls), None)
-
-
-def build_model(kind: str, options: dict[str, Any], spec: ModelSpec, vocab_size: int, *,
-                loss: str, dtype: torch.dtype, device: torch.device | str | None
-                ) -> InductionHeadModel | FullInductionHeadModel:
-    """A fresh model of ``kind`` (a key of :data:`MODEL_KINDS`) built with ``options``."""
-    require(kind in MODEL_KINDS, "model_kind", f"one of {tuple(MODEL_KINDS)}", kind)
-    return MODEL_KINDS[kind](spec, vocab_size, loss=loss, dtype=dtype, device=device, **options)
-
-
 def checkpoint_model(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``(model_kind, model_options)`` of a validated checkpoint (version 1: simplified)."""
+    """``(model_kind, model_options)`` of a checkpoint dict (version 1: simplified, no options).
+    """
     if data["version"] == 1:
         return "simplified", {}
     return data["model_kind"], dict(data["model_options"])
@@ -142,21 +121,6 @@ def restore_generator(data: dict[str, Any]) -> torch.Generator:
     return generator
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(..., weights_only=True)`` onto the CPU and validate it.
-
-    Raises:
-        InductionHeadsError: on a missing or unreadable file, or any failure of
-            :func:`validate_checkpoint` (the message names the file).
-    """
-    path = Path(path)
-    data = read_torch_file(path, written_by="numerics.train")
-    try:
-        return validate_checkpoint(data)
-    except InductionHeadsError as err:
-        raise InductionHeadsError(f"{err} (checkpoint file {str(path)!r})") from None
-
-
 # ------------------------------------------------------------------------------ validation
 def _fail(what: str, expected: str, received: str) -> None:
     raise InductionHeadsError(f"checkpoint {what}: expected {expected}, received {received}")
@@ -197,35 +161,21 @@ def stage_optimizer(stage: StageConfig, groups: dict[str, list[torch.Tensor]]
     return torch.optim.SGD(param_groups, momentum=stage.momentum)
 
 
-def _check_model_options(kind: Any, options: Any) -> dict[str, Any]:
-    if kind not in MODEL_KINDS:
-        _fail("model_kind", f"one of {tuple(MODEL_KINDS)}", _describe(kind))
-    if kind == "simplified":
-        if options != {}:
-            _fail("model_options", "{} (the simplified model has no options)", _describe(options))
-        return {}
-    if not (isinstance(options, dict) and set(options) == set(_FULL_OPTIONS)):
-        _fail("model_options", f"a dict with keys {_FULL_OPTIONS} (model_kind 'full')",
-              repr(sorted(map(str, options))) if isinstance(options, dict)
-              else _describe(options))
-    checks = {"normalization": (lambda v: v in NORMALIZATIONS, f"one of {NORMALIZATIONS}"),
-              "self_attention": (lambda v: isinstance(v, bool), "a bool"),
-              "relu_similarity": (lambda v: isinstance(v, bool), "a bool"),
-              "ln_eps": (lambda v: isinstance(v, float) and v >= 0, "a float >= 0")}
-    for key, (ok, wanted) in checks.items():
-        if not ok(options[key]):
-            _fail(f"model_options[{key!r}]", wanted, _describe(options[key]))
-    return options
+def _check_model_options(kind: Any, options: Any, model_classes: Mapping[str, type]
+                         ) -> dict[str, Any]:
+    if not (isinstance(kind, str) and kind in model_classes):
+        _fail("model_kind", f"one of {tuple(model_classes)}", _describe(kind))
+    return _parsed("model_options", lambda: model_classes[kind].check_options(options))
 
 
-def _check_model_state(state: Any, model: InductionHeadModel | FullInductionHeadModel,
-                       kind: str) -> None:
+def _check_model_state(state: Any, model: torch.nn.Module, kind: str) -> None:
     reference = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(reference):
-        _fail("model_state", f"a dict with keys {sorted(reference)} (model_kind {kind!r})",
+        _fail("model_state", f"a dict with keys {sorted(reference)} (model kind {kind!r})",
               repr(sorted(map(str, state))) if isinstance(state, dict) else _describe(state))
     spec = model.spec
-    extra = "" if kind == "simplified" else f", d={model.vocab_size}, model_kind 'full'"
+    extra = "" if not model.constructor_options() else (
+        f", d={model.vocab_size}, model kind {kind!r}")
     for name, ref in reference.items():
         value = state[name]
         if not (torch.is_tensor(value) and value.shape == ref.shape and value.dtype == ref.dtype):
@@ -257,8 +207,7 @@ def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
               f"{index} plus stage_step {done})", _describe(step))
 
 
-def _check_optimizer(state: Any, stage: StageConfig, done: int,
-                     model: InductionHeadModel | FullInductionHeadModel) -> None:
+def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.Module) -> None:
     what = "optimizer_state"
     if done == 0 or state is None:
         if (state is None) != (done == 0):
@@ -374,13 +323,16 @@ def _is_json(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, bool))
 
 
-def validate_checkpoint(data: Any) -> dict[str, Any]:
+def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -> dict[str, Any]:
     """Check a loaded checkpoint against the run's own config, source and model spec.
+
+    ``model_classes`` maps the model kinds this format may hold to their classes (each with a
+    ``check_options`` classmethod); the registry passes them.
 
     Checked, so that ``resume`` and ``load_model`` can use it as is: exactly
     :data:`CHECKPOINT_KEYS` (version 2) or the keys of version 1 (without ``model_kind`` and
     ``model_options``, read as the simplified model), format, version; config, source and spec;
-    the model kind (:data:`MODEL_KINDS`) and its constructor options; ``vocab_size`` = d; the
+    the model kind (a key of ``model_classes``) and its constructor options; ``vocab_size`` = d; the
     model state's keys, shapes and dtypes for that kind; the position within the stages; the
     optimizer state (None exactly at a stage's start, else that stage's optimizer: structure,
     shapes, hyperparameters, step count); the generator; the sample's shape (n, L+1) and tokens
@@ -408,15 +360,16 @@ def validate_checkpoint(data: Any) -> dict[str, Any]:
     source = _parsed("source", lambda: Source.from_dict(data["source"]))
     spec = _parsed("model_spec", lambda: ModelSpec.from_dict(data["model_spec"]))
     kind = "simplified" if version == 1 else data["model_kind"]
-    options = _check_model_options(kind, {} if version == 1 else data["model_options"])
+    options = _check_model_options(kind, {} if version == 1 else data["model_options"],
+                                   model_classes)
     d = data["vocab_size"]
     if not (_is_int(d) and d == source.vocab_size):
         _fail("vocab_size", f"the source's d = {source.vocab_size}", _describe(d))
     if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
         _fail("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
               f"{source.max_parent}", repr(config.seq_len))
-    model = _parsed("model_spec", lambda: build_model(
-        kind, options, spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu"))
+    model = _parsed("model_spec", lambda: model_classes[kind](
+        spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu", **options))
     _check_model_state(data["model_state"], model, kind)
     _check_position(data, config)
     _check_optimizer(data["optimizer_state"], config.stages[data["stage_index"]],

@@ -4,7 +4,8 @@ A run is a :class:`TrainConfig`: a list of :class:`StageConfig` stages, each tra
 the parameters ``{"C", "w", "a"}`` (the others frozen) with its own optimizer, learning rates and
 step count. ``mode="stagewise"`` is the paper's protocol (by default C, then w, then a);
 ``mode="joint"`` is one stage training all three with per-parameter learning rates.
-:func:`default_config` gives the library's defaults; :func:`log_steps` the logged steps of a
+:func:`simplified_config` and :func:`full_config` give the library's defaults (each model kind
+names its own in :mod:`numerics.training.kinds`); :func:`log_steps` the logged steps of a
 stage. ``numerics.training.loop`` runs
 a config (and re-exports every name of this module).
 """
@@ -25,17 +26,14 @@ from theory.errors import require
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
            "JOINT_DEFAULTS", "FULL_STAGEWISE_DEFAULTS", "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES",
-           "FULL_BATCH", "FULL_REFERENCE", "MODELS", "MAX_LEARNING_RATE", "full_rate_scale",
-           "StageConfig", "TrainConfig", "default_config", "log_steps"]
+           "FULL_BATCH", "FULL_REFERENCE", "MAX_LEARNING_RATE", "full_rate_scale",
+           "StageConfig", "TrainConfig", "simplified_config", "full_config", "log_steps"]
 
 
 PARAMS = ("C", "w", "a")
 """Trainable parameter groups: selector ``C`` (|𝒮|,), copier ``w`` (the logits (H, M); for the
 full model every copier parameter, docs/theory.md §7), classifier temperature ``a`` ()."""
 
-MODELS = ("simplified", "full")
-"""The models :func:`default_config` has defaults for: ``numerics.InductionHeadModel`` (§2) and
-``numerics.FullInductionHeadModel`` (§7, with its default options)."""
 
 MODES = ("stagewise", "joint")
 """``stagewise``: stages train parameter subsets in turn; ``joint``: one stage trains all three."""
@@ -65,7 +63,7 @@ FULL_STAGEWISE_DEFAULTS = (("selector", ("C",), 300.0, 40, "sgd"),
 """(name, params, lr, steps, optimizer) of the full model's default stage-wise run (§7).
 
 The rates are those of the reference vocabulary and degree :data:`FULL_REFERENCE` (the paper's
-d = 3, D = 2); :func:`default_config` multiplies the copier's by :func:`full_rate_scale`.
+d = 3, D = 2); :func:`full_config` multiplies the copier's by :func:`full_rate_scale`.
 Plain SGD on :data:`FULL_SEQUENCES` fresh sequences a step (:data:`FULL_BATCH`) for the selector
 and the copier. The LayerNorm copy has norm sqrt(d), so the similarity is up to d times the l2
 one and the selector's signal about d² larger: lr 300 for C plays the role of the simplified
@@ -83,7 +81,7 @@ a step, float32, one torch thread), against 2000 held-out sequences (seed 12345)
 at its best temperature (a* = 5.9) scores 0.2158, data seeds 0 / 1: c̃(1,2) = 0.9989 / 0.9966; heads
 1, 2 peak on offsets 1, 2 with mean attention 0.84 / 0.85, 0.83 / 0.84; held-out loss 0.2216 /
 0.2251 (0.006 / 0.009 above GIH(1,2)); ``a`` 0.0105 / 0.0094; 49 / 47 s. Over drawn sources:
-:func:`default_config`. On one fixed sample of 2000 (``batch="full"``) the copier overfits the 2000
+:func:`full_config`. On one fixed sample of 2000 (``batch="full"``) the copier overfits the 2000
 targets: one seed ended at 0.2629 held-out (0.047 above GIH(1,2)) with a training loss of 0.230
 below the sample's own GIH(1,2) loss 0.237.
 """
@@ -91,7 +89,7 @@ below the sample's own GIH(1,2) loss 0.237.
 FULL_JOINT_DEFAULTS = ({"C": 1000.0, "w": 2.0, "a": 1e-4}, 60)
 """(learning rates, steps) of the full model's default joint run (docs/theory.md §7), plain SGD.
 
-Rates of the reference :data:`FULL_REFERENCE`; :func:`default_config` multiplies the copier's
+Rates of the reference :data:`FULL_REFERENCE`; :func:`full_config` multiplies the copier's
 by :func:`full_rate_scale` and the classifier's by its square bound
 ``min(1, d0^D0 / d^D)²`` (the curvature in ``a`` grows with the similarity's square). Plain
 SGD on :data:`FULL_SEQUENCES` fresh sequences a step. The copier's rate is 5 times below the
@@ -336,107 +334,86 @@ class TrainConfig:
         return cls(**{**data, "stages": tuple(StageConfig.from_dict(s) for s in data["stages"])})
 
 
-def default_config(mode: str = "stagewise", *, model: str = "simplified",
-                   sequences: int | None = None, seq_len: int = 100,
-                   batch: str | int | None = None, loss: str = "nll", dtype: str = "float32",
-                   device: str = "auto", log_points: int = DEFAULT_LOG_POINTS,
-                   vocab_size: int | None = None, degree: int | None = None) -> TrainConfig:
-    """The library's default run for ``model`` (one of :data:`MODELS`).
+def simplified_config(mode: str = "stagewise", *, sequences: int | None = None,
+                      seq_len: int = 100, batch: str | int | None = None, loss: str = "nll",
+                      dtype: str = "float32", device: str = "auto",
+                      log_points: int = DEFAULT_LOG_POINTS, vocab_size: int | None = None,
+                      degree: int | None = None) -> TrainConfig:
+    """The library's default run of TF(M, H, d, D) (:class:`numerics.InductionHeadModel`).
 
-    Tuned for ``ModelSpec``'s default initialisation (``w_- = 0``, ``C = 1``, ``a = 0.01``).
-    The simplified model: :data:`STAGEWISE_DEFAULTS` or :data:`JOINT_DEFAULTS`, plain full-batch
-    gradient descent on n = 2000; ``vocab_size`` and ``degree`` do not change it. The full model
-    (``numerics.FullInductionHeadModel`` with its default options): :data:`FULL_STAGEWISE_DEFAULTS`
-    or :data:`FULL_JOINT_DEFAULTS` on :data:`FULL_SEQUENCES` sequences, :data:`FULL_BATCH`
-    batches, the copier's rate times :func:`full_rate_scale` of the model's d and D (and the
-    joint classifier's times ``min(1, d0^D0 / d^D)²``); ``vocab_size`` and ``degree`` left at
-    None take :data:`FULL_REFERENCE`, the paper's d = 3, D = 2, so pass the trained model's for
-    any other source (the reference rates diverge at d = 5, D = 3). The simplified model's rates
-    make the full model diverge (its LayerNorm copy has norm sqrt(d)). ``sequences`` and ``batch``
-    left at None take the model's defaults.
-
-    Measured for the full model, stage-wise (n = 1000 fresh sequences a step, L = 100, float32,
-    one torch thread, w_+ = init_logit(M), mass 0.9 on the own offset, as the property tier
-    draws them; 2000 held-out sequences against the best GIH over all head sets, its temperature
-    fitted on 1000 other sequences), c̃ and the set of its argmax (theory's S* in brackets where
-    it differs), the peak attention of that set's heads, held-out loss minus the best GIH's
-    (its set in brackets where it differs from the learned one), seconds:
-
-    ============================================  ==================  ===========  ======  ====
-    case (d, P, prior; H, M, D)                   c̃ argmax [S*]       peaks        gap     s
-    ============================================  ==================  ===========  ======  ====
-    3, (1,2), Dir 0.1; 3, 3, 2 (paper)            1.000 (1,2)         0.88 0.89    0.007   32
-    3, (1,2), weak-parent mix; 3, 3, 2            0.996 (1,2) [(1,)]  0.89 0.89    0.005   51
-    5, (1,2,3), Dir 0.328; 3, 3, 3                1.000 (1,2,3)       0.86 ×3      0.004   50
-    2, (1,), Dir 0.5; 2, 2, 1                     1.000 (1,)          0.82         0.009   13
-    5, (2,4), Dir 0.1; 4, 4, 3                    1.000 (1,2,4)       0.85-0.87    0.109   49
-                                                  [(2,4)]                          [(2,4)]
-    2, (1,2,3), Dir 0.2; 4, 4, 3                  0.980 (1,3,4)       0.87 ×3      0.020   59
-                                                  [(1,2,3)]                        [(1,2,3)]
-    5, (1,), Dir 1.0; 2, 2, 2                     1.000 (1,)          0.85         0.151   19
-    4, (1,3), weak-parent mix; 3, 3, 2            0.974 (1,2) [(1,)]  0.90 0.81    0.001   57
-    ============================================  ==================  ===========  ======  ====
-
-    No run diverged and no logged loss rose above the initial one; every selector and copier settled
-    (each head of the learned set peaks on its own offset). With the reference rates the (5, (2,4);
-    4, 4, 3) case diverged at step 2 of the copier stage (loss 5.03 from 1.32), the drawn (5,
-    (1,2,3)) case ended 0.100 above its GIH (with the property tier's seed 5 generators it diverged
-    at step 11 of the copier), and the others within 0.04 of theirs. The two large gaps are slow
-    copiers, not divergence: at d = 5, D = 2 the scaled rate (3.6) is conservative where the learned
-    set has one head (the reference rate reached 0.004 there), and (1,2,4) at d = 5, M = 4 was still
-    improving at step 140.
-
-    Seconds of the rows at 49-59 s include a second run sharing the core (alone, the reference
-    rates took 25-41 s on those cases).
-
-    Joint, same cases and measurements: no run diverged or rose above its initial loss; c̃ of the
-    argmax 1.000 on all but (2, (1,2,3); 4, 4, 3), where the selector was still a mixture (0.30 on
-    (2,3,4)); gaps 0.007 (paper), 0.013 (weak-parent), 0.002 (5, (1,2,3)), 0.100 (2, (1,)), 0.308
-    (5, (2,4), on (1,2,4)), 0.029 (2, (1,2,3)), 0.173 (5, (1,)), 0.128 (4, (1,3), on (1,2)); 6-23 s.
-    60 joint steps leave the copier unconverged on several drawn sources, at the reference rates too
-    ((2, (1,)) and (2, (1,2,3)) run at them).
+    Tuned for ``ModelSpec``'s default initialisation (``w_- = 0``, ``C = 1``, ``a = 0.01``):
+    :data:`STAGEWISE_DEFAULTS` or :data:`JOINT_DEFAULTS`, plain full-batch gradient descent on
+    n = 2000 sequences; ``vocab_size`` and ``degree`` do not change it (they are accepted so
+    that every kind's default run is asked for with the same keywords).
 
     Args:
         mode: one of :data:`MODES`.
-        model: one of :data:`MODELS`.
-        sequences: n (None: the model's default).
+        sequences: n (None: 2000).
         seq_len: L.
-        batch: ``"full"``, ``"fresh"`` or a minibatch size (None: the model's default).
+        batch: ``"full"``, ``"fresh"`` or a minibatch size (None: ``"full"``).
         loss: one of ``LOSS_KINDS``.
         dtype: a key of :data:`DTYPES`.
         device: a device name (:class:`TrainConfig`).
         log_points: history rows per stage.
-        vocab_size: d of the full model's source (None: :data:`FULL_REFERENCE`'s).
-        degree: D of the full model (None: :data:`FULL_REFERENCE`'s).
+        vocab_size: d of the source (unused).
+        degree: D of the model (unused).
     """
     require(mode in MODES, "mode", f"one of {MODES}", mode)
-    require(model in MODELS, "model", f"one of {MODELS}", model)
-    full = model == "full"
-    if sequences is None:
-        sequences = FULL_SEQUENCES if full else 2000
-    if batch is None:
-        batch = FULL_BATCH if full else "full"
+    if mode == "stagewise":
+        stages = tuple(StageConfig(name, params, lr, steps)
+                       for name, params, lr, steps in STAGEWISE_DEFAULTS)
+    else:
+        lrs, steps = JOINT_DEFAULTS
+        stages = (StageConfig("joint", PARAMS, dict(lrs), steps),)
+    return TrainConfig(mode, stages, 2000 if sequences is None else sequences, seq_len,
+                       batch="full" if batch is None else batch, loss=loss, dtype=dtype,
+                       device=device, log_points=log_points)
+
+
+def full_config(mode: str = "stagewise", *, sequences: int | None = None, seq_len: int = 100,
+                batch: str | int | None = None, loss: str = "nll", dtype: str = "float32",
+                device: str = "auto", log_points: int = DEFAULT_LOG_POINTS,
+                vocab_size: int | None = None, degree: int | None = None) -> TrainConfig:
+    """The library's default run of the full variant (:class:`numerics.FullInductionHeadModel`
+    with its default options, docs/theory.md §7).
+
+    :data:`FULL_STAGEWISE_DEFAULTS` or :data:`FULL_JOINT_DEFAULTS` on :data:`FULL_SEQUENCES`
+    sequences, :data:`FULL_BATCH` batches, the copier's rate times :func:`full_rate_scale` of
+    the model's d and D (and the joint classifier's times ``min(1, d0^D0 / d^D)²``);
+    ``vocab_size`` and ``degree`` left at None take :data:`FULL_REFERENCE`, the paper's d = 3,
+    D = 2, so pass the trained model's for any other source (the reference rates diverge at
+    d = 5, D = 3). The simplified model's rates make the full model diverge (its LayerNorm copy
+    has norm sqrt(d)). How these defaults behave over drawn sources: docs/results.md.
+
+    Args:
+        mode: one of :data:`MODES`.
+        sequences: n (None: :data:`FULL_SEQUENCES`).
+        seq_len: L.
+        batch: ``"full"``, ``"fresh"`` or a minibatch size (None: :data:`FULL_BATCH`).
+        loss: one of ``LOSS_KINDS``.
+        dtype: a key of :data:`DTYPES`.
+        device: a device name (:class:`TrainConfig`).
+        log_points: history rows per stage.
+        vocab_size: d of the source (None: :data:`FULL_REFERENCE`'s).
+        degree: D of the model (None: :data:`FULL_REFERENCE`'s).
+    """
+    require(mode in MODES, "mode", f"one of {MODES}", mode)
     d0, D0 = FULL_REFERENCE
     d = d0 if vocab_size is None else vocab_size
     D = D0 if degree is None else degree
     copier_scale = full_rate_scale(d, D)
-    if mode == "stagewise" and full:
+    if mode == "stagewise":
         stages = tuple(StageConfig(name, params, lr * copier_scale if params == ("w",) else lr,
                                    steps, optimizer)
                        for name, params, lr, steps, optimizer in FULL_STAGEWISE_DEFAULTS)
-    elif mode == "stagewise":
-        stages = tuple(StageConfig(name, params, lr, steps)
-                       for name, params, lr, steps in STAGEWISE_DEFAULTS)
-    elif full:
+    else:
         lrs, steps = FULL_JOINT_DEFAULTS
         classifier_scale = min(1.0, d0 ** D0 / d ** D) ** 2
         lrs = {"C": lrs["C"], "w": lrs["w"] * copier_scale, "a": lrs["a"] * classifier_scale}
         stages = (StageConfig("joint", PARAMS, lrs, steps),)
-    else:
-        lrs, steps = JOINT_DEFAULTS
-        stages = (StageConfig("joint", PARAMS, dict(lrs), steps),)
-    return TrainConfig(mode, stages, sequences, seq_len, batch=batch, loss=loss, dtype=dtype,
-                       device=device, log_points=log_points)
+    return TrainConfig(mode, stages, FULL_SEQUENCES if sequences is None else sequences,
+                       seq_len, batch=FULL_BATCH if batch is None else batch, loss=loss,
+                       dtype=dtype, device=device, log_points=log_points)
 
 
 def log_steps(steps: int, points: int) -> np.ndarray:

@@ -30,14 +30,63 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 
 from numerics.training import reports as _reports
 from theory.errors import InductionHeadsError, require
+from theory.notation import head_set_label
 
-__all__ = ["HistoryRecord", "History"]
+__all__ = ["HistoryRecord", "History", "TrainingHistory", "TrainResult"]
+
+
+@runtime_checkable
+class TrainingHistory(Protocol):
+    """What every model kind's logged trajectory offers (:class:`History` for TF and its full
+    variant, :class:`numerics.training.standard.StandardHistory` for the standard transformer).
+
+    ``steps`` (T,) and ``reports`` (T,) are aligned rows; the three readers interpret the probe
+    reports a ``callback`` left in ``reports`` (:mod:`numerics.training.reports`).
+    """
+
+    steps: np.ndarray
+    reports: tuple[dict[str, Any] | None, ...]
+
+    def __len__(self) -> int: ...
+
+    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]: ...
+
+    def distances(self, name: str) -> np.ndarray: ...
+
+    def settled_step(self) -> int | None: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What every trainer returns (:func:`numerics.training.train` and
+    :func:`numerics.training.resume`, whatever the model kind).
+
+    Attributes:
+        model: the trained model (the object passed to ``train``, or the restored one after
+            ``resume``).
+        history: the logged trajectory from the initial state on (a :class:`TrainingHistory`).
+        config: the run's configuration (a :class:`numerics.training.config.TrainConfig`, or a
+            :class:`numerics.training.standard.StandardTrainConfig`).
+        sample: int64 ``(n, L+1)`` on the CPU: the fixed sample the logged loss is computed on
+            (the training sample of a full-batch run; the fixed evaluation sample of a run on
+            fresh sequences).
+    """
+
+    model: torch.nn.Module
+    history: TrainingHistory
+    config: Any
+    sample: torch.Tensor
 
 
 def _count_or_type(value: Any) -> Any:
@@ -153,6 +202,28 @@ class History:
         Only rows with a probe report count; None when there is none.
         """
         return _reports.settled_step(self.steps, self.reports)
+
+    def summary(self) -> dict[str, Any]:
+        """What the run learned, read off the last row (:func:`numerics.training.
+        learned_summary`)."""
+        require(len(self) >= 1, "history", "a History with at least one logged row", len(self))
+        selector, copier = self.selector[-1], self.copier[-1]          # (|𝒮|,), (H, M)
+        argmax = copier.argmax(axis=1)                                 # (H,)
+        heads = range(1, copier.shape[0] + 1)
+        return {
+            "selected_set": list(self.sets[int(np.argmax(selector))]),
+            "selector_weights": {head_set_label(s): float(w)
+                                 for s, w in zip(self.sets, selector)},
+            "copier_mass": {f"head {h}": float(copier[h - 1, h - 1]) for h in heads},
+            "copier_argmax": {f"head {h}": [int(argmax[h - 1]) + 1,
+                                            float(copier[h - 1, argmax[h - 1]])]
+                              for h in heads},
+            "copier_attention": copier.tolist(),
+            "temperature": float(self.a[-1]),
+            "loss_initial": float(self.loss[0]),
+            "loss": float(self.loss[-1]),
+            "steps": int(self.steps[-1]),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""

@@ -12,7 +12,8 @@ model's ``parameter_groups()`` (for the full model ``w`` is the whole copier: w,
 LayerNorm affine); the optimizer has one parameter group per name at that name's learning rate.
 The logged copier row is ``loss_and_copier``'s attention on the fixed sample (the history's
 module docstring says what it means for each model). Checkpoints store the model's kind and
-constructor options, so :func:`load_model` and :func:`resume` rebuild the same class.
+constructor options, so :func:`numerics.training.load_model` and :func:`numerics.training.resume`
+rebuild the same class.
 
 Batches (``batch``), with n = ``sequences`` and sequences of ``L + 1 = seq_len + 1`` tokens:
     ``"full"``    full-batch gradient descent on one fixed sample of n sequences drawn at the start
@@ -22,7 +23,7 @@ Batches (``batch``), with n = ``sequences`` and sequences of ``L + 1 = seq_len +
                   at every step;
     ``"fresh"``   n fresh sequences every step (approximates the population loss).
 
-Randomness comes only from the ``torch.Generator`` passed to :func:`train`, in this order: the
+Randomness comes only from the ``torch.Generator`` passed to :func:`train_schedule`, in this order: the
 fixed sample (for ``"fresh"``: a fixed *evaluation* sample of n sequences), then per step the
 minibatch permutation or the fresh sequences. The logged ``loss`` is the objective at the logged
 parameters on the fixed sample (no gradient); for ``"fresh"`` that is the evaluation sample, an
@@ -31,7 +32,7 @@ unbiased estimate of the population loss.
 The logged rows (:class:`numerics.training.checkpoint.History`) are the initial state and,
 within each stage of S steps, the steps :func:`log_steps` (S, ``log_points``): log-spaced, first
 and last included. Checkpoints (:mod:`numerics.training.checkpoint`) hold everything needed for
-:func:`resume` to continue a run bit-identically on the same device.
+:func:`continue_schedule` to continue a run bit-identically on the same device.
 
 Divergence stops a run with an :class:`InductionHeadsError` naming the global step, the stage and
 its step: a trained parameter that is not finite after any step (checked after every update),
@@ -40,7 +41,7 @@ or a logged loss that is not finite or exceeds the initial loss by more than
 
 Callback: ``callback(model, step) -> JSON mapping | None`` runs at every logged row (the initial
 state included) with the model in eval mode under ``torch.no_grad()``; what it returns is kept in
-``history.reports`` and in the checkpoint, so :func:`resume` (given the callback again) continues
+``history.reports`` and in the checkpoint, so :func:`continue_schedule` (given the callback again) continues
 them. It must not use the training generator (that would change the run). A callback that returns
 ``numerics.probe(model, ...).to_dict()`` (e.g. ``numerics.probing.callback.probe_callback``) gives
 :meth:`History.distances`, :meth:`History.effective_sets` and :meth:`History.settled_step`.
@@ -61,7 +62,6 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +75,17 @@ from numerics.models.full import TrainableModel
 from numerics.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    MODEL_KINDS,
-    History,
-    HistoryRecord,
-    build_model,
-    checkpoint_model,
-    load_checkpoint,
-    model_kind,
     restore_generator,
     save_checkpoint,
     stage_optimizer,
 )
 from numerics.training.config import DTYPES, PARAMS, StageConfig, TrainConfig, log_steps
+from numerics.training.history import History, HistoryRecord, TrainResult
 from numerics.training.reports import as_report, check_callback
 from theory.errors import require
-from theory.spec import ModelSpec, Source
+from theory.spec import Source
 
-__all__ = ["TrainResult", "Callback", "train", "resume", "load_model", "EXPLOSION_NATS"]
+__all__ = ["Callback", "train_schedule", "continue_schedule", "EXPLOSION_NATS"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,25 +113,6 @@ Callback = Callable[[TrainableModel, int], Mapping[str, Any] | None]
 """``callback(model, step) -> JSON mapping | None`` (module docstring)."""
 
 # ------------------------------------------------------------------------------------ the run
-@dataclass(frozen=True, eq=False)
-class TrainResult:
-    """What :func:`train` and :func:`resume` return.
-
-    Attributes:
-        model: the trained model (the same object that was passed to :func:`train`, or the
-            restored one after :func:`resume`).
-        history: the logged trajectory from the initial state on.
-        config: the run's configuration.
-        sample: int64 ``(n, L+1)`` on the CPU: the fixed sample the run trained on (for
-            ``batch="fresh"``, its fixed evaluation sample).
-    """
-
-    model: TrainableModel
-    history: History
-    config: TrainConfig
-    sample: torch.Tensor
-
-
 def _draw(source: Source, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """n = ``config.sequences`` sequences (n, L+1) on the generator's device."""
     return sample_sequences(source, config.sequences, config.seq_len + 1, generator=generator,
@@ -266,7 +241,7 @@ class _Run:
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                 "config": self.config.to_dict(), "source": self.source.to_dict(),
                 "model_spec": model.spec.to_dict(), "vocab_size": model.vocab_size,
-                "model_kind": model_kind(model), "model_options": model.constructor_options(),
+                "model_kind": model.kind, "model_options": model.constructor_options(),
                 "model_state": {k: v.detach().cpu().clone()
                                 for k, v in model.state_dict().items()},
                 "optimizer_state": opt, "step": self.step, "stage_index": self.stage_index,
@@ -363,11 +338,15 @@ def _check_model(model: Any) -> None:
             "one scalar temperature", [tuple(t.shape) for t in groups["a"]])
 
 
-def train(model: TrainableModel, source: Source, config: TrainConfig, *,
-          generator: torch.Generator, progress: bool = True,
-          checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None,
-          stop_after: int | None = None, callback: Callback | None = None) -> TrainResult:
+def train_schedule(model: TrainableModel, source: Source, config: TrainConfig, *,
+                   generator: torch.Generator, progress: bool = True,
+                   checkpoint_path: str | Path | None = None,
+                   checkpoint_every: int | None = None, stop_after: int | None = None,
+                   callback: Callback | None = None) -> TrainResult:
     """Train ``model`` on sequences of ``source`` as ``config`` says (module docstring).
+
+    The trainer of the model kinds whose run is a :class:`TrainConfig`
+    (:mod:`numerics.training.kinds`); :func:`numerics.training.train` is the entry point.
 
     The model is moved in place to the config's device and dtype. Sequences are sampled on the
     generator's device and moved to the model's.
@@ -375,7 +354,7 @@ def train(model: TrainableModel, source: Source, config: TrainConfig, *,
     Args:
         model: TF(M, H, d, D), simplified or full (any ``nn.Module`` with the
             :class:`numerics.models.full.TrainableModel` interface; checkpoints need one of
-            ``numerics.training.checkpoint.MODEL_KINDS``), whose loss kind equals
+            a registered model kind: a class with a ``kind`` name), whose loss kind equals
             ``config.loss`` and vocabulary ``source``'s.
         source: the data source (d, P, prior).
         config: the run.
@@ -384,12 +363,12 @@ def train(model: TrainableModel, source: Source, config: TrainConfig, *,
         checkpoint_path: write a checkpoint here every ``checkpoint_every`` steps and at the end.
         checkpoint_every: steps between checkpoints (``None``: only at the end).
         stop_after: stop after this global step (a checkpoint is written there when a path is
-            given); :func:`resume` continues the run.
+            given); :func:`numerics.training.resume` continues the run.
         callback: ``(model, step) -> JSON mapping or None`` at every logged row, in eval mode
             under ``torch.no_grad()``; kept in ``history.reports`` (module docstring).
 
     Returns:
-        :class:`TrainResult`.
+        :class:`~numerics.training.history.TrainResult`.
 
     Raises:
         InductionHeadsError: on bad arguments, a callback result that is not a JSON mapping,
@@ -416,9 +395,10 @@ def train(model: TrainableModel, source: Source, config: TrainConfig, *,
             f"L >= max(parents) = {source.max_parent}", config.seq_len)
     require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
-    require(checkpoint_path is None or model_kind(model) is not None, "model with a checkpoint",
-            f"a model of a checkpoint kind {tuple(c.__name__ for c in MODEL_KINDS.values())}",
-            type(model).__name__)
+    # A subclass inherits ``kind`` but not the registry's constructor: only the class itself.
+    require(checkpoint_path is None or isinstance(vars(type(model)).get("kind"), str),
+            "model with a checkpoint", "a model of a registered kind (numerics.training.KINDS: "
+            "InductionHeadModel, FullInductionHeadModel)", type(model).__name__)
     _check_stop(stop_after, 0)
     check_callback(callback)
     model.to(device=resolve_device(config.device), dtype=DTYPES[config.dtype])
@@ -428,64 +408,33 @@ def train(model: TrainableModel, source: Source, config: TrainConfig, *,
     return run.execute(progress=progress, checkpoint_path=checkpoint_path, stop_after=stop_after)
 
 
-def _model_from(data: dict[str, Any], config: TrainConfig, device: torch.device
-                ) -> TrainableModel:
-    """The model a checkpoint dict holds (its kind and options), on ``device`` in the dtype."""
-    kind, options = checkpoint_model(data)
-    model = build_model(kind, options, ModelSpec.from_dict(data["model_spec"]),
-                        int(data["vocab_size"]), loss=config.loss, dtype=DTYPES[config.dtype],
-                        device=device)
-    model.load_state_dict(data["model_state"])
-    return model
+def continue_schedule(data: dict[str, Any], model: TrainableModel, *,
+                      checkpoint_path: str | Path, progress: bool = True,
+                      stop_after: int | None = None, callback: Callback | None = None
+                      ) -> TrainResult:
+    """Continue the run of a validated checkpoint dict with its restored ``model``.
 
-
-def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None = None
-               ) -> TrainableModel:
-    """The trained model saved in a checkpoint of :func:`train` or :func:`resume`, in one call.
+    The optimizer, generator, fixed sample and history (with its reports) are restored, so on
+    the same device the result is bit-identical to an uninterrupted run. Checkpoints keep being
+    written to ``checkpoint_path`` as the original run would. A callback is not saved: pass it
+    again to keep filling ``history.reports``. :func:`numerics.training.resume` reads the file,
+    rebuilds the model of its kind and calls this.
 
     Args:
-        checkpoint_path: the checkpoint file (e.g. ``DIR/checkpoint.pt`` of ``python -m numerics
-            train --out DIR``).
-        device: where to put the model (default: the CPU).
-
-    Returns:
-        The model at the checkpoint's step, in eval mode: a :class:`numerics.InductionHeadModel`
-        or a :class:`numerics.FullInductionHeadModel` (with its constructor options), as the
-        checkpoint's ``model_kind`` says.
-
-    Raises:
-        InductionHeadsError: when the file is not a checkpoint of this library.
-    """
-    data = load_checkpoint(checkpoint_path)
-    config = TrainConfig.from_dict(data["config"])
-    return _model_from(data, config, resolve_device(device)).eval()
-
-
-def resume(checkpoint_path: str | Path, *, progress: bool = True,
-           stop_after: int | None = None, callback: Callback | None = None) -> TrainResult:
-    """Continue the run saved in ``checkpoint_path`` (written by :func:`train` or :func:`resume`).
-
-    The model (of the checkpoint's kind), optimizer, generator, fixed sample and history (with
-    its reports) are restored, so on the same device the result is bit-identical to an
-    uninterrupted run. Checkpoints keep being written to ``checkpoint_path`` as the original
-    run would. A callback is not saved: pass it again to keep filling ``history.reports``.
-
-    Args:
+        data: a checkpoint dict (:func:`numerics.training.validate_checkpoint`).
+        model: the model it holds, on the run's device, with its saved state.
         checkpoint_path: the checkpoint file.
-        progress: report progress on stderr, as :func:`train` does.
+        progress: report progress on stderr, as :func:`train_schedule` does.
         stop_after: stop again after this global step.
-        callback: as in :func:`train`.
+        callback: as in :func:`train_schedule`.
 
     Raises:
-        InductionHeadsError: on a bad checkpoint, ``stop_after`` or callback, and when the
-            continued run diverges (as in :func:`train`; the threshold is the run's initial
-            loss).
+        InductionHeadsError: on a bad ``stop_after`` or callback, and when the continued run
+            diverges (as in :func:`train_schedule`; the threshold is the run's initial loss).
     """
-    data = load_checkpoint(checkpoint_path)
     check_callback(callback)
     config = TrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
-    model = _model_from(data, config, resolve_device(config.device))
     generator = restore_generator(data)
     history = History.from_dict(data["history"])
     run = _Run(model, source, config, generator, data["sample"], history.records(),

@@ -1,51 +1,61 @@
-"""Held-out scores of a trained model and of the reference predictors, side by side.
+"""Held-out losses and the best-GIH loss: views of the probe's query table.
 
-One implementation for the verification job, the transfer experiments and the notebooks:
-:func:`model_probabilities` runs the model in chunks without autograd, :func:`heldout_losses`
-scores it on held-out sequences together with the GIH on a head set (at the trained ``a``, at a
-given ``a*`` and at ``a = ∞``), the Bayes posterior predictive of the source's prior
-(:func:`theory.bayes.bayes_predict_prior`: closed form for Dirichlet, Fixed and one-component
-mixture priors, a particle-filter estimate for mixtures of two or more components, which needs a
-numpy ``rng``) and the oracle (the sequences' own kernels). A predictor that does not apply is
-``None`` (JSON ``null``), never NaN.
+The probe's query table (:func:`numerics.probing.score_query`, the ``last`` table of a
+:class:`numerics.ProbeReport`) is the one place a model and the reference predictors are scored
+on held-out sequences; this module reads it into the loss dictionaries reports and figures
+show:
 
-The model is TF(M, H, d, D) (:class:`numerics.InductionHeadModel`), its full variant
-(:class:`numerics.FullInductionHeadModel`), both mapping a context ``(n, L)`` to ``ŷ (n, d)``, or a
-:class:`numerics.StandardTransformer`, read through its ``next_token_probs``. Only a model with a
-classifier temperature ``a`` has a ``gih_trained_a`` column; for the others it is None.
+- :func:`losses_view`: the model, the GIH on one head set at the trained ``a``, at a given
+  ``a*`` and at ``a = ∞`` (unsmoothed), the Bayes predictive of the source's prior and the
+  oracle, keyed by :data:`LOSS_KEYS`;
+- :func:`best_gih_view`: the GIH of every head set at the temperature best on another sample;
+- :func:`heldout_losses`: runs the model and the scorer and returns :func:`losses_view`, for
+  callers that have a model and sequences but no probe report.
+
+:func:`gih_at_temperatures` says which GIH rows to ask the scorer for so that the views find
+them. A predictor that does not apply is ``None`` (JSON ``null``), never NaN.
 
 Every loss is ``mean -log max(ŷ(target), LOSS_FLOOR)`` (:func:`theory.prediction_loss`). The
 floor is reached whenever a predictor gives the target probability zero, e.g. a GIH whose
-matching positions never hold the target; the mean is then dominated by ``-log LOSS_FLOOR ≈ 27.6``
-nats per such sequence. ``floor_hits`` counts those sequences per predictor, so a reader can tell
-a real loss from the floor.
+matching positions never hold the target; the mean is then dominated by ``-log LOSS_FLOOR ≈
+27.6`` nats per such sequence. ``floor_hits`` counts those sequences per predictor, so a reader
+can tell a real loss from the floor.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from numerics.probing import ProbeReport, ScoreTable, score_query
 from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
-from theory.predictors import LOSS_FLOOR, gih_predict, oracle_predict, prediction_loss
+from theory.notation import head_set_label
+from theory.predictors import LOSS_FLOOR, optimal_temperature
 from theory.probabilities import check_probabilities
 from theory.spec import Source
 
-__all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses", "floor_hits"]
+__all__ = ["EVAL_CHUNK", "LOSS_KEYS", "FITTED_PREFIX", "model_probabilities", "heldout_losses",
+           "floor_hits", "gih_at_temperatures", "fitted_temperatures", "losses_view",
+           "best_gih_view", "probe_summary"]
 
 EVAL_CHUNK = 4096
 """Sequences per forward pass (bounds the copier's match tensors: O(chunk·L·M²) floats)."""
 
 LOSS_KEYS = ("model", "gih_trained_a", "gih_a_star", "gih_inf", "bayes", "oracle")
-"""The predictors :func:`heldout_losses` scores, in the order reports print them."""
+"""The predictors :func:`losses_view` reads, in the order reports print them."""
+
+FITTED_PREFIX = "gih_fitted"
+"""Name prefix of the scorer's rows of a GIH at a temperature fitted on another sample
+(``gih_fitted(1, 2)``), which :func:`best_gih_view` reads."""
 
 
 def _next_token_fn(model: torch.nn.Module):
-    """The callable ``context (B, L) -> ŷ (B, d)`` of a library model (module docstring)."""
+    """The callable ``context (B, L) -> ŷ (B, d)`` of a library model."""
     require(isinstance(model, torch.nn.Module), "model",
             "a library model (InductionHeadModel, FullInductionHeadModel, StandardTransformer)",
             type(model).__name__)
@@ -63,8 +73,7 @@ def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
     """``ŷ`` of ``model`` on ``context``, float64 numpy ``(n, d)``, without autograd.
 
     Args:
-        model: a library model (module docstring; any device: the context is moved there
-            chunk by chunk).
+        model: a library model (any device: the context is moved there chunk by chunk).
         context: int64 ``(n, L)``, ``x_1..x_L``.
         chunk: sequences per forward pass, >= 1.
     """
@@ -80,11 +89,6 @@ def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
     return np.concatenate(parts)                                           # (n, d)
 
 
-def _floor_hits(probs: np.ndarray, targets: np.ndarray) -> int:
-    """Sequences whose target probability is below the loss floor."""
-    return int(np.sum(probs[np.arange(len(targets)), targets] < LOSS_FLOOR))
-
-
 def floor_hits(model: torch.nn.Module, tokens: torch.Tensor) -> int:
     """Sequences of ``tokens`` (n, L+1) whose target the model gives less than ``LOSS_FLOOR``.
 
@@ -93,28 +97,90 @@ def floor_hits(model: torch.nn.Module, tokens: torch.Tensor) -> int:
     require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2 and tokens.shape[1] >= 2,
             "tokens", "an int64 tensor (n, L+1)", getattr(tokens, "shape", type(tokens)))
     probs = model_probabilities(model, tokens[:, :-1])                    # (n, d)
-    return _floor_hits(probs, tokens[:, -1].cpu().numpy())
+    targets = tokens[:, -1].cpu().numpy()                                 # (n,)
+    return int(np.sum(probs[np.arange(len(targets)), targets] < LOSS_FLOOR))
 
 
-def _bayes(ctx: np.ndarray, source: Source, rng: Any, bayes: Any) -> np.ndarray | None:
-    """The Bayes column's probabilities ``(n, d)``, or None (:func:`heldout_losses`)."""
-    if bayes is not None:
-        return check_probabilities(bayes, n=len(ctx), vocab_size=source.vocab_size,
-                                   what="bayes")
-    if needs_monte_carlo(source) and rng is None:
-        return None
-    return bayes_predict_prior(ctx, source, rng=rng)
+def trained_temperature(model: torch.nn.Module) -> float | None:
+    """The model's classifier temperature ``a``, or None for a model without one."""
+    a = getattr(model, "a", None)
+    return float(a.detach()) if isinstance(a, torch.Tensor) else None
+
+
+def gih_at_temperatures(head_set: Sequence[int], *, trained_a: float | None,
+                        a_star: float | None) -> dict[str, tuple[tuple[int, ...], float]]:
+    """The scorer's ``gih_at`` rows :func:`losses_view` reads: the GIH on ``head_set`` at the
+    trained ``a`` (clipped at 0), at ``a*`` and at ``a = ∞`` (those given)."""
+    s = tuple(head_set)
+    rows = {"gih_trained_a": None if trained_a is None else (s, max(float(trained_a), 0.0)),
+            "gih_a_star": None if a_star is None else (s, float(a_star)),
+            "gih_inf": (s, math.inf)}
+    return {k: v for k, v in rows.items() if v is not None}
+
+
+def fitted_temperatures(fit: np.ndarray, sets: Sequence[Sequence[int]], *, vocab_size: int
+                        ) -> dict[str, tuple[tuple[int, ...], float]]:
+    """The scorer's ``gih_at`` rows :func:`best_gih_view` reads: every head set at the
+    temperature ``a*_S`` minimising the GIH loss on ``fit`` (int ``(n_f, L+1)``, a sample the
+    model trained on or its evaluation batch, so that the scored sequences do not also choose
+    ``a``)."""
+    fit = np.asarray(fit)
+    require(fit.ndim == 2 and fit.shape[1] >= 2, "fit", "int sequences (n, L+1)", fit.shape)
+    return {f"{FITTED_PREFIX}{head_set_label(s)}":
+            (tuple(s), optimal_temperature(fit[:, :-1], fit[:, -1], tuple(s),
+                                           vocab_size=vocab_size))
+            for s in sets}
+
+
+def losses_view(table: ScoreTable, *, trained_a: float | None, a_star: float | None,
+                sequences: int) -> dict[str, Any]:
+    """The loss dictionary of a query table scored with :func:`gih_at_temperatures` rows.
+
+    Returns:
+        ``{key: mean loss or None}`` for :data:`LOSS_KEYS`, plus ``trained_a``, ``a_star``,
+        ``sequences`` and ``floor_hits`` (``{key: sequences at the floor}`` for the present
+        predictors).
+    """
+    names = {s.name: s for s in table.scores}
+    out: dict[str, Any] = {"model": table.model_loss}
+    hits = {"model": table.model_floor_hits}
+    for key in LOSS_KEYS[1:]:
+        score = names.get(key)
+        out[key] = None if score is None else score.loss
+        if score is not None:
+            hits[key] = score.floor_hits
+    out.update(trained_a=trained_a, a_star=None if a_star is None else float(a_star),
+               sequences=int(sequences), floor_hits=hits)
+    return out
+
+
+def best_gih_view(table: ScoreTable) -> dict[str, Any]:
+    """The GIH of every head set at its fitted temperature (:func:`fitted_temperatures` rows).
+
+    Returns:
+        ``{"by_set": {label: {"a": a*_S, "loss": loss}}, "best_set": [offsets], "best": loss}``
+        (ties to the earlier set).
+    """
+    rows = [s for s in table.scores if s.kind == "gih_at" and s.name.startswith(FITTED_PREFIX)]
+    require(bool(rows), "score table", f"rows named {FITTED_PREFIX}(S) (fitted_temperatures)",
+            [s.name for s in table.scores])
+    best = min(rows, key=lambda s: s.loss)
+    return {"by_set": {head_set_label(s.head_set): {"a": s.temperature, "loss": s.loss}
+                       for s in rows},
+            "best_set": list(best.head_set), "best": best.loss}
 
 
 def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source, *,
                    selected_set: Sequence[int], kernels: torch.Tensor | None = None,
                    a_star: float | None = None, rng: np.random.Generator | None = None,
-                   bayes: Any = None, return_probabilities: bool = False
-                   ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, np.ndarray | None]]:
+                   bayes: Any = None) -> dict[str, Any]:
     """Mean held-out loss of the model and of every reference predictor on the same sequences.
 
+    Runs the model (:func:`model_probabilities`), scores it with the probe's scorer
+    (:func:`numerics.probing.score_query`) and reads :func:`losses_view`.
+
     Args:
-        model: the trained library model (module docstring), on ``source``'s vocabulary.
+        model: the trained library model, on ``source``'s vocabulary.
         tokens: int64 ``(n, L+1)``: context ``x_1..x_L`` then the target.
         source: the source the sequences came from (d, P, prior).
         selected_set: the head set ``S`` of the GIH columns (the learned or predicted ``S*``).
@@ -124,15 +190,11 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
         rng: numpy generator of the Bayes column's particle filter, used only for a mixture
             prior of two or more components (:func:`theory.bayes.needs_monte_carlo`); without
             it (and without ``bayes``) that column is None.
-        bayes: the Bayes predictive ``(n, d)`` of these contexts, already computed (e.g. the
-            estimate the probe also reads); replaces the computation and ``rng``.
-        return_probabilities: also return ``{key: (n, d) probabilities or None}``.
+        bayes: the Bayes predictive ``(n, d)`` of these contexts, already computed; replaces
+            the computation and ``rng``.
 
     Returns:
-        ``{key: mean loss or None}`` for :data:`LOSS_KEYS`, plus ``trained_a`` (None for a
-        model without ``a``), ``a_star``,
-        ``sequences`` (n) and ``floor_hits`` (``{key: sequences at the floor}`` for the scored
-        predictors); with ``return_probabilities``, ``(losses, probabilities)``.
+        :func:`losses_view` of the scored table.
     """
     _next_token_fn(model)
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
@@ -140,25 +202,47 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
             f"the source's d = {source.vocab_size}", model.vocab_size)
     require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2 and tokens.shape[1] >= 2,
             "tokens", "an int64 tensor (n, L+1)", getattr(tokens, "shape", type(tokens)))
-    d = source.vocab_size
-    ctx = tokens[:, :-1].cpu().numpy()                                     # (n, L)
-    y = tokens[:, -1].cpu().numpy()                                        # (n,)
-    a = getattr(model, "a", None)
-    trained_a = float(a.detach()) if isinstance(a, torch.Tensor) else None
-    probs: dict[str, np.ndarray | None] = {
-        "model": model_probabilities(model, tokens[:, :-1]),
-        "gih_trained_a": (None if trained_a is None
-                          else gih_predict(ctx, selected_set, max(trained_a, 0.0), vocab_size=d)),
-        "gih_a_star": (None if a_star is None
-                       else gih_predict(ctx, selected_set, float(a_star), vocab_size=d)),
-        "gih_inf": gih_predict(ctx, selected_set, np.inf, vocab_size=d),
-        "bayes": _bayes(ctx, source, rng, bayes),
-        "oracle": (None if kernels is None
-                   else oracle_predict(ctx, source.parents, kernels.double().cpu().numpy())),
-    }                                                                      # each (n, d) or None
-    out: dict[str, Any] = {k: (None if p is None else prediction_loss(p, y))
-                           for k, p in probs.items()}
-    out.update(trained_a=trained_a, a_star=None if a_star is None else float(a_star),
-               sequences=int(len(y)),
-               floor_hits={k: _floor_hits(p, y) for k, p in probs.items() if p is not None})
-    return (out, probs) if return_probabilities else out
+    d, head_set = source.vocab_size, tuple(int(h) for h in selected_set)
+    toks = tokens.cpu().numpy().astype(np.int64)                           # (n, L+1)
+    if bayes is not None:
+        bayes = check_probabilities(bayes, n=len(toks), vocab_size=d, what="bayes")
+    elif rng is not None or not needs_monte_carlo(source):
+        bayes = bayes_predict_prior(toks[:, :-1], source, rng=rng)         # (n, d)
+    probs = model_probabilities(model, tokens[:, :-1])                     # (n, d)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    trained_a = trained_temperature(model)
+    table = score_query(probs, toks, source, (head_set,),
+                        kernels=None if kernels is None else kernels.double().cpu().numpy(),
+                        bayes=bayes, gih_at=tuple(
+                            (name, s, a) for name, (s, a) in gih_at_temperatures(
+                                head_set, trained_a=trained_a, a_star=a_star).items()))
+    return losses_view(table, trained_a=trained_a, a_star=a_star, sequences=len(toks))
+
+
+def probe_summary(report: ProbeReport, first_layer_tap: str, reports: tuple[Any, ...] = (),
+                  steps: Any = ()) -> dict[str, Any]:
+    """The ``learned`` fields a probe adds to a verify report.
+
+    Args:
+        report: the final probe.
+        first_layer_tap: the attention tap that is the model's first layer (its kind's
+            :attr:`numerics.training.ModelKind.first_layer_tap`).
+        reports: the history's per-row probe reports (for ``settled_step``), or empty.
+        steps: the history's steps, aligned with ``reports``.
+
+    Returns:
+        ``effective_set``, ``effective_kl``, ``effective_runner_up``, ``effective_margin_se``,
+        ``settled_step`` (first logged step from which the effective set stays at its final
+        value, None without per-step probes) and ``first_layer`` (``{"head h": [peak offset,
+        mean attention there]}``).
+    """
+    from numerics.training.reports import settled_step
+
+    eff = report.last.effective
+    first = {f"head {p.head + 1}": [p.peak_offset, float(p.profile[p.peak_offset - 1])]
+             for p in report.offsets if p.name == first_layer_tap}
+    return {"effective_set": list(eff.head_set), "effective_kl": eff.kl,
+            "effective_runner_up": None if eff.runner_up is None else list(eff.runner_up),
+            "effective_margin_se": eff.margin_se,
+            "settled_step": settled_step(steps, reports),
+            "first_layer": first}

@@ -26,10 +26,9 @@ from numerics.verify.checks import Check
 from theory.errors import require
 from theory.limit import LimitPrediction
 from theory.notation import head_set_label
-from theory.predictors import gih_predict, optimal_temperature, prediction_loss
 
 __all__ = ["BEST_GIH_MARGIN", "FIRST_LAYER_MIN", "check_effective_set", "check_probe_agreement",
-           "check_loss_vs_best_gih", "check_first_layer", "best_gih_losses", "first_layer_mass"]
+           "check_loss_vs_best_gih", "check_first_layer", "first_layer_mass"]
 
 BEST_GIH_MARGIN = 0.03
 """Nats a probed model's held-out loss at x_{L+1} may exceed the best GIH's. A standard
@@ -64,40 +63,9 @@ def check_probe_agreement(selected_set: Sequence[int], probe: ProbeReport) -> Ch
                  f"the probe reads the model from its outputs only; KL(GIH ‖ model) {eff.kl:.3g}")
 
 
-def best_gih_losses(fit: np.ndarray, tokens: np.ndarray, sets: Sequence[Sequence[int]], *,
-                    vocab_size: int) -> dict[str, Any]:
-    """Held-out loss of the GIH of every head set at the temperature best on a fitting sample.
-
-    Args:
-        fit: int ``(n_f, L+1)``: the sequences the temperature ``a*_S`` is fitted on (a sample
-            the model trained on, or its evaluation batch), so that the scored sequences do
-            not also choose ``a``.
-        tokens: int ``(n, L+1)``: the held-out sequences scored.
-        sets: the head sets.
-        vocab_size: d.
-
-    Returns:
-        ``{"by_set": {label: {"a": a*_S, "loss": loss}}, "best_set": [offsets], "best": loss}``.
-    """
-    fit, tokens = np.asarray(fit), np.asarray(tokens)
-    require(fit.ndim == 2 and tokens.ndim == 2 and fit.shape[1] == tokens.shape[1], "sequences",
-            "fit and scored tokens (n, L+1) of one length", (fit.shape, tokens.shape))
-    by_set: dict[str, dict[str, float]] = {}
-    best: tuple[float, tuple[int, ...]] | None = None
-    for s in sets:
-        s = tuple(s)
-        a = optimal_temperature(fit[:, :-1], fit[:, -1], s, vocab_size=vocab_size)
-        loss = prediction_loss(gih_predict(tokens[:, :-1], s, a, vocab_size=vocab_size),
-                               tokens[:, -1])
-        by_set[head_set_label(s)] = {"a": float(a), "loss": float(loss)}
-        if best is None or loss < best[0]:
-            best = (float(loss), s)
-    require(best is not None, "sets", "at least one head set", sets)
-    return {"by_set": by_set, "best_set": list(best[1]), "best": best[0]}
-
-
 def check_loss_vs_best_gih(model_loss: float, gih: dict[str, Any]) -> Check:
-    """The model's held-out loss at x_{L+1} against the best GIH's (:func:`best_gih_losses`)."""
+    """The model's held-out loss at x_{L+1} against the best GIH's
+    (:func:`numerics.verify.evaluation.best_gih_view`)."""
     gap = float(model_loss) - float(gih["best"])
     label = head_set_label(gih["best_set"])
     return Check("loss_vs_best_gih", gap <= BEST_GIH_MARGIN,

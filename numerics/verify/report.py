@@ -1,5 +1,6 @@
-"""A verification report on disk and as text: write it, read it back, print its table.
+"""A verification report: the record, on disk and as text.
 
+:class:`VerifyReport` is what :func:`numerics.verify_case` returns for every model kind;
 :func:`write_report` writes ``report.json`` (:meth:`numerics.VerifyReport.to_dict`),
 ``config.json`` (the run's settings) and the figures of :mod:`numerics.plots` into one
 directory; :func:`load_report` reads ``report.json`` back into a :class:`VerifyReport`;
@@ -9,19 +10,119 @@ directory; :func:`load_report` reads ``report.json`` back into a :class:`VerifyR
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from numerics.io import write_json_atomic
+from numerics.training import TrainingHistory, get_kind
+from numerics.verify.checks import Check, jsonable
 from numerics.verify.evaluation import LOSS_KEYS
-from numerics.verify.job import VerifyReport
 from theory.errors import InductionHeadsError, require
+from theory.limit import LimitPrediction
 from theory.notation import head_set_label
 
-__all__ = ["REPORT_NAME", "write_report", "load_report", "format_report"]
+__all__ = ["REPORT_NAME", "VerifyReport", "write_report", "load_report", "format_report"]
 
 REPORT_NAME = "report.json"
 """File name of the report inside an output directory."""
+
+
+@dataclass(frozen=True, eq=False)
+class VerifyReport:
+    """The outcome of :func:`verify_case`.
+
+    Attributes:
+        config: the run's settings (``model_kind``, seed, sizes, source, model, train config;
+            ``architecture`` for the standard transformer) as a JSON dict.
+        prediction: the predicted limit.
+        history: the logged training trajectory (a :class:`numerics.training.standard.
+            StandardHistory` for the standard transformer).
+        checks: the checks in table order.
+        passed: every check passed.
+        learned: :func:`numerics.training.learned_summary` of the history (``selected_set``,
+            ``selector_weights``, ``copier_mass``, ``temperature``, ... for a kind with a
+            selector; the evaluation losses for the standard transformer) and
+            :func:`numerics.verify.evaluation.probe_summary` (``effective_set``,
+            ``settled_step``, ``first_layer``, ...).
+        losses: held-out losses read from the final probe
+            (:func:`numerics.verify.evaluation.losses_view`): ``model``, ``gih_trained_a``,
+            ``gih_a_star``, ``gih_inf``, ``bayes`` (every prior), ``oracle``, with ``a_star``,
+            ``trained_a``, ``sequences`` and ``floor_hits``; ``best_gih``
+            (:func:`numerics.verify.evaluation.best_gih_view`) where the kind's checks read it.
+        seconds: wall-clock time of :func:`verify_case` (not part of the replayable content).
+        notes: statements about the prediction (undecidable margin, inexpressible parents).
+        curves: predicted trajectories (:func:`numerics.verify.curves.predicted_curves`).
+        losses_train: the same keys as ``losses`` on the run's fixed sample (the training
+            sample; a standard transformer's evaluation batch), ``oracle`` None (no kernels), or
+            None for a report read from a file that does not hold them.
+        probe: the final :class:`numerics.ProbeReport` on the held-out sample, as its
+            ``to_dict()``, or None for a report read from a file that does not hold it.
+        target: the set the checks are made against (the target set), with its basis
+            (``set``, ``basis``, ``best``, ``training_sample``), or None for an older report.
+    """
+
+    config: dict[str, Any]
+    prediction: LimitPrediction
+    history: TrainingHistory
+    checks: tuple[Check, ...]
+    passed: bool
+    learned: dict[str, Any]
+    losses: dict[str, Any]
+    seconds: float
+    notes: tuple[str, ...] = ()
+    curves: dict[str, Any] = field(default_factory=dict)
+    losses_train: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        """The model kind's name (``config["model_kind"]``; a name in
+        :data:`numerics.training.KINDS`)."""
+        return str(self.config.get("model_kind", "simplified"))
+
+    def check(self, name: str) -> Check:
+        """The check called ``name``."""
+        names = [c.name for c in self.checks]
+        require(name in names, "check name", f"one of {names}", name)
+        return self.checks[names.index(name)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``report.json`` (JSON-ready; non-finite numbers become None)."""
+        return jsonable({
+            "passed": self.passed, "config": self.config,
+            "predicted": self.prediction.to_dict(), "learned": self.learned,
+            "losses": self.losses, "losses_train": self.losses_train,
+            "checks": [c.to_dict() for c in self.checks],
+            "notes": list(self.notes), "curves": self.curves,
+            "history": self.history.to_dict(), "seconds": self.seconds, "probe": self.probe,
+            "target": self.target})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
+        """Rebuild a report from :meth:`to_dict` (the content of ``report.json``).
+
+        Raises:
+            InductionHeadsError: when a key is missing or a part does not parse.
+        """
+        require(isinstance(data, Mapping), "report", "a dict from VerifyReport.to_dict",
+                type(data).__name__)
+        missing = sorted({"passed", "config", "predicted", "learned", "losses", "checks",
+                          "history", "seconds"} - set(data))
+        require(not missing, "report keys", "every key VerifyReport.to_dict writes",
+                f"missing {missing}")
+        checks = tuple(Check.from_dict(c) for c in data["checks"])
+        kind = get_kind(dict(data["config"]).get("model_kind", "simplified"))
+        history = kind.history_class.from_dict(data["history"])
+        return cls(dict(data["config"]), LimitPrediction.from_dict(data["predicted"]),
+                   history, checks, bool(data["passed"]),
+                   dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
+                   tuple(data.get("notes", ())), dict(data.get("curves") or {}),
+                   None if data.get("losses_train") is None else dict(data["losses_train"]),
+                   None if data.get("probe") is None else dict(data["probe"]),
+                   None if data.get("target") is None else dict(data["target"]))
 
 
 def write_report(report: VerifyReport, out_dir: str | Path) -> list[Path]:

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from numerics.training.loop import TrainConfig
 from theory.limit import LimitPrediction
 from theory.notation import head_set_label
 from theory.spec import ModelSpec
@@ -39,14 +38,15 @@ TARGET_BASES = ("population", "training sample", "undecidable")
 """Where the target set comes from (module docstring)."""
 
 
-def training_target(prediction: LimitPrediction, config: TrainConfig, model: str,
+def training_target(prediction: LimitPrediction, config: Any, stage1_replicator: bool,
                     spec: ModelSpec, tokens: np.ndarray) -> dict[str, Any]:
     """The set this run should reach, and why.
 
     Args:
         prediction: theory's prediction for the case.
         config: the run's configuration.
-        model: ``"simplified"`` or ``"full"``.
+        stage1_replicator: the model kind's stage 1 is theory's replicator at the initial
+            copier (:attr:`numerics.training.ModelKind.stage1_replicator`).
         spec: the model's spec.
         tokens: integer ``(n, L+1)``, the training sample.
 
@@ -56,7 +56,7 @@ def training_target(prediction: LimitPrediction, config: TrainConfig, model: str
         favours (``S*``, or the set itself when the training sample decides): heads of ``set``
         outside ``best`` leave their offsets.
     """
-    stagewise = config.mode == "stagewise" and model == "simplified"
+    stagewise = getattr(config, "mode", None) == "stagewise" and stage1_replicator
     population = prediction.reached_set if stagewise else prediction.selected_set
     decided = prediction.reached_decidable if stagewise else prediction.decidable
     sample = None

@@ -8,7 +8,7 @@ the predictions of ``x_2 .. x_{L+1}``) or only of the in-context target ``x_{L+1
 LayerNorm parameters or the relative-position biases), an optional linear warm-up and cosine
 decay, optional gradient-norm clipping.
 
-Randomness comes only from the ``torch.Generator`` passed to :func:`train_standard`, in this
+Randomness comes only from the ``torch.Generator`` passed to :func:`numerics.training.train`, in this
 order: a fixed evaluation batch of ``eval_sequences`` sequences, then the batch of every step.
 The model's initial weights come from its own generator (:class:`StandardTransformer`).
 
@@ -32,13 +32,13 @@ distance to every reference predictor over training (:meth:`StandardHistory.dist
 stays at its final value.
 
 Checkpoints hold only tensors and plain containers (``torch.load(..., weights_only=True)``),
-are written atomically (a temporary file, then ``os.replace``) and let :func:`resume_standard`
-continue bit-identically on the CPU with the same thread count (``docs/theory.md §6.1``).
+are written atomically (a temporary file, then ``os.replace``) and let
+:func:`numerics.training.resume` continue bit-identically on the CPU with the same thread count (``docs/theory.md §6.1``).
 
-Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`,
-:class:`StandardTrainResult`), ``loop`` (the run, its checkpoints, :func:`train_standard`,
-:func:`resume_standard`, :func:`load_standard`), ``settings`` (the measured :data:`PAPER_SPEC`,
-:data:`PAPER_TRAINING`, :data:`FAST_SPEC`, :data:`FAST_TRAINING`). :func:`probe_callback` lives
+Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`),
+``loop`` (the run and its checkpoints: the trainer the registry entry ``"standard"`` of
+:mod:`numerics.training.kinds` names), ``settings`` (:data:`PAPER_SPEC`, :data:`PAPER_TRAINING`,
+:data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and architecture). :func:`probe_callback` lives
 in :mod:`numerics.probing.callback` and works for any model a trainer passes.
 """
 
@@ -46,15 +46,12 @@ from numerics.models.standard import StandardSpec as StandardSpec  # the model a
 from numerics.models.standard import StandardTransformer as StandardTransformer
 from numerics.probing.callback import probe_callback
 from numerics.training.standard.config import LOSS_POSITIONS, SCHEDULES, StandardTrainConfig
-from numerics.training.standard.history import StandardHistory, StandardTrainResult
+from numerics.training.standard.history import StandardHistory
 from numerics.training.standard.loop import (
     STANDARD_CHECKPOINT_FORMAT,
     STANDARD_CHECKPOINT_VERSION,
     Callback,
     adamw_for,
-    load_standard,
-    resume_standard,
-    train_standard,
     train_step,
 )
 from numerics.training.standard.settings import (
@@ -62,9 +59,11 @@ from numerics.training.standard.settings import (
     FAST_TRAINING,
     PAPER_SPEC,
     PAPER_TRAINING,
+    default_architecture,
+    standard_config,
 )
 
-__all__ = ["StandardTrainConfig", "StandardHistory", "StandardTrainResult", "train_standard",
-           "resume_standard", "load_standard", "probe_callback", "LOSS_POSITIONS", "SCHEDULES",
-           "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION", "PAPER_SPEC",
-           "PAPER_TRAINING", "FAST_SPEC", "FAST_TRAINING", "Callback", "adamw_for", "train_step"]
+__all__ = ["StandardTrainConfig", "StandardHistory", "probe_callback", "LOSS_POSITIONS",
+           "SCHEDULES", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION", "PAPER_SPEC",
+           "PAPER_TRAINING", "FAST_SPEC", "FAST_TRAINING", "Callback", "adamw_for", "train_step",
+           "standard_config", "default_architecture"]

@@ -1,9 +1,8 @@
-"""The logged trajectory of a standard-transformer run, and what a run returns.
+"""The logged trajectory of a standard-transformer run.
 
 :class:`StandardHistory` holds the rows of the package docstring as read-only arrays and reads
-the probe reports of its ``reports`` column with :mod:`numerics.training.reports`;
-:class:`StandardTrainResult` bundles the trained model, the history, the configuration and the
-fixed evaluation batch.
+the probe reports of its ``reports`` column with :mod:`numerics.training.reports`; it is a
+:class:`numerics.training.history.TrainingHistory`, as TF's :class:`History` is.
 """
 
 from __future__ import annotations
@@ -13,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from numerics.models.standard import StandardTransformer
 from numerics.training import reports as _reports
-from numerics.training.standard.config import StandardTrainConfig
 from theory.errors import require
 
-__all__ = ["StandardHistory", "StandardTrainResult"]
+__all__ = ["StandardHistory"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +72,12 @@ class StandardHistory:
         """
         return _reports.settled_step(self.steps, self.reports)
 
+    def summary(self) -> dict[str, Any]:
+        """What the run reached at its last row: the evaluation losses and the step."""
+        require(len(self) >= 1, "history", "a history with at least one logged row", len(self))
+        return {"eval_last_loss": float(self.eval_last_loss[-1]),
+                "eval_loss": float(self.eval_loss[-1]), "steps": int(self.steps[-1])}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN as None); :meth:`from_dict` inverts it exactly."""
         def floats(arr: np.ndarray) -> list[float | None]:
@@ -94,21 +96,3 @@ class StandardHistory:
         return cls(steps=data["steps"], lr=nan(data["lr"]), train_loss=nan(data["train_loss"]),
                    eval_loss=nan(data["eval_loss"]), eval_last_loss=nan(data["eval_last_loss"]),
                    reports=tuple(data["reports"]))
-
-
-@dataclass(frozen=True, eq=False)
-class StandardTrainResult:
-    """What :func:`train_standard` and :func:`resume_standard` return.
-
-    Attributes:
-        model: the trained model (the object passed to :func:`train_standard`, or the restored
-            one after :func:`resume_standard`).
-        history: the logged trajectory from step 0 on.
-        config: the run's configuration.
-        eval_sample: int64 ``(eval_sequences, L+1)`` on the CPU, the fixed evaluation batch.
-    """
-
-    model: StandardTransformer
-    history: StandardHistory
-    config: StandardTrainConfig
-    eval_sample: torch.Tensor

@@ -21,17 +21,18 @@ from tqdm import tqdm
 
 from numerics.data import _is_int, sample_sequences
 from numerics.devices import resolve_device
-from numerics.models.standard import StandardSpec, StandardTransformer
-from numerics.training.checkpoint import read_torch_file, restore_generator
+from numerics.models.standard import StandardTransformer
+from numerics.training.checkpoint import restore_generator
 from numerics.training.config import DTYPES, log_steps
+from numerics.training.history import TrainResult
 from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
-from numerics.training.standard.history import StandardHistory, StandardTrainResult
+from numerics.training.standard.history import StandardHistory
 from theory.errors import InductionHeadsError, require
 from theory.spec import Source
 
-__all__ = ["train_standard", "resume_standard", "load_standard", "adamw_for", "train_step",
-           "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
+__all__ = ["train_standard", "continue_standard", "validate_standard_checkpoint", "adamw_for",
+           "train_step", "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class _Run:
                 "checkpoint_every": self.checkpoint_every}
 
     def execute(self, *, progress: bool, checkpoint_path: str | Path | None,
-                stop_after: int | None) -> StandardTrainResult:
+                stop_after: int | None) -> TrainResult:
         cfg, model = self.config, self.model
         stop = cfg.steps if stop_after is None else min(stop_after, cfg.steps)
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step",
@@ -194,7 +195,7 @@ class _Run:
             model.eval()
         if checkpoint_path is not None:
             _save(checkpoint_path, self.payload())
-        return StandardTrainResult(model, self.history(), cfg, self.eval_sample.cpu())
+        return TrainResult(model, self.history(), cfg, self.eval_sample.cpu())
 
 
 def _save(path: str | Path, payload: dict[str, Any]) -> None:
@@ -209,8 +210,15 @@ def _save(path: str | Path, payload: dict[str, Any]) -> None:
                                   f"({err})") from None
 
 
-def _load(path: str | Path) -> dict[str, Any]:
-    data = read_torch_file(path, written_by="train_standard")
+def validate_standard_checkpoint(data: Any) -> dict[str, Any]:
+    """A :func:`train_standard` checkpoint dict, its format, version and keys checked.
+
+    Returns:
+        ``data`` itself.
+
+    Raises:
+        InductionHeadsError: on another format, version or a missing key.
+    """
     fmt = data.get("format") if isinstance(data, dict) else type(data).__name__
     require(fmt == STANDARD_CHECKPOINT_FORMAT, "checkpoint format",
             repr(STANDARD_CHECKPOINT_FORMAT), fmt)
@@ -230,7 +238,7 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
                    generator: torch.Generator, progress: bool = True,
                    checkpoint_path: str | Path | None = None,
                    checkpoint_every: int | None = None, stop_after: int | None = None,
-                   callback: Callback | None = None) -> StandardTrainResult:
+                   callback: Callback | None = None) -> TrainResult:
     """Train ``model`` on fresh sequences of ``source`` as ``config`` says (package docstring).
 
     The model is moved in place to the config's device and dtype; sequences are sampled on the
@@ -250,7 +258,8 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
             ``history.reports`` (e.g. :func:`numerics.probing.probe_callback`).
 
     Returns:
-        :class:`StandardTrainResult`.
+        :class:`~numerics.training.history.TrainResult` (its ``sample`` is the fixed evaluation
+        batch).
 
     Raises:
         InductionHeadsError: on mismatched arguments or a non-finite evaluation loss.
@@ -282,43 +291,28 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
     return run.execute(progress=progress, checkpoint_path=checkpoint_path, stop_after=stop_after)
 
 
-def _model_from(data: dict[str, Any], dtype: torch.dtype, device: torch.device
-                ) -> StandardTransformer:
-    spec = StandardSpec.from_dict(data["model_spec"])
-    model = StandardTransformer(spec, int(data["vocab_size"]),
-                                generator=torch.Generator().manual_seed(0), dtype=dtype,
-                                device=device)  # weights overwritten by the checkpoint's
-    model.load_state_dict(data["model_state"])
-    return model
+def continue_standard(data: dict[str, Any], model: StandardTransformer, *,
+                      checkpoint_path: str | Path, progress: bool = True,
+                      stop_after: int | None = None, callback: Callback | None = None
+                      ) -> TrainResult:
+    """Continue the run of a checkpoint dict with its restored ``model``; bit-identical on the
+    same CPU setup.
 
-
-def load_standard(checkpoint_path: str | Path, *, device: str | torch.device | None = None
-                  ) -> StandardTransformer:
-    """The model saved in a :func:`train_standard` checkpoint, in eval mode (CPU by default)."""
-    data = _load(checkpoint_path)
-    config = StandardTrainConfig.from_dict(data["config"])
-    return _model_from(data, DTYPES[config.dtype], resolve_device(device)).eval()
-
-
-def resume_standard(checkpoint_path: str | Path, *, progress: bool = True,
-                    stop_after: int | None = None,
-                    callback: Callback | None = None) -> StandardTrainResult:
-    """Continue the run saved in ``checkpoint_path``; bit-identical on the same CPU setup.
-
-    Model, optimizer state, generator, evaluation batch and history are restored; checkpoints
-    keep being written to ``checkpoint_path``. A callback is not saved: pass it again to keep
-    filling ``history.reports``.
+    Optimizer state, generator, evaluation batch and history are restored; checkpoints keep
+    being written to ``checkpoint_path``. A callback is not saved: pass it again to keep filling
+    ``history.reports``. :func:`numerics.training.resume` reads the file, rebuilds the model
+    and calls this.
 
     Args:
+        data: a checkpoint dict (:func:`validate_standard_checkpoint`).
+        model: the model it holds, on the run's device, with its saved state.
         checkpoint_path: the checkpoint file.
         progress: as in :func:`train_standard`.
         stop_after: stop again after this step.
         callback: as in :func:`train_standard`.
     """
-    data = _load(checkpoint_path)
     config = StandardTrainConfig.from_dict(data["config"])
     source = Source.from_dict(data["source"])
-    model = _model_from(data, DTYPES[config.dtype], resolve_device(config.device))
     generator = restore_generator(data)
     check_callback(callback)
     rows = _rows(StandardHistory.from_dict(data["history"]))

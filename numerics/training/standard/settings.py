@@ -7,10 +7,15 @@ each docstring states what was measured with it.
 
 from __future__ import annotations
 
+import dataclasses
+
 from numerics.models.standard import StandardSpec
 from numerics.training.standard.config import StandardTrainConfig
+from theory.errors import require
+from theory.spec import ModelSpec
 
-__all__ = ["PAPER_SPEC", "PAPER_TRAINING", "FAST_SPEC", "FAST_TRAINING"]
+__all__ = ["PAPER_SPEC", "PAPER_TRAINING", "FAST_SPEC", "FAST_TRAINING", "standard_config",
+           "default_architecture"]
 
 PAPER_SPEC = StandardSpec(d_model=48, mlp=True, max_len=100)
 """The transformer for the paper's length ``L = 100``: D = 48, heads (3, 1), relative-position
@@ -47,3 +52,39 @@ MLP, 1500 steps) ended 0.030 above GIH(1, 2) against 0.013 at 1e-2; a constant r
 warm-up left the plateau at about step 600 instead of 200; no MLP (seeds 1 / 2, 1500 steps)
 ended 0.045 / 0.034 above GIH(1, 2) against 0.022 / 0.013 with it.
 """
+
+
+def standard_config(mode: str = "stagewise", *, sequences: int | None = None,
+                    seq_len: int | None = None, device: str = "auto",
+                    vocab_size: int | None = None, degree: int | None = None
+                    ) -> StandardTrainConfig:
+    """The default run of a standard transformer: :data:`FAST_TRAINING` at ``seq_len``.
+
+    Asked for with the keywords every model kind's default run takes
+    (:mod:`numerics.training.kinds`); the ones that do not apply are refused when set.
+
+    Args:
+        mode: ``"stagewise"`` or ``"joint"``: a standard transformer trains every weight at
+            once, so both name the same run.
+        sequences: None (the run draws fresh batches of ``batch_size`` every step).
+        seq_len: L (None: :data:`FAST_TRAINING`'s 50).
+        device: a device name.
+        vocab_size: d of the source (unused).
+        degree: D (unused).
+
+    Raises:
+        InductionHeadsError: on a mode that is neither, or ``sequences`` that is not None.
+    """
+    require(mode in ("stagewise", "joint"), "mode", "one of ('stagewise', 'joint')", mode)
+    require(sequences is None, "sequences", "None for the standard transformer (it trains on "
+            "fresh batches: set the config's batch_size)", sequences)
+    config = FAST_TRAINING if seq_len is None else dataclasses.replace(FAST_TRAINING,
+                                                                        seq_len=seq_len)
+    return dataclasses.replace(config, device=device)
+
+
+def default_architecture(spec: ModelSpec, seq_len: int) -> StandardSpec:
+    """The transformer a verify run trains when none is given: :data:`FAST_SPEC` with
+    ``spec.heads`` first-layer heads (one per head of the TF it is compared with) and
+    ``max_len`` the training length."""
+    return dataclasses.replace(FAST_SPEC, heads=spec.heads, n_heads=None, max_len=seq_len)
