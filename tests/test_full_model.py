@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from numerics.data import sample_sequences
 from numerics.models.full import FullInductionHeadModel, TrainableModel
-from numerics.models.simplified import InductionHeadModel, prepare_inputs
+from numerics.models.inputs import prepare_inputs
+from numerics.models.simplified import InductionHeadModel
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, ModelSpec
 from theory.predictors import LOSS_FLOOR
 

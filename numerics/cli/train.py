@@ -67,6 +67,7 @@ from numerics.training import (
 from numerics.verify.evaluation import floor_hits
 from theory.errors import InductionHeadsError, require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.validation import is_int
 
 __all__ = ["TRAIN_SIZES", "add_train_parser", "run_train", "format_summary", "TOP_SETS"]
 
@@ -154,7 +155,7 @@ def _seed_of(checkpoint: Path, data: dict[str, Any]) -> int | None:
             and record.get("source") == _jsonable(data["source"])
             and record.get("model") == _jsonable(data["model_spec"]))
     seed = record.get("seed") if same else None
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None
+    return seed if is_int(seed) and seed >= 0 else None
 
 
 def format_summary(summary: dict[str, Any], *, top: int = TOP_SETS) -> str:

@@ -39,6 +39,7 @@ from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
 from theory.predictors import LOSS_FLOOR
 from theory.spec import ModelSpec
+from theory.validation import is_int
 
 __all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP"]
 
@@ -143,14 +144,14 @@ class FullInductionHeadModel(nn.Module):
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
-        require(isinstance(vocab_size, int) and vocab_size >= 2, "vocab_size",
+        require(is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
         require(loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", loss)
         require(normalization in NORMALIZATIONS, "normalization", f"one of {NORMALIZATIONS}",
                 normalization)
         require(isinstance(ln_eps, (int, float)) and ln_eps >= 0, "ln_eps", "a number >= 0",
                 ln_eps)
-        self.spec, self.vocab_size, self.loss_kind = spec, vocab_size, loss
+        self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.sets = spec.sets
         self.normalization, self.relu_similarity = normalization, bool(relu_similarity)
         self.ln_eps = float(ln_eps)

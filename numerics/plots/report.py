@@ -27,6 +27,7 @@ from numerics.plots.training import (
     stage_spans,
 )
 from numerics.training.reports import settled_step
+from theory.validation import is_int
 
 __all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "STANDARD_FIGURE_KEYS", "ALL_FIGURE_NAMES",
            "figure_keys", "report_figures", "save_report_figures"]
@@ -82,7 +83,7 @@ def report_figures(data: Mapping[str, Any], *,
                                             entry=_FIRST_LAYER),
         }
     stages = stage_spans(train["stages"])
-    copier = [o if isinstance(o, int) and not isinstance(o, bool) else None
+    copier = [o if is_int(o) else None
               for o in predicted["copier"]]
     joint = train.get("mode") == "joint"
     full = data["config"].get("model_kind") == "full"

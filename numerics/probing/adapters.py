@@ -25,6 +25,7 @@ from scipy.special import softmax
 from numerics.models import FullInductionHeadModel, InductionHeadModel, StandardTransformer
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
+from theory.validation import is_int
 
 __all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
            "input_kind", "call_model", "call_once", "to_numpy"]
@@ -246,7 +247,7 @@ def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
             type(model).__name__)
     n = tokens.shape[0]
     if batch_size is not None:
-        require(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+        require(is_int(batch_size)
                 and batch_size >= 1, "batch_size", "None or an integer >= 1", batch_size)
     size = n if batch_size is None else int(batch_size)
     kind = input_kind(model, inputs)

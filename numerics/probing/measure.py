@@ -54,6 +54,7 @@ from theory.positional import (
 from theory.predictors import oracle_predict
 from theory.probabilities import PROB_SUM_ATOL, check_probabilities
 from theory.spec import ModelSpec, Source, head_sets
+from theory.validation import is_int, is_real
 
 __all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe"]
 
@@ -64,9 +65,6 @@ BAYES_NEEDS_RNG = ("the Bayes predictive of a mixture of two or more components 
                    "particle-filter estimate: pass rng= (or bayes=)")
 """The absent reason of ``bayes`` when the probe cannot draw that estimate."""
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _resolve_spec(spec: Any, window: Any, degree: Any, heads: Any) -> ModelSpec:
@@ -117,8 +115,8 @@ def _held_out(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any, g
     require(kernels is None, "kernels", "None unless tokens are given", type(kernels).__name__)
     require(isinstance(generator, torch.Generator), "generator",
             "a torch.Generator (or pass tokens=)", type(generator).__name__)
-    require(_is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
-    require(_is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
+    require(is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
+    require(is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
     toks, kern = numerics.sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
                                            device=generator.device, return_kernels=True,
                                            dtype=torch.float64)
@@ -241,7 +239,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     spec = _resolve_spec(spec, window, degree, heads)
     bounds = _check_bounds(temperature_bounds)
-    require(isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+    require(is_real(smoothing)
             and math.isfinite(smoothing) and smoothing >= 0, "smoothing",
             "a finite number >= 0", smoothing)
     toks, kern = _held_out(source, tokens, kernels, n, seq_len, generator)

@@ -43,6 +43,7 @@ from numerics.sweep.figures import FEATURES
 from numerics.sweep.spec import Case
 from numerics.sweep.table import RESULTS_NAME, append_row, columns, read_rows, sort_table
 from theory.errors import InductionHeadsError, require
+from theory.validation import is_int
 
 __all__ = ["EXECUTORS", "THREAD_ENV", "SWEEP_JSON", "SweepResult", "run_case", "run_sweep"]
 
@@ -288,7 +289,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
     started = time.perf_counter()
     require(executor in EXECUTORS, "executor", f"one of {EXECUTORS}", executor)
     for name, value in (("workers", workers), ("threads", threads)):
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
+        require(is_int(value) and value >= 1, name,
                 "an integer >= 1", value)
     require(by is None or by in FEATURES, "by", f"None or one of {FEATURES}", by)
     require(scheduler is None or executor == "dask", "scheduler",

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.data import _is_int
 from numerics.devices import is_device_name
 from numerics.io import fsync_directory
 from numerics.models.full import NORMALIZATIONS, FullInductionHeadModel
@@ -39,6 +38,7 @@ from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "restore_generator",
            "validate_checkpoint", "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",
@@ -242,13 +242,13 @@ def _check_model_state(state: Any, model: InductionHeadModel | FullInductionHead
 def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
     step, index, done = data["step"], data["stage_index"], data["stage_step"]
     total, stages = config.total_steps, config.stages
-    if not (_is_int(step) and 0 <= step <= total):
+    if not (is_int(step) and 0 <= step <= total):
         _fail("step", f"an integer in 0..{total} (the config's total steps)", _describe(step))
-    if not (_is_int(index) and 0 <= index < len(stages)):
+    if not (is_int(index) and 0 <= index < len(stages)):
         _fail("stage_index", f"an integer in 0..{len(stages) - 1} (the config has {len(stages)} "
               "stages)", _describe(index))
     stage = stages[index]
-    if not (_is_int(done) and 0 <= done <= stage.steps):
+    if not (is_int(done) and 0 <= done <= stage.steps):
         _fail("stage_step", f"an integer in 0..{stage.steps} (stage {stage.name!r} has "
               f"{stage.steps} steps)", _describe(done))
     before = sum(s.steps for s in stages[:index])
@@ -293,7 +293,7 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int,
                   repr(sorted(map(str, entry))) if isinstance(entry, dict) else _describe(entry))
         for key, value in entry.items():
             if key == "step":
-                ok = (_is_int(value) or torch.is_tensor(value) and value.numel() == 1
+                ok = (is_int(value) or torch.is_tensor(value) and value.numel() == 1
                       ) and float(value) == done
                 wanted = f"{done} (the steps done in stage {stage.name!r})"
             else:
@@ -397,7 +397,7 @@ def validate_checkpoint(data: Any) -> dict[str, Any]:
         _fail("format", repr(CHECKPOINT_FORMAT),
               _describe(data.get("format")) if isinstance(data, dict) else _describe(data))
     version = data.get("version")
-    require(_is_int(version) and version in (1, CHECKPOINT_VERSION), "checkpoint version",
+    require(is_int(version) and version in (1, CHECKPOINT_VERSION), "checkpoint version",
             f"1 or {CHECKPOINT_VERSION}", version)
     keys = _VERSION_1_KEYS if version == 1 else CHECKPOINT_KEYS
     missing = sorted(set(keys) - set(data))
@@ -410,7 +410,7 @@ def validate_checkpoint(data: Any) -> dict[str, Any]:
     kind = "simplified" if version == 1 else data["model_kind"]
     options = _check_model_options(kind, {} if version == 1 else data["model_options"])
     d = data["vocab_size"]
-    if not (_is_int(d) and d == source.vocab_size):
+    if not (is_int(d) and d == source.vocab_size):
         _fail("vocab_size", f"the source's d = {source.vocab_size}", _describe(d))
     if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
         _fail("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
@@ -425,6 +425,6 @@ def validate_checkpoint(data: Any) -> dict[str, Any]:
     _check_sample(data["sample"], config, int(d))
     _check_history(data["history"], spec, config, data["step"])
     every = data["checkpoint_every"]
-    if not (every is None or (_is_int(every) and every >= 1)):
+    if not (every is None or (is_int(every) and every >= 1)):
         _fail("checkpoint_every", "None or an integer >= 1", _describe(every))
     return data

@@ -34,6 +34,7 @@ from theory.errors import require
 from theory.predictors import LOSS_FLOOR, gih_predict, oracle_predict, prediction_loss
 from theory.probabilities import check_probabilities
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses", "floor_hits"]
 
@@ -70,7 +71,7 @@ def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
     """
     require(isinstance(context, torch.Tensor) and context.dim() == 2 and context.shape[0] >= 1,
             "context", "an int64 tensor (n, L) with n >= 1", getattr(context, "shape", context))
-    require(isinstance(chunk, int) and chunk >= 1, "chunk", "an integer >= 1", chunk)
+    require(is_int(chunk) and chunk >= 1, "chunk", "an integer >= 1", chunk)
     fn, device = _next_token_fn(model), _device(model)
     parts = []
     with torch.no_grad():

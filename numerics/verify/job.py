@@ -102,6 +102,7 @@ from theory.errors import require
 from theory.limit import LimitPrediction, predict_limit
 from theory.predictors import optimal_temperature
 from theory.spec import ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["DEFAULT_SEQ_LEN", "DEFAULT_SEQUENCES", "DEFAULT_HELDOUT",
            "DEFAULT_PREDICTION_SAMPLES", "MODEL_KINDS", "VerifyReport", "verify_case"]
@@ -330,13 +331,12 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     started = time.perf_counter()
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
-    require(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0,
+    require(is_int(seed) and seed >= 0,
             "seed", "an integer >= 0", seed)
     for name, value, low in (("heldout", heldout, 2),
                              ("prediction_samples", prediction_samples, 2),
                              ("probe_sequences", probe_sequences, 2)):
-        require(isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                and value >= low, name, f"an integer >= {low}", value)
+        require(is_int(value) and value >= low, name, f"an integer >= {low}", value)
     require(model in MODEL_KINDS, "model", f"one of {MODEL_KINDS}", model)
     require(architecture is None or model == "standard", "architecture",
             "None unless model='standard'", type(architecture).__name__)

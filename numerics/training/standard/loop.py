@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from numerics.data import _is_int, sample_sequences
+from numerics.data import sample_sequences
 from numerics.devices import resolve_device
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.training.checkpoint import read_torch_file, restore_generator
@@ -29,6 +29,7 @@ from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory, StandardTrainResult
 from theory.errors import InductionHeadsError, require
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = ["train_standard", "resume_standard", "load_standard", "adamw_for", "train_step",
            "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
@@ -222,7 +223,7 @@ def _load(path: str | Path) -> dict[str, Any]:
 
 
 def _check_stop(stop_after: Any, step: int) -> None:
-    require(stop_after is None or (_is_int(stop_after) and stop_after > step), "stop_after",
+    require(stop_after is None or (is_int(stop_after) and stop_after > step), "stop_after",
             f"None or a step > {step}", stop_after)
 
 
@@ -268,7 +269,7 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
             f"L <= the model's max_len = {model.spec.max_len}", config.seq_len)
     require(config.seq_len >= source.max_parent, "seq_len",
             f"L >= max(parents) = {source.max_parent}", config.seq_len)
-    require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
+    require(checkpoint_every is None or (is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
     _check_stop(stop_after, 0)
     check_callback(callback)
