@@ -20,7 +20,10 @@ not grow with M², or with L). ``numerics.models.reference`` keeps the dense con
 the tests.
 
 Named taps (``forward(..., return_taps=True)``), stable names:
-    ``copier.attention``      (H, M)   σ_h(l, ·) at an interior position (all offsets valid)
+    ``copier.attention``      (H, M)   σ_h(l, i), head × offset i = 1..M, at an interior position
+                                       (all offsets valid; the same at every such position; the
+                                       full model's per-position tap is
+                                       ``copier.position_attention``)
     ``copier.head_similarity`` (n, H, L) <v̄_h(L+1), v̄_h(l)>
     ``selector.weights``      (|𝒮|,)   c̃_S in ``model.sets`` order
     ``classifier.similarity`` (n, L)   s_l

@@ -156,7 +156,8 @@ def _library_taps(model: Any) -> tuple[tuple[str, ...], Callable[[str], str]] | 
     if isinstance(model, InductionHeadModel):
         known = {"copier.attention": "copier", "classifier.attention": "query"}
     elif isinstance(model, FullInductionHeadModel):
-        known = {"copier.attention": "copier_positions", "classifier.attention": "query"}
+        known = {"copier.position_attention": "copier_positions",
+                 "classifier.attention": "query"}
     elif isinstance(model, StandardTransformer):
         last = model.spec.n_layers - 1
         names = tuple(dict.fromkeys(f"blocks.{i}.attn.hook_pattern" for i in (0, last)))
@@ -176,7 +177,8 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
 
     - :class:`numerics.InductionHeadModel`: ``copier.attention`` (``"copier"``, (H, M)) and
       ``classifier.attention`` (``"query"``, (n, L));
-    - :class:`numerics.FullInductionHeadModel`: ``copier.attention`` (``"copier_positions"``,
+    - :class:`numerics.FullInductionHeadModel`: ``copier.position_attention``
+      (``"copier_positions"``,
       (n, H, L+1, K), offset 0 first when the model has self attention) and
       ``classifier.attention`` (``"query"``);
     - :class:`numerics.StandardTransformer`: ``blocks.0.attn.hook_pattern`` (the first layer:

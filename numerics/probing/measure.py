@@ -19,7 +19,7 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
   probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
 
-Sequences are drawn with :func:`numerics.sample_sequences` (``return_kernels=True``, so each
+Sequences are drawn with :func:`numerics.data.sample_sequences` (``return_kernels=True``, so each
 sequence comes with the kernel it was sampled from) from an explicit ``torch.Generator``, or
 passed as ``tokens``. Theory's ``S*`` comes from :func:`theory.predict_limit` at ``seq_len = L``
 (or from a precomputed ``limit``). The per-position table (with ``per_position``) averages over
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import numerics
+from numerics.data import sample_sequences
 from numerics.probing.adapters import call_model, call_once, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.report import ProbeReport
@@ -117,9 +117,9 @@ def _held_out(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any, g
             "a torch.Generator (or pass tokens=)", type(generator).__name__)
     require(is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
     require(is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
-    toks, kern = numerics.sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
-                                           device=generator.device, return_kernels=True,
-                                           dtype=torch.float64)
+    toks, kern = sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
+                                  device=generator.device, return_kernels=True,
+                                  dtype=torch.float64)
     return toks.cpu().numpy(), kern.cpu().numpy()
 
 

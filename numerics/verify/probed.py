@@ -65,7 +65,7 @@ MODEL_KINDS = ("simplified", "full", "standard")
 """What ``python -m numerics verify --model`` trains: TF(M, H, d, D), its full variant
 (docs/theory.md §7), or a standard GPT-style transformer."""
 
-FIRST_LAYER_ENTRY = {"simplified": "copier.attention", "full": "copier.attention",
+FIRST_LAYER_ENTRY = {"simplified": "copier.attention", "full": "copier.position_attention",
                      "standard": "blocks.0.attn.hook_pattern"}
 """The attention tap whose per-head offset profiles are the first layer's, per model kind."""
 
