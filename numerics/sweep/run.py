@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numerics.io import write_json_atomic
 from numerics.sweep.figures import FEATURES
 from numerics.sweep.spec import Case
 from numerics.sweep.table import RESULTS_NAME, append_row, columns, read_rows, sort_table
@@ -314,7 +315,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
             sort_table(table, header)
         record["runs"].append({**_environment_record(executor, workers, threads, scheduler),
                                "to_run": len(todo), "skipped": len(cases) - len(todo)})
-        (out / SWEEP_JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(out / SWEEP_JSON, record, indent=2)
         logger.info("sweep: %d cases, %d already in %s, %d to run on %s", len(cases),
                     len(cases) - len(todo), table, len(todo), executor)
         with tqdm(total=len(todo), desc="sweep", unit="case", disable=not progress) as bar:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from numerics.io import write_csv_atomic
 from numerics.sweep.spec import case_id
 from theory.errors import InductionHeadsError
 
@@ -187,12 +188,7 @@ def append_row(path: Path, header: Sequence[str], row: Mapping[str, str]) -> Non
 
 
 def sort_table(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
-    """Rewrite the table in case-id order (atomically, through a temporary file); its rows."""
+    """Rewrite the table in case-id order (:func:`numerics.io.write_csv_atomic`); its rows."""
     rows = sorted(read_rows(path, header), key=lambda r: r["case_id"])
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(header))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv_atomic(path, header, rows)
     return rows

@@ -21,7 +21,6 @@ as ``model_kind = "simplified"`` with no options; every file written now is vers
 from __future__ import annotations
 
 import copy
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from numerics.devices import is_device_name
-from numerics.io import fsync_directory
+from numerics.io import save_torch_atomic
 from numerics.models.full import NORMALIZATIONS, FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
@@ -87,7 +86,7 @@ def checkpoint_model(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint dict atomically (``path.tmp``, flushed to disk, then ``os.replace``).
+    """Write a checkpoint dict atomically (:func:`numerics.io.save_torch_atomic`).
 
     The temporary file is removed whatever happens (an error, ``KeyboardInterrupt``), so a
     failed save leaves the previous checkpoint at ``path`` intact and nothing beside it.
@@ -98,21 +97,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """
     require(isinstance(payload, dict) and set(payload) == set(CHECKPOINT_KEYS), "checkpoint",
             f"a dict with keys {CHECKPOINT_KEYS}", sorted(payload))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
-    except (OSError, RuntimeError, pickle.PicklingError) as err:
-        raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
-                                  f"({err})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_torch_atomic(payload, path)
 
 
 def read_torch_file(path: str | Path, *, written_by: str) -> Any:

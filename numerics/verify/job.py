@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from numerics.data import sample_sequences
+from numerics.io import to_json
 from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
 from numerics.probing import probe_callback
@@ -76,7 +77,6 @@ from numerics.verify.checks import (
     check_selector,
     check_temperature,
     check_untouched,
-    jsonable,
     prediction_notes,
 )
 from numerics.verify.curves import predicted_curves
@@ -189,7 +189,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``report.json`` (JSON-ready; non-finite numbers become None)."""
-        return jsonable({
+        return to_json({
             "passed": self.passed, "config": self.config,
             "predicted": self.prediction.to_dict(), "learned": self.learned,
             "losses": self.losses, "losses_train": self.losses_train,

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from numerics.io import write_json_atomic
+from numerics.io import from_json_float, write_json_atomic
 from numerics.verify.evaluation import LOSS_KEYS
 from numerics.verify.job import VerifyReport
 from theory.errors import InductionHeadsError, require
@@ -95,7 +95,7 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
     pred, learned = data["predicted"], data["learned"]
     kind = data["config"].get("model_kind", "simplified")
     head = (f"model {kind}: predicted S* = {_fmt(pred['selected_set'])} "
-            f"(runner-up {_fmt(pred['runner_up'])}, margin {pred['margin_se'] or 0:.1f} SE, "
+            f"(runner-up {_fmt(pred['runner_up'])}, margin {from_json_float(pred['margin_se']) or 0:.1f} SE, "
             f"decidable: {pred['decidable']})")
     if "selected_set" in learned:
         head += (f"; learned argmax c̃ = {_fmt(learned['selected_set'])}, "

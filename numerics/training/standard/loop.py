@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,13 +20,14 @@ from tqdm import tqdm
 
 from numerics.data import sample_sequences
 from numerics.devices import resolve_device
+from numerics.io import save_torch_atomic
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.training.checkpoint import read_torch_file, restore_generator
 from numerics.training.config import DTYPES, log_steps
 from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory, StandardTrainResult
-from theory.errors import InductionHeadsError, require
+from theory.errors import require
 from theory.spec import Source
 from theory.validation import is_int
 
@@ -199,15 +199,8 @@ class _Run:
 
 
 def _save(path: str | Path, payload: dict[str, Any]) -> None:
-    """torch.save to ``path.tmp``, then ``os.replace`` (atomic)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch raises RuntimeError for a missing directory
-        raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
-                                  f"({err})") from None
+    """The checkpoint written atomically (:func:`numerics.io.save_torch_atomic`)."""
+    save_torch_atomic(payload, path)
 
 
 def _load(path: str | Path) -> dict[str, Any]:
