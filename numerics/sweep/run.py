@@ -323,7 +323,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
                 append_row(table, header, row)
                 ran.append(row["case_id"])
                 logger.info("case %s: learned %s, predicted %s, passed %s (%s s)%s",
-                            row["case_id"], row["learned_set"], row["predicted_set"],
+                            row["case_id"], row["learned_selected_set"], row["selected_set"],
                             row["passed"], row["seconds"],
                             f"; error: {row['error']}" if row["error"] else "")
                 bar.update(1)
