@@ -68,6 +68,7 @@ from theory.validation import is_int, is_real
 __all__ = ["REPLACED_DIR", "NON_FINITE", "write_atomic", "write_bytes_atomic",
            "write_text_atomic", "write_json_atomic", "write_csv_atomic", "save_torch_atomic",
            "save_figure_atomic", "copy_file_atomic", "file_mode", "to_json", "from_json_float",
+           "from_json_array",
            "format_head_set", "parse_head_set", "fsync_directory", "check_output_dir",
            "check_output_file", "RunDirectory"]
 
@@ -249,6 +250,27 @@ def from_json_float(value: Any, what: str = "number") -> float | None:
         return NON_FINITE[value]
     require(is_real(value), what, "a number or 'inf', '-inf', 'nan'", value)
     return float(value)
+
+
+def from_json_array(value: Any, what: str = "numbers") -> np.ndarray:
+    """Nested lists of numbers as :func:`to_json` wrote them, as a float64 array (``null``, as
+    older files hold for a non-finite entry, reads as nan).
+
+    Raises:
+        InductionHeadsError: on an entry that is not a number, a :data:`NON_FINITE` string or
+            ``null``, or ragged nesting.
+    """
+    def decode(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [decode(x) for x in v]
+        out = from_json_float(v, what)
+        return math.nan if out is None else out
+
+    try:
+        return np.asarray(decode(value), dtype=np.float64)
+    except ValueError:
+        raise InductionHeadsError(f"{what}: expected nested lists of one shape, received "
+                                  f"{value!r:.200}") from None
 
 
 def format_head_set(heads: Iterable[int] | None) -> str:
