@@ -19,7 +19,6 @@ underflow for ``α = 0.05``), and the row is ``softmax`` of the log-gammas.
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import torch
 
@@ -28,6 +27,7 @@ from theory.errors import require
 from theory.sequences import START_MODES as THEORY_START_MODES
 from theory.spec import Dirichlet, Fixed, Mixture, Source
 from theory.stationary import window_law
+from theory.validation import is_int
 
 __all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES"]
 
@@ -40,10 +40,6 @@ START_MODES = THEORY_START_MODES
 _MAX_GAMMA_ROUNDS = 64
 """Rejection rounds of Marsaglia–Tsang; each accepts >= 95 % (shape >= 1), so 64 never run out."""
 
-
-def _is_int(value: object) -> bool:
-    """True for Python and numpy integers, false for bools."""
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _resolve_device(device: torch.device | str | None, generator: torch.Generator
@@ -131,7 +127,7 @@ def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
         Tensor of shape ``(n,) + (d,)*k + (d,)``; each row (last axis) sums to 1.
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
-    require(_is_int(n) and n >= 1, "n", "an integer >= 1", n)
+    require(is_int(n) and n >= 1, "n", "an integer >= 1", n)
     require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
             type(generator).__name__)
     require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
@@ -197,12 +193,12 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     (tests/test_determinism.py). Returned float32 kernels are the float64 ones rounded.
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
-    require(_is_int(n) and n >= 1, "n", "an integer >= 1", n)
+    require(is_int(n) and n >= 1, "n", "an integer >= 1", n)
     r = source.max_parent
-    require(_is_int(length) and length > r, "length",
+    require(is_int(length) and length > r, "length",
             f"an integer T > r = max(parents) = {r}", length)
     require(start in START_MODES, "start", f"one of {START_MODES}", start)
-    require(_is_int(burn_in) and burn_in >= 0,
+    require(is_int(burn_in) and burn_in >= 0,
             "burn_in", "an integer >= 0", burn_in)
     require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
             type(generator).__name__)

@@ -1,9 +1,30 @@
-"""Writing results so that nothing is lost: atomic files, one run per directory.
+"""Writing results so that nothing is lost and everything reads back: atomic files, one JSON
+convention, one spelling of a head set, one run per directory.
 
-**Atomic files.** A result file is written to a temporary sibling, flushed to disk and renamed
-into place (``os.replace`` is atomic on POSIX and Windows), so a reader never sees a half-written
-file and a killed process leaves the previous version intact. Temporary files that a failed
-write leaves are removed.
+**Atomic files.** Every file the library writes (JSON, CSV, checkpoints, figures) goes through
+:func:`write_atomic`: the bytes go to a temporary sibling in the same directory, are flushed and
+fsynced, the temporary file is renamed into place (``os.replace`` is atomic on POSIX and
+Windows) and the directory entry is fsynced, so a reader never sees a half-written file and a
+killed process leaves the previous version intact. On any failure the temporary file is removed
+and the old file is kept. Every result file gets mode ``0o666`` less the user's umask (0644 under
+the usual umask 022), the mode ``open()`` would give it.
+
+**JSON.** :func:`to_json` turns a value into plain JSON types: mappings to objects with string
+keys, tuples and numpy arrays to lists, numpy scalars to Python numbers, and the non-finite
+floats to the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (strict JSON has no such numbers, and
+``null`` would not say which one). :func:`from_json_float` reads a number back: a JSON number,
+one of those strings, or ``null`` (None), which files written before this convention hold for a
+non-finite value; each reader says what ``null`` stands for where it reads one.
+
+**Head sets.** A head set ``S ⊆ [H]`` is written as
+
+* in JSON: a list of 1-based heads, ``[1, 2]`` (``[]`` for ∅); as an object key (JSON keys are
+  strings), its label;
+* in CSV and printed text: its label, ``"(1, 2)"`` (``"()"`` for ∅;
+  :func:`theory.notation.head_set_label`), an empty field for no set.
+
+:func:`format_head_set` writes the label, :func:`parse_head_set` reads it back, and also the
+``"1+2"`` / ``"{}"`` spelling of sweep tables written before this rule.
 
 **One run per directory.** :class:`RunDirectory` guards an output directory ``DIR`` holding the
 result files of one run (the ``names`` its command passes). Created, it checks, with no side
@@ -26,19 +47,33 @@ next command that completes in ``DIR`` deletes them.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
-from theory.errors import InductionHeadsError
+import numpy as np
 
-__all__ = ["REPLACED_DIR", "write_text_atomic", "write_json_atomic", "copy_file_atomic",
-           "fsync_directory", "check_output_dir", "check_output_file", "RunDirectory"]
+from theory.errors import InductionHeadsError, require
+from theory.notation import head_set_label, parse_head_set_label
+from theory.validation import is_int, is_real
+
+__all__ = ["REPLACED_DIR", "NON_FINITE", "write_atomic", "write_bytes_atomic",
+           "write_text_atomic", "write_json_atomic", "write_csv_atomic", "save_torch_atomic",
+           "save_figure_atomic", "copy_file_atomic", "file_mode", "to_json", "from_json_float",
+           "from_json_array",
+           "format_head_set", "parse_head_set", "fsync_directory", "check_output_dir",
+           "check_output_file", "RunDirectory"]
+
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+"""The JSON spelling of the non-finite floats (module docstring) and the values they read as."""
 
 REPLACED_DIR = ".replaced-run"
 """Where :class:`RunDirectory` keeps a replaced run's files until the new run has succeeded."""
@@ -58,12 +93,22 @@ def fsync_directory(path: str | Path) -> None:
         os.close(fd)
 
 
-def _atomic(target: Path, write: Any) -> Path:
-    """Run ``write(handle)`` on a temporary sibling of ``target`` opened ``"wb"``, then rename."""
+def file_mode() -> int:
+    """The mode of a new result file: ``0o666`` less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _replace_atomic(target: Path, write: Callable[[IO[bytes]], object], parents: bool) -> None:
+    """The steps of :func:`write_atomic`, raising what they raise, the temporary file removed."""
     tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -71,13 +116,38 @@ def _atomic(target: Path, write: Any) -> Path:
         os.replace(tmp, target)
         tmp = None
         fsync_directory(target.parent)
-    except OSError as err:
-        raise InductionHeadsError(f"output: expected a writable path, received {str(target)!r} "
-                                  f"({err.strerror or err})") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object], *,
+                 parents: bool = True) -> Path:
+    """Run ``write(handle)`` on a temporary sibling of ``path`` (binary), then rename it into
+    place (module docstring); returns the path.
+
+    Args:
+        path: the file.
+        write: writes the content to an open binary handle.
+        parents: create missing parent directories.
+
+    Raises:
+        InductionHeadsError: when the directory is not writable (an ``OSError``); any other
+            error of ``write`` propagates. Either way the temporary file is gone and a previous
+            file at ``path`` is untouched.
+    """
+    target = Path(path)
+    try:
+        _replace_atomic(target, write, parents)
+    except OSError as err:
+        raise InductionHeadsError(f"output: expected a writable path, received {str(target)!r} "
+                                  f"({err.strerror or err})") from None
     return target
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    return write_atomic(path, lambda handle: handle.write(data))
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -86,13 +156,49 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     Raises:
         InductionHeadsError: when the directory is not writable.
     """
-    data = text.encode("utf-8")
-    return _atomic(Path(path), lambda handle: handle.write(data))
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1) -> Path:
-    """Write ``data`` as JSON (UTF-8, non-ASCII kept) to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+def write_json_atomic(path: str | Path, data: Any, *, indent: int | None = 1) -> Path:
+    """Write :func:`to_json` of ``data`` (UTF-8, non-ASCII kept, strict JSON) atomically."""
+    text = json.dumps(to_json(data), indent=indent, ensure_ascii=False, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def write_csv_atomic(path: str | Path, header: Sequence[str],
+                     rows: Iterable[Mapping[str, str]]) -> Path:
+    """Write a CSV table (a header line, then ``rows`` by ``header``) atomically."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(header))
+    writer.writeheader()
+    writer.writerows(dict(r) for r in rows)
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def save_torch_atomic(payload: Any, path: str | Path) -> Path:
+    """``torch.save(payload)`` to ``path`` atomically (a checkpoint); returns the path.
+
+    Raises:
+        InductionHeadsError: when ``path``'s directory does not exist or is not writable, or
+            the payload cannot be saved.
+    """
+    import pickle
+
+    import torch
+
+    target = Path(path)
+    try:
+        _replace_atomic(target, lambda handle: torch.save(payload, handle), parents=False)
+    except (OSError, RuntimeError, pickle.PicklingError) as err:
+        raise InductionHeadsError(f"checkpoint path {str(target)!r}: expected a writable file "
+                                  f"({err})") from None
+    return target
+
+
+def save_figure_atomic(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """``fig.savefig`` to ``path`` atomically, in the format its suffix names (PNG without one)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    return write_atomic(path, lambda handle: fig.savefig(handle, format=fmt, **savefig))
 
 
 def copy_file_atomic(source: str | Path, path: str | Path) -> Path:
@@ -107,7 +213,88 @@ def copy_file_atomic(source: str | Path, path: str | Path) -> Path:
     except OSError as err:
         raise InductionHeadsError(f"input: expected a readable file, received {str(source)!r} "
                                   f"({err.strerror or err})") from None
-    return _atomic(Path(path), lambda handle: handle.write(data))
+    return write_bytes_atomic(path, data)
+
+
+def to_json(value: Any) -> Any:
+    """``value`` as plain JSON types, non-finite floats as ``"inf"``/``"-inf"``/``"nan"``."""
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if is_int(value):
+        return int(value)
+    if is_real(value):
+        x = float(value)
+        if math.isfinite(x):
+            return x
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return value
+
+
+def from_json_float(value: Any, what: str = "number") -> float | None:
+    """A number as :func:`to_json` wrote it: a JSON number or a :data:`NON_FINITE` string;
+    ``null`` reads as None.
+
+    Raises:
+        InductionHeadsError: on anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        require(value in NON_FINITE, what, "a number or 'inf', '-inf', 'nan'", value)
+        return NON_FINITE[value]
+    require(is_real(value), what, "a number or 'inf', '-inf', 'nan'", value)
+    return float(value)
+
+
+def from_json_array(value: Any, what: str = "numbers") -> np.ndarray:
+    """Nested lists of numbers as :func:`to_json` wrote them, as a float64 array (``null``, as
+    older files hold for a non-finite entry, reads as nan).
+
+    Raises:
+        InductionHeadsError: on an entry that is not a number, a :data:`NON_FINITE` string or
+            ``null``, or ragged nesting.
+    """
+    def decode(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [decode(x) for x in v]
+        out = from_json_float(v, what)
+        return math.nan if out is None else out
+
+    try:
+        return np.asarray(decode(value), dtype=np.float64)
+    except ValueError:
+        raise InductionHeadsError(f"{what}: expected nested lists of one shape, received "
+                                  f"{value!r:.200}") from None
+
+
+def format_head_set(heads: Iterable[int] | None) -> str:
+    """The CSV and text spelling of a head set: ``(1, 2)`` -> ``"(1, 2)"``, None -> ``""``."""
+    return "" if heads is None else head_set_label(tuple(int(h) for h in heads))
+
+
+def parse_head_set(text: str) -> tuple[int, ...] | None:
+    """Inverse of :func:`format_head_set`; also reads the older ``"1+2"`` and ``"{}"``.
+
+    Raises:
+        InductionHeadsError: on any other text.
+    """
+    require(isinstance(text, str), "head set", "a string like '(1, 2)'", text)
+    text = text.strip()
+    if text == "":
+        return None
+    if text == "{}":
+        return ()
+    if text.startswith("("):
+        return parse_head_set_label(text)
+    parts = text.split("+")
+    require(all(p.strip().isdigit() for p in parts), "head set", "a string like '(1, 2)'", text)
+    return tuple(int(p) for p in parts)
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from numerics.data import sample_sequences
 from numerics.models.full import FullInductionHeadModel, TrainableModel
-from numerics.models.simplified import InductionHeadModel, prepare_inputs
+from numerics.models.inputs import prepare_inputs
+from numerics.models.simplified import InductionHeadModel
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, ModelSpec
 from theory.predictors import LOSS_FLOOR
 
@@ -73,7 +74,7 @@ def test_reduces_to_the_simplified_model(case):
     for name in ("copier.head_similarity", "classifier.similarity", "classifier.attention"):
         err = _max_err(t_full[name], t_simple[name])
         assert err < EXACT_ATOL, f"tap {name}: full and simplified differ by {err:.2e}"
-    interior = t_full["copier.attention"][:, :, spec.window:]            # (n, H, ·, M)
+    interior = t_full["copier.position_attention"][:, :, spec.window:]            # (n, H, ·, M)
     err = _max_err(interior, t_simple["copier.attention"][None, :, None, :].expand_as(interior))
     assert err < EXACT_ATOL, f"interior copier attention differs by {err:.2e}"
     g_full = torch.autograd.grad(full.loss(tokens), [full.w, full.C, full.a])
@@ -218,7 +219,7 @@ def test_initial_attention_is_the_simplified_one_plus_offset_zero():
     assert _max_err(sigma[:, 0], torch.full((3,), self_mass, dtype=torch.float64)) < EXACT_ATOL
     tokens = torch.randint(0, 3, (5, 12), generator=torch.Generator().manual_seed(0))
     _, taps = full(tokens, return_taps=True)
-    query_row = taps["copier.attention"][:, :, -1]                      # (n, H, M+1)
+    query_row = taps["copier.position_attention"][:, :, -1]                      # (n, H, M+1)
     assert _max_err(query_row, sigma[None].expand_as(query_row)) < EXACT_ATOL
     # with A = 0 the batch average at interior positions is the content-free attention
     assert _max_err(full.copier_attention(tokens), full.copier_attention()) < EXACT_ATOL
@@ -237,7 +238,7 @@ def test_taps_have_the_documented_shapes_and_are_distributions(self_attention):
     _randomise(model, gen)
     probs, taps = model(torch.randint(0, vocab, (n, L), generator=gen), return_taps=True)
     K, H = spec.window + int(self_attention), spec.heads
-    shapes = {"copier.attention": (n, H, L + 1, K), "copier.head_similarity": (n, H, L),
+    shapes = {"copier.position_attention": (n, H, L + 1, K), "copier.head_similarity": (n, H, L),
               "selector.weights": (len(spec.sets),), "classifier.similarity": (n, L),
               "classifier.attention": (n, L), "output": (n, vocab)}
     assert {k: tuple(v.shape) for k, v in taps.items()} == shapes
@@ -245,12 +246,12 @@ def test_taps_have_the_documented_shapes_and_are_distributions(self_attention):
     ones = torch.ones(n, dtype=torch.float64)
     assert torch.all(probs >= 0) and _max_err(probs.sum(-1), ones) < SUM_ATOL
     assert _max_err(taps["classifier.attention"].sum(-1), ones) < SUM_ATOL
-    rows = taps["copier.attention"].sum(-1)                             # (n, H, L+1)
+    rows = taps["copier.position_attention"].sum(-1)                    # (n, H, L+1)
     expected = torch.ones_like(rows)
     if not self_attention:
         expected[:, :, 0] = 0.0                                         # l = 1 has no offset
     assert _max_err(rows, expected) < SUM_ATOL
-    assert torch.all(taps["copier.attention"][:, :, 0, 1:] == 0)        # l-i < 1 gets no weight
+    assert torch.all(taps["copier.position_attention"][:, :, 0, 1:] == 0)  # l-i < 1: no weight
 
 
 def test_gradients_reach_every_parameter_group():

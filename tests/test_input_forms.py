@@ -17,18 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numerics import InductionHeadModel, dense_forward, sample_sequences
-from numerics.models.patterns import SHARED_SHIFT_MAX_A, pattern_count, pattern_windows
-from numerics.models.simplified import (
+from numerics.models.costs import MATCH_ENTRIES_MAX, PATTERN_TABLE_MAX, form_costs, input_form
+from numerics.models.inputs import (
     INPUT_FORMS,
-    MATCH_ENTRIES_MAX,
-    PATTERN_TABLE_MAX,
     PatternInputs,
     StageInputs,
     VectorInputs,
-    form_costs,
-    input_form,
     prepare_inputs,
 )
+from numerics.models.patterns import SHARED_SHIFT_MAX_A, pattern_count, pattern_windows
 from numerics.training import default_config, train
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
 

@@ -119,8 +119,10 @@ def test_fixed_source_is_exact() -> None:
     assert pred.criterion[1] == pytest.approx(49 / 225, rel=EXACT_RTOL)
     assert np.all(pred.stderr == 0.0) and math.isinf(pred.margin_se) and pred.decidable
     data = pred.to_dict()
-    assert data["margin_se"] is None  # inf is not JSON
+    assert data["margin_se"] == "inf"  # strict JSON has no inf: the string convention
     json.dumps(data, allow_nan=False)
+    assert math.isinf(LimitPrediction.from_dict(data).margin_se)
+    assert math.isinf(LimitPrediction.from_dict({**data, "margin_se": None}).margin_se)  # older
 
 
 def test_similarity_is_exact_copier_on_selected_set() -> None:

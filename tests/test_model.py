@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 import numerics
 import theory.predictors
+from numerics.models.inputs import prepare_inputs
 from numerics.models.reference import dense_forward, dense_loss
-from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel, prepare_inputs
+from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel
 from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
 
 DENSE_ATOL = 1e-6

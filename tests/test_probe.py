@@ -388,7 +388,7 @@ def test_full_limiting_model_reads_as_its_set(held_out, limit, selected, offsets
                                          offsets=offsets, normalization=normalization,
                                          self_attention=self_attention, dtype=torch.float64)
     taps = attention_taps(tf)
-    assert taps.layouts == {"copier.attention": "copier_positions",
+    assert taps.layouts == {"copier.position_attention": "copier_positions",
                             "classifier.attention": "query"}
     report = _probe(tf, held_out, limit, attention=taps)
     copied = offsets or {h: h for h in selected}
@@ -460,7 +460,7 @@ def test_declared_layouts_and_their_refusals(held_out, limit):
     tf = FullInductionHeadModel.at_limit(PAPER_MODEL, D, selected_set=(1, 2), a=LIMIT_A,
                                          dtype=torch.float64)
     _, taps = tf(torch.as_tensor(held_out[0][:, :L]), return_taps=True)
-    sigma = taps["copier.attention"]  # (n, H, L+1, M+1)
+    sigma = taps["copier.position_attention"]  # (n, H, L+1, M+1)
     _raises(r"received \(300, 3, 61, 4\); a per-position copier.*'copier_positions'",
             _gih((1, 2), math.inf),
             held_out, limit, attention={"copier.attention": sigma})
@@ -475,7 +475,7 @@ def test_declared_layouts_and_their_refusals(held_out, limit):
     with pytest.raises(InductionHeadsError, match="names: expected tap names"):
         attention_taps(lambda tokens, return_taps=False: None)
     with pytest.raises(InductionHeadsError, match="layouts: expected layouts among"):
-        attention_taps(tf, layouts={"copier.attention": "rows"})
+        attention_taps(tf, layouts={"copier.position_attention": "rows"})
     with pytest.raises(InductionHeadsError, match="layouts: expected names among"):
         attention_taps(tf, layouts={"output": "query"})
 

@@ -16,7 +16,7 @@ import torch
 
 import numerics.training.loop as loop
 from numerics import InductionHeadModel
-from numerics.models.simplified import StageInputs
+from numerics.models.inputs import StageInputs
 from numerics.training import default_config, train
 from theory import PAPER_SOURCE, Dirichlet, ModelSpec, Source
 

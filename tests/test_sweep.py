@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from numerics.__main__ import main
+from numerics.io import parse_head_set
 from numerics.sweep.figures import crossed_axes, draw_figures
 from numerics.sweep.run import run_sweep
 from numerics.sweep.spec import case_id, expand_cases, load_sweep_spec
-from numerics.sweep.table import RESULTS_NAME, columns, parse_set, read_rows
+from numerics.sweep.table import RESULTS_NAME, columns, read_rows
 from numerics.training import get_kind
 from theory.errors import InductionHeadsError
 
@@ -91,8 +92,8 @@ def test_table_holds_one_sorted_row_per_case(serial_rows: list[dict[str, str]],
     for row in serial_rows:
         config = json.loads(row["config"])
         assert row["case_id"] == case_id(config)
-        assert row["seed"] == str(config["seed"]) and row["parents"] == "1+2"
-        assert parse_set(row["predicted_set"]) is not None and row["samples_used"].isdigit()
+        assert row["seed"] == str(config["seed"]) and row["parents"] == "(1, 2)"
+        assert parse_head_set(row["selected_set"]) is not None and row["samples"].isdigit()
         checks = [row[f"check_{n}"] for n in get_kind("simplified").checks]
         assert row["passed"] == str(all(c == "True" for c in checks))
         assert float(row["loss_oracle"]) <= float(row["loss_model"])
@@ -169,7 +170,7 @@ def test_a_diverging_case_is_an_error_row_and_the_sweep_goes_on(tmp_path: Path) 
     result = run_sweep(spec, expand_cases(spec), tmp_path, executor="serial", progress=False)
     (row,) = result.rows
     assert "diverged" in row["error"] and row["passed"] == "False"
-    assert row["predicted_set"] == "" and row["loss_model"] == "" and row["seed"] == "0"
+    assert row["selected_set"] == "" and row["loss_model"] == "" and row["seed"] == "0"
     assert result.figures == ()                      # no case with sets to compare
     again = run_sweep(spec, expand_cases(spec), tmp_path, executor="serial", progress=False)
     assert again.ran == () and again.rows == result.rows

@@ -28,7 +28,7 @@ from theory.priors import Fixed, _check_parents
 from theory.spec import Source, head_sets
 from theory.stationary import marginal
 from theory.stationary_exact import as_exact_kernel, window_law_field
-from theory.validation import as_float
+from theory.validation import as_float, is_int
 
 __all__ = [
     "KernelFamily", "Boundary", "Phase", "blend_kernel", "on_parent",
@@ -155,7 +155,7 @@ def on_parent(matrix: Any, axis: int, order: int = 2) -> sp.ImmutableDenseNDimAr
             axis outside ``0..order-1``.
     """
     mat = as_exact_kernel(matrix, (1,))  # (d, d) of Rationals
-    require(isinstance(axis, int) and 0 <= axis < order, "axis", f"an int in 0..{order - 1}",
+    require(is_int(axis) and 0 <= axis < order, "axis", f"an int in 0..{order - 1}",
             axis)
     shape = (mat.shape[0],) * (order + 1)
     return sp.ImmutableDenseNDimArray([mat[i[axis], i[-1]] for i in np.ndindex(shape)], shape)

@@ -26,7 +26,7 @@ import numpy as np
 from theory.errors import require
 from theory.predictors import _check_context
 from theory.spec import ModelSpec
-from theory.validation import as_float_array, as_int
+from theory.validation import as_float_array, as_int, is_int
 
 __all__ = [
     "ATTENTION_SUM_ATOL",
@@ -145,8 +145,7 @@ def head_similarity(context: Any, attention: Any) -> np.ndarray:
 
 def _check_heads(head_set: Any, heads: int) -> tuple[int, ...]:
     items = tuple(head_set) if isinstance(head_set, (tuple, list, np.ndarray, range)) else None
-    require(items is not None and all(isinstance(h, (int, np.integer))
-                                      and not isinstance(h, (bool, np.bool_)) for h in items),
+    require(items is not None and all(is_int(h) for h in items),
             "head_set", "a sequence of integer heads", head_set)
     out = tuple(int(h) for h in items)
     require(all(1 <= h <= heads for h in out) and len(set(out)) == len(out), "head_set",

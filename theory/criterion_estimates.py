@@ -29,6 +29,7 @@ from theory.predictors import context_similarity
 from theory.priors import Fixed
 from theory.sequences import sample_sequences_np
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = [
     "MC_KERNEL_FLOOR",
@@ -145,7 +146,7 @@ def _check_common(source: Any, sets: Any, samples: Any, rng: Any, *, needs_rng: 
         require(isinstance(rng, np.random.Generator), "rng",
                 "a numpy.random.Generator" + ("" if needs_rng else " or None"),
                 type(rng).__name__)
-    require(isinstance(samples, (int, np.integer)) and not isinstance(samples, bool)
+    require(is_int(samples)
             and samples >= 2, "samples", "an integer >= 2", samples)
     out = tuple(_check_set(s) for s in sets)
     require(len(out) >= 1, "sets", "at least one head set", sets)
@@ -232,7 +233,7 @@ def finite_length_criterion(source: Source, sets: Any, seq_len: int, *, samples:
     """
     sets = _check_common(source, sets, samples, rng)
     bound = max([source.max_parent] + [max(s) for s in sets if s])
-    require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
+    require(is_int(seq_len)
             and seq_len > bound, "seq_len", f"an integer L > max(max S, r) = {bound}", seq_len)
     tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
     per = np.stack([stage1_signal(tokens, s) for s in sets], axis=1)  # (n, n_sets)
@@ -272,7 +273,7 @@ def copier_criterion(source: Source, sets: Any, seq_len: int, attention: Any, *,
     H = att.shape[0]
     require(all(h <= H for s in sets for h in s), "sets", f"heads in 1..H = 1..{H}", sets)
     bound = max([source.max_parent] + [max(s) for s in sets if s])
-    require(isinstance(seq_len, (int, np.integer)) and not isinstance(seq_len, bool)
+    require(is_int(seq_len)
             and seq_len > bound, "seq_len", f"an integer L > max(max S, r) = {bound}", seq_len)
     tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
     head_sim = head_similarity(tokens[:, :-1], att)  # (n, H, L)

@@ -26,6 +26,7 @@ from scipy.integrate import solve_ivp
 
 from theory.errors import InductionHeadsError, require
 from theory.predictors import context_similarity, gih_objective
+from theory.validation import is_real
 
 __all__ = [
     "ODE_RTOL",
@@ -49,8 +50,7 @@ SIMPLEX_ATOL = 1e-8
 
 
 def _finite_number(value: Any, what: str, expected: str = "a finite number") -> float:
-    require(isinstance(value, (int, float, np.floating, np.integer))
-            and not isinstance(value, bool) and math.isfinite(value), what, expected, value)
+    require(is_real(value) and math.isfinite(value), what, expected, value)
     return float(value)
 
 

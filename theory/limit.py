@@ -76,9 +76,14 @@ criterion of the offsets its heads copy, which ``S*``'s offsets do better than t
 so the head moves off its offset toward them."""
 
 
-def _jsonable(x: float | None) -> float | None:
-    """Floats for JSON: non-finite values (an exact margin is infinitely many SE) become None."""
-    return None if x is None or not math.isfinite(x) else float(x)
+def _json_float(x: float | None) -> float | str | None:
+    """A float for JSON in the library's convention (``numerics.io``): a non-finite value (an
+    exact margin is infinitely many SE) as the string ``"inf"``, ``"-inf"`` or ``"nan"``,
+    which ``float()`` reads back."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,8 +228,8 @@ class LimitPrediction:
             "asymptotic_set": list(self.asymptotic_set),
             "agrees_with_asymptotic": self.agrees_with_asymptotic,
             "margin": float(self.margin),
-            "margin_se": _jsonable(self.margin_se),
-            "margin_train_noise": _jsonable(self.margin_train_noise),
+            "margin_se": _json_float(self.margin_se),
+            "margin_train_noise": _json_float(self.margin_train_noise),
             "train_sequences": self.train_sequences,
             "decidable": self.decidable,
             "decidable_threshold": DECIDABLE_Z,
@@ -234,8 +239,8 @@ class LimitPrediction:
             "initial_criterion": _list_or_none(self.initial_criterion),
             "initial_stderr": _list_or_none(self.initial_stderr),
             "stage1_set": None if self.stage1_set is None else list(self.stage1_set),
-            "stage1_margin_se": _jsonable(self.stage1_margin_se),
-            "stage1_margin_train_noise": _jsonable(self.stage1_margin_train_noise),
+            "stage1_margin_se": _json_float(self.stage1_margin_se),
+            "stage1_margin_train_noise": _json_float(self.stage1_margin_train_noise),
             "stage1_decidable": self.stage1_decidable,
             "stage1_samples": self.stage1_samples,
             "max_samples": self.max_samples,
@@ -247,8 +252,9 @@ class LimitPrediction:
     def from_dict(cls, data: Mapping[str, Any]) -> LimitPrediction:
         """Rebuild a prediction from :meth:`to_dict` (e.g. ``report.json``'s ``predicted``).
 
-        Margins written as None (an exact estimate: infinitely many standard errors) read back
-        as inf when the margin is positive. A dict without the initial-copier keys reads back
+        Margins read as numbers or ``"inf"`` (an exact estimate: infinitely many standard
+        errors); None, which older files hold for that, reads back as inf when the margin is
+        positive. A dict without the initial-copier keys reads back
         with those fields None, so reports that lack them still load.
 
         Raises:

@@ -51,6 +51,7 @@ from theory.predictors import (
     context_similarity,
 )
 from theory.sizes import FLOAT_BYTES, require_memory
+from theory.validation import is_int, is_real
 
 __all__ = [
     "ADDITIVE_SMOOTHING",
@@ -74,14 +75,13 @@ _CHUNK_ENTRIES = 1 << 22
 
 
 def _check_temperature(a: Any) -> float:
-    require(isinstance(a, (int, float, np.floating, np.integer)) and not isinstance(a, bool)
+    require(is_real(a)
             and not math.isnan(a) and a >= 0, "a", "a number >= 0 or inf", a)
     return float(a)
 
 
 def _check_smoothing(smoothing: Any) -> float:
-    require(isinstance(smoothing, (int, float, np.floating, np.integer))
-            and not isinstance(smoothing, bool) and math.isfinite(smoothing) and smoothing >= 0,
+    require(is_real(smoothing) and math.isfinite(smoothing) and smoothing >= 0,
             "smoothing", "a finite number >= 0", smoothing)
     return float(smoothing)
 
@@ -93,7 +93,7 @@ def first_valid_position(offsets: Sequence[int]) -> int:
 
 def valid_positions(offsets: Sequence[int], length: int) -> np.ndarray:
     """Boolean ``(T,)``: entry ``l-1`` is ``l >= first_valid_position(offsets)``."""
-    require(isinstance(length, (int, np.integer)) and not isinstance(length, bool)
+    require(is_int(length)
             and length >= 1, "length", "an integer T >= 1", length)
     return np.arange(1, int(length) + 1) >= first_valid_position(offsets)
 
@@ -214,7 +214,7 @@ def bayes_predict_positions(tokens: Any, parents: Sequence[int], alpha: float, *
     """
     offsets = tuple(int(p) for p in parents)
     require(len(offsets) >= 1, "parents", "at least one parent offset", parents)
-    require(isinstance(alpha, (int, float, np.floating)) and not isinstance(alpha, bool)
+    require(is_real(alpha)
             and math.isfinite(alpha) and alpha > 0, "alpha", "a finite number > 0", alpha)
     matched, _ = match_counts(tokens, offsets, vocab_size=vocab_size)  # (n, T, d)
     out = (matched + alpha) / (matched.sum(axis=-1, keepdims=True) + vocab_size * alpha)

@@ -32,6 +32,7 @@ from scipy.optimize import minimize_scalar
 
 from theory.errors import require
 from theory.probabilities import check_probabilities
+from theory.validation import is_int, is_real
 
 __all__ = [
     "LOSS_FLOOR",
@@ -64,7 +65,7 @@ def _check_context(context: Any, vocab_size: int | None = None) -> np.ndarray:
     require(np.issubdtype(arr.dtype, np.integer), "context", "an integer array of tokens",
             arr.dtype)
     if vocab_size is not None:
-        require(isinstance(vocab_size, (int, np.integer)) and not isinstance(vocab_size, bool)
+        require(is_int(vocab_size)
                 and vocab_size >= 2, "vocab_size", "an integer d >= 2", vocab_size)
         lo, hi = int(arr.min()), int(arr.max())
         require(lo >= 0 and hi < vocab_size, "context",
@@ -76,8 +77,7 @@ def _check_offsets(offsets: Any, seq_len: int, what: str = "parents") -> tuple[i
     """Validate a (possibly empty) set of integer offsets, each in ``1..L`` (the query context
     exists). Floats, strings and bools are refused rather than truncated."""
     items = tuple(offsets) if isinstance(offsets, (tuple, list, np.ndarray, range)) else None
-    require(items is not None and all(isinstance(p, (int, np.integer))
-                                      and not isinstance(p, (bool, np.bool_)) for p in items),
+    require(items is not None and all(is_int(p) for p in items),
             what, "a sequence of integer offsets", offsets)
     out = tuple(int(p) for p in items)
     require(all(1 <= p <= seq_len for p in out), what,
@@ -141,7 +141,7 @@ def gih_predict(context: Any, head_set: Sequence[int], a: float, *, vocab_size: 
         float64 ``(n, d)``; rows sum to 1.
     """
     ctx = _check_context(context, vocab_size)
-    require(isinstance(a, (int, float, np.floating, np.integer)) and not isinstance(a, bool)
+    require(is_real(a)
             and not math.isnan(a) and a >= 0, "a", "a number >= 0 or inf", a)
     sim = context_similarity(ctx, head_set)  # (n, L)
     top = sim.max(axis=1, keepdims=True)  # (n, 1)
@@ -171,7 +171,7 @@ def bayes_predict(context: Any, parents: Sequence[int], alpha: float, *, vocab_s
         float64 ``(n, d)``; rows sum to 1.
     """
     ctx = _check_context(context, vocab_size)
-    require(isinstance(alpha, (int, float, np.floating)) and not isinstance(alpha, bool)
+    require(is_real(alpha)
             and math.isfinite(alpha) and alpha > 0, "alpha", "a finite number > 0", alpha)
     # s_l = 1 exactly for the transitions l > r whose parent context is z*
     counts = _mix_tokens(context_similarity(ctx, parents), ctx, int(vocab_size))  # (n, d)

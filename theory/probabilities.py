@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from theory.errors import InductionHeadsError, require
+from theory.validation import is_int, is_real
 
 __all__ = ["PROB_SUM_ATOL", "LOGIT_HINT_GAP", "check_probabilities"]
 
@@ -50,7 +51,7 @@ def _shape_label(ndim: int) -> tuple[str, ...]:
 def _check_size(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1,
+    require(is_int(value) and value >= 1,
             name, "None or an integer >= 1", value)
     return int(value)
 
@@ -81,10 +82,10 @@ def check_probabilities(probs: Any, *, n: int | None = None, vocab_size: int | N
                                 ((n, "n"), (vocab_size, "vocab_size"), (positions, "positions")))
     if ndim is None:
         ndim = 3 if positions is not None else 2
-    require(isinstance(ndim, (int, np.integer)) and not isinstance(ndim, bool) and ndim >= 2,
+    require(is_int(ndim) and ndim >= 2,
             "ndim", "an integer >= 2 (sequences first, distributions last)", ndim)
     require(positions is None or ndim == 3, "ndim", "3 when positions is given", ndim)
-    require(isinstance(atol, (int, float)) and not isinstance(atol, bool)
+    require(is_real(atol)
             and math.isfinite(atol) and atol > 0, "atol", "a finite number > 0", atol)
 
     labels = list(_shape_label(int(ndim)))

@@ -20,6 +20,7 @@ from theory.copier import exact_attention
 from theory.criterion_estimates import copier_criterion
 from theory.errors import require
 from theory.spec import ModelSpec, Source
+from theory.validation import is_int, is_real
 
 __all__ = ["DEFAULT_MASSES", "MassThreshold", "mass_attention", "stage1_mass_threshold"]
 
@@ -36,9 +37,9 @@ def mass_attention(heads: int, window: int, mass: float) -> np.ndarray:
         window: M >= H.
         mass: in ``(0, 1]``; exactly 1 when ``M = 1``.
     """
-    require(isinstance(heads, int) and isinstance(window, int) and 1 <= heads <= window, "sizes",
+    require(is_int(heads) and is_int(window) and 1 <= heads <= window, "sizes",
             "integers 1 <= H <= M", (heads, window))
-    require(isinstance(mass, (int, float)) and 0.0 < float(mass) <= 1.0
+    require(is_real(mass) and 0.0 < float(mass) <= 1.0
             and (window > 1 or float(mass) == 1.0), "mass",
             "a number in (0, 1] (1 when M = 1)", mass)
     if window == 1:

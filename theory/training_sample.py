@@ -43,7 +43,7 @@ from theory.copier import check_attention, copier_attention, head_similarity, se
 from theory.criterion_estimates import _signal
 from theory.errors import require
 from theory.spec import ModelSpec
-from theory.validation import as_int
+from theory.validation import as_int, is_real
 
 __all__ = ["SampleSelection", "sample_criterion", "sample_curvature", "selector_descent",
            "stage1_on_sample"]
@@ -198,7 +198,7 @@ def stage1_on_sample(tokens: Any, spec: ModelSpec, *, lr: float, steps: int) -> 
         InductionHeadsError: on a bad spec, sample, rate or step count.
     """
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
-    require(isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+    require(is_real(lr)
             and np.isfinite(lr) and lr > 0, "lr", "a finite number > 0", lr)
     steps = as_int(steps, "steps", minimum=0)
     sets = spec.sets

@@ -19,6 +19,8 @@ import numpy as np
 from theory.errors import InductionHeadsError, require
 
 __all__ = [
+    "is_int",
+    "is_real",
     "as_int",
     "as_float",
     "as_offsets",
@@ -41,6 +43,16 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
+def is_int(value: Any) -> bool:
+    """True for Python and numpy integers; false for bools, floats (even ``1.0``) and the rest."""
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
+
+
+def is_real(value: Any) -> bool:
+    """True for Python and numpy integers and reals (nan and ±inf included); false for bools."""
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
 def as_int(value: Any, what: str, *, minimum: int | None = None, symbol: str | None = None
            ) -> int:
     """An integer (Python or numpy), optionally ``>= minimum``, as a Python ``int``.
@@ -60,8 +72,7 @@ def as_int(value: Any, what: str, *, minimum: int | None = None, symbol: str | N
     expected = "an integer" + (f" {symbol}" if symbol else "")
     if minimum is not None:
         expected += f" >= {minimum}"
-    ok = isinstance(value, numbers.Integral) and not _is_bool(value)
-    require(ok and (minimum is None or int(value) >= minimum), what, expected, _shown(value))
+    require(is_int(value) and (minimum is None or int(value) >= minimum), what, expected, _shown(value))
     return int(value)
 
 
@@ -81,7 +92,7 @@ def as_float(value: Any, what: str, *, positive: bool = False, finite: bool = Tr
         InductionHeadsError: naming ``what``, the expectation and ``value``.
     """
     expected = ("a finite number" if finite else "a number") + (" > 0" if positive else "")
-    ok = isinstance(value, numbers.Real) and not _is_bool(value)
+    ok = is_real(value)
     out = float("nan")
     if ok:
         try:
@@ -116,7 +127,7 @@ def as_offsets(value: Any, what: str, *, allow_empty: bool = False, increasing: 
     """
     items: Any = value.tolist() if isinstance(value, np.ndarray) and value.ndim == 1 else value
     require(isinstance(items, (list, tuple)) and all(
-        isinstance(p, numbers.Integral) and not _is_bool(p) for p in items),
+        is_int(p) for p in items),
         what, "a list or tuple of integer offsets", _shown(value))
     out = tuple(int(p) for p in items)
     require(allow_empty or len(out) >= 1, what, "at least one parent offset", _shown(value))
@@ -147,7 +158,7 @@ def as_float_array(value: Any, what: str) -> np.ndarray:
                                   ) from None
     kind = raw.dtype.kind
     if kind == "O":
-        require(all(isinstance(v, numbers.Real) and not _is_bool(v) for v in raw.flat), what,
+        require(all(is_real(v) for v in raw.flat), what,
                 expected, _shown(value))
         try:
             return raw.astype(np.float64)

@@ -4,7 +4,7 @@ A *training step* is what :func:`numerics.training.loop.train` does per full-bat
 sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
 all parameters (``w``, ``C``, ``a``) and an SGD update. The vectorised model
 (:class:`numerics.InductionHeadModel`) works on inputs a fixed sample prepares once, in the form
-:func:`numerics.models.simplified.input_form` picks by cost (match tensors, value vectors,
+:func:`numerics.models.costs.input_form` picks by cost (match tensors, value vectors,
 window-pattern ids or (pattern, next token) counts; that one-off cost is reported separately as
 ``prepare_s``, and every form the sample admits is timed beside it, ``form_s``); the dense
 reference (:func:`numerics.dense_loss`) builds an (L+1)×(L+1) attention

@@ -16,9 +16,11 @@ from numerics.bench.timing import WARMUP_SEQUENCES, check_common, check_sizes, s
 from numerics.data import sample_sequences
 from numerics.devices import resolve_device
 from numerics.models.baseline import baseline_loss
-from numerics.models.simplified import INPUT_FORMS, InductionHeadModel
+from numerics.models.inputs import INPUT_FORMS
+from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["STEP_KINDS", "MemoryPoint", "measure_step_memory", "benchmark_memory"]
 
@@ -85,8 +87,8 @@ def measure_step_memory(kind: str, *, sequences: int, seq_len: int, device: str 
     """Memory of one step of ``kind`` (one of :data:`STEP_KINDS`), in a fresh subprocess.
 
     The sample is drawn with seed 0; the subprocess uses this process's thread count.
-    ``form``: the vectorised step's input form (:data:`numerics.models.simplified.INPUT_FORMS`;
-    None: the cheapest, :func:`numerics.models.simplified.input_form`).
+    ``form``: the vectorised step's input form (:data:`numerics.models.inputs.INPUT_FORMS`;
+    None: the cheapest, :func:`numerics.models.costs.input_form`).
 
     Returns:
         ``{"method", "inputs_bytes", "peak_bytes", "form"}``: how it was measured, the bytes
@@ -129,7 +131,7 @@ class MemoryPoint:
         vectorized_inputs_bytes: held by the vectorised model's prepared inputs.
         vectorized_peak_bytes: peak of a vectorised step, prepared inputs included.
         baseline_peak_bytes: peak of a fair-baseline step.
-        form: the vectorised step's input form (:func:`numerics.models.simplified.input_form`).
+        form: the vectorised step's input form (:func:`numerics.models.costs.input_form`).
         form_peak_bytes: peak of a vectorised step in each of the forms every window admits,
             ``"matches"`` (O(n·L·M²)) and ``"vectors"`` (O(n·L·H·d)), form -> bytes.
     """
@@ -168,9 +170,9 @@ def benchmark_memory(*, windows: tuple[int, ...] = (3, 8, 16), sequences: int = 
     """
     check_common(source, spec, None)
     windows = check_sizes(windows, "windows", spec.heads)
-    require(isinstance(sequences, int) and not isinstance(sequences, bool) and sequences >= 1,
+    require(is_int(sequences) and sequences >= 1,
             "sequences", "an integer >= 1", sequences)
-    require(isinstance(seq_len, int) and seq_len > max(windows), "seq_len",
+    require(is_int(seq_len) and seq_len > max(windows), "seq_len",
             f"an integer L > max window = {max(windows)}", seq_len)
     dev = str(resolve_device(device))
     points = []

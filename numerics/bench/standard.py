@@ -21,6 +21,7 @@ from numerics.training.standard import (
 )
 from theory.errors import require
 from theory.spec import PAPER_SOURCE, Source
+from theory.validation import is_int
 
 __all__ = ["StandardBenchResult", "benchmark_standard_step"]
 
@@ -103,7 +104,7 @@ def benchmark_standard_step(*, batch_size: int = PAPER_TRAINING.batch_size,
     """
     for name, value, low in (("batch_size", batch_size, 1), ("seq_len", seq_len, 1),
                              ("repeats", repeats, 1)):
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= low, name,
+        require(is_int(value) and value >= low, name,
                 f"an integer >= {low}", value)
     require(isinstance(spec, StandardSpec), "spec", "a StandardSpec", type(spec).__name__)
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)

@@ -27,6 +27,7 @@ from numerics.models.reference import dense_loss
 from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["BenchResult", "benchmark_step", "ScalingPoint", "benchmark_scaling", "SCALING_TOKENS"]
 
@@ -55,7 +56,7 @@ class BenchResult:
         sampler_seq_per_s: sequences per second of :func:`numerics.sample_sequences` (n at once).
         gpu_steps_per_s: vectorised steps per second on CUDA (``None`` without CUDA).
         form: the input form the vectorised step used, the cheapest by
-            :func:`numerics.models.simplified.input_form`.
+            :func:`numerics.models.costs.input_form`.
         form_s: one step in each input form the sample admits (``repeats`` each), form -> s.
     """
 
@@ -127,7 +128,7 @@ def benchmark_step(*, sequences: int = 9000, seq_len: int = 100, repeats: int = 
     for name, value, low in (("sequences", sequences, 1), ("seq_len", seq_len, 2),
                              ("repeats", repeats, 1), ("dense_repeats", dense_repeats, 1),
                              ("baseline_repeats", baseline_repeats, 1)):
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= low, name,
+        require(is_int(value) and value >= low, name,
                 f"an integer >= {low}", value)
     check_common(source, spec, generator)
     require(seq_len > spec.window, "seq_len", f"L > window M = {spec.window}", seq_len)
@@ -227,7 +228,7 @@ def benchmark_scaling(*, seq_lens: tuple[int, ...] = (100, 400, 1600),
     seq_lens = check_sizes(seq_lens, "seq_lens", spec.window + 1)
     for name, value in (("tokens", tokens), ("max_sequences", max_sequences),
                         ("repeats", repeats)):
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
+        require(is_int(value) and value >= 1, name,
                 "an integer >= 1", value)
     dev = resolve_device(device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)

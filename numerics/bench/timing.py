@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import torch
 
-from numerics.models.simplified import INPUT_FORMS, InductionHeadModel
+from numerics.models.inputs import INPUT_FORMS
+from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 from theory.spec import ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["WARMUP_SEQUENCES", "clock", "timed", "timed_pair", "step_fn", "check_common",
            "check_sizes", "step_form", "admitted_forms"]
@@ -77,14 +79,14 @@ def check_common(source: Source, spec: ModelSpec, generator: torch.Generator | N
 def check_sizes(values: object, name: str, low: int) -> tuple[int, ...]:
     """A non-empty sequence of integers >= ``low`` as a tuple."""
     require(isinstance(values, (tuple, list)) and len(values) >= 1
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= low
+            and all(is_int(v) and v >= low
                     for v in values), name, f"a non-empty list of integers >= {low}", values)
     return tuple(values)
 
 
 def step_form(model: InductionHeadModel, tokens: torch.Tensor) -> str:
     """The input form the model picks by cost for ``tokens`` (n, L+1)
-    (:func:`numerics.models.simplified.input_form`)."""
+    (:func:`numerics.models.costs.input_form`)."""
     return model.cheapest_form(tokens.shape[0], tokens.shape[1] - 1)
 
 

@@ -27,12 +27,12 @@ interrupted (the rows finished so far stay in the table; rerun to resume).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from numerics.cli.inputs import check_device, check_ints
 from numerics.cli.status import EXIT_OK, Parser, guarded
+from numerics.io import write_json_atomic
 from theory.errors import InductionHeadsError
 
 __all__ = ["SWEEP_SIZES", "build_parser", "run"]
@@ -106,7 +106,7 @@ def _sweep(args: argparse.Namespace) -> int:
                "seconds": round(result.seconds, 3), "out": str(result.out),
                "figures": [p.name for p in result.figures]}
     if args.json is not None:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(args.json, summary, indent=2)
     print(f"sweep: {summary['cases']} cases ({summary['ran']} run, {summary['skipped']} "
           f"skipped); learned = predicted S* on {summary['agree_decidable']}/"
           f"{summary['decidable']} decidable; all checks passed on {summary['passed']}; "

@@ -36,7 +36,6 @@ lists the cases); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from numerics.cli.inputs import (
     read_train_config,
 )
 from numerics.cli.outputs import CHECKPOINT_NAME, out_directory
-from numerics.io import copy_file_atomic, write_json_atomic
+from numerics.io import copy_file_atomic, to_json, write_json_atomic
 from numerics.models import LOSS_KINDS, InductionHeadModel
 from numerics.training import (
     DTYPES,
@@ -67,6 +66,7 @@ from numerics.training import (
 from numerics.verify.evaluation import floor_hits
 from theory.errors import InductionHeadsError, require
 from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.validation import is_int
 
 __all__ = ["TRAIN_SIZES", "add_train_parser", "run_train", "format_summary", "TOP_SETS"]
 
@@ -140,21 +140,17 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     return read_train_config(args.config, "--config", overrides)
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def _seed_of(checkpoint: Path, data: dict[str, Any]) -> int | None:
     """The seed in the ``config.json`` beside ``checkpoint``, if that file describes its run."""
     path = checkpoint.parent / "config.json"
     if not path.is_file():
         return None
     record = read_json_file(path, "--resume", "run config")
-    same = (isinstance(record, dict) and record.get("train") == _jsonable(data["config"])
-            and record.get("source") == _jsonable(data["source"])
-            and record.get("model") == _jsonable(data["model_spec"]))
+    same = (isinstance(record, dict) and record.get("train") == to_json(data["config"])
+            and record.get("source") == to_json(data["source"])
+            and record.get("model") == to_json(data["model_spec"]))
     seed = record.get("seed") if same else None
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None
+    return seed if is_int(seed) and seed >= 0 else None
 
 
 def format_summary(summary: dict[str, Any], *, top: int = TOP_SETS) -> str:

@@ -34,7 +34,7 @@ from theory.criterion_estimates import (
 from theory.errors import require
 from theory.limit import DECIDABLE_Z
 from theory.spec import Mixture, MixtureComponent, ModelSpec, Source, head_sets
-from theory.validation import as_int
+from theory.validation import as_int, is_real
 
 __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
            "OFFICIAL_REPORTED"]
@@ -61,7 +61,7 @@ def mixture_family(weight: float, alpha: float, *, vocab_size: int = 3) -> Sourc
         alpha: the components' concentration ``α > 0``.
         vocab_size: ``d``.
     """
-    require(isinstance(weight, (int, float)) and not isinstance(weight, bool)
+    require(is_real(weight)
             and 0 < weight <= 1, "weight", "a number w in (0, 1]", weight)
     comps = [MixtureComponent((1, 2), float(weight), alpha)]
     if weight < 1:

@@ -28,6 +28,7 @@ from numerics.verify.job import VerifyReport
 from theory.dynamics import growth_coefficient, log_growth
 from theory.errors import require
 from theory.spec import ModelSpec
+from theory.validation import is_int
 
 __all__ = ["notebook_size", "by_size", "research_size", "growth_coefficient", "torch_generator",
            "model_taps", "report_figures", "curve_gaps", "format_table"]
@@ -35,7 +36,7 @@ __all__ = ["notebook_size", "by_size", "research_size", "growth_coefficient", "t
 
 def torch_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (the samplers' keyword-only argument)."""
-    require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed",
+    require(is_int(seed) and seed >= 0, "seed",
             "an integer >= 0", seed)
     return torch.Generator().manual_seed(seed)
 

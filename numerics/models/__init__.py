@@ -2,7 +2,8 @@
 GPT-style transformer.
 
 ``simplified``: :class:`InductionHeadModel`, vectorised over sequences and positions, on inputs
-prepared in one of four forms (``vectors`` and ``patterns`` hold two of them).
+prepared once in one of four forms (``inputs``: :func:`prepare_inputs`; ``vectors`` and
+``patterns`` hold two of the forms; ``costs``: the cost model :func:`input_form` ranks them by).
 ``reference``: :func:`dense_forward` / :func:`dense_loss`, the obviously-correct O(n·L²) twin
 the tests and the benchmark compare it with.
 ``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained
@@ -11,19 +12,12 @@ by the same stage-wise and joint trainer (:class:`TrainableModel` is the interfa
 trained by :func:`numerics.training.standard.train_standard`.
 """
 
+from numerics.models.costs import form_costs, input_form
 from numerics.models.full import FullInductionHeadModel, TrainableModel
+from numerics.models.inputs import INPUT_FORMS, CopierInputs, prepare_inputs
 from numerics.models.patterns import PatternInputs
 from numerics.models.reference import dense_forward, dense_loss
-from numerics.models.simplified import (
-    INPUT_FORMS,
-    LOSS_FLOOR,
-    LOSS_KINDS,
-    CopierInputs,
-    InductionHeadModel,
-    form_costs,
-    input_form,
-    prepare_inputs,
-)
+from numerics.models.simplified import LOSS_FLOOR, LOSS_KINDS, InductionHeadModel
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.models.vectors import VectorInputs
 

@@ -20,12 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from numerics.models.inputs import is_token_tensor, shape_or_type
 from numerics.models.reference import check_context
-from numerics.models.simplified import (
-    InductionHeadModel,
-    _is_token_tensor,
-    _shape_or_type,
-)
+from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 
 __all__ = ["baseline_attention", "baseline_forward", "baseline_loss"]
@@ -89,6 +86,6 @@ def baseline_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.
 
 def baseline_loss(model: InductionHeadModel, tokens: torch.Tensor) -> torch.Tensor:
     """Mean loss of :func:`baseline_forward` on sequences (n, L+1), under the model's loss kind."""
-    require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
-            "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
+    require(is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
+            "an integer tensor of shape (n, L+1)", shape_or_type(tokens))
     return model.loss_from_probs(baseline_forward(model, tokens[:, :-1]), tokens[:, -1])

@@ -15,10 +15,13 @@ Cost O(n·L·H·(M+1)·d) per step: the copier gathers each position's window of
 (L+1)×(L+1) attention is built. With ``A_h = 0``, ``V_h = I``, ``self_attention=False`` and
 ``normalization="l2"`` the model is :class:`numerics.InductionHeadModel` (tested to 1e-10).
 
-Named taps (``forward(..., return_taps=True)``), the names of the simplified model:
-    ``copier.attention``       (n, H, L+1, K)  σ_h(l, i), l = 1..L+1, K = len(offsets); content
-                                               dependent, so per sequence and position (the
-                                               simplified model's tap is its (H, M) interior row)
+Named taps (``forward(..., return_taps=True)``), the names of the simplified model except the
+copier's, whose attention is content dependent and so has its own name and layout:
+    ``copier.position_attention`` (n, H, L+1, K)  σ_h(l, i): sequence, head, position
+                                               l = 1..L+1, offset ``offsets[k]`` (K =
+                                               len(offsets), offset 0 first with self
+                                               attention); the simplified model's
+                                               ``copier.attention`` (H, M) is one interior row
     ``copier.head_similarity`` (n, H, L)       k_h(l)
     ``selector.weights``       (|𝒮|,)          c̃_S in ``model.sets`` order
     ``classifier.similarity``  (n, L)          s_l
@@ -39,6 +42,7 @@ from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
 from theory.predictors import LOSS_FLOOR
 from theory.spec import ModelSpec
+from theory.validation import is_int
 
 __all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP"]
 
@@ -115,7 +119,7 @@ def _check_context(context: object, window: int, vocab_size: int) -> None:
             (lo, hi))
 
 
-TAP_LAYOUTS = {"copier.attention": "copier_positions", "classifier.attention": "query"}
+TAP_LAYOUTS = {"copier.position_attention": "copier_positions", "classifier.attention": "query"}
 """Tap name -> layout of the full variant's attention taps."""
 
 
@@ -150,14 +154,14 @@ class FullInductionHeadModel(nn.Module):
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
-        require(isinstance(vocab_size, int) and vocab_size >= 2, "vocab_size",
+        require(is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
         require(loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", loss)
         require(normalization in NORMALIZATIONS, "normalization", f"one of {NORMALIZATIONS}",
                 normalization)
         require(isinstance(ln_eps, (int, float)) and ln_eps >= 0, "ln_eps", "a number >= 0",
                 ln_eps)
-        self.spec, self.vocab_size, self.loss_kind = spec, vocab_size, loss
+        self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.sets = spec.sets
         self.normalization, self.relu_similarity = normalization, bool(relu_similarity)
         self.ln_eps = float(ln_eps)
@@ -245,7 +249,7 @@ class FullInductionHeadModel(nn.Module):
         self._check_loss_args(tokens, inputs)
         probs, taps = self(tokens[:, :-1], return_taps=True)
         loss = self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
-        return loss, self._interior(taps["copier.attention"], include_self=False)
+        return loss, self._interior(taps["copier.position_attention"], include_self=False)
 
     def selector_weights(self) -> torch.Tensor:
         """c̃ (|𝒮|,): ``C_S^2 / Σ_T C_T^2`` in ``self.sets`` order."""
@@ -266,7 +270,7 @@ class FullInductionHeadModel(nn.Module):
             sigma = torch.softmax(self.w, dim=-1)                          # (H, K)
             return sigma if include_self or not self.self_attention else sigma[:, 1:]
         _, taps = self(context, return_taps=True)
-        return self._interior(taps["copier.attention"], include_self=include_self)
+        return self._interior(taps["copier.position_attention"], include_self=include_self)
 
     def _interior(self, sigma: torch.Tensor, *, include_self: bool) -> torch.Tensor:
         """(H, M) or (H, K): the tap σ (n, H, L+1, K) averaged over n and l = M+1..L."""
@@ -323,7 +327,7 @@ class FullInductionHeadModel(nn.Module):
         probs = torch.einsum("nl,nld->nd", attn, onehot)                    # (n, d)
         if not return_taps:
             return probs
-        taps = {"copier.attention": sigma, "copier.head_similarity": head_sim,
+        taps = {"copier.position_attention": sigma, "copier.head_similarity": head_sim,
                 "selector.weights": c_tilde, "classifier.similarity": sim,
                 "classifier.attention": attn, "output": probs}
         return probs, taps
@@ -382,6 +386,7 @@ class FullInductionHeadModel(nn.Module):
         return tuple(TAP_LAYOUTS)
 
     def tap_layout(self, name: str) -> str:
-        """The layout (:mod:`numerics.probing.attention`) of tap ``name``: ``copier.attention``
-        is ``"copier_positions"`` (n, H, L+1, K), ``classifier.attention`` ``"query"``."""
+        """The layout (:mod:`numerics.probing.attention`) of tap ``name``:
+        ``copier.position_attention`` is ``"copier_positions"`` (n, H, L+1, K),
+        ``classifier.attention`` ``"query"``."""
         return TAP_LAYOUTS.get(name, "auto")

@@ -12,12 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from numerics.models.simplified import (
-    InductionHeadModel,
-    _check_tokens,
-    _is_token_tensor,
-    _shape_or_type,
-)
+from numerics.models.inputs import check_tokens, is_token_tensor, shape_or_type
+from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 
 __all__ = ["check_context", "dense_forward", "dense_loss"]
@@ -27,11 +23,11 @@ def check_context(model: InductionHeadModel, context: torch.Tensor) -> None:
     """Refuse a context the dense constructions cannot read (see their Raises sections)."""
     require(isinstance(model, InductionHeadModel), "model", "a numerics.InductionHeadModel",
             type(model).__name__)
-    require(_is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
-            "an integer tensor of shape (n, L) with n, L >= 1", _shape_or_type(context))
+    require(is_token_tensor(context, 2) and min(context.shape) >= 1, "context",
+            "an integer tensor of shape (n, L) with n, L >= 1", shape_or_type(context))
     require(context.device == model.w.device, "context device",
             f"the model's device {model.w.device}", context.device)
-    _check_tokens(context, "context tokens", model.vocab_size)
+    check_tokens(context, "context tokens", model.vocab_size)
 
 
 def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Tensor:
@@ -86,6 +82,6 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
 
 def dense_loss(model: InductionHeadModel, tokens: torch.Tensor) -> torch.Tensor:
     """Mean loss of :func:`dense_forward` on sequences (n, L+1), under the model's loss kind."""
-    require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
-            "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
+    require(is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
+            "an integer tensor of shape (n, L+1)", shape_or_type(tokens))
     return model.loss_from_probs(dense_forward(model, tokens[:, :-1]), tokens[:, -1])

@@ -9,9 +9,10 @@ Layers (shapes with paper symbols; n sequences, L context positions, query at L+
                 ``c̃ = c / Σc``: ``s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``.
     classifier  ``ŷ = Σ_{l=1}^{L} softmax_l(a · s_l) e(x_l)``, a probability vector over ``[d]``.
 
-No dense (L+1)×(L+1) attention is built. A fixed sample is prepared once in one of
-:data:`INPUT_FORMS` (docs/theory.md §2, input forms), the cheapest by :func:`input_form`:
-match tensors (:class:`CopierInputs`: the copier's inner products and norms as quadratic forms of
+No dense (L+1)×(L+1) attention is built. A fixed sample is prepared once
+(:mod:`numerics.models.inputs`) in one of its ``INPUT_FORMS`` (docs/theory.md §2, input forms),
+the cheapest by the cost model of :mod:`numerics.models.costs`: match tensors
+(``CopierInputs``: the copier's inner products and norms as quadratic forms of
 σ over data-only token matches, (L, n, M·M)), value vectors
 (:class:`numerics.models.vectors.VectorInputs`, memory O(n·L·H·d)), or window-pattern ids and
 (pattern, next token) counts (:class:`numerics.models.patterns.PatternInputs`, a step that does
@@ -19,7 +20,10 @@ not grow with M², or with L). ``numerics.models.reference`` keeps the dense con
 the tests.
 
 Named taps (``forward(..., return_taps=True)``), stable names:
-    ``copier.attention``      (H, M)   σ_h(l, ·) at an interior position (all offsets valid)
+    ``copier.attention``      (H, M)   σ_h(l, i), head × offset i = 1..M, at an interior position
+                                       (all offsets valid; the same at every such position; the
+                                       full model's per-position tap is
+                                       ``copier.position_attention``)
     ``copier.head_similarity`` (n, H, L) <v̄_h(L+1), v̄_h(l)>
     ``selector.weights``      (|𝒮|,)   c̃_S in ``model.sets`` order
     ``classifier.similarity`` (n, L)   s_l
@@ -31,226 +35,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from numbers import Real
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from numerics.data import _is_int
 from numerics.devices import resolve_device
+from numerics.models.costs import form_costs, input_form
+from numerics.models.inputs import (
+    INPUT_FORMS,
+    STAGE_CACHE_MAX_BYTES,
+    CopierInputs,
+    PreparedInputs,
+    StageInputs,
+    check_tokens,
+    is_token_tensor,
+    prepare_inputs,
+    resolve_dtype,
+    shape_or_type,
+)
 from numerics.models.patterns import (
     PatternInputs,
     pattern_classify,
-    pattern_count,
     pattern_head_similarity,
     pattern_rows,
-    pattern_table_entries,
-    prepare_patterns,
 )
-from numerics.models.vectors import VectorInputs, prepare_vectors, vector_head_similarity
+from numerics.models.vectors import VectorInputs, vector_head_similarity
 from theory.errors import require
 from theory.predictors import LOSS_FLOOR
 from theory.spec import ModelSpec
+from theory.validation import is_int, is_real
 
-__all__ = ["InductionHeadModel", "CopierInputs", "VectorInputs", "PatternInputs", "PreparedInputs",
-           "prepare_inputs", "input_form", "form_costs", "MATCH_ENTRIES_MAX",
-           "INPUT_FORMS", "PATTERN_TABLE_MAX", "LOSS_FLOOR", "LOSS_KINDS", "DTYPES"]
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-"""Parameter dtypes of the model, by name; the constructor takes the name or the torch dtype."""
+__all__ = ["InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS"]
 
 LOSS_KINDS = ("nll", "official_ce")
 """``nll``: ``-log max(ŷ(target), LOSS_FLOOR)`` (docs/theory.md §2). ``official_ce``: the
 official code's ``nn.CrossEntropyLoss`` applied to ŷ as if it were logits (only to reproduce its
 figures)."""
-
-
-def _is_token_tensor(value: object, dim: int) -> bool:
-    """A ``dim``-dimensional tensor of an integer dtype (not bool, float or complex)."""
-    return (isinstance(value, torch.Tensor) and value.dim() == dim
-            and not torch.is_floating_point(value) and not torch.is_complex(value)
-            and value.dtype != torch.bool)
-
-
-def _shape_or_type(value: object) -> object:
-    """What an error message shows for a received tensor-like value: its shape, else its type."""
-    if isinstance(value, torch.Tensor):
-        return (tuple(value.shape), str(value.dtype))
-    return getattr(value, "shape", type(value).__name__)
-
-
-def _check_tokens(tokens: torch.Tensor, what: str, vocab_size: int) -> None:
-    """Every entry of an integer tensor lies in ``0..d-1`` (one min/max reduction)."""
-    lo, hi = torch.aminmax(tokens)
-    lo, hi = int(lo), int(hi)
-    require(lo >= 0 and hi < vocab_size, what, f"values in [0, {vocab_size})", (lo, hi))
-
-
-def _resolve_dtype(dtype: object) -> torch.dtype:
-    """``torch.float32``/``torch.float64`` or their names (:data:`DTYPES`)."""
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
-    require(isinstance(dtype, torch.dtype) and dtype in DTYPES.values(), "dtype",
-            "torch.float32, torch.float64, 'float32' or 'float64'", dtype)
-    return dtype
-
-
-class CopierInputs(NamedTuple):
-    """Data-only tensors of one sample, prepared once for a fixed sample.
-
-    With one-hot inputs, ``v_h(l) = Σ_i σ_h(l,i) e(x_{l-i})``, so the copier's inner products are
-    quadratic forms of the attention weights over token-match indicators:
-    ``<v_h(L+1), v_h(l)> = Σ_{i,j} σ_h(L+1,i) σ_h(l,j) 1{x_{L+1-i} = x_{l-j}}`` and
-    ``||v_h(l)||^2 = Σ_{j,k} σ_h(l,j) σ_h(l,k) 1{x_{l-j} = x_{l-k}}`` (invalid offsets never match).
-
-    Attributes:
-        onehot: (n, L, d) ``e(x_l)`` for l = 1..L.
-        cross: (L, M·M, n) ``1{x_{L+1-i} = x_{l-j}}`` at flat index ``(i-1)·M + (j-1)``.
-        gram: (L+1, M·M, n) ``1{x_{l-j} = x_{l-k}}`` for l = 1..L+1.
-    """
-
-    onehot: torch.Tensor
-    cross: torch.Tensor
-    gram: torch.Tensor
-
-
-class StageInputs(NamedTuple):
-    """A fixed sample's inputs with the part of the forward that a stage cannot change.
-
-    A stage that trains ``C`` alone leaves the copier, hence every head-set product
-    ``Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``, where it is; one that trains ``a`` alone leaves the whole
-    similarity ``s_l`` where it is. :meth:`InductionHeadModel.stage_inputs` computes that part
-    once, and the forward reuses it with the same operations in the same order, so losses and
-    gradients are bit-identical to the full forward.
-
-    Attributes:
-        base: the sample's :class:`CopierInputs`.
-        products: (|𝒮|, L, n) the head-set products (empty set: ones), or None.
-        similarity: (L, n) ``s_l``, or None.
-    """
-
-    base: CopierInputs
-    products: torch.Tensor | None
-    similarity: torch.Tensor | None
-
-    @property
-    def onehot(self) -> torch.Tensor:
-        """(n, L, d) of the base inputs."""
-        return self.base.onehot
-
-
-STAGE_CACHE_MAX_BYTES = 256 * 2**20
-"""Largest head-set product cache :meth:`InductionHeadModel.stage_inputs` builds (|𝒮|·L·n
-entries); above it a selector stage runs the full forward."""
-
-
-INPUT_FORMS = ("matches", "vectors", "positions", "counts")
-"""How a fixed sample is prepared: the copier's match tensors (:class:`CopierInputs`, any M),
-the one-hot context for value vectors (:class:`numerics.models.vectors.VectorInputs`, any M,
-memory O(n·L·H·d)), or window-pattern ids per position or per-sequence (pattern, next token)
-counts (:class:`numerics.models.patterns.PatternInputs`, for ``d^M`` small enough)."""
-
-PreparedInputs = CopierInputs | VectorInputs | PatternInputs
-"""What :func:`prepare_inputs` returns, one type per form."""
-
-PATTERN_TABLE_MAX = 2**22
-"""Largest (query pattern × pattern) table, U·P' entries, the pattern forms build per head and
-head set; above it only match tensors or value vectors are used."""
-
-MATCH_ENTRIES_MAX = 2**26
-"""Largest match tensors :func:`input_form` picks, ``2·n·L·M²`` entries (256 MiB in float32):
-beyond it the value vectors, whose memory does not grow with M², are used even where they are
-slower (an explicit ``form="matches"`` is still honoured)."""
-
-
-def form_costs(sequences: int, seq_len: int, *, window: int, vocab_size: int, heads: int,
-               sets: int) -> dict[str, float]:
-    """Estimated nanoseconds of one step in each input form the sizes admit.
-
-    A cost model fitted to full-batch steps on two CPU cores (n = 2000 and 9000, L = 100,
-    d = 2..5, M = 3..16; within about 1.5× of every measured step), used only to rank the forms:
-    match tensors ``n·L·(30 + 2|𝒮| + 0.3·H·M²)``; value vectors ``n·L·(60 + 2|𝒮| + 3·H·M·d)``;
-    pattern ids ``10⁶ + T + 8·n·L``; counts ``10⁶ + T + 3·n·P'·d``, with
-    ``T = U·P'·(H·(d + 4) + 2|𝒮|)`` for the per-step tables (U = min(n, d^M) query patterns).
-    The pattern forms need ``U·P' <=`` :data:`PATTERN_TABLE_MAX`.
-    """
-    n, L, M, d, H = sequences, seq_len, window, vocab_size, heads
-    costs = {"matches": n * L * (30 + 2 * sets + 0.3 * H * M * M),
-             "vectors": n * L * (60 + 2 * sets + 3 * H * M * d)}
-    entries = pattern_table_entries(n, M, d)
-    if entries <= PATTERN_TABLE_MAX:
-        tables = entries * (H * (d + 4) + 2 * sets)
-        costs["positions"] = 1e6 + tables + 8 * n * L
-        costs["counts"] = 1e6 + tables + 3 * n * pattern_count(M, d) * d
-    return costs
-
-
-def input_form(sequences: int, seq_len: int, *, window: int, vocab_size: int, heads: int,
-               sets: int) -> str:
-    """The input form a step on n sequences of L context tokens is prepared in by default.
-
-    The cheapest of :func:`form_costs`, leaving out match tensors above
-    :data:`MATCH_ENTRIES_MAX` entries.
-    """
-    costs = form_costs(sequences, seq_len, window=window, vocab_size=vocab_size, heads=heads,
-                       sets=sets)
-    if 2 * sequences * seq_len * window * window > MATCH_ENTRIES_MAX:
-        del costs["matches"]
-    return min(costs, key=costs.__getitem__)
-
-
-def prepare_inputs(context: torch.Tensor, window: int, vocab_size: int,
-                   dtype: torch.dtype = torch.float32, *, form: str = "matches"
-                   ) -> PreparedInputs:
-    """A checked context prepared in one of :data:`INPUT_FORMS` (match tensors by default).
-
-    Args:
-        context: (n, L) integer tokens ``x_1..x_L`` in ``0..d-1``, with n >= 1 and L > M.
-        window: M >= 1.
-        vocab_size: d >= 2.
-        dtype: float dtype of the outputs (a key or value of :data:`DTYPES`).
-        form: one of :data:`INPUT_FORMS` (:func:`input_form` picks the cheapest).
-
-    Returns:
-        :class:`CopierInputs` (``matches``), :class:`numerics.models.vectors.VectorInputs`
-        (``vectors``) or :class:`numerics.models.patterns.PatternInputs` (``positions``,
-        ``counts``).
-
-    Raises:
-        InductionHeadsError: on a context that is not an integer (n, L) tensor, n = 0, L <= M,
-            tokens outside ``0..d-1``, or a bad window, vocabulary, dtype or form.
-    """
-    require(_is_token_tensor(context, 2), "context", "an integer tensor of shape (n, L)",
-            _shape_or_type(context))
-    require(_is_int(window) and window >= 1, "window", "an integer M >= 1", window)
-    require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
-            vocab_size)
-    require(form in INPUT_FORMS, "form", f"one of {INPUT_FORMS}", form)
-    dtype = _resolve_dtype(dtype)
-    window, vocab_size = int(window), int(vocab_size)
-    n, L = context.shape
-    require(n >= 1, "context sequences n", "n >= 1", n)
-    require(L > window, "context length L", f"L > M = {window}", L)
-    _check_tokens(context, "context tokens", vocab_size)
-    if form == "vectors":
-        return prepare_vectors(context, vocab_size, dtype)
-    if form in ("positions", "counts"):
-        entries = pattern_table_entries(n, window, vocab_size)
-        require(entries <= PATTERN_TABLE_MAX, "window patterns",
-                f"U·P' <= {PATTERN_TABLE_MAX} (form 'matches' has no such bound)", entries)
-        return prepare_patterns(context, window, vocab_size, dtype, counts=form == "counts")
-    onehot = F.one_hot(context.long(), vocab_size).to(dtype)              # (n, L, d)
-    padded = F.pad(onehot, (0, 0, window, 0))                             # (n, L+M, d)
-    # Window j covers padded[j .. j+M-1]; for position l = j+1 element M-i is x_{l-i}.
-    shifted = padded.unfold(1, window, 1).flip(-1).transpose(-1, -2)     # (n, L+1, M, d)
-    shifted = shifted.transpose(0, 1)                                     # (L+1, n, M, d)
-    query = shifted[L]                                                    # (n, M, d)
-    cross = torch.einsum("nid,lnjd->lijn", query, shifted[:L])            # (L, M, M, n)
-    gram = torch.einsum("lnjd,lnkd->ljkn", shifted, shifted)              # (L+1, M, M, n)
-    return CopierInputs(onehot, cross.reshape(L, window * window, n).contiguous(),
-                        gram.reshape(L + 1, window * window, n).contiguous())
 
 
 TAP_LAYOUTS = {"copier.attention": "copier", "classifier.attention": "query"}
@@ -287,13 +109,13 @@ class InductionHeadModel(nn.Module):
                  device: torch.device | str | None = None, inputs: str = "auto"):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
-        require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size",
+        require(is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
         require(isinstance(loss, str) and loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}",
                 loss)
         require(isinstance(inputs, str) and (inputs == "auto" or inputs in INPUT_FORMS),
                 "inputs", f"'auto' or one of {INPUT_FORMS}", inputs)
-        dtype, device = _resolve_dtype(dtype), resolve_device(device)
+        dtype, device = resolve_dtype(dtype), resolve_device(device)
         self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.input_setting = inputs
         self.sets = spec.sets
@@ -328,10 +150,10 @@ class InductionHeadModel(nn.Module):
             InductionHeadsError: on a bad selected set, offsets or temperature (nan, ±inf,
                 negative, or not a real number), or a bad constructor argument.
         """
-        require(isinstance(a, Real) and not isinstance(a, bool) and math.isfinite(float(a))
+        require(is_real(a) and math.isfinite(float(a))
                 and float(a) >= 0, "a",
                 "a finite real number >= 0 (a = inf is theory.gih_predict(..., a=math.inf))", a)
-        require(isinstance(selected_set, (tuple, list)) and all(_is_int(h) for h in selected_set),
+        require(isinstance(selected_set, (tuple, list)) and all(is_int(h) for h in selected_set),
                 "selected_set", "a tuple of 1-based head indices", selected_set)
         model = cls(spec, vocab_size, **kwargs)
         selected = tuple(sorted(int(h) for h in selected_set))
@@ -340,9 +162,9 @@ class InductionHeadModel(nn.Module):
                 "None or a mapping head -> offset", offsets)
         offsets = dict(offsets) if offsets is not None else {h: h for h in selected}
         for h, o in offsets.items():
-            require(_is_int(h) and 1 <= h <= spec.heads, "offsets head",
+            require(is_int(h) and 1 <= h <= spec.heads, "offsets head",
                     f"a head in 1..{spec.heads}", h)
-            require(_is_int(o) and 1 <= o <= spec.window, "offsets offset",
+            require(is_int(o) and 1 <= o <= spec.window, "offsets offset",
                     f"an offset in 1..{spec.window}", o)
             model.fixed_offsets[int(h) - 1] = int(o) - 1
         with torch.no_grad():
@@ -384,7 +206,7 @@ class InductionHeadModel(nn.Module):
         form = self.input_setting if form is None else form
         require(isinstance(form, str) and (form == "auto" or form in INPUT_FORMS), "form",
                 f"'auto' or one of {INPUT_FORMS}", form)
-        if form == "auto" and _is_token_tensor(context, 2):
+        if form == "auto" and is_token_tensor(context, 2):
             form = self.cheapest_form(*context.shape)
         return prepare_inputs(context, self.spec.window, self.vocab_size, self.w.dtype,
                               form="matches" if form == "auto" else form)
@@ -612,10 +434,10 @@ class InductionHeadModel(nn.Module):
         """
         require(isinstance(probs, torch.Tensor) and probs.dim() == 2
                 and probs.shape[1] == self.vocab_size, "probs",
-                f"a tensor of shape (n, d = {self.vocab_size})", _shape_or_type(probs))
-        require(_is_token_tensor(target, 1) and target.shape[0] == probs.shape[0], "target",
-                f"an integer tensor of shape (n = {probs.shape[0]},)", _shape_or_type(target))
-        _check_tokens(target, "target tokens", self.vocab_size)
+                f"a tensor of shape (n, d = {self.vocab_size})", shape_or_type(probs))
+        require(is_token_tensor(target, 1) and target.shape[0] == probs.shape[0], "target",
+                f"an integer tensor of shape (n = {probs.shape[0]},)", shape_or_type(target))
+        check_tokens(target, "target tokens", self.vocab_size)
         target = target.long()
         if self.loss_kind == "official_ce":
             return F.cross_entropy(probs, target)
@@ -633,13 +455,13 @@ class InductionHeadModel(nn.Module):
             InductionHeadsError: on tokens that are not an integer (n, L+1) tensor, prepared
                 inputs of another n, or a token (context or target) outside ``0..d-1``.
         """
-        require(_is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
-                "an integer tensor of shape (n, L+1)", _shape_or_type(tokens))
+        require(is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
+                "an integer tensor of shape (n, L+1)", shape_or_type(tokens))
         prepared = (CopierInputs, VectorInputs, PatternInputs, StageInputs)
         require(inputs is None or (isinstance(inputs, prepared)
                                    and inputs.onehot.shape[0] == tokens.shape[0]), "inputs",
                 f"None or CopierInputs of the n = {tokens.shape[0]} sequences of tokens",
-                _shape_or_type(inputs.onehot) if isinstance(inputs, prepared) else inputs)
+                shape_or_type(inputs.onehot) if isinstance(inputs, prepared) else inputs)
         probs = self(inputs if inputs is not None else tokens[:, :-1])
         return self.loss_from_probs(probs, tokens[:, -1])
 

@@ -64,8 +64,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from numerics.data import _is_int
 from theory.errors import require
+from theory.validation import is_int, is_real
 
 __all__ = ["StandardSpec", "StandardTransformer", "POSITIONAL_KINDS", "DEFAULT_HEADS"]
 
@@ -80,7 +80,7 @@ _SPEC_KEYS = ("d_model", "n_layers", "heads", "n_heads", "layer_norm", "mlp", "m
 
 
 def _positive_int(value: Any, what: str, expected: str = "an integer >= 1") -> int:
-    require(_is_int(value) and value >= 1, what, expected, value)
+    require(is_int(value) and value >= 1, what, expected, value)
     return int(value)
 
 
@@ -134,7 +134,7 @@ class StandardSpec:
         if n_heads is None:
             n_heads = (DEFAULT_HEADS if heads is None else heads,) + (1,) * (layers - 1)
         require(isinstance(n_heads, (tuple, list)) and len(n_heads) == layers
-                and all(_is_int(h) and h >= 1 for h in n_heads), "n_heads",
+                and all(is_int(h) and h >= 1 for h in n_heads), "n_heads",
                 f"None or {layers} integers >= 1 (one per layer)", n_heads)
         n_heads = tuple(int(h) for h in n_heads)
         require(heads is None or heads == n_heads[0], "heads",
@@ -152,7 +152,7 @@ class StandardSpec:
         object.__setattr__(self, "max_len", _positive_int(self.max_len, "max_len",
                                                           "an integer T_max >= 1"))
         std = self.init_std
-        require(isinstance(std, (int, float, np.floating)) and not isinstance(std, bool)
+        require(is_real(std)
                 and math.isfinite(std) and std > 0, "init_std", "a finite number > 0", std)
         object.__setattr__(self, "init_std", float(std))
 
@@ -279,7 +279,7 @@ class StandardTransformer(nn.Module):
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         require(isinstance(spec, StandardSpec), "spec", "a StandardSpec", type(spec).__name__)
-        require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
+        require(is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
                 vocab_size)
         require(isinstance(generator, torch.Generator) and generator.device.type == "cpu",
                 "generator", "a CPU torch.Generator (weights are drawn on the CPU)",

@@ -1,6 +1,6 @@
 """TF(M, H, d, D)'s copier as value vectors: memory O(n·L·H·d) for any window M.
 
-The match tensors of :class:`numerics.models.simplified.CopierInputs` hold ``2·n·L·M²`` entries,
+The match tensors of :class:`numerics.models.inputs.CopierInputs` hold ``2·n·L·M²`` entries,
 which at M = 16, L = 1000, n = 10⁴ is 20 GB; the window patterns of
 :mod:`numerics.models.patterns` need ``d^M`` small. This form keeps only the one-hot context and
 builds ``v_h(l) = Σ_i σ_h(l, i) e(x_{l-i})`` for l = 1..L+1 by a convolution over positions (no

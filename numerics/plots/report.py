@@ -29,6 +29,7 @@ from numerics.plots.training import (
 )
 from numerics.training.kinds import get_kind
 from numerics.training.reports import settled_step
+from theory.validation import is_int
 
 __all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "PROBED_FIGURE_KEYS", "ALL_FIGURE_NAMES",
            "figure_keys", "report_figures", "save_report_figures"]
@@ -82,7 +83,7 @@ def report_figures(data: Mapping[str, Any], *,
                                             entry=kind.first_layer_tap),
         }
     stages = stage_spans(train["stages"])
-    copier = [o if isinstance(o, int) and not isinstance(o, bool) else None
+    copier = [o if is_int(o) else None
               for o in predicted["copier"]]
     joint = train.get("mode") == "joint"
     why = {name: ("joint training has no reduced dynamics" if joint

@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 
+from numerics.io import save_figure_atomic
 from theory.notation import head_set_label
 
 __all__ = ["REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE", "set_colors", "stage_spans",
@@ -60,7 +61,7 @@ _REF_STYLES = {"gih_trained_a": ("C0", "--", "v"), "gih_a_star": ("C1", "-.", "^
 
 def finish(fig: Figure, path: str | Path | None) -> Figure:
     if path is not None:
-        fig.savefig(Path(path), dpi=_DPI)
+        save_figure_atomic(fig, path, dpi=_DPI)
     return fig
 
 

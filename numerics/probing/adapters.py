@@ -23,6 +23,7 @@ from scipy.special import softmax
 
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
+from theory.validation import is_int
 
 __all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
            "input_kind", "call_model", "call_once", "to_numpy"]
@@ -163,7 +164,8 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
 
     - :class:`numerics.InductionHeadModel`: ``copier.attention`` (``"copier"``, (H, M)) and
       ``classifier.attention`` (``"query"``, (n, L));
-    - :class:`numerics.FullInductionHeadModel`: ``copier.attention`` (``"copier_positions"``,
+    - :class:`numerics.FullInductionHeadModel`: ``copier.position_attention``
+      (``"copier_positions"``,
       (n, H, L+1, K), offset 0 first when the model has self attention) and
       ``classifier.attention`` (``"query"``);
     - :class:`numerics.StandardTransformer`: ``blocks.0.attn.hook_pattern`` (the first layer:
@@ -236,7 +238,7 @@ def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
             type(model).__name__)
     n = tokens.shape[0]
     if batch_size is not None:
-        require(isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
+        require(is_int(batch_size)
                 and batch_size >= 1, "batch_size", "None or an integer >= 1", batch_size)
     size = n if batch_size is None else int(batch_size)
     kind = input_kind(model, inputs)

@@ -10,7 +10,7 @@ tap of a library model). ``n`` sequences, context ``L``, window ``M``:
 - ``"copier_positions"`` ``(n, H, L+1, K)``: a content-dependent copier, ``σ_h(l, k)`` per
   sequence and position ``l = 1..L+1`` over ``K`` offsets: ``K = M+1`` holds offsets ``0..M``
   (offset 0, the position itself, first), ``K = M`` offsets ``1..M`` (the full model's tap
-  ``copier.attention``, :class:`numerics.FullInductionHeadModel`) → one :class:`OffsetProfile`
+  ``copier.position_attention``, :class:`numerics.FullInductionHeadModel`) → one :class:`OffsetProfile`
   per head.
 - ``"query"`` ``(n, L)``: the attention of the query over the keys ``l = 1..L`` (tap
   ``classifier.attention``) → one :class:`MatchCorrelation`.

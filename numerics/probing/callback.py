@@ -15,8 +15,9 @@ With ``attention=True`` the probe also reads the model's attention taps through
 :func:`numerics.probing.attention_taps` ``(model)``, which names the taps of each library model
 and declares how to read them: the first and the last block's ``hook_pattern`` of a
 ``StandardTransformer`` (n, heads, L, L); ``copier.attention`` and ``classifier.attention`` of
-``InductionHeadModel`` ((H, M) and (n, L)) and of ``FullInductionHeadModel`` ((n, H, L+1, K)
-per position, and (n, L)). A sequence of tap names instead of ``True`` picks the taps of any
+``InductionHeadModel`` ((H, M) and (n, L)); ``copier.position_attention`` and
+``classifier.attention`` of ``FullInductionHeadModel`` ((n, H, L+1, K) per position, and
+(n, L)). A sequence of tap names instead of ``True`` picks the taps of any
 model whose ``model(tokens, return_taps=True)`` returns ``(output, taps)``.
 """
 

@@ -19,7 +19,7 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
   probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
 
-Sequences are drawn with :func:`numerics.sample_sequences` (``return_kernels=True``, so each
+Sequences are drawn with :func:`numerics.data.sample_sequences` (``return_kernels=True``, so each
 sequence comes with the kernel it was sampled from) from an explicit ``torch.Generator``, or
 passed as ``tokens``. Theory's ``S*`` comes from :func:`theory.predict_limit` at ``seq_len = L``
 (or from a precomputed ``limit``). The per-position table (with ``per_position``) averages over
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import numerics
+from numerics.data import sample_sequences
 from numerics.probing.adapters import call_model, call_once, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.report import ProbeReport, ScoreTable
@@ -55,6 +55,7 @@ from theory.positional import (
 from theory.predictors import oracle_predict
 from theory.probabilities import PROB_SUM_ATOL, check_probabilities
 from theory.spec import ModelSpec, Source, head_sets
+from theory.validation import is_int, is_real
 
 __all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe", "score_query"]
 
@@ -65,9 +66,6 @@ BAYES_NEEDS_RNG = ("the Bayes predictive of a mixture of two or more components 
                    "particle-filter estimate: pass rng= (or bayes=)")
 """The absent reason of ``bayes`` when the probe cannot draw that estimate."""
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _resolve_spec(spec: Any, window: Any, degree: Any, heads: Any) -> ModelSpec:
@@ -118,11 +116,11 @@ def _held_out(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any, g
     require(kernels is None, "kernels", "None unless tokens are given", type(kernels).__name__)
     require(isinstance(generator, torch.Generator), "generator",
             "a torch.Generator (or pass tokens=)", type(generator).__name__)
-    require(_is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
-    require(_is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
-    toks, kern = numerics.sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
-                                           device=generator.device, return_kernels=True,
-                                           dtype=torch.float64)
+    require(is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
+    require(is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
+    toks, kern = sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
+                                  device=generator.device, return_kernels=True,
+                                  dtype=torch.float64)
     return toks.cpu().numpy(), kern.cpu().numpy()
 
 
@@ -276,7 +274,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     spec = _resolve_spec(spec, window, degree, heads)
     bounds = _check_bounds(temperature_bounds)
-    require(isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+    require(is_real(smoothing)
             and math.isfinite(smoothing) and smoothing >= 0, "smoothing",
             "a finite number >= 0", smoothing)
     toks, kern = _held_out(source, tokens, kernels, n, seq_len, generator)

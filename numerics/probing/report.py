@@ -10,40 +10,28 @@ with the mass each puts on its own position beside the profile) and :class:`Matc
 (attention of the query against the GIH match indicator on ``S*``).
 
 ``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
-non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"``; ``from_dict`` inverts it exactly.
+non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"`` (:func:`numerics.io.to_json`);
+``from_dict`` inverts it exactly.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from numerics.io import from_json_float, to_json
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
 
 __all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
            "ProbeReport"]
 
-_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-
-
 def _enc(x: float | None) -> float | str | None:
-    if x is None:
-        return None
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return to_json(None if x is None else float(x))
 
 
 def _dec(x: Any) -> float | None:
-    if x is None:
-        return None
-    if isinstance(x, str):
-        require(x in _NON_FINITE, "report float", "a number or 'inf', '-inf', 'nan'", x)
-        return _NON_FINITE[x]
-    return float(x)
+    return from_json_float(x, "report float")
 
 
 def _set(x: Any) -> tuple[int, ...] | None:

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from numerics.io import save_figure_atomic
 from theory.errors import require
 
 __all__ = ["FEATURES", "NUMERIC_AXES", "agreement_figure", "phase_map", "varying",
@@ -81,7 +82,7 @@ def agreement_figure(rows: Sequence[dict[str, str]], by: str, path: str | Path |
     ax.set_ylim(0, 1.3 * max(1, int((agree + differ + undecided).max())))  # room for the key
     ax.legend(loc="upper left", fontsize="small", ncol=3)
     if path is not None:
-        fig.savefig(Path(path), dpi=_DPI)
+        save_figure_atomic(fig, path, dpi=_DPI)
     return fig
 
 
@@ -127,7 +128,7 @@ def phase_map(rows: Sequence[dict[str, str]], x: str, y: str,
     ax.set_title("Learned = predicted S* (decidable cases; u: undecidable)", fontsize="small")
     fig.colorbar(image, ax=ax, label="agreement fraction")
     if path is not None:
-        fig.savefig(Path(path), dpi=_DPI)
+        save_figure_atomic(fig, path, dpi=_DPI)
     return fig
 
 

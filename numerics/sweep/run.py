@@ -39,10 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numerics.io import write_json_atomic
 from numerics.sweep.figures import FEATURES
 from numerics.sweep.spec import Case
 from numerics.sweep.table import RESULTS_NAME, append_row, columns, read_rows, sort_table
 from theory.errors import InductionHeadsError, require
+from theory.validation import is_int
 
 __all__ = ["EXECUTORS", "THREAD_ENV", "SWEEP_JSON", "SweepResult", "run_case", "run_sweep"]
 
@@ -289,7 +291,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
     started = time.perf_counter()
     require(executor in EXECUTORS, "executor", f"one of {EXECUTORS}", executor)
     for name, value in (("workers", workers), ("threads", threads)):
-        require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
+        require(is_int(value) and value >= 1, name,
                 "an integer >= 1", value)
     require(by is None or by in FEATURES, "by", f"None or one of {FEATURES}", by)
     require(scheduler is None or executor == "dask", "scheduler",
@@ -314,7 +316,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
             sort_table(table, header)
         record["runs"].append({**_environment_record(executor, workers, threads, scheduler),
                                "to_run": len(todo), "skipped": len(cases) - len(todo)})
-        (out / SWEEP_JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(out / SWEEP_JSON, record, indent=2)
         logger.info("sweep: %d cases, %d already in %s, %d to run on %s", len(cases),
                     len(cases) - len(todo), table, len(todo), executor)
         with tqdm(total=len(todo), desc="sweep", unit="case", disable=not progress) as bar:
@@ -322,7 +324,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
                 append_row(table, header, row)
                 ran.append(row["case_id"])
                 logger.info("case %s: learned %s, predicted %s, passed %s (%s s)%s",
-                            row["case_id"], row["learned_set"], row["predicted_set"],
+                            row["case_id"], row["learned_selected_set"], row["selected_set"],
                             row["passed"], row["seconds"],
                             f"; error: {row['error']}" if row["error"] else "")
                 bar.update(1)

@@ -51,7 +51,7 @@ from numerics.training.config import MODES
 from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source, load_source
-from theory.validation import as_int, check_keys
+from theory.validation import as_int, check_keys, is_real
 
 try:  # stdlib from Python 3.11
     import tomllib
@@ -221,7 +221,7 @@ def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
     seeds = _int_range(draws.get("seeds", list(SEED_RANGE)), "random.seeds", 0)
     alpha = draws["alpha"]
     require(isinstance(alpha, list) and len(alpha) == 2
-            and all(isinstance(a, (int, float)) and not isinstance(a, bool) and a > 0
+            and all(is_real(a) and a > 0
                     for a in alpha) and alpha[0] <= alpha[1],
             "random.alpha", "a range [low, high] of positive numbers, low <= high", alpha)
     parents, modes = _list(draws["parents"], "random.parents"), _list(

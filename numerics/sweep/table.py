@@ -3,19 +3,23 @@
 Columns (:func:`columns`): the case id; the source (``vocab_size``, ``parents``, ``prior_kind``,
 ``alpha``: the Dirichlet concentration, empty for other priors) and model (``heads``, ``window``,
 ``degree``) fields; ``seed``, ``mode``, ``seq_len``, ``sequences``, ``heldout``,
-``prediction_samples``; the prediction (``predicted_set`` S*, ``decidable``, ``margin_se``,
-``samples_used``, ``stage1_set``); the target of the checks (``target_set``, ``target_basis``);
-``learned_set`` (the argmax of the trained selector); ``agrees`` (learned set == S*); one
-``check_<name>`` pass flag per check of the model kind (its registry entry's ``checks``,
-:data:`numerics.training.KINDS`) and ``passed``; the
-held-out losses ``loss_model``, ``loss_gih`` (the GIH on the target set at the trained ``a``),
-``loss_bayes``, ``loss_oracle``; ``error``, empty unless the case raised an
+``prediction_samples``; the prediction, by the names of the report's ``predicted`` block
+(``selected_set`` S*, ``decidable``, ``margin_se``, ``samples``, ``stage1_set``); the other
+report blocks' fields prefixed by their block: the target of the checks (``target_set``,
+``target_basis``), ``learned_selected_set`` (the argmax of the trained selector), the held-out
+losses ``loss_model``, ``loss_gih_trained_a`` (the GIH on the target set at the trained ``a``),
+``loss_bayes``, ``loss_oracle``; ``agrees`` (learned set == S*); one ``check_<name>`` pass flag
+per check of the model kind (its registry entry's ``checks``,
+:data:`numerics.training.KINDS`) and ``passed``; ``error``, empty unless the case raised an
 :class:`theory.errors.InductionHeadsError` (training diverged, sizes refused), whose message it
 then holds, with the result columns empty and ``passed`` False (:func:`error_row`: one failing
 case does not stop a sweep); ``seconds``; and ``config``, the case's canonical JSON.
 
-Sets are written as ``1+2`` (``{}`` for the empty set), booleans as ``True``/``False``, floats
-with ``repr`` (so equal results give equal text). Rows are appended and flushed one at a time, so
+Head sets (and ``parents``) are written as their label ``(1, 2)`` (``()`` for the empty set;
+:func:`numerics.io.format_head_set`, read back by :func:`numerics.io.parse_head_set`), booleans
+as ``True``/``False``, floats with ``repr`` (so equal results give equal text; ``inf`` for an
+infinite margin). :func:`read_rows` also reads tables written with the older column names
+(:data:`OLD_COLUMNS`) and set spelling ``1+2``, and returns them in the current form. Rows are appended and flushed one at a time, so
 a killed run leaves complete rows and at most one cut-off last line, which :func:`read_rows`
 drops (a row counts only with every field and a ``config`` that hashes to its ``case_id``);
 :func:`sort_table` rewrites the file in case-id order.
@@ -27,17 +31,17 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from numerics.io import format_head_set, parse_head_set, write_csv_atomic
 from numerics.sweep.spec import case_id
 from numerics.training.kinds import get_kind
 from theory.errors import InductionHeadsError
 
-__all__ = ["RESULTS_NAME", "columns", "report_row", "error_row", "read_rows",
-           "append_row",
-           "sort_table", "format_set", "parse_set"]
+__all__ = ["RESULTS_NAME", "OLD_COLUMNS", "SET_COLUMNS", "columns", "report_row",
+           "error_row", "read_rows", "append_row", "sort_table"]
 
 RESULTS_NAME = "results.csv"
 """File name of the table in the sweep's output directory."""
@@ -45,30 +49,22 @@ logger = logging.getLogger(__name__)
 
 _HEAD = ("case_id", "vocab_size", "parents", "prior_kind", "alpha", "heads", "window", "degree",
          "seed", "mode", "seq_len", "sequences", "heldout", "prediction_samples",
-         "predicted_set", "decidable", "margin_se", "samples_used", "stage1_set", "target_set",
-         "target_basis", "learned_set", "agrees")
-_TAIL = ("passed", "loss_model", "loss_gih", "loss_bayes", "loss_oracle", "error", "seconds",
-         "config")
+         "selected_set", "decidable", "margin_se", "samples", "stage1_set", "target_set",
+         "target_basis", "learned_selected_set", "agrees")
+_TAIL = ("passed", "loss_model", "loss_gih_trained_a", "loss_bayes", "loss_oracle", "error",
+         "seconds", "config")
+
+OLD_COLUMNS = {"predicted_set": "selected_set", "samples_used": "samples",
+               "learned_set": "learned_selected_set", "loss_gih": "loss_gih_trained_a"}
+"""Column names of older tables and the current names :func:`read_rows` gives them."""
+
+SET_COLUMNS = ("parents", "selected_set", "stage1_set", "target_set", "learned_selected_set")
+"""The columns holding a head set (or the source's parent offsets)."""
 
 
 def columns(model_kind: str) -> tuple[str, ...]:
     """The header of a sweep of ``model_kind`` (module docstring)."""
     return _HEAD + tuple(f"check_{name}" for name in get_kind(model_kind).checks) + _TAIL
-
-
-def format_set(heads: Iterable[int] | None) -> str:
-    """``(1, 2)`` -> ``"1+2"``, ``()`` -> ``"{}"``, None -> ``""``."""
-    if heads is None:
-        return ""
-    heads = [int(h) for h in heads]
-    return "+".join(str(h) for h in heads) if heads else "{}"
-
-
-def parse_set(text: str) -> tuple[int, ...] | None:
-    """Inverse of :func:`format_set`."""
-    if text == "":
-        return None
-    return () if text == "{}" else tuple(int(h) for h in text.split("+"))
 
 
 def _number(value: Any) -> str:
@@ -99,14 +95,14 @@ def report_row(case_id: str, config: Mapping[str, Any], config_json: str, report
     pred, target, losses = report.prediction, report.target or {}, report.losses
     row = {
         **_case_fields(case_id, config, config_json),
-        "predicted_set": format_set(pred.selected_set), "decidable": str(bool(pred.decidable)),
-        "margin_se": _number(pred.margin_se), "samples_used": str(int(pred.samples)),
-        "stage1_set": format_set(pred.stage1_set),
-        "target_set": format_set(target.get("set")), "target_basis": target.get("basis", ""),
-        "learned_set": format_set(report.learned["selected_set"]),
+        "selected_set": format_head_set(pred.selected_set), "decidable": str(bool(pred.decidable)),
+        "margin_se": _number(pred.margin_se), "samples": str(int(pred.samples)),
+        "stage1_set": format_head_set(pred.stage1_set),
+        "target_set": format_head_set(target.get("set")), "target_basis": target.get("basis", ""),
+        "learned_selected_set": format_head_set(report.learned["selected_set"]),
         "agrees": str(tuple(report.learned["selected_set"]) == tuple(pred.selected_set)),
         "passed": str(bool(report.passed)), "loss_model": _number(losses.get("model")),
-        "loss_gih": _number(losses.get("gih_trained_a")),
+        "loss_gih_trained_a": _number(losses.get("gih_trained_a")),
         "loss_bayes": _number(losses.get("bayes")), "loss_oracle": _number(losses.get("oracle")),
         "error": "", "seconds": f"{report.seconds:.3f}"}
     row.update({f"check_{c.name}": str(bool(c.passed)) for c in report.checks})
@@ -129,7 +125,7 @@ def _case_fields(case_id: str, config: Mapping[str, Any], config_json: str) -> d
     source, model, prior = config["source"], config["model"], config["source"]["prior"]
     return {
         "case_id": case_id, "vocab_size": str(source["vocab_size"]),
-        "parents": format_set(source["parents"]), "prior_kind": prior["kind"],
+        "parents": format_head_set(source["parents"]), "prior_kind": prior["kind"],
         "alpha": _number(prior["alpha"]) if prior["kind"] == "dirichlet" else "",
         "heads": str(model["heads"]), "window": str(model["window"]),
         "degree": str(model["degree"]), "seed": str(config["seed"]), "mode": config["mode"],
@@ -139,7 +135,8 @@ def _case_fields(case_id: str, config: Mapping[str, Any], config_json: str) -> d
 
 
 def read_rows(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
-    """The rows of an existing table (none when ``path`` does not exist).
+    """The rows of an existing table (none when ``path`` does not exist), in the current form
+    (an older table's columns renamed by :data:`OLD_COLUMNS` and its sets relabelled).
 
     Raises:
         InductionHeadsError: when the file's header is not ``header`` (another sweep's table).
@@ -148,16 +145,31 @@ def read_rows(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
         return []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        found = list(reader.fieldnames or [])
+        found = [OLD_COLUMNS.get(name, name) for name in reader.fieldnames or []]
+        older = found != list(reader.fieldnames or [])
         if found != list(header):
             raise InductionHeadsError(f"{path}: expected a results table with columns "
                                       f"{list(header)}, received {found}")
         rows = list(reader)
+    if older:
+        rows = [_current(row) for row in rows]
     complete = [row for row in rows if _complete(row)]
     if len(complete) < len(rows):
         logger.warning("%s: dropped %d incomplete row(s) (a run stopped while writing)", path,
                        len(rows) - len(complete))
     return complete
+
+
+def _current(row: Mapping[str | None, Any]) -> dict[str | None, Any]:
+    """A row of an older table with the current column names and set spelling."""
+    out = {OLD_COLUMNS.get(k, k) if k is not None else None: v for k, v in row.items()}
+    for name in SET_COLUMNS:
+        if isinstance(out.get(name), str):
+            try:
+                out[name] = format_head_set(parse_head_set(out[name]))
+            except InductionHeadsError:
+                pass                # a cut-off row: _complete decides
+    return out
 
 
 def _complete(row: Mapping[str | None, Any]) -> bool:
@@ -183,12 +195,7 @@ def append_row(path: Path, header: Sequence[str], row: Mapping[str, str]) -> Non
 
 
 def sort_table(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
-    """Rewrite the table in case-id order (atomically, through a temporary file); its rows."""
+    """Rewrite the table in case-id order (:func:`numerics.io.write_csv_atomic`); its rows."""
     rows = sorted(read_rows(path, header), key=lambda r: r["case_id"])
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(header))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv_atomic(path, header, rows)
     return rows

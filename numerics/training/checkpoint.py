@@ -21,7 +21,6 @@ as ``model_kind = "simplified"`` with no options; every file written now is vers
 from __future__ import annotations
 
 import copy
-import os
 import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,13 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.data import _is_int
 from numerics.devices import is_device_name
-from numerics.io import fsync_directory
+from numerics.io import save_torch_atomic
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
 from theory.spec import ModelSpec, Source
+from theory.validation import is_int
 
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",
            "validate_schedule_checkpoint", "checkpoint_model", "read_torch_file", "stage_optimizer",
@@ -66,7 +65,7 @@ def checkpoint_model(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint dict atomically (``path.tmp``, flushed to disk, then ``os.replace``).
+    """Write a checkpoint dict atomically (:func:`numerics.io.save_torch_atomic`).
 
     The temporary file is removed whatever happens (an error, ``KeyboardInterrupt``), so a
     failed save leaves the previous checkpoint at ``path`` intact and nothing beside it.
@@ -77,21 +76,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """
     require(isinstance(payload, dict) and set(payload) == set(CHECKPOINT_KEYS), "checkpoint",
             f"a dict with keys {CHECKPOINT_KEYS}", sorted(payload))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
-    except (OSError, RuntimeError, pickle.PicklingError) as err:
-        raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
-                                  f"({err})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_torch_atomic(payload, path)
 
 
 def read_torch_file(path: str | Path, *, written_by: str) -> Any:
@@ -192,13 +177,13 @@ def _check_model_state(state: Any, model: torch.nn.Module, kind: str) -> None:
 def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
     step, index, done = data["step"], data["stage_index"], data["stage_step"]
     total, stages = config.total_steps, config.stages
-    if not (_is_int(step) and 0 <= step <= total):
+    if not (is_int(step) and 0 <= step <= total):
         _fail("step", f"an integer in 0..{total} (the config's total steps)", _describe(step))
-    if not (_is_int(index) and 0 <= index < len(stages)):
+    if not (is_int(index) and 0 <= index < len(stages)):
         _fail("stage_index", f"an integer in 0..{len(stages) - 1} (the config has {len(stages)} "
               "stages)", _describe(index))
     stage = stages[index]
-    if not (_is_int(done) and 0 <= done <= stage.steps):
+    if not (is_int(done) and 0 <= done <= stage.steps):
         _fail("stage_step", f"an integer in 0..{stage.steps} (stage {stage.name!r} has "
               f"{stage.steps} steps)", _describe(done))
     before = sum(s.steps for s in stages[:index])
@@ -242,7 +227,7 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.
                   repr(sorted(map(str, entry))) if isinstance(entry, dict) else _describe(entry))
         for key, value in entry.items():
             if key == "step":
-                ok = (_is_int(value) or torch.is_tensor(value) and value.numel() == 1
+                ok = (is_int(value) or torch.is_tensor(value) and value.numel() == 1
                       ) and float(value) == done
                 wanted = f"{done} (the steps done in stage {stage.name!r})"
             else:
@@ -349,7 +334,7 @@ def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -
         _fail("format", repr(CHECKPOINT_FORMAT),
               _describe(data.get("format")) if isinstance(data, dict) else _describe(data))
     version = data.get("version")
-    require(_is_int(version) and version in (1, CHECKPOINT_VERSION), "checkpoint version",
+    require(is_int(version) and version in (1, CHECKPOINT_VERSION), "checkpoint version",
             f"1 or {CHECKPOINT_VERSION}", version)
     keys = _VERSION_1_KEYS if version == 1 else CHECKPOINT_KEYS
     missing = sorted(set(keys) - set(data))
@@ -363,7 +348,7 @@ def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -
     options = _check_model_options(kind, {} if version == 1 else data["model_options"],
                                    model_classes)
     d = data["vocab_size"]
-    if not (_is_int(d) and d == source.vocab_size):
+    if not (is_int(d) and d == source.vocab_size):
         _fail("vocab_size", f"the source's d = {source.vocab_size}", _describe(d))
     if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
         _fail("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
@@ -378,6 +363,6 @@ def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -
     _check_sample(data["sample"], config, int(d))
     _check_history(data["history"], spec, config, data["step"])
     every = data["checkpoint_every"]
-    if not (every is None or (_is_int(every) and every >= 1)):
+    if not (every is None or (is_int(every) and every >= 1)):
         _fail("checkpoint_every", "None or an integer >= 1", _describe(every))
     return data

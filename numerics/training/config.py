@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from numerics.data import START_MODES, _is_int
+from numerics.data import START_MODES
 from numerics.devices import DEVICE_NAMES, is_device_name
-from numerics.models.simplified import DTYPES, LOSS_KINDS
+from numerics.models.inputs import DTYPES
+from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
+from theory.validation import is_int, is_real
 
 __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STAGEWISE_DEFAULTS",
            "JOINT_DEFAULTS", "FULL_STAGEWISE_DEFAULTS", "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES",
@@ -122,9 +124,9 @@ def full_rate_scale(vocab_size: int, degree: int) -> float:
         vocab_size: d >= 2.
         degree: D >= 1.
     """
-    require(_is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
+    require(is_int(vocab_size) and vocab_size >= 2, "vocab_size", "an integer d >= 2",
             vocab_size)
-    require(_is_int(degree) and degree >= 1, "degree", "an integer D >= 1", degree)
+    require(is_int(degree) and degree >= 1, "degree", "an integer D >= 1", degree)
     d0, D0 = FULL_REFERENCE
     return min(1.0, (D0 * d0 ** D0) / (int(degree) * int(vocab_size) ** int(degree)))
 
@@ -146,7 +148,7 @@ LearningRate = float | tuple[tuple[str, float], ...]
 
 def _is_number(value: object) -> bool:
     """A finite real number: Python or numpy int/float, not a bool."""
-    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return (is_real(value)
             and math.isfinite(float(value)))
 
 
@@ -210,7 +212,7 @@ class StageConfig:
                     "mapping param -> lr", lr)
             lr = float(lr)
         object.__setattr__(self, "lr", lr)
-        require(_is_int(self.steps) and self.steps >= 0, f"stage {self.name!r} steps",
+        require(is_int(self.steps) and self.steps >= 0, f"stage {self.name!r} steps",
                 "an integer >= 0", self.steps)
         object.__setattr__(self, "steps", int(self.steps))
         require(self.optimizer in OPTIMIZERS, f"stage {self.name!r} optimizer",
@@ -283,13 +285,13 @@ class TrainConfig:
         if self.mode == "joint":
             require(len(stages) == 1 and stages[0].params == PARAMS, "joint stages",
                     f"exactly one stage training {PARAMS}", [s.params for s in stages])
-        require(_is_int(self.sequences) and self.sequences >= 1, "sequences",
+        require(is_int(self.sequences) and self.sequences >= 1, "sequences",
                 "an integer n >= 1", self.sequences)
         object.__setattr__(self, "sequences", int(self.sequences))
-        require(_is_int(self.seq_len) and self.seq_len >= 2, "seq_len", "an integer L >= 2",
+        require(is_int(self.seq_len) and self.seq_len >= 2, "seq_len", "an integer L >= 2",
                 self.seq_len)
         object.__setattr__(self, "seq_len", int(self.seq_len))
-        if _is_int(self.batch):
+        if is_int(self.batch):
             require(1 <= self.batch <= self.sequences, "batch",
                     f"'full', 'fresh' or a minibatch size in 1..n = {self.sequences}", self.batch)
             object.__setattr__(self, "batch", int(self.batch))
@@ -300,11 +302,11 @@ class TrainConfig:
         require(isinstance(self.dtype, str) and self.dtype in DTYPES, "dtype",
                 f"one of {tuple(DTYPES)}", self.dtype)
         require(is_device_name(self.device), "device", DEVICE_NAMES, self.device)
-        require(_is_int(self.log_points) and self.log_points >= 2, "log_points",
+        require(is_int(self.log_points) and self.log_points >= 2, "log_points",
                 "an integer >= 2", self.log_points)
         object.__setattr__(self, "log_points", int(self.log_points))
         require(self.start in START_MODES, "start", f"one of {START_MODES}", self.start)
-        require(_is_int(self.burn_in) and self.burn_in >= 0, "burn_in", "an integer >= 0",
+        require(is_int(self.burn_in) and self.burn_in >= 0, "burn_in", "an integer >= 0",
                 self.burn_in)
         object.__setattr__(self, "burn_in", int(self.burn_in))
 
@@ -421,8 +423,8 @@ def log_steps(steps: int, points: int) -> np.ndarray:
 
     Always contains 1 and S (for S >= 1); every step when ``points >= S``; empty for S = 0.
     """
-    require(_is_int(steps) and steps >= 0, "steps", "an integer >= 0", steps)
-    require(_is_int(points) and points >= 2, "points", "an integer >= 2", points)
+    require(is_int(steps) and steps >= 0, "steps", "an integer >= 0", steps)
+    require(is_int(points) and points >= 2, "points", "an integer >= 2", points)
     if steps == 0:
         return np.zeros(0, dtype=np.int64)
     if points >= steps:

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from numerics.io import from_json_array
 from numerics.training import reports as _reports
 from theory.errors import InductionHeadsError, require
 from theory.notation import head_set_label
@@ -91,6 +92,10 @@ class TrainResult:
 
 def _count_or_type(value: Any) -> Any:
     return f"{len(value)} entries" if isinstance(value, (tuple, list)) else type(value).__name__
+
+
+_FLOAT_KEYS = ("loss", "selector", "copier", "a")
+"""The float arrays of :meth:`History.to_dict`."""
 
 
 class HistoryRecord(NamedTuple):
@@ -226,7 +231,8 @@ class History:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of plain lists (exact: float64 values become Python floats)."""
+        """Dict of plain lists (exact: float64 values become Python floats; JSON-ready through
+        :func:`numerics.io.to_json`)."""
         return {"sets": [list(s) for s in self.sets], "steps": self.steps.tolist(),
                 "stages": list(self.stages), "loss": self.loss.tolist(),
                 "selector": self.selector.tolist(), "copier": self.copier.tolist(),
@@ -236,13 +242,16 @@ class History:
     def from_dict(cls, data: dict[str, Any]) -> History:
         """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on missing keys.
 
-        ``reports`` is optional (a dict without it has no reports: all None).
+        ``reports`` is optional (a dict without it has no reports: all None). Float entries
+        read as :func:`numerics.io.to_json` writes them (``"inf"``, ``"nan"``) or as numbers.
         """
         keys = ("sets", "steps", "stages", "loss", "selector", "copier", "a")
         require(isinstance(data, dict) and set(keys) <= set(data), "history",
                 f"a dict with keys {keys}", sorted(data) if isinstance(data, dict) else data)
+        values = {k: from_json_array(data[k], f"history {k}") if k in _FLOAT_KEYS else data[k]
+                  for k in keys}
         try:
-            return cls(**{k: data[k] for k in keys}, reports=data.get("reports"))
+            return cls(**values, reports=data.get("reports"))
         except (TypeError, ValueError) as err:
             raise InductionHeadsError(f"history: expected arrays of consistent shapes, "
                                       f"received {err}") from None

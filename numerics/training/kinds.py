@@ -211,7 +211,7 @@ FULL = ModelKind(
     name="full", summary="TF's full variant: content, values, normalisation (§7)",
     model_class=FullInductionHeadModel, checks=(
         "selector", "untouched_heads", "effective_set", "loss_vs_best_gih", "first_layer"),
-    first_layer_tap="copier.attention", has_selector=True, stage1_replicator=False,
+    first_layer_tap="copier.position_attention", has_selector=True, stage1_replicator=False,
     make_config=full_config, builder=_build_schedule_model(FullInductionHeadModel),
     **_SCHEDULE)
 

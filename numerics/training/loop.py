@@ -69,7 +69,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from numerics.data import _is_int, sample_sequences
+from numerics.data import sample_sequences
 from numerics.devices import resolve_device
 from numerics.models.full import TrainableModel
 from numerics.training.checkpoint import (
@@ -84,6 +84,7 @@ from numerics.training.history import History, HistoryRecord, TrainResult
 from numerics.training.reports import as_report, check_callback
 from theory.errors import require
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = ["Callback", "train_schedule", "continue_schedule", "EXPLOSION_NATS"]
 
@@ -319,7 +320,7 @@ def _is_terminal(stream: object) -> bool:
 
 
 def _check_stop(stop_after: int | None, step: int) -> None:
-    require(stop_after is None or (_is_int(stop_after) and stop_after > step), "stop_after",
+    require(stop_after is None or (is_int(stop_after) and stop_after > step), "stop_after",
             f"None or a global step > {step}", stop_after)
 
 
@@ -393,7 +394,7 @@ def train_schedule(model: TrainableModel, source: Source, config: TrainConfig, *
             f"L > window M = {model.spec.window}", config.seq_len)
     require(config.seq_len >= source.max_parent, "seq_len",
             f"L >= max(parents) = {source.max_parent}", config.seq_len)
-    require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
+    require(checkpoint_every is None or (is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
     # A subclass inherits ``kind`` but not the registry's constructor: only the class itself.
     require(checkpoint_path is None or isinstance(vars(type(model)).get("kind"), str),

@@ -21,12 +21,12 @@ temperature check reads the rows of the last stage that trains ``a`` (the whole 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from numerics.io import to_json
 from numerics.training.checkpoint import History
 from numerics.training.config import TrainConfig
 from theory.errors import require
@@ -34,7 +34,7 @@ from theory.limit import DECIDABLE_Z, LimitPrediction
 from theory.notation import head_set_label
 
 __all__ = ["SELECTOR_MIN", "COPIER_MIN", "UNTOUCHED_ATOL", "A_GROWTH_MIN", "LOSS_RISE_ATOL",
-           "TV_MAX", "LOSS_GAP_ATOL", "Check", "jsonable", "temperature_rows", "check_selector",
+           "TV_MAX", "LOSS_GAP_ATOL", "Check", "temperature_rows", "check_selector",
            "check_copier", "check_untouched", "check_temperature", "check_gih_agreement",
            "check_loss_vs_gih", "prediction_notes"]
 
@@ -74,23 +74,6 @@ on four sources (paper, weak-parent mixture, d=2 α=2, d=5 α=0.05 P=(1, 3)). A 
 mean TV of check 5 is the sharper test of "the model is the GIH on S*"."""
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars/arrays to Python, tuples to lists, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 @dataclass(frozen=True)
 class Check:
     """One row of the verification table.
@@ -113,7 +96,7 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         """``{name, passed, predicted, measured, tolerance, note}`` with JSON-ready values."""
-        return jsonable({"name": self.name, "passed": bool(self.passed),
+        return to_json({"name": self.name, "passed": bool(self.passed),
                          "predicted": self.predicted, "measured": self.measured,
                          "tolerance": self.tolerance, "note": self.note})
 

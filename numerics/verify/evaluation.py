@@ -38,6 +38,7 @@ from theory.notation import head_set_label
 from theory.predictors import LOSS_FLOOR, optimal_temperature
 from theory.probabilities import check_probabilities
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = ["EVAL_CHUNK", "LOSS_KEYS", "FITTED_PREFIX", "model_probabilities", "heldout_losses",
            "floor_hits", "gih_at_temperatures", "fitted_temperatures", "losses_view",
@@ -79,7 +80,7 @@ def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
     """
     require(isinstance(context, torch.Tensor) and context.dim() == 2 and context.shape[0] >= 1,
             "context", "an int64 tensor (n, L) with n >= 1", getattr(context, "shape", context))
-    require(isinstance(chunk, int) and chunk >= 1, "chunk", "an integer >= 1", chunk)
+    require(is_int(chunk) and chunk >= 1, "chunk", "an integer >= 1", chunk)
     fn, device = _next_token_fn(model), _device(model)
     parts = []
     with torch.no_grad():

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from numerics.io import write_json_atomic
+from numerics.io import from_json_float, to_json, write_json_atomic
 from numerics.training import TrainingHistory, get_kind
-from numerics.verify.checks import Check, jsonable
+from numerics.verify.checks import Check
 from numerics.verify.evaluation import LOSS_KEYS
 from theory.errors import InductionHeadsError, require
 from theory.limit import LimitPrediction
@@ -91,7 +91,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``report.json`` (JSON-ready; non-finite numbers become None)."""
-        return jsonable({
+        return to_json({
             "passed": self.passed, "config": self.config,
             "predicted": self.prediction.to_dict(), "learned": self.learned,
             "losses": self.losses, "losses_train": self.losses_train,
@@ -196,7 +196,7 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
     pred, learned = data["predicted"], data["learned"]
     kind = data["config"].get("model_kind", "simplified")
     head = (f"model {kind}: predicted S* = {_fmt(pred['selected_set'])} "
-            f"(runner-up {_fmt(pred['runner_up'])}, margin {pred['margin_se'] or 0:.1f} SE, "
+            f"(runner-up {_fmt(pred['runner_up'])}, margin {from_json_float(pred['margin_se']) or 0:.1f} SE, "
             f"decidable: {pred['decidable']})")
     if "selected_set" in learned:
         head += (f"; learned argmax c̃ = {_fmt(learned['selected_set'])}, "

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from numerics.data import START_MODES, _is_int
+from numerics.data import START_MODES
 from numerics.devices import DEVICE_NAMES, is_device_name
 from numerics.training.config import DEFAULT_LOG_POINTS, DTYPES
 from theory.errors import require
+from theory.validation import is_int, is_real
 
 __all__ = ["StandardTrainConfig", "LOSS_POSITIONS", "SCHEDULES"]
 
@@ -29,13 +28,13 @@ SCHEDULES = ("constant", "cosine")
 
 
 def _number(value: Any, what: str, expected: str, ok: Callable[[float], bool]) -> float:
-    require(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    require(is_real(value)
             and math.isfinite(float(value)) and ok(float(value)), what, expected, value)
     return float(value)
 
 
 def _count(value: Any, what: str, low: int) -> int:
-    require(_is_int(value) and value >= low, what, f"an integer >= {low}", value)
+    require(is_int(value) and value >= low, what, f"an integer >= {low}", value)
     return int(value)
 
 

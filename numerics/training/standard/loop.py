@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from numerics.data import _is_int, sample_sequences
+from numerics.data import sample_sequences
 from numerics.devices import resolve_device
+from numerics.io import save_torch_atomic
 from numerics.models.standard import StandardTransformer
 from numerics.training.checkpoint import restore_generator
 from numerics.training.config import DTYPES, log_steps
@@ -28,8 +28,9 @@ from numerics.training.history import TrainResult
 from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory
-from theory.errors import InductionHeadsError, require
+from theory.errors import require
 from theory.spec import Source
+from theory.validation import is_int
 
 __all__ = ["train_standard", "continue_standard", "validate_standard_checkpoint", "adamw_for",
            "train_step", "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
@@ -199,15 +200,8 @@ class _Run:
 
 
 def _save(path: str | Path, payload: dict[str, Any]) -> None:
-    """torch.save to ``path.tmp``, then ``os.replace`` (atomic)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch raises RuntimeError for a missing directory
-        raise InductionHeadsError(f"checkpoint path {str(path)!r}: expected a writable file "
-                                  f"({err})") from None
+    """The checkpoint written atomically (:func:`numerics.io.save_torch_atomic`)."""
+    save_torch_atomic(payload, path)
 
 
 def validate_standard_checkpoint(data: Any) -> dict[str, Any]:
@@ -230,7 +224,7 @@ def validate_standard_checkpoint(data: Any) -> dict[str, Any]:
 
 
 def _check_stop(stop_after: Any, step: int) -> None:
-    require(stop_after is None or (_is_int(stop_after) and stop_after > step), "stop_after",
+    require(stop_after is None or (is_int(stop_after) and stop_after > step), "stop_after",
             f"None or a step > {step}", stop_after)
 
 
@@ -277,7 +271,7 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
             f"L <= the model's max_len = {model.spec.max_len}", config.seq_len)
     require(config.seq_len >= source.max_parent, "seq_len",
             f"L >= max(parents) = {source.max_parent}", config.seq_len)
-    require(checkpoint_every is None or (_is_int(checkpoint_every) and checkpoint_every >= 1),
+    require(checkpoint_every is None or (is_int(checkpoint_every) and checkpoint_every >= 1),
             "checkpoint_every", "None or an integer >= 1", checkpoint_every)
     _check_stop(stop_after, 0)
     check_callback(callback)
