@@ -37,7 +37,7 @@ predictor over training). The checks differ by kind:
     full        selector, untouched_heads, then effective_set, loss_vs_best_gih and
                 first_layer (:mod:`numerics.verify.probe_checks`). Not TF's copier check: the
                 full copier's attention depends on the content and gives offset 0 a share
-                (measured 0.83 on the parent offsets at the defaults), so its first layer is
+                (docs/results.md §5), so its first layer is
                 checked by the probe's share criterion instead. Not the temperature check: the
                 LayerNorm gain of the copier multiplies ``a`` (docs/theory.md §7), so the full
                 variant sharpens its classifier through the gain while ``a`` stays small.
@@ -119,7 +119,7 @@ DEFAULT_PREDICTION_SAMPLES = 2000
 ASYMPTOTIC_STATES = 128
 """Chains on more than this many ``d^r`` states get fewer kernels for the prediction's ``G``
 (only ``asymptotic_set``, a note of the report, reads it): the stationary solves cost
-``(d^r)^3`` each, 60 s for 2000 kernels at ``d^r = 625`` on one core."""
+``(d^r)^3`` each, about a minute for 2000 kernels at ``d^r = 625`` (docs/results.md §7)."""
 PREDICTION_BUDGET_FACTOR = 16
 """Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
 short of 3 SE draws ``prediction_samples`` more sequences at a time, up to 16x in all."""

@@ -41,8 +41,8 @@ FIRST_LAYER_MIN = 0.5
 """Share of a first-layer head's attention within the window (offsets 1..M) that must fall on an
 offset of S* for the head to count as copying that parent: the majority. A head spread evenly
 over a window of M = 3 has 1/3. The share, not the raw mass, because a standard transformer's
-heads also attend to the position itself and beyond the window (measured: a head with 0.46 of
-its mass on offset 1 had 0.63 in the window, a share of 0.73)."""
+heads also attend to the position itself and beyond the window: a head that copies its parent
+can hold under half of its raw mass there (docs/results.md §12)."""
 
 
 def check_effective_set(prediction: LimitPrediction, probe: ProbeReport) -> Check:

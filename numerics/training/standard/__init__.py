@@ -37,7 +37,7 @@ continue bit-identically on the CPU with the same thread count (``docs/theory.md
 
 Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`,
 :class:`StandardTrainResult`), ``loop`` (the run, its checkpoints, :func:`train_standard`,
-:func:`resume_standard`, :func:`load_standard`), ``settings`` (the measured :data:`PAPER_SPEC`,
+:func:`resume_standard`, :func:`load_standard`), ``settings`` (the tuned :data:`PAPER_SPEC`,
 :data:`PAPER_TRAINING`, :data:`FAST_SPEC`, :data:`FAST_TRAINING`). :func:`probe_callback` lives
 in :mod:`numerics.probing.callback` and works for any model a trainer passes.
 """
