@@ -32,10 +32,9 @@ __all__ = ["BEST_GIH_MARGIN", "FIRST_LAYER_MIN", "check_effective_set", "check_p
            "check_loss_vs_best_gih", "check_first_layer", "best_gih_losses", "first_layer_mass"]
 
 BEST_GIH_MARGIN = 0.03
-"""Nats a probed model's held-out loss at x_{L+1} may exceed the best GIH's. A standard
-transformer of :data:`numerics.training.standard.FAST_SPEC` trained 2000 steps ended 0.010-0.024
-above GIH(1, 2) on the paper's source, :data:`~numerics.training.standard.PAPER_SPEC` 0.010;
-a model that learned another head set is 0.08 nats or more behind (GIH(2, 3) against GIH(1, 2))."""
+"""Nats a probed model's held-out loss at x_{L+1} may exceed the best GIH's: above the gap of the
+library's trained standard transformers on the paper's source, below the 0.08 nats or more of a
+model that learned another head set (GIH(2, 3) against GIH(1, 2)); docs/results.md §12."""
 
 FIRST_LAYER_MIN = 0.5
 """Share of a first-layer head's attention within the window (offsets 1..M) that must fall on an
