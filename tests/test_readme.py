@@ -44,3 +44,16 @@ def test_readme_cli_subcommands_exist() -> None:
 def test_readme_links_resolve() -> None:
     for target in re.findall(r"\]\(((?!https?:)[^)#]+)", README):
         assert (ROOT / target).exists(), target
+
+
+def test_results_citations_name_existing_sections() -> None:
+    """Docstrings cite docs/results.md by section number; every cited section exists."""
+    results = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\. ", results, flags=re.M))
+    cited = {}
+    for folder in ("theory", "numerics"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for number in re.findall(r"docs/results\.md §(\d+)", path.read_text(encoding="utf-8")):
+                cited.setdefault(number, set()).add(path.name)
+    missing = {n: sorted(where) for n, where in cited.items() if n not in sections}
+    assert cited and not missing, f"citations of absent sections: {missing}"

@@ -106,7 +106,7 @@ EXPLOSION_NATS = 1.0
 
 Gradient descent on the loss does not raise it on a healthy run: runs that still converge rise
 by at most about half a nat, while a learning rate that throws ``a`` to a hard argmax (its
-gradient then vanishes) sticks the loss two nats or more above the initial one
+gradient then vanishes) sticks the loss 2 to 3 nats above the initial one
 (docs/results.md §13). The ``nll``
 loss cannot exceed ``-log LOSS_FLOOR ≈ 27.6``, so a relative rule (e.g. 10 × the initial
 loss) would never fire; ``official_ce`` lies within ``log d ± 1``, so for it only the finiteness
