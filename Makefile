@@ -26,7 +26,7 @@ test: install
 	$(THREADS_ONE) $(PYTHON) -m pytest -m "not gpu and not thorough" -n 2 -p no:benchmark
 
 test-quick: install
-	$(PYTHON) -m pytest -m "not slow and not gpu and not thorough"
+	$(THREADS_ONE) $(PYTHON) -m pytest -m "not slow and not gpu and not thorough" -n 2 -p no:benchmark
 
 # The thorough tier runs its drawn cases across every core (pytest-xdist; the stage-wise property
 # is split into one hypothesis run per core, INDUCTION_HEADS_THOROUGH_SHARDS); pytest-benchmark,

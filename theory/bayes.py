@@ -8,9 +8,8 @@ their law ``μ_π(x_1..x_r)`` depends on the kernel (as it does after a ``burn_i
 start), and the predictive here leaves that factor out: it is the posterior given the
 transitions, with the start tokens as fixed conditioning context. The factor carries O(1)
 information against O(L) from the transitions; :func:`bayes_predict_importance` weights by the
-full likelihood, start included. Measured against it (tests/test_bayes.py, binary sources,
-100 stationary sequences): mean TV 0.055 / 0.094 at ``L = 4`` and 0.006 / 0.010 at ``L = 60``
-for ``Dirichlet(1)`` on ``P = (1,)`` / the 0.7–0.3 mixture on ``P = (1, 2)``.
+full likelihood, start included; the two differ by a total variation that falls with L
+(tests/test_bayes.py; values in docs/results.md §9).
 
 - ``Dirichlet(α)``: the closed form ``(N(z*, e) + α) / (N(z*) + dα)``
   (:func:`theory.predictors.bayes_predict`).

@@ -4,10 +4,9 @@
 The prior expectation ``E_π G(S)`` (or ``E_π χ²(S)``) is a Monte Carlo mean over kernels drawn from
 the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion`.
 The finite-length criterion ``G_L(S)`` is the mean over sequences of the stage-1 signal
-``-∂ℓ/∂a`` at ``a = 0`` for the exact copier (see :func:`stage1_signal`); ``G_L -> G`` as L grows.
-Measured: d=4, P=(1,2,3), alpha=0.3, S=(1,2,3): G = 0.0458, G_L = 0.0405 / 0.0428 / 0.0448 at
-L = 50 / 100 / 400 (from below). For the paper's alpha=0.1 many chains mix slowly and G_L sits
-*above* G, decaying slowly: G_L - G at (1,2) = 0.008 / 0.006 / 0.0045 at L = 100 / 400 / 1600.
+``-∂ℓ/∂a`` at ``a = 0`` for the exact copier (see :func:`stage1_signal`); ``G_L -> G`` as L grows,
+from below on fast-mixing chains and from above, slowly, where many chains mix slowly (the
+paper's alpha=0.1); values in docs/results.md §8.
 :func:`copier_criterion` replaces the exact copier by a copier attention ``σ`` (:mod:`theory.copier`);
 at the exact attention it is ``G_L`` itself. All return a :class:`CriterionEstimate` (means,
 standard errors, per-sample values).

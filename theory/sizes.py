@@ -75,9 +75,8 @@ weights have one entry per set, and the criterion is estimated set by set (H=24,
 16.7 M sets). 100 000 admits e.g. H=20, D=5 (21 700 sets) and H=16, D=16 (65 536)."""
 
 MAX_EXACT_STATES = 512
-"""Most states ``d^r`` of an exact (rational) stationary solve. Measured on 2 CPU cores: 81
-states 0.5 s, 128 states 1.3 s, 256 states 11-13 s; the LU solve grows like ``N^3`` (and its
-rationals grow), so 512 states extrapolates to 1.5 minutes or more."""
+"""Most states ``d^r`` of an exact (rational) stationary solve: the LU solve grows like ``N^3``
+(and its rationals grow), so beyond 512 states it takes minutes (timings in docs/results.md §7)."""
 
 SOLVE_CHUNK_BYTES = 256 * 2**20
 """Working set of one chunk of float stationary solves (256 MiB; capped at half the limit)."""
@@ -88,12 +87,12 @@ FLOAT_BYTES = 8
 SOLVE_MATRICES = 6
 """float64 ``d^r x d^r`` matrices held per kernel during the stationary solve: the transition
 matrix, ``I - T + E``, its inverse, LAPACK's copy and a temporary (the primitivity check and the
-GTH elimination need as many). Measured peak (tracemalloc): 4.0 to 5.3 per kernel."""
+GTH elimination need as many); an upper bound of the peak (docs/results.md §7)."""
 
 KERNEL_SAMPLING_COPIES = 3.5
-"""Kernel-sized float64 arrays held while drawing a batch of kernels. Measured peak
-(tracemalloc): 2.0 for a Dirichlet prior (the gamma and the uniform draws), 3.0 plus the smaller
-components for a mixture (the sum, and one component's two draws)."""
+"""Kernel-sized float64 arrays held while drawing a batch of kernels: the gamma and the uniform
+draws of a Dirichlet prior, the sum and one component's two draws of a mixture, with room to
+spare (peaks in docs/results.md §7)."""
 
 LAW_COPIES = 2
 """Window-law-sized arrays held while a window law is extended factor by factor (the last two)."""
@@ -109,8 +108,8 @@ the ratio and its transposed copy)."""
 
 COPIER_OFFSET_ARRAYS = 2
 """``(n, L+1)`` 8-byte arrays held per offset by the same computation (the shifted tokens and a
-match indicator). Measured peak (tracemalloc, n = 2000, L = 100): 18.6 / 22.5 / 37.3 / 24.0
-such arrays at (H, M) = (3, 3) / (3, 6) / (6, 6) / (2, 8), under ``5H + 2M``."""
+match indicator); with :data:`COPIER_HEAD_ARRAYS` the bound ``5H + 2M`` covers the peak
+(docs/results.md §7)."""
 
 LAW_CHUNK_ENTRIES = 1 << 22
 """Most float64 window-law entries (32 MiB) the criterion holds at once: its kernels are

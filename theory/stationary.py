@@ -14,9 +14,8 @@ Float path: an edge of the transition graph is an entry ``> PRIMITIVITY_ATOL`` (
 support, so primitivity is decided structurally, without a tolerance). The linear system is solved
 by a batched LAPACK inverse where it is well-conditioned and by GTH elimination (relative accuracy
 for every entry, no subtractions) for nearly reducible chains: with small alpha, Dirichlet rows hold
-entries like 1e-40 and ``I - T + E`` is then numerically singular (measured on d=3, P=(1,2):
-LAPACK reports "Singular matrix" for alpha <= 0.05, and at alpha = 0.1 one kernel in 2000 has an
-error of 2e-5). Rows with tiny alpha may also underflow to exact zeros and make the chain
+entries like 1e-40 and ``I - T + E`` is then numerically singular (LAPACK fails outright on the
+paper's d=3, P=(1,2) for small alpha; docs/results.md §7). Rows with tiny alpha may also underflow to exact zeros and make the chain
 reducible; callers that average over a prior (``theory.criterion_estimates.expected_criterion``)
 floor kernel entries first.
 
@@ -59,8 +58,8 @@ PRIMITIVITY_ATOL = 0.0
 """Float kernel entries ``<= PRIMITIVITY_ATOL`` are not edges of the transition graph (exact support)."""
 
 SOLVE_COND_MAX = 1e6
-"""Largest 1-norm condition number of ``I - T + E`` solved by LAPACK: measured error <= cond * 2.4e-17
-(vs GTH, 4000 Dirichlet(0.1..0.3) kernels), so <= ~1e-11; worse-conditioned chains use GTH."""
+"""Largest 1-norm condition number of ``I - T + E`` solved by LAPACK: its error, about cond times
+machine epsilon, stays <= ~1e-11 (docs/results.md §7); worse-conditioned chains use GTH."""
 
 
 def _check_window(window: Any, r: int) -> int:

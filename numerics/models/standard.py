@@ -98,18 +98,14 @@ class StandardSpec:
         layer_norm: pre-LayerNorm blocks and a final LayerNorm.
         mlp: an MLP (``D → mlp_ratio·D → D``, GELU) after the attention of every block. On by
             default: it plays the selector's part (a product of matches, ``docs/theory.md §2``,
-            which one attention score, a sum of matches, cannot form). Measured on the paper's
-            source (D = 48, L = 50, 1500 steps of ``numerics.training.standard``'s defaults,
-            two seeds) it roughly halves the final gap to GIH(1, 2) (0.013 / 0.022 nats
-            against 0.034 / 0.045 without it) and the loss leaves the plateau earlier (404 /
-            487 steps against 587).
+            which one attention score, a sum of matches, cannot form); on the paper's source it
+            roughly halves the final gap to GIH(1, 2) (docs/results.md §11).
         mlp_ratio: hidden width of the MLP in units of D.
         positional: one of :data:`POSITIONAL_KINDS`.
         max_len: the longest input ``T`` the model accepts (size of the positional tables).
-        init_std: standard deviation of the initial weights. The default 0.1 is measured:
-            with GPT-2's 0.02 the query-key products start 25 times smaller, and on the paper's
-            source (L = 50, lr 3e-3, 1500 steps) the model was still on the unigram plateau
-            (last-position loss 0.51 against 0.31 with 0.1).
+        init_std: standard deviation of the initial weights. 0.1, not GPT-2's 0.02: with 0.02
+            the query-key products start 25 times smaller and the model stays on the unigram
+            plateau far longer (docs/results.md §11).
     """
 
     d_model: int = 48

@@ -11,6 +11,14 @@ the library tells the kinds apart by name.
     standard    a GPT-style transformer (:class:`numerics.StandardTransformer`), read through
                 the probe only
 
+Which checks a kind's verify run makes (:mod:`numerics.verify.suite`): TF all of its own
+(selector, copier, untouched heads, temperature, agreement with the GIH) and the probe's
+agreement with its selector. The full variant not TF's copier check: its copier's attention
+depends on the content and gives offset 0 a share (docs/results.md §5), so its first layer is
+checked by the probe's share criterion instead; nor the temperature check: the LayerNorm gain of
+the copier multiplies ``a`` (docs/theory.md §7), so it sharpens its classifier through the gain
+while ``a`` stays small. The standard transformer only what the probe reads.
+
 The entry points below work for every kind: :func:`train` (the trainer of the config's kind),
 :func:`resume` and :func:`load_model` (the kind a checkpoint file names),
 :func:`load_checkpoint` and :func:`validate_checkpoint`, :func:`default_config`.

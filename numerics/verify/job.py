@@ -84,7 +84,7 @@ DEFAULT_PREDICTION_SAMPLES = 2000
 ASYMPTOTIC_STATES = 128
 """Chains on more than this many ``d^r`` states get fewer kernels for the prediction's ``G``
 (only ``asymptotic_set``, a note of the report, reads it): the stationary solves cost
-``(d^r)^3`` each, 60 s for 2000 kernels at ``d^r = 625`` on one core."""
+``(d^r)^3`` each, about a minute for 2000 kernels at ``d^r = 625`` (docs/results.md §7)."""
 PREDICTION_BUDGET_FACTOR = 16
 """Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
 short of 3 SE draws ``prediction_samples`` more sequences at a time, up to 16x in all."""

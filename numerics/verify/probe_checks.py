@@ -31,17 +31,16 @@ __all__ = ["BEST_GIH_MARGIN", "FIRST_LAYER_MIN", "check_effective_set", "check_p
            "check_loss_vs_best_gih", "check_first_layer", "first_layer_mass"]
 
 BEST_GIH_MARGIN = 0.03
-"""Nats a probed model's held-out loss at x_{L+1} may exceed the best GIH's. A standard
-transformer of :data:`numerics.training.standard.FAST_SPEC` trained 2000 steps ended 0.010-0.024
-above GIH(1, 2) on the paper's source, :data:`~numerics.training.standard.PAPER_SPEC` 0.010;
-a model that learned another head set is 0.08 nats or more behind (GIH(2, 3) against GIH(1, 2))."""
+"""Nats a probed model's held-out loss at x_{L+1} may exceed the best GIH's: above the gap of the
+library's trained standard transformers on the paper's source, below the 0.08 nats or more of a
+model that learned another head set (GIH(2, 3) against GIH(1, 2)); docs/results.md §12."""
 
 FIRST_LAYER_MIN = 0.5
 """Share of a first-layer head's attention within the window (offsets 1..M) that must fall on an
 offset of S* for the head to count as copying that parent: the majority. A head spread evenly
 over a window of M = 3 has 1/3. The share, not the raw mass, because a standard transformer's
-heads also attend to the position itself and beyond the window (measured: a head with 0.46 of
-its mass on offset 1 had 0.63 in the window, a share of 0.73)."""
+heads also attend to the position itself and beyond the window: a head that copies its parent
+can hold under half of its raw mass there (docs/results.md §12)."""
 
 
 def check_effective_set(prediction: LimitPrediction, probe: ProbeReport) -> Check:

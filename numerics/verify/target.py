@@ -31,8 +31,8 @@ __all__ = ["SAMPLE_SETTLED", "TARGET_BASES", "target_note", "training_target"]
 
 SAMPLE_SETTLED = 0.99
 """Predicted c̃ on the sample's best set at the end of stage 1 for the sample to decide: above
-the selector check's 0.95 with room for the prediction's error (second order in a: measured
-1e-5 to 1e-4 against trained c̃; later stages must not move the argmax)."""
+the selector check's 0.95 with room for the prediction's error (second order in a, ~1e-4;
+docs/results.md §12) and for later stages, which must not move the argmax)."""
 
 TARGET_BASES = ("population", "training sample", "undecidable")
 """Where the target set comes from (module docstring)."""

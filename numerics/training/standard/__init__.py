@@ -37,7 +37,7 @@ are written atomically (a temporary file, then ``os.replace``) and let
 
 Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`),
 ``loop`` (the run and its checkpoints: the trainer the registry entry ``"standard"`` of
-:mod:`numerics.training.kinds` names), ``settings`` (:data:`PAPER_SPEC`, :data:`PAPER_TRAINING`,
+:mod:`numerics.training.kinds` names), ``settings`` (the tuned :data:`PAPER_SPEC`, :data:`PAPER_TRAINING`,
 :data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and architecture). :func:`probe_callback` lives
 in :mod:`numerics.probing.callback` and works for any model a trainer passes.
 """

@@ -42,7 +42,7 @@ def _count(value: Any, what: str, low: int) -> int:
 class StandardTrainConfig:
     """A training run of a :class:`StandardTransformer` (package docstring).
 
-    The defaults are the measured ones of :data:`FAST_TRAINING` (only ``steps`` is required):
+    The defaults are those of :data:`FAST_TRAINING` (only ``steps`` is required):
     AdamW at 1e-2 with 100 warm-up steps and a cosine decay, no gradient clipping, no weight
     decay, 128 fresh sequences of ``L = 50`` per step, loss at every position.
 

@@ -1,8 +1,8 @@
-"""The measured settings of a standard transformer and its run on the paper's source.
+"""The tuned settings of a standard transformer and its run on the paper's source.
 
 :data:`PAPER_SPEC` / :data:`PAPER_TRAINING` at the paper's length ``L = 100``, and
 :data:`FAST_SPEC` / :data:`FAST_TRAINING`, the fastest setting found to learn the GIH on the CPU;
-each docstring states what was measured with it.
+what each reaches is in docs/results.md §11.
 """
 
 from __future__ import annotations
@@ -23,34 +23,19 @@ biases, pre-LayerNorm, MLP, ``init_std`` 0.1 (19.5k parameters without the MLP, 
 
 PAPER_TRAINING = StandardTrainConfig(steps=2000, batch_size=128, seq_len=100)
 """2000 steps of 128 fresh sequences of the paper's source at ``L = 100`` (AdamW lr 1e-2, 100
-warm-up steps, cosine decay to 1e-3, loss at every position).
-
-Measured with :data:`PAPER_SPEC` (model seed 0, data seed 101, 1000 held-out sequences): the
-last-position loss leaves the unigram plateau at step 421 (below the best GIH of every set
-other than ``(1, 2)``, 0.309), is within 0.02 nats of GIH(1, 2) at its best temperature from
-step 917 on, and ends at 0.2245 against 0.2146 for GIH(1, 2) and 0.2139 for the Bayes
-predictive. 455 s of one CPU core (0.23 s per step).
+warm-up steps, cosine decay to 1e-3, loss at every position): enough steps for
+:data:`PAPER_SPEC` to leave the unigram plateau and come within 0.02 nats of GIH(1, 2)
+(docs/results.md §11).
 """
 
 FAST_SPEC = StandardSpec(d_model=24, mlp=True, max_len=50)
-"""The smallest transformer measured to learn the GIH quickly on the CPU: :data:`PAPER_SPEC` with
+"""The smallest transformer found to learn the GIH quickly on the CPU: :data:`PAPER_SPEC` with
 D = 24 (heads of width 8 in the first layer), for contexts up to ``L = 50``."""
 
 FAST_TRAINING = StandardTrainConfig(steps=2000, batch_size=128, seq_len=50)
 """:data:`PAPER_TRAINING` at ``L = 50``: the fastest setting found that comes within about 0.02
-nats of GIH(1, 2) on the paper's source.
-
-Measured with :data:`FAST_SPEC` (model seed s, data seed s + 100, 1000 held-out sequences, one
-CPU core): after 2000 steps (105 s) the last-position loss is 0.2667 / 0.2343 against 0.2427 /
-0.2244 for GIH(1, 2) at its best temperature (seeds 1 / 2; gaps 0.024 / 0.010). After 1000
-steps (cosine over 1000 steps, 56 s), seeds 0-3: the probe's effective set is ``(1, 2)`` every
-time, by 10.7-11.2 standard errors over the runner-up ``(2, 3)``, with mean KL(GIH(1, 2) ‖ model)
-0.029-0.031 and KL(Bayes ‖ model) 0.019-0.024. Variations measured at D = 48 (seed 0 unless
-stated), each worse: ``L = 32`` without MLP stayed on the plateau for 1200 steps; batches of 64
-(MLP, seeds 1 / 2) left it at steps 755 / 1354 instead of 487 / 404; learning rate 3e-3 (no
-MLP, 1500 steps) ended 0.030 above GIH(1, 2) against 0.013 at 1e-2; a constant rate without
-warm-up left the plateau at about step 600 instead of 200; no MLP (seeds 1 / 2, 1500 steps)
-ended 0.045 / 0.034 above GIH(1, 2) against 0.022 / 0.013 with it.
+nats of GIH(1, 2) on the paper's source; smaller batches, a lower rate, no warm-up or no MLP
+each did worse (docs/results.md §11).
 """
 
 
