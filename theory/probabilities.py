@@ -13,7 +13,7 @@ and the received value. It refuses:
 
 When the entries look like logits or unnormalised scores (an entry above 1, or a row sum off by
 more than :data:`LOGIT_HINT_GAP`), the message says so and names the two ways out: a softmax, or
-the logits adapter ``numerics.probe.from_logits``.
+the logits adapter ``numerics.from_logits``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ LOGIT_HINT_GAP = 1e-2
 """A row sum off by more than this (or an entry above 1) makes the message suggest logits."""
 
 _LOGIT_HINT = ("; these look like logits; pass them through softmax or use the logits adapter "
-               "numerics.probe.from_logits")
+               "numerics.from_logits")
 
 
 def _shape_label(ndim: int) -> tuple[str, ...]:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from numerics import plots
 from numerics.experiments.sizes import by_size, notebook_size, research_size
 from numerics.models.simplified import InductionHeadModel
-from numerics.verify.job import VerifyReport
+from numerics.plots import report_figures as _report_figures
+from numerics.verify.report import VerifyReport
 from theory.dynamics import growth_coefficient, log_growth
 from theory.errors import require
 from theory.spec import ModelSpec
@@ -76,7 +76,7 @@ def report_figures(report: VerifyReport, *, kappa: float | None = None) -> dict[
         a_law = log_growth(law["lr"] * (t_steps - t_steps[0]), law["a"][0], kappa)  # (T,)
         overlays.append({"steps": t_steps, "a": a_law,
                          "label": f"growth law log(e^a0 + κt), κ = {kappa:.3f}"})
-    return plots.report_figures(data, temperature_overlays=overlays)
+    return _report_figures(data, temperature_overlays=overlays)
 
 
 def _interp(steps: np.ndarray, grid: Any, curve: Any) -> np.ndarray:

@@ -219,7 +219,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     Args:
         model: callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}`` (a torch
             module or a plain function, numpy or torch output; wrap logits with
-            :func:`numerics.probe.from_logits`).
+            :func:`numerics.from_logits`).
         source: the source the sequences come from (d, P, prior).
         spec: the model sizes H, M, D (head sets and ``S*``); or pass ``window=``,
             ``degree=`` (and optionally ``heads=``, default ``M``).

@@ -197,7 +197,7 @@ class History:
         """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
 
         Args:
-            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1,)"``, ``"bayes"``.
+            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1)"``, ``"bayes"``.
         """
         return _reports.distances(self.reports, name)
 

@@ -50,7 +50,7 @@ def distances(reports: Sequence[Report], name: str) -> np.ndarray:
 
     Args:
         reports: (T,) the history's callback reports.
-        name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1,)"``, ``"bayes"``.
+        name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1)"``, ``"bayes"``.
 
     Raises:
         InductionHeadsError: when a report has no score called ``name``.
