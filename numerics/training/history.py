@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from numerics.io import from_json_array
-from numerics.training import reports as _reports
+from numerics.training.reports import ProbedRows
 from theory.errors import InductionHeadsError, require
 from theory.notation import head_set_label
 
@@ -111,7 +111,7 @@ class HistoryRecord(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class History:
+class History(ProbedRows):
     """Logged training trajectory; arrays are float64 / int64 and read-only.
 
     Attributes:
@@ -188,25 +188,6 @@ class History:
         return History(self.sets, self.steps[keep], tuple(np.array(self.stages)[keep]),
                        self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep],
                        tuple(r for r, k in zip(self.reports, keep) if k))
-
-    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
-        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
-        return _reports.effective_sets(self.reports)
-
-    def distances(self, name: str) -> np.ndarray:
-        """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
-
-        Args:
-            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1)"``, ``"bayes"``.
-        """
-        return _reports.distances(self.reports, name)
-
-    def settled_step(self) -> int | None:
-        """First logged step from which the effective set stays at its final value.
-
-        Only rows with a probe report count; None when there is none.
-        """
-        return _reports.settled_step(self.steps, self.reports)
 
     def summary(self) -> dict[str, Any]:
         """What the run learned, read off the last row (:func:`numerics.training.

@@ -24,7 +24,7 @@ import numpy as np
 from theory.errors import InductionHeadsError, require
 
 __all__ = ["effective_sets", "distances", "settled_index", "settled_step", "check_callback",
-           "as_report"]
+           "as_report", "ProbedRows"]
 
 Report = Mapping[str, Any] | None
 
@@ -118,3 +118,30 @@ def as_report(value: Any, step: int) -> dict[str, Any] | None:
     except (TypeError, ValueError) as err:
         raise InductionHeadsError(f"callback result at step {step}: expected a JSON-serialisable "
                                   f"mapping without NaN or inf, received {err}") from None
+
+
+class ProbedRows:
+    """The readers a history offers over its ``reports`` column (mixed into every history
+    class, which has ``steps`` (T,) and ``reports`` (T,))."""
+
+    steps: np.ndarray
+    reports: tuple[Report, ...]
+
+    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
+        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
+        return effective_sets(self.reports)
+
+    def distances(self, name: str) -> np.ndarray:
+        """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
+
+        Args:
+            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1)"``, ``"bayes"``.
+        """
+        return distances(self.reports, name)
+
+    def settled_step(self) -> int | None:
+        """First logged step from which the effective set stays at its final value.
+
+        Only rows with a probe report count; None when there is none.
+        """
+        return settled_step(self.steps, self.reports)

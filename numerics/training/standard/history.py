@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from numerics.training import reports as _reports
+from numerics.training.reports import ProbedRows
 from theory.errors import require
 
 __all__ = ["StandardHistory"]
 
 
 @dataclass(frozen=True, eq=False)
-class StandardHistory:
+class StandardHistory(ProbedRows):
     """Logged trajectory of a :func:`train_standard` run (rows in the package docstring).
 
     Attributes:
@@ -52,25 +52,6 @@ class StandardHistory:
 
     def __len__(self) -> int:
         return len(self.reports)
-
-    def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
-        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
-        return _reports.effective_sets(self.reports)
-
-    def distances(self, name: str) -> np.ndarray:
-        """(T,) mean KL(reference ``name`` ‖ model) at ``x_{L+1}`` per row (NaN without a report).
-
-        Args:
-            name: a probe score name, e.g. ``"gih(1, 2)"``, ``"gih_inf(1)"``, ``"bayes"``.
-        """
-        return _reports.distances(self.reports, name)
-
-    def settled_step(self) -> int | None:
-        """First logged step from which the effective set stays at its final value.
-
-        Only rows with a probe report count; None when there is none.
-        """
-        return _reports.settled_step(self.steps, self.reports)
 
     def summary(self) -> dict[str, Any]:
         """What the run reached at its last row: the evaluation losses and the step."""
