@@ -3,7 +3,7 @@
 A ranking short of the 3-SE rule draws ``samples`` more sequences at a time, scoring every set on
 the same sequences, until it decides or the budget is spent; a ranking that decides at
 ``samples`` is the same with or without a budget. Where a training sample cannot resolve the
-population ranking, :func:`theory.training_sample.stage1_on_sample` predicts stage 1 on that
+population ranking, :func:`theory.criterion.training_sample.stage1_on_sample` predicts stage 1 on that
 sample: its criterion is the mean stage-1 signal and the replicator it drives matches a real
 stage-1 run of the numerics model.
 """
@@ -16,23 +16,23 @@ import json
 import numpy as np
 import pytest
 import torch
+from numerics.verify.target import SAMPLE_SETTLED, training_target
 
 from numerics import InductionHeadModel
 from numerics.training import default_config, train
 from numerics.verify.job import _generators, asymptotic_kernels
-from numerics.verify.target import SAMPLE_SETTLED, training_target
-from theory.copier import copier_attention
-from theory.criterion_estimates import (
+from theory.criterion.estimates import (
     copier_criterion,
     expected_criterion,
     finite_length_criterion,
     stage1_signal,
 )
+from theory.criterion.training_sample import sample_criterion, sample_curvature, stage1_on_sample
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE, Dirichlet, ModelSpec, Source
-from theory.training_sample import sample_criterion, sample_curvature, stage1_on_sample
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.predictors.copier import copier_attention
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE, Dirichlet, ModelSpec, Source
 
 CLOSE_SOURCE = Source(5, (1, 2), Dirichlet(1.0))
 """Near-uniform rows on 25 contexts: at L = 100 the pair (1, 2) beats a single parent by under
@@ -199,7 +199,7 @@ def test_curvature_is_the_second_order_coefficient_of_the_sample_loss() -> None:
     g = sample_criterion(tokens, sets, attention)                          # (|𝒮|,)
     h = sample_curvature(tokens, sets, attention)                          # (|𝒮|, |𝒮|)
     assert np.allclose(h, h.T, rtol=0, atol=1e-15)
-    from theory.copier import head_similarity, set_similarity
+    from theory.predictors.copier import head_similarity, set_similarity
 
     sims = head_similarity(tokens[:, :-1], attention)                      # (n, H, L)
     prods = np.stack([set_similarity(sims, s) for s in sets])              # (|𝒮|, n, L)

@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from theory.copier import copier_attention
-from theory.criterion_estimates import (
+from theory.criterion.estimates import (
     copier_criterion,
     expected_criterion,
     finite_length_criterion,
 )
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
-from theory.predictors import context_similarity
-from theory.spec import (
+from theory.limit.prediction import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
+from theory.predictors.copier import copier_attention
+from theory.predictors.reference import context_similarity
+from theory.sources.spec import (
     PAPER_SOURCE,
     Dirichlet,
     Fixed,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numerics
-import theory.predictors
+import theory.predictors.reference
 from numerics.models.reference import dense_forward, dense_loss
 from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel, prepare_inputs
 from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
@@ -236,4 +236,4 @@ def test_accepted_spellings_of_sizes_dtypes_devices_and_temperatures():
 
 
 def test_one_loss_floor_shared_with_theory():
-    assert LOSS_FLOOR is theory.predictors.LOSS_FLOOR and numerics.LOSS_FLOOR is LOSS_FLOOR
+    assert LOSS_FLOOR is theory.predictors.reference.LOSS_FLOOR and numerics.LOSS_FLOOR is LOSS_FLOOR

@@ -13,7 +13,7 @@ asserted: :data:`OFF_S_STAR_CHECKS`.) That set is ``S*``
 when the initial copier is close enough to exact; theory's criterion at the spec's initial
 copier (``LimitPrediction.stage1_set``) says when it is not; and where the population ranking
 is too close for the ``n`` training sequences to resolve, theory's replicator on the training
-sample itself (:func:`theory.training_sample.stage1_on_sample`) decides. Where no set wins
+sample itself (:func:`theory.criterion.training_sample.stage1_on_sample`) decides. Where no set wins
 within stage 1 even on the training sample, that replicator still predicts the split selector,
 and the property asserts the trained ``c̃`` against it (:data:`SPLIT_ATOL`). None of these looks
 at a torch model. A case is discarded only when its schedule has no selector stage to predict;

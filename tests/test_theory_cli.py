@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from theory.spec import Mixture, MixtureComponent, Source
+from theory.sources.spec import Mixture, MixtureComponent, Source
 
 REQUIRED_KEYS = ("selected_set", "criterion", "stderr", "margin", "copier")
 

@@ -1,4 +1,4 @@
-"""`theory.threshold`: the initial copier mass above which stage 1 selects ``S*``."""
+"""`theory.criterion.threshold`: the initial copier mass above which stage 1 selects ``S*``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from theory import Dirichlet, InductionHeadsError, ModelSpec, Source, predict_limit
-from theory.copier import copier_attention, exact_attention
-from theory.threshold import mass_attention, stage1_mass_threshold
+from theory.criterion.threshold import mass_attention, stage1_mass_threshold
+from theory.predictors.copier import copier_attention, exact_attention
 
 ROW_ATOL = 1e-12
 """Attention rows are built from a mass and an even split: float64 round-off only."""

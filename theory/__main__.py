@@ -4,7 +4,7 @@ Example::
 
     python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
 
-``--source`` takes a source JSON file (format in :mod:`theory.spec`) and defaults to the paper's
+``--source`` takes a source JSON file (format in :mod:`theory.sources.spec`) and defaults to the paper's
 source (d=3, P=(1,2), Dirichlet(0.1)). Exit status: 0 on success; 2 on bad input, with a one-line
 ``error: ...`` message on stderr and no traceback. Bad input includes unparsable flags, a source
 file that is missing, not UTF-8 or not valid JSON, a negative ``--seed``, and a request over the
@@ -24,9 +24,10 @@ from typing import NoReturn
 import numpy as np
 
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
-from theory.sizes import MEMORY_LIMIT_ENV, require_prediction_fits
-from theory.spec import PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.limit.fits import require_prediction_fits
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.sizes import MEMORY_LIMIT_ENV
+from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
 
 __all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT"]

@@ -18,7 +18,7 @@ from numerics.devices import resolve_device
 from numerics.models.baseline import baseline_loss
 from numerics.models.simplified import INPUT_FORMS, InductionHeadModel
 from theory.errors import require
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
 
 __all__ = ["STEP_KINDS", "MemoryPoint", "measure_step_memory", "benchmark_memory"]
 

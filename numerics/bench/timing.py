@@ -10,7 +10,7 @@ import torch
 
 from numerics.models.simplified import INPUT_FORMS, InductionHeadModel
 from theory.errors import require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["WARMUP_SEQUENCES", "clock", "timed", "timed_pair", "step_fn", "check_common",
            "check_sizes", "step_form", "admitted_forms"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
            "ProbeReport"]

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source, load_source
+from theory.sources.spec import ModelSpec, Source, load_source
 from theory.validation import as_int, check_keys
 
 try:  # stdlib from Python 3.11

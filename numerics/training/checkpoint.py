@@ -38,7 +38,7 @@ from numerics.models.simplified import InductionHeadModel
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "load_checkpoint", "restore_generator",
            "validate_checkpoint", "checkpoint_model", "model_kind", "build_model", "CHECKPOINT_FORMAT",

@@ -89,7 +89,7 @@ from numerics.training.checkpoint import (
 from numerics.training.config import DTYPES, PARAMS, StageConfig, TrainConfig, log_steps
 from numerics.training.reports import as_report, check_callback
 from theory.errors import require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["TrainResult", "Callback", "train", "resume", "load_model", "EXPLOSION_NATS"]
 

@@ -30,7 +30,7 @@ import numpy as np
 from numerics.training.checkpoint import History
 from numerics.training.config import TrainConfig
 from theory.errors import require
-from theory.limit import DECIDABLE_Z, LimitPrediction
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction
 from theory.notation import head_set_label
 
 __all__ = ["SELECTOR_MIN", "COPIER_MIN", "UNTOUCHED_ATOL", "A_GROWTH_MIN", "LOSS_RISE_ATOL",

@@ -1,6 +1,6 @@
 """Predicted trajectories that the verification overlays on the training history (docs/theory.md §3).
 
-Time units (``theory.dynamics``): gradient flow time is ``t = lr × steps`` of the stage that
+Time units (``theory.dynamics.replicator``): gradient flow time is ``t = lr × steps`` of the stage that
 trains the parameter. Plain full-batch gradient descent with learning rate ``η`` is the Euler
 scheme of that flow, so after ``k`` steps of a stage the flow is at ``t = η k``.
 
@@ -28,7 +28,7 @@ import torch
 
 from numerics.training.checkpoint import History
 from numerics.training.loop import TrainConfig
-from theory.dynamics import replicator_closed_form, temperature_trajectory
+from theory.dynamics.replicator import replicator_closed_form, temperature_trajectory
 
 __all__ = ["CURVE_POINTS", "predicted_curves"]
 

@@ -4,7 +4,7 @@ One implementation for the verification job, the transfer experiments and the no
 :func:`model_probabilities` runs the model in chunks without autograd, :func:`heldout_losses`
 scores it on held-out sequences together with the GIH on a head set (at the trained ``a``, at a
 given ``a*`` and at ``a = ∞``), the Bayes posterior predictive of the source's prior
-(:func:`theory.bayes.bayes_predict_prior`: closed form for Dirichlet, Fixed and one-component
+(:func:`theory.predictors.bayes.bayes_predict_prior`: closed form for Dirichlet, Fixed and one-component
 mixture priors, a particle-filter estimate for mixtures of two or more components, which needs a
 numpy ``rng``) and the oracle (the sequences' own kernels). A predictor that does not apply is
 ``None`` (JSON ``null``), never NaN.
@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
-from theory.predictors import LOSS_FLOOR, gih_predict, oracle_predict, prediction_loss
-from theory.probabilities import check_probabilities
-from theory.spec import Source
+from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
+from theory.predictors.probabilities import check_probabilities
+from theory.predictors.reference import LOSS_FLOOR, gih_predict, oracle_predict, prediction_loss
+from theory.sources.spec import Source
 
 __all__ = ["EVAL_CHUNK", "LOSS_KEYS", "model_probabilities", "heldout_losses", "floor_hits"]
 
@@ -122,7 +122,7 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
         a_star: a temperature for the ``gih_a_star`` column (e.g. ``a*(L)`` of the training
             sample), or None.
         rng: numpy generator of the Bayes column's particle filter, used only for a mixture
-            prior of two or more components (:func:`theory.bayes.needs_monte_carlo`); without
+            prior of two or more components (:func:`theory.predictors.bayes.needs_monte_carlo`); without
             it (and without ``bayes``) that column is None.
         bayes: the Bayes predictive ``(n, d)`` of these contexts, already computed (e.g. the
             estimate the probe also reads); replaces the computation and ``rng``.

@@ -9,14 +9,14 @@ training length, with the training-sample noise of ``n`` sequences), trains the 
 Randomness: ``np.random.SeedSequence(seed).spawn(3)`` gives, in order, the numpy generator of the
 prediction, the torch generator of training and the torch generator of the held-out sample; all
 torch generators live on the CPU. A fourth child, ``spawn(4)[3]``, seeds the numpy generator of
-the Bayes predictive's particle filter (:func:`theory.bayes.mixture_bayes_smc`; drawn from only
+the Bayes predictive's particle filter (:func:`theory.predictors.bayes.mixture_bayes_smc`; drawn from only
 for a mixture prior of two or more components). The same seed and the same number of CPU threads give the same
 report on the CPU except for ``seconds`` (docs/theory.md §6).
 
 The held-out sample (``heldout`` sequences of the training length) scores the model, the GIH on
 S* at the trained ``a``, at ``a*(L)`` (minimiser of the GIH loss on the *training* sample,
 :func:`theory.optimal_temperature`) and at ``a = ∞``, the Bayes predictive of the prior
-(:func:`theory.bayes.bayes_predict_prior`; computed once on the held-out sample and shared with
+(:func:`theory.predictors.bayes.bayes_predict_prior`; computed once on the held-out sample and shared with
 the per-step probes) and the oracle; the checks read these. The same predictors are also scored on the training
 sample (``losses_train``), the sample the logged training loss is computed on, so that the
 training curve is compared with references on the same sequences. The training sample keeps no
@@ -96,12 +96,12 @@ from numerics.verify.probed import (
     probe_trained,
     verify_standard,
 )
-from numerics.verify.target import target_note, training_target
-from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
-from theory.limit import LimitPrediction, predict_limit
-from theory.predictors import optimal_temperature
-from theory.spec import ModelSpec, Source
+from theory.limit.prediction import LimitPrediction, predict_limit
+from theory.limit.target import target_note, training_target
+from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
+from theory.predictors.reference import optimal_temperature
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["DEFAULT_SEQ_LEN", "DEFAULT_SEQUENCES", "DEFAULT_HELDOUT",
            "DEFAULT_PREDICTION_SAMPLES", "MODEL_KINDS", "VerifyReport", "verify_case"]
@@ -157,7 +157,7 @@ class VerifyReport:
         probe: the final :class:`numerics.ProbeReport` on the held-out sample, as its
             ``to_dict()``, or None for a report read from a file that does not hold it.
         target: the set checks 1-5 are made against, with its basis
-            (:func:`numerics.verify.target.training_target`: ``set``, ``basis``,
+            (:func:`theory.limit.target.training_target`: ``set``, ``basis``,
             ``training_sample``), or None (the standard transformer, an older report).
     """
 
@@ -357,7 +357,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                                asymptotic_samples=asymptotic_kernels(source, prediction_samples),
                                train_sequences=n)
     logger.info("predicted S* = %s (decidable: %s)", prediction.selected_set,
-                prediction.decidable)
+                prediction.exact.decidable)
     held, kernels = sample_sequences(source, int(heldout), L + 1, generator=held_gen,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
     require(isinstance(bayes, bool), "bayes", "True or False", bayes)
@@ -374,11 +374,16 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                                   limit=prediction, bayes=held_bayes[:few])
     result = train(net, source, cfg, generator=train_gen, progress=progress, callback=callback)
     history, sample = result.history, result.sample
-    target = training_target(prediction, cfg, model, spec, sample.numpy())
-    selected = tuple(target["set"])  # the set checks 1-5, a*(L) and the GIH columns use
+    stagewise = cfg.mode == "stagewise" and model == "simplified"
+    first = next((s for s in cfg.stages if s.params == ("C",)), None) if stagewise else None
+    target = training_target(prediction, stagewise=stagewise,
+                             stage1_lr=None if first is None else first.lr_of("C"),
+                             stage1_steps=None if first is None else first.steps, spec=spec,
+                             tokens=sample.numpy())
+    selected = target.target_set  # the set checks 1-5, a*(L) and the GIH columns use
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
-    init_g = (prediction.initial_criterion
-              if cfg.mode == "stagewise" and model == "simplified" else None)
+    init_g = (prediction.initial.values
+              if prediction.initial is not None and cfg.mode == "stagewise" and model == "simplified" else None)
 
     trained_a = float(net.a.detach())
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,
@@ -394,7 +399,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     checks = (check_selector(prediction, history, selected),)
     if model == "simplified":
         tv = 0.5 * np.abs(probs["model"] - probs["gih_trained_a"]).sum(axis=1)  # (n_h,)
-        checks += (check_copier(prediction, history, selected, tuple(target["best"])),
+        checks += (check_copier(prediction, history, selected, target.best_set),
                    check_untouched(prediction, history, selected),
                    check_temperature(history, cfg), check_gih_agreement(tv, selected, trained_a),
                    check_loss_vs_gih(losses), check_probe_agreement(learned["selected_set"], report))
@@ -410,7 +415,7 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
     # The reduced dynamics are TF's (an l2-normalised, content-free copier): none for the full
     # variant, whose LayerNorm gain acts as a second temperature.
     curves = {} if model == "full" else predicted_curves(
-        history, cfg, criterion=prediction.criterion, initial_criterion=init_g,
+        history, cfg, criterion=prediction.exact.values, initial_criterion=init_g,
         c_sq_sum=c_sq_sum, selected_set=selected, tokens=sample, vocab_size=source.vocab_size)
     settings = {"model_kind": model, "seed": int(seed), "mode": cfg.mode, "seq_len": L,
                 "sequences": n, "heldout": int(heldout),
@@ -428,4 +433,4 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                         prediction_notes(prediction, cfg.mode, init_g)
                         + tuple(n for n in (target_note(prediction, target),) if n)
                         + ((BAYES_SKIPPED_NOTE,) if skip_bayes else ()),
-                        curves, losses_train, report.to_dict(), target)
+                        curves, losses_train, report.to_dict(), target.to_dict())

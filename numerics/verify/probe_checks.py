@@ -24,9 +24,9 @@ import numpy as np
 from numerics.probing import ProbeReport
 from numerics.verify.checks import Check
 from theory.errors import require
-from theory.limit import LimitPrediction
+from theory.limit.prediction import LimitPrediction
 from theory.notation import head_set_label
-from theory.predictors import gih_predict, optimal_temperature, prediction_loss
+from theory.predictors.reference import gih_predict, optimal_temperature, prediction_loss
 
 __all__ = ["BEST_GIH_MARGIN", "FIRST_LAYER_MIN", "check_effective_set", "check_probe_agreement",
            "check_loss_vs_best_gih", "check_first_layer", "best_gih_losses", "first_layer_mass"]

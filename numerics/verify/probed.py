@@ -11,7 +11,7 @@ with :func:`numerics.training.standard.train_standard` on fresh sequences, probi
 logged step on a fixed held-out subset (the distance to every reference predictor over
 training), and runs the checks of :mod:`numerics.verify.probe_checks`.
 
-The held-out sample's Bayes predictive of the prior (:func:`theory.bayes.bayes_predict_prior`)
+The held-out sample's Bayes predictive of the prior (:func:`theory.predictors.bayes.bayes_predict_prior`)
 is computed once, before training, and shared by the per-step probes, the final probe and the
 held-out losses, so that all of them score the same estimate for a mixture prior.
 
@@ -19,7 +19,7 @@ Randomness (standard job): ``np.random.SeedSequence(seed).spawn(5)`` gives, in o
 generator of the prediction, the torch generator of training, the torch generator of the
 held-out sample, the generator of the model's initial weights (the first three as in
 :mod:`numerics.verify.job`) and the numpy generator of the Bayes predictive's particle filter
-(:func:`theory.bayes.mixture_bayes_smc`; drawn from only for a mixture prior of two or more
+(:func:`theory.predictors.bayes.mixture_bayes_smc`; drawn from only for a mixture prior of two or more
 components). Spawned children depend only on their index, so the fifth leaves the other four as
 they are.
 """
@@ -51,12 +51,12 @@ from numerics.verify.probe_checks import (
     check_first_layer,
     check_loss_vs_best_gih,
 )
-from theory.bayes import bayes_predict_prior
 from theory.errors import require
-from theory.limit import LimitPrediction, predict_limit
+from theory.limit.prediction import LimitPrediction, predict_limit
 from theory.notation import head_set_label
-from theory.predictors import optimal_temperature
-from theory.spec import ModelSpec, Source
+from theory.predictors.bayes import bayes_predict_prior
+from theory.predictors.reference import optimal_temperature
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["MODEL_KINDS", "FIRST_LAYER_ENTRY", "DEFAULT_PROBE_SEQUENCES", "probe_trained",
            "probe_summary", "verify_standard"]
@@ -93,7 +93,7 @@ def probe_trained(model: torch.nn.Module, kind: str, source: Source, spec: Model
         kernels: their kernels (the oracle), or None.
         limit: :func:`theory.predict_limit` at this ``L``.
         bayes: float64 ``(n, d)``, the Bayes predictive of ``x_{L+1}`` for ``tokens``
-            (:func:`theory.bayes.bayes_predict_prior` of their contexts), computed once by the
+            (:func:`theory.predictors.bayes.bayes_predict_prior` of their contexts), computed once by the
             caller; None lets the probe compute it, which it cannot do for a mixture prior of
             two or more components (that reference is then absent).
 

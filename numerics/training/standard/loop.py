@@ -28,7 +28,7 @@ from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory, StandardTrainResult
 from theory.errors import InductionHeadsError, require
-from theory.spec import Source
+from theory.sources.spec import Source
 
 __all__ = ["train_standard", "resume_standard", "load_standard", "adamw_for", "train_step",
            "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
