@@ -67,24 +67,24 @@ def test_a_decided_ranking_is_unchanged_by_a_budget() -> None:
     fixed = predict_limit(PAPER_SOURCE, spec, rng=np.random.default_rng(3), **kw)
     budget = predict_limit(PAPER_SOURCE, spec, rng=np.random.default_rng(3), max_samples=4000,
                            **kw)
-    assert fixed.margin_se >= DECIDABLE_Z and fixed.stage1_margin_se >= DECIDABLE_Z
-    assert budget.samples == fixed.samples == 400 and budget.stage1_samples == 400
-    assert np.array_equal(budget.criterion, fixed.criterion)
-    assert np.array_equal(budget.initial_criterion, fixed.initial_criterion)
+    assert fixed.exact.margin_se >= DECIDABLE_Z and fixed.initial.margin_se >= DECIDABLE_Z
+    assert budget.exact.samples == fixed.exact.samples == 400 and budget.initial.samples == 400
+    assert np.array_equal(budget.exact.values, fixed.exact.values)
+    assert np.array_equal(budget.initial.values, fixed.initial.values)
     assert budget.max_samples == 4000 and fixed.max_samples == 400
 
 
 def test_an_undecided_ranking_draws_until_it_decides_or_the_budget_is_spent() -> None:
     first = _close()
-    assert first.margin_se < DECIDABLE_Z, f"expected an undecided start, got {first.margin_se}"
+    assert first.exact.margin_se < DECIDABLE_Z, f"expected an undecided start, got {first.exact.margin_se}"
     more = _close(max_samples=32000)
-    assert first.samples < more.samples <= 32000 and more.samples % 2000 == 0
-    assert more.margin_se >= DECIDABLE_Z or more.samples == 32000, (
-        f"stopped at {more.samples} sequences with {more.margin_se:.2f} SE")
-    assert more.margin_se > first.margin_se
+    assert first.exact.samples < more.exact.samples <= 32000 and more.exact.samples % 2000 == 0
+    assert more.exact.margin_se >= DECIDABLE_Z or more.exact.samples == 32000, (
+        f"stopped at {more.exact.samples} sequences with {more.exact.margin_se:.2f} SE")
+    assert more.exact.margin_se > first.exact.margin_se
     # the first 2000 sequences are the fixed draw: its per-set means are a part of the pooled ones
     tight = _close(max_samples=4000)
-    assert tight.samples <= 4000
+    assert tight.exact.samples <= 4000
 
 
 def test_the_budget_is_checked() -> None:
@@ -97,8 +97,8 @@ def test_the_budget_is_checked() -> None:
 
 def test_reached_set_and_limits_follow_the_stage_one_set() -> None:
     pred = _close(max_samples=8000)
-    assert pred.reached_set == pred.stage1_set
-    assert pred.reached_decidable == pred.stage1_decidable
+    assert pred.reached_set == pred.initial.best
+    assert pred.reached_decidable == pred.initial.decidable
     weights = pred.reached_selector_weights
     assert weights[pred.reached_set] == 1.0 and sum(weights.values()) == 1.0
     assert pred.reached_copier == tuple(
@@ -107,7 +107,7 @@ def test_reached_set_and_limits_follow_the_stage_one_set() -> None:
     data = json.loads(json.dumps(pred.to_dict()))
     assert data["reached_set"] == list(pred.reached_set)
     again = LimitPrediction.from_dict(data)
-    assert again.stage1_samples == pred.stage1_samples and again.max_samples == 8000
+    assert again.initial.samples == pred.initial.samples and again.max_samples == 8000
     assert again.to_dict() == pred.to_dict()
     no_length = predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2), samples=100,
                               rng=np.random.default_rng(0))
@@ -121,8 +121,8 @@ def test_asymptotic_samples_set_the_kernels_behind_g_only() -> None:
     rng = np.random.default_rng(4)
     finite_length_criterion(PAPER_SOURCE, ModelSpec(3, 3, 2).sets, 60, samples=300, rng=rng)
     g = expected_criterion(PAPER_SOURCE, ModelSpec(3, 3, 2).sets, samples=50, rng=rng)
-    assert np.array_equal(few.asymptotic_criterion, g.values)
-    assert few.samples == 300
+    assert np.array_equal(few.asymptotic.values, g.values)
+    assert few.exact.samples == 300
     with pytest.raises(InductionHeadsError, match="asymptotic_samples"):
         predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2), rng=np.random.default_rng(4),
                       asymptotic_samples=1, **kw)

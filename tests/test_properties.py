@@ -121,8 +121,8 @@ def describe(case: Case, report: VerifyReport) -> str:
     """The case and its failed checks, predicted against measured, for a failure message."""
     p = report.prediction
     lines = [f"source {case.source.to_dict()}", f"model {case.spec.to_dict()}, seed {case.seed}",
-             f"predicted S* = {p.selected_set} (runner-up {p.runner_up}, margin "
-             f"{p.margin_se:.1f} SE), learned {report.learned['selected_set']}"]
+             f"predicted S* = {p.selected_set} (runner-up {p.exact.runner_up}, margin "
+             f"{p.exact.margin_se:.1f} SE), learned {report.learned['selected_set']}"]
     lines += [f"{c.name}: predicted {c.predicted}, measured {c.measured}, tolerance "
               f"{c.tolerance} ({c.note})" for c in report.checks
               if c.name in THEOREM_CHECKS and not c.passed]
@@ -136,11 +136,11 @@ def _log(request: pytest.FixtureRequest, mode: str, case: Case, report: VerifyRe
            "model": case.spec.to_dict(),
            "predicted": list(report.prediction.selected_set),
            "learned": list(report.learned["selected_set"]),
-           "decidable": bool(report.prediction.decidable), "seconds": float(report.seconds),
+           "decidable": bool(report.prediction.exact.decidable), "seconds": float(report.seconds),
            "checks": {c.name: bool(c.passed) for c in report.checks},
            "target": list(report.target["set"]), "basis": report.target["basis"],
            "stratum": stratum_of(case).label(),
-           "samples": int(report.prediction.samples)}
+           "samples": int(report.prediction.exact.samples)}
     request.node.user_properties.append((CASE_PROPERTY, row))
     report_case(row)
 

@@ -306,7 +306,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     return ProbeReport(source=source, spec=spec, sequences=count, seq_len=L, sets=set_list,
                        smoothing=float(smoothing), temperature_bounds=bounds, last=last,
                        positions=positions, selected_set=lim.selected_set,
-                       selected_decidable=lim.decidable, parents=parents, absent=tuple(absent),
+                       selected_decidable=lim.exact.decidable, parents=parents,
+                       absent=tuple(absent),
                        offsets=offsets, matches=matches)
 
 

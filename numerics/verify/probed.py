@@ -217,10 +217,10 @@ def verify_standard(source: Source, spec: ModelSpec, *, architecture: StandardSp
     learned.update(eval_last_loss=float(history.eval_last_loss[-1]),
                    eval_loss=float(history.eval_loss[-1]), steps=int(history.steps[-1]))
     notes = []
-    if not prediction.decidable:
+    if not prediction.exact.decidable:
         notes.append(f"the predicted ranking is undecidable: S* = {head_set_label(selected)} "
-                     f"leads {head_set_label(prediction.runner_up)} by only "
-                     f"{prediction.margin_se:.1f} SE")
+                     f"leads {head_set_label(prediction.exact.runner_up)} by only "
+                     f"{prediction.exact.margin_se:.1f} SE")
     settings = {"model_kind": "standard", "seed": int(seed), "seq_len": L,
                 "heldout": int(heldout), "prediction_samples": int(prediction_samples),
                 "probe_sequences": int(probe_sequences), "source": source.to_dict(),
