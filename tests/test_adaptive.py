@@ -3,8 +3,8 @@
 A ranking short of the 3-SE rule draws ``samples`` more sequences at a time, scoring every set on
 the same sequences, until it decides or the budget is spent; a ranking that decides at
 ``samples`` is the same with or without a budget. Where a training sample cannot resolve the
-population ranking, :func:`theory.criterion.training_sample.stage1_on_sample` predicts stage 1 on that
-sample: its criterion is the mean stage-1 signal and the replicator it drives matches a real
+population ranking, :func:`theory.criterion.training_sample.stage1_on_sample` predicts stage 1
+on that sample: its criterion is the mean stage-1 signal and the replicator it drives matches a real
 stage-1 run of the numerics model.
 """
 
@@ -16,7 +16,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from numerics.verify.target import SAMPLE_SETTLED, training_target
 
 from numerics import InductionHeadModel
 from numerics.training import default_config, train
@@ -218,33 +217,3 @@ def test_curvature_is_the_second_order_coefficient_of_the_sample_loss() -> None:
     quadratic = (loss(a) - loss(0.0) + a * float(weights @ g)) / (a * a / 2)
     assert quadratic == pytest.approx(-float(weights @ h @ weights), rel=EXPANSION_RTOL), (
         f"a² coefficient of the loss {quadratic}, -c̃ᵀHc̃ = {-float(weights @ h @ weights)}")
-
-
-def test_training_target_takes_the_population_set_when_it_decides() -> None:
-    spec = ModelSpec(3, 3, 2, w_plus=2.8904)
-    pred = predict_limit(PAPER_SOURCE, spec, seq_len=60, samples=400, train_sequences=500,
-                         rng=np.random.default_rng(3))
-    tokens = sample_sequences_np(PAPER_SOURCE, 500, 61, rng=np.random.default_rng(5))
-    config = default_config("stagewise", sequences=500, seq_len=60, device="cpu")
-    target = training_target(pred, config, "simplified", spec, tokens)
-    assert pred.reached_decidable and target["basis"] == "population"
-    assert tuple(target["set"]) == pred.reached_set == (1, 2)
-    assert target["training_sample"]["selected_set"] == [1, 2]
-    joint = training_target(pred, default_config("joint", sequences=500, seq_len=60,
-                                                 device="cpu"), "simplified", spec, tokens)
-    assert joint["training_sample"] is None and tuple(joint["set"]) == pred.selected_set
-
-
-def test_training_target_falls_back_on_the_training_sample() -> None:
-    pred = _close()
-    assert not pred.reached_decidable
-    tokens = sample_sequences_np(CLOSE_SOURCE, 2000, 101, rng=np.random.default_rng(8))
-    config = default_config("stagewise", sequences=2000, seq_len=100, device="cpu")
-    target = training_target(pred, config, "simplified", CLOSE_SPEC, tokens)
-    first = config.stages[0]
-    sample = stage1_on_sample(tokens, CLOSE_SPEC, lr=first.lr_of("C"), steps=first.steps)
-    expected = "training sample" if sample.settles(SAMPLE_SETTLED) else "undecidable"
-    assert target["basis"] == expected
-    if expected == "training sample":
-        assert tuple(target["set"]) == sample.selected_set
-    assert target["training_sample"]["weights"] == sample.weights.tolist()

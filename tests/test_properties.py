@@ -4,7 +4,7 @@ For every case the prediction ``theory.predict_limit`` is computed (adaptive Mon
 16x its first sample), the transformer is trained stage-wise (the default schedule with longer
 selector and copier stages, :data:`STAGE_STEPS`), and checks 1–5 of ``numerics.verify.job``
 must pass against the set theory says this run reaches (``VerifyReport.target``,
-:mod:`numerics.verify.target`): the selector on it, its copier heads on their offsets, the
+:mod:`theory.limit.target`): the selector on it, its copier heads on their offsets, the
 other heads near their init, ``a`` grown with the loss non-increasing, and the trained model
 close to the generalized induction head with that set at the trained ``a``. (Where that set is
 not ``S*``, stage 1 having followed a soft initial copier, check 2 also asks the heads outside

@@ -118,7 +118,7 @@ DEFAULT_PREDICTION_SAMPLES = 2000
 """Monte Carlo sequences behind the ``G_L`` ranking of :func:`theory.predict_limit`."""
 ASYMPTOTIC_STATES = 128
 """Chains on more than this many ``d^r`` states get fewer kernels for the prediction's ``G``
-(only ``asymptotic_set``, a note of the report, reads it): the stationary solves cost
+(only the asymptotic ranking's best set, a note of the report, reads it): the stationary solves cost
 ``(d^r)^3`` each, 60 s for 2000 kernels at ``d^r = 625`` on one core."""
 PREDICTION_BUDGET_FACTOR = 16
 """Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
