@@ -75,7 +75,8 @@ def test_a_decided_ranking_is_unchanged_by_a_budget() -> None:
 
 def test_an_undecided_ranking_draws_until_it_decides_or_the_budget_is_spent() -> None:
     first = _close()
-    assert first.exact.margin_se < DECIDABLE_Z, f"expected an undecided start, got {first.exact.margin_se}"
+    assert first.exact.margin_se < DECIDABLE_Z, (
+        f"expected an undecided start, got {first.exact.margin_se}")
     more = _close(max_samples=32000)
     assert first.exact.samples < more.exact.samples <= 32000 and more.exact.samples % 2000 == 0
     assert more.exact.margin_se >= DECIDABLE_Z or more.exact.samples == 32000, (

@@ -89,7 +89,8 @@ def test_mixture_selects_a_set_smaller_than_parents() -> None:
     pred = predict_limit(MIXTURE_SOURCE, ModelSpec(3, 3, 2),
                          rng=np.random.default_rng(1))
     assert pred.selected_set == (1,), (
-        f"docs/theory.md §3 predicts S* = (1,) for the mixture, got {pred.selected_set}: {pred.exact.ordered()}")
+        f"docs/theory.md §3 predicts S* = (1,) for the mixture, got {pred.selected_set}: "
+        f"{pred.exact.ordered()}")
     assert pred.exact.decidable, f"margin {pred.exact.margin} is only {pred.exact.margin_se} SE"
     assert pred.missing_parents == (), "parent 2 is expressible, only not selected"
     assert pred.copier == (1, UNTOUCHED, UNTOUCHED)

@@ -11,7 +11,7 @@ import pytest
 
 from theory.sources.spec import Mixture, MixtureComponent, Source
 
-REQUIRED_KEYS = ("selected_set", "criterion", "stderr", "margin", "copier")
+REQUIRED_KEYS = ("selected_set", "exact", "asymptotic", "initial", "copier")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

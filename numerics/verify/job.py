@@ -382,8 +382,8 @@ def verify_case(source: Source, spec: ModelSpec, *, seq_len: int | None = None,
                              tokens=sample.numpy())
     selected = target.target_set  # the set checks 1-5, a*(L) and the GIH columns use
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
-    init_g = (prediction.initial.values
-              if prediction.initial is not None and cfg.mode == "stagewise" and model == "simplified" else None)
+    init_g = (prediction.initial.values if prediction.initial is not None
+              and cfg.mode == "stagewise" and model == "simplified" else None)
 
     trained_a = float(net.a.detach())
     a_star = optimal_temperature(sample[:, :-1].numpy(), sample[:, -1].numpy(), selected,

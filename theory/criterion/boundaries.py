@@ -269,5 +269,6 @@ def first_order_binary_gaps(sets: Any = None) -> tuple[tuple[sp.Symbol, sp.Symbo
     require(len(sets) >= 1, "sets", "at least one head set other than () and (1,)", sets)
     kernel = [[1 - p, p], [q, 1 - q]]
     law, ring = window_law_field(kernel, (1,), law_window((1,), sets + ((1,),)), symbolic=True)
-    crit = {s: ring.to_sympy(criterion_from_joint(marginal(law, s), 0, "G")) for s in sets + ((1,),)}
+    crit = {s: ring.to_sympy(criterion_from_joint(marginal(law, s), 0, "G"))
+            for s in sets + ((1,),)}
     return (p, q), {s: sp.factor(crit[(1,)] - crit[s]) for s in sets}

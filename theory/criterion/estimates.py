@@ -146,7 +146,8 @@ def _estimate(sets: tuple[tuple[int, ...], ...], per: np.ndarray, kind: str
 
 def _check_common(source: Any, sets: Any, samples: Any, rng: Any, *, needs_rng: bool = True
                   ) -> tuple[tuple[int, ...], ...]:
-    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source",
+            type(source).__name__)
     if needs_rng or rng is not None:
         require(isinstance(rng, np.random.Generator), "rng",
                 "a numpy.random.Generator" + ("" if needs_rng else " or None"),

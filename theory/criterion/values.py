@@ -97,7 +97,8 @@ def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
         law = window_law(kernels[lo:lo + chunk], parents, window)  # (c,) + (d,)*K
         for j, s in enumerate(sets):
             if s:
-                out[lo:lo + chunk, j] = criterion_from_joint(marginal(law, s, batch_ndim=1), 1, kind)
+                out[lo:lo + chunk, j] = criterion_from_joint(marginal(law, s, batch_ndim=1), 1,
+                                                             kind)
     return out
 
 
