@@ -49,7 +49,7 @@ from numerics.verify import (
     write_report,
 )
 from theory.errors import InductionHeadsError
-from theory.spec import (
+from theory.sources.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
     Dirichlet,

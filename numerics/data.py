@@ -24,15 +24,15 @@ import torch
 
 from numerics.devices import resolve_device
 from theory.errors import require
-from theory.sequences import START_MODES as THEORY_START_MODES
-from theory.spec import Dirichlet, Fixed, Mixture, Source
-from theory.stationary import window_law
+from theory.sources.sequences import START_MODES as THEORY_START_MODES
+from theory.sources.spec import Dirichlet, Fixed, Mixture, Source
+from theory.sources.stationary import window_law
 from theory.validation import is_int
 
 __all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES"]
 
 START_MODES = THEORY_START_MODES
-"""How ``x_1..x_r`` are drawn, as in :mod:`theory.sequences`: ``uniform`` (i.i.d. uniform on
+"""How ``x_1..x_r`` are drawn, as in :mod:`theory.sources.sequences`: ``uniform`` (i.i.d. uniform on
 ``[d]``) or ``stationary`` (from each sequence's own stationary r-window law,
 :func:`theory.window_law`; needs every drawn kernel to give a primitive chain). Independently,
 ``burn_in`` extra steps may be run first and dropped."""
@@ -98,7 +98,7 @@ def _expand_component(rows: torch.Tensor, component_parents: tuple[int, ...],
                       parents: tuple[int, ...]) -> torch.Tensor:
     """Broadcast ``(n,) + (d,)*k_j + (d,)`` over ``P_j ⊆ P`` to ``(n,) + (d,)*k + (d,)``.
 
-    Same layout rule as :func:`theory.kernels.expand_component`: singleton axes for the parents of
+    Same layout rule as :func:`theory.sources.kernels.expand_component`: singleton axes for the parents of
     ``P`` outside ``P_j`` (both in increasing-offset order, so a reshape suffices), then expand.
     """
     n, d = rows.shape[0], rows.shape[-1]

@@ -3,8 +3,8 @@
 A ranking short of the 3-SE rule draws ``samples`` more sequences at a time, scoring every set on
 the same sequences, until it decides or the budget is spent; a ranking that decides at
 ``samples`` is the same with or without a budget. Where a training sample cannot resolve the
-population ranking, :func:`theory.training_sample.stage1_on_sample` predicts stage 1 on that
-sample: its criterion is the mean stage-1 signal and the replicator it drives matches a real
+population ranking, :func:`theory.criterion.training_sample.stage1_on_sample` predicts stage 1
+on that sample: its criterion is the mean stage-1 signal and the replicator it drives matches a real
 stage-1 run of the numerics model.
 """
 
@@ -20,19 +20,18 @@ import torch
 from numerics import InductionHeadModel
 from numerics.training import default_config, train
 from numerics.verify.job import asymptotic_kernels, case_generators
-from numerics.verify.target import SAMPLE_SETTLED, training_target
-from theory.copier import copier_attention
-from theory.criterion_estimates import (
+from theory.criterion.estimates import (
     copier_criterion,
     expected_criterion,
     finite_length_criterion,
     stage1_signal,
 )
+from theory.criterion.training_sample import sample_criterion, sample_curvature, stage1_on_sample
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE, Dirichlet, ModelSpec, Source
-from theory.training_sample import sample_criterion, sample_curvature, stage1_on_sample
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.predictors.copier import copier_attention
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE, Dirichlet, ModelSpec, Source
 
 CLOSE_SOURCE = Source(5, (1, 2), Dirichlet(1.0))
 """Near-uniform rows on 25 contexts: at L = 100 the pair (1, 2) beats a single parent by under
@@ -67,24 +66,25 @@ def test_a_decided_ranking_is_unchanged_by_a_budget() -> None:
     fixed = predict_limit(PAPER_SOURCE, spec, rng=np.random.default_rng(3), **kw)
     budget = predict_limit(PAPER_SOURCE, spec, rng=np.random.default_rng(3), max_samples=4000,
                            **kw)
-    assert fixed.margin_se >= DECIDABLE_Z and fixed.stage1_margin_se >= DECIDABLE_Z
-    assert budget.samples == fixed.samples == 400 and budget.stage1_samples == 400
-    assert np.array_equal(budget.criterion, fixed.criterion)
-    assert np.array_equal(budget.initial_criterion, fixed.initial_criterion)
+    assert fixed.exact.margin_se >= DECIDABLE_Z and fixed.initial.margin_se >= DECIDABLE_Z
+    assert budget.exact.samples == fixed.exact.samples == 400 and budget.initial.samples == 400
+    assert np.array_equal(budget.exact.values, fixed.exact.values)
+    assert np.array_equal(budget.initial.values, fixed.initial.values)
     assert budget.max_samples == 4000 and fixed.max_samples == 400
 
 
 def test_an_undecided_ranking_draws_until_it_decides_or_the_budget_is_spent() -> None:
     first = _close()
-    assert first.margin_se < DECIDABLE_Z, f"expected an undecided start, got {first.margin_se}"
+    assert first.exact.margin_se < DECIDABLE_Z, (
+        f"expected an undecided start, got {first.exact.margin_se}")
     more = _close(max_samples=32000)
-    assert first.samples < more.samples <= 32000 and more.samples % 2000 == 0
-    assert more.margin_se >= DECIDABLE_Z or more.samples == 32000, (
-        f"stopped at {more.samples} sequences with {more.margin_se:.2f} SE")
-    assert more.margin_se > first.margin_se
+    assert first.exact.samples < more.exact.samples <= 32000 and more.exact.samples % 2000 == 0
+    assert more.exact.margin_se >= DECIDABLE_Z or more.exact.samples == 32000, (
+        f"stopped at {more.exact.samples} sequences with {more.exact.margin_se:.2f} SE")
+    assert more.exact.margin_se > first.exact.margin_se
     # the first 2000 sequences are the fixed draw: its per-set means are a part of the pooled ones
     tight = _close(max_samples=4000)
-    assert tight.samples <= 4000
+    assert tight.exact.samples <= 4000
 
 
 def test_the_budget_is_checked() -> None:
@@ -97,8 +97,8 @@ def test_the_budget_is_checked() -> None:
 
 def test_reached_set_and_limits_follow_the_stage_one_set() -> None:
     pred = _close(max_samples=8000)
-    assert pred.reached_set == pred.stage1_set
-    assert pred.reached_decidable == pred.stage1_decidable
+    assert pred.reached_set == pred.initial.best
+    assert pred.reached_decidable == pred.initial.decidable
     weights = pred.reached_selector_weights
     assert weights[pred.reached_set] == 1.0 and sum(weights.values()) == 1.0
     assert pred.reached_copier == tuple(
@@ -107,7 +107,7 @@ def test_reached_set_and_limits_follow_the_stage_one_set() -> None:
     data = json.loads(json.dumps(pred.to_dict()))
     assert data["reached_set"] == list(pred.reached_set)
     again = LimitPrediction.from_dict(data)
-    assert again.stage1_samples == pred.stage1_samples and again.max_samples == 8000
+    assert again.initial.samples == pred.initial.samples and again.max_samples == 8000
     assert again.to_dict() == pred.to_dict()
     no_length = predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2), samples=100,
                               rng=np.random.default_rng(0))
@@ -121,8 +121,8 @@ def test_asymptotic_samples_set_the_kernels_behind_g_only() -> None:
     rng = np.random.default_rng(4)
     finite_length_criterion(PAPER_SOURCE, ModelSpec(3, 3, 2).sets, 60, samples=300, rng=rng)
     g = expected_criterion(PAPER_SOURCE, ModelSpec(3, 3, 2).sets, samples=50, rng=rng)
-    assert np.array_equal(few.asymptotic_criterion, g.values)
-    assert few.samples == 300
+    assert np.array_equal(few.asymptotic.values, g.values)
+    assert few.exact.samples == 300
     with pytest.raises(InductionHeadsError, match="asymptotic_samples"):
         predict_limit(PAPER_SOURCE, ModelSpec(3, 3, 2), rng=np.random.default_rng(4),
                       asymptotic_samples=1, **kw)
@@ -199,7 +199,7 @@ def test_curvature_is_the_second_order_coefficient_of_the_sample_loss() -> None:
     g = sample_criterion(tokens, sets, attention)                          # (|𝒮|,)
     h = sample_curvature(tokens, sets, attention)                          # (|𝒮|, |𝒮|)
     assert np.allclose(h, h.T, rtol=0, atol=1e-15)
-    from theory.copier import head_similarity, set_similarity
+    from theory.predictors.copier import head_similarity, set_similarity
 
     sims = head_similarity(tokens[:, :-1], attention)                      # (n, H, L)
     prods = np.stack([set_similarity(sims, s) for s in sets])              # (|𝒮|, n, L)
@@ -218,33 +218,3 @@ def test_curvature_is_the_second_order_coefficient_of_the_sample_loss() -> None:
     quadratic = (loss(a) - loss(0.0) + a * float(weights @ g)) / (a * a / 2)
     assert quadratic == pytest.approx(-float(weights @ h @ weights), rel=EXPANSION_RTOL), (
         f"a² coefficient of the loss {quadratic}, -c̃ᵀHc̃ = {-float(weights @ h @ weights)}")
-
-
-def test_training_target_takes_the_population_set_when_it_decides() -> None:
-    spec = ModelSpec(3, 3, 2, w_plus=2.8904)
-    pred = predict_limit(PAPER_SOURCE, spec, seq_len=60, samples=400, train_sequences=500,
-                         rng=np.random.default_rng(3))
-    tokens = sample_sequences_np(PAPER_SOURCE, 500, 61, rng=np.random.default_rng(5))
-    config = default_config("stagewise", sequences=500, seq_len=60, device="cpu")
-    target = training_target(pred, config, "simplified", spec, tokens)
-    assert pred.reached_decidable and target["basis"] == "population"
-    assert tuple(target["set"]) == pred.reached_set == (1, 2)
-    assert target["training_sample"]["selected_set"] == [1, 2]
-    joint = training_target(pred, default_config("joint", sequences=500, seq_len=60,
-                                                 device="cpu"), "simplified", spec, tokens)
-    assert joint["training_sample"] is None and tuple(joint["set"]) == pred.selected_set
-
-
-def test_training_target_falls_back_on_the_training_sample() -> None:
-    pred = _close()
-    assert not pred.reached_decidable
-    tokens = sample_sequences_np(CLOSE_SOURCE, 2000, 101, rng=np.random.default_rng(8))
-    config = default_config("stagewise", sequences=2000, seq_len=100, device="cpu")
-    target = training_target(pred, config, "simplified", CLOSE_SPEC, tokens)
-    first = config.stages[0]
-    sample = stage1_on_sample(tokens, CLOSE_SPEC, lr=first.lr_of("C"), steps=first.steps)
-    expected = "training sample" if sample.settles(SAMPLE_SETTLED) else "undecidable"
-    assert target["basis"] == expected
-    if expected == "training sample":
-        assert tuple(target["set"]) == sample.selected_set
-    assert target["training_sample"]["weights"] == sample.weights.tolist()

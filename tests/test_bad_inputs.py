@@ -32,10 +32,10 @@ import pytest
 import sympy as sp
 
 from theory.errors import InductionHeadsError
-from theory.kernels import mean_kernel, sample_kernels
-from theory.sequences import sample_sequences_np
 from theory.sizes import MEMORY_LIMIT_ENV
-from theory.spec import (
+from theory.sources.kernels import mean_kernel, sample_kernels
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import (
     PAPER_SOURCE,
     Dirichlet,
     Fixed,
@@ -46,8 +46,8 @@ from theory.spec import (
     head_sets,
     load_source,
 )
-from theory.stationary import marginal, transition_matrix, window_law
-from theory.stationary_exact import window_law_exact
+from theory.sources.stationary import marginal, transition_matrix, window_law
+from theory.sources.stationary_exact import window_law_exact
 from theory.validation import as_float, as_float_array, as_int, as_offsets
 
 
@@ -286,7 +286,7 @@ SAMPLING_CASES = [
                                                       rng=np.random.RandomState(0)),
          "received 'RandomState'"),
     Case("kernels-source-dict", lambda: sample_kernels(MIXTURE_SOURCE, 3, rng=_rng()),
-         "a theory.spec.Source"),
+         "a theory.sources.spec.Source"),
     Case("kernels-too-big", lambda: sample_kernels(Source(1000, (1,), Dirichlet(0.1)), 2000,
                                                    rng=_rng()),
          "2000 kernel(s) of d=1000, 1 parent(s) (1000000 entries each): expected a request "

@@ -11,25 +11,25 @@ import pytest
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 
-from theory.bayes import (
+from theory.errors import InductionHeadsError
+from theory.predictors.bayes import (
     bayes_predict_importance,
     bayes_predict_prior,
     bayes_predict_prior_positions,
     mixture_bayes_smc,
     needs_monte_carlo,
 )
-from theory.errors import InductionHeadsError
-from theory.positional import (
+from theory.predictors.positional import (
     bayes_predict_positions,
     gih_from_counts,
     match_counts,
     oracle_predict_positions,
     unigram_predict_positions,
 )
-from theory.predictors import LOSS_FLOOR, bayes_predict, oracle_predict, per_sequence_loss
-from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent
-from theory.sequences import sample_sequences_np
-from theory.spec import Source
+from theory.predictors.reference import LOSS_FLOOR, bayes_predict, oracle_predict, per_sequence_loss
+from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import Source
 
 CLOSED_FORM_ATOL = 1e-12
 """The same add-α ratio computed by two count paths: float64 round-off only."""

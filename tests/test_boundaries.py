@@ -1,7 +1,7 @@
-"""Symbolic phase boundaries of G(S) (theory.boundaries) against the library's numeric criteria.
+"""Symbolic phase boundaries of G(S) (theory.criterion.boundaries) against the library's numeric criteria.
 
 Every closed form is checked against its lambdified twin and against the float criterion of
-:mod:`theory.criterion`; every boundary is re-found by a float root finder, makes the difference
+:mod:`theory.criterion.values`; every boundary is re-found by a float root finder, makes the difference
 vanish, and on both sides of it the exact prior expectation (Fixed prior) and the Monte Carlo
 finite-length criterion ``G_L`` rank the two sets as the symbolic difference says.
 """
@@ -13,24 +13,26 @@ import pytest
 import sympy as sp
 from scipy.optimize import brentq
 
-from theory.boundaries import (
-    BINARY_PARITY_FAMILY,
-    TWO_PARENT_FAMILY,
-    KernelFamily,
-    blend_kernel,
+from theory.criterion.boundaries import (
     certified_sign,
     criterion_functions,
     family_criteria,
     first_order_binary_gaps,
-    kernel_at,
-    on_parent,
     phase_boundaries,
     phase_diagram,
     ranking_at,
+)
+from theory.criterion.estimates import expected_criterion, finite_length_criterion
+from theory.criterion.families import (
+    BINARY_PARITY_FAMILY,
+    TWO_PARENT_FAMILY,
+    KernelFamily,
+    blend_kernel,
+    kernel_at,
+    on_parent,
     source_at,
 )
-from theory.criterion import criterion_values, modified_chi2
-from theory.criterion_estimates import expected_criterion, finite_length_criterion
+from theory.criterion.values import criterion_values, modified_chi2
 from theory.errors import InductionHeadsError
 
 FAMILIES = (BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY)
@@ -39,7 +41,7 @@ R = sp.Rational
 TWIN_RTOL = 1e-10
 """Float64 evaluation of rational functions of degree <= 17 with integer coefficients: round-off."""
 LIBRARY_RTOL = 1e-9
-"""The symbolic G against the float GTH-solve criterion of theory.criterion: round-off of both."""
+"""The symbolic G against the float GTH-solve criterion of theory.criterion.values: round-off of both."""
 ROOT_ABS_TOL = 1e-40
 """|G(S1) - G(S2)| at an exact boundary evaluated with 60 digits: zero up to that precision."""
 BRENTQ_XTOL = 1e-12

@@ -37,10 +37,10 @@ from theory import (
     soft_context_similarity,
     stage1_signal,
 )
-from theory.copier import ATTENTION_SUM_ATOL, check_attention
 from theory.errors import InductionHeadsError
-from theory.predictors import LOSS_FLOOR, context_similarity
-from theory.sequences import sample_sequences_np
+from theory.predictors.copier import ATTENTION_SUM_ATOL, check_attention
+from theory.predictors.reference import LOSS_FLOOR, context_similarity
+from theory.sources.sequences import sample_sequences_np
 
 AUTOGRAD_ATOL = 1e-10
 """Counting formula vs autograd in float64: round-off only (seen ~1e-16)."""

@@ -10,7 +10,13 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.criterion import (
+from theory.criterion.estimates import (
+    CriterionEstimate,
+    expected_criterion,
+    finite_length_criterion,
+    stage1_signal,
+)
+from theory.criterion.values import (
     chi2_mutual_information,
     chi2_mutual_information_exact,
     criterion_values,
@@ -18,16 +24,10 @@ from theory.criterion import (
     modified_chi2_exact,
     symbolic_criterion,
 )
-from theory.criterion_estimates import (
-    CriterionEstimate,
-    expected_criterion,
-    finite_length_criterion,
-    stage1_signal,
-)
 from theory.errors import InductionHeadsError
-from theory.kernels import sample_kernels
-from theory.predictors import context_similarity
-from theory.spec import (
+from theory.predictors.reference import context_similarity
+from theory.sources.kernels import sample_kernels
+from theory.sources.spec import (
     PAPER_SOURCE,
     Dirichlet,
     Fixed,
@@ -36,7 +36,7 @@ from theory.spec import (
     Source,
     head_sets,
 )
-from theory.stationary import marginal, window_law
+from theory.sources.stationary import marginal, window_law
 
 FLOAT_ATOL = 1e-10
 """Float G vs exact G, and float G under relabelling: solver error <= 2.4e-11 (see test_stationary)."""

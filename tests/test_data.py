@@ -14,7 +14,7 @@ from scipy import stats
 
 from numerics.data import _log_gamma, draw_kernels, sample_sequences, split_context
 from theory.errors import InductionHeadsError
-from theory.spec import PAPER_SOURCE, Dirichlet, Fixed, Mixture, MixtureComponent, Source
+from theory.sources.spec import PAPER_SOURCE, Dirichlet, Fixed, Mixture, MixtureComponent, Source
 
 FREQ_SDS = 5.0
 """Frequencies must lie within 5 binomial SDs sqrt(p(1-p)/N) of the law (two-sided p ≈ 6e-7 each).

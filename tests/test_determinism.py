@@ -23,7 +23,7 @@ import torch
 from numerics.data import sample_sequences
 from numerics.models.simplified import InductionHeadModel
 from numerics.training import STAGEWISE_DEFAULTS, StageConfig, TrainConfig, TrainResult, train
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, Mixture, MixtureComponent, Source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, Mixture, MixtureComponent, Source
 
 FLOAT32_THREAD_ATOL = 1e-5
 """Largest |1 thread - 2 threads| allowed in a float32 run's history and parameters. Measured on

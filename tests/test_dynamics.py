@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from theory.dynamics import (
+from theory.dynamics.replicator import (
     log_growth,
     replicator_closed_form,
     replicator_trajectory,
     temperature_trajectory,
 )
 from theory.errors import InductionHeadsError
-from theory.predictors import gih_objective, optimal_temperature
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE
+from theory.predictors.reference import gih_objective, optimal_temperature
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE
 
 # Criterion of the paper's setting, sets ((), (1,), (2,), (3,), (1,2), (1,3), (2,3)), 2000 kernels.
 PAPER_G = np.array([0.0, 0.146, 0.162, 0.143, 0.195, 0.156, 0.163])

@@ -40,11 +40,11 @@ from theory import (
     official_gih_loss_and_grad,
     official_temperature_trajectory,
 )
-from theory.bayes import bayes_predict_prior
-from theory.copier import copier_attention
-from theory.criterion_estimates import copier_criterion, finite_length_criterion
-from theory.limit import DECIDABLE_Z
-from theory.sequences import sample_sequences_np
+from theory.criterion.estimates import copier_criterion, finite_length_criterion
+from theory.limit.prediction import DECIDABLE_Z
+from theory.predictors.bayes import bayes_predict_prior
+from theory.predictors.copier import copier_attention
+from theory.sources.sequences import sample_sequences_np
 
 AUTOGRAD_ATOL = 1e-10
 """Closed-form official-loss gradient vs torch autograd, float64: round-off only."""

@@ -15,7 +15,7 @@ from numerics.models.full import FullInductionHeadModel, TrainableModel
 from numerics.models.inputs import prepare_inputs
 from numerics.models.simplified import InductionHeadModel
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError, ModelSpec
-from theory.predictors import LOSS_FLOOR
+from theory.predictors.reference import LOSS_FLOOR
 
 EXACT_ATOL = 1e-10
 """Reductions that hold as identities, compared in float64: only round-off remains (seen ~1e-15)."""

@@ -33,7 +33,7 @@ from numerics.training.history import History
 from numerics.training.reports import distances, effective_sets, settled_index
 from numerics.verify.evaluation import best_gih_view, fitted_temperatures
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
-from theory.predictors import gih_predict, optimal_temperature, prediction_loss
+from theory.predictors.reference import gih_predict, optimal_temperature, prediction_loss
 
 N, L, STEPS = 40, 12, 5
 """Tiny runs: n = 40 sequences, L = 12, 5 steps per stage (a fraction of a second)."""

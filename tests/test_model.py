@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import numerics
 import theory.predictors
+import theory.predictors.reference
 from numerics.models.inputs import prepare_inputs
 from numerics.models.reference import dense_forward, dense_loss
 from numerics.models.simplified import LOSS_FLOOR, InductionHeadModel
@@ -237,4 +238,4 @@ def test_accepted_spellings_of_sizes_dtypes_devices_and_temperatures():
 
 
 def test_one_loss_floor_shared_with_theory():
-    assert LOSS_FLOOR is theory.predictors.LOSS_FLOOR and numerics.LOSS_FLOOR is LOSS_FLOOR
+    assert LOSS_FLOOR is theory.predictors.reference.LOSS_FLOOR and numerics.LOSS_FLOOR is LOSS_FLOOR

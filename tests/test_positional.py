@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theory.errors import InductionHeadsError
-from theory.positional import (
+from theory.predictors.positional import (
     ADDITIVE_SMOOTHING,
     bayes_predict_positions,
     first_valid_position,
@@ -20,9 +20,9 @@ from theory.positional import (
     unigram_predict_positions,
     valid_positions,
 )
-from theory.predictors import bayes_predict, gih_predict, oracle_predict
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE
+from theory.predictors.reference import bayes_predict, gih_predict, oracle_predict
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE
 
 MATCH_ATOL = 1e-12
 """Counts-based and softmax-based predictions do the same float64 sums in another order."""

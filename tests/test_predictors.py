@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theory.errors import InductionHeadsError
-from theory.predictors import (
+from theory.predictors.reference import (
     LOSS_FLOOR,
     bayes_predict,
     context_similarity,
@@ -20,8 +20,8 @@ from theory.predictors import (
     per_sequence_loss,
     prediction_loss,
 )
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE
 
 SUM_ATOL = 1e-12
 """Rows are normalised by one division in float64: off from 1 by a few ulps."""

@@ -35,10 +35,10 @@ from theory import (
     gih_predict,
     predict_limit,
 )
-from theory.bayes import bayes_predict_prior
-from theory.positional import gih_predict_positions
-from theory.predictors import prediction_loss
-from theory.probabilities import check_probabilities
+from theory.predictors.bayes import bayes_predict_prior
+from theory.predictors.positional import gih_predict_positions
+from theory.predictors.probabilities import check_probabilities
+from theory.predictors.reference import prediction_loss
 
 N, L, D = 300, 60, PAPER_SOURCE.vocab_size
 

@@ -26,7 +26,7 @@ from proofs import (
 from proofs.__main__ import format_table, main
 from proofs._result import LemmaResult, nonnegative_certificate
 from theory import InductionHeadsError, gih_loss_and_grad, gih_predict
-from theory.predictors import context_similarity
+from theory.predictors.reference import context_similarity
 
 FLOAT_RTOL = 1e-9
 """Closed form vs an independent float64 evaluation of the same quantity: round-off only."""

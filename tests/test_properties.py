@@ -4,7 +4,7 @@ For every case the prediction ``theory.predict_limit`` is computed (adaptive Mon
 16x its first sample), the transformer is trained stage-wise (the default schedule with longer
 selector and copier stages, :data:`STAGE_STEPS`), and checks 1–5 of ``numerics.verify.job``
 must pass against the set theory says this run reaches (``VerifyReport.target``,
-:mod:`numerics.verify.target`): the selector on it, its copier heads on their offsets, the
+:mod:`theory.limit.target`): the selector on it, its copier heads on their offsets, the
 other heads near their init, ``a`` grown with the loss non-increasing, and the trained model
 close to the generalized induction head with that set at the trained ``a``. (Where that set is
 not ``S*``, stage 1 having followed a soft initial copier, check 2 also asks the heads outside
@@ -13,7 +13,7 @@ asserted: :data:`OFF_S_STAR_CHECKS`.) That set is ``S*``
 when the initial copier is close enough to exact; theory's criterion at the spec's initial
 copier (``LimitPrediction.stage1_set``) says when it is not; and where the population ranking
 is too close for the ``n`` training sequences to resolve, theory's replicator on the training
-sample itself (:func:`theory.training_sample.stage1_on_sample`) decides. Where no set wins
+sample itself (:func:`theory.criterion.training_sample.stage1_on_sample`) decides. Where no set wins
 within stage 1 even on the training sample, that replicator still predicts the split selector,
 and the property asserts the trained ``c̃`` against it (:data:`SPLIT_ATOL`). None of these looks
 at a torch model. A case is discarded only when its schedule has no selector stage to predict;
@@ -121,8 +121,8 @@ def describe(case: Case, report: VerifyReport) -> str:
     """The case and its failed checks, predicted against measured, for a failure message."""
     p = report.prediction
     lines = [f"source {case.source.to_dict()}", f"model {case.spec.to_dict()}, seed {case.seed}",
-             f"predicted S* = {p.selected_set} (runner-up {p.runner_up}, margin "
-             f"{p.margin_se:.1f} SE), learned {report.learned['selected_set']}"]
+             f"predicted S* = {p.selected_set} (runner-up {p.exact.runner_up}, margin "
+             f"{p.exact.margin_se:.1f} SE), learned {report.learned['selected_set']}"]
     lines += [f"{c.name}: predicted {c.predicted}, measured {c.measured}, tolerance "
               f"{c.tolerance} ({c.note})" for c in report.checks
               if c.name in THEOREM_CHECKS and not c.passed]
@@ -136,11 +136,11 @@ def _log(request: pytest.FixtureRequest, mode: str, case: Case, report: VerifyRe
            "model": case.spec.to_dict(),
            "predicted": list(report.prediction.selected_set),
            "learned": list(report.learned["selected_set"]),
-           "decidable": bool(report.prediction.decidable), "seconds": float(report.seconds),
+           "decidable": bool(report.prediction.exact.decidable), "seconds": float(report.seconds),
            "checks": {c.name: bool(c.passed) for c in report.checks},
            "target": list(report.target["set"]), "basis": report.target["basis"],
            "stratum": stratum_of(case).label(),
-           "samples": int(report.prediction.samples)}
+           "samples": int(report.prediction.exact.samples)}
     request.node.user_properties.append((CASE_PROPERTY, row))
     report_case(row)
 

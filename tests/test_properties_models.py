@@ -59,7 +59,7 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
     row = {"mode": mode, "outcome": f"{mode} {'same S*' if learned == predicted else 'other set'}",
            "source": case.source.to_dict(), "model": case.spec.to_dict(),
            "predicted": predicted, "learned": learned,
-           "decidable": bool(report.prediction.decidable), "seconds": float(report.seconds),
+           "decidable": bool(report.prediction.exact.decidable), "seconds": float(report.seconds),
            "checks": {c.name: bool(c.passed) for c in report.checks},
            "parents": list(case.source.parents),
            "effective_margin_se": report.learned.get("effective_margin_se"),
@@ -71,7 +71,7 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
 def _describe(case: Case, report: VerifyReport) -> str:
     p = report.prediction
     return (f"source {case.source.to_dict()}, model {case.spec.to_dict()}, seed {case.seed}: "
-            f"predicted S* = {head_set_label(p.selected_set)} (margin {p.margin_se:.1f} SE), "
+            f"predicted S* = {head_set_label(p.selected_set)} (margin {p.exact.margin_se:.1f} SE), "
             f"effective set {head_set_label(report.learned['effective_set'])}, held-out loss "
             f"{report.losses['model']:.4f}, best GIH {report.losses['best_gih']['best']:.4f}")
 

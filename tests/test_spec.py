@@ -1,4 +1,4 @@
-"""Tests of ``theory.spec`` (JSON formats, validation, head sets) and ``theory.kernels`` (numpy priors)."""
+"""Tests of ``theory.sources.spec`` (JSON formats, validation, head sets) and ``theory.sources.kernels`` (numpy priors)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-import theory.spec as spec_module
+import theory.sources.spec as spec_module
 from theory.errors import InductionHeadsError
-from theory.kernels import expand_component, mean_kernel, sample_kernels
-from theory.spec import (
+from theory.sources.kernels import expand_component, mean_kernel, sample_kernels
+from theory.sources.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
     Dirichlet,
@@ -48,7 +48,7 @@ def _raises(expected: str, received: str):
 
 
 def _docstring_sources() -> list[dict]:
-    """The JSON objects written after ``JSON format of a source::`` in ``theory.spec``'s docstring."""
+    """The JSON objects written after ``JSON format of a source::`` in ``theory.sources.spec``'s docstring."""
     text = spec_module.__doc__.split("JSON format of a source::", 1)[1]
     decoder, objects, pos = json.JSONDecoder(), [], 0
     while True:

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from theory import sizes
 from theory.errors import InductionHeadsError
-from theory.kernels import sample_kernels
-from theory.sequences import sample_sequences_np
-from theory.spec import Dirichlet, Fixed, Source
-from theory.stationary import SOLVE_COND_MAX, marginal, transition_matrix, window_law
-from theory.stationary_exact import window_law_exact
+from theory.sources.kernels import sample_kernels
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import Dirichlet, Fixed, Source
+from theory.sources.stationary import SOLVE_COND_MAX, marginal, transition_matrix, window_law
+from theory.sources.stationary_exact import window_law_exact
 
 EXACT_VS_FLOAT_ATOL = 1e-12
 """float64 solve of at most 27 states vs exact Rationals: round-off only."""

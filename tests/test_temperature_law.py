@@ -1,10 +1,10 @@
 """The law of the finite-L optimal temperature a*(L) and the prediction of the trained a.
 
-The law (:func:`theory.temperature.optimal_temperature_law`) is computed from the source's
+The law (:func:`theory.dynamics.temperature.optimal_temperature_law`) is computed from the source's
 kernels and stationary laws only; it is checked against the a*(L) measured on sampled
-sequences (:func:`theory.temperature.expected_optimal_temperature`), on the paper's source and
+sequences (:func:`theory.dynamics.temperature.expected_optimal_temperature`), on the paper's source and
 on a fast-mixing one, and its slope in L against log 2 per doubling. The stage-3 prediction
-(:func:`theory.temperature.predict_trained_temperature`) is checked against torch's optimizers
+(:func:`theory.dynamics.temperature.predict_trained_temperature`) is checked against torch's optimizers
 on the GIH loss and against the temperature a stage-wise training run reaches.
 """
 
@@ -20,12 +20,7 @@ from scipy.stats import poisson
 
 from numerics import InductionHeadModel
 from numerics.training import StageConfig, TrainConfig, default_config, train
-from theory.errors import InductionHeadsError
-from theory.predictors import LOSS_FLOOR, context_similarity, gih_objective, optimal_temperature
-from theory.priors import Dirichlet
-from theory.sequences import sample_sequences_np
-from theory.spec import PAPER_SOURCE, ModelSpec, Source
-from theory.temperature import (
+from theory.dynamics.temperature import (
     PSEUDO_COUNT_RANGE,
     count_loss_and_grad,
     expected_optimal_temperature,
@@ -34,6 +29,16 @@ from theory.temperature import (
     optimal_temperature_law,
     predict_trained_temperature,
 )
+from theory.errors import InductionHeadsError
+from theory.predictors.reference import (
+    LOSS_FLOOR,
+    context_similarity,
+    gih_objective,
+    optimal_temperature,
+)
+from theory.sources.priors import Dirichlet
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source
 
 FAST_MIXING = Source(3, (1, 2), Dirichlet(1.0))
 """The second source of the law's check: uniform Dirichlet rows, S* = (1, 2) (G = 0.061 against

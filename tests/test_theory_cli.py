@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from theory.spec import Mixture, MixtureComponent, Source
+from theory.sources.spec import Mixture, MixtureComponent, Source
 
-REQUIRED_KEYS = ("selected_set", "criterion", "stderr", "margin", "copier")
+REQUIRED_KEYS = ("selected_set", "exact", "asymptotic", "initial", "copier")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def test_cli_default_source_writes_json(tmp_path: Path) -> None:
     assert not missing, f"JSON lacks {missing}"
     assert data["selected_set"] == [1, 2]
     assert data["copier"] == [1, 2, "untouched"]
-    assert len(data["criterion"]) == len(data["stderr"]) == 7
+    assert len(data["exact"]["values"]) == len(data["exact"]["stderr"]) == 7
     assert data["seed"] == 1 and data["seq_len"] == 60
 
 

@@ -3,7 +3,7 @@
 - The finite-length criterion G_L(S) (theory, counting formula in numpy) equals the autograd
   ``-∂loss/∂a`` at ``a = 0`` of the numerics model built at the exact copier with ``c̃`` one-hot on S,
   on the same sequences (docs/theory.md §3's derivation before its L → ∞ limit).
-- The GIH predictor of ``theory.predictors`` equals the limiting model's output at the same ``a``.
+- The GIH predictor of ``theory.predictors.reference`` equals the limiting model's output at the same ``a``.
 - The numpy and torch samplers draw the same law (pooled transition frequencies).
 """
 
@@ -15,9 +15,9 @@ import torch
 
 from numerics import InductionHeadModel, sample_sequences
 from theory import PAPER_SOURCE, Dirichlet, ModelSpec, Source, head_sets
-from theory.criterion_estimates import stage1_signal
-from theory.predictors import gih_predict
-from theory.sequences import sample_sequences_np
+from theory.criterion.estimates import stage1_signal
+from theory.predictors.reference import gih_predict
+from theory.sources.sequences import sample_sequences_np
 
 AUTOGRAD_ATOL = 1e-10
 """Counting formula vs autograd in float64: both exact up to round-off (seen ~1e-16)."""

@@ -1,4 +1,4 @@
-"""`theory.threshold`: the initial copier mass above which stage 1 selects ``S*``."""
+"""`theory.criterion.threshold`: the initial copier mass above which stage 1 selects ``S*``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from theory import Dirichlet, InductionHeadsError, ModelSpec, Source, predict_limit
-from theory.copier import copier_attention, exact_attention
-from theory.threshold import mass_attention, stage1_mass_threshold
+from theory.criterion.threshold import mass_attention, stage1_mass_threshold
+from theory.predictors.copier import copier_attention, exact_attention
 
 ROW_ATOL = 1e-12
 """Attention rows are built from a mass and an even split: float64 round-off only."""
@@ -42,10 +42,10 @@ def test_the_scan_agrees_with_the_prediction_at_the_spec_initialisation() -> Non
                                   masses=(mass,), rng=np.random.default_rng(1))
     limit = predict_limit(SHARP_SOURCE, SHARP_SPEC, seq_len=100, samples=600,
                           rng=np.random.default_rng(2))
-    assert found.stage1_sets[0] == limit.stage1_set, (
+    assert found.stage1_sets[0] == limit.initial.best, (
         f"scan at the init mass {mass:.3f}: {found.stage1_sets[0]}, predict_limit "
-        f"{limit.stage1_set}")
-    assert found.margins_se[0] > 3 and limit.stage1_decidable
+        f"{limit.initial.best}")
+    assert found.margins_se[0] > 3 and limit.initial.decidable
 
 
 def test_threshold_is_none_when_even_the_sharpest_mass_differs() -> None:

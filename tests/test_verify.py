@@ -29,8 +29,8 @@ from theory import (
     head_set_label,
     predict_limit,
 )
-from theory.bayes import bayes_predict_prior
-from theory.predictors import prediction_loss
+from theory.predictors.bayes import bayes_predict_prior
+from theory.predictors.reference import prediction_loss
 
 SMALL = {"seq_len": 60, "sequences": 600, "heldout": 400, "prediction_samples": 600,
          "device": "cpu"}

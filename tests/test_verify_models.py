@@ -34,8 +34,8 @@ from theory import (
     head_set_label,
     predict_limit,
 )
-from theory.bayes import bayes_predict_prior
-from theory.predictors import gih_predict, prediction_loss
+from theory.predictors.bayes import bayes_predict_prior
+from theory.predictors.reference import gih_predict, prediction_loss
 
 TINY = {"seq_len": 30, "sequences": 200, "heldout": 100, "prediction_samples": 200,
         "device": "cpu", "probe_sequences": 50}

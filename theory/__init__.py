@@ -1,62 +1,72 @@
 """theory: closed forms of the limiting model (sympy, numpy, scipy; never torch).
 
+Sub-packages by concept, in layers: a module imports only from its own layer or lower ones, so
+there are no import cycles and a lower layer never needs a higher one.
+
+0. The floor (plain modules): ``errors`` (InductionHeadsError, ``require``), ``validation``
+   (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits).
+1. ``theory.sources``: priors, the source and model specs, kernels, sequences, stationary laws.
+2. ``theory.predictors``: probability checks, reference predictors, per-position predictors,
+   Bayes predictives, TF's copier at a given attention.
+3. ``theory.criterion``: the selection criterion per kernel, phase boundaries, Monte Carlo
+   estimates, stage 1 on a training sample, the initial copier mass threshold.
+4. ``theory.dynamics``: reduced dynamics, the official code's loss, the optimal temperature.
+5. ``theory.limit``: rankings, the predicted limit, the set a training run must reach.
+
 Public API (everything listed in ``__all__``), by module:
 
-Specs shared with ``numerics`` (``spec``, priors in ``priors``, errors in ``errors``):
+Specs shared with ``numerics`` (``sources.spec``, priors in ``sources.priors``, errors in
+``errors``):
     Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
     PAPER_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
     head_set_label, parse_head_set_label.
-Kernels and sequences (numpy; ``kernels``, ``sequences``):
+Kernels and sequences (numpy; ``sources.kernels``, ``sources.sequences``):
     sample_kernels, mean_kernel, sample_sequences_np.
-Stationary laws (float ``stationary``, exact/symbolic ``stationary_exact``):
+Stationary laws (float ``sources.stationary``, exact/symbolic ``sources.stationary_exact``):
     window_law, marginal; window_law_exact.
-Selection criterion (docs/theory.md §3; per kernel ``criterion``, estimates ``criterion_estimates``):
+Selection criterion (docs/theory.md §3; per kernel ``criterion.values``, estimates
+``criterion.estimates``):
     modified_chi2, chi2_mutual_information (+ ``_exact``), symbolic_criterion, criterion_values;
     CriterionEstimate, expected_criterion, stage1_signal, finite_length_criterion,
     copier_criterion, sample_until_decided (adaptive Monte Carlo).
-Phase boundaries of one-parameter kernel families (``boundaries``, sympy):
+Phase boundaries of one-parameter kernel families (``criterion.families``,
+``criterion.boundaries``, sympy):
     KernelFamily, family_criteria, phase_boundaries, phase_diagram, ranking_at, certified_sign,
     first_order_binary_gaps, Boundary, Phase; BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY.
-The copier at a given attention (``copier``; the initial copier of stage 1, §3.7):
+The copier at a given attention (``predictors.copier``; the initial copier of stage 1, §3.7):
     copier_attention, exact_attention, head_similarity, soft_context_similarity; the initial
-    copier mass above which stage 1 selects S* (``threshold``): stage1_mass_threshold,
-    MassThreshold, mass_attention; stage 1 on one training sample (``training_sample``):
-    stage1_on_sample, sample_criterion, sample_curvature, SampleSelection.
-Reference predictors (``predictors``; the exact copier similarity ``context_similarity``):
-    context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss, per_sequence_loss,
-    gih_loss_and_grad, optimal_temperature, LOSS_FLOOR; the Bayes predictive of every prior
-    (``bayes``): bayes_predict_prior, bayes_predict_prior_positions, mixture_bayes_smc,
-    bayes_predict_importance, needs_monte_carlo, MonteCarloPredictive, DEFAULT_PARTICLES.
-Finite-L optimal temperature and stage 3 (``temperature``):
+    copier mass above which stage 1 selects S* (``criterion.threshold``): stage1_mass_threshold,
+    MassThreshold, mass_attention; stage 1 on one training sample
+    (``criterion.training_sample``): stage1_on_sample, sample_criterion, sample_curvature,
+    SampleSelection.
+Reference predictors (``predictors.reference``; the exact copier similarity
+``context_similarity``):
+    context_similarity, gih_predict, bayes_predict, oracle_predict, prediction_loss,
+    per_sequence_loss, gih_loss_and_grad, optimal_temperature, LOSS_FLOOR; the Bayes predictive
+    of every prior (``predictors.bayes``): bayes_predict_prior, bayes_predict_prior_positions,
+    mixture_bayes_smc, bayes_predict_importance, needs_monte_carlo, MonteCarloPredictive,
+    DEFAULT_PARTICLES.
+Finite-L optimal temperature and stage 3 (``dynamics.temperature``):
     optimal_temperature_law, expected_optimal_temperature, TemperatureEstimate,
     predict_trained_temperature.
-Reduced dynamics (``dynamics``; the official code's loss in ``official``):
+Reduced dynamics (``dynamics.replicator``; the official code's loss in ``dynamics.official``):
     replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth,
     growth_coefficient; official_gih_loss_and_grad, official_temperature_trajectory.
-Per-position predictors (``positional``) and probability checks (``probabilities``):
+Per-position predictors (``predictors.positional``) and probability checks
+(``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
     unigram_predict_positions, valid_positions, ADDITIVE_SMOOTHING; check_probabilities.
 Size limits (``sizes``; input checkers live in ``validation``):
     MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GIB, MAX_HEAD_SETS, MAX_EXACT_STATES,
     memory_limit_bytes.
-The limit:
-    predict_limit, LimitPrediction, UNTOUCHED, DECIDABLE_Z.
+The limit (``limit.prediction``, one ranking in ``limit.ranking``):
+    predict_limit, LimitPrediction, Ranking, UNTOUCHED, DECIDABLE_Z; the set a training run
+    must reach (``limit.target``): training_target, target_note, TrainingTarget,
+    SAMPLE_SETTLED, TARGET_BASES.
 """
 
-from theory.bayes import (
-    DEFAULT_PARTICLES,
-    MonteCarloPredictive,
-    bayes_predict_importance,
-    bayes_predict_prior,
-    bayes_predict_prior_positions,
-    mixture_bayes_smc,
-    needs_monte_carlo,
-)
-from theory.boundaries import (
-    BINARY_PARITY_FAMILY,
-    TWO_PARENT_FAMILY,
+from theory.criterion.boundaries import (
     Boundary,
-    KernelFamily,
     Phase,
     certified_sign,
     family_criteria,
@@ -65,21 +75,7 @@ from theory.boundaries import (
     phase_diagram,
     ranking_at,
 )
-from theory.copier import (
-    copier_attention,
-    exact_attention,
-    head_similarity,
-    soft_context_similarity,
-)
-from theory.criterion import (
-    chi2_mutual_information,
-    chi2_mutual_information_exact,
-    criterion_values,
-    modified_chi2,
-    modified_chi2_exact,
-    symbolic_criterion,
-)
-from theory.criterion_estimates import (
+from theory.criterion.estimates import (
     CriterionEstimate,
     copier_criterion,
     expected_criterion,
@@ -87,19 +83,63 @@ from theory.criterion_estimates import (
     sample_until_decided,
     stage1_signal,
 )
-from theory.dynamics import (
+from theory.criterion.families import BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY, KernelFamily
+from theory.criterion.threshold import MassThreshold, mass_attention, stage1_mass_threshold
+from theory.criterion.training_sample import (
+    SampleSelection,
+    sample_criterion,
+    sample_curvature,
+    stage1_on_sample,
+)
+from theory.criterion.values import (
+    chi2_mutual_information,
+    chi2_mutual_information_exact,
+    criterion_values,
+    modified_chi2,
+    modified_chi2_exact,
+    symbolic_criterion,
+)
+from theory.dynamics.official import official_gih_loss_and_grad, official_temperature_trajectory
+from theory.dynamics.replicator import (
     growth_coefficient,
     log_growth,
     replicator_closed_form,
     replicator_trajectory,
     temperature_trajectory,
 )
+from theory.dynamics.temperature import (
+    TemperatureEstimate,
+    expected_optimal_temperature,
+    optimal_temperature_law,
+    predict_trained_temperature,
+)
 from theory.errors import InductionHeadsError
-from theory.kernels import mean_kernel, sample_kernels
-from theory.limit import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
+from theory.limit.prediction import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
+from theory.limit.ranking import Ranking
+from theory.limit.target import (
+    SAMPLE_SETTLED,
+    TARGET_BASES,
+    TrainingTarget,
+    target_note,
+    training_target,
+)
 from theory.notation import head_set_label, parse_head_set_label
-from theory.official import official_gih_loss_and_grad, official_temperature_trajectory
-from theory.positional import (
+from theory.predictors.bayes import (
+    DEFAULT_PARTICLES,
+    MonteCarloPredictive,
+    bayes_predict_importance,
+    bayes_predict_prior,
+    bayes_predict_prior_positions,
+    mixture_bayes_smc,
+    needs_monte_carlo,
+)
+from theory.predictors.copier import (
+    copier_attention,
+    exact_attention,
+    head_similarity,
+    soft_context_similarity,
+)
+from theory.predictors.positional import (
     ADDITIVE_SMOOTHING,
     bayes_predict_positions,
     gih_predict_positions,
@@ -107,7 +147,8 @@ from theory.positional import (
     unigram_predict_positions,
     valid_positions,
 )
-from theory.predictors import (
+from theory.predictors.probabilities import check_probabilities
+from theory.predictors.reference import (
     LOSS_FLOOR,
     bayes_predict,
     context_similarity,
@@ -118,9 +159,6 @@ from theory.predictors import (
     per_sequence_loss,
     prediction_loss,
 )
-from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent
-from theory.probabilities import check_probabilities
-from theory.sequences import sample_sequences_np
 from theory.sizes import (
     DEFAULT_MEMORY_LIMIT_GIB,
     MAX_EXACT_STATES,
@@ -128,24 +166,29 @@ from theory.sizes import (
     MEMORY_LIMIT_ENV,
     memory_limit_bytes,
 )
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, head_sets, load_source
-from theory.stationary import marginal, window_law
-from theory.stationary_exact import window_law_exact
-from theory.temperature import (
-    TemperatureEstimate,
-    expected_optimal_temperature,
-    optimal_temperature_law,
-    predict_trained_temperature,
+from theory.sources.kernels import mean_kernel, sample_kernels
+from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    ModelSpec,
+    Source,
+    head_sets,
+    load_source,
 )
-from theory.threshold import MassThreshold, mass_attention, stage1_mass_threshold
-from theory.training_sample import (
-    SampleSelection,
-    sample_criterion,
-    sample_curvature,
-    stage1_on_sample,
-)
+from theory.sources.stationary import marginal, window_law
+from theory.sources.stationary_exact import window_law_exact
+
+LAYERS = (("errors",), ("validation", "notation", "sizes"), ("sources",), ("predictors",),
+          ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
+"""The layers of the package docstring, lowest first, as module and sub-package names (the
+floor split in two: ``errors`` under the modules that raise it; the command line and the package
+face on top); ``tests/test_layers.py`` reads the import graph
+against them."""
 
 __all__ = [
+    "LAYERS",
     "InductionHeadsError",
     "Source",
     "Dirichlet",
@@ -242,4 +285,10 @@ __all__ = [
     "LimitPrediction",
     "UNTOUCHED",
     "DECIDABLE_Z",
+    "Ranking",
+    "TrainingTarget",
+    "training_target",
+    "target_note",
+    "SAMPLE_SETTLED",
+    "TARGET_BASES",
 ]

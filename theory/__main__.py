@@ -4,7 +4,7 @@ Example::
 
     python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
 
-``--source`` takes a source JSON file (format in :mod:`theory.spec`) and defaults to the paper's
+``--source`` takes a source JSON file (format in :mod:`theory.sources.spec`) and defaults to the paper's
 source (d=3, P=(1,2), Dirichlet(0.1)). Exit status: 0 on success; 2 on bad input, with a one-line
 ``error: ...`` message on stderr and no traceback. Bad input includes unparsable flags, a source
 file that is missing, not UTF-8 or not valid JSON, a negative ``--seed``, and a request over the
@@ -24,9 +24,10 @@ from typing import NoReturn
 import numpy as np
 
 from theory.errors import InductionHeadsError
-from theory.limit import DECIDABLE_Z, LimitPrediction, predict_limit
-from theory.sizes import MEMORY_LIMIT_ENV, require_prediction_fits
-from theory.spec import PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.limit.fits import require_prediction_fits
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.sizes import MEMORY_LIMIT_ENV
+from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
 
 __all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT"]
@@ -91,36 +92,36 @@ def format_prediction(pred: LimitPrediction) -> str:
     """The readable table printed by ``predict`` (one string, lines joined by newlines)."""
     m = pred.model
     if pred.seq_len is None:
-        what = f"G (L -> inf), {pred.samples} kernel sample(s)"
+        what = f"G (L -> inf), {pred.exact.samples} kernel sample(s)"
     else:
-        what = f"G_L at L={pred.seq_len}, {pred.samples} sequences"
+        what = f"G_L at L={pred.seq_len}, {pred.exact.samples} sequences"
     lines = [f"source: {_describe_source(pred.source)}",
              f"model:  H={m.heads}, M={m.window}, D={m.degree}; criterion {what}", ""]
     asym_col = pred.seq_len is not None
-    header = f"{'rank':>4}  {'set':<12}{pred.criterion_kind:>10}  {'± stderr':>10}"
+    header = f"{'rank':>4}  {'set':<12}{pred.exact.kind:>10}  {'± stderr':>10}"
     lines.append(header + (f"  {'G (L->inf)':>11}" if asym_col else ""))
     index = {s: i for i, s in enumerate(pred.sets)}
-    for rank, (s, value, err) in enumerate(pred.ranking(), start=1):
+    for rank, (s, value, err) in enumerate(pred.exact.ordered(), start=1):
         row = f"{rank:>4}  {_fmt_set(s):<12}{value:>10.5f}  {err:>10.5f}"
         if asym_col:
-            row += f"  {pred.asymptotic_criterion[index[s]]:>11.5f}"
+            row += f"  {pred.asymptotic.values[index[s]]:>11.5f}"
         lines.append(row + ("   <- S*" if s == pred.selected_set else ""))
     lines.append("")
     lines.append(f"S* = {_fmt_set(pred.selected_set)}   runner-up "
-                 f"{_fmt_set(pred.runner_up)}   margin = {pred.margin:.5f} "
-                 f"({pred.margin_se:.1f} SE of the difference)")
-    if pred.margin_train_noise is not None:
+                 f"{_fmt_set(pred.exact.runner_up)}   margin = {pred.exact.margin:.5f} "
+                 f"({pred.exact.margin_se:.1f} SE of the difference)")
+    if pred.exact.margin_train_noise is not None:
         lines.append(f"margin in training noise of {pred.train_sequences} sequences: "
-                     f"{pred.margin_train_noise:.1f}")
-    lines.append(f"decidable (>= {DECIDABLE_Z:g} SE): {'yes' if pred.decidable else 'no'}")
+                     f"{pred.exact.margin_train_noise:.1f}")
+    lines.append(f"decidable (>= {DECIDABLE_Z:g} SE): {'yes' if pred.exact.decidable else 'no'}")
     if asym_col:
         agree = "agrees" if pred.agrees_with_asymptotic else "DISAGREES"
-        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic_set)} ({agree})")
-    if pred.stage1_set is not None:
+        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic.best)} ({agree})")
+    if pred.initial is not None:
         same = "agrees" if pred.stage1_premise_holds else "DIFFERS: stage-wise training ends there"
         lines.append(f"stage 1 from the initial copier (argmax G_L at w+={m.w_plus:g}, "
-                     f"w-={m.w_minus:g}) = {_fmt_set(pred.stage1_set)} ({same}; decidable: "
-                     f"{'yes' if pred.stage1_decidable else 'no'})")
+                     f"w-={m.w_minus:g}) = {_fmt_set(pred.initial.best)} ({same}; decidable: "
+                     f"{'yes' if pred.initial.decidable else 'no'})")
     heads = ", ".join(f"head {h}: " + (f"offset {c}" if isinstance(c, int) else str(c))
                       for h, c in enumerate(pred.copier, start=1))
     lines.append(f"copier window: {heads}")

@@ -1,6 +1,6 @@
 """How a head set is written in text: JSON keys, CLI output, figure legends.
 
-A head set ``S`` is a tuple of sorted offsets (``theory.spec.head_sets``). Its one spelling is
+A head set ``S`` is a tuple of sorted offsets (``theory.sources.spec.head_sets``). Its one spelling is
 ``"(1, 2)"``: parentheses around the offsets separated by ``", "``, so ``(1,)`` reads ``"(1)"``
 and the empty set ``"()"``. :func:`parse_head_set_label` reads it back.
 """

@@ -1,7 +1,7 @@
 """Size limits of ``theory``'s dense computations and the memory estimates checked against them.
 
 ``theory`` is dense: a kernel batch is ``(n,) + (d,)*(k+1)`` floats, the stationary window law
-solves one ``d^r x d^r`` system per kernel (:mod:`theory.stationary`), a window law holds ``d^K``
+solves one ``d^r x d^r`` system per kernel (:mod:`theory.sources.stationary`), a window law holds ``d^K``
 entries per kernel, a sequence sample ``n x T`` tokens. Every entry point that allocates such
 arrays first estimates the bytes of the largest arrays it will hold at once (the functions
 below, in Python integers, so astronomically large requests are estimated without overflow) and
@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING
 
 from theory.errors import InductionHeadsError, require
-from theory.priors import Fixed
-
-if TYPE_CHECKING:
-    from theory.spec import ModelSpec, Source
 
 __all__ = [
     "MEMORY_LIMIT_ENV",
@@ -55,7 +50,6 @@ __all__ = [
     "window_law_bytes",
     "sequence_bytes",
     "prediction_bytes",
-    "require_prediction_fits",
     "require_head_sets",
     "require_exact_states",
 ]
@@ -103,7 +97,7 @@ similarity, the match indicator, the target hits, the centred similarity and tem
 
 COPIER_HEAD_ARRAYS = 5
 """``(n, L+1)`` float64 arrays held per head while the similarities at a copier attention are
-computed (:func:`theory.copier.head_similarity`: inner products, squared norms, a contraction,
+computed (:func:`theory.predictors.copier.head_similarity`: inner products, squared norms, a contraction,
 the ratio and its transposed copy)."""
 
 COPIER_OFFSET_ARRAYS = 2
@@ -175,7 +169,7 @@ def kernel_bytes(n: int, d: int, k: int) -> int:
 
 
 def kernel_sampling_bytes(n: int, d: int, k: int) -> int:
-    """Peak bytes of drawing ``n`` kernels (:func:`theory.kernels.sample_kernels`)."""
+    """Peak bytes of drawing ``n`` kernels (:func:`theory.sources.kernels.sample_kernels`)."""
     return math.ceil(KERNEL_SAMPLING_COPIES * kernel_bytes(n, d, k))
 
 
@@ -191,7 +185,7 @@ def solve_chunk(n: int, d: int, r: int) -> int:
 
 
 def window_law_bytes(n: int, d: int, r: int, window: int) -> int:
-    """Peak bytes of :func:`theory.stationary.window_law` for ``n`` kernels (beyond its input).
+    """Peak bytes of :func:`theory.sources.stationary.window_law` for ``n`` kernels (beyond its input).
 
     One chunk of solves (:func:`solve_chunk` kernels), the ``(n, d^r)`` r-window laws and
     :data:`LAW_COPIES` arrays of ``n d^K`` entries while the law is extended to ``K = window``.
@@ -203,7 +197,7 @@ def window_law_bytes(n: int, d: int, r: int, window: int) -> int:
 
 def sequence_bytes(n: int, d: int, k: int, r: int, total: int, length: int, *,
                    stationary_start: bool) -> int:
-    """Peak bytes of :func:`theory.sequences.sample_sequences_np`.
+    """Peak bytes of :func:`theory.sources.sequences.sample_sequences_np`.
 
     Args:
         n: sequences.
@@ -226,7 +220,7 @@ def sequence_bytes(n: int, d: int, k: int, r: int, total: int, length: int, *,
 
 def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: int,
                      seq_len: int | None, *, fixed: bool, window: int | None = None) -> int:
-    """Peak bytes of predicting the limit (:func:`theory.limit.predict_limit`).
+    """Peak bytes of predicting the limit (:func:`theory.limit.prediction.predict_limit`).
 
     The ``G`` stage draws ``samples`` kernels (one for a Fixed prior), floors a copy, and solves
     window laws of ``K = max(H, r) + 1`` tokens in chunks of ``LAW_CHUNK_ENTRIES // d^K``
@@ -265,28 +259,6 @@ def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: i
     copier = tokens + 3 * samples * n_sets * FLOAT_BYTES + unit * max(
         COPIER_HEAD_ARRAYS * heads + COPIER_OFFSET_ARRAYS * offsets, heads + SIGNAL_ARRAYS)
     return max(g_stage, sampling, signals, copier)
-
-
-def require_prediction_fits(source: Source, spec: ModelSpec, *, samples: int,
-                            seq_len: int | None) -> None:
-    """Refuse, before any sampling, a limit prediction over the memory limit.
-
-    Args:
-        source: the source (d, P, prior).
-        spec: the model spec (its head sets are already bounded by :data:`MAX_HEAD_SETS`).
-        samples: Monte Carlo kernels / sequences.
-        seq_len: ``L`` or None (the ``L -> ∞`` criterion only).
-
-    Raises:
-        InductionHeadsError: when :func:`prediction_bytes` exceeds the limit.
-    """
-    d, k, r = source.vocab_size, len(source.parents), source.parents[-1]
-    estimate = prediction_bytes(d, k, r, spec.heads, len(spec.sets), samples, seq_len,
-                                fixed=isinstance(source.prior, Fixed), window=spec.window)
-    what = "G" if seq_len is None else f"G_L at L={seq_len}, G and G_L at the initial copier"
-    require_memory(estimate, f"limit prediction ({what}) for d={d}, P={source.parents}, "
-                   f"H={spec.heads}, D={spec.degree} over {samples} samples",
-                   "pass fewer samples")
 
 
 def require_head_sets(heads: int, degree: int) -> int:

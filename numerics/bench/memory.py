@@ -19,7 +19,7 @@ from numerics.models.baseline import baseline_loss
 from numerics.models.inputs import INPUT_FORMS
 from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
 from theory.validation import is_int
 
 __all__ = ["STEP_KINDS", "MemoryPoint", "measure_step_memory", "benchmark_memory"]

@@ -20,7 +20,7 @@ from numerics.training.standard import (
     train_step,
 )
 from theory.errors import require
-from theory.spec import PAPER_SOURCE, Source
+from theory.sources.spec import PAPER_SOURCE, Source
 from theory.validation import is_int
 
 __all__ = ["StandardBenchResult", "benchmark_standard_step"]

@@ -26,7 +26,7 @@ from numerics.models.baseline import baseline_loss
 from numerics.models.reference import dense_loss
 from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source
 from theory.validation import is_int
 
 __all__ = ["BenchResult", "benchmark_step", "ScalingPoint", "benchmark_scaling", "SCALING_TOKENS"]

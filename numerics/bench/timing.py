@@ -11,7 +11,7 @@ import torch
 from numerics.models.inputs import INPUT_FORMS
 from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 from theory.validation import is_int
 
 __all__ = ["WARMUP_SEQUENCES", "clock", "timed", "timed_pair", "step_fn", "check_common",

@@ -150,7 +150,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     from numerics.training.standard import PAPER_SPEC
     from theory.errors import require
-    from theory.spec import PAPER_MODEL
+    from theory.sources.spec import PAPER_MODEL
 
     check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
                       ("standard_repeats", 1, None), ("baseline_repeats", 1, None),

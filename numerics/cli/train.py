@@ -65,7 +65,7 @@ from numerics.training import (
 )
 from numerics.verify.evaluation import floor_hits
 from theory.errors import InductionHeadsError, require
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import is_int
 
 __all__ = ["TRAIN_SIZES", "add_train_parser", "run_train", "format_summary", "TOP_SETS"]

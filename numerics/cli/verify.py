@@ -50,7 +50,7 @@ from numerics.cli.outputs import out_directory
 from numerics.cli.status import EXIT_CHECK_FAILED, EXIT_OK, Parser, guarded
 from numerics.training.kinds import KIND_NAMES, KINDS, get_kind
 from theory.errors import InductionHeadsError
-from theory.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, load_source
+from theory.sources.spec import PAPER_MODEL, PAPER_SOURCE, ModelSpec, load_source
 
 __all__ = ["VERIFY_SIZES", "build_parser", "run"]
 

@@ -7,7 +7,7 @@ the head sets by ``G``, ``G_L`` or ``G_L`` at a spec's initial copier (the set s
 docs/theory.md §3.7) on a ``(w, α)`` grid, with every point's margin in standard errors of the
 paired difference and, for a training-sample size ``n``, in units of that sample's noise; a point
 is decidable by the rule of :func:`theory.predict_limit` (both at least
-:data:`theory.limit.DECIDABLE_Z`). A budget makes the Monte Carlo adaptive: undecided points draw
+:data:`theory.limit.prediction.DECIDABLE_Z`). A budget makes the Monte Carlo adaptive: undecided points draw
 more until they decide or spend it.
 
 **The official run** (docs/theory.md §4): :data:`OFFICIAL_MODEL`, the main-figure
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.copier import copier_attention
-from theory.criterion_estimates import (
+from theory.criterion.estimates import (
     CriterionEstimate,
     copier_criterion,
     expected_criterion,
@@ -32,8 +31,9 @@ from theory.criterion_estimates import (
     sample_until_decided,
 )
 from theory.errors import require
-from theory.limit import DECIDABLE_Z
-from theory.spec import Mixture, MixtureComponent, ModelSpec, Source, head_sets
+from theory.limit.prediction import DECIDABLE_Z
+from theory.predictors.copier import copier_attention
+from theory.sources.spec import Mixture, MixtureComponent, ModelSpec, Source, head_sets
 from theory.validation import as_int, is_real
 
 __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
@@ -76,7 +76,7 @@ class SelectionMap:
     Attributes:
         weights: ``(n_w,)`` second-parent weights ``w``.
         alphas: ``(n_a,)`` concentrations ``α``.
-        sets: the ranked head sets (:func:`theory.spec.head_sets` order).
+        sets: the ranked head sets (:func:`theory.sources.spec.head_sets` order).
         criterion: ``(n_w, n_a, n_sets)`` values of ``G``, ``G_L`` or ``G_L`` at a copier.
         stderr: ``(n_w, n_a, n_sets)`` their Monte Carlo standard errors.
         kind: ``"G"``, ``"G_L"`` (exact copier) or ``"G_L_copier"`` (the initial copier of a
@@ -125,7 +125,7 @@ class SelectionMap:
 
     @property
     def decidable(self) -> np.ndarray:
-        """``(n_w, n_a)`` bool: the library's rule (:data:`theory.limit.DECIDABLE_Z`).
+        """``(n_w, n_a)`` bool: the library's rule (:data:`theory.limit.prediction.DECIDABLE_Z`).
 
         ``margin_se >= DECIDABLE_Z`` and, with a training-sample size, also
         ``margin_train_noise >= DECIDABLE_Z``.
@@ -195,20 +195,20 @@ def predicted_selection_map(weights: Sequence[float], alphas: Sequence[float], *
         weights: second-parent weights ``w`` in (0, 1].
         alphas: concentrations ``α > 0``.
         heads: ``H`` (3 without ``spec``; with one, None or the spec's); the sets are
-            :func:`theory.spec.head_sets` ``(H, D)``.
+            :func:`theory.sources.spec.head_sets` ``(H, D)``.
         degree: ``D`` (2 without ``spec``; with one, None or the spec's).
         vocab_size: ``d``.
         seq_len: ``L`` to rank by the finite-length ``G_L`` (what a training sample of length L
             sees); None for the ``L → ∞`` criterion ``G``.
         samples: kernels (``G``) or sequences (``G_L``) of each point's first draw, >= 2.
         max_samples: adaptive budget per point: a point short of
-            :data:`theory.limit.DECIDABLE_Z` paired SE draws ``samples`` more at a time
-            (:func:`theory.criterion_estimates.sample_until_decided`) up to this many in all;
+            :data:`theory.limit.prediction.DECIDABLE_Z` paired SE draws ``samples`` more at a time
+            (:func:`theory.criterion.estimates.sample_until_decided`) up to this many in all;
             None for a fixed sample of ``samples``.
         train_sequences: training-sample size ``n`` for ``margin_train_noise``; needs
             ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
         spec: the model, for its ``H``, ``D`` and, with ``copier="initial"``, its initial
-            copier attention (:func:`theory.copier.copier_attention`).
+            copier attention (:func:`theory.predictors.copier.copier_attention`).
         copier: ``"exact"`` ranks by ``G`` / ``G_L``; ``"initial"`` by ``G_L`` at the spec's
             initial copier (kind ``"G_L_copier"``), the set stage 1 of training from that
             initialisation reaches (docs/theory.md §3.7); needs ``spec`` and ``seq_len``.

@@ -30,10 +30,10 @@ from numerics.experiments.support import torch_generator
 from numerics.models.simplified import InductionHeadModel
 from numerics.training import PARAMS, History, StageConfig, TrainConfig, default_config, train
 from numerics.verify.evaluation import heldout_losses
+from theory.dynamics.official import official_temperature_trajectory
 from theory.errors import require
-from theory.limit import DECIDABLE_Z
-from theory.official import official_temperature_trajectory
-from theory.spec import PAPER_SOURCE, ModelSpec
+from theory.limit.prediction import DECIDABLE_Z
+from theory.sources.spec import PAPER_SOURCE, ModelSpec
 
 __all__ = ["TrainedMap", "trained_selection_map", "SelectionAgreement", "selection_agreement",
            "selection_map_figure", "OfficialRun", "official_run"]
@@ -232,7 +232,7 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
         steps: full-batch steps (the official run: 50000).
         seed: seeds the CPU generator (the training sample first, then the held-out sample)
             and, as ``np.random.default_rng(seed)``, the numpy generator of the held-out Bayes
-            column's particle filter (:func:`theory.bayes.mixture_bayes_smc`), which is drawn
+            column's particle filter (:func:`theory.predictors.bayes.mixture_bayes_smc`), which is drawn
             from only for a mixture prior of two or more components (the paper's source is
             ``Dirichlet``, scored in closed form).
         ode_sequences: first sequences of the training sample used by the reduced dynamics.

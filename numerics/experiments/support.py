@@ -7,7 +7,7 @@ docs/theory.md §4) live in :mod:`numerics.experiments.runs`.
   ``small`` (the tests), ``default`` (minutes on 2 CPU cores) or ``full`` (research scale):
   :func:`notebook_size`, :func:`by_size`, and :func:`research_size` (``full`` on CUDA).
 - A verification run inline: :func:`report_figures` (:func:`numerics.plots.report_figures`, plus
-  the growth law with :func:`growth_coefficient`, re-exported from :mod:`theory.dynamics`) and
+  the growth law with :func:`growth_coefficient`, re-exported from :mod:`theory.dynamics.replicator`) and
   :func:`curve_gaps` (logged versus predicted curves).
 - Conveniences: :func:`torch_generator`, :func:`model_taps`, :func:`format_table`.
 """
@@ -25,9 +25,9 @@ from numerics.experiments.sizes import by_size, notebook_size, research_size
 from numerics.models.simplified import InductionHeadModel
 from numerics.plots import report_figures as _report_figures
 from numerics.verify.report import VerifyReport
-from theory.dynamics import growth_coefficient, log_growth
+from theory.dynamics.replicator import growth_coefficient, log_growth
 from theory.errors import require
-from theory.spec import ModelSpec
+from theory.sources.spec import ModelSpec
 from theory.validation import is_int
 
 __all__ = ["notebook_size", "by_size", "research_size", "growth_coefficient", "torch_generator",
@@ -66,7 +66,7 @@ def report_figures(report: VerifyReport, *, kappa: float | None = None) -> dict[
 
     With ``kappa > 0`` and a stage training ``a`` alone, the temperature figure also shows the
     growth law ``a = log(e^{a_0} + κ·lr·(step - step_0))`` from that stage's start
-    (:func:`theory.dynamics.log_growth`).
+    (:func:`theory.dynamics.replicator.log_growth`).
     """
     require(isinstance(report, VerifyReport), "report", "a VerifyReport", type(report).__name__)
     data = report.to_dict()

@@ -10,7 +10,7 @@ sequences, the columns :data:`PREDICTORS`:
     gih_trained_a  the generalized induction head on the learned set at the model's own ``a``,
     gih_inf        the GIH at ``a = ∞`` (the predicted limit),
     bayes          the posterior predictive of the test source's prior
-                   (:func:`theory.bayes.bayes_predict_prior`; for a mixture of two or more
+                   (:func:`theory.predictors.bayes.bayes_predict_prior`; for a mixture of two or more
                    components a particle-filter estimate drawn with ``rng``, None without it),
     oracle         ``π(·|z*)`` of each sequence's own kernel (a lower bound).
 """
@@ -28,7 +28,7 @@ from numerics.data import sample_sequences
 from numerics.models.simplified import InductionHeadModel
 from numerics.verify.evaluation import heldout_losses
 from theory.errors import require
-from theory.spec import Source
+from theory.sources.spec import Source
 
 __all__ = ["PREDICTORS", "with_vocab", "TransferRow", "generalization_sweep"]
 

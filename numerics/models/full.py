@@ -40,8 +40,8 @@ from torch import nn
 
 from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
-from theory.predictors import LOSS_FLOOR
-from theory.spec import ModelSpec
+from theory.predictors.reference import LOSS_FLOOR
+from theory.sources.spec import ModelSpec
 from theory.validation import is_int
 
 __all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP"]

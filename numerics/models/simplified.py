@@ -63,8 +63,8 @@ from numerics.models.patterns import (
 )
 from numerics.models.vectors import VectorInputs, vector_head_similarity
 from theory.errors import require
-from theory.predictors import LOSS_FLOOR
-from theory.spec import ModelSpec
+from theory.predictors.reference import LOSS_FLOOR
+from theory.sources.spec import ModelSpec
 from theory.validation import is_int, is_real
 
 __all__ = ["InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS"]
@@ -427,7 +427,7 @@ class InductionHeadModel(nn.Module):
         """Mean loss of ŷ (n, d) against targets (n,) in ``0..d-1`` under ``self.loss_kind``.
 
         ``nll`` is ``mean -log max(ŷ(target), LOSS_FLOOR)`` with the floor of
-        :data:`theory.predictors.LOSS_FLOOR` (docs/theory.md §6.2).
+        :data:`theory.predictors.reference.LOSS_FLOOR` (docs/theory.md §6.2).
 
         Raises:
             InductionHeadsError: when the shapes disagree or a target lies outside ``0..d-1``.

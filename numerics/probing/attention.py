@@ -45,7 +45,7 @@ The peak offset is the argmax over ``1..M``; a head that mostly attends to itsel
 ``self_mass``, not in its peak.
 
 Match read-out: the indicator ``I_l = Π_{h∈S} 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}``
-(:func:`theory.predictors.context_similarity`) against the query's attention ``A_l``; per
+(:func:`theory.predictors.reference.context_similarity`) against the query's attention ``A_l``; per
 sequence the Pearson correlation (where both vary) and the mass ``Σ_l A_l I_l``.
 """
 
@@ -60,8 +60,8 @@ import torch
 
 from numerics.probing.report import MatchCorrelation, OffsetProfile
 from theory.errors import InductionHeadsError, require
-from theory.predictors import context_similarity
-from theory.probabilities import PROB_SUM_ATOL, check_probabilities
+from theory.predictors.probabilities import PROB_SUM_ATOL, check_probabilities
+from theory.predictors.reference import context_similarity
 
 __all__ = ["ATTENTION_LAYOUTS", "summarise_attention", "offset_profile", "window_profile",
            "match_correlation"]
@@ -224,7 +224,7 @@ def summarise_attention(entries: Mapping[str, Any], context: np.ndarray, *, wind
     Raises:
         InductionHeadsError: on a non-mapping, an unknown layout, a shape that is not its
             declared layout's or (undeclared) none of the shapes, or rows that are not
-            distributions (via :func:`theory.probabilities.check_probabilities`).
+            distributions (via :func:`theory.predictors.probabilities.check_probabilities`).
     """
     require(isinstance(entries, Mapping), "attention",
             "a mapping name -> array, or a callable returning one", type(entries).__name__)

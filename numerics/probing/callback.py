@@ -29,7 +29,7 @@ from typing import Any
 from numerics.probing.adapters import attention_taps
 from numerics.probing.measure import probe
 from theory.errors import require
-from theory.spec import Source
+from theory.sources.spec import Source
 
 __all__ = ["probe_callback", "next_token_model", "ProbeCallback"]
 

@@ -12,7 +12,7 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
   the mean KL(GIH_{S,a} ‖ model) over ``a ∈ temperature_bounds`` (grid, then bounded Brent; see
   :mod:`numerics.probing.scoring`);
 - ``gih_inf(S)``: the same sets at ``a = ∞`` with ``β`` pseudo-counts per token;
-- ``bayes``: the posterior predictive of the source's prior (:func:`theory.bayes.bayes_predict_prior`:
+- ``bayes``: the posterior predictive of the source's prior (:func:`theory.predictors.bayes.bayes_predict_prior`:
   closed form for Dirichlet, Fixed and one-component mixture priors; for a mixture of two or more
   components a particle-filter estimate, drawn with ``rng`` unless the caller passes it as
   ``bayes``);
@@ -24,7 +24,7 @@ sequence comes with the kernel it was sampled from) from an explicit ``torch.Gen
 passed as ``tokens``. Theory's ``S*`` comes from :func:`theory.predict_limit` at ``seq_len = L``
 (or from a precomputed ``limit``). The per-position table (with ``per_position``) averages over
 the positions ``l = l0..L`` where every scored set and the parents have a context,
-``l0 = max(1, r, max offset of the sets)`` (:mod:`theory.positional`).
+``l0 = max(1, r, max offset of the sets)`` (:mod:`theory.predictors.positional`).
 """
 
 from __future__ import annotations
@@ -41,20 +41,24 @@ from numerics.probing.adapters import call_model, call_once, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.report import ProbeReport, ScoreTable
 from numerics.probing.scoring import score_table
-from theory.bayes import bayes_predict_prior, bayes_predict_prior_positions, needs_monte_carlo
 from theory.errors import InductionHeadsError, require
-from theory.limit import LimitPrediction, predict_limit
+from theory.limit.prediction import LimitPrediction, predict_limit
 from theory.notation import head_set_label
-from theory.positional import (
+from theory.predictors.bayes import (
+    bayes_predict_prior,
+    bayes_predict_prior_positions,
+    needs_monte_carlo,
+)
+from theory.predictors.positional import (
     ADDITIVE_SMOOTHING,
     last_match_counts,
     match_counts,
     oracle_predict_positions,
     unigram_predict_positions,
 )
-from theory.predictors import oracle_predict
-from theory.probabilities import PROB_SUM_ATOL, check_probabilities
-from theory.spec import ModelSpec, Source, head_sets
+from theory.predictors.probabilities import PROB_SUM_ATOL, check_probabilities
+from theory.predictors.reference import oracle_predict
+from theory.sources.spec import ModelSpec, Source, head_sets
 from theory.validation import is_int, is_real
 
 __all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe", "score_query"]
@@ -249,7 +253,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         limit_samples: Monte Carlo samples of that prediction.
         sets: head sets to score instead of ``head_sets(M, D)``.
         temperature_bounds: ``(lo, hi)`` of the temperature fit.
-        smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.positional.
+        smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.predictors.positional.
             ADDITIVE_SMOOTHING`).
         inputs: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
             (:mod:`numerics.probing.adapters`).
@@ -269,7 +273,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     Raises:
         InductionHeadsError: on bad arguments, tokens outside the vocabulary or of the wrong
             shape, or outputs that are not probabilities of the expected shape
-            (:func:`theory.probabilities.check_probabilities`).
+            (:func:`theory.predictors.probabilities.check_probabilities`).
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     spec = _resolve_spec(spec, window, degree, heads)
@@ -328,7 +332,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     return ProbeReport(source=source, spec=spec, sequences=count, seq_len=L, sets=set_list,
                        smoothing=float(smoothing), temperature_bounds=bounds, last=last,
                        positions=positions, selected_set=lim.selected_set,
-                       selected_decidable=lim.decidable, parents=parents, absent=tuple(absent),
+                       selected_decidable=lim.exact.decidable, parents=parents,
+                       absent=tuple(absent),
                        offsets=offsets, matches=matches)
 
 
@@ -382,7 +387,7 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
 
     def check(out: np.ndarray, m: int, what: str) -> np.ndarray:
         """Shape (m, L, d) in full; values only at the scored positions (rows before may be
-        anything, e.g. the NaN rows of theory.positional)."""
+        anything, e.g. the NaN rows of theory.predictors.positional)."""
         what = what.replace("model output", "per-position output")
         require(out.shape == (m, L, d), what,
                 f"shape (n={m}, L={L}, d={d}): row l-1 predicts x_(l+1)", out.shape)

@@ -21,7 +21,7 @@ from typing import Any
 
 from numerics.io import from_json_float, to_json
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
            "ProbeReport"]

@@ -16,7 +16,7 @@ Temperature fit. For a head set ``S`` the GIH's temperature is the minimiser of 
 included), then refined by bounded Brent between the neighbours of the best grid point; the
 better of the grid point and the Brent point is kept. The grid guards against the local minima
 a single Brent search could settle in; each evaluation reuses the set's counts
-(:func:`theory.positional.gih_from_counts`), so the fit costs O(n·P·d) per point.
+(:func:`theory.predictors.positional.gih_from_counts`), so the fit costs O(n·P·d) per point.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from scipy.optimize import minimize_scalar
 
 from numerics.probing.report import EffectiveSet, Score, ScoreTable
 from theory.notation import head_set_label
-from theory.positional import gih_from_counts
-from theory.predictors import LOSS_FLOOR, TEMPERATURE_XATOL, per_sequence_loss
+from theory.predictors.positional import gih_from_counts
+from theory.predictors.reference import LOSS_FLOOR, TEMPERATURE_XATOL, per_sequence_loss
 
 __all__ = ["KL_FLOOR", "KL_TIE_ATOL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
            "score_table", "target_losses"]
@@ -89,7 +89,7 @@ def fit_temperature(matched: np.ndarray, seen: np.ndarray, model: np.ndarray,
     lo, hi = bounds
     log_model = np.log(np.maximum(model, KL_FLOOR))  # (n, P, d)
     any_match = matched.sum(axis=-1, keepdims=True) > 0  # (n, P, 1)
-    # the weights W of theory.positional.gih_from_counts: base + e^{-a} rest
+    # the weights W of theory.predictors.positional.gih_from_counts: base + e^{-a} rest
     base = np.where(any_match, matched, seen)  # (n, P, d)
     rest = np.where(any_match, seen - matched, 0.0)  # (n, P, d)
 

@@ -97,7 +97,7 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
     from numerics.sweep.table import error_row, report_row
     from numerics.training.kinds import get_kind
     from numerics.verify.job import verify_case
-    from theory.spec import ModelSpec, Source
+    from theory.sources.spec import ModelSpec, Source
 
     config = json.loads(config_json)
     previous = torch.get_num_threads()

@@ -50,7 +50,7 @@ import numpy as np
 from numerics.training.config import MODES
 from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source, load_source
+from theory.sources.spec import ModelSpec, Source, load_source
 from theory.validation import as_int, check_keys, is_real
 
 try:  # stdlib from Python 3.11

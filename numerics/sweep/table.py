@@ -95,9 +95,10 @@ def report_row(case_id: str, config: Mapping[str, Any], config_json: str, report
     pred, target, losses = report.prediction, report.target or {}, report.losses
     row = {
         **_case_fields(case_id, config, config_json),
-        "selected_set": format_head_set(pred.selected_set), "decidable": str(bool(pred.decidable)),
-        "margin_se": _number(pred.margin_se), "samples": str(int(pred.samples)),
-        "stage1_set": format_head_set(pred.stage1_set),
+        "selected_set": format_head_set(pred.selected_set),
+        "decidable": str(bool(pred.exact.decidable)),
+        "margin_se": _number(pred.exact.margin_se), "samples": str(int(pred.exact.samples)),
+        "stage1_set": format_head_set(None if pred.initial is None else pred.initial.best),
         "target_set": format_head_set(target.get("set")), "target_basis": target.get("basis", ""),
         "learned_selected_set": format_head_set(report.learned["selected_set"]),
         "agrees": str(tuple(report.learned["selected_set"]) == tuple(pred.selected_set)),

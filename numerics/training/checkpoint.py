@@ -34,7 +34,7 @@ from numerics.io import save_torch_atomic
 from numerics.training.config import DTYPES, StageConfig, TrainConfig, log_steps
 from numerics.training.history import History, HistoryRecord
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec, Source
+from theory.sources.spec import ModelSpec, Source
 from theory.validation import is_int
 
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",

@@ -58,7 +58,7 @@ from numerics.training.standard.loop import (
 )
 from numerics.training.standard.settings import default_architecture, standard_config
 from theory.errors import InductionHeadsError, require
-from theory.spec import ModelSpec
+from theory.sources.spec import ModelSpec
 
 __all__ = ["ModelKind", "KINDS", "KIND_NAMES", "get_kind", "kind_of", "default_config", "train",
            "resume", "load_model", "load_checkpoint", "validate_checkpoint", "checkpoint_kind"]

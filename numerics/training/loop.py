@@ -83,7 +83,7 @@ from numerics.training.config import DTYPES, PARAMS, StageConfig, TrainConfig, l
 from numerics.training.history import History, HistoryRecord, TrainResult
 from numerics.training.reports import as_report, check_callback
 from theory.errors import require
-from theory.spec import Source
+from theory.sources.spec import Source
 from theory.validation import is_int
 
 __all__ = ["Callback", "train_schedule", "continue_schedule", "EXPLOSION_NATS"]

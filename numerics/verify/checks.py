@@ -30,7 +30,7 @@ from numerics.io import to_json
 from numerics.training.checkpoint import History
 from numerics.training.config import TrainConfig
 from theory.errors import require
-from theory.limit import DECIDABLE_Z, LimitPrediction
+from theory.limit.prediction import DECIDABLE_Z, LimitPrediction
 from theory.notation import head_set_label
 
 __all__ = ["SELECTOR_MIN", "COPIER_MIN", "UNTOUCHED_ATOL", "A_GROWTH_MIN", "LOSS_RISE_ATOL",
@@ -251,11 +251,11 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
     if mode == "joint":
         notes.append("joint training is outside the theorem (which covers stage-wise training): "
                      "heads outside S* may move while c̃ is still spread")
-    if not prediction.decidable:
-        noise = prediction.margin_train_noise
+    if not prediction.exact.decidable:
+        noise = prediction.exact.margin_train_noise
         notes.append(
             f"the prediction is not decidable: S* = {head_set_label(prediction.selected_set)} beats "
-            f"{head_set_label(prediction.runner_up)} by {prediction.margin_se:.2f} Monte Carlo standard errors and "
+            f"{head_set_label(prediction.exact.runner_up)} by {prediction.exact.margin_se:.2f} Monte Carlo standard errors and "
             f"{'n/a' if noise is None else f'{noise:.2f}'} training-noise units (needs "
             f">= {DECIDABLE_Z:g} each); the checks still ran")
     if prediction.missing_parents:
@@ -272,7 +272,7 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
                 f"of them, a limit the ranking over head offsets 1..H does not describe")
     if not prediction.agrees_with_asymptotic:
         notes.append(f"at L={prediction.seq_len} S* = {head_set_label(prediction.selected_set)} differs from "
-                     f"the L → ∞ choice {head_set_label(prediction.asymptotic_set)}")
+                     f"the L → ∞ choice {head_set_label(prediction.asymptotic.best)}")
     if init_g is not None and prediction.sets[int(np.argmax(init_g))] != prediction.selected_set:
         notes.append(f"stage 1 sees the initial (soft) copier, under which the best set is "
                      f"{head_set_label(prediction.sets[int(np.argmax(init_g))])}, not S*; the selector may "

@@ -1,6 +1,6 @@
 """Predicted trajectories that the verification overlays on the training history (docs/theory.md §3).
 
-Time units (``theory.dynamics``): gradient flow time is ``t = lr × steps`` of the stage that
+Time units (``theory.dynamics.replicator``): gradient flow time is ``t = lr × steps`` of the stage that
 trains the parameter. Plain full-batch gradient descent with learning rate ``η`` is the Euler
 scheme of that flow, so after ``k`` steps of a stage the flow is at ``t = η k``.
 
@@ -9,7 +9,7 @@ scheme of that flow, so after ``k`` steps of a stage the flow is at ``t = η k``
   initial ``Σ_S C_S²`` (:func:`theory.replicator_closed_form`), for two choices of ``G``:
   ``theory``: the prediction's ``G_L`` (exact copier, the limit the theory ranks with), and
   ``initial copier``: the prediction's ``G_S`` at the spec's initial copier attention
-  (``LimitPrediction.initial_criterion``, :func:`theory.copier_criterion`),
+  (``LimitPrediction.initial.values``, :func:`theory.copier_criterion`),
   ``G_S = E Σ_l 1{x_l = y}(s^S_l - s̄^S)/N_y`` with ``s^S_l = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``
   (the exact ``-∂ℓ/∂(a c̃_S)`` at ``a → 0``), which is what stage 1 actually sees.
 - **Temperature (last stage training a alone).** ``da/dt = -∂ℓ/∂a`` of the GIH on S* on the
@@ -28,7 +28,7 @@ import torch
 
 from numerics.training.checkpoint import History
 from numerics.training.loop import TrainConfig
-from theory.dynamics import replicator_closed_form, temperature_trajectory
+from theory.dynamics.replicator import replicator_closed_form, temperature_trajectory
 
 __all__ = ["CURVE_POINTS", "predicted_curves"]
 

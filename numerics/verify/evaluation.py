@@ -32,12 +32,15 @@ import numpy as np
 import torch
 
 from numerics.probing import ProbeReport, ScoreTable, score_query
-from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
 from theory.notation import head_set_label
-from theory.predictors import LOSS_FLOOR, optimal_temperature
-from theory.probabilities import check_probabilities
-from theory.spec import Source
+from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
+from theory.predictors.probabilities import check_probabilities
+from theory.predictors.reference import (
+    LOSS_FLOOR,
+    optimal_temperature,
+)
+from theory.sources.spec import Source
 from theory.validation import is_int
 
 __all__ = ["EVAL_CHUNK", "LOSS_KEYS", "FITTED_PREFIX", "model_probabilities", "heldout_losses",
@@ -189,7 +192,7 @@ def heldout_losses(model: torch.nn.Module, tokens: torch.Tensor, source: Source,
         a_star: a temperature for the ``gih_a_star`` column (e.g. ``a*(L)`` of the training
             sample), or None.
         rng: numpy generator of the Bayes column's particle filter, used only for a mixture
-            prior of two or more components (:func:`theory.bayes.needs_monte_carlo`); without
+            prior of two or more components (:func:`theory.predictors.bayes.needs_monte_carlo`); without
             it (and without ``bayes``) that column is None.
         bayes: the Bayes predictive ``(n, d)`` of these contexts, already computed; replaces
             the computation and ``rng``.

@@ -12,7 +12,7 @@ against the set theory says the run must reach (:func:`theory.training_target`).
 Randomness: ``np.random.SeedSequence(seed).spawn(5)`` (:func:`case_generators`) gives, in order,
 the numpy generator of the prediction, the torch generator of training, the torch generator of
 the held-out sample, the numpy generator of the Bayes predictive's particle filter
-(:func:`theory.bayes.mixture_bayes_smc`; drawn from only for a mixture prior of two or more
+(:func:`theory.predictors.bayes.mixture_bayes_smc`; drawn from only for a mixture prior of two or more
 components) and the torch generator of initial weights (drawn from only by a kind that draws
 them, the standard transformer); all torch generators live on the CPU. Spawned children depend
 only on their index. The same seed and the same number of CPU threads give the same report on
@@ -22,7 +22,7 @@ The held-out sample (``heldout`` sequences of the training length) scores the mo
 the target set at the trained ``a`` (a kind with a selector), at ``a*(L)`` (minimiser of the GIH
 loss on the run's fixed sample, :func:`theory.optimal_temperature`) and at ``a = ∞``, every head
 set's GIH at its fitted temperature (where the kind's checks read it), the Bayes predictive of
-the prior (:func:`theory.bayes.bayes_predict_prior`; computed once and shared with the per-step
+the prior (:func:`theory.predictors.bayes.bayes_predict_prior`; computed once and shared with the per-step
 probes) and the oracle. The same predictors are also scored on the run's fixed sample
 (``losses_train``: the training sample, or a standard transformer's evaluation batch), the
 sample its logged loss is computed on. The fixed sample keeps no kernels, so its oracle is None.
@@ -59,12 +59,12 @@ from numerics.verify.evaluation import (
 )
 from numerics.verify.report import VerifyReport
 from numerics.verify.suite import CheckContext, run_checks
-from numerics.verify.target import target_note, training_target
-from theory.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.errors import require
-from theory.limit import LimitPrediction, predict_limit
-from theory.predictors import optimal_temperature
-from theory.spec import ModelSpec, Source
+from theory.limit.prediction import LimitPrediction, predict_limit
+from theory.limit.target import target_note, training_target
+from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
+from theory.predictors.reference import optimal_temperature
+from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int
 
 __all__ = ["DEFAULT_SEQ_LEN", "DEFAULT_SEQUENCES", "DEFAULT_HELDOUT",
@@ -83,7 +83,7 @@ DEFAULT_PREDICTION_SAMPLES = 2000
 """Monte Carlo sequences behind the ``G_L`` ranking of :func:`theory.predict_limit`."""
 ASYMPTOTIC_STATES = 128
 """Chains on more than this many ``d^r`` states get fewer kernels for the prediction's ``G``
-(only ``asymptotic_set``, a note of the report, reads it): the stationary solves cost
+(only the asymptotic ranking's best set, a note of the report, reads it): the stationary solves cost
 ``(d^r)^3`` each, about a minute for 2000 kernels at ``d^r = 625`` (docs/results.md §7)."""
 PREDICTION_BUDGET_FACTOR = 16
 """Adaptive Monte Carlo budget of the prediction, in units of ``prediction_samples``: a ranking
@@ -230,7 +230,7 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
                                asymptotic_samples=asymptotic_kernels(source, prediction_samples),
                                train_sequences=n)
     logger.info("predicted S* = %s (decidable: %s)", prediction.selected_set,
-                prediction.decidable)
+                prediction.exact.decidable)
     held, kernels = sample_sequences(source, heldout, L + 1, generator=gens.heldout,
                                      return_kernels=True)  # (n_h, L+1), (n_h,)+(d,)*k+(d,)
     skip_bayes = not bayes and needs_monte_carlo(source)
@@ -247,8 +247,13 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     result = train(net, source, cfg, generator=gens.training, progress=progress,
                    callback=callback)
     history, sample = result.history, result.sample.numpy()                # (n, L+1)
-    target = training_target(prediction, cfg, model_kind.stage1_replicator, spec, sample)
-    target_set = tuple(target["set"])  # the set the checks, a*(L) and the GIH columns use
+    stagewise = getattr(cfg, "mode", None) == "stagewise" and model_kind.stage1_replicator
+    first = next((s for s in cfg.stages if s.params == ("C",)), None) if stagewise else None
+    target = training_target(prediction, stagewise=stagewise,
+                             stage1_lr=None if first is None else first.lr_of("C"),
+                             stage1_steps=None if first is None else first.steps, spec=spec,
+                             tokens=sample)
+    target_set = target.target_set  # the set the checks, a*(L) and the GIH columns use
 
     trained_a = trained_temperature(net)
     a_star = optimal_temperature(sample[:, :-1], sample[:, -1], target_set,
@@ -267,16 +272,14 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     learned = learned_summary(history)
     learned.update(probe_summary(report, model_kind.first_layer_tap, history.reports,
                                  history.steps))
-    context = CheckContext(prediction, history, cfg, target_set, tuple(target["best"]), report,
+    context = CheckContext(prediction, history, cfg, target_set, target.best_set, report,
                            losses, learned, model_kind.first_layer_tap)
     checks = run_checks(model_kind.checks, context)
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
-    stagewise = getattr(cfg, "mode", None) == "stagewise"
-    init_g = (prediction.initial_criterion
-              if stagewise and model_kind.stage1_replicator else None)
+    init_g = prediction.initial.values if stagewise and prediction.initial is not None else None
     # The reduced dynamics are TF's (an l2-normalised, content-free copier).
     curves = predicted_curves(
-        history, cfg, criterion=prediction.criterion, initial_criterion=init_g,
+        history, cfg, criterion=prediction.exact.values, initial_criterion=init_g,
         c_sq_sum=c_sq_sum, selected_set=target_set, tokens=result.sample,
         vocab_size=source.vocab_size) if model_kind.stage1_replicator else {}
     settings = {"model_kind": model_kind.name, "seed": seed, "mode": getattr(cfg, "mode", None),
@@ -295,7 +298,7 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
                         prediction_notes(prediction, getattr(cfg, "mode", "joint"), init_g)
                         + tuple(n for n in (target_note(prediction, target),) if n)
                         + ((BAYES_SKIPPED_NOTE,) if skip_bayes else ()),
-                        curves, losses_train, report.to_dict(), target)
+                        curves, losses_train, report.to_dict(), target.to_dict())
 
 
 def _sample_losses(net: torch.nn.Module, sample: np.ndarray, source: Source, spec: ModelSpec,

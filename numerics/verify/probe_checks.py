@@ -24,7 +24,7 @@ import numpy as np
 from numerics.probing import ProbeReport
 from numerics.verify.checks import Check
 from theory.errors import require
-from theory.limit import LimitPrediction
+from theory.limit.prediction import LimitPrediction
 from theory.notation import head_set_label
 
 __all__ = ["BEST_GIH_MARGIN", "FIRST_LAYER_MIN", "check_effective_set", "check_probe_agreement",

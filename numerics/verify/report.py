@@ -20,7 +20,8 @@ from numerics.training import TrainingHistory, get_kind
 from numerics.verify.checks import Check
 from numerics.verify.evaluation import LOSS_KEYS
 from theory.errors import InductionHeadsError, require
-from theory.limit import LimitPrediction
+from theory.limit.prediction import LimitPrediction
+from theory.limit.ranking import jsonable
 from theory.notation import head_set_label
 
 __all__ = ["REPORT_NAME", "VerifyReport", "write_report", "load_report", "format_report"]
@@ -193,7 +194,12 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
         report: a :class:`VerifyReport` or its :meth:`~VerifyReport.to_dict`.
     """
     data = report.to_dict() if isinstance(report, VerifyReport) else report
-    pred, learned = data["predicted"], data["learned"]
+    prediction, learned = LimitPrediction.from_dict(data["predicted"]), data["learned"]
+    exact, initial = prediction.exact, prediction.initial
+    pred = {"selected_set": list(prediction.selected_set), "runner_up": list(exact.runner_up),
+            "margin_se": jsonable(exact.margin_se), "decidable": exact.decidable,
+            "samples": exact.samples,
+            "stage1_samples": None if initial is None else initial.samples}
     kind = data["config"].get("model_kind", "simplified")
     head = (f"model {kind}: predicted S* = {_fmt(pred['selected_set'])} "
             f"(runner-up {_fmt(pred['runner_up'])}, margin {from_json_float(pred['margin_se']) or 0:.1f} SE, "

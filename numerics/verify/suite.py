@@ -34,7 +34,7 @@ from numerics.verify.probe_checks import (
     check_probe_agreement,
 )
 from theory.errors import require
-from theory.limit import LimitPrediction
+from theory.limit.prediction import LimitPrediction
 
 __all__ = ["CheckContext", "CHECK_FUNCTIONS", "run_checks"]
 

@@ -29,7 +29,7 @@ from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory
 from theory.errors import require
-from theory.spec import Source
+from theory.sources.spec import Source
 from theory.validation import is_int
 
 __all__ = ["train_standard", "continue_standard", "validate_standard_checkpoint", "adamw_for",

@@ -12,7 +12,7 @@ import dataclasses
 from numerics.models.standard import StandardSpec
 from numerics.training.standard.config import StandardTrainConfig
 from theory.errors import require
-from theory.spec import ModelSpec
+from theory.sources.spec import ModelSpec
 
 __all__ = ["PAPER_SPEC", "PAPER_TRAINING", "FAST_SPEC", "FAST_TRAINING", "standard_config",
            "default_architecture"]

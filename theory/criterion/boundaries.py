@@ -2,11 +2,11 @@
 
 :func:`family_criteria` derives ``G(S)`` (or χ² MI) of every head set of a small model as an
 exact rational function of the parameter of a :class:`KernelFamily`, from the symbolic stationary
-law of :func:`theory.stationary_exact.window_law_field`. A *phase boundary* of ``S1, S2`` is a
+law of :func:`theory.sources.stationary_exact.window_law_field`. A *phase boundary* of ``S1, S2`` is a
 root of odd multiplicity of the numerator of ``G(S1) - G(S2)`` in the family's interval, where the
 two swap ranks (:func:`phase_boundaries`); :func:`phase_diagram` cuts the interval into pieces
 with one argmax, the set the selector limit picks (docs/theory.md §3.2). Two families over
-``P = (1, 2)`` are predefined (:data:`BINARY_PARITY_FAMILY`, :data:`TWO_PARENT_FAMILY`). The
+``P = (1, 2)`` are predefined in :mod:`theory.criterion.families`. The
 first-order binary chain ``[[1-p, p], [q, 1-q]]`` has none: :func:`first_order_binary_gaps`
 factorises ``G({1}) - G(S)`` and :func:`certified_sign` proves every gap ``>= 0`` on ``(0, 1)^2``.
 """
@@ -15,95 +15,35 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from theory.criterion import _KINDS, _check_set, _from_joint, _window
+from theory.criterion.families import (
+    KernelFamily,
+    check_family_value,
+)
+from theory.criterion.values import (
+    CRITERION_KINDS,
+    check_head_set,
+    criterion_from_joint,
+    law_window,
+)
 from theory.errors import require
-from theory.priors import Fixed, _check_parents
-from theory.spec import Source, head_sets
-from theory.stationary import marginal
-from theory.stationary_exact import as_exact_kernel, window_law_field
-from theory.validation import as_float, is_int
+from theory.sources.spec import head_sets
+from theory.sources.stationary import marginal
+from theory.sources.stationary_exact import window_law_field
 
 __all__ = [
-    "KernelFamily", "Boundary", "Phase", "blend_kernel", "on_parent",
-    "family_criteria", "criterion_functions", "phase_boundaries", "phase_diagram", "ranking_at",
-    "kernel_at", "kernel_exact_at", "source_at", "certified_sign", "first_order_binary_gaps",
-    "SAME_ROOT_GAP", "BINARY_PARITY_FAMILY", "TWO_PARENT_FAMILY",
+    "Boundary", "Phase", "family_criteria", "criterion_functions", "phase_boundaries",
+    "phase_diagram", "ranking_at", "certified_sign", "first_order_binary_gaps", "SAME_ROOT_GAP",
 ]
 
 SAME_ROOT_GAP = 1e-12
 """Boundaries of different pairs closer than this are one point of the phase diagram: far below
 any gap between distinct roots of the families' small integer polynomials, far above round-off."""
-
-_CHECK_POINTS = (sp.Rational(1, 4), sp.Rational(1, 2), sp.Rational(3, 4))
-"""Relative positions in the interval where a family's kernel is checked exact and primitive."""
-
-
-@dataclass(frozen=True)
-class KernelFamily:
-    """A kernel ``π_w`` of rational functions of one real symbol on an open interval.
-
-    Attributes:
-        name: a short label.
-        symbol: the parameter, a sympy Symbol declared real (e.g. ``positive=True``).
-        interval: ``(lo, hi)`` Rationals, ``lo < hi``; the chain must be primitive on
-            ``(lo, hi)`` (checked exactly at three interior points).
-        parents: ``P``.
-        kernel: ``(d,)*k + (d,)`` entries in ``symbol``, rows summing to 1 identically (nested
-            lists are converted to an immutable sympy array).
-        heads: ``H``, the offsets ``1..H`` of the head sets.
-        degree: ``D``, the largest head set.
-    """
-
-    name: str
-    symbol: sp.Symbol
-    interval: tuple[sp.Rational, sp.Rational]
-    parents: tuple[int, ...]
-    kernel: sp.ImmutableDenseNDimArray
-    heads: int = 3
-    degree: int = 2
-    _sets: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        require(isinstance(self.name, str) and self.name != "", "name", "a non-empty string",
-                self.name)
-        require(isinstance(self.symbol, sp.Symbol) and self.symbol.is_real is True, "symbol",
-                "a sympy Symbol declared real (e.g. positive=True)", self.symbol)
-        lo, hi = (_as_rational(v, "interval end") for v in self.interval)
-        require(lo < hi, "interval", "(lo, hi) with lo < hi", self.interval)
-        object.__setattr__(self, "interval", (lo, hi))
-        object.__setattr__(self, "parents", _check_parents(self.parents))
-        kern = sp.ImmutableDenseNDimArray(self.kernel)
-        free = set().union(*(v.free_symbols for v in _entries(kern)))
-        require(free <= {self.symbol}, "kernel", f"entries in the symbol {self.symbol} only",
-                sorted(free, key=str))
-        odd = [v for v in _entries(kern) if not v.is_rational_function(self.symbol)][:1]
-        require(not odd, "kernel", f"rational functions of {self.symbol}", odd)
-        sums = np.array(kern.tolist(), dtype=object).sum(axis=-1).ravel()
-        bad = [v for v in sums if sp.cancel(v - 1) != 0][:1]
-        require(not bad, "kernel", "rows summing to 1 identically", bad)
-        object.__setattr__(self, "kernel", kern)
-        object.__setattr__(self, "_sets", head_sets(self.heads, self.degree))
-        for frac in _CHECK_POINTS:  # exact, non-negative, stochastic and primitive there
-            window_law_field(kernel_exact_at(self, lo + frac * (hi - lo)), self.parents,
-                             self.parents[-1] + 1)
-
-    @property
-    def vocab_size(self) -> int:
-        """``d``."""
-        return int(self.kernel.shape[-1])
-
-    @property
-    def sets(self) -> tuple[tuple[int, ...], ...]:
-        """The head sets of ``H, D`` in :func:`theory.spec.head_sets` order (empty set first)."""
-        return self._sets
-
 
 @dataclass(frozen=True)
 class Boundary:
@@ -135,73 +75,12 @@ class Phase:
     winner: tuple[int, ...]
 
 
-def _entries(array: sp.ImmutableDenseNDimArray) -> list[sp.Expr]:
-    """The entries of a sympy array in C order (iterating the array itself yields sub-arrays)."""
-    return [sp.sympify(v) for v in np.array(array.tolist(), dtype=object).ravel()]
-
-
-def _as_rational(value: Any, what: str) -> sp.Rational:
-    """An exact Rational from an int, Fraction, sympy Rational or float (its exact binary value)."""
-    exact = isinstance(value, (sp.Rational, Fraction, int, np.integer))
-    return sp.Rational(value if exact and not isinstance(value, bool) else as_float(value, what))
-
-
-def on_parent(matrix: Any, axis: int, order: int = 2) -> sp.ImmutableDenseNDimArray:
-    """A first-order matrix ``A(e|x)`` read at the parent on ``axis``, as a kernel of ``order``
-    parents: shape ``(d,)*order + (d,)``, constant along the other parent axes.
-
-    Raises:
-        InductionHeadsError: on a matrix that is not an exact stochastic ``(d, d)`` array, or an
-            axis outside ``0..order-1``.
-    """
-    mat = as_exact_kernel(matrix, (1,))  # (d, d) of Rationals
-    require(is_int(axis) and 0 <= axis < order, "axis", f"an int in 0..{order - 1}",
-            axis)
-    shape = (mat.shape[0],) * (order + 1)
-    return sp.ImmutableDenseNDimArray([mat[i[axis], i[-1]] for i in np.ndindex(shape)], shape)
-
-
-def blend_kernel(first: Any, second: Any, weight: sp.Expr) -> sp.ImmutableDenseNDimArray:
-    """``(1 - weight)·first + weight·second`` for two kernels of one shape ``(d,)*k + (d,)``."""
-    a, b = sp.ImmutableDenseNDimArray(first), sp.ImmutableDenseNDimArray(second)
-    require(a.shape == b.shape, "second", f"a kernel of shape {a.shape}", b.shape)
-    return sp.ImmutableDenseNDimArray(
-        [(1 - weight) * u + weight * v for u, v in zip(_entries(a), _entries(b))], a.shape)
-
-
-def _check_value(family: KernelFamily, value: Any) -> sp.Rational:
-    lo, hi = family.interval
-    val = _as_rational(value, family.symbol.name)
-    require(lo < val < hi, family.symbol.name, f"a value in the open interval ({lo}, {hi})",
-            value)
-    return val
-
-
-def kernel_exact_at(family: KernelFamily, value: Any) -> np.ndarray:
-    """The kernel at ``value`` (inside the open interval) as an object array of Rationals
-    ``(d,)*k + (d,)``, checked exact, non-negative and stochastic."""
-    val = _check_value(family, value)
-    entries = [v.subs(family.symbol, val) for v in _entries(family.kernel)]
-    return as_exact_kernel(np.array(entries, dtype=object).reshape(family.kernel.shape),
-                           family.parents)
-
-
-def kernel_at(family: KernelFamily, value: Any) -> np.ndarray:
-    """The kernel at ``value`` (inside the open interval) as float64 ``(d,)*k + (d,)``."""
-    return kernel_exact_at(family, value).astype(np.float64)
-
-
-def source_at(family: KernelFamily, value: Any) -> Source:
-    """The :class:`theory.spec.Source` with the Fixed prior :func:`kernel_at` ``value``."""
-    return Source(family.vocab_size, family.parents, Fixed(kernel_at(family, value)))
-
-
 def _check_sets(family: KernelFamily, sets: Any) -> tuple[tuple[int, ...], ...]:
     if sets is None:
         return family.sets
     require(isinstance(sets, (list, tuple)) and len(sets) >= 1, "sets",
             "a non-empty list or tuple of head sets", sets)
-    return tuple(dict.fromkeys(_check_set(s) for s in sets))
+    return tuple(dict.fromkeys(check_head_set(s) for s in sets))
 
 
 @functools.lru_cache(maxsize=16)
@@ -214,9 +93,9 @@ def _law(family: KernelFamily, window: int) -> tuple[np.ndarray, Any]:
 def _criterion(family: KernelFamily, head_set: tuple[int, ...], kind: str) -> sp.Expr:
     if not head_set:
         return sp.Integer(0)
-    window = _window(family.parents, family.sets + (head_set,))  # one law serves all sets
+    window = law_window(family.parents, family.sets + (head_set,))  # one law serves all sets
     law, ring = _law(family, window)  # (d,)*K
-    return sp.factor(ring.to_sympy(_from_joint(marginal(law, head_set), 0, kind)))
+    return sp.factor(ring.to_sympy(criterion_from_joint(marginal(law, head_set), 0, kind)))
 
 
 def family_criteria(family: KernelFamily, sets: Any = None, *, kind: str = "G"
@@ -234,7 +113,7 @@ def family_criteria(family: KernelFamily, sets: Any = None, *, kind: str = "G"
         family's interval (where the chain is primitive).
     """
     require(isinstance(family, KernelFamily), "family", "a KernelFamily", type(family).__name__)
-    require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
+    require(kind in CRITERION_KINDS, "kind", f"one of {CRITERION_KINDS}", kind)
     sets = _check_sets(family, sets)
     return {s: _criterion(family, s, kind) for s in sets}
 
@@ -263,7 +142,7 @@ def phase_boundaries(family: KernelFamily, set_a: Any, set_b: Any, *, kind: str 
     Raises:
         InductionHeadsError: on a bad family, set or kind, or ``set_a == set_b``.
     """
-    sa, sb = _check_set(set_a), _check_set(set_b)
+    sa, sb = check_head_set(set_a), check_head_set(set_b)
     require(sa != sb, "set_b", f"a head set other than set_a = {sa}", set_b)
     family_criteria(family, (sa, sb), kind=kind)  # validates the family and the kind
     return _boundaries(family, sa, sb, kind)
@@ -298,7 +177,7 @@ def ranking_at(family: KernelFamily, value: Any, sets: Any = None, *, kind: str 
     Returns:
         ``((S, criterion of S at value as a Rational), ...)``, the argmax first.
     """
-    val = _check_value(family, value)
+    val = check_family_value(family, value)
     exact = [(s, sp.Rational(e.subs(family.symbol, val)))
              for s, e in family_criteria(family, sets, kind=kind).items()]
     return tuple(sorted(exact, key=lambda item: -item[1]))
@@ -386,33 +265,10 @@ def first_order_binary_gaps(sets: Any = None) -> tuple[tuple[sp.Symbol, sp.Symbo
     """
     p, q = sp.symbols("p q", positive=True)
     sets = tuple(s for s in (head_sets(3, 2) if sets is None else
-                             tuple(_check_set(s) for s in sets)) if s not in ((), (1,)))
+                             tuple(check_head_set(s) for s in sets)) if s not in ((), (1,)))
     require(len(sets) >= 1, "sets", "at least one head set other than () and (1,)", sets)
     kernel = [[1 - p, p], [q, 1 - q]]
-    law, ring = window_law_field(kernel, (1,), _window((1,), sets + ((1,),)), symbolic=True)
-    crit = {s: ring.to_sympy(_from_joint(marginal(law, s), 0, "G")) for s in sets + ((1,),)}
+    law, ring = window_law_field(kernel, (1,), law_window((1,), sets + ((1,),)), symbolic=True)
+    crit = {s: ring.to_sympy(criterion_from_joint(marginal(law, s), 0, "G"))
+            for s in sets + ((1,),)}
     return (p, q), {s: sp.factor(crit[(1,)] - crit[s]) for s in sets}
-
-
-_T, _W = sp.Symbol("t", positive=True), sp.Symbol("w", positive=True)
-_PARITY = [[[int(e == (x1 ^ x2)) for e in range(2)] for x2 in range(2)] for x1 in range(2)]
-
-
-def _tenths(rows: list[list[int]]) -> list[list[sp.Rational]]:
-    return [[sp.Rational(v, 10) for v in row] for row in rows]
-
-
-BINARY_PARITY_FAMILY = KernelFamily(
-    "binary chain + t·parity", _T, (0, 1), (1, 2),
-    blend_kernel(on_parent(_tenths([[9, 1], [2, 8]]), 0), _PARITY, _T))
-"""``(1-t)·A(e|x_{l-1}) + t·1{e = x_{l-1} ⊕ x_{l-2}}``, ``A = [[9/10, 1/10], [1/5, 4/5]]``: the
-second parent acts only through an interaction; ``{1}``, then ``{1, 2}``, then ``{3}`` win (the
-pure parity chain 0, 1, 1, 0, 1, 1, ... has period 3)."""
-
-TWO_PARENT_FAMILY = KernelFamily(
-    "(1-w)·A(e|x_{l-1}) + w·B(e|x_{l-2})", _W, (0, 1), (1, 2),
-    blend_kernel(on_parent(_tenths([[1, 6, 3], [3, 3, 4], [1, 1, 8]]), 0),
-                 on_parent(_tenths([[1, 1, 8], [5, 2, 3], [1, 1, 8]]), 1), _W))
-"""``d = 3``, ``A = [[1, 6, 3], [3, 3, 4], [1, 1, 8]]/10``,
-``B = [[1, 1, 8], [5, 2, 3], [1, 1, 8]]/10``: weight ``w`` on the second parent; ``{1}``, then
-``{1, 2}``, then ``{2}`` win."""

@@ -1,6 +1,6 @@
 """In-context n-gram Markov sequences in numpy (docs/theory.md §1): one kernel per sequence.
 
-Sequence ``i`` draws its kernel ``π_i`` from the source's prior (:func:`theory.kernels.sample_kernels`),
+Sequence ``i`` draws its kernel ``π_i`` from the source's prior (:func:`theory.sources.kernels.sample_kernels`),
 then its first ``r = max(P)`` tokens, then ``x_l ~ π_i(· | x_{l-p_1}, ..., x_{l-p_k})``. Tokens are
 stored 0-based in time: ``tokens[:, t-1]`` is ``x_t``. A request whose memory estimate
 (:func:`theory.sizes.sequence_bytes`: kernels, tokens, uniforms) exceeds the limit of
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from theory.errors import require
-from theory.kernels import sample_kernels
 from theory.sizes import require_memory, sequence_bytes
-from theory.spec import Source
-from theory.stationary import window_law
+from theory.sources.kernels import sample_kernels
+from theory.sources.spec import Source
+from theory.sources.stationary import window_law
 from theory.validation import as_generator, as_int
 
 __all__ = ["START_MODES", "sample_sequences_np"]
@@ -68,7 +68,7 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
         InductionHeadsError: on a bad n, length, burn_in, start or rng, or a request over the
             memory limit.
     """
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     rng = as_generator(rng, needed_for="start tokens and transitions are drawn at random")
     parents, d = source.parents, source.vocab_size
     r, k = parents[-1], len(parents)

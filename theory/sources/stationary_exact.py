@@ -1,6 +1,6 @@
 """Stationary laws in exact (QQ) and symbolic (QQ(symbols)) arithmetic.
 
-The algebra of :mod:`theory.stationary` (the chain on r-tuples, ``μ (I - T + E) = 1^T``, kernel
+The algebra of :mod:`theory.sources.stationary` (the chain on r-tuples, ``μ (I - T + E) = 1^T``, kernel
 factors multiplied onto the r-window law) carried out on numpy object arrays of elements of a sympy
 polys field, QQ or QQ(symbols), with a DomainMatrix LU solve: no expression trees, so fast. Exact
 kernels are checked primitive structurally (an entry is an edge iff it is non-zero); symbolic ones
@@ -18,9 +18,9 @@ import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
 from theory.errors import require
-from theory.priors import _check_parents
 from theory.sizes import require_exact_states
-from theory.stationary import _check_window, _extend, _require_primitive, transition_matrix
+from theory.sources.priors import check_parents
+from theory.sources.stationary import check_window, extend_law, require_primitive, transition_matrix
 
 __all__ = [
     "as_exact_kernel",
@@ -37,7 +37,7 @@ def as_exact_kernel(kernel: Any, parents: tuple[int, ...]) -> np.ndarray:
         InductionHeadsError: on a wrong shape, a non-rational entry (floats are refused: pass
             ``sympy.Rational``), a negative entry or a row not summing to exactly 1.
     """
-    parents = _check_parents(parents)
+    parents = check_parents(parents)
     k = len(parents)
     if isinstance(kernel, sp.NDimArray):
         kernel = kernel.tolist()
@@ -94,8 +94,8 @@ def window_law_field(kernel: Any, parents: tuple[int, ...], window: int, *,
         InductionHeadsError: on a bad kernel or window, a non-primitive exact chain, or more than
             :data:`theory.sizes.MAX_EXACT_STATES` states.
     """
-    parents = _check_parents(parents)
-    window = _check_window(window, parents[-1])
+    parents = check_parents(parents)
+    window = check_window(window, parents[-1])
     if symbolic:
         kern = _symbolic_kernel(kernel, parents)
         symbols = sorted(set().union(*(v.free_symbols for v in kern.flat)), key=str)
@@ -108,19 +108,19 @@ def window_law_field(kernel: Any, parents: tuple[int, ...], window: int, *,
     trans = transition_matrix(kern, parents)  # (N, N) of field elements
     if not symbolic:
         support = np.vectorize(lambda v: v != 0, otypes=[bool])(trans)
-        _require_primitive(support[None], np.array([all(v != 0 for v in kern.flat)]))
+        require_primitive(support[None], np.array([all(v != 0 for v in kern.flat)]))
     n_states, one = d**r, field.one
     a = DomainMatrix([[(one if i == j else field.zero) - trans[j, i] + one for j in range(n_states)]
                       for i in range(n_states)], (n_states, n_states), field)
     ones = DomainMatrix([[one] for _ in range(n_states)], (n_states, 1), field)
     mu = [row[0] for row in a.lu_solve(ones).to_list()]
     law_r = np.array(mu, dtype=object).reshape((d,) * r)
-    return _extend(law_r, kern, parents, window), field
+    return extend_law(law_r, kern, parents, window), field
 
 
 def window_law_exact(kernel: Any, parents: tuple[int, ...], window: int
                      ) -> sp.ImmutableDenseNDimArray:
-    """:func:`theory.stationary.window_law` in exact arithmetic: sympy Rationals in, Rationals out.
+    """:func:`theory.sources.stationary.window_law` in exact arithmetic: sympy Rationals in, Rationals out.
 
     Args:
         kernel: nested lists / numpy object array / sympy array of Rationals, ``(d,)*k + (d,)``.

@@ -11,7 +11,7 @@ count 0). ``G(∅) = χ²(∅) = 0`` and, as ``μ(z) <= 1``, ``G(S) <= χ²(S)``
 window ``K = max(max S, r) + 1``.
 
 The prior expectation ``E_π G(S)`` and the finite-length criterion ``G_L(S)`` (the mean stage-1
-signal over sequences) are in :mod:`theory.criterion_estimates`.
+signal over sequences) are in :mod:`theory.criterion.estimates`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import sympy as sp
 
 from theory.errors import require
-from theory.priors import _check_parents
 from theory.sizes import LAW_CHUNK_ENTRIES
-from theory.stationary import marginal, window_law
-from theory.stationary_exact import as_exact_kernel, window_law_field
+from theory.sources.priors import check_parents
+from theory.sources.stationary import marginal, window_law
+from theory.sources.stationary_exact import as_exact_kernel, window_law_field
 from theory.validation import as_offsets
 
 __all__ = [
@@ -35,22 +35,26 @@ __all__ = [
     "modified_chi2_exact",
     "chi2_mutual_information_exact",
     "symbolic_criterion",
+    "CRITERION_KINDS",
+    "check_head_set",
+    "law_window",
+    "criterion_from_joint",
 ]
 
-_KINDS = ("G", "chi2")
+CRITERION_KINDS = ("G", "chi2")
 
 
-def _check_set(head_set: Any) -> tuple[int, ...]:
+def check_head_set(head_set: Any) -> tuple[int, ...]:
     """A head set as sorted distinct positive offsets (the empty set allowed; floats, strings and
     bools refused)."""
     return tuple(sorted(as_offsets(head_set, "head_set", allow_empty=True, increasing=False)))
 
 
-def _window(parents: tuple[int, ...], sets: tuple[tuple[int, ...], ...]) -> int:
+def law_window(parents: tuple[int, ...], sets: tuple[tuple[int, ...], ...]) -> int:
     return max([parents[-1]] + [max(s) for s in sets if s]) + 1
 
 
-def _from_joint(joint: Any, nb: int, kind: str) -> Any:
+def criterion_from_joint(joint: Any, nb: int, kind: str) -> Any:
     """G or χ² from the joint law ``B + (d,)*m + (d,)`` of ``(z, e)`` (float or object array)."""
     z_axes = tuple(range(nb, joint.ndim - 1))
     mu_e = joint.sum(axis=z_axes, keepdims=True)  # B + (1,)*m + (d,)
@@ -79,26 +83,27 @@ def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
     Returns:
         float64 ``(n, n_sets)``; exactly 0 in the column of the empty set.
     """
-    parents = _check_parents(parents)
-    require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
-    sets = tuple(_check_set(s) for s in sets)
+    parents = check_parents(parents)
+    require(kind in CRITERION_KINDS, "kind", f"one of {CRITERION_KINDS}", kind)
+    sets = tuple(check_head_set(s) for s in sets)
     kernels = np.asarray(kernels, dtype=np.float64)
     require(kernels.ndim == len(parents) + 2, "kernels",
             f"a batch (n,) + (d,)*{len(parents)} + (d,)", kernels.shape)
     n, d = kernels.shape[0], kernels.shape[-1]
-    window = _window(parents, sets)
+    window = law_window(parents, sets)
     chunk = max(1, LAW_CHUNK_ENTRIES // d**window)
     out = np.zeros((n, len(sets)))  # (n, n_sets)
     for lo in range(0, n, chunk):
         law = window_law(kernels[lo:lo + chunk], parents, window)  # (c,) + (d,)*K
         for j, s in enumerate(sets):
             if s:
-                out[lo:lo + chunk, j] = _from_joint(marginal(law, s, batch_ndim=1), 1, kind)
+                out[lo:lo + chunk, j] = criterion_from_joint(marginal(law, s, batch_ndim=1), 1,
+                                                             kind)
     return out
 
 
 def _float_single(kernel: Any, parents: Any, head_set: Any, kind: str) -> Any:
-    parents = _check_parents(parents)
+    parents = check_parents(parents)
     arr = np.asarray(kernel, dtype=np.float64)
     batched = arr.ndim == len(parents) + 2
     vals = criterion_values(arr if batched else arr[None], parents, (head_set,), kind=kind)
@@ -117,13 +122,13 @@ def chi2_mutual_information(kernel: np.ndarray, parents: tuple[int, ...],
 
 
 def _exact(kernel: Any, parents: Any, head_set: Any, kind: str) -> sp.Rational:
-    parents = _check_parents(parents)
-    s = _check_set(head_set)
+    parents = check_parents(parents)
+    s = check_head_set(head_set)
     if not s:
         as_exact_kernel(kernel, parents)  # validate even when the answer is 0
         return sp.Integer(0)
-    law, field = window_law_field(kernel, parents, _window(parents, (s,)))
-    return field.to_sympy(_from_joint(marginal(law, s), 0, kind))
+    law, field = window_law_field(kernel, parents, law_window(parents, (s,)))
+    return field.to_sympy(criterion_from_joint(marginal(law, s), 0, kind))
 
 
 def modified_chi2_exact(kernel: Any, parents: tuple[int, ...], head_set: tuple[int, ...]
@@ -152,10 +157,10 @@ def symbolic_criterion(kernel: Any, parents: tuple[int, ...], head_set: tuple[in
     Returns:
         A simplified rational expression; valid where the chain is primitive (not checked).
     """
-    parents = _check_parents(parents)
-    require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
-    s = _check_set(head_set)
-    law, field = window_law_field(kernel, parents, _window(parents, (s,)), symbolic=True)
+    parents = check_parents(parents)
+    require(kind in CRITERION_KINDS, "kind", f"one of {CRITERION_KINDS}", kind)
+    s = check_head_set(head_set)
+    law, field = window_law_field(kernel, parents, law_window(parents, (s,)), symbolic=True)
     if not s:
         return sp.Integer(0)
-    return sp.factor(field.to_sympy(_from_joint(marginal(law, s), 0, kind)))
+    return sp.factor(field.to_sympy(criterion_from_joint(marginal(law, s), 0, kind)))

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from theory.errors import InductionHeadsError, require
-from theory.predictors import context_similarity
+from theory.predictors.reference import context_similarity
 
 __all__ = ["official_gih_loss_and_grad", "official_temperature_trajectory"]
 

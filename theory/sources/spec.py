@@ -2,7 +2,7 @@
 
 ``theory`` turns these into predictions, ``numerics`` into data, a model and training; the tests
 compare the two sides. Nothing here imports torch. The kernel priors (:class:`Dirichlet`,
-:class:`Fixed`, :class:`Mixture`, :class:`MixtureComponent`) live in :mod:`theory.priors` and are
+:class:`Fixed`, :class:`Mixture`, :class:`MixtureComponent`) live in :mod:`theory.sources.priors` and are
 re-exported here, as a source's spec is not complete without them.
 
 Notation (docs/theory.md §1–§2):
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from theory.errors import InductionHeadsError, require
-from theory.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, _check_parents
 from theory.sizes import require_head_sets
+from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, check_parents
 from theory.validation import as_float, as_int, check_keys
 
 __all__ = [
@@ -80,7 +80,7 @@ class Source:
     def __post_init__(self) -> None:
         d = as_int(self.vocab_size, "vocab_size", minimum=2, symbol="d")
         object.__setattr__(self, "vocab_size", d)
-        parents = _check_parents(self.parents)
+        parents = check_parents(self.parents)
         object.__setattr__(self, "parents", parents)
         prior = self.prior
         require(isinstance(prior, (Dirichlet, Fixed, Mixture)), "prior",

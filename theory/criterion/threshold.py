@@ -1,7 +1,7 @@
 """How concentrated the initial copier must be for stage 1 to select ``S*`` (docs/theory.md §3.7).
 
 Stage 1 trains the selector against the *initial* copier, so it reaches the argmax of the
-criterion at that copier (:func:`theory.criterion_estimates.copier_criterion`), which can differ
+criterion at that copier (:func:`theory.criterion.estimates.copier_criterion`), which can differ
 from ``S*``, the argmax at the exact copier. :func:`stage1_mass_threshold` scans the initial
 copier mass ``m`` that every head puts on its own offset (the rest spread evenly over the other
 ``M - 1`` offsets, as ``ModelSpec``'s ``w_+``/``w_-`` initialisation does) and reports, on one
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.copier import exact_attention
-from theory.criterion_estimates import copier_criterion
+from theory.criterion.estimates import copier_criterion
 from theory.errors import require
-from theory.spec import ModelSpec, Source
+from theory.predictors.copier import exact_attention
+from theory.sources.spec import ModelSpec, Source
 from theory.validation import is_int, is_real
 
 __all__ = ["DEFAULT_MASSES", "MassThreshold", "mass_attention", "stage1_mass_threshold"]
@@ -93,7 +93,7 @@ def stage1_mass_threshold(source: Source, spec: ModelSpec, *, seq_len: int,
     Args:
         source: the source.
         spec: the model sizes (H, M, D give the head sets; its own initialisation is not used).
-        seq_len: L, as for :func:`theory.criterion_estimates.copier_criterion`.
+        seq_len: L, as for :func:`theory.criterion.estimates.copier_criterion`.
         masses: the masses to scan, each in ``(0, 1]``; sorted increasing here.
         samples: Monte Carlo sequences, >= 2, shared by every mass (common random numbers).
         rng: numpy generator, the only randomness (one seed is drawn from it).

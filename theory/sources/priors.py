@@ -9,8 +9,8 @@ to 1. A prior says how the kernel of each sequence is drawn:
     Mixture(components): ``π(·|z) = Σ_j w_j π_j(· | z restricted to P_j)``, rows of ``π_j``
         i.i.d. ``Dirichlet(alpha_j)``.
 
-:class:`theory.spec.Source` combines a prior with ``d`` and ``P`` (and re-exports these classes);
-its JSON format is described in :mod:`theory.spec`. Nothing here imports torch.
+:class:`theory.sources.spec.Source` combines a prior with ``d`` and ``P`` (and re-exports these classes);
+its JSON format is described in :mod:`theory.sources.spec`. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ __all__ = [
     "STOCHASTIC_ATOL",
     "COMPONENT_KEYS",
     "MIN_ALPHA",
+    "check_parents",
 ]
 
 
@@ -43,7 +44,7 @@ MIN_ALPHA = 1e-300
 which overflows float64 below about 2e-307; rows at 1e-300 are already one-hot in float64."""
 
 
-def _check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
+def check_parents(parents: Any, what: str = "parents") -> tuple[int, ...]:
     """Parent offsets ``P``: a non-empty, strictly increasing tuple of positive ints."""
     return as_offsets(parents, what)
 
@@ -125,7 +126,7 @@ class MixtureComponent:
     alpha: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "parents", _check_parents(self.parents, "component parents"))
+        object.__setattr__(self, "parents", check_parents(self.parents, "component parents"))
         w = as_float(self.weight, "component weight")
         require(0 < w <= 1, "component weight", "a number in (0, 1]", self.weight)
         object.__setattr__(self, "weight", w)
@@ -136,7 +137,7 @@ class MixtureComponent:
 
 
 COMPONENT_KEYS = ("parents", "weight", "alpha")
-"""The keys of a mixture component's dict (JSON format in :mod:`theory.spec`)."""
+"""The keys of a mixture component's dict (JSON format in :mod:`theory.sources.spec`)."""
 
 
 def _component(entry: Any, index: int) -> MixtureComponent:

@@ -2,7 +2,7 @@
 
 The predictive ``p(x_{L+1} = e | x_1..x_L) = E[π(e | z*) | x_1..x_L]`` is computed conditional on
 the start tokens ``x_1..x_r`` (``r = max(P)``): only the transitions ``t = r+1..L`` enter the
-likelihood. Under the default start (``"uniform"``, :mod:`theory.sequences`) the start tokens do
+likelihood. Under the default start (``"uniform"``, :mod:`theory.sources.sequences`) the start tokens do
 not depend on the kernel, so this is the exact posterior predictive. Under ``start="stationary"``
 their law ``μ_π(x_1..x_r)`` depends on the kernel (as it does after a ``burn_in > 0`` under any
 start), and the predictive here leaves that factor out: it is the posterior given the
@@ -12,7 +12,7 @@ full likelihood, start included; the two differ by a total variation that falls 
 (tests/test_bayes.py; values in docs/results.md §9).
 
 - ``Dirichlet(α)``: the closed form ``(N(z*, e) + α) / (N(z*) + dα)``
-  (:func:`theory.predictors.bayes_predict`).
+  (:func:`theory.predictors.reference.bayes_predict`).
 - ``Fixed(π)``: the prior is a point mass, so the predictive is ``π(· | z*)`` (the oracle).
 - ``Mixture`` with one component ``(P_1, α_1)``: the kernel depends on ``P_1`` only and its rows
   are Dirichlet, so the closed form on ``P_1``, counted over the transitions ``t >= r+1``.
@@ -31,7 +31,7 @@ full likelihood, start included; the two differ by a total variation that falls 
 
 :func:`bayes_predict_prior` dispatches on the prior for the final position, and
 :func:`bayes_predict_prior_positions` gives every position, ``(n, T, d)``, row ``l-1``
-predicting ``x_{l+1}`` (rows ``l < r`` NaN, as in :mod:`theory.positional`).
+predicting ``x_{l+1}`` (rows ``l < r`` NaN, as in :mod:`theory.predictors.positional`).
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ from typing import Any
 import numpy as np
 
 from theory.errors import require
-from theory.kernels import sample_kernels
-from theory.positional import bayes_predict_positions, oracle_predict_positions
-from theory.predictors import _check_context, bayes_predict, oracle_predict
-from theory.priors import Dirichlet, Fixed, MixtureComponent
-from theory.sequences import START_MODES
+from theory.predictors.positional import bayes_predict_positions, oracle_predict_positions
+from theory.predictors.reference import bayes_predict, check_context, oracle_predict
 from theory.sizes import FLOAT_BYTES, require_memory
-from theory.spec import Source
-from theory.stationary import window_law
+from theory.sources.kernels import sample_kernels
+from theory.sources.priors import Dirichlet, Fixed, MixtureComponent
+from theory.sources.sequences import START_MODES
+from theory.sources.spec import Source
+from theory.sources.stationary import window_law
 from theory.validation import as_generator, as_int
 
 __all__ = [
@@ -97,13 +97,13 @@ class MonteCarloPredictive:
 
 def needs_monte_carlo(source: Source) -> bool:
     """Whether the source's Bayes predictive is a Monte Carlo estimate: a mixture of >= 2 parts."""
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     return not isinstance(source.prior, (Dirichlet, Fixed)) and len(source.prior.components) > 1
 
 
 def _tokens(tokens: Any, source: Source, what: str) -> np.ndarray:
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
-    x = _check_context(tokens, source.vocab_size)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
+    x = check_context(tokens, source.vocab_size)
     require(x.shape[1] >= source.max_parent, what,
             f"at least r = max(P) = {source.max_parent} tokens per sequence (the query's "
             "parent context)", x.shape)
@@ -155,7 +155,7 @@ def bayes_predict_prior_positions(tokens: Any, source: Source, *,
     """:func:`bayes_predict_prior` at every position: tokens ``(n, T)`` → float64 ``(n, T, d)``.
 
     Row ``l-1`` is the predictive of ``x_{l+1}`` from ``x_1..x_l``; rows ``l < r`` are NaN. The
-    closed forms count with :func:`theory.positional.match_counts` (no loop over positions);
+    closed forms count with :func:`theory.predictors.positional.match_counts` (no loop over positions);
     the Monte Carlo estimate filters once through the sequence and reads every position.
     """
     x = _tokens(tokens, source, "tokens")
@@ -272,7 +272,7 @@ def mixture_bayes_smc(tokens: Any, source: Source, *, rng: np.random.Generator,
 
     Args:
         tokens: integer ``(n, T)``, ``T >= r``.
-        source: a source with a :class:`theory.priors.Mixture` prior.
+        source: a source with a :class:`theory.sources.priors.Mixture` prior.
         rng: numpy generator (keyword-only, the only randomness). Per chunk of sequences and
             per transition it draws one uniform per sequence, then one per particle; the
             chunks depend only on ``particles``, ``groups`` and the source.
@@ -326,7 +326,7 @@ def bayes_predict_importance(context: Any, source: Source, *, samples: int,
         samples: ``S >= 1`` kernels.
         rng: numpy generator (keyword-only): the kernels are drawn in chunks of ``chunk``, so
             the estimate depends on ``chunk`` as well as on ``rng``.
-        start: the start mode of :mod:`theory.sequences` the context was drawn with.
+        start: the start mode of :mod:`theory.sources.sequences` the context was drawn with.
         chunk: kernels held at once.
 
     Returns:

@@ -6,13 +6,13 @@ Tokens ``x`` have shape ``(n, T)`` (``tokens[:, t-1]`` is ``x_t``). At position 
 model has seen ``x_1..x_l`` and predicts ``x_{l+1}``: the query is position ``l+1``, whose
 context at offset ``h`` is ``x_{l+1-h}``. Every predictor here returns float64 ``(n, T, d)``;
 ``out[:, l-1]`` is the prediction of ``x_{l+1}``. At ``l = T`` it is the prediction of
-:mod:`theory.predictors` for the context ``x_1..x_T`` (to float64 round-off).
+:mod:`theory.predictors.reference` for the context ``x_1..x_T`` (to float64 round-off).
 
 Valid positions. A set of offsets ``S`` needs the query's S-context, ``x_{l+1-h}`` for every
 ``h ∈ S``, i.e. ``l >= max(S)``; :func:`first_valid_position` is ``max(S)`` (1 for the empty set).
 The true parents ``P`` likewise need ``l >= r = max(P)``. Rows at positions before the first
 valid one are NaN. (At ``l = max(S)`` no key can match, ``m - max(S) >= 1`` fails for ``m <= l``,
-and the GIH falls back to the unigram, exactly as :func:`theory.predictors.gih_predict` does
+and the GIH falls back to the unigram, exactly as :func:`theory.predictors.reference.gih_predict` does
 for ``L = max(S)``.)
 
 Counts. For the query ``l+1`` and a key ``m <= l`` the exact copier similarity is
@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 
 from theory.errors import require
-from theory.predictors import (
-    _check_context,
-    _check_offsets,
-    _check_oracle_inputs,
+from theory.predictors.reference import (
+    check_context,
+    check_offsets,
+    check_oracle_inputs,
     context_similarity,
 )
 from theory.sizes import FLOAT_BYTES, require_memory
@@ -115,9 +115,9 @@ def match_counts(tokens: Any, head_set: Sequence[int], *, vocab_size: int
         Two float64 ``(n, T, d)`` arrays of integer counts; row ``l-1`` is for the query ``l+1``.
         Rows before :func:`first_valid_position` count no match.
     """
-    x = _check_context(tokens, vocab_size)
+    x = check_context(tokens, vocab_size)
     n, T = x.shape
-    offsets = _check_offsets(head_set, T, "head_set")
+    offsets = check_offsets(head_set, T, "head_set")
     d = int(vocab_size)
     chunk = max(1, _CHUNK_ENTRIES // (T * T))
     # onehot, seen and matched (n, T, d); a chunk's bool match tensor, its float copy and masks
@@ -150,7 +150,7 @@ def last_match_counts(context: Any, head_set: Sequence[int], *, vocab_size: int
 
     The last row of :func:`match_counts`, at O(n·L·|S|) cost instead of O(n·L²).
     """
-    ctx = _check_context(context, vocab_size)
+    ctx = check_context(context, vocab_size)
     n, L = ctx.shape
     d = int(vocab_size)
     sim = context_similarity(ctx, head_set)  # (n, L)
@@ -195,7 +195,7 @@ def gih_predict_positions(tokens: Any, head_set: Sequence[int], a: float, *, voc
                           smoothing: float = 0.0) -> np.ndarray:
     """GIH_S at temperature ``a`` at every position: tokens ``(n, T)`` → float64 ``(n, T, d)``.
 
-    Row ``l-1`` equals ``theory.predictors.gih_predict(tokens[:, :l], S, a)`` for
+    Row ``l-1`` equals ``theory.predictors.reference.gih_predict(tokens[:, :l], S, a)`` for
     ``smoothing = 0`` (the smoothed head of :func:`gih_from_counts` otherwise); rows
     ``l < max(S)`` are NaN.
     """
@@ -209,7 +209,7 @@ def bayes_predict_positions(tokens: Any, parents: Sequence[int], alpha: float, *
     """Dirichlet(α) posterior predictive with the true parents at every position, ``(n, T, d)``.
 
     Row ``l-1`` is ``(N(z*, e) + α) / (N(z*) + dα)`` counted over the transitions of
-    ``x_1..x_l``, i.e. ``theory.predictors.bayes_predict(tokens[:, :l], P, α)``; rows ``l < r``
+    ``x_1..x_l``, i.e. ``theory.predictors.reference.bayes_predict(tokens[:, :l], P, α)``; rows ``l < r``
     are NaN.
     """
     offsets = tuple(int(p) for p in parents)
@@ -227,7 +227,7 @@ def unigram_predict_positions(tokens: Any, *, vocab_size: int,
 
     With ``smoothing = 0`` it is the GIH of the empty set (at any ``a``). Every position is valid.
     """
-    x = _check_context(tokens, vocab_size)
+    x = check_context(tokens, vocab_size)
     beta = _check_smoothing(smoothing)
     seen = np.cumsum(_onehot(x, int(vocab_size)), axis=1)  # (n, T, d)
     total = np.arange(1, x.shape[1] + 1, dtype=np.float64)[None, :, None]  # (1, T, 1)
@@ -245,9 +245,9 @@ def oracle_predict_positions(tokens: Any, parents: Sequence[int], kernels: Any) 
     Returns:
         float64 ``(n, T, d)``; rows ``l < r`` are NaN.
     """
-    x = _check_context(tokens)
+    x = check_context(tokens)
     n, T = x.shape
-    offsets, kern = _check_oracle_inputs(x, parents, kernels, "tokens")
+    offsets, kern = check_oracle_inputs(x, parents, kernels, "tokens")
     pos = np.arange(1, T + 1)  # (T,) positions l
     # the parent token of the query l+1 at offset p is x_{l+1-p} = column l-p (clamped if l < p)
     index = (np.arange(n)[:, None],) + tuple(x[:, np.maximum(pos - p, 0)] for p in offsets)

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from theory.errors import require
-from theory.probabilities import check_probabilities
+from theory.predictors.probabilities import check_probabilities
 from theory.validation import is_int, is_real
 
 __all__ = [
@@ -46,6 +46,10 @@ __all__ = [
     "gih_objective",
     "gih_loss_and_grad",
     "optimal_temperature",
+    "check_context",
+    "check_offsets",
+    "check_oracle_inputs",
+    "check_targets",
 ]
 
 LOSS_FLOOR = 1e-12
@@ -57,7 +61,7 @@ TEMPERATURE_XATOL = 1e-6
 _LOG_FLOOR = math.log(LOSS_FLOOR)
 
 
-def _check_context(context: Any, vocab_size: int | None = None) -> np.ndarray:
+def check_context(context: Any, vocab_size: int | None = None) -> np.ndarray:
     """Validate ``context`` as an integer ``(n, L)`` array of tokens in ``0..d-1``."""
     arr = np.asarray(context)
     require(arr.ndim == 2 and arr.shape[0] >= 1 and arr.shape[1] >= 1, "context",
@@ -73,7 +77,7 @@ def _check_context(context: Any, vocab_size: int | None = None) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_offsets(offsets: Any, seq_len: int, what: str = "parents") -> tuple[int, ...]:
+def check_offsets(offsets: Any, seq_len: int, what: str = "parents") -> tuple[int, ...]:
     """Validate a (possibly empty) set of integer offsets, each in ``1..L`` (the query context
     exists). Floats, strings and bools are refused rather than truncated."""
     items = tuple(offsets) if isinstance(offsets, (tuple, list, np.ndarray, range)) else None
@@ -86,7 +90,7 @@ def _check_offsets(offsets: Any, seq_len: int, what: str = "parents") -> tuple[i
     return tuple(sorted(out))
 
 
-def _check_targets(targets: Any, n: int, vocab_size: int) -> np.ndarray:
+def check_targets(targets: Any, n: int, vocab_size: int) -> np.ndarray:
     arr = np.asarray(targets)
     require(arr.shape == (n,) and np.issubdtype(arr.dtype, np.integer), "targets",
             f"an integer array of shape ({n},)", (arr.shape, str(arr.dtype)))
@@ -105,9 +109,9 @@ def context_similarity(context: Any, head_set: Sequence[int]) -> np.ndarray:
         context: integer ``(n, L)``, ``x_1..x_L``.
         head_set: the offsets ``S`` (any order), each in ``1..L``.
     """
-    ctx = _check_context(context)
+    ctx = check_context(context)
     n, L = ctx.shape
-    offsets = _check_offsets(head_set, L, "head_set")
+    offsets = check_offsets(head_set, L, "head_set")
     sim = np.ones((n, L), dtype=bool)  # (n, L)
     for h in offsets:
         match = np.zeros((n, L), dtype=bool)  # (n, L)
@@ -140,7 +144,7 @@ def gih_predict(context: Any, head_set: Sequence[int], a: float, *, vocab_size: 
     Returns:
         float64 ``(n, d)``; rows sum to 1.
     """
-    ctx = _check_context(context, vocab_size)
+    ctx = check_context(context, vocab_size)
     require(is_real(a)
             and not math.isnan(a) and a >= 0, "a", "a number >= 0 or inf", a)
     sim = context_similarity(ctx, head_set)  # (n, L)
@@ -170,7 +174,7 @@ def bayes_predict(context: Any, parents: Sequence[int], alpha: float, *, vocab_s
     Returns:
         float64 ``(n, d)``; rows sum to 1.
     """
-    ctx = _check_context(context, vocab_size)
+    ctx = check_context(context, vocab_size)
     require(is_real(alpha)
             and math.isfinite(alpha) and alpha > 0, "alpha", "a finite number > 0", alpha)
     # s_l = 1 exactly for the transitions l > r whose parent context is z*
@@ -189,19 +193,19 @@ def oracle_predict(context: Any, parents: Sequence[int], kernels: Any) -> np.nda
     Returns:
         float64 ``(n, d)``: row ``i`` is ``kernels[i, x_{L+1-p_1}, ..., x_{L+1-p_k}]``.
     """
-    ctx = _check_context(context)
+    ctx = check_context(context)
     n, L = ctx.shape
-    offsets, kern = _check_oracle_inputs(ctx, parents, kernels, "context")
+    offsets, kern = check_oracle_inputs(ctx, parents, kernels, "context")
     index = (np.arange(n),) + tuple(ctx[:, L - p] for p in offsets)
     return kern[index]  # (n, d)
 
 
-def _check_oracle_inputs(ctx: np.ndarray, parents: Any, kernels: Any, what: str
+def check_oracle_inputs(ctx: np.ndarray, parents: Any, kernels: Any, what: str
                          ) -> tuple[tuple[int, ...], np.ndarray]:
     """Parents (strictly increasing, each within the length of ``ctx`` (n, T)) and float64
     kernels ``(n,) + (d,)*k + (d,)`` covering the tokens of ``ctx``."""
     n, length = ctx.shape
-    offsets = _check_offsets(parents, length)
+    offsets = check_offsets(parents, length)
     require(len(offsets) >= 1 and list(offsets) == [int(p) for p in parents], "parents",
             "strictly increasing offsets (the kernel's axis order)", parents)
     kern = np.asarray(kernels, dtype=np.float64)
@@ -217,7 +221,7 @@ def per_sequence_loss(probs: Any, targets: Any) -> np.ndarray:
     """``-log max(ŷ_i(y_i), LOSS_FLOOR)`` per sequence: probs ``(n, d)``, targets ``(n,)`` → ``(n,)``."""
     n = np.shape(targets)[0] if np.ndim(targets) == 1 else None
     p = check_probabilities(probs, n=n, what="probs")  # (n, d): refuses logits, negatives, NaN
-    y = _check_targets(targets, p.shape[0], p.shape[1])
+    y = check_targets(targets, p.shape[0], p.shape[1])
     picked = p[np.arange(p.shape[0]), y]  # (n,)
     return -np.log(np.maximum(picked, LOSS_FLOOR))
 
@@ -245,8 +249,8 @@ def gih_objective(context: Any, targets: Any, head_set: Sequence[int], *, vocab_
     Returns:
         A function of ``a`` (finite float) returning ``(loss, dloss_da)`` as floats.
     """
-    ctx = _check_context(context, vocab_size)
-    y = _check_targets(targets, ctx.shape[0], int(vocab_size))
+    ctx = check_context(context, vocab_size)
+    y = check_targets(targets, ctx.shape[0], int(vocab_size))
     sim = context_similarity(ctx, head_set)  # (n, L)
     hit = ctx == y[:, None]  # (n, L): positions holding the target token
     present = hit.any(axis=1)  # (n,)

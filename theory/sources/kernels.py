@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from theory.errors import require
-from theory.priors import Dirichlet, Fixed
 from theory.sizes import kernel_bytes, kernel_sampling_bytes, require_memory
-from theory.spec import Source
+from theory.sources.priors import Dirichlet, Fixed
+from theory.sources.spec import Source
 from theory.validation import as_generator, as_int
 
 __all__ = ["sample_kernels", "mean_kernel", "expand_component"]
@@ -79,7 +79,7 @@ def sample_kernels(source: Source, n: int, *, rng: np.random.Generator | None = 
         InductionHeadsError: on a bad ``source`` or ``n``, a missing ``rng`` for a random prior,
             or a batch over the memory limit.
     """
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     n = as_int(n, "n", minimum=1)
     d, parents = source.vocab_size, source.parents
     k = len(parents)
@@ -108,7 +108,7 @@ def mean_kernel(source: Source) -> np.ndarray:
     Uniform rows for a Dirichlet prior (and for a mixture of Dirichlet components); the kernel
     itself for a Fixed prior.
     """
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     d, k = source.vocab_size, source.order
     if isinstance(source.prior, Fixed):
         return np.array(source.prior.kernel)

@@ -13,7 +13,7 @@ quadratic forms of ``σ_h`` over token matches,
 ``<v_h(L+1), v_h(l)> = Σ_{i,j} σ_h(i) σ_h(j) 1{x_{L+1-i} = x_{l-j}}`` over valid offsets, so no
 vocabulary-sized array is built. When ``σ_h`` is one-hot on offset ``h`` (the exact copier),
 ``k_h(l) = 1{l-h >= 1 and x_{l-h} = x_{L+1-h}}`` and ``s_l`` is
-:func:`theory.predictors.context_similarity`; an exact zero in ``σ_h`` can leave ``v_h(l) = 0``
+:func:`theory.predictors.reference.context_similarity`; an exact zero in ``σ_h`` can leave ``v_h(l) = 0``
 at early positions, and ``k_h(l)`` is 0 there, as in the model's fixed-offset heads.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from theory.errors import require
-from theory.predictors import _check_context
-from theory.spec import ModelSpec
+from theory.predictors.reference import check_context
+from theory.sources.spec import ModelSpec
 from theory.validation import as_float_array, as_int, is_int
 
 __all__ = [
@@ -124,7 +124,7 @@ def head_similarity(context: Any, attention: Any) -> np.ndarray:
     Returns:
         ``(n, H, L)``; column ``l-1`` holds ``k_h(l)``.
     """
-    ctx = _check_context(context)
+    ctx = check_context(context)
     att = check_attention(attention)
     n, L = ctx.shape
     H, M = att.shape
@@ -172,7 +172,7 @@ def set_similarity(head_sim: np.ndarray, head_set: Any) -> np.ndarray:
 def soft_context_similarity(context: Any, head_set: Any, attention: Any) -> np.ndarray:
     """Similarity ``s_l = Π_{h∈S} <v̄_h(L+1), v̄_h(l)>`` at a copier attention, float64 ``(n, L)``.
 
-    Equals :func:`theory.predictors.context_similarity` when ``attention`` is
+    Equals :func:`theory.predictors.reference.context_similarity` when ``attention`` is
     :func:`exact_attention`.
 
     Args:

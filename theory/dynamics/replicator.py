@@ -10,7 +10,7 @@ so gradient flow ``dC_S/dt = -∂ℓ/∂C_S = (2a C_S/ΣC²)(G_S - Ḡ)`` with `
 
 **Stage 3, classifier temperature.** With the copier exact and the selector one-hot on a set
 ``S``, gradient flow on ``a`` is ``da/dt = -∂ℓ/∂a`` of the GIH loss
-(:func:`theory.predictors.gih_objective`). When ``-∂ℓ/∂a ≈ κ e^{-a}`` (large ``a``, every target
+(:func:`theory.predictors.reference.gih_objective`). When ``-∂ℓ/∂a ≈ κ e^{-a}`` (large ``a``, every target
 found at the matching positions) the solution is ``e^{a(t)} = e^{a0} + κ t``, i.e. ``a`` grows
 logarithmically: :func:`log_growth`.
 """
@@ -25,7 +25,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from theory.errors import InductionHeadsError, require
-from theory.predictors import context_similarity, gih_objective
+from theory.predictors.reference import context_similarity, gih_objective
 from theory.validation import is_real
 
 __all__ = [
@@ -142,7 +142,7 @@ def temperature_trajectory(context: Any, targets: Any, head_set: Sequence[int], 
 
     Returns:
         float64 ``(T,)``: ``a(t)``. On a finite sample ``a(t)`` converges to the minimiser
-        :func:`theory.predictors.optimal_temperature`; the logarithmic law holds before that.
+        :func:`theory.predictors.reference.optimal_temperature`; the logarithmic law holds before that.
     """
     a_start = _finite_number(a0, "a0")
     t = _check_times(times)

@@ -16,12 +16,12 @@ by a batched LAPACK inverse where it is well-conditioned and by GTH elimination 
 for every entry, no subtractions) for nearly reducible chains: with small alpha, Dirichlet rows hold
 entries like 1e-40 and ``I - T + E`` is then numerically singular (LAPACK fails outright on the
 paper's d=3, P=(1,2) for small alpha; docs/results.md §7). Rows with tiny alpha may also underflow to exact zeros and make the chain
-reducible; callers that average over a prior (``theory.criterion_estimates.expected_criterion``)
+reducible; callers that average over a prior (``theory.criterion.estimates.expected_criterion``)
 floor kernel entries first.
 
 The chain structure here (:func:`transition_matrix`, the primitivity check, the window extension)
 and :func:`marginal` work on float arrays and on object arrays of field elements alike; the exact and
-symbolic laws built on them are in :mod:`theory.stationary_exact`.
+symbolic laws built on them are in :mod:`theory.sources.stationary_exact`.
 
 Size: each kernel needs dense ``d^r x d^r`` matrices, so :func:`window_law` estimates its memory
 (:func:`theory.sizes.window_law_bytes`) and refuses a request over the limit of
@@ -42,7 +42,7 @@ import sympy as sp
 
 from theory import sizes
 from theory.errors import InductionHeadsError, require
-from theory.priors import STOCHASTIC_ATOL, _check_parents
+from theory.sources.priors import STOCHASTIC_ATOL, check_parents
 from theory.validation import as_float_array, as_int, as_offsets
 
 __all__ = [
@@ -52,6 +52,9 @@ __all__ = [
     "is_primitive",
     "window_law",
     "marginal",
+    "check_window",
+    "extend_law",
+    "require_primitive",
 ]
 
 PRIMITIVITY_ATOL = 0.0
@@ -62,7 +65,7 @@ SOLVE_COND_MAX = 1e6
 machine epsilon, stays <= ~1e-11 (docs/results.md §7); worse-conditioned chains use GTH."""
 
 
-def _check_window(window: Any, r: int) -> int:
+def check_window(window: Any, r: int) -> int:
     return as_int(window, "window", minimum=r + 1, symbol="K")
 
 
@@ -161,7 +164,7 @@ def _non_primitive_error(kind: str, index: int, count: int, total: int) -> Induc
         f"(batch index {index}, {count} of {total} such)")
 
 
-def _require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray) -> None:
+def require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray) -> None:
     """Raise unless every chain is primitive; ``support`` is ``(n, N, N)``, the flag ``(n,)``."""
     todo = np.flatnonzero(~kernel_entries_positive)  # all-positive kernels: T^r > 0, primitive
     if todo.size == 0:
@@ -175,7 +178,7 @@ def _require_primitive(support: np.ndarray, kernel_entries_positive: np.ndarray)
 
 
 def _require_primitive_chunked(stack: np.ndarray, parents: tuple[int, ...], chunk: int) -> None:
-    """:func:`_require_primitive` for a kernel batch ``(n,) + (d,)*k + (d,)``, ``chunk`` at a time.
+    """:func:`require_primitive` for a kernel batch ``(n,) + (d,)*k + (d,)``, ``chunk`` at a time.
 
     Only kernels with a zero entry are checked (an all-positive kernel gives ``T^r > 0``); their
     transition graphs are built ``chunk`` kernels at a time, and the message counts all of them.
@@ -244,7 +247,7 @@ def _solve_lapack(trans: np.ndarray) -> np.ndarray | None:
     return mu / mu.sum(axis=-1, keepdims=True)
 
 
-def _extend(law_r: np.ndarray, kernel: np.ndarray, parents: tuple[int, ...], window: int
+def extend_law(law_r: np.ndarray, kernel: np.ndarray, parents: tuple[int, ...], window: int
             ) -> np.ndarray:
     """Multiply kernel factors onto an r-window law: ``B + (d,)*r`` -> ``B + (d,)*K``."""
     law = law_r
@@ -268,10 +271,10 @@ def window_law(kernel: np.ndarray, parents: tuple[int, ...], window: int) -> np.
         InductionHeadsError: on a bad kernel or window, a non-primitive chain, or a request
             whose memory estimate (:func:`theory.sizes.window_law_bytes`) exceeds the limit.
     """
-    parents = _check_parents(parents)
+    parents = check_parents(parents)
     arr = _check_float_kernel(kernel, parents)
     r, k, d = parents[-1], len(parents), arr.shape[-1]
-    window = _check_window(window, r)
+    window = check_window(window, r)
     batched = arr.ndim == k + 2
     stack = arr if batched else arr[None]  # (n,) + (d,)*k + (d,)
     n = stack.shape[0]
@@ -284,7 +287,7 @@ def window_law(kernel: np.ndarray, parents: tuple[int, ...], window: int) -> np.
     chunk = sizes.solve_chunk(n, d, r)
     _require_primitive_chunked(stack, parents, chunk)
     law_r = _solve_chunked(stack, parents, chunk).reshape((n,) + (d,) * r)  # (n,) + (d,)*r
-    law = _extend(law_r, stack, parents, window)  # (n,) + (d,)*K
+    law = extend_law(law_r, stack, parents, window)  # (n,) + (d,)*K
     return law if batched else law[0]
 
 

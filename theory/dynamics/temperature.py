@@ -23,7 +23,7 @@ constant of the source, ``a*(L) = log L + c + o(1)``, ``c = -log b*``: ``log 2``
 
 **Stage 3.** With the selector on ``S`` and the exact copier the stage-3 loss is the GIH loss of
 the training sample; :func:`predict_trained_temperature` iterates torch's SGD or Adam update rule
-(in numpy) on :func:`theory.predictors.gih_objective`.
+(in numpy) on :func:`theory.predictors.reference.gih_objective`.
 """
 
 from __future__ import annotations
@@ -37,22 +37,22 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.stats import poisson
 
-from theory.criterion_estimates import MC_KERNEL_FLOOR
+from theory.criterion.estimates import MC_KERNEL_FLOOR
 from theory.errors import require
-from theory.kernels import sample_kernels
-from theory.predictors import (
+from theory.predictors.reference import (
     LOSS_FLOOR,
     TEMPERATURE_XATOL,
-    _check_context,
-    _check_targets,
+    check_context,
+    check_targets,
     context_similarity,
     gih_objective,
 )
-from theory.priors import Fixed
-from theory.sequences import sample_sequences_np
 from theory.sizes import FLOAT_BYTES, require_memory
-from theory.spec import Source
-from theory.stationary import marginal, window_law
+from theory.sources.kernels import sample_kernels
+from theory.sources.priors import Fixed
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import Source
+from theory.sources.stationary import marginal, window_law
 from theory.validation import as_float, as_float_array, as_generator, as_int, as_offsets
 
 __all__ = ["TAIL_START", "TAIL_TERMS", "PSEUDO_COUNT_RANGE", "DERIVATIVE_STEP", "SAMPLE_CHUNK",
@@ -122,8 +122,8 @@ def gih_counts(context: Any, targets: Any, head_set: Sequence[int], *, vocab_siz
         head_set: the offsets ``S`` of the exact copier similarity, each in ``1..L``.
         vocab_size: ``d``.
     """
-    ctx = _check_context(context, vocab_size)
-    y = _check_targets(targets, ctx.shape[0], int(vocab_size))
+    ctx = check_context(context, vocab_size)
+    y = check_targets(targets, ctx.shape[0], int(vocab_size))
     sim = context_similarity(ctx, head_set).astype(bool)  # (n, L)
     hit = ctx == y[:, None]  # (n, L)
     m, m_e = sim.sum(axis=1), (sim & hit).sum(axis=1)  # (n,), (n,)
@@ -177,7 +177,7 @@ def _minimise(mean_loss: Any, per_grad: Any, lo: float, hi: float, samples: int
 
 
 def _check_source_set(source: Any, head_set: Any, seq_len: Any) -> tuple[tuple[int, ...], int]:
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     offsets = tuple(sorted(as_offsets(head_set, "head_set", allow_empty=True, increasing=False)))
     require(len(offsets) >= 1, "head_set", "a non-empty head set S", head_set)
     seq_len = as_int(seq_len, "seq_len", minimum=2, symbol="L")
@@ -355,7 +355,7 @@ def predict_trained_temperature(context: Any, targets: Any, head_set: Sequence[i
                                 ) -> np.ndarray:
     """``a`` after each of ``steps`` full-batch updates of the GIH loss on a sample.
 
-    ``g = ∂ℓ/∂a`` of :func:`theory.predictors.gih_objective`; the update of ``torch.optim.SGD``
+    ``g = ∂ℓ/∂a`` of :func:`theory.predictors.reference.gih_objective`; the update of ``torch.optim.SGD``
     (``buf = g`` at step 1, then ``momentum·buf + g``; ``a -= lr·buf``) or ``torch.optim.Adam``
     (``a -= (lr/(1-β1^t)) m_t / (√v_t/√(1-β2^t) + eps)``), their other options at the defaults.
 

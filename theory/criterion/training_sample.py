@@ -3,7 +3,7 @@
 Stage 1 of stage-wise training runs full-batch gradient descent on ``C`` over a *fixed* sample
 of ``n`` sequences, with the copier and ``a`` frozen at their initialisation. To first order in
 ``a`` its gradient is the sample mean of the per-sequence stage-1 signal
-(:func:`theory.criterion_estimates.stage1_signal`) at the initial copier attention,
+(:func:`theory.criterion.estimates.stage1_signal`) at the initial copier attention,
 
     G_n(S; σ₀) = (1/n) Σ_i g_i(S; σ₀),
 
@@ -34,15 +34,21 @@ is computed from the tokens and the spec alone, without a torch model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from theory.copier import check_attention, copier_attention, head_similarity, set_similarity
-from theory.criterion_estimates import _signal
+from theory.criterion.estimates import signal_from_similarity
 from theory.errors import require
-from theory.spec import ModelSpec
+from theory.predictors.copier import (
+    check_attention,
+    copier_attention,
+    head_similarity,
+    set_similarity,
+)
+from theory.sources.spec import ModelSpec
 from theory.validation import as_int, is_real
 
 __all__ = ["SampleSelection", "sample_criterion", "sample_curvature", "selector_descent",
@@ -66,7 +72,7 @@ def _set_products(tokens: Any, sets: Any, attention: Any) -> tuple[np.ndarray, n
 
 def _criterion(tok: np.ndarray, prods: np.ndarray) -> np.ndarray:
     """``G_n`` (n_sets,) from the tokens and the head-set products (n_sets, n, L)."""
-    return np.array([_signal(tok, k).mean() for k in prods])
+    return np.array([signal_from_similarity(tok, k).mean() for k in prods])
 
 
 def _curvature(tok: np.ndarray, prods: np.ndarray) -> np.ndarray:
@@ -91,7 +97,7 @@ def sample_criterion(tokens: Any, sets: Any, attention: Any) -> np.ndarray:
     Args:
         tokens: integer ``(n, L+1)``, contexts then targets; ``L > M``.
         sets: head sets (heads in ``1..H``).
-        attention: ``(H, M)`` copier attention (:func:`theory.copier.check_attention`).
+        attention: ``(H, M)`` copier attention (:func:`theory.predictors.copier.check_attention`).
 
     Returns:
         float64 ``(n_sets,)``.
@@ -118,7 +124,7 @@ class SampleSelection:
     """Stage 1 on one training sample, as the replicator predicts it.
 
     Attributes:
-        sets: the head sets, :func:`theory.spec.head_sets` order.
+        sets: the head sets, :func:`theory.sources.spec.head_sets` order.
         criterion: ``(n_sets,)`` ``G_n`` of the sample at the initial copier.
         selected_set: ``argmax G_n``, the set the replicator tends to.
         runner_up: the second-best set.
@@ -150,6 +156,25 @@ class SampleSelection:
                 "selected_set": list(self.selected_set), "runner_up": list(self.runner_up),
                 "margin": self.margin, "time": self.time, "weights": self.weights.tolist(),
                 "selected_weight": self.selected_weight}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleSelection:
+        """Rebuild a selection from :meth:`to_dict` (``selected_weight`` is derived, not read).
+
+        Raises:
+            InductionHeadsError: when keys are missing.
+        """
+        keys = ("sets", "criterion", "selected_set", "runner_up", "margin", "time", "weights")
+        require(isinstance(data, Mapping) and all(k in data for k in keys), "training sample",
+                f"a dict from SampleSelection.to_dict with keys {list(keys)}",
+                sorted(data) if isinstance(data, Mapping) else type(data).__name__)
+        sets = tuple(tuple(int(h) for h in s) for s in data["sets"])
+        criterion, weights = (np.array(data[k], dtype=np.float64) for k in ("criterion", "weights"))
+        for arr in (criterion, weights):
+            arr.setflags(write=False)
+        return cls(sets, criterion, tuple(int(h) for h in data["selected_set"]),
+                   tuple(int(h) for h in data["runner_up"]), float(data["margin"]),
+                   float(data["time"]), weights)
 
 
 def selector_descent(criterion: np.ndarray, spec: ModelSpec, *, lr: float, steps: int,

@@ -2,12 +2,12 @@
 ``G_L`` at a given copier (the signal stage 1 sees from the initial copier, docs/theory.md §3.7).
 
 The prior expectation ``E_π G(S)`` (or ``E_π χ²(S)``) is a Monte Carlo mean over kernels drawn from
-the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion`.
+the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion.values`.
 The finite-length criterion ``G_L(S)`` is the mean over sequences of the stage-1 signal
 ``-∂ℓ/∂a`` at ``a = 0`` for the exact copier (see :func:`stage1_signal`); ``G_L -> G`` as L grows,
 from below on fast-mixing chains and from above, slowly, where many chains mix slowly (the
 paper's alpha=0.1); values in docs/results.md §8.
-:func:`copier_criterion` replaces the exact copier by a copier attention ``σ`` (:mod:`theory.copier`);
+:func:`copier_criterion` replaces the exact copier by a copier attention ``σ`` (:mod:`theory.predictors.copier`);
 at the exact attention it is ``G_L`` itself. All return a :class:`CriterionEstimate` (means,
 standard errors, per-sample values).
 """
@@ -20,14 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from theory.copier import check_attention, head_similarity, set_similarity, soft_context_similarity
-from theory.criterion import _KINDS, _check_set, criterion_values
+from theory.criterion.values import CRITERION_KINDS, check_head_set, criterion_values
 from theory.errors import require
-from theory.kernels import sample_kernels
-from theory.predictors import context_similarity
-from theory.priors import Fixed
-from theory.sequences import sample_sequences_np
-from theory.spec import Source
+from theory.predictors.copier import (
+    check_attention,
+    head_similarity,
+    set_similarity,
+    soft_context_similarity,
+)
+from theory.predictors.reference import context_similarity
+from theory.sources.kernels import sample_kernels
+from theory.sources.priors import Fixed
+from theory.sources.sequences import sample_sequences_np
+from theory.sources.spec import Source
 from theory.validation import is_int
 
 __all__ = [
@@ -38,6 +43,7 @@ __all__ = [
     "finite_length_criterion",
     "copier_criterion",
     "sample_until_decided",
+    "signal_from_similarity",
 ]
 
 MC_KERNEL_FLOOR = 1e-30
@@ -140,14 +146,15 @@ def _estimate(sets: tuple[tuple[int, ...], ...], per: np.ndarray, kind: str
 
 def _check_common(source: Any, sets: Any, samples: Any, rng: Any, *, needs_rng: bool = True
                   ) -> tuple[tuple[int, ...], ...]:
-    require(isinstance(source, Source), "source", "a theory.spec.Source", type(source).__name__)
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source",
+            type(source).__name__)
     if needs_rng or rng is not None:
         require(isinstance(rng, np.random.Generator), "rng",
                 "a numpy.random.Generator" + ("" if needs_rng else " or None"),
                 type(rng).__name__)
     require(is_int(samples)
             and samples >= 2, "samples", "an integer >= 2", samples)
-    out = tuple(_check_set(s) for s in sets)
+    out = tuple(check_head_set(s) for s in sets)
     require(len(out) >= 1, "sets", "at least one head set", sets)
     return out
 
@@ -167,7 +174,7 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
     """
     sets = _check_common(source, sets, samples, rng,
                          needs_rng=not isinstance(getattr(source, "prior", None), Fixed))
-    require(kind in _KINDS, "kind", f"one of {_KINDS}", kind)
+    require(kind in CRITERION_KINDS, "kind", f"one of {CRITERION_KINDS}", kind)
     if isinstance(source.prior, Fixed):
         kernels = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
     else:
@@ -177,7 +184,7 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
     return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
 
 
-def _signal(tokens: np.ndarray, sim: np.ndarray) -> np.ndarray:
+def signal_from_similarity(tokens: np.ndarray, sim: np.ndarray) -> np.ndarray:
     """``g = Σ_l 1{x_l = e}(s_l - s̄)/N_e`` (0 when ``N_e = 0``): tokens ``(n, L+1)``, ``s`` ``(n, L)``."""
     hit = (tokens[:, :-1] == tokens[:, -1:]).astype(np.float64)  # (n, L): 1{x_l = e}
     count = hit.sum(axis=1)  # (n,)
@@ -192,9 +199,9 @@ def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...], attention: Any 
 
     With target ``e = x_{L+1}``, ``N_e = Σ_l 1{x_l = e}`` and ``s̄ = mean_l s_l``:
     ``g = Σ_l 1{x_l = e} (s_l - s̄) / N_e``, and ``g = 0`` when ``N_e = 0``. The similarity
-    ``s_l`` is the exact copier's (:func:`theory.predictors.context_similarity`, ``S`` a set of
+    ``s_l`` is the exact copier's (:func:`theory.predictors.reference.context_similarity`, ``S`` a set of
     offsets) or, given ``attention``, the copier's at that attention
-    (:func:`theory.copier.soft_context_similarity`, ``S`` a set of heads).
+    (:func:`theory.predictors.copier.soft_context_similarity`, ``S`` a set of heads).
 
     Args:
         tokens: integer ``(n, L+1)``, context ``x_1..x_L`` then the target ``x_{L+1}``.
@@ -211,14 +218,14 @@ def stage1_signal(tokens: np.ndarray, head_set: tuple[int, ...], attention: Any 
         sim = context_similarity(tok[:, :-1], head_set)  # (n, L)
     else:
         sim = soft_context_similarity(tok[:, :-1], head_set, attention)  # (n, L)
-    return _signal(tok, sim)
+    return signal_from_similarity(tok, sim)
 
 
 def finite_length_criterion(source: Source, sets: Any, seq_len: int, *, samples: int = 2000,
                             rng: np.random.Generator) -> CriterionEstimate:
     """``G_L(S)``: the mean stage-1 signal over ``samples`` sequences of ``L + 1`` tokens.
 
-    Sequences from :func:`theory.sequences.sample_sequences_np` (uniform start, no burn-in).
+    Sequences from :func:`theory.sources.sequences.sample_sequences_np` (uniform start, no burn-in).
 
     Args:
         source: the source.
@@ -244,10 +251,10 @@ def copier_criterion(source: Source, sets: Any, seq_len: int, attention: Any, *,
     """``G_L(S)`` at the copier attention ``σ``: the mean stage-1 signal with ``s_l = K_S(l)``.
 
     Stage 1 trains the selector against the initial copier, so with
-    ``attention = theory.copier.copier_attention(spec)`` this is the criterion whose argmax the
+    ``attention = theory.predictors.copier.copier_attention(spec)`` this is the criterion whose argmax the
     selector reaches (docs/theory.md §3.7). The sequences are drawn exactly as in
     :func:`finite_length_criterion` (one draw of ``samples`` sequences, shared by every set), so
-    at :func:`theory.copier.exact_attention` and the same generator state both return the same
+    at :func:`theory.predictors.copier.exact_attention` and the same generator state both return the same
     per-sequence values.
 
     Args:
@@ -256,7 +263,7 @@ def copier_criterion(source: Source, sets: Any, seq_len: int, attention: Any, *,
         seq_len: ``L > max(max S, r)``, as for :func:`finite_length_criterion`; offsets
             beyond a position are left out as in the model (which itself needs ``L > M``).
         attention: ``(H, M)`` copier attention, rows distributions
-            (:func:`theory.copier.check_attention`).
+            (:func:`theory.predictors.copier.check_attention`).
         samples: sequences, >= 2.
         rng: numpy generator.
 
@@ -276,6 +283,6 @@ def copier_criterion(source: Source, sets: Any, seq_len: int, attention: Any, *,
             and seq_len > bound, "seq_len", f"an integer L > max(max S, r) = {bound}", seq_len)
     tokens = sample_sequences_np(source, int(samples), int(seq_len) + 1, rng=rng)  # (n, L+1)
     head_sim = head_similarity(tokens[:, :-1], att)  # (n, H, L)
-    per = np.stack([_signal(tokens, set_similarity(head_sim, s)) for s in sets],
+    per = np.stack([signal_from_similarity(tokens, set_similarity(head_sim, s)) for s in sets],
                    axis=1)  # (n, n_sets)
     return _estimate(sets, per, "G_L_copier")

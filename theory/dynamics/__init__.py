@@ -1,0 +1,62 @@
+"""Reduced training dynamics and the temperature (docs/theory.md §4-5).
+
+The replicator flow of the selector and the temperature's growth (``replicator``), the official
+code's loss (``official``), and the finite-L optimal temperature of stage 3 (``temperature``).
+
+Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
+:mod:`theory.criterion`.
+"""
+
+from theory.dynamics.official import (
+    official_gih_loss_and_grad,
+    official_temperature_trajectory,
+)
+from theory.dynamics.replicator import (
+    ODE_ATOL,
+    ODE_RTOL,
+    SIMPLEX_ATOL,
+    growth_coefficient,
+    log_growth,
+    replicator_closed_form,
+    replicator_trajectory,
+    temperature_trajectory,
+)
+from theory.dynamics.temperature import (
+    DERIVATIVE_STEP,
+    PSEUDO_COUNT_RANGE,
+    SAMPLE_CHUNK,
+    TAIL_START,
+    TAIL_TERMS,
+    TemperatureEstimate,
+    count_loss_and_grad,
+    expected_optimal_temperature,
+    gih_counts,
+    law_objective,
+    optimal_temperature_law,
+    predict_trained_temperature,
+)
+
+__all__ = [
+    "ODE_RTOL",
+    "growth_coefficient",
+    "ODE_ATOL",
+    "SIMPLEX_ATOL",
+    "replicator_trajectory",
+    "replicator_closed_form",
+    "temperature_trajectory",
+    "log_growth",
+    "official_gih_loss_and_grad",
+    "official_temperature_trajectory",
+    "TAIL_START",
+    "TAIL_TERMS",
+    "PSEUDO_COUNT_RANGE",
+    "DERIVATIVE_STEP",
+    "SAMPLE_CHUNK",
+    "TemperatureEstimate",
+    "gih_counts",
+    "count_loss_and_grad",
+    "expected_optimal_temperature",
+    "law_objective",
+    "optimal_temperature_law",
+    "predict_trained_temperature",
+]

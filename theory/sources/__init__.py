@@ -1,0 +1,96 @@
+"""Sources and their laws: what a training sequence is drawn from (docs/theory.md §1).
+
+Priors over kernels (``priors``), the JSON-backed specs of a source and of the model
+(``spec``), kernels drawn from a prior (``kernels``), token sequences (``sequences``), and the
+stationary window law of a kernel in floats (``stationary``) and exactly (``stationary_exact``).
+
+Layer 1: imports only the floor (``errors``, ``validation``, ``notation``, ``sizes``).
+"""
+
+from theory.sources.kernels import (
+    expand_component,
+    mean_kernel,
+    sample_kernels,
+)
+from theory.sources.priors import (
+    COMPONENT_KEYS,
+    MIN_ALPHA,
+    STOCHASTIC_ATOL,
+    Dirichlet,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    Prior,
+    check_parents,
+)
+from theory.sources.sequences import (
+    START_MODES,
+    sample_sequences_np,
+)
+from theory.sources.spec import (
+    MODEL_KEYS,
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    PRIOR_KEYS,
+    SOURCE_KEYS,
+    ModelSpec,
+    Source,
+    head_sets,
+    load_source,
+)
+from theory.sources.stationary import (
+    PRIMITIVITY_ATOL,
+    SOLVE_COND_MAX,
+    check_window,
+    extend_law,
+    is_primitive,
+    marginal,
+    require_primitive,
+    transition_matrix,
+    window_law,
+)
+from theory.sources.stationary_exact import (
+    as_exact_kernel,
+    symbolic_window_law,
+    window_law_exact,
+    window_law_field,
+)
+
+__all__ = [
+    "Dirichlet",
+    "Fixed",
+    "MixtureComponent",
+    "Mixture",
+    "Prior",
+    "STOCHASTIC_ATOL",
+    "COMPONENT_KEYS",
+    "MIN_ALPHA",
+    "check_parents",
+    "Source",
+    "ModelSpec",
+    "head_sets",
+    "load_source",
+    "PAPER_SOURCE",
+    "PAPER_MODEL",
+    "SOURCE_KEYS",
+    "PRIOR_KEYS",
+    "MODEL_KEYS",
+    "sample_kernels",
+    "mean_kernel",
+    "expand_component",
+    "START_MODES",
+    "sample_sequences_np",
+    "PRIMITIVITY_ATOL",
+    "SOLVE_COND_MAX",
+    "transition_matrix",
+    "is_primitive",
+    "window_law",
+    "marginal",
+    "check_window",
+    "extend_law",
+    "require_primitive",
+    "as_exact_kernel",
+    "window_law_field",
+    "window_law_exact",
+    "symbolic_window_law",
+]
