@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from case_rows import case_line
 from hypothesis import HealthCheck, settings
+from strategies import CASE_PROPERTY, case_line
 
 # `ci`: derandomised so that CI is reproducible; `thorough`: hundreds of cases, for a GPU machine.
 settings.register_profile(
@@ -68,7 +68,7 @@ def _case_rows(terminalreporter) -> list[dict]:
             if getattr(report, "when", None) != "call":
                 continue
             rows += [value for name, value in getattr(report, "user_properties", ())
-                     if name == "property_case"]
+                     if name == CASE_PROPERTY]
     return rows
 
 

@@ -1,4 +1,9 @@
-"""Hypothesis strategies for sources and model specs (the property tier).
+"""Hypothesis strategies for sources and model specs, and the property tier's shared helpers.
+
+Helpers (every test module that needs them imports them from here): :data:`CASE_PROPERTY`,
+:data:`THOROUGH` and :func:`examples_count` (the profile's case counts), :func:`case_line` and
+:func:`report_case` (one line per finished case), :func:`record_case` and
+:func:`assert_recorded_and_trained` (what a "recorded" property asserts).
 
 What is drawn:
 
@@ -20,17 +25,25 @@ What is drawn:
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import math
+import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from theory import Dirichlet, Mixture, MixtureComponent, ModelSpec, Source
+from theory.notation import head_set_label
 
 __all__ = ["INIT_MASS", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
            "covering_strata", "covering_cases", "stratum_of", "PAPER_CASE", "WEAK_PARENT_CASE",
-           "SKIP_PARENT_CASE"]
+           "SKIP_PARENT_CASE", "CASE_PROPERTY", "ROW_FIELDS", "THOROUGH", "examples_count",
+           "case_line", "report_case", "record_case", "assert_recorded_and_trained"]
 
 VOCAB = (2, 5)
 """d, inclusive: small enough that d^|P| contexts recur within L = 100 positions."""
@@ -252,3 +265,76 @@ WEAK_PARENT_CASE = Case(
 SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),
                         ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """Non-contiguous parents (1, 3)."""
+
+
+# ------------------------------------------------------------------ the property tier's rows
+CASE_PROPERTY = "property_case"
+"""Name under which every case's row is attached to the test's report (``user_properties``), so
+the session summary of ``conftest.py`` reads them in the controlling process, also under
+pytest-xdist."""
+
+ROW_FIELDS = ("mode", "source", "model", "predicted", "learned", "decidable", "checks",
+              "seconds", "outcome")
+"""Fields every case's row holds (:func:`case_line` reads them)."""
+
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
+"""The profile conftest loaded: ``thorough`` takes its example count from the profile and runs on
+CUDA when present; otherwise (``ci``) the counts the tests give and the CPU."""
+
+logger = logging.getLogger("induction_heads.property_tier")
+
+
+def examples_count(ci: int) -> int:
+    """Cases to draw: ``INDUCTION_HEADS_PROPERTY_EXAMPLES`` when set, the thorough profile's
+    count under it, else ``ci``."""
+    override = os.environ.get("INDUCTION_HEADS_PROPERTY_EXAMPLES")
+    if override:
+        return int(override)
+    return settings.default.max_examples if THOROUGH else ci
+
+
+def case_line(row: dict) -> str:
+    """``mode: d=… P=… prior H=… M=… D=…: predicted …, target …, learned …, failed checks …``."""
+    failed = [name for name, ok in row["checks"].items() if not ok]
+    prior = row["source"]["prior"]
+    target = (f", target {head_set_label(row['target'])} ({row['basis']})"
+              if "target" in row else "")
+    return (f"{row['mode']}: d={row['source']['vocab_size']} P={tuple(row['source']['parents'])} "
+            f"{prior['kind']} H={row['model']['heads']} M={row['model']['window']} "
+            f"D={row['model']['degree']}: predicted {head_set_label(row['predicted'])}"
+            f"{'' if row['decidable'] else ' (undecidable)'}{target} learned "
+            f"{head_set_label(row['learned'])}, failed checks {failed or 'none'}, "
+            f"{row['seconds']:.1f} s")
+
+
+def report_case(row: dict) -> None:
+    """Write the case's line as it finishes: to stderr (shown with ``-s``, and kept in the log of
+    a run that is killed before its summary) and to the ``induction_heads.property_tier`` logger."""
+    line = f"[property case] {row['outcome']}: {case_line(row)}"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    logger.info(line)
+
+
+def record_case(request: Any, row: dict) -> None:
+    """Attach ``row`` to the running test's report and write its line."""
+    request.node.user_properties.append((CASE_PROPERTY, row))
+    report_case(row)
+
+
+def assert_recorded_and_trained(request: Any, report: Any, uniform: float) -> None:
+    """What a recorded property asserts: the case's row is attached with every field of
+    :data:`ROW_FIELDS` in plain JSON, and the run trained (its logged objective fell, and its
+    held-out loss is below the uniform guess ``uniform = log d``)."""
+    rows = [row for name, row in request.node.user_properties if name == CASE_PROPERTY]
+    assert rows, "no row recorded for the case"
+    missing = [f for f in ROW_FIELDS if f not in rows[-1]]
+    assert not missing, f"the case's row lacks {missing}: {rows[-1]}"
+    json.dumps(rows[-1], allow_nan=False)
+    objective = np.asarray(report.history.objective())                     # (T,)
+    assert objective[-1] < objective[0], (
+        f"logged objective {objective[0]:.4f} -> {objective[-1]:.4f}: the run did not train\n"
+        f"{case_line(rows[-1])}")
+    loss = report.losses["model"]
+    assert math.isfinite(loss) and loss < uniform, (
+        f"held-out loss {loss:.4f} not below uniform {uniform:.4f}\n{case_line(rows[-1])}")

@@ -5,8 +5,9 @@ The theorem is about TF(M, H, d, D) trained stage-wise; the paper's full variant
 (:mod:`tests.strategies`, plus the paper's weak-parent mixture, where S* is smaller than P) the
 verify job trains the model and reads it with the probe; the session summary (``conftest.py``)
 tallies how often the probe's ``effective_set`` equals the predicted ``S*`` and lists each case.
-What is asserted is only what any training run must do: a finite held-out loss below the
-uniform guess ``log d``.
+What is asserted is that the case's row is recorded with its fields, and what any training run
+must do: a falling logged objective and a finite held-out loss below the uniform guess ``log d``
+(:func:`strategies.assert_recorded_and_trained`).
 
 Sizes (CPU, within ``make test``'s budget): the standard transformer is
 :data:`numerics.training.standard.FAST_SPEC` trained :data:`STANDARD_STEPS` steps of 128 fresh
@@ -19,10 +20,16 @@ from __future__ import annotations
 import math
 
 import pytest
-from case_rows import report_case
 from hypothesis import HealthCheck, Phase, example, given, note, settings
-from strategies import WEAK_PARENT_CASE, Case, cases
-from test_properties import CASE_PROPERTY, THOROUGH, _examples
+from strategies import (
+    THOROUGH,
+    WEAK_PARENT_CASE,
+    Case,
+    assert_recorded_and_trained,
+    cases,
+    examples_count,
+    record_case,
+)
 
 from numerics.training.standard import StandardTrainConfig
 from numerics.verify import VerifyReport, verify_case
@@ -64,8 +71,7 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
            "parents": list(case.source.parents),
            "effective_margin_se": report.learned.get("effective_margin_se"),
            "loss": report.losses["model"], "best_gih": report.losses["best_gih"]["best"]}
-    request.node.user_properties.append((CASE_PROPERTY, row))
-    report_case(row)
+    record_case(request, row)
 
 
 def _describe(case: Case, report: VerifyReport) -> str:
@@ -76,14 +82,8 @@ def _describe(case: Case, report: VerifyReport) -> str:
             f"{report.losses['model']:.4f}, best GIH {report.losses['best_gih']['best']:.4f}")
 
 
-def _assert_learned_something(case: Case, report: VerifyReport) -> None:
-    loss, uniform = report.losses["model"], math.log(case.source.vocab_size)
-    assert math.isfinite(loss) and loss < uniform, (
-        f"held-out loss {loss:.4f} not below uniform {uniform:.4f}\n" + _describe(case, report))
-
-
 @pytest.mark.slow
-@settings(max_examples=_examples(STANDARD_CI_EXAMPLES), phases=PHASES,
+@settings(max_examples=examples_count(STANDARD_CI_EXAMPLES), phases=PHASES,
           suppress_health_check=LOGGING, deadline=None)
 @example(WEAK_PARENT_CASE)
 @given(case=cases())
@@ -95,11 +95,11 @@ def test_standard_transformer_agreement_is_recorded(request: pytest.FixtureReque
                          heldout=HELDOUT, prediction_samples=PREDICTION_SAMPLES, seed=case.seed)
     note(_describe(case, report))
     _record(request, "standard", case, report)
-    _assert_learned_something(case, report)
+    assert_recorded_and_trained(request, report, math.log(case.source.vocab_size))
 
 
 @pytest.mark.slow
-@settings(max_examples=_examples(FULL_CI_EXAMPLES), phases=PHASES,
+@settings(max_examples=examples_count(FULL_CI_EXAMPLES), phases=PHASES,
           suppress_health_check=LOGGING, deadline=None)
 @example(WEAK_PARENT_CASE)
 @given(case=cases())
@@ -110,4 +110,4 @@ def test_full_variant_agreement_is_recorded(request: pytest.FixtureRequest, case
                          probe_history=False, device="auto" if THOROUGH else "cpu", bayes=False)
     note(_describe(case, report))
     _record(request, "full", case, report)
-    _assert_learned_something(case, report)
+    assert_recorded_and_trained(request, report, math.log(case.source.vocab_size))

@@ -63,6 +63,8 @@ class TrainingHistory(Protocol):
 
     def settled_step(self) -> int | None: ...
 
+    def objective(self) -> np.ndarray: ...
+
     def summary(self) -> dict[str, Any]: ...
 
     def to_dict(self) -> dict[str, Any]: ...
@@ -188,6 +190,10 @@ class History(ProbedRows):
         return History(self.sets, self.steps[keep], tuple(np.array(self.stages)[keep]),
                        self.loss[keep], self.selector[keep], self.copier[keep], self.a[keep],
                        tuple(r for r, k in zip(self.reports, keep) if k))
+
+    def objective(self) -> np.ndarray:
+        """(T,) the training objective logged at each row (``loss``)."""
+        return self.loss
 
     def summary(self) -> dict[str, Any]:
         """What the run learned, read off the last row (:func:`numerics.training.

@@ -53,6 +53,10 @@ class StandardHistory(ProbedRows):
     def __len__(self) -> int:
         return len(self.reports)
 
+    def objective(self) -> np.ndarray:
+        """(T,) the objective logged at each row on the fixed evaluation batch (``eval_loss``)."""
+        return self.eval_loss
+
     def summary(self) -> dict[str, Any]:
         """What the run reached at its last row: the evaluation losses and the step."""
         require(len(self) >= 1, "history", "a history with at least one logged row", len(self))
