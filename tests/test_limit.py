@@ -276,7 +276,7 @@ def test_flat_reports_read_back_equal() -> None:
     assert old.initial.best == tuple(flat["stage1_set"])
     assert old.agrees_with_asymptotic == flat["agrees_with_asymptotic"]
     for key in ("reached_set", "reached_decidable", "copier", "missing_parents", "seq_len",
-                "train_sequences", "max_samples", "selector_weights", "source", "model"):
+                "train_sequences", "max_samples", "selector_weights", "source", "spec"):
         assert old.to_dict()[key] == new.to_dict()[key], key
     again = LimitPrediction.from_dict(json.loads(json.dumps(old.to_dict(), allow_nan=False)))
     assert again.to_dict() == old.to_dict()

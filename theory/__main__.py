@@ -90,7 +90,7 @@ def _describe_source(source: Source) -> str:
 
 def format_prediction(pred: LimitPrediction) -> str:
     """The readable table printed by ``predict`` (one string, lines joined by newlines)."""
-    m = pred.model
+    m = pred.spec
     if pred.seq_len is None:
         what = f"G (L -> inf), {pred.exact.samples} kernel sample(s)"
     else:

@@ -157,8 +157,8 @@ def _resolve_limit(limit: Any, rng: Any, source: Source, spec: ModelSpec, seq_le
     require(limit.source.to_dict() == source.to_dict(), "limit.source",
             f"the probed source {source.to_dict()}", limit.source.to_dict())
     sizes = (spec.heads, spec.window, spec.degree)
-    got = (limit.model.heads, limit.model.window, limit.model.degree)
-    require(got == sizes, "limit.model", f"(H, M, D) = {sizes}", got)
+    got = (limit.spec.heads, limit.spec.window, limit.spec.degree)
+    require(got == sizes, "limit.spec", f"(H, M, D) = {sizes}", got)
     require(limit.seq_len in (None, seq_len), "limit.seq_len",
             f"None or the probed L = {seq_len}", limit.seq_len)
     return limit

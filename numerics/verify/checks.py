@@ -261,14 +261,14 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
     if prediction.missing_parents:
         notes.append(
             f"the model cannot express parents {prediction.missing_parents} of the source "
-            f"(parents {prediction.source.parents}, H={prediction.model.heads}, "
-            f"D={prediction.model.degree}): the predicted limit S* = "
+            f"(parents {prediction.source.parents}, H={prediction.spec.heads}, "
+            f"D={prediction.spec.degree}): the predicted limit S* = "
             f"{head_set_label(prediction.selected_set)} is the best set the model can express")
-        reachable = [p for p in prediction.missing_parents if p <= prediction.model.window]
-        if reachable and prediction.model.window > prediction.model.heads:
+        reachable = [p for p in prediction.missing_parents if p <= prediction.spec.window]
+        if reachable and prediction.spec.window > prediction.spec.heads:
             notes.append(
-                f"parents {tuple(reachable)} lie inside the window M={prediction.model.window} "
-                f"but beyond H={prediction.model.heads}: stage 2 can move a head of S* onto one "
+                f"parents {tuple(reachable)} lie inside the window M={prediction.spec.window} "
+                f"but beyond H={prediction.spec.heads}: stage 2 can move a head of S* onto one "
                 f"of them, a limit the ranking over head offsets 1..H does not describe")
     if not prediction.agrees_with_asymptotic:
         notes.append(f"at L={prediction.seq_len} S* = {head_set_label(prediction.selected_set)} differs from "

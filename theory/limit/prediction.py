@@ -72,7 +72,7 @@ initial copier to a larger or other set): with ``c̃`` one-hot on that set, stag
 criterion of the offsets its heads copy, which ``S*``'s offsets do better than this head's own,
 so the head moves off its offset toward them."""
 
-_NESTED_KEYS = ("source", "model", "seq_len", "train_sequences", "exact", "asymptotic",
+_NESTED_KEYS = ("source", "spec", "seq_len", "train_sequences", "exact", "asymptotic",
                 "initial", "copier", "missing_parents")
 
 
@@ -82,7 +82,7 @@ class LimitPrediction:
 
     Attributes:
         source: the source.
-        model: the model's spec (sizes H, M, D and initialisation).
+        spec: the model's spec (sizes H, M, D and initialisation).
         seq_len: ``L`` when the ranking uses ``G_L``; None for the ``L → ∞`` criterion ``G``.
         train_sequences: the training-sample size behind the rankings' ``margin_train_noise``,
             or None.
@@ -101,7 +101,7 @@ class LimitPrediction:
     """
 
     source: Source
-    model: ModelSpec
+    spec: ModelSpec
     seq_len: int | None
     train_sequences: int | None
     exact: Ranking
@@ -161,7 +161,7 @@ class LimitPrediction:
         beat this head's own; ``"untouched"`` for a head outside the reached set (no gradient).
         """
         return tuple((h if h in self.selected_set else LEAVES) if h in self.reached_set
-                     else UNTOUCHED for h in range(1, self.model.heads + 1))
+                     else UNTOUCHED for h in range(1, self.spec.heads + 1))
 
     @property
     def reached_selector_weights(self) -> Mapping[tuple[int, ...], float]:
@@ -181,7 +181,7 @@ class LimitPrediction:
         lists, set keys as strings like ``"(1, 2)"``; ``selected_set`` is ``S*``."""
         return {
             "source": self.source.to_dict(),
-            "model": self.model.to_dict(),
+            "spec": self.spec.to_dict(),
             "seq_len": self.seq_len,
             "train_sequences": self.train_sequences,
             "max_samples": self.max_samples,
@@ -212,14 +212,16 @@ class LimitPrediction:
         require(isinstance(data, Mapping), "prediction", "a dict from LimitPrediction.to_dict",
                 type(data).__name__)
         flat = "exact" not in data
+        if not flat and "spec" not in data and "model" in data:  # the spec's earlier key
+            data = {**data, "spec": data["model"]}
         keys = FLAT_KEYS if flat else _NESTED_KEYS
         missing = sorted(set(keys) - set(data))
         require(not missing, "prediction keys", f"all of {list(keys)}", f"missing {missing}")
-        model = ModelSpec.from_dict(dict(data["model"]))
-        sets = model.sets
+        spec = ModelSpec.from_dict(dict(data["model" if flat else "spec"]))
+        sets = spec.sets
         if "sets" in data:
             recorded = tuple(tuple(int(h) for h in s) for s in data["sets"])
-            require(recorded == sets, "prediction sets", f"the model's head sets {sets}",
+            require(recorded == sets, "prediction sets", f"the spec's head sets {sets}",
                     recorded)
         train = None if data["train_sequences"] is None else int(data["train_sequences"])
         if flat:
@@ -235,7 +237,7 @@ class LimitPrediction:
             require(selected == exact.best, "selected_set", f"the best set {exact.best}",
                     selected)
         return cls(
-            source=Source.from_dict(dict(data["source"])), model=model,
+            source=Source.from_dict(dict(data["source"])), spec=spec,
             seq_len=None if data["seq_len"] is None else int(data["seq_len"]),
             train_sequences=train, exact=exact, asymptotic=asymptotic, initial=initial,
             copier=tuple(c if c == UNTOUCHED else int(c) for c in data["copier"]),
@@ -263,7 +265,7 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
 
     Args:
         source: the source (d, P, prior).
-        spec: the model (H, M, D and initialisation), as :func:`numerics.verify_case` takes it.
+        spec: the model's spec (H, M, D and initialisation), as :func:`numerics.verify_case` takes it.
         seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens),
             ``G`` is estimated too for the ``asymptotic`` ranking, and ``G_L`` at the initial
             copier for the ``initial`` ranking. Needs ``L > max(H, max P)``.
@@ -291,12 +293,11 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     """
     require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
-    model = spec
     if rng is None:
         require(isinstance(source.prior, Fixed) and seq_len is None, "rng",
                 "a numpy.random.Generator (None only for a Fixed prior without seq_len, "
                 "where nothing is random)", rng)
-    bound = max(model.heads, source.max_parent)
+    bound = max(spec.heads, source.max_parent)
     if seq_len is not None:
         seq_len = as_int(seq_len, "seq_len (every set needs a context)", minimum=bound + 1,
                          symbol="L")
@@ -314,8 +315,8 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
                 "None (or samples) unless seq_len is given: only G_L is sampled adaptively",
                 max_samples)
     # Every draw, adaptive ones included, holds at most ``samples`` sequences.
-    require_prediction_fits(source, model, samples=samples, seq_len=seq_len)
-    sets = model.sets
+    require_prediction_fits(source, spec, samples=samples, seq_len=seq_len)
+    sets = spec.sets
 
     if seq_len is not None:
         est: CriterionEstimate = finite_length_criterion(source, sets, seq_len, samples=samples,
@@ -330,7 +331,7 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     initial = None
     if seq_len is not None:
         # Drawn after G_L and G, so those keep their values for a given generator.
-        init = copier_criterion(source, sets, seq_len, copier_attention(model), samples=samples,
+        init = copier_criterion(source, sets, seq_len, copier_attention(spec), samples=samples,
                                 rng=rng)
         # Adaptive draws come after every fixed one: a ranking decided at ``samples`` is
         # unchanged by a budget.
@@ -338,19 +339,19 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
             est, lambda k: finite_length_criterion(source, sets, seq_len, samples=k, rng=rng),
             chunk=samples, budget=max_samples, z=DECIDABLE_Z)
         init = sample_until_decided(
-            init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(model),
+            init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(spec),
                                              samples=k, rng=rng),
             chunk=samples, budget=max_samples, z=DECIDABLE_Z)
         initial = Ranking.of(init, train_sequences)
     exact = Ranking.of(est, train_sequences)
     asymptotic = exact if asym is est else Ranking.of(asym)
     selected = exact.best
-    copier = tuple(h if h in selected else UNTOUCHED for h in range(1, model.heads + 1))
+    copier = tuple(h if h in selected else UNTOUCHED for h in range(1, spec.heads + 1))
     weights = MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets})
     return LimitPrediction(
-        source=source, model=model, seq_len=seq_len, train_sequences=train_sequences,
+        source=source, spec=spec, seq_len=seq_len, train_sequences=train_sequences,
         exact=exact, asymptotic=asymptotic, initial=initial, copier=copier,
         selector_weights=weights,
-        missing_parents=_missing_parents(source.parents, model, selected),
+        missing_parents=_missing_parents(source.parents, spec, selected),
         max_samples=int(max_samples),
     )
