@@ -62,7 +62,13 @@ from typing import IO, Any
 import numpy as np
 
 from theory.errors import InductionHeadsError, require
-from theory.notation import head_set_label, parse_head_set_label
+from theory.notation import (
+    NON_FINITE,
+    float_from_json,
+    head_set_label,
+    json_float,
+    parse_head_set_label,
+)
 from theory.validation import is_int, is_real
 
 __all__ = ["REPLACED_DIR", "NON_FINITE", "write_atomic", "write_bytes_atomic",
@@ -71,9 +77,6 @@ __all__ = ["REPLACED_DIR", "NON_FINITE", "write_atomic", "write_bytes_atomic",
            "from_json_array",
            "format_head_set", "parse_head_set", "fsync_directory", "check_output_dir",
            "check_output_file", "RunDirectory"]
-
-NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-"""The JSON spelling of the non-finite floats (module docstring) and the values they read as."""
 
 REPLACED_DIR = ".replaced-run"
 """Where :class:`RunDirectory` keeps a replaced run's files until the new run has succeeded."""
@@ -229,27 +232,13 @@ def to_json(value: Any) -> Any:
     if is_int(value):
         return int(value)
     if is_real(value):
-        x = float(value)
-        if math.isfinite(x):
-            return x
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return json_float(value)
     return value
 
 
 def from_json_float(value: Any, what: str = "number") -> float | None:
-    """A number as :func:`to_json` wrote it: a JSON number or a :data:`NON_FINITE` string;
-    ``null`` reads as None.
-
-    Raises:
-        InductionHeadsError: on anything else.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        require(value in NON_FINITE, what, "a number or 'inf', '-inf', 'nan'", value)
-        return NON_FINITE[value]
-    require(is_real(value), what, "a number or 'inf', '-inf', 'nan'", value)
-    return float(value)
+    """A number as :func:`to_json` wrote it (:func:`theory.notation.float_from_json`)."""
+    return float_from_json(value, what)
 
 
 def from_json_array(value: Any, what: str = "numbers") -> np.ndarray:

@@ -180,12 +180,12 @@ from theory.sources.spec import (
 from theory.sources.stationary import marginal, window_law
 from theory.sources.stationary_exact import window_law_exact
 
-LAYERS = (("errors",), ("validation", "notation", "sizes"), ("sources",), ("predictors",),
+LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("sources",), ("predictors",),
           ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
-floor split in two: ``errors`` under the modules that raise it; the command line and the package
-face on top); ``tests/test_layers.py`` reads the import graph
-against them."""
+floor split in three: ``errors``, then ``validation``, then the modules that use both; the
+command line and the package face on top); the test suite reads the import graph against
+them."""
 
 __all__ = [
     "LAYERS",

@@ -21,8 +21,7 @@ from numerics.verify.checks import Check
 from numerics.verify.evaluation import LOSS_KEYS
 from theory.errors import InductionHeadsError, require
 from theory.limit.prediction import LimitPrediction
-from theory.limit.ranking import jsonable
-from theory.notation import head_set_label
+from theory.notation import head_set_label, json_float
 
 __all__ = ["REPORT_NAME", "VerifyReport", "write_report", "load_report", "format_report"]
 
@@ -197,7 +196,7 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
     prediction, learned = LimitPrediction.from_dict(data["predicted"]), data["learned"]
     exact, initial = prediction.exact, prediction.initial
     pred = {"selected_set": list(prediction.selected_set), "runner_up": list(exact.runner_up),
-            "margin_se": jsonable(exact.margin_se), "decidable": exact.decidable,
+            "margin_se": json_float(exact.margin_se), "decidable": exact.decidable,
             "samples": exact.samples,
             "stage1_samples": None if initial is None else initial.samples}
     kind = data["config"].get("model_kind", "simplified")

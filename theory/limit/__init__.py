@@ -20,7 +20,6 @@ from theory.limit.ranking import (
     DECIDABLE_Z,
     Ranking,
     in_units,
-    jsonable,
     read_only,
     top_two,
     units_from_json,
@@ -40,7 +39,6 @@ from theory.limit.target import (
 __all__ = [
     "DECIDABLE_Z",
     "Ranking",
-    "jsonable",
     "read_only",
     "top_two",
     "in_units",

@@ -20,23 +20,14 @@ import numpy as np
 
 from theory.criterion.estimates import CriterionEstimate
 from theory.errors import require
+from theory.notation import json_float
 
-__all__ = ["DECIDABLE_Z", "Ranking", "jsonable", "read_only", "top_two", "in_units",
+__all__ = ["DECIDABLE_Z", "Ranking", "read_only", "top_two", "in_units",
            "units_from_json"]
 
 DECIDABLE_Z = 3.0
 """The margin must be >= 3 standard errors (of the estimate, and of a training sample when
 ``train_sequences`` is given) for the prediction to count as decidable: a one-sided 3σ gap."""
-
-
-def jsonable(x: float | None) -> float | str | None:
-    """A float for JSON in the library's convention (``numerics.io``): a non-finite value (an
-    exact margin is infinitely many SE) as the string ``"inf"``, ``"-inf"`` or ``"nan"``,
-    which ``float()`` reads back."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
 
 
 def read_only(a: Any) -> np.ndarray:
@@ -160,8 +151,8 @@ class Ranking:
             "best": list(self.best),
             "runner_up": list(self.runner_up),
             "margin": float(self.margin),
-            "margin_se": jsonable(self.margin_se),
-            "margin_train_noise": jsonable(self.margin_train_noise),
+            "margin_se": json_float(self.margin_se),
+            "margin_train_noise": json_float(self.margin_train_noise),
             "decidable": self.decidable,
             "samples": self.samples,
         }
