@@ -26,7 +26,7 @@ resident set; on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_mem
 Figures are bytes above the process's memory before the sample's inputs were prepared.
 
 :func:`benchmark_standard_step` times a step of the standard transformer's trainer
-(:func:`numerics.training.standard.train_standard`) at the paper's setting: the
+(:func:`numerics.train` with a :class:`numerics.training.standard.StandardTrainConfig`) at the paper's setting: the
 :data:`~numerics.training.standard.PAPER_SPEC` transformer, a fresh batch of 128 sequences of
 ``L = 100`` drawn from the generator, the loss at every position, its backward pass and an AdamW
 update (:func:`numerics.training.standard.train_step`, the trainer's own step), in float32.

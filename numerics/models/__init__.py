@@ -9,7 +9,7 @@ the tests and the benchmark compare it with.
 ``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained
 by the same stage-wise and joint trainer (:class:`TrainableModel` is the interface it needs).
 ``standard``: :class:`StandardTransformer`, a causal decoder with TransformerLens-style taps,
-trained by :func:`numerics.training.standard.train_standard`.
+trained by :func:`numerics.train` (its registry entry, :data:`numerics.training.KINDS`).
 """
 
 from numerics.models.costs import form_costs, input_form

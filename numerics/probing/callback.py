@@ -1,7 +1,7 @@
 """A training callback that probes the model at every logged step, whatever the model is.
 
 A trainer calls ``callback(model, step)`` at every logged step, with the model in eval mode under
-``torch.no_grad()`` (:func:`numerics.training.standard.train_standard`), and stores the JSON
+``torch.no_grad()`` (:func:`numerics.train` with a :class:`numerics.training.standard.StandardTrainConfig`), and stores the JSON
 mapping it returns. :func:`probe_callback` builds one that runs :func:`numerics.probe` on fixed
 held-out sequences. What the probe reads as the prediction of ``x_{L+1}``
 (:func:`next_token_model`):
@@ -84,7 +84,7 @@ def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = Non
 
     Returns:
         ``callback(model, step) -> ProbeReport.to_dict()`` for any model of the module
-        docstring (e.g. for :func:`numerics.training.standard.train_standard`).
+        docstring (e.g. for :func:`numerics.train`).
 
     Raises:
         InductionHeadsError: on a bad ``attention`` here; in the callback, on a model that is not
