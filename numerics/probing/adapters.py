@@ -1,4 +1,5 @@
-"""Calling any next-token model the same way: inputs, batching, outputs, logits, taps.
+"""Calling any next-token model the same way: the calling convention, batching, outputs, logits,
+taps.
 
 A model is any callable ``tokens (n, L) int64 -> (n, d)`` next-token probabilities for the
 position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe hands it:
@@ -7,7 +8,7 @@ position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe h
   parameter or buffer; the CPU when it has none), under ``torch.no_grad()``;
 - ``"numpy"``: an int64 ``numpy`` array.
 
-``inputs="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
+``call_with="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
 :func:`attention_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
 arrays or torch tensors (detached, moved to the CPU, cast to float64).
 """
@@ -25,10 +26,10 @@ from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
 
-__all__ = ["INPUT_KINDS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
-           "input_kind", "call_model", "call_once", "to_numpy"]
+__all__ = ["CALL_CONVENTIONS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
+           "call_convention", "call_model", "call_once", "to_numpy"]
 
-INPUT_KINDS = ("auto", "torch", "numpy")
+CALL_CONVENTIONS = ("auto", "torch", "numpy")
 """What a model is called with: chosen by its type, a torch tensor, or a numpy array."""
 
 
@@ -36,13 +37,13 @@ def _inner(model: Any) -> Any:
     return model.model if isinstance(model, (LogitsAdapter, TapsAdapter)) else model
 
 
-def input_kind(model: Any, inputs: str = "auto") -> str:
+def call_convention(model: Any, call_with: str = "auto") -> str:
     """``"torch"`` or ``"numpy"`` for ``model`` (module docstring)."""
-    require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
-    if inputs != "auto":
-        return inputs
+    require(call_with in CALL_CONVENTIONS, "call_with", f"one of {CALL_CONVENTIONS}", call_with)
+    if call_with != "auto":
+        return call_with
     if isinstance(model, (LogitsAdapter, TapsAdapter)):
-        return input_kind(model.model, model.inputs)
+        return call_convention(model.model, model.call_with)
     return "torch" if isinstance(model, torch.nn.Module) else "numpy"
 
 
@@ -78,13 +79,13 @@ class LogitsAdapter:
 
     Attributes:
         model: the wrapped callable.
-        inputs: its input kind (``"auto"`` resolves on the wrapped callable).
+        call_with: its calling convention (``"auto"`` resolves on the wrapped callable).
     """
 
-    def __init__(self, model: Callable[..., Any], inputs: str = "auto"):
+    def __init__(self, model: Callable[..., Any], call_with: str = "auto"):
         require(callable(model), "model", "a callable returning logits", type(model).__name__)
-        require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
-        self.model, self.inputs = model, inputs
+        require(call_with in CALL_CONVENTIONS, "call_with", f"one of {CALL_CONVENTIONS}", call_with)
+        self.model, self.call_with = model, call_with
 
     def __call__(self, tokens: Any) -> Any:
         logits = self.model(tokens)
@@ -93,14 +94,14 @@ class LogitsAdapter:
         return softmax(to_numpy(logits, "logits"), axis=-1)
 
 
-def from_logits(model: Callable[..., Any], *, inputs: str = "auto") -> LogitsAdapter:
+def from_logits(model: Callable[..., Any], *, call_with: str = "auto") -> LogitsAdapter:
     """Wrap a callable returning logits ``(n, d)`` or ``(n, L, d)`` so it returns probabilities.
 
     Example::
 
         report = probe(from_logits(my_transformer), source, spec, ...)
     """
-    return LogitsAdapter(model, inputs)
+    return LogitsAdapter(model, call_with)
 
 
 class TapsAdapter:
@@ -114,10 +115,10 @@ class TapsAdapter:
         names: the taps to keep.
         layouts: ``name -> layout`` for every name, one of
             :data:`numerics.probing.attention.ATTENTION_LAYOUTS` (``"auto"``: read by shape).
-        inputs: the model's input kind.
+        call_with: the model's calling convention.
     """
 
-    def __init__(self, model: Callable[..., Any], names: Sequence[str], inputs: str = "auto", *,
+    def __init__(self, model: Callable[..., Any], names: Sequence[str], call_with: str = "auto", *,
                  layouts: Mapping[str, str] | None = None):
         require(callable(model), "model", "a callable accepting return_taps=True",
                 type(model).__name__)
@@ -125,13 +126,13 @@ class TapsAdapter:
         require(len(names) >= 1 and all(isinstance(s, str) for s in names), "names",
                 "one or more tap names", names)
         require(len(set(names)) == len(names), "names", "distinct tap names", names)
-        require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+        require(call_with in CALL_CONVENTIONS, "call_with", f"one of {CALL_CONVENTIONS}", call_with)
         layouts = {} if layouts is None else dict(layouts)
         unknown = [s for s in layouts if s not in names]
         require(not unknown, "layouts", f"names among the taps {names}", unknown)
         bad = {s: v for s, v in layouts.items() if v not in ATTENTION_LAYOUTS}
         require(not bad, "layouts", f"layouts among {ATTENTION_LAYOUTS}", bad)
-        self.model, self.names, self.inputs = model, names, inputs
+        self.model, self.names, self.call_with = model, names, call_with
         self.layouts = {s: layouts.get(s, "auto") for s in names}
 
     def __call__(self, tokens: Any) -> dict[str, tuple[Any, str]]:
@@ -156,7 +157,7 @@ def _library_taps(model: Any) -> tuple[tuple[str, ...], Callable[[str], str]] | 
 
 def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None, *,
                    layouts: Mapping[str, str] | None = None,
-                   inputs: str = "auto") -> TapsAdapter:
+                   call_with: str = "auto") -> TapsAdapter:
     """Attention taps of a model for the probe, each with its layout declared.
 
     Defaults for the library models, which declare them (``default_taps()`` and
@@ -182,7 +183,7 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
         model: a callable with ``model(tokens, return_taps=True) -> (output, taps)``.
         names: the taps to read; required for a model that is not one of the above.
         layouts: ``name -> layout`` overriding the defaults.
-        inputs: what the model is called with (:data:`INPUT_KINDS`).
+        call_with: what the model is called with (:data:`CALL_CONVENTIONS`).
 
     Returns:
         The :class:`TapsAdapter` to pass as ``probe(..., attention=...)``.
@@ -192,7 +193,7 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
         report = probe(model.next_token_probs, source, spec, tokens=held_out, limit=limit,
                        attention=attention_taps(model))
     """
-    require(inputs in INPUT_KINDS, "inputs", f"one of {INPUT_KINDS}", inputs)
+    require(call_with in CALL_CONVENTIONS, "call_with", f"one of {CALL_CONVENTIONS}", call_with)
     library = _library_taps(model)
     if names is None:
         require(library is not None, "names",
@@ -210,7 +211,7 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
         require(not missing, "tap names", f"names among {available}", missing)
     declared = {} if library is None else {s: library[1](s) for s in names}
     declared.update({} if layouts is None else dict(layouts))
-    return TapsAdapter(model, names, inputs, layouts=declared)
+    return TapsAdapter(model, names, call_with, layouts=declared)
 
 
 def _prepare(tokens: np.ndarray, kind: str, device: torch.device) -> Any:
@@ -219,7 +220,7 @@ def _prepare(tokens: np.ndarray, kind: str, device: torch.device) -> Any:
     return np.ascontiguousarray(tokens, dtype=np.int64)
 
 
-def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
+def call_model(model: Any, tokens: np.ndarray, *, call_with: str = "auto",
                batch_size: int | None = None,
                check: Callable[[np.ndarray, int, str], np.ndarray]) -> np.ndarray:
     """Call ``model`` on ``tokens`` (n, L) in batches and validate every batch's output.
@@ -227,7 +228,7 @@ def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
     Args:
         model: the callable.
         tokens: int64 ``(n, L)``.
-        inputs: one of :data:`INPUT_KINDS`.
+        call_with: one of :data:`CALL_CONVENTIONS`.
         batch_size: sequences per call, or None for one call.
         check: ``(output, batch n, what) -> float64 array``, the output validator.
 
@@ -241,7 +242,7 @@ def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
         require(is_int(batch_size)
                 and batch_size >= 1, "batch_size", "None or an integer >= 1", batch_size)
     size = n if batch_size is None else int(batch_size)
-    kind = input_kind(model, inputs)
+    kind = call_convention(model, call_with)
     device = _device(model) if kind == "torch" else torch.device("cpu")
     parts = []
     with torch.no_grad():
@@ -253,11 +254,11 @@ def call_model(model: Any, tokens: np.ndarray, *, inputs: str = "auto",
     return np.concatenate(parts, axis=0)
 
 
-def call_once(fn: Any, tokens: np.ndarray, *, inputs: str = "auto") -> Any:
+def call_once(fn: Any, tokens: np.ndarray, *, call_with: str = "auto") -> Any:
     """Call ``fn`` once on all of ``tokens`` (for attention callables, which are not batched)."""
     require(callable(fn), "attention", "a mapping or a callable returning one",
             type(fn).__name__)
-    kind = input_kind(fn, inputs)
+    kind = call_convention(fn, call_with)
     device = _device(fn) if kind == "torch" else torch.device("cpu")
     with torch.no_grad():
         return fn(_prepare(tokens, kind, device))

@@ -215,7 +215,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
           bayes: Any = None, limit_samples: int = 2000,
           sets: Sequence[Sequence[int]] | None = None,
           temperature_bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
-          smoothing: float = ADDITIVE_SMOOTHING, inputs: str = "auto",
+          smoothing: float = ADDITIVE_SMOOTHING, call_with: str = "auto",
           batch_size: int | None = None, atol: float = PROB_SUM_ATOL,
           gih_at: Mapping[str, tuple[Sequence[int], float]] | None = None) -> ProbeReport:
     """Score a next-token model against the reference predictors and theory's limit.
@@ -255,7 +255,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         temperature_bounds: ``(lo, hi)`` of the temperature fit.
         smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.predictors.positional.
             ADDITIVE_SMOOTHING`).
-        inputs: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
+        call_with: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
             (:mod:`numerics.probing.adapters`).
         batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
         atol: accepted ``|row sum - 1|`` of probabilities and attention rows.
@@ -311,7 +311,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     def check_last(out: np.ndarray, m: int, what: str) -> np.ndarray:
         return check_probabilities(out, n=m, vocab_size=d, what=what, atol=atol)
 
-    q = _normalised(call_model(model, context, inputs=inputs, batch_size=batch_size,
+    q = _normalised(call_model(model, context, call_with=call_with, batch_size=batch_size,
                                check=check_last))  # (n, d)
     last = score_query(q, toks, source, set_list, kernels=kern, bayes=bayes, gih_at=given,
                        bounds=bounds, smoothing=smoothing)
@@ -319,13 +319,13 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     positions = None
     if per_position is not None:
         positions = _position_table(per_position, context, kern, bayes_rows, source, set_list,
-                                    first, bounds=bounds, smoothing=smoothing, inputs=inputs,
+                                    first, bounds=bounds, smoothing=smoothing, call_with=call_with,
                                     batch_size=batch_size, atol=atol)
 
     offsets, matches = (), ()
     if attention is not None:
         entries = attention if isinstance(attention, Mapping) else call_once(
-            attention, context, inputs=inputs)
+            attention, context, call_with=call_with)
         offsets, matches = summarise_attention(entries, context, window=spec.window,
                                                head_set=lim.selected_set, atol=atol)
 
@@ -377,7 +377,7 @@ def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
 def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | None,
                     bayes_rows: np.ndarray | None, source: Source,
                     sets: tuple[tuple[int, ...], ...], first: int, *,
-                    bounds: tuple[float, float], smoothing: float, inputs: str,
+                    bounds: tuple[float, float], smoothing: float, call_with: str,
                     batch_size: int | None, atol: float):
     """The score table over positions ``first..L`` (module docstring)."""
     count, L = context.shape
@@ -395,7 +395,7 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
                                    what=f"{what} at positions l = {first}..{L}", atol=atol)
 
     if callable(per_position):
-        pred = call_model(per_position, context, inputs=inputs, batch_size=batch_size,
+        pred = call_model(per_position, context, call_with=call_with, batch_size=batch_size,
                           check=check)
     else:
         pred = check(to_numpy(per_position, "per_position"), count, "per_position")
