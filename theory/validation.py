@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from theory.errors import InductionHeadsError, require
 
 __all__ = [
+    "read_text_file",
     "is_int",
     "is_real",
     "as_int",
@@ -210,3 +212,23 @@ def as_generator(rng: Any, what: str = "rng", *, needed_for: str) -> np.random.G
             f"a numpy.random.Generator ({needed_for})",
             rng if rng is None else type(rng).__name__)
     return rng
+
+
+def read_text_file(path: Any, where: str) -> str:
+    """The UTF-8 text of the file at ``path``, every failure as the library's error.
+
+    Args:
+        path: the file.
+        where: how messages name it, e.g. ``"source file 'a.json'"``.
+
+    Raises:
+        InductionHeadsError: on a file that cannot be read or is not UTF-8 text.
+    """
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
+        raise InductionHeadsError(f"{where}: expected a readable file, received one that "
+                                  f"cannot be read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
+                                  f"{err.object[err.start]:#04x} at offset {err.start}") from None

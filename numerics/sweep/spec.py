@@ -51,7 +51,7 @@ from numerics.training.config import MODES
 from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
 from theory.sources.spec import ModelSpec, Source, load_source
-from theory.validation import as_int, check_keys, is_real
+from theory.validation import as_int, check_keys, is_real, read_text_file
 
 try:  # stdlib from Python 3.11
     import tomllib
@@ -116,15 +116,7 @@ def load_sweep_spec(path: str | Path) -> tuple[dict[str, Any], Path]:
         InductionHeadsError: when the file is missing, not UTF-8, or not valid JSON / TOML.
     """
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
-        raise InductionHeadsError(f"sweep spec: expected a readable file, received "
-                                  f"{str(path)!r} ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise InductionHeadsError(f"sweep spec: expected UTF-8 text, received {str(path)!r} "
-                                  f"with byte {err.object[err.start]:#04x} at offset "
-                                  f"{err.start}") from None
+    text = read_text_file(path, f"sweep spec {str(path)!r}")
     toml = path.suffix == ".toml"
     require(not toml or tomllib is not None, "sweep spec",
             "a JSON file (TOML needs Python >= 3.11)", str(path))

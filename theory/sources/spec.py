@@ -33,7 +33,7 @@ from typing import Any
 from theory.errors import InductionHeadsError, require
 from theory.sizes import require_head_sets
 from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, check_parents
-from theory.validation import as_float, as_int, check_keys
+from theory.validation import as_float, as_int, check_keys, read_text_file
 
 __all__ = [
     "Dirichlet",
@@ -164,14 +164,7 @@ def load_source(path_or_dict: str | Path | dict[str, Any]) -> Source:
     path = Path(path_or_dict)
     require(path.is_file(), "source path", "an existing JSON file", str(path))
     where = f"source file {str(path)!r}"
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as err:
-        raise InductionHeadsError(f"{where}: expected a readable file, received one that "
-                                  f"cannot be read ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
-                                  f"{err.object[err.start]:#04x} at offset {err.start}") from None
+    text = read_text_file(path, where)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
