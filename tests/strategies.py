@@ -1,11 +1,12 @@
 """Hypothesis strategies for sources and model specs, and the property tier's shared helpers.
 
 Helpers (every test module that needs them imports them from here): :data:`ROOT` and
-:data:`DATA` (the repository root and the JSON fixtures, for modules at any depth),
-:data:`CASE_PROPERTY`,
-:data:`THOROUGH` and :func:`examples_count` (the profile's case counts), :func:`case_line` and
-:func:`report_case` (one line per finished case), :func:`record_case` and
-:func:`assert_recorded_and_trained` (what a "recorded" property asserts).
+:data:`DATA` (the repository root and the JSON fixtures, for test modules at any depth);
+:data:`CASE_PROPERTY`, :data:`THOROUGH` and :func:`examples_count` (the profile's case counts),
+:func:`case_line` and :func:`report_case` (one line per finished case), :func:`record_case` and
+:func:`assert_recorded_and_trained` (what a "recorded" property asserts); the probing tests'
+setting and tolerances (:data:`PROBE_N`, :data:`PROBE_L`, :data:`PROBE_D`, :data:`EXACT_KL_ATOL`,
+...) with :func:`probe_paper`, :func:`gih_model` and :func:`probe_raises`.
 
 What is drawn:
 

@@ -184,7 +184,7 @@ LAYERS = (("errors",), ("validation", "notation", "sizes"), ("sources",), ("pred
           ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
 floor split in two: ``errors`` under the modules that raise it; the command line and the package
-face on top); ``tests/test_layers.py`` reads the import graph
+face on top); ``tests/integration/test_layers.py`` reads the import graph
 against them."""
 
 __all__ = [
