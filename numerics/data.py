@@ -190,7 +190,8 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     Determinism (docs/theory.md §6.1): the same seed gives bit-identical tokens and kernels on
     the CPU for the same thread count, and also across thread counts: everything is drawn and
     accumulated in float64 row by row, and 1 and 2 threads gave identical tokens and kernels
-    (tests/test_determinism.py). Returned float32 kernels are the float64 ones rounded.
+    (tests/numerics/training/test_determinism.py). Returned float32 kernels are the float64
+    ones rounded.
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     require(is_int(n) and n >= 1, "n", "an integer >= 1", n)

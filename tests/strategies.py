@@ -1,9 +1,12 @@
 """Hypothesis strategies for sources and model specs, and the property tier's shared helpers.
 
-Helpers (every test module that needs them imports them from here): :data:`CASE_PROPERTY`,
-:data:`THOROUGH` and :func:`examples_count` (the profile's case counts), :func:`case_line` and
-:func:`report_case` (one line per finished case), :func:`record_case` and
-:func:`assert_recorded_and_trained` (what a "recorded" property asserts).
+Helpers (every test module that needs them imports them from here): :data:`ROOT` and
+:data:`DATA` (the repository root and the JSON fixtures, for test modules at any depth);
+:data:`CASE_PROPERTY`, :data:`THOROUGH` and :func:`examples_count` (the profile's case counts),
+:func:`case_line` and :func:`report_case` (one line per finished case), :func:`record_case` and
+:func:`assert_recorded_and_trained` (what a "recorded" property asserts); the probing tests'
+setting and tolerances (:data:`PROBE_N`, :data:`PROBE_L`, :data:`PROBE_D`, :data:`EXACT_KL_ATOL`,
+...) with :func:`probe_paper`, :func:`gih_model` and :func:`probe_raises`.
 
 What is drawn:
 
@@ -31,19 +34,34 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from theory import Dirichlet, Mixture, MixtureComponent, ModelSpec, Source
+from numerics.probing import ProbeReport, probe
+from theory import (
+    PAPER_MODEL,
+    PAPER_SOURCE,
+    Dirichlet,
+    InductionHeadsError,
+    Mixture,
+    MixtureComponent,
+    ModelSpec,
+    Source,
+    gih_predict,
+)
 from theory.notation import head_set_label
 
-__all__ = ["INIT_MASS", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
+__all__ = ["ROOT", "DATA", "INIT_MASS", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
            "covering_strata", "covering_cases", "stratum_of", "PAPER_CASE", "WEAK_PARENT_CASE",
            "SKIP_PARENT_CASE", "CASE_PROPERTY", "ROW_FIELDS", "THOROUGH", "examples_count",
-           "case_line", "report_case", "record_case", "assert_recorded_and_trained"]
+           "case_line", "report_case", "record_case", "assert_recorded_and_trained", "PROBE_N",
+           "PROBE_L", "PROBE_D", "EXACT_KL_ATOL", "CLEAR_MARGIN_SE", "TEMPERATURE_ATOL",
+           "LIMIT_A", "probe_paper", "gih_model", "probe_raises"]
 
 VOCAB = (2, 5)
 """d, inclusive: small enough that d^|P| contexts recur within L = 100 positions."""
@@ -267,6 +285,13 @@ SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),
 """Non-contiguous parents (1, 3)."""
 
 
+# ------------------------------------------------------------------------------- locations
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (this module sits in ``tests/``), wherever a test module is nested."""
+
+DATA = ROOT / "tests" / "data"
+"""The tests' JSON fixtures."""
+
 # ------------------------------------------------------------------ the property tier's rows
 CASE_PROPERTY = "property_case"
 """Name under which every case's row is attached to the test's report (``user_properties``), so
@@ -338,3 +363,43 @@ def assert_recorded_and_trained(request: Any, report: Any, uniform: float) -> No
     loss = report.losses["model"]
     assert math.isfinite(loss) and loss < uniform, (
         f"held-out loss {loss:.4f} not below uniform {uniform:.4f}\n{case_line(rows[-1])}")
+
+
+# --------------------------------------------------------------- the probing tests' setting
+PROBE_N, PROBE_L, PROBE_D = 300, 60, PAPER_SOURCE.vocab_size
+"""Held-out sequences ``n``, context length ``L`` and vocabulary ``d`` of the probing tests, on
+the paper's source (the ``held_out`` fixture of ``tests/numerics/probing/conftest.py``)."""
+
+EXACT_KL_ATOL = 1e-12
+"""KL of a reference to a model computing that reference: float64 round-off, or the e^-60 mass
+a GIH at the fit's upper bound a = 60 leaves on keys an a = ∞ model ignores (≈ 1e-25)."""
+
+CLEAR_MARGIN_SE = 3.0
+"""The effective set must beat the runner-up by at least 3 standard errors (a one-sided 3σ gap)."""
+
+TEMPERATURE_ATOL = 1e-3
+"""The fit recovers a model's own temperature: KL grows quadratically around it, Brent's xatol
+is 1e-6, so the minimiser sits well within 1e-3."""
+
+LIMIT_A = 6.0
+"""Classifier temperature of the limiting models (a finite a that the fit must recover)."""
+
+
+def probe_paper(model: Any, held_out: tuple[np.ndarray, np.ndarray], limit: Any,
+                **kwargs: Any) -> ProbeReport:
+    """Probe ``model`` on the held-out tokens and kernels of the paper's source."""
+    tokens, kernels = held_out
+    return probe(model, PAPER_SOURCE, PAPER_MODEL, tokens=tokens, kernels=kernels, limit=limit,
+                 **kwargs)
+
+
+def gih_model(head_set: tuple[int, ...], a: float) -> Any:
+    """The GIH of ``head_set`` at temperature ``a`` as a numpy model ``(n, L) -> (n, d)``."""
+    return lambda ctx: gih_predict(ctx, head_set, a, vocab_size=PROBE_D)
+
+
+def probe_raises(match: str, model: Any, held_out: tuple[np.ndarray, np.ndarray], limit: Any,
+                 **kwargs: Any) -> None:
+    """:func:`probe_paper` refuses ``model`` with an error matching ``match``."""
+    with pytest.raises(InductionHeadsError, match=match):
+        probe_paper(model, held_out, limit, **kwargs)

@@ -184,8 +184,8 @@ LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("sources",), ("p
           ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
 floor split in three: ``errors``, then ``validation``, then the modules that use both; the
-command line and the package face on top); the test suite reads the import graph against
-them."""
+command line and the package face on top); ``tests/integration/test_layers.py`` reads the
+import graph against them."""
 
 __all__ = [
     "LAYERS",

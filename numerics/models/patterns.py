@@ -16,8 +16,8 @@ products and ``s_l``. A fixed sample reduces to pattern ids, once:
   ``ŷ(e) = Σ_p N(p, e) exp(a s(p)) / Σ_p N(p) exp(a s(p))``; a step costs O(n·P'·d) whatever L is.
 
 Both are the same model as :class:`numerics.InductionHeadModel`'s match-tensor form, equal to it
-and to the dense reference up to rounding (tests/test_input_forms.py, float64). Pattern id of a
-window with k valid offsets and tokens ``t_1..t_k`` (``t_i = x_{l-i}``):
+and to the dense reference up to rounding (tests/numerics/models/test_input_forms.py, float64).
+Pattern id of a window with k valid offsets and tokens ``t_1..t_k`` (``t_i = x_{l-i}``):
 ``Σ_i t_i d^(i-1)`` for k = M, and ``d^M + (d^k - 1)/(d - 1) + Σ_i t_i d^(i-1)`` for k < M.
 """
 

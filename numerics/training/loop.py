@@ -376,7 +376,8 @@ def train_schedule(model: TrainableModel, source: Source, config: TrainConfig, *
 
     Determinism: same seed and thread count give a bit-identical history and parameters on
     the CPU; across thread counts (1 vs 2) float32 results differ by up to ~6e-6 (parameters;
-    2e-6 in the history), float64 results by up to ~1e-14 (tests/test_determinism.py).
+    2e-6 in the history), float64 results by up to ~1e-14
+    (tests/numerics/training/test_determinism.py).
     """
     _check_model(model)
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)

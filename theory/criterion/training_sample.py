@@ -17,7 +17,7 @@ which :func:`selector_descent` follows step by step without holding ``ΣC²`` fi
 Where two sets nearly tie on the sample, the next order in ``a`` moves the split. The loss of a
 sequence with target ``e`` is ``-log Σ_{l∈A} e^{a s_l} + log Σ_l e^{a s_l}``, ``A = {l: x_l = e}``,
 and the cumulant expansion of both terms gives (derived here; checked against real stage-1 runs
-in tests/test_adaptive.py)
+in tests/theory/criterion/test_adaptive.py)
 
     ℓ = ℓ₀ - a Σ_S c̃_S G_n(S) - (a²/2) Σ_{S,T} c̃_S c̃_T H_n(S, T) + O(a³),
     H_n(S, T) = (1/n) Σ_i [cov_A(K_S, K_T) - cov(K_S, K_T)],

@@ -9,7 +9,7 @@ start), and the predictive here leaves that factor out: it is the posterior give
 transitions, with the start tokens as fixed conditioning context. The factor carries O(1)
 information against O(L) from the transitions; :func:`bayes_predict_importance` weights by the
 full likelihood, start included; the two differ by a total variation that falls with L
-(tests/test_bayes.py; values in docs/results.md §9).
+(tests/theory/predictors/test_bayes.py; values in docs/results.md §9).
 
 - ``Dirichlet(α)``: the closed form ``(N(z*, e) + α) / (N(z*) + dα)``
   (:func:`theory.predictors.reference.bayes_predict`).
@@ -24,9 +24,9 @@ full likelihood, start included; the two differ by a total variation that falls 
 
   with ``n_j`` the counts of the transitions assigned to ``j``. The posterior over the
   assignments ``c`` is a sum over ``J^(L-r)`` products of Dirichlet-multinomial terms (exact
-  enumeration, in tests/test_bayes.py, is feasible for about ten transitions only), so
-  :func:`mixture_bayes_smc` estimates it by sequential importance resampling over ``c`` (the
-  Dirichlet rows integrated out), consistent in the number of particles. The filter is
+  enumeration, in tests/theory/predictors/test_bayes.py, is feasible for about ten transitions
+  only), so :func:`mixture_bayes_smc` estimates it by sequential importance resampling over
+  ``c`` (the Dirichlet rows integrated out), consistent in the number of particles. The filter is
   sequential: it loops over the transitions, vectorised over sequences and particles.
 
 :func:`bayes_predict_prior` dispatches on the prior for the final position, and
@@ -66,7 +66,8 @@ __all__ = [
 
 DEFAULT_PARTICLES = 256
 """Particles per sequence of :func:`mixture_bayes_smc` in the dispatchers (accuracy measured in
-tests/test_bayes.py against exact enumeration and against 16 times as many particles)."""
+tests/theory/predictors/test_bayes.py against exact enumeration and against 16 times as many
+particles)."""
 
 RESAMPLE_ESS_FRACTION = 0.5
 """A sequence's particles are resampled when their effective sample size drops below this

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy as sp
 from scipy.integrate import solve_ivp
 from scipy.special import softmax
+from strategies import ROOT
 
 import proofs
 from proofs import (
@@ -49,7 +49,6 @@ GAP_ATOL = 1e-10
 EXPECTED = ("first_order", "criterion_identity", "nonnegativity", "replicator", "copier_limit",
             "classifier_limit", "classifier_growth")
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from strategies import DATA
 
 from theory.criterion.estimates import (
     copier_criterion,
@@ -247,7 +247,6 @@ def test_without_a_length_there_is_no_stage_one_prediction() -> None:
     assert LimitPrediction.from_dict(json.loads(json.dumps(data))).to_dict() == data
 
 
-DATA = Path(__file__).parent / "data"
 
 
 def _same_ranking(a: Ranking, b: Ranking) -> None:

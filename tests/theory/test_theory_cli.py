@@ -70,7 +70,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path: Path, content: bytes,
                                                  fragment: str, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     """The real process exit status for bad input is 2 (every bad-input row of the command line,
-    run in-process, is in ``tests/test_bad_inputs.py``'s ``CLI_CASES``)."""
+    run in-process, is in ``tests/theory/test_bad_inputs.py``'s ``CLI_CASES``)."""
     monkeypatch.delenv("INDUCTION_HEADS_MEMORY_LIMIT_GIB", raising=False)
     src = tmp_path / "source.json"
     src.write_bytes(content)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from strategies import ROOT
 
 from numerics.experiments import (
     SIZE_ENV,
@@ -39,7 +40,7 @@ from theory import (
 
 nbformat = pytest.importorskip("nbformat", reason="the 'notebooks' extra is not installed")
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = ("01_limiting_model.ipynb", "02_which_parents.ipynb", "03_training_dynamics.ipynb",
             "04_generalization.ipynb", "05_scale_on_gpu.ipynb")
 ALLOWED_TOP_LEVEL = frozenset({"theory", "numerics", "proofs", "numpy", "matplotlib", "sympy"})

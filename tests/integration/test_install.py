@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from strategies import ROOT
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("theory", "numerics", "proofs")
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", "dist", "results",
                                 ".pytest_cache", ".hypothesis", ".ruff_cache", "*.pt",
@@ -49,7 +49,7 @@ def _env(site: Path) -> dict[str, str]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("install")
     src, target = root / "src", root / "site"
-    shutil.copytree(REPO, src, ignore=IGNORE)
+    shutil.copytree(ROOT, src, ignore=IGNORE)
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps",
                            "--no-build-isolation", "--no-index", "--disable-pip-version-check",
                            "--target", str(target), str(src)], capture_output=True, text=True,
@@ -67,7 +67,7 @@ def test_only_the_three_packages_are_installed(site: Path) -> None:
 
 def test_every_module_of_the_checkout_is_installed(site: Path) -> None:
     for pkg in PACKAGES:
-        ours = {p.relative_to(REPO).as_posix() for p in (REPO / pkg).rglob("*.py")
+        ours = {p.relative_to(ROOT).as_posix() for p in (ROOT / pkg).rglob("*.py")
                 if "__pycache__" not in p.parts}
         installed = {p.relative_to(site).as_posix() for p in (site / pkg).rglob("*.py")}
         assert ours == installed, f"{pkg}: missing {sorted(ours - installed)}, " \
@@ -83,7 +83,7 @@ def test_imports_from_outside_the_checkout(site: Path, tmp_path: Path) -> None:
     for name, file in {**found["packages"], **found["modules"]}.items():
         path = Path(file).resolve()
         assert path.is_relative_to(site.resolve()), f"{name} imported from {path}, not {site}"
-        assert not path.is_relative_to(REPO), f"{name} imported from the checkout: {path}"
+        assert not path.is_relative_to(ROOT), f"{name} imported from the checkout: {path}"
     assert len(found["modules"]) >= 10, sorted(found["modules"])
 
 

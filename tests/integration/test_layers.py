@@ -19,8 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from strategies import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("theory", "numerics", "proofs")
 
 NUMERICS_LAYERS = (

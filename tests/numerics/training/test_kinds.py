@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from strategies import ROOT
 
 from numerics.training import (
     KIND_NAMES,
@@ -30,8 +31,6 @@ from numerics.training import (
 from numerics.training.standard import FAST_SPEC, StandardTrainConfig
 from numerics.verify.suite import CHECK_FUNCTIONS
 from theory import PAPER_MODEL, PAPER_SOURCE, InductionHeadsError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"kind=simplified": {"sequences": 40, "seq_len": 12},
         "kind=full": {"sequences": 40, "seq_len": 12}}

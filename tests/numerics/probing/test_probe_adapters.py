@@ -1,0 +1,59 @@
+"""The probe calls any next-token model the same way: a torch module gets tensors, and the logits
+adapter reads as the probabilities it stands for (``numerics.probing.adapters``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from strategies import EXACT_KL_ATOL, gih_model, probe_paper
+from strategies import PROBE_D as D
+from torch import nn
+
+from numerics.probing import from_logits
+from theory import gih_predict
+
+
+class _Unigram(nn.Module):
+    """Average of the one-hot context tokens, with ``beta`` pseudo-counts per token."""
+
+    def __init__(self, beta: float):
+        super().__init__()
+        self.register_buffer("beta", torch.tensor(beta, dtype=torch.float64))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        assert isinstance(tokens, torch.Tensor), "auto inputs give a module a tensor"
+        counts = nn.functional.one_hot(tokens, D).to(torch.float64).sum(dim=1)  # (n, d)
+        return (counts + self.beta) / (tokens.shape[1] + D * self.beta)
+
+
+def test_unigram_module_reads_as_the_unigram(held_out, limit):
+    plain = probe_paper(_Unigram(0.0), held_out, limit)
+    assert plain.effective_set == (), "the unsmoothed unigram is the GIH of the empty set"
+    assert plain.last.effective.kl <= EXACT_KL_ATOL
+    smoothed = probe_paper(_Unigram(0.5), held_out, limit)
+    assert smoothed.last.closest == "unigram"
+    assert smoothed.last.score("unigram").kl <= EXACT_KL_ATOL
+
+
+LOGITS_ATOL = 1e-10
+"""softmax(log p + c) reproduces p to float64 round-off; the KLs then agree far below 1e-10."""
+
+
+def test_logits_adapter_matches_probabilities(held_out, limit):
+    rng = np.random.default_rng(1)
+
+    def logits(ctx):
+        p = gih_predict(ctx, (1, 2), 3.0, vocab_size=D)  # 0 for tokens absent from ctx
+        log_p = np.log(p, out=np.full_like(p, -np.inf), where=p > 0)
+        return log_p + rng.normal(size=(len(ctx), 1))  # any per-row shift
+
+    def torch_logits(ctx):
+        return torch.as_tensor(logits(ctx.numpy()))
+
+    base = probe_paper(gih_model((1, 2), 3.0), held_out, limit)
+    for adapted in (from_logits(logits), from_logits(torch_logits, call_with="torch")):
+        report = probe_paper(adapted, held_out, limit)
+        gaps = [abs(a.kl - b.kl) for a, b in zip(report.last.scores, base.last.scores)]
+        assert max(gaps) <= LOGITS_ATOL, f"KL gaps up to {max(gaps)}"
+        assert report.effective_set == (1, 2)
+
