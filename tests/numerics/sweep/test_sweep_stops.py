@@ -7,6 +7,7 @@ of ``verify_case`` the spawned workers import too) and signal it; every wait is 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -153,9 +154,14 @@ def test_run_case_keeps_the_librarys_message_as_it_is(monkeypatch: pytest.Monkey
     assert row["error"] == "sizes: expected less, received more"
 
 
-def test_process_pool_writes_a_row_for_every_exception(sweep: Callable[..., Sweep],
-                                                       capsys: pytest.CaptureFixture) -> None:
-    s = sweep({"1": "memory", "2": "runtime"})
+DASK = pytest.param("dask", marks=[pytest.mark.slow, pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None, reason="dask[distributed] not installed")])
+
+
+@pytest.mark.parametrize("executor", ["process", DASK])
+def test_executors_write_a_row_for_every_exception(executor: str, sweep: Callable[..., Sweep],
+                                                   capsys: pytest.CaptureFixture) -> None:
+    s = sweep({"1": "memory", "2": "runtime"}, executor=executor)
     assert s.proc.wait(timeout=START_S) == 0, s.stderr.read_text()
     errors = {json.loads(r["config"])["seed"]: r["error"] for r in s.rows()}
     assert errors == {0: "", 1: "MemoryError", 2: "RuntimeError: boom"}
@@ -201,3 +207,16 @@ def test_a_second_ctrl_c_stops_at_once(sweep: Callable[..., Sweep]) -> None:
     assert "interrupted" in err and "Traceback" not in err, err
     assert _until(lambda: not any(_alive(p) for p in s.workers), 10)
     assert s.rows() == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                    reason="dask[distributed] not installed")
+def test_ctrl_c_of_a_dask_sweep_keeps_the_finished_rows(sweep: Callable[..., Sweep]) -> None:
+    s = sweep({"0": 0, "1": 300, "2": 300}, executor="dask")
+    s.started(0, 1)
+    assert _until(lambda: len(s.rows()) == 1, 60)         # seed 0's row is in
+    s.interrupt()
+    assert s.proc.wait(timeout=60) == 130
+    assert "Traceback" not in s.stderr.read_text()
+    assert [json.loads(r["config"])["seed"] for r in s.rows()] == [0]
