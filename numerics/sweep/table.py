@@ -20,10 +20,11 @@ Head sets (and ``parents``) are written as their label ``(1, 2)`` (``()`` for th
 :func:`numerics.io.format_head_set`, read back by :func:`numerics.io.parse_head_set`), booleans
 as ``True``/``False``, floats with ``repr`` (so equal results give equal text; ``inf`` for an
 infinite margin). :func:`read_rows` also reads tables written with the older column names
-(:data:`OLD_COLUMNS`) and set spelling ``1+2``, and returns them in the current form. Rows are appended and flushed one at a time, so
-a killed run leaves complete rows and at most one cut-off last line, which :func:`read_rows`
-drops (a row counts only with every field and a ``config`` that hashes to its ``case_id``);
-:func:`sort_table` rewrites the file in case-id order.
+(:data:`OLD_COLUMNS`) and set spelling ``1+2``, and returns them in the current form. Rows are
+appended and flushed one at a time, so a killed run leaves complete rows and at most one
+cut-off last line, which :func:`read_rows` drops (a row counts only with every field and a
+``config`` that hashes to its ``case_id``); :func:`sort_table` rewrites the file in case-id
+order.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 
 runs ``python -m numerics sweep`` after replacing ``numerics.verify.job.verify_case`` by one
 whose behaviour per case seed comes from the JSON object in ``SWEEP_DRIVER_ACTIONS``:
-``"memory"`` raises ``MemoryError``, ``"runtime"`` raises ``RuntimeError("boom")``, a number
+``"memory"`` raises ``MemoryError``, ``"runtime"`` raises ``RuntimeError("boom")``, ``"die"``
+kills its process with SIGKILL (as the kernel's out-of-memory killer would), a number
 ``s`` writes ``MARKERS/started-<seed>`` and sleeps ``s`` seconds before running the case; other
 seeds run as they are. The replacement is made when this file is imported, so the process
 pool's spawned workers (which import it as ``__mp_main__``) get it too.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,8 @@ def _verify_case(*args, seed: int = 0, **kwargs):
         raise MemoryError
     if action == "runtime":
         raise RuntimeError("boom")
+    if action == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
     if isinstance(action, (int, float)):
         (_MARKERS / f"started-{seed}").write_text(str(os.getpid()), encoding="utf-8")
         time.sleep(action)

@@ -171,6 +171,15 @@ def test_executors_write_a_row_for_every_exception(executor: str, sweep: Callabl
     assert "3 cases (0 run, 3 skipped)" in capsys.readouterr().out
 
 
+def test_a_killed_worker_stops_the_pool_with_one_line_and_keeps_the_rows(
+        sweep: Callable[..., Sweep]) -> None:
+    s = sweep({"1": "die"}, workers=1)
+    assert s.proc.wait(timeout=START_S) == 2
+    err = s.stderr.read_text()
+    assert "a worker that died" in err and "Traceback" not in err, err
+    assert [json.loads(r["config"])["seed"] for r in s.rows()] == [0]
+
+
 def test_sigkill_of_the_sweep_leaves_no_worker_alive(sweep: Callable[..., Sweep]) -> None:
     s = sweep({"0": 300, "1": 300, "2": 300})
     s.started(0, 1)
