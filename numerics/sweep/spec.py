@@ -59,7 +59,7 @@ from numerics.training.config import MODES
 from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
 from theory.sources.spec import ModelSpec, Source, load_source
-from theory.validation import as_int, check_keys, is_real, read_text_file
+from theory.validation import as_float, as_int, check_keys, read_text_file
 
 try:  # stdlib from Python 3.11
     import tomllib
@@ -294,11 +294,15 @@ def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
     extra = _int_range(draws.get("extra_window", [0, 0]), "random.extra_window", 0)
     seeds = _int_range(draws.get("seeds", list(SEED_RANGE)), "random.seeds", 0, SEED_MAX)
     alpha = draws["alpha"]
-    require(isinstance(alpha, list) and len(alpha) == 2
-            and all(is_real(a) and math.isfinite(a) and a > 0
-                    for a in alpha) and alpha[0] <= alpha[1],
-            "random.alpha", "a range [low, high] of finite positive numbers, low <= high",
-            alpha)
+    expected = "a range [low, high] of finite positive numbers, low <= high"
+    require(isinstance(alpha, list) and len(alpha) == 2, "random.alpha", expected, alpha)
+    try:
+        low, high = (as_float(a, "random.alpha", positive=True) for a in alpha)
+    except InductionHeadsError:
+        raise InductionHeadsError(f"random.alpha: expected {expected}, received {alpha!r}"
+                                  ) from None
+    require(low <= high, "random.alpha", expected, alpha)
+    alpha = [low, high]
     parents = _list(draws["parents"], "random.parents")
     modes = _modes(_list(draws.get("modes", ["stagewise"]), "random.modes"), "random.modes")
     cases = []

@@ -222,6 +222,7 @@ BAD_SPECS = [
     ({**GRID, "heldout": "40"}, "heldout: expected an integer"),
     ({**RANDOM, "random": {**RANDOM["random"], "alpha": [0.1, float("inf")]}}, "finite positive"),
     ({**RANDOM, "random": {**RANDOM["random"], "alpha": [float("nan"), 1.0]}}, "finite positive"),
+    ({**RANDOM, "random": {**RANDOM["random"], "alpha": [0.1, 10**400]}}, "finite positive"),
     ({**RANDOM, "random": {**RANDOM["random"], "seeds": [0, 2**70]}},
      "high <= 18446744073709551615"),
     ({**RANDOM, "random": {**RANDOM["random"], "vocab_size": [2, 2**70]}},
