@@ -24,7 +24,8 @@ import numerics.verify.job as job
 from numerics.__main__ import main
 from numerics.sweep.run import run_case, run_sweep
 from numerics.sweep.spec import expand_cases
-from numerics.sweep.table import RESULTS_NAME, columns, read_rows
+from numerics.sweep.table import RESULTS_NAME, append_row, columns, read_rows
+from theory.errors import InductionHeadsError
 
 DRIVER = Path(__file__).with_name("sweep_driver.py")
 START_S = 120.0
@@ -142,9 +143,16 @@ def test_any_exception_of_a_case_is_its_error_row_serially(tmp_path: Path,
     assert again.ran == () and again.rows == result.rows        # never blocks a rerun
 
 
-def test_run_case_keeps_the_librarys_message_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    from theory.errors import InductionHeadsError
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_row_on_a_full_disk_is_one_library_error(tmp_path: Path) -> None:
+    table = tmp_path / RESULTS_NAME
+    table.symlink_to("/dev/full")                  # every write fails with ENOSPC
+    with pytest.raises(InductionHeadsError, match="room to append a row") as err:
+        append_row(table, ["case_id"], {"case_id": "0"})
+    assert "\n" not in str(err.value)
 
+
+def test_run_case_keeps_the_librarys_message_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     def refusing(*args: object, **kwargs: object) -> object:
         raise InductionHeadsError("sizes: expected less, received more")
 
