@@ -17,11 +17,13 @@ and BLAS threads (default 1). ``--executor dask``: a dask ``LocalCluster`` of ``
 single-threaded worker processes, or the cluster of ``--scheduler ADDRESS``. ``--executor
 serial``: the cases one by one in this process. ``--json OUT`` writes the summary as JSON.
 
-A failed check, or a case whose training diverged, is a result (a row; ``error`` holds the
-message), not an error of the command. Exit status: 0 the sweep finished; 2 bad
-input (one ``error: ...`` line on stderr: an unreadable or invalid spec, a bad flag, an output
-location that is a file, unwritable or another sweep's; checked before any case runs); 130
-interrupted (the rows finished so far stay in the table; rerun to resume).
+A failed check, or a case that raised anything (training diverged, out of memory, ...), is a
+result (a row; ``error`` holds the message), not an error of the command. Exit status: 0 the
+sweep finished; 2 bad input (one ``error: ...`` line on stderr: an unreadable or invalid spec, a
+bad flag, an output location that is a file, unwritable or another sweep's; checked before any
+case runs; or a pool worker killed by the system); 130 interrupted (a first Ctrl-C writes the
+rows of the running cases as they finish, a second stops at once; the rows finished so far stay
+in the table; rerun to resume).
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ writes the tidy ``results.csv`` and :mod:`numerics.sweep.figures` draws the agre
 
 from numerics.sweep.figures import agreement_figure, draw_figures, phase_map
 from numerics.sweep.run import EXECUTORS, SweepResult, run_case, run_sweep
-from numerics.sweep.spec import Case, case_id, expand_cases, load_sweep_spec
+from numerics.sweep.spec import MAX_CASES, Case, case_id, count_cases, expand_cases, load_sweep_spec
 from numerics.sweep.table import columns, read_rows
 
-__all__ = ["EXECUTORS", "Case", "SweepResult", "agreement_figure",
-           "case_id", "columns", "draw_figures", "expand_cases", "load_sweep_spec", "phase_map",
-           "read_rows", "run_case", "run_sweep"]
+__all__ = ["EXECUTORS", "MAX_CASES", "Case", "SweepResult", "agreement_figure",
+           "case_id", "columns", "count_cases", "draw_figures", "expand_cases",
+           "load_sweep_spec", "phase_map", "read_rows", "run_case", "run_sweep"]

@@ -18,6 +18,19 @@ Executors (:data:`EXECUTORS`):
              each case still sets ``torch.set_num_threads(threads)``);
     serial   every case in this process, one after the other, at ``threads`` torch threads.
 
+Every case gives a row: a case that raises anything (the library's error, ``MemoryError``, a
+``RuntimeError`` of torch, ...) gives an error row (:func:`numerics.sweep.table.error_row`) whose
+``error`` names the exception, so a rerun skips it like any finished case. Rows are appended as
+cases finish, whichever the executor, so the rows of finished cases are never lost.
+
+Stopping: the process pool's workers ignore SIGINT (the sweep decides) and each watches its
+parent, exiting within :data:`PARENT_POLL_S` seconds once the parent is gone (a SIGKILL of the
+sweep leaves no worker behind, and with them goes the resource tracker). The pool is handed at
+most ``workers`` cases at a time, so a first Ctrl-C starts no new case, writes the rows of the
+cases still running as they finish, and stops (``KeyboardInterrupt``); a second Ctrl-C kills the
+workers and stops at once. With dask, a Ctrl-C writes the rows already finished and cancels
+the rest.
+
 A case's row depends only on its config (which holds its seed) and the torch thread count
 (``numerics.verify.job``: the same seed and threads give the same report on the CPU), so every
 executor writes the same rows apart from ``seconds``.
@@ -27,14 +40,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import logging
 import multiprocessing
 import os
 import platform
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +58,12 @@ from typing import Any
 from numerics.io import write_json_atomic
 from numerics.sweep.figures import FEATURES
 from numerics.sweep.spec import Case
-from numerics.sweep.table import RESULTS_NAME, append_row, columns, read_rows, sort_table
+from numerics.sweep.table import RESULTS_NAME, append_row, columns, error_row, read_rows, sort_table
 from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
 
-__all__ = ["EXECUTORS", "THREAD_ENV", "SWEEP_JSON", "SweepResult", "run_case", "run_sweep"]
+__all__ = ["EXECUTORS", "THREAD_ENV", "SWEEP_JSON", "PARENT_POLL_S", "SweepResult",
+           "error_message", "run_case", "run_sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +73,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 """Environment variables that cap the BLAS / OpenMP threads of a worker process."""
 SWEEP_JSON = "sweep.json"
 """File name of the spec and environment record in the output directory."""
+PARENT_POLL_S = 0.5
+"""Seconds between a pool worker's checks that the sweep that started it is still alive."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +108,14 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
 
     Returns:
         :func:`numerics.sweep.table.report_row` of the case's report, or
-        :func:`numerics.sweep.table.error_row` when the case raised an
-        :class:`~theory.errors.InductionHeadsError` (training diverged, sizes refused).
+        :func:`numerics.sweep.table.error_row` when the case raised any exception (an
+        :class:`~theory.errors.InductionHeadsError`: training diverged, sizes refused; or any
+        other, e.g. ``MemoryError``), with :func:`error_message` of it. ``KeyboardInterrupt``
+        and ``SystemExit`` stop the case and are not rows.
     """
     import torch
 
-    from numerics.sweep.table import error_row, report_row
+    from numerics.sweep.table import report_row
     from numerics.training.kinds import get_kind
     from numerics.verify.job import verify_case
     from theory.sources.spec import ModelSpec, Source
@@ -110,18 +131,46 @@ def run_case(case_id: str, config_json: str, threads: int) -> dict[str, str]:
             config=get_kind(config["model_kind"]).config_class.from_dict(config["train"]),
             heldout=config["heldout"], prediction_samples=config["prediction_samples"],
             kind=config["model_kind"], probe_history=config["probe_history"])
-    except InductionHeadsError as err:  # a diverged run or refused sizes: a row, not a stop
-        logger.warning("case %s failed: %s", case_id, err)
-        return error_row(case_id, config, config_json, str(err), time.perf_counter() - started)
+        return report_row(case_id, config, config_json, report)
+    except Exception as err:  # anything a case raises is its row, never the sweep's end
+        logger.warning("case %s failed: %s", case_id, error_message(err))
+        return error_row(case_id, config, config_json, error_message(err),
+                         time.perf_counter() - started)
     finally:
         torch.set_num_threads(previous)
-    return report_row(case_id, config, config_json, report)
 
 
-def _init_worker(threads: int) -> None:
-    """Process-pool initializer: torch at ``threads`` threads for the worker's life."""
+def error_message(err: BaseException) -> str:
+    """The ``error`` of a case's row: the library's message as it is, any other exception as
+    ``Type: message`` (``MemoryError`` alone when it has no message)."""
+    if isinstance(err, InductionHeadsError):
+        return str(err)
+    text = str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _failed_row(case: Case, err: BaseException) -> dict[str, str]:
+    """The error row of a case whose executor raised instead of returning its row."""
+    logger.warning("case %s failed: %s", case.case_id, error_message(err))
+    return error_row(case.case_id, case.config, case.config_json, error_message(err), 0.0)
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker process once ``parent`` is no longer its parent (the sweep died)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """Process-pool initializer: SIGINT ignored (the sweep decides what a Ctrl-C stops), a
+    daemon thread that ends the worker when the sweep ``parent`` dies, torch at ``threads``
+    threads for the worker's life."""
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="sweep-parent-watch",
+                     daemon=True).start()
     torch.set_num_threads(int(threads))
 
 
@@ -156,22 +205,69 @@ def _serial(threads: int) -> Iterator[Runner]:
     yield run_all
 
 
+def _pool_row(future: Future, case: Case) -> dict[str, str]:
+    """The row a pool future holds; the error row of a case whose call raised."""
+    try:
+        return future.result()
+    except BrokenExecutor:
+        raise InductionHeadsError(
+            "process pool: expected its workers to run until the sweep ends, received a "
+            "worker that died (killed by the system, e.g. out of memory); the finished rows "
+            "are in the table, rerun to resume (fewer --workers use less memory)") from None
+    except Exception as err:  # the row or its result could not be sent back
+        return _failed_row(case, err)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes now (a second Ctrl-C)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+
+
 @contextlib.contextmanager
 def _process_pool(workers: int, threads: int) -> Iterator[Runner]:
     context = multiprocessing.get_context("spawn")
     with _environment(_thread_env(threads)):
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_init_worker, initargs=(threads,))
+                                   initializer=_init_worker, initargs=(threads, os.getpid()))
+        killed = False
 
         def run_all(todo: Sequence[Case], done: Callable[[dict[str, str]], None]) -> None:
-            futures = [pool.submit(run_case, c.case_id, c.config_json, threads) for c in todo]
-            for future in as_completed(futures):
-                done(future.result())
+            nonlocal killed
+            queue = iter(todo)
+            running: dict[Future, Case] = {}    # at most `workers`: a Ctrl-C waits for no more
+
+            def top_up() -> None:
+                for case in itertools.islice(queue, workers - len(running)):
+                    running[pool.submit(run_case, case.case_id, case.config_json, threads)] = case
+
+            def collect() -> None:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    case = running.pop(future)  # before writing: a row is never written twice
+                    done(_pool_row(future, case))
+
+            try:
+                top_up()
+                while running:
+                    collect()
+                    top_up()
+            except KeyboardInterrupt:
+                logger.warning("interrupted: writing the rows of the %d running case(s) as "
+                               "they finish (Ctrl-C again to stop at once)", len(running))
+                try:
+                    while running:
+                        collect()
+                except KeyboardInterrupt:
+                    killed = True
+                    _kill_workers(pool)
+                raise
 
         try:
             yield run_all
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not killed, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -193,17 +289,37 @@ def _dask(workers: int, threads: int, scheduler: str | None) -> Iterator[Runner]
         else:
             try:
                 client = stack.enter_context(Client(scheduler, timeout="10s"))
-            except OSError as err:
-                raise InductionHeadsError(f"--scheduler: expected the address of a running "
-                                          f"dask scheduler, received {scheduler!r} ({err})"
-                                          ) from None
+            except (OSError, ValueError, TypeError) as err:  # unreachable or malformed
+                raise InductionHeadsError(
+                    f"--scheduler: expected the address of a running dask scheduler "
+                    f"(e.g. 'tcp://host:8786'), received {scheduler!r} "
+                    f"({' '.join(str(err).split()) or type(err).__name__})") from None
 
         def run_all(todo: Sequence[Case], done: Callable[[dict[str, str]], None]) -> None:
+            cases = {f"case-{c.case_id}": c for c in todo}
             futures = [client.submit(run_case, c.case_id, c.config_json, threads,
-                                     key=f"case-{c.case_id}", pure=False) for c in todo]
-            for future in dask_completed(futures):
-                done(future.result())
-            futures.clear()  # release the results before the cluster closes
+                                     key=key, pure=False) for key, c in cases.items()]
+            handled: set[str] = set()
+
+            def row(future: Any) -> dict[str, str]:
+                handled.add(future.key)         # before writing: a row is never written twice
+                try:
+                    return future.result()
+                except Exception as err:       # a killed worker, a lost result
+                    return _failed_row(cases[future.key], err)
+
+            try:
+                for future in dask_completed(futures):
+                    done(row(future))
+            except KeyboardInterrupt:          # keep the finished rows, drop the rest
+                rest = [f for f in futures if f.key not in handled]
+                client.cancel([f for f in rest if f.status != "finished"])
+                for future in rest:
+                    if future.status == "finished":
+                        done(row(future))
+                raise
+            finally:
+                futures.clear()  # release the results before the cluster closes
 
         yield run_all
 
@@ -282,9 +398,10 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
         :class:`SweepResult`.
 
     Raises:
-        InductionHeadsError: on bad arguments or an unusable output directory (a case that
-            raises one is a row with its ``error``; any other exception of a case stops the
-            sweep, and the rows finished before it stay in the table).
+        InductionHeadsError: on bad arguments, an unusable output directory or a pool worker
+            killed by the system (a case that raises anything is a row with its ``error``; the
+            rows finished before a stop stay in the table).
+        KeyboardInterrupt: on Ctrl-C (module docstring), after writing the finished rows.
     """
     from tqdm.auto import tqdm
 
@@ -296,6 +413,9 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
     require(by is None or by in FEATURES, "by", f"None or one of {FEATURES}", by)
     require(scheduler is None or executor == "dask", "scheduler",
             "None unless executor='dask'", scheduler)
+    require(scheduler is None or (isinstance(scheduler, str) and scheduler.strip() != ""),
+            "scheduler", "None or a dask scheduler address such as 'tcp://host:8786'",
+            scheduler)
     kinds = {c.config["model_kind"] for c in cases}
     require(len(kinds) <= 1, "cases", "one model kind", sorted(kinds))
     header = columns(kinds.pop() if kinds else spec.get("model_kind", "simplified"))

@@ -29,6 +29,13 @@ capped at the drawn H; default ``min(H, 2)``), ``extra_window`` (``M - H``, inte
 default ``[0, 0]``), ``modes`` (choices, default ``["stagewise"]``) and ``seeds`` (integer range,
 default ``[0, 2**32 - 1]``).
 
+Every field is type-checked before any case is built, each failure one
+:class:`~theory.errors.InductionHeadsError` line: sizes and seeds are integers (never strings,
+``null`` or lists), ``alpha`` is finite and positive, seeds lie in ``[0, SEED_MAX]``, every mode
+(of ``grid.modes``, ``random.modes`` and the keys of ``train``) is a training mode, and a spec
+nested deeper than Python's recursion limit is refused. A sweep of more than :data:`MAX_CASES`
+cases is refused from the lengths of its lists (or ``random.count``) before it is expanded.
+
 Every case is a JSON dict (:attr:`Case.config`: model kind, source, model, seed, mode, sizes and
 the resolved train config); its id is the first 16 hex digits of the SHA-256 of that dict as
 canonical JSON, so the same case has the same id in every sweep.
@@ -39,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,15 +59,15 @@ from numerics.training.config import MODES
 from numerics.training.kinds import KIND_NAMES, get_kind
 from theory.errors import InductionHeadsError, require
 from theory.sources.spec import ModelSpec, Source, load_source
-from theory.validation import as_int, check_keys, is_real, read_text_file
+from theory.validation import as_float, as_int, check_keys, read_text_file
 
 try:  # stdlib from Python 3.11
     import tomllib
 except ImportError:  # pragma: no cover - Python 3.10
     tomllib = None
 
-__all__ = ["SPEC_KEYS", "GRID_KEYS", "RANDOM_KEYS", "Case", "case_id",
-           "load_sweep_spec", "expand_cases"]
+__all__ = ["SPEC_KEYS", "GRID_KEYS", "RANDOM_KEYS", "SEED_MAX", "MAX_CASES", "Case",
+           "case_id", "count_cases", "load_sweep_spec", "expand_cases"]
 
 """Model kinds a sweep trains (both take ``n`` training sequences and a :class:`TrainConfig`)."""
 SPEC_KEYS = ("grid", "random", "model_kind", "heldout", "prediction_samples", "probe_history",
@@ -72,6 +80,16 @@ RANDOM_KEYS = (("count", "vocab_size", "parents", "alpha", "heads", "seq_len", "
 """Required and optional keys of ``random``."""
 SEED_RANGE = (0, 2**32 - 1)
 """Default range of the drawn case seeds."""
+SEED_MAX = 2**64 - 1
+"""Largest case seed: the largest ``torch.manual_seed`` accepts (an unsigned 64-bit integer),
+so a seed means the same to every generator a case may seed."""
+MAX_CASES = 100_000
+"""Most cases one sweep spec may hold. Each case trains a model (seconds to minutes of CPU), so
+100,000 cases are already days of work on a workstation, and the expanded cases and the table
+are held in memory; a larger count is a mistake in the spec (a list too long, a product of many
+lists) and is refused before the cases are built."""
+_DRAW_MAX = 2**63 - 1
+"""Largest upper end of a drawn integer range (numpy's 64-bit draws)."""
 _GRID_DEFAULTS = {"seeds": [0], "modes": ["stagewise"], "seq_len": [100], "sequences": [2000]}
 _CASE_FIXED = ("mode", "sequences", "seq_len")
 
@@ -120,12 +138,16 @@ def load_sweep_spec(path: str | Path) -> tuple[dict[str, Any], Path]:
     toml = path.suffix == ".toml"
     require(not toml or tomllib is not None, "sweep spec",
             "a JSON file (TOML needs Python >= 3.11)", str(path))
+    kind = "TOML" if toml else "JSON"
     try:
         data = tomllib.loads(text) if toml else json.loads(text)
     except ValueError as err:  # json.JSONDecodeError and tomllib.TOMLDecodeError
-        kind = "TOML" if toml else "JSON"
         raise InductionHeadsError(f"sweep spec: expected valid {kind}, received {str(path)!r} "
                                   f"({err})") from None
+    except RecursionError:
+        raise InductionHeadsError(f"sweep spec: expected {kind} nested less deeply than "
+                                  f"Python's recursion limit, received {str(path)!r}, "
+                                  "nested deeper") from None
     return data, path.parent
 
 
@@ -134,11 +156,37 @@ def _list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _int_range(value: Any, what: str, minimum: int) -> tuple[int, int]:
+def _int_range(value: Any, what: str, minimum: int, maximum: int = _DRAW_MAX
+               ) -> tuple[int, int]:
     require(isinstance(value, list) and len(value) == 2, what, "a range [low, high]", value)
     low, high = (as_int(v, what, minimum=minimum) for v in value)
     require(low <= high, what, "a range [low, high] with low <= high", value)
+    require(high <= maximum, what, f"a range [low, high] with high <= {maximum}", value)
     return low, high
+
+
+def _ints(values: list[Any], what: str, minimum: int, maximum: int | None = None) -> list[int]:
+    """Every entry of a grid axis as an integer in ``[minimum, maximum]``."""
+    out = [as_int(v, what, minimum=minimum) for v in values]
+    for v in out:
+        require(maximum is None or v <= maximum, what,
+                f"an integer in [{minimum}, {maximum}]", v)
+    return out
+
+
+def _modes(values: list[Any], what: str) -> list[str]:
+    """Every entry a training mode (:data:`numerics.training.config.MODES`)."""
+    for mode in values:
+        require(isinstance(mode, str) and mode in MODES, what, f"modes among {MODES}", mode)
+    return values
+
+
+def _seed(rng: np.random.Generator, low: int, high: int) -> int:
+    """A seed drawn in ``[low, high]`` (64-bit unsigned draws only where int64 cannot hold
+    ``high``, so the draws of every smaller range stay as they are)."""
+    if high <= _DRAW_MAX:
+        return int(rng.integers(low, high + 1))
+    return int(rng.integers(low, high + 1, dtype=np.uint64))
 
 
 def _train_config(spec: Mapping[str, Any], mode: str, sequences: int, seq_len: int,
@@ -167,6 +215,8 @@ def _settings(spec: Mapping[str, Any]) -> dict[str, Any]:
     train = spec.get("train", {})
     require(isinstance(train, dict) and all(isinstance(v, dict) for v in train.values()),
             "train", "an object {mode: {TrainConfig field: value}}", train)
+    unknown = sorted(set(train) - set(MODES))
+    require(not unknown, "train", f"modes among {MODES} as keys", unknown)
     device = spec.get("device", "cpu")
     require(isinstance(device, str), "device", "a device name such as 'cpu'", device)
     return {"model_kind": kind,
@@ -178,21 +228,55 @@ def _settings(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _case(spec: Mapping[str, Any], settings: dict[str, Any], source: Source, model: ModelSpec,
           seed: int, mode: str, seq_len: int, sequences: int) -> Case:
+    seed = as_int(seed, "seed", minimum=0)
+    require(seed <= SEED_MAX, "seed", f"an integer in [0, {SEED_MAX}]", seed)
+    seq_len = as_int(seq_len, "seq_len", minimum=2)
+    sequences = as_int(sequences, "sequences", minimum=1)
     require(seq_len > model.window, "seq_len", f"L > window M = {model.window}", seq_len)
     config = {**settings, "source": source.to_dict(), "model": model.to_dict(),
-              "seed": as_int(seed, "seed", minimum=0), "mode": mode,
-              "seq_len": as_int(seq_len, "seq_len", minimum=2),
-              "sequences": as_int(sequences, "sequences", minimum=1),
-              "train": _train_config(spec, mode, int(sequences), int(seq_len), source, model)}
+              "seed": seed, "mode": mode, "seq_len": seq_len, "sequences": sequences,
+              "train": _train_config(spec, mode, sequences, seq_len, source, model)}
     return Case(case_id(config), config)
 
 
-def _grid(spec: Mapping[str, Any], settings: dict[str, Any], base: Path) -> list[Case]:
+def _grid_axes(spec: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The lists of ``grid``, each checked to be a non-empty list (defaults filled in)."""
     grid = spec["grid"]
     require(isinstance(grid, dict), "grid", "an object of lists", type(grid).__name__)
     check_keys(grid, "grid", *GRID_KEYS)
-    axes = {k: _list(grid.get(k, _GRID_DEFAULTS.get(k)), f"grid.{k}")
+    return {k: _list(grid.get(k, _GRID_DEFAULTS.get(k)), f"grid.{k}")
             for k in GRID_KEYS[0] + GRID_KEYS[1]}
+
+
+def _random_count(spec: Mapping[str, Any]) -> int:
+    draws = spec["random"]
+    require(isinstance(draws, dict), "random", "an object of ranges", type(draws).__name__)
+    check_keys(draws, "random", *RANDOM_KEYS)
+    return as_int(draws["count"], "random.count", minimum=1)
+
+
+def count_cases(spec: Mapping[str, Any]) -> int:
+    """How many cases ``spec`` holds, from its list lengths (or ``random.count``) alone.
+
+    Raises:
+        InductionHeadsError: on a spec that is not an object with one of ``grid`` and
+            ``random``, or whose lists are not non-empty lists.
+    """
+    require(isinstance(spec, Mapping), "sweep spec", "a JSON object", type(spec).__name__)
+    require(("grid" in spec) != ("random" in spec), "sweep spec",
+            "exactly one of 'grid' and 'random'", sorted(k for k in ("grid", "random")
+                                                         if k in spec))
+    if "random" in spec:
+        return _random_count(spec)
+    return math.prod(len(axis) for axis in _grid_axes(spec).values())
+
+
+def _grid(spec: Mapping[str, Any], settings: dict[str, Any], base: Path) -> list[Case]:
+    axes = _grid_axes(spec)
+    axes["seeds"] = _ints(axes["seeds"], "grid.seeds", 0, SEED_MAX)
+    axes["seq_len"] = _ints(axes["seq_len"], "grid.seq_len", 2)
+    axes["sequences"] = _ints(axes["sequences"], "grid.sequences", 1)
+    axes["modes"] = _modes(axes["modes"], "grid.modes")
     sources = [load_source(base / s if isinstance(s, str) else s) for s in axes["sources"]]
     models = [ModelSpec.from_dict(m) for m in axes["models"]]
     return [_case(spec, settings, *combo) for combo in itertools.product(
@@ -201,23 +285,26 @@ def _grid(spec: Mapping[str, Any], settings: dict[str, Any], base: Path) -> list
 
 def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
     draws = spec["random"]
-    require(isinstance(draws, dict), "random", "an object of ranges", type(draws).__name__)
-    check_keys(draws, "random", *RANDOM_KEYS)
+    count = _random_count(spec)
     require("seed" in spec, "seed", "a top-level 'seed' for the random draws", "no seed")
     rng = np.random.default_rng(as_int(spec["seed"], "seed", minimum=0))
-    count = as_int(draws["count"], "random.count", minimum=1)
     ranges = {k: _int_range(draws[k], f"random.{k}", low) for k, low in
               (("vocab_size", 2), ("heads", 1), ("seq_len", 2), ("sequences", 1))}
     degree = _int_range(draws["degree"], "random.degree", 1) if "degree" in draws else None
     extra = _int_range(draws.get("extra_window", [0, 0]), "random.extra_window", 0)
-    seeds = _int_range(draws.get("seeds", list(SEED_RANGE)), "random.seeds", 0)
+    seeds = _int_range(draws.get("seeds", list(SEED_RANGE)), "random.seeds", 0, SEED_MAX)
     alpha = draws["alpha"]
-    require(isinstance(alpha, list) and len(alpha) == 2
-            and all(is_real(a) and a > 0
-                    for a in alpha) and alpha[0] <= alpha[1],
-            "random.alpha", "a range [low, high] of positive numbers, low <= high", alpha)
-    parents, modes = _list(draws["parents"], "random.parents"), _list(
-        draws.get("modes", ["stagewise"]), "random.modes")
+    expected = "a range [low, high] of finite positive numbers, low <= high"
+    require(isinstance(alpha, list) and len(alpha) == 2, "random.alpha", expected, alpha)
+    try:
+        low, high = (as_float(a, "random.alpha", positive=True) for a in alpha)
+    except InductionHeadsError:
+        raise InductionHeadsError(f"random.alpha: expected {expected}, received {alpha!r}"
+                                  ) from None
+    require(low <= high, "random.alpha", expected, alpha)
+    alpha = [low, high]
+    parents = _list(draws["parents"], "random.parents")
+    modes = _modes(_list(draws.get("modes", ["stagewise"]), "random.modes"), "random.modes")
     cases = []
     for _ in range(count):
         d = int(rng.integers(ranges["vocab_size"][0], ranges["vocab_size"][1] + 1))
@@ -229,7 +316,7 @@ def _random(spec: Mapping[str, Any], settings: dict[str, Any]) -> list[Case]:
         mode = modes[int(rng.integers(len(modes)))]
         L = int(rng.integers(ranges["seq_len"][0], ranges["seq_len"][1] + 1))
         n = int(rng.integers(ranges["sequences"][0], ranges["sequences"][1] + 1))
-        seed = int(rng.integers(seeds[0], seeds[1] + 1))
+        seed = _seed(rng, *seeds)
         source = Source.from_dict({"vocab_size": d, "parents": p,
                                    "prior": {"kind": "dirichlet", "alpha": float(f"{a:.6g}")}})
         cases.append(_case(spec, settings, source, ModelSpec(h, m, deg), seed, mode, L, n))
@@ -248,18 +335,31 @@ def expand_cases(spec: Mapping[str, Any], *, base: str | Path = ".") -> list[Cas
 
     Raises:
         InductionHeadsError: on a bad spec (unknown or missing keys, bad values, two cases with
-            the same id), naming the key, the expected and the received value.
+            the same id, more than :data:`MAX_CASES` cases, nesting deeper than the recursion
+            limit), naming the key, the expected and the received value.
     """
+    try:
+        return _expand(spec, Path(base))
+    except RecursionError:
+        raise InductionHeadsError("sweep spec: expected values nested less deeply than "
+                                  "Python's recursion limit, received a spec nested deeper"
+                                  ) from None
+
+
+def _expand(spec: Mapping[str, Any], base: Path) -> list[Case]:
     require(isinstance(spec, Mapping), "sweep spec", "a JSON object", type(spec).__name__)
     check_keys(spec, "sweep spec", (), SPEC_KEYS)
-    require(("grid" in spec) != ("random" in spec), "sweep spec",
-            "exactly one of 'grid' and 'random'", sorted(k for k in ("grid", "random")
-                                                         if k in spec))
+    count = count_cases(spec)
+    if count > MAX_CASES:
+        counted = "random.count" if "random" in spec else "the product of the grid's lengths"
+        raise InductionHeadsError(f"sweep spec: expected at most {MAX_CASES:,} cases "
+                                  f"(MAX_CASES), received {count:,} ({counted}); split the "
+                                  "sweep into smaller specs")
     require("seed" not in spec or "random" in spec, "seed",
             "no top-level seed with a grid (each case's seed comes from grid.seeds)",
             spec.get("seed"))
     settings = _settings(spec)
-    cases = _grid(spec, settings, Path(base)) if "grid" in spec else _random(spec, settings)
+    cases = _grid(spec, settings, base) if "grid" in spec else _random(spec, settings)
     ids = [c.case_id for c in cases]
     repeated = sorted(i for i, k in Counter(ids).items() if k > 1)
     require(not repeated, "sweep spec", "distinct cases (no case listed twice)",

@@ -10,19 +10,21 @@ report blocks' fields prefixed by their block: the target of the checks (``targe
 losses ``loss_model``, ``loss_gih_trained_a`` (the GIH on the target set at the trained ``a``),
 ``loss_bayes``, ``loss_oracle``; ``agrees`` (learned set == S*); one ``check_<name>`` pass flag
 per check of the model kind (its registry entry's ``checks``,
-:data:`numerics.training.KINDS`) and ``passed``; ``error``, empty unless the case raised an
-:class:`theory.errors.InductionHeadsError` (training diverged, sizes refused), whose message it
-then holds, with the result columns empty and ``passed`` False (:func:`error_row`: one failing
-case does not stop a sweep); ``seconds``; and ``config``, the case's canonical JSON.
+:data:`numerics.training.KINDS`) and ``passed``; ``error``, empty unless the case raised (an
+:class:`theory.errors.InductionHeadsError`: training diverged, sizes refused, whose message it
+then holds; or any other exception, as ``Type: message``), with the result columns empty and
+``passed`` False (:func:`error_row`: one failing case does not stop a sweep); ``seconds``; and
+``config``, the case's canonical JSON.
 
 Head sets (and ``parents``) are written as their label ``(1, 2)`` (``()`` for the empty set;
 :func:`numerics.io.format_head_set`, read back by :func:`numerics.io.parse_head_set`), booleans
 as ``True``/``False``, floats with ``repr`` (so equal results give equal text; ``inf`` for an
 infinite margin). :func:`read_rows` also reads tables written with the older column names
-(:data:`OLD_COLUMNS`) and set spelling ``1+2``, and returns them in the current form. Rows are appended and flushed one at a time, so
-a killed run leaves complete rows and at most one cut-off last line, which :func:`read_rows`
-drops (a row counts only with every field and a ``config`` that hashes to its ``case_id``);
-:func:`sort_table` rewrites the file in case-id order.
+(:data:`OLD_COLUMNS`) and set spelling ``1+2``, and returns them in the current form. Rows are
+appended and flushed one at a time, so a killed run leaves complete rows and at most one
+cut-off last line, which :func:`read_rows` drops (a row counts only with every field and a
+``config`` that hashes to its ``case_id``); :func:`sort_table` rewrites the file in case-id
+order.
 """
 
 from __future__ import annotations
@@ -184,15 +186,25 @@ def _complete(row: Mapping[str | None, Any]) -> bool:
 
 
 def append_row(path: Path, header: Sequence[str], row: Mapping[str, str]) -> None:
-    """Append one row (the header first, when the file is new or empty) and flush it to disk."""
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(header))
-        if new:
-            writer.writeheader()
-        writer.writerow(dict(row))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one row (the header first, when the file is new or empty) and flush it to disk.
+
+    Raises:
+        InductionHeadsError: when the row cannot be written (a full disk, a removed directory);
+            a row cut off by the failure is dropped by the next :func:`read_rows`.
+    """
+    try:
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(header))
+            if new:
+                writer.writeheader()
+            writer.writerow(dict(row))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        raise InductionHeadsError(f"{path}: expected room to append a row, received an error "
+                                  f"writing it ({err.strerror or err}); the rows before it "
+                                  "are kept, rerun to resume") from None
 
 
 def sort_table(path: Path, header: Sequence[str]) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from numerics.__main__ import main
 from numerics.io import parse_head_set
 from numerics.sweep.figures import crossed_axes, draw_figures
 from numerics.sweep.run import run_sweep
-from numerics.sweep.spec import case_id, expand_cases, load_sweep_spec
+from numerics.sweep.spec import MAX_CASES, case_id, count_cases, expand_cases, load_sweep_spec
 from numerics.sweep.table import RESULTS_NAME, columns, read_rows
 from numerics.training import get_kind
 from theory.errors import InductionHeadsError
@@ -211,6 +211,26 @@ BAD_SPECS = [
     ({**GRID, "train": {"stagewise": {"steps": 5}}}, "only TrainConfig keys"),
     ({**RANDOM, "random": {**RANDOM["random"], "heads": [3, 2]}}, "low <= high"),
     ({**RANDOM, "random": {**RANDOM["random"], "alpha": [0.0, 1.0]}}, "positive numbers"),
+    ({**GRID, "grid": {**GRID["grid"], "seq_len": ["25"]}}, "grid.seq_len: expected an integer"),
+    ({**GRID, "grid": {**GRID["grid"], "seq_len": [None]}}, "grid.seq_len: expected an integer"),
+    ({**GRID, "grid": {**GRID["grid"], "seq_len": [[25]]}}, "grid.seq_len: expected an integer"),
+    ({**GRID, "grid": {**GRID["grid"], "seq_len": "25"}}, "grid.seq_len: expected a non-empty"),
+    ({**GRID, "grid": {**GRID["grid"], "sequences": [80.0]}}, "grid.sequences: expected an"),
+    ({**GRID, "grid": {**GRID["grid"], "seeds": [2**64]}}, "in [0, 18446744073709551615]"),
+    ({**GRID, "grid": {**GRID["grid"], "modes": [["stagewise"]]}}, "grid.modes"),
+    ({**GRID, "train": {"greedy": {}}}, "train: expected modes among"),
+    ({**GRID, "heldout": "40"}, "heldout: expected an integer"),
+    ({**RANDOM, "random": {**RANDOM["random"], "alpha": [0.1, float("inf")]}}, "finite positive"),
+    ({**RANDOM, "random": {**RANDOM["random"], "alpha": [float("nan"), 1.0]}}, "finite positive"),
+    ({**RANDOM, "random": {**RANDOM["random"], "alpha": [0.1, 10**400]}}, "finite positive"),
+    ({**RANDOM, "random": {**RANDOM["random"], "seeds": [0, 2**70]}},
+     "high <= 18446744073709551615"),
+    ({**RANDOM, "random": {**RANDOM["random"], "vocab_size": [2, 2**70]}},
+     "high <= 9223372036854775807"),
+    ({**RANDOM, "random": {**RANDOM["random"], "modes": ["greedy"]}}, "random.modes"),
+    ({**RANDOM, "random": {**RANDOM["random"], "count": 10**8}}, "received 100,000,000"),
+    ({**GRID, "grid": {**GRID["grid"], "seeds": list(range(1000)), "seq_len": list(range(10, 60)),
+                       "sequences": list(range(80, 83))}}, "received 150,000 (the product"),
 ]
 
 
@@ -219,6 +239,45 @@ def test_bad_specs_name_what_was_expected_and_received(spec: dict, fragment: str
     with pytest.raises(InductionHeadsError, match="expected") as err:
         expand_cases(spec)
     assert fragment in str(err.value)
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded() -> None:
+    axis = list(range(1000))
+    spec = {**GRID, "grid": {**GRID["grid"], "seeds": axis, "seq_len": axis, "sequences": axis,
+                             "modes": ["stagewise"] * 100}}   # 10^11 cases, never built
+    with pytest.raises(InductionHeadsError, match="at most 100,000 cases") as err:
+        expand_cases(spec)
+    assert "received 100,000,000,000" in str(err.value) and "\n" not in str(err.value)
+    assert count_cases(spec) == 10**11 and MAX_CASES == 100_000
+
+
+def test_deeply_nested_specs_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(InductionHeadsError, match="nested less deeply"):
+        load_sweep_spec(path)
+    deep: dict = {}
+    inner = deep
+    for _ in range(5000):
+        inner["stages"] = {}
+        inner = inner["stages"]
+    with pytest.raises(InductionHeadsError, match="nested less deeply"):
+        expand_cases({**GRID, "train": {"stagewise": deep}})
+
+
+def test_seeds_up_to_the_largest_torch_seed_are_drawn() -> None:
+    spec = {**RANDOM, "random": {**RANDOM["random"], "seeds": [2**64 - 2, 2**64 - 1]}}
+    assert {c.config["seed"] for c in expand_cases(spec)} <= {2**64 - 2, 2**64 - 1}
+
+
+@pytest.mark.parametrize("address", ["not an address", "tcp://x:notaport", "foo://bar:1", ""])
+def test_malformed_scheduler_addresses_are_one_error(address: str, tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed",
+                        reason="dask[distributed] is not installed (pip install '.[sweep]')")
+    with pytest.raises(InductionHeadsError, match="scheduler: expected"):
+        run_sweep(GRID, expand_cases(GRID)[:1], tmp_path / "o", executor="dask",
+                  scheduler=address, progress=False)
+    assert not (tmp_path / "o").exists()
 
 
 def test_another_sweeps_directory_or_table_is_refused(tmp_path: Path) -> None:
