@@ -184,15 +184,24 @@ def _complete(row: Mapping[str | None, Any]) -> bool:
 
 
 def append_row(path: Path, header: Sequence[str], row: Mapping[str, str]) -> None:
-    """Append one row (the header first, when the file is new or empty) and flush it to disk."""
+    """Append one row (the header first, when the file is new or empty) and flush it to disk.
+
+    Raises:
+        InductionHeadsError: when the row cannot be written (a full disk); a line cut off
+            there is dropped by the next :func:`read_rows`, and its case run again.
+    """
     new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(header))
-        if new:
-            writer.writeheader()
-        writer.writerow(dict(row))
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with path.open("a", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(header))
+            if new:
+                writer.writeheader()
+            writer.writerow(dict(row))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        raise InductionHeadsError(f"--out: expected a writable results table, received "
+                                  f"{str(path)!r} ({err.strerror or err})") from None
 
 
 def sort_table(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
