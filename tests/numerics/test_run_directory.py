@@ -119,8 +119,11 @@ def test_force_never_loses_the_committed_run(tmp_path: Path, seed: int) -> None:
         kill_at = rng.randint(1, 40) if roll < 0.6 else None
         fate = _fork(_replacement(out, names, f"run{step}", fail=roll < 0.8), kill_at)
         fates.append(fate)
+        replacement = {n: f"run{step}:{n}" for n in names}
+        if fate == KILLED and _after_rollback(out, scratch) == replacement:
+            committed = replacement              # killed past its commit (the rename aside)
         if fate == COMMITTED:
-            committed = {n: f"run{step}:{n}" for n in names}
+            committed = replacement
             assert _results(out) == committed
             assert not [n for n in HIDDEN if (out / n).exists()]
         if fate == FAILED:
@@ -128,6 +131,31 @@ def test_force_never_loses_the_committed_run(tmp_path: Path, seed: int) -> None:
         assert _after_rollback(out, scratch) == committed, (step, fates)
         assert (out / "notes.txt").read_text() == "not a result"
     assert KILLED in fates and FAILED in fates
+
+
+def _commit_operation(directory: Path) -> int:
+    """The counted operation that commits a replacement of a train run (renaming the replaced
+    run to be deleted): a kill after it leaves the new run committed."""
+    directory.mkdir()
+    for name in TRAIN_FILES:
+        (directory / name).write_text("x")
+    count, at, rename = 0, 0, os.rename
+
+    def counted(fn: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            nonlocal count, at
+            count += 1
+            if fn is rename and Path(args[1]).name == DISCARDED_DIR:
+                at = count
+            return fn(*args, **kwargs)
+        return wrapper
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in COUNTED:
+            patch.setattr(os, name, counted(getattr(os, name)))
+        _replacement(directory, TRAIN_FILES, "count", fail=False)()
+    assert at > 0
+    return at
 
 
 @pytest.mark.parametrize("kill_at", range(1, 37))
@@ -140,11 +168,11 @@ def test_every_kill_point_of_one_replacement_then_a_failure(tmp_path: Path, kill
         (out / name).write_text(f"original:{name}")
     original = _results(out)
     first = _fork(_replacement(out, TRAIN_FILES, "killed", fail=False), kill_at)
-    if first == COMMITTED:
-        original = _results(out)
     second = _fork(_replacement(out, REPORT_FILES, "failing", fail=True))
     assert second == FAILED
-    assert _results(out) == original
+    replaced = {n: f"killed:{n}" for n in TRAIN_FILES}
+    committed = kill_at > _commit_operation(tmp_path / "count") or first == COMMITTED
+    assert _results(out) == (replaced if committed else original)
     assert not [n for n in HIDDEN if (out / n).exists()]
 
 
