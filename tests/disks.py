@@ -35,18 +35,36 @@ def _fill(directory: Path) -> None:
         os.close(fd)
 
 
+class Disk:
+    """A directory on a full disk (:func:`full_disk`) that :meth:`free` makes room on."""
+
+    def __init__(self, path: Path, how: str) -> None:
+        self.path, self.how, self.full = path, how, True
+
+    def free(self) -> None:
+        """Make room again (the rest of the block writes normally)."""
+        self.full = False
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / "filler").unlink()
+
+
 @contextlib.contextmanager
-def full_disk(directory: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def full_disk(directory: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
     """``directory`` (created) on a full disk for the block; skips the test when ``how`` is
     ``"tmpfs"`` and this process may not mount one."""
     directory.mkdir(parents=True, exist_ok=True)
+    disk = Disk(directory, how)
     if how == "fsync":
+        real = os.fsync
+
         def no_space(fd: int) -> None:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if disk.full:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
 
         with monkeypatch.context() as patch:
             patch.setattr(os, "fsync", no_space)
-            yield directory
+            yield disk
         return
     mounted = (hasattr(os, "geteuid") and os.geteuid() == 0 and subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(directory)],
@@ -55,12 +73,6 @@ def full_disk(directory: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> Ite
         pytest.skip("mounting a tmpfs needs root here")
     try:
         _fill(directory)
-        yield directory
+        yield disk
     finally:
         subprocess.run(["umount", "-l", str(directory)], capture_output=True)
-
-
-def free(directory: Path) -> None:
-    """Make room again on a :func:`full_disk` tmpfs (no-op for the fsync kind)."""
-    with contextlib.suppress(FileNotFoundError):
-        (directory / "filler").unlink()

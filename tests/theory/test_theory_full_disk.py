@@ -18,6 +18,7 @@ def test_predict_json_on_a_full_disk_leaves_no_partial_file(
         tmp_path: Path, how: str, capsys: pytest.CaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
     with full_disk(tmp_path / "disk", how, monkeypatch) as disk:
+        disk = disk.path
         assert main([*PREDICT, "--json", str(disk / "new.json")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --json: expected a writable path") and \
@@ -26,6 +27,7 @@ def test_predict_json_on_a_full_disk_leaves_no_partial_file(
     previous = tmp_path / "old.json"
     previous.write_text("previous")
     with full_disk(tmp_path / "disk2", how, monkeypatch) as disk:
+        disk = disk.path
         if how == "tmpfs":
             previous = disk / "old.json"
             previous.write_text("")                   # the only file that fits
