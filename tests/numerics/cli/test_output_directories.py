@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -212,3 +214,52 @@ def test_sweep_json_summary_on_a_full_disk_leaves_no_partial_file(
         assert not summary.exists()
         assert sorted(p.name for p in disk.path.iterdir() if p.name != "filler") == []
     assert len(_rows(out)) == 3
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()
+            and p.name != LOCK_NAME}
+
+
+@pytest.mark.slow
+def test_train_force_sigkilled_at_random_then_a_failing_force_keeps_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The issue's sequence with real processes: ``train --force`` SIGKILLed at a random
+    moment of its run, then a ``train --force`` that fails (diverges): the directory holds the
+    last committed run, byte for byte, and nothing of the killed one (unless it had
+    committed)."""
+    rng = random.Random(21)
+    slow = {**TRAIN_CONFIG, "stages": [{**TRAIN_CONFIG["stages"][0], "steps": 3000}]}
+    diverging = {**TRAIN_CONFIG, "stages": [{**TRAIN_CONFIG["stages"][0],
+                                             "lr": {"C": 1e30, "w": 1e30, "a": 1e30}}]}
+    paths = {}
+    for name, config in (("slow", slow), ("diverging", diverging)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(config), encoding="utf-8")
+    out = tmp_path / "run"
+    train = ["train", "--out", str(out), "--no-progress", "--checkpoint-every", "100"]
+    assert main([*train, "--config", str(paths["slow"])]) == 0
+    committed = _snapshot(out)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    fates: list[int] = []
+    for round_ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "numerics", *train, "--config",
+                                 str(paths["slow"]), "--seed", str(round_ + 1), "--force"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (out / LOCK_NAME).exists() and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 1.5))
+        proc.kill()
+        proc.wait()
+        fates.append(proc.returncode)
+        assert main([*train, "--config", str(paths["diverging"]), "--force"]) == 2
+        assert "expected a finite value" in _one_error(capsys)
+        now = _snapshot(out)
+        if now != committed:                        # only a killed run past its commit
+            assert proc.returncode == 0 or sorted(now) == sorted(TRAIN_FILES), sorted(now)
+            assert json.loads(now["config.json"])["seed"] == round_ + 1
+            committed = now
+        assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert -signal.SIGKILL in fates, fates
