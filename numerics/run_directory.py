@@ -17,8 +17,9 @@ refused unless ``force`` (replace that run) or, for this command's own files onl
 point and repaired by the next command entering it (under the lock):
 
 * ``DIR/.replaced-run/`` (:data:`REPLACED_DIR`) exists: it holds the last committed run, and the
-  result files beside it belong to an uncommitted replacement. Repair: remove those, then put
-  the committed run back (through the next state).
+  result files beside it belong to an uncommitted replacement. Repair (unless a ``continuing``
+  run resumes that replacement): remove those, then put the committed run back (through the
+  next state).
 * ``DIR/.replaced-run.moving/`` exists: one run's files are split between it and ``DIR`` (being
   moved aside, or being put back), and ``DIR`` holds no other result file. Repair: move its
   files back into ``DIR``.
@@ -36,7 +37,6 @@ files for ``--resume`` and leaves the replaced run aside until the resumed run c
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from collections.abc import Sequence
@@ -45,6 +45,11 @@ from types import TracebackType
 
 from numerics.io import check_output_dir, fsync_directory
 from theory.errors import InductionHeadsError
+
+try:
+    import fcntl
+except ImportError:          # no flock (Windows): one command at a time is not enforced there
+    fcntl = None
 
 __all__ = ["RESULT_NAMES", "ALL_RESULT_NAMES", "REPLACED_DIR", "MOVING_DIR", "DISCARDED_DIR",
            "LOCK_NAME", "RunDirectory"]
@@ -130,13 +135,18 @@ class RunDirectory:
     def held(self) -> list[str]:
         """The result files of the run the directory holds once repaired (module docstring)."""
         aside, moving = self.path / REPLACED_DIR, self.path / MOVING_DIR
-        if aside.is_dir() and not self.continuing:
+        if aside.is_dir() and self._replacement_dropped():
             names = set(_present(aside, self.all_names))
         else:
             names = set(self.found())
         if moving.is_dir():
             names |= set(_present(moving, self.all_names))
         return [n for n in self.all_names if n in names]
+
+    def _replacement_dropped(self) -> bool:
+        """Whether repairing drops the files beside ``.replaced-run`` (all but a continuing
+        run's, and those of a continuing run that wrote none there yet)."""
+        return not self.continuing or not self.found()
 
     def _refuse_others(self) -> None:
         held = self.held()
@@ -164,7 +174,7 @@ class RunDirectory:
     # ------------------------------------------------------------------ the lock
     def _acquire(self) -> None:
         lock = self.path / LOCK_NAME
-        while True:
+        while fcntl is not None:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,7 +228,7 @@ class RunDirectory:
 
     def _repair(self) -> None:
         """Bring ``DIR`` back to a committed state (module docstring)."""
-        if not self.continuing:
+        if self._replacement_dropped():
             self._restore_aside()
         self._put_back()
         _remove(self.path / DISCARDED_DIR)

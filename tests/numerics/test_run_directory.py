@@ -280,3 +280,20 @@ def test_the_names_list_every_file_each_command_writes() -> None:
     assert numerics.verify.report.REPORT_NAME in RESULT_NAMES["verify"]
     assert set(numerics.plots.ALL_FIGURE_NAMES) <= set(RESULT_NAMES["verify"])
     assert {"config.json", "checkpoint.pt"} <= set(RESULT_NAMES["train"])
+
+
+def test_a_sweep_takes_back_its_run_from_a_killed_replacement_that_wrote_nothing(
+        tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.csv").write_text("rows")
+
+    def killed() -> None:
+        with RunDirectory(out, TRAIN_FILES, force=True):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    assert _fork(killed) == KILLED
+    assert (out / REPLACED_DIR / "results.csv").is_file()
+    with RunDirectory(out, RESULT_NAMES["sweep"], continuing=True):
+        assert (out / "results.csv").read_text() == "rows"
+    assert _results(out) == {"results.csv": "rows"} and not (out / REPLACED_DIR).exists()
