@@ -15,7 +15,9 @@ memory limit of :mod:`theory.sizes` (refused before any sampling; the limit is r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +132,21 @@ def format_prediction(pred: LimitPrediction) -> str:
     return "\n".join(lines)
 
 
+def _write_replacing(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling of ``path``, then rename it into place, so that a
+    failed write (a full disk) leaves neither a partial file nor a lost previous one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def _predict(args: argparse.Namespace) -> int:
     seed = as_int(args.seed, "--seed", minimum=0)
     samples = as_int(args.samples, "--samples", minimum=2)
@@ -143,7 +160,7 @@ def _predict(args: argparse.Namespace) -> int:
         data = pred.to_dict()
         data["seed"] = args.seed
         try:
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
+            _write_replacing(args.json, json.dumps(data, indent=2) + "\n")
         except OSError as err:
             raise InductionHeadsError(
                 f"--json: expected a writable path, received {str(args.json)!r} ({err.strerror})"

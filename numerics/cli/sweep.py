@@ -20,7 +20,9 @@ serial``: the cases one by one in this process. ``--json OUT`` writes the summar
 A failed check, or a case that raised anything (training diverged, out of memory, ...), is a
 result (a row; ``error`` holds the message), not an error of the command. Exit status: 0 the
 sweep finished; 2 bad input (one ``error: ...`` line on stderr: an unreadable or invalid spec, a
-bad flag, an output location that is a file, unwritable or another sweep's; checked before any
+bad flag, an output location that is a file, unwritable, another sweep's, another command's (a
+``train`` or ``verify`` run) or in use by another command (its lock,
+:class:`numerics.run_directory.RunDirectory`, held for the sweep's life); checked before any
 case runs; or a pool worker killed by the system); 130 interrupted (a first Ctrl-C writes the
 rows of the running cases as they finish, a second stops at once; the rows finished so far stay
 in the table; rerun to resume).

@@ -20,12 +20,14 @@ Writes ``DIR/config.json`` (train config, source, model spec, seed), ``DIR/check
 (:meth:`numerics.training.History.to_dict`) and ``DIR/summary.json``
 (:func:`numerics.learned_summary`), all atomically, and prints the summary.
 
-One run per directory: a DIR holding another run's results is refused (exit 2, naming the files)
-unless ``--force``, which replaces that run once this one has succeeded (its files wait in
-``DIR/.replaced-run/`` meanwhile). A run that fails (bad input found late, divergence) leaves DIR
-as it found it. Ctrl-C after this run's first checkpoint, like a killed process, leaves its
-``config.json`` and last checkpoint, which ``--resume DIR/checkpoint.pt --out DIR`` continues
-(bit-identically on the same device and thread count); before it, DIR is restored too.
+One run per directory (:mod:`numerics.run_directory`): a DIR holding another run's results, of
+any command, is refused (exit 2, naming the files) unless ``--force``, which replaces that run
+once this one has succeeded (its files wait in ``DIR/.replaced-run/`` meanwhile, through any
+kill, and come back when this run fails); a DIR another command is writing is refused. A run
+that fails (bad input found late, divergence) leaves DIR as it found it. Ctrl-C after this run's
+first checkpoint, like a killed process, leaves its ``config.json`` and last checkpoint, which
+``--resume DIR/checkpoint.pt --out DIR`` continues (bit-identically on the same device and
+thread count); before it, DIR is restored too.
 Every input, a ``--resume`` checkpoint included (:func:`numerics.training.checkpoint.validate_checkpoint`),
 is checked before anything is written.
 
@@ -50,7 +52,7 @@ from numerics.cli.inputs import (
     read_json_file,
     read_train_config,
 )
-from numerics.cli.outputs import CHECKPOINT_NAME, out_directory
+from numerics.cli.outputs import CHECKPOINT_NAME, TRAIN_FILES, out_directory
 from numerics.io import copy_file_atomic, to_json, write_json_atomic
 from numerics.models import LOSS_KINDS, InductionHeadModel
 from numerics.training import (
@@ -226,7 +228,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         source, spec, config, seed = _new_run(args)
         continuing = False
-    out = out_directory(args.out, force=args.force, continuing=continuing, resumable=True)
+    out = out_directory(args.out, TRAIN_FILES, force=args.force, continuing=continuing,
+                        resumable=True)
     record = {"train": config.to_dict(), "source": source.to_dict(), "model": spec.to_dict(),
               "seed": seed, "resumed_from": None if args.resume is None else str(args.resume),
               "torch": torch.__version__}

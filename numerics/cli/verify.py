@@ -24,9 +24,11 @@ the verdict and the time taken, and writes ``report.json``, ``config.json`` and 
 ``--out`` (:func:`numerics.verify.write_report`).
 
 The output directory is checked before any work: an existing file, a location that cannot be
-written, or a directory holding another run's results (named in the message) is refused with
-exit status 2; ``--force`` replaces that run's files, once the new report is written. A run that
-fails leaves the directory as it found it.
+written, a directory holding another run's results (named in the message; of any command) or one
+another command is writing (:mod:`numerics.run_directory`) is refused with exit status 2;
+``--force`` replaces that run's files, once the new report is written (they wait in
+``DIR/.replaced-run/`` meanwhile, through any kill). A run that fails or is interrupted leaves
+the directory as it found it.
 
 Exit status: 0 every check passed; 1 a check failed; 2 bad input (one ``error: ...`` line on
 stderr; :mod:`numerics.cli.main` lists the cases); 130 interrupted.
@@ -46,7 +48,7 @@ from numerics.cli.inputs import (
     read_json_file,
     read_train_config,
 )
-from numerics.cli.outputs import out_directory
+from numerics.cli.outputs import REPORT_FILES, out_directory
 from numerics.cli.status import EXIT_CHECK_FAILED, EXIT_OK, Parser, guarded
 from numerics.training.kinds import KIND_NAMES, KINDS, get_kind
 from theory.errors import InductionHeadsError
@@ -146,17 +148,17 @@ def _verify(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    out = out_directory(args.out, force=args.force)        # before any work
+    out = out_directory(args.out, REPORT_FILES, force=args.force)        # before any work
     source, spec, config, architecture = _inputs(args)
-    report = verify_case(
-        source, spec, seq_len=args.seq_len, sequences=args.sequences, seed=args.seed,
-        mode=args.mode, config=config, device=args.device, kind=args.kind,
-        architecture=architecture,
-        heldout=DEFAULT_HELDOUT if args.heldout is None else args.heldout,
-        prediction_samples=(DEFAULT_PREDICTION_SAMPLES if args.prediction_samples is None
-                            else args.prediction_samples),
-        progress=not args.quiet)
-    with out:
+    with out:                      # the directory's lock for the whole run
+        report = verify_case(
+            source, spec, seq_len=args.seq_len, sequences=args.sequences, seed=args.seed,
+            mode=args.mode, config=config, device=args.device, kind=args.kind,
+            architecture=architecture,
+            heldout=DEFAULT_HELDOUT if args.heldout is None else args.heldout,
+            prediction_samples=(DEFAULT_PREDICTION_SAMPLES if args.prediction_samples is None
+                                else args.prediction_samples),
+            progress=not args.quiet)
         try:
             paths = write_report(report, args.out)
         except OSError as err:

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from numerics.io import write_json_atomic
+from numerics.run_directory import RESULT_NAMES, RunDirectory
 from numerics.sweep.figures import FEATURES
 from numerics.sweep.spec import Case
 from numerics.sweep.table import RESULTS_NAME, append_row, columns, error_row, read_rows, sort_table
@@ -350,19 +351,17 @@ def _environment_record(executor: str, workers: int, threads: int,
     return record
 
 
-def _check_out(out: Path, spec: Mapping[str, Any], cases: Sequence[Case]
-               ) -> dict[str, Any]:
-    """Check the output directory without writing; the ``sweep.json`` record to extend."""
-    from numerics.io import check_output_dir
-
+def _check_out(out: Path, spec: Mapping[str, Any], cases: Sequence[Case],
+               header: Sequence[str]) -> dict[str, Any]:
+    """Check the output directory without writing; the ``sweep.json`` record to extend (a new
+    one when the directory holds no row: a record without rows is no sweep to protect)."""
     try:
         spec = json.loads(json.dumps(spec))         # as sweep.json holds it (lists, str keys)
     except (TypeError, ValueError) as err:
         raise InductionHeadsError(f"sweep spec: expected JSON values only, received {err}"
                                   ) from None
-    check_output_dir(out, flag="--out")
     record_path = out / SWEEP_JSON
-    if not record_path.exists():
+    if not record_path.exists() or not read_rows(out / RESULTS_NAME, header):
         return {"spec": spec, "cases": [c.case_id for c in cases], "runs": []}
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -398,11 +397,24 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
         :class:`SweepResult`.
 
     Raises:
-        InductionHeadsError: on bad arguments, an unusable output directory or a pool worker
-            killed by the system (a case that raises anything is a row with its ``error``; the
-            rows finished before a stop stay in the table).
+        InductionHeadsError: on bad arguments, an unusable output directory (one holding
+            another command's results, or one another command is using: the sweep holds its
+            lock, :class:`numerics.run_directory.RunDirectory`, for its whole life) or a pool
+            worker killed by the system (a case that raises anything is a row with its
+            ``error``; the rows finished before a stop stay in the table).
         KeyboardInterrupt: on Ctrl-C (module docstring), after writing the finished rows.
     """
+    out = Path(out)
+    with RunDirectory(out, RESULT_NAMES["sweep"], continuing=True):
+        return _run_locked(spec, cases, out, executor=executor, workers=workers,
+                           threads=threads, scheduler=scheduler, progress=progress,
+                           figures=figures, by=by)
+
+
+def _run_locked(spec: Mapping[str, Any], cases: Sequence[Case], out: Path, *, executor: str,
+                workers: int, threads: int, scheduler: str | None, progress: bool,
+                figures: bool, by: str | None) -> SweepResult:
+    """The steps of :func:`run_sweep`, under the output directory's lock."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -419,8 +431,7 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
     kinds = {c.config["model_kind"] for c in cases}
     require(len(kinds) <= 1, "cases", "one model kind", sorted(kinds))
     header = columns(kinds.pop() if kinds else spec.get("model_kind", "simplified"))
-    out = Path(out)
-    record = _check_out(out, spec, cases)
+    record = _check_out(out, spec, cases, header)
     table = out / RESULTS_NAME
     done_ids = {r["case_id"] for r in read_rows(table, header)}
     todo = [c for c in cases if c.case_id not in done_ids]
@@ -434,9 +445,11 @@ def run_sweep(spec: Mapping[str, Any], cases: Sequence[Case], out: str | Path, *
                                       f"{str(out)!r} ({err.strerror or err})") from None
         if table.exists():  # drops a line cut off by a killed run before appending
             sort_table(table, header)
-        record["runs"].append({**_environment_record(executor, workers, threads, scheduler),
-                               "to_run": len(todo), "skipped": len(cases) - len(todo)})
-        write_json_atomic(out / SWEEP_JSON, record, indent=2)
+        if todo:           # the record, atomically, once the first case is about to run
+            record["runs"].append({**_environment_record(executor, workers, threads,
+                                                         scheduler),
+                                   "to_run": len(todo), "skipped": len(cases) - len(todo)})
+            write_json_atomic(out / SWEEP_JSON, record, indent=2)
         logger.info("sweep: %d cases, %d already in %s, %d to run on %s", len(cases),
                     len(cases) - len(todo), table, len(todo), executor)
         with tqdm(total=len(todo), desc="sweep", unit="case", disable=not progress) as bar:

@@ -202,9 +202,10 @@ def append_row(path: Path, header: Sequence[str], row: Mapping[str, str]) -> Non
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as err:
-        raise InductionHeadsError(f"{path}: expected room to append a row, received an error "
-                                  f"writing it ({err.strerror or err}); the rows before it "
-                                  "are kept, rerun to resume") from None
+        raise InductionHeadsError(f"--out: expected room to append a row to the results table "
+                                  f"{str(path)!r}, received an error writing it "
+                                  f"({err.strerror or err}); the rows before it are kept, rerun "
+                                  "to resume") from None
 
 
 def sort_table(path: Path, header: Sequence[str]) -> list[dict[str, str]]:

@@ -25,7 +25,7 @@ PACKAGES = ("theory", "numerics", "proofs")
 
 NUMERICS_LAYERS = (
     ("devices", "io"),
-    ("data",),
+    ("data", "run_directory"),
     ("models",),
     ("probing",),
     ("training",),

@@ -31,9 +31,9 @@ import torch
 import numerics.cli.train
 from numerics import load_model
 from numerics.cli.main import main
-from numerics.io import REPLACED_DIR, RunDirectory
 from numerics.models.full import FullInductionHeadModel
 from numerics.models.simplified import InductionHeadModel
+from numerics.run_directory import REPLACED_DIR, RunDirectory
 from numerics.training import (
     StageConfig,
     TrainConfig,
