@@ -48,14 +48,13 @@ from numerics.training.config import DTYPES, MODES, TrainConfig, full_config, si
 from numerics.training.history import History, TrainResult
 from numerics.training.loop import continue_schedule, train_schedule
 from numerics.training.reports import check_callback
-from numerics.training.standard.config import StandardTrainConfig
-from numerics.training.standard.history import StandardHistory
-from numerics.training.standard.loop import (
+from numerics.training.standard.checkpoint import (
     STANDARD_CHECKPOINT_FORMAT,
-    continue_standard,
-    train_standard,
     validate_standard_checkpoint,
 )
+from numerics.training.standard.config import StandardTrainConfig
+from numerics.training.standard.history import StandardHistory
+from numerics.training.standard.loop import continue_standard, train_standard
 from numerics.training.standard.settings import default_architecture, standard_config
 from theory.errors import InductionHeadsError, require
 from theory.sources.spec import ModelSpec
