@@ -359,6 +359,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         text = str(err)
         raise InductionHeadsError(text if str(path) in text
                                   else f"{text} (checkpoint file {str(path)!r})") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError,
+            OverflowError, RecursionError) as err:
+        # A check that met a value of a shape no writer produces: still the file's fault.
+        detail = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise InductionHeadsError(f"checkpoint: expected a file written by numerics.train, "
+                                  f"received one that does not validate ({detail}) "
+                                  f"(checkpoint file {str(path)!r})") from None
 
 
 def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None = None

@@ -195,7 +195,7 @@ def _check_history(data: Any, config: StandardTrainConfig, step: int) -> None:
         fail_part("history", "finite losses (the training loss NaN at step 0 only)",
                   "other values")
     bad = next((t for t, r in enumerate(history.reports) if r is not None
-                and not is_plain_json(r)), None)
+                and not (isinstance(r, dict) and is_plain_json(r))), None)
     if bad is not None:
         fail_part(f"history reports[{bad}]", "None or a JSON dict (what the callback returned)",
                   type(history.reports[bad]).__name__)

@@ -25,6 +25,7 @@ from numerics.models.standard import StandardTransformer
 from numerics.training.checkpoint import restore_generator
 from numerics.training.config import DTYPES, log_steps
 from numerics.training.history import TrainResult
+from numerics.training.loop import EXPLOSION_NATS
 from numerics.training.reports import as_report, check_callback
 from numerics.training.standard.checkpoint import (
     STANDARD_CHECKPOINT_FORMAT,
@@ -140,6 +141,11 @@ class _Run:
                   else "the initial state is not finite")
         require(math.isfinite(eval_loss) and math.isfinite(eval_last),
                 f"evaluation loss at step {self.step}", f"a finite value ({advice})", eval_loss)
+        if self.rows["eval_loss"]:
+            limit = self.rows["eval_loss"][0] + EXPLOSION_NATS
+            require(eval_loss <= limit, f"evaluation loss at step {self.step}",
+                    f"at most the initial loss {self.rows['eval_loss'][0]:.6g} + EXPLOSION_NATS "
+                    f"= {limit:.6g} ({advice})", eval_loss)
         with torch.no_grad():
             report = None
             if self.callback is not None:
@@ -239,7 +245,9 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
 
     Raises:
         InductionHeadsError: on mismatched arguments, and when the run diverges (a non-finite
-            training loss, parameter or evaluation loss, named with its step).
+            training loss, parameter or evaluation loss, or an evaluation loss more than
+            :data:`~numerics.training.loop.EXPLOSION_NATS` above the initial one, named with its
+            step).
     """
     require(isinstance(model, StandardTransformer), "model", "a StandardTransformer",
             type(model).__name__)
