@@ -122,7 +122,8 @@ def describe_value(value: Any) -> str:
     shape)."""
     if torch.is_tensor(value):
         dtype = str(value.dtype).removeprefix("torch.")
-        return f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor of shape {tuple(value.shape)}"
+        article = "an" if dtype[0] in "aeiou" else "a"
+        return f"{article} {dtype} tensor of shape {tuple(value.shape)}"
     simple = (int, float, str, tuple, type(None))
     return repr(value) if isinstance(value, simple) else type(value).__name__
 
@@ -202,20 +203,22 @@ def _check_model_state(state: Any, model: torch.nn.Module, kind: str) -> None:
     reference = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(reference):
         fail_part("model_state", f"a dict with keys {sorted(reference)} (model kind {kind!r})",
-              repr(sorted(map(str, state))) if isinstance(state, dict) else describe_value(state))
+                  repr(sorted(map(str, state))) if isinstance(state, dict)
+                  else describe_value(state))
     spec = model.spec
     extra = "" if not model.constructor_options() else (
         f", d={model.vocab_size}, model kind {kind!r}")
     for name, ref in reference.items():
         value = state[name]
         if not (torch.is_tensor(value) and value.shape == ref.shape and value.dtype == ref.dtype):
-            fail_part(f"model_state[{name!r}]", f"{describe_value(ref)} (model_spec H={spec.heads}, "
-                  f"M={spec.window}, {len(spec.sets)} head sets{extra}, the config's dtype)",
-                  describe_value(value))
+            fail_part(f"model_state[{name!r}]", f"{describe_value(ref)} (model_spec "
+                      f"H={spec.heads}, M={spec.window}, {len(spec.sets)} head sets{extra}, "
+                      "the config's dtype)",
+                      describe_value(value))
     offsets = state.get("fixed_offsets", torch.zeros(0))
     if offsets.numel() and not (-1 <= int(offsets.min()) and int(offsets.max()) < spec.window):
         fail_part("model_state['fixed_offsets']", f"offset indices in -1..{spec.window - 1}",
-              f"values in {int(offsets.min())}..{int(offsets.max())}")
+                  f"values in {int(offsets.min())}..{int(offsets.max())}")
     parse_part("model_state", lambda: model.load_state_dict(state))
 
 
@@ -223,18 +226,19 @@ def _check_position(data: dict[str, Any], config: TrainConfig) -> None:
     step, index, done = data["step"], data["stage_index"], data["stage_step"]
     total, stages = config.total_steps, config.stages
     if not (is_int(step) and 0 <= step <= total):
-        fail_part("step", f"an integer in 0..{total} (the config's total steps)", describe_value(step))
+        fail_part("step", f"an integer in 0..{total} (the config's total steps)",
+                  describe_value(step))
     if not (is_int(index) and 0 <= index < len(stages)):
-        fail_part("stage_index", f"an integer in 0..{len(stages) - 1} (the config has {len(stages)} "
-              "stages)", describe_value(index))
+        fail_part("stage_index", f"an integer in 0..{len(stages) - 1} (the config has "
+                  f"{len(stages)} stages)", describe_value(index))
     stage = stages[index]
     if not (is_int(done) and 0 <= done <= stage.steps):
         fail_part("stage_step", f"an integer in 0..{stage.steps} (stage {stage.name!r} has "
-              f"{stage.steps} steps)", describe_value(done))
+                  f"{stage.steps} steps)", describe_value(done))
     before = sum(s.steps for s in stages[:index])
     if step != before + done:
         fail_part("step", f"{before + done} (the {before} steps of the stages before stage_index "
-              f"{index} plus stage_step {done})", describe_value(step))
+                  f"{index} plus stage_step {done})", describe_value(step))
 
 
 def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.Module) -> None:
@@ -242,7 +246,7 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.
     if done == 0 or state is None:
         if (state is None) != (done == 0):
             fail_part(what, "None exactly at the start of a stage (stage_step 0)",
-                  f"{describe_value(state)} at stage_step {done}")
+                      f"{describe_value(state)} at stage_step {done}")
         return
     names = {id(t): name for name, t in model.named_parameters()}
     model_groups = model.parameter_groups()
@@ -264,12 +268,13 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.
                     for g, r in zip(groups, ref["param_groups"]))
             and set(state["state"]) <= set(range(len(flat)))):
         fail_part(what, f"a torch {stage.optimizer} state_dict with one parameter group per "
-              f"parameter of stage {stage.name!r} {stage.params}", "one of another structure")
+                  f"parameter of stage {stage.name!r} {stage.params}", "one of another structure")
     for k, (label, param) in enumerate(flat):
         entry, expected = state["state"].get(k, {}), ref["state"].get(k, {})
         if not (isinstance(entry, dict) and set(entry) == set(expected)):
             fail_part(f"{what} of {label}", f"the entries {sorted(expected)}",
-                  repr(sorted(map(str, entry))) if isinstance(entry, dict) else describe_value(entry))
+                      repr(sorted(map(str, entry))) if isinstance(entry, dict)
+                      else describe_value(entry))
         for key, value in entry.items():
             if key == "step":
                 ok = (is_int(value) or torch.is_tensor(value) and value.numel() == 1
@@ -287,7 +292,7 @@ def _check_optimizer(state: Any, stage: StageConfig, done: int, model: torch.nn.
         for key in set(wanted) - {"params"}:
             if loaded.get(key) != wanted[key]:
                 fail_part(f"{what} param_groups[{k}][{key!r}]", f"{wanted[key]!r} (stage "
-                      f"{stage.name!r} of the config)", describe_value(loaded.get(key)))
+                          f"{stage.name!r} of the config)", describe_value(loaded.get(key)))
 
 
 def check_generator(data: dict[str, Any]) -> None:
@@ -304,11 +309,11 @@ def _check_sample(sample: Any, config: TrainConfig, vocab_size: int) -> None:
     shape = (config.sequences, config.seq_len + 1)
     if not (torch.is_tensor(sample) and sample.dtype == torch.int64 and sample.shape == shape):
         fail_part("sample", f"an int64 tensor of shape (n, L+1) = {shape} (the config's n and L)",
-              describe_value(sample))
+                  describe_value(sample))
     low, high = int(sample.min()), int(sample.max())
     if low < 0 or high >= vocab_size:
         fail_part("sample", f"tokens in 0..{vocab_size - 1} (the source's vocabulary d = "
-              f"{vocab_size})", f"tokens in {low}..{high}")
+                  f"{vocab_size})", f"tokens in {low}..{high}")
 
 
 def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -> None:
@@ -317,7 +322,7 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
         fail_part("history sets", f"the model spec's head sets {spec.sets}", repr(history.sets))
     if history.copier.shape[1:] != (spec.heads, spec.window):
         fail_part("history copier", f"shape (T, H, M) = (T, {spec.heads}, {spec.window})",
-              repr(history.copier.shape))
+                  repr(history.copier.shape))
     expected, offset = [(0, "init")], 0
     for stage in config.stages:
         expected += [(offset + int(s), stage.name) for s in log_steps(stage.steps,
@@ -329,17 +334,17 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
         t = next((i for i, (a, b) in enumerate(zip(rows, expected)) if a != b),
                  min(len(rows), len(expected)))
         fail_part("history", f"the {len(expected)} rows logged up to step {step} (row {t}: "
-              f"{expected[t] if t < len(expected) else 'none'})",
-              f"{len(rows)} rows (row {t}: {rows[t] if t < len(rows) else 'none'})")
+                  f"{expected[t] if t < len(expected) else 'none'})",
+                  f"{len(rows)} rows (row {t}: {rows[t] if t < len(rows) else 'none'})")
     values = (history.loss, history.a, history.selector, history.copier)
     if not all(np.all(np.isfinite(v)) for v in values):
         fail_part("history", "finite losses, selector weights, copier attention and a",
-              "non-finite values")
+                  "non-finite values")
     bad = next((t for t, r in enumerate(history.reports) if r is not None
                 and not (isinstance(r, dict) and is_plain_json(r))), None)
     if bad is not None:
         fail_part(f"history reports[{bad}]", "None or a JSON dict (what the callback returned)",
-              type(history.reports[bad]).__name__)
+                  type(history.reports[bad]).__name__)
 
 
 def is_plain_json(value: Any) -> bool:
@@ -389,7 +394,7 @@ def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -
         fail_part("vocab_size", f"the source's d = {source.vocab_size}", describe_value(d))
     if not (config.seq_len > spec.window and config.seq_len >= source.max_parent):
         fail_part("config seq_len", f"L > window M = {spec.window} and L >= max(parents) = "
-              f"{source.max_parent}", repr(config.seq_len))
+                  f"{source.max_parent}", repr(config.seq_len))
     model = parse_part("model_spec", lambda: model_classes[kind](
         spec, int(d), loss=config.loss, dtype=DTYPES[config.dtype], device="cpu", **options))
     _check_model_state(data["model_state"], model, kind)

@@ -38,9 +38,10 @@ are written atomically (a temporary file, then ``os.replace``) and let
 Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`),
 ``checkpoint`` (the checkpoint's format, the optimizer and the validation of a loaded file),
 ``loop`` (the run: the trainer the registry entry ``"standard"`` of
-:mod:`numerics.training.kinds` names), ``settings`` (the tuned :data:`PAPER_SPEC`, :data:`PAPER_TRAINING`,
-:data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and architecture). :func:`probe_callback` lives
-in :mod:`numerics.probing.callback` and works for any model a trainer passes.
+:mod:`numerics.training.kinds` names), ``settings`` (the tuned :data:`PAPER_SPEC`,
+:data:`PAPER_TRAINING`, :data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and
+architecture). :func:`probe_callback` lives in :mod:`numerics.probing.callback` and works for
+any model a trainer passes.
 """
 
 from numerics.models.standard import StandardSpec as StandardSpec  # the model a run trains
