@@ -117,23 +117,21 @@ class _Run:
             last += float(nll[:, -1].sum())
         return total / n, last / n
 
-    def check_finite(self, loss: torch.Tensor | None = None) -> None:
-        """Stop with the library's error when the run diverged: a non-finite training loss
-        (``loss``, this step's) or, without one, a non-finite parameter."""
+    def check_finite(self, train_loss: float = 0.0) -> None:
+        """Stop with the library's error when the run diverged: a non-finite training loss (the
+        last update's, at a logged step) or parameter. Checked at logged steps and before each
+        checkpoint, so that no step waits on the device and no checkpoint holds NaN."""
         advice = (f"the run diverged: lower the learning rate (lr = {self.config.lr:g})"
                   if self.step else "the initial state is not finite")
-        if loss is not None:
-            value = float(loss.detach())
-            require(math.isfinite(value), f"training loss at step {self.step}",
-                    f"a finite value ({advice})", value)
-            return
+        require(math.isnan(train_loss) and not self.step or math.isfinite(train_loss),
+                f"training loss at step {self.step}", f"a finite value ({advice})", train_loss)
         bad = [n for n, p in self.model.named_parameters() if not bool(p.isfinite().all())]
         require(not bad, f"model parameters after step {self.step}",
                 f"finite values ({advice})", f"non-finite values in {bad[:3]}")
 
     def record(self, train_loss: float, lr: float) -> None:
         model = self.model
-        self.check_finite()
+        self.check_finite(train_loss)
         model.eval()
         with torch.no_grad():
             eval_loss, eval_last = self.evaluate()
@@ -184,7 +182,6 @@ class _Run:
                 tokens = self.draw(cfg.batch_size)                          # (B, L+1)
                 loss = train_step(model, self.optimizer, tokens, cfg, lr=lr)
                 self.step += 1
-                self.check_finite(loss)
                 bar.update(1)
                 if self.step in self.log_at:
                     self.record(float(loss.detach()), lr)
