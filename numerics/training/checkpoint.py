@@ -39,7 +39,8 @@ from theory.validation import is_int
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",
            "validate_schedule_checkpoint", "checkpoint_model", "read_torch_file", "stage_optimizer",
            "fail_part", "describe_value", "parse_part", "check_keys", "check_generator",
-           "check_finite", "is_plain_json", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION",
+           "check_finite", "is_plain_json", "check_history_columns", "CHECKPOINT_FORMAT",
+           "CHECKPOINT_VERSION",
            "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
@@ -317,6 +318,7 @@ def _check_sample(sample: Any, config: TrainConfig, vocab_size: int) -> None:
 
 
 def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -> None:
+    check_history_columns(data, "History")
     history = parse_part("history", lambda: History.from_dict(data))
     if history.sets != spec.sets:
         fail_part("history sets", f"the model spec's head sets {spec.sets}", repr(history.sets))
@@ -347,15 +349,29 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
                   type(history.reports[bad]).__name__)
 
 
-def is_plain_json(value: Any) -> bool:
-    """Plain JSON: dicts with str keys, lists, str, finite numbers, bools and None."""
+def is_plain_json(value: Any, *, finite: bool = True) -> bool:
+    """Plain JSON: dicts with str keys, lists, str, numbers (finite unless ``finite`` is
+    false), bools and None."""
     if isinstance(value, dict):
-        return all(isinstance(k, str) and is_plain_json(v) for k, v in value.items())
+        return all(isinstance(k, str) and is_plain_json(v, finite=finite)
+                   for k, v in value.items())
     if isinstance(value, list):
-        return all(is_plain_json(v) for v in value)
+        return all(is_plain_json(v, finite=finite) for v in value)
     if isinstance(value, float):
-        return np.isfinite(value)
+        return not finite or bool(np.isfinite(value))
     return value is None or isinstance(value, (str, int, bool))
+
+
+def check_history_columns(data: Any, writer: str) -> None:
+    """A history dict before it is parsed: plain JSON columns (numbers may be non-finite: the
+    finiteness checks name them) besides ``reports``, its ``steps`` integers."""
+    columns = {k: v for k, v in data.items() if k != "reports"} if isinstance(data, dict) else {}
+    steps = columns.get("steps", [])
+    if not (isinstance(data, dict) and is_plain_json(columns, finite=False)
+            and isinstance(steps, list) and all(is_int(t) for t in steps)):
+        fail_part("history", f"the JSON dict {writer}.to_dict writes (integer steps, numbers, "
+                  "strings, lists)", "one holding other values (tensors, objects or steps that "
+                  "are not integers)" if isinstance(data, dict) else describe_value(data))
 
 
 def validate_schedule_checkpoint(data: Any, model_classes: Mapping[str, type]) -> dict[str, Any]:

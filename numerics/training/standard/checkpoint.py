@@ -23,6 +23,7 @@ from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.training.checkpoint import (
     check_finite,
     check_generator,
+    check_history_columns,
     check_keys,
     describe_value,
     fail_part,
@@ -173,6 +174,7 @@ def _check_sample(sample: Any, config: StandardTrainConfig, d: int) -> None:
 
 
 def _check_history(data: Any, config: StandardTrainConfig, step: int) -> None:
+    check_history_columns(data, "StandardHistory")
     history = parse_part("history", lambda: StandardHistory.from_dict(data))
     expected = [0] + [int(s) for s in log_steps(config.steps, config.log_points) if s <= step]
     rows = history.steps.tolist()

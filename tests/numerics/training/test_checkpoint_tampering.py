@@ -371,3 +371,40 @@ def test_standard_divergence_is_reported_with_its_step(tmp_path: Path, lr: float
                        r"diverged: lower the learning rate") as info:
         _standard(tmp_path / "run.pt", config, None)
     assert not (tmp_path / "run.pt").exists() or load_checkpoint(tmp_path / "run.pt"), info
+
+
+WRONG = [None, True, "x", "3", 1, -1, 2.5, float("nan"), 10**30, [], {}, [1, "2"], {"a": 1},
+         torch.zeros(2), torch.full((2,), float("nan"))]
+"""Replacements of the wrong type or value for any part of a checkpoint."""
+
+
+def _nested_paths(value: Any, prefix: tuple = (), depth: int = 3) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if depth and isinstance(value, dict):
+        for k, v in value.items():
+            out += _nested_paths(v, (*prefix, k), depth - 1)
+    elif depth and isinstance(value, list):
+        for k, v in enumerate(value[:2]):
+            out += _nested_paths(v, (*prefix, k), depth - 1)
+    return out
+
+
+def _replace_at(data: Any, path: tuple, new: Any) -> Any:
+    head, rest = path[0], path[1:]
+    out = dict(data) if isinstance(data, dict) else list(data)
+    out[head] = _replace_at(data[head], rest, new) if rest else new
+    return out
+
+
+@pytest.mark.parametrize("kind", ["standard", "simplified", "full"])
+def test_every_part_of_the_wrong_type_raises_only_the_library_error(good, tmp_path: Path,
+                                                                    kind: str) -> None:
+    path = tmp_path / "variant.pt"
+    paths = _nested_paths(good[kind])
+    for part in random.Random(0).sample(paths, min(30, len(paths))):
+        for new in WRONG:
+            torch.save(_replace_at(good[kind], part, new), path)
+            try:
+                load_checkpoint(path)
+            except InductionHeadsError as err:
+                assert str(path) in str(err) and "\n" not in str(err), (part, str(err))
