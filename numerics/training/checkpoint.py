@@ -40,8 +40,7 @@ __all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",
            "validate_schedule_checkpoint", "checkpoint_model", "read_torch_file", "stage_optimizer",
            "fail_part", "describe_value", "parse_part", "check_keys", "check_generator",
            "check_finite", "is_plain_json", "check_history_columns", "CHECKPOINT_FORMAT",
-           "CHECKPOINT_VERSION",
-           "CHECKPOINT_KEYS"]
+           "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
 """The ``format`` tag every checkpoint carries."""
