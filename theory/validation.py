@@ -11,7 +11,7 @@ even ``1.0``): a size or an offset given as a float is a mistake worth reporting
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "as_float_array",
     "check_keys",
     "as_generator",
+    "parse_field",
 ]
 
 _REPR_MAX = 200
@@ -232,3 +233,27 @@ def read_text_file(path: Any, where: str) -> str:
     except UnicodeDecodeError as err:
         raise InductionHeadsError(f"{where}: expected UTF-8 text, received byte "
                                   f"{err.object[err.start]:#04x} at offset {err.start}") from None
+
+
+def parse_field(what: str, build: Callable[[], Any]) -> Any:
+    """``build()``, every failure on malformed input reported as the library's error naming
+    ``what`` (a field of a file read back: a report, a prediction).
+
+    Errors the library raised keep their message (prefixed with ``what`` unless they start
+    with it); a TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError or
+    RecursionError from parsing a value of the wrong type becomes one.
+
+    Raises:
+        InductionHeadsError: naming ``what``.
+    """
+    try:
+        return build()
+    except InductionHeadsError as err:
+        text = str(err)
+        raise InductionHeadsError(text if text.startswith(what) else f"{what}: {text}"
+                                  ) from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError,
+            RecursionError) as err:
+        detail = " ".join(f"{type(err).__name__}: {err}".split())[:_REPR_MAX]
+        raise InductionHeadsError(f"{what}: expected a value as to_dict writes it, received "
+                                  f"one that does not parse ({detail})") from None

@@ -48,14 +48,13 @@ from numerics.training.config import DTYPES, MODES, TrainConfig, full_config, si
 from numerics.training.history import History, TrainResult
 from numerics.training.loop import continue_schedule, train_schedule
 from numerics.training.reports import check_callback
-from numerics.training.standard.config import StandardTrainConfig
-from numerics.training.standard.history import StandardHistory
-from numerics.training.standard.loop import (
+from numerics.training.standard.checkpoint import (
     STANDARD_CHECKPOINT_FORMAT,
-    continue_standard,
-    train_standard,
     validate_standard_checkpoint,
 )
+from numerics.training.standard.config import StandardTrainConfig
+from numerics.training.standard.history import StandardHistory
+from numerics.training.standard.loop import continue_standard, train_standard
 from numerics.training.standard.settings import default_architecture, standard_config
 from theory.errors import InductionHeadsError, require
 from theory.sources.spec import ModelSpec
@@ -360,6 +359,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         text = str(err)
         raise InductionHeadsError(text if str(path) in text
                                   else f"{text} (checkpoint file {str(path)!r})") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError,
+            OverflowError, RecursionError) as err:
+        # A check that met a value of a shape no writer produces: still the file's fault.
+        detail = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise InductionHeadsError(f"checkpoint: expected a file written by numerics.train, "
+                                  f"received one that does not validate ({detail}) "
+                                  f"(checkpoint file {str(path)!r})") from None
 
 
 def load_model(checkpoint_path: str | Path, *, device: str | torch.device | None = None

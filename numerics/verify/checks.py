@@ -106,7 +106,11 @@ class Check:
         """The check :meth:`to_dict` wrote (values stay in their JSON form)."""
         require(isinstance(data, dict) and {"name", "passed"} <= set(data), "check",
                 "a dict with at least 'name' and 'passed'", data)
-        return cls(str(data["name"]), bool(data["passed"]), data.get("predicted"),
+        require(isinstance(data["name"], str) and isinstance(data["passed"], bool)
+                and isinstance(data.get("note") or "", str), "check",
+                "a str 'name', a bool 'passed' and a str 'note' (or none)",
+                {k: data.get(k) for k in ("name", "passed", "note")})
+        return cls(data["name"], data["passed"], data.get("predicted"),
                    data.get("measured"), data.get("tolerance"), str(data.get("note") or ""))
 
 

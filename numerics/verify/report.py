@@ -10,6 +10,7 @@ directory; :func:`load_report` reads ``report.json`` back into a :class:`VerifyR
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from numerics.verify.evaluation import LOSS_KEYS
 from theory.errors import InductionHeadsError, require
 from theory.limit.prediction import LimitPrediction
 from theory.notation import head_set_label, json_float
+from theory.validation import is_real, parse_field
 
 __all__ = ["REPORT_NAME", "VerifyReport", "write_report", "load_report", "format_report"]
 
@@ -102,27 +104,67 @@ class VerifyReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
-        """Rebuild a report from :meth:`to_dict` (the content of ``report.json``).
+        """Rebuild a report from :meth:`to_dict` (the content of ``report.json``), checked.
+
+        Every field must have the type :meth:`to_dict` writes (``passed`` and each check's
+        ``passed`` booleans, ``seconds`` a number, the dict fields dicts or null where
+        optional), ``passed`` must be the conjunction of the checks, and the prediction must be
+        consistent (:meth:`theory.LimitPrediction.from_dict`: ``S*`` the argmax of its
+        criterion, ``decidable`` the rule applied to its margins).
 
         Raises:
-            InductionHeadsError: when a key is missing or a part does not parse.
+            InductionHeadsError: naming the first missing, malformed or inconsistent field
+                (only this error).
         """
         require(isinstance(data, Mapping), "report", "a dict from VerifyReport.to_dict",
                 type(data).__name__)
         missing = sorted({"passed", "config", "predicted", "learned", "losses", "checks",
-                          "history", "seconds"} - set(data))
+                          "history", "seconds"} - set(map(str, data)))
         require(not missing, "report keys", "every key VerifyReport.to_dict writes",
                 f"missing {missing}")
-        checks = tuple(Check.from_dict(c) for c in data["checks"])
-        kind = get_kind(dict(data["config"]).get("model_kind", "simplified"))
-        history = kind.history_class.from_dict(data["history"])
-        return cls(dict(data["config"]), LimitPrediction.from_dict(data["predicted"]),
-                   history, checks, bool(data["passed"]),
-                   dict(data["learned"]), dict(data["losses"]), float(data["seconds"]),
-                   tuple(data.get("notes", ())), dict(data.get("curves") or {}),
-                   None if data.get("losses_train") is None else dict(data["losses_train"]),
-                   None if data.get("probe") is None else dict(data["probe"]),
-                   None if data.get("target") is None else dict(data["target"]))
+        config = _mapping(data, "config")
+        checks_data = data["checks"]
+        require(isinstance(checks_data, list) and all(isinstance(c, dict) for c in checks_data),
+                "report checks", "a list of check dicts", type(checks_data).__name__)
+        for k, c in enumerate(checks_data):
+            require(isinstance(c.get("passed"), bool) and isinstance(c.get("name"), str),
+                    f"report checks[{k}]", "a dict with a str 'name' and a bool 'passed'",
+                    {key: c.get(key) for key in ("name", "passed")})
+        checks = tuple(parse_field(f"report checks[{k}]", lambda c=c: Check.from_dict(c))
+                       for k, c in enumerate(checks_data))
+        passed = data["passed"]
+        require(isinstance(passed, bool), "report passed", "true or false", passed)
+        require(passed == all(c.passed for c in checks), "report passed",
+                f"{all(c.passed for c in checks)} (every check passed)", passed)
+        kind = parse_field("report config model_kind",
+                           lambda: get_kind(config.get("model_kind", "simplified")))
+        history = parse_field("report history",
+                              lambda: kind.history_class.from_dict(data["history"]))
+        prediction = parse_field("report predicted",
+                                 lambda: LimitPrediction.from_dict(data["predicted"]))
+        seconds = data["seconds"]
+        require(is_real(seconds) and math.isfinite(seconds) and seconds >= 0, "report seconds",
+                "a number >= 0", seconds)
+        notes = data.get("notes", ())
+        require(isinstance(notes, list | tuple) and all(isinstance(n, str) for n in notes),
+                "report notes", "a list of strings", notes)
+        return cls(dict(config), prediction, history, checks, passed,
+                   _mapping(data, "learned"), _mapping(data, "losses"), float(seconds),
+                   tuple(notes), _mapping(data, "curves", optional=True) or {},
+                   _mapping(data, "losses_train", optional=True),
+                   _mapping(data, "probe", optional=True),
+                   _mapping(data, "target", optional=True))
+
+
+def _mapping(data: Mapping[str, Any], key: str, *, optional: bool = False
+             ) -> dict[str, Any] | None:
+    """``data[key]`` as a dict (None for a missing or null optional field)."""
+    value = data.get(key)
+    if optional and value is None:
+        return None
+    require(isinstance(value, dict), f"report {key}",
+            "a dict" + (" or null" if optional else ""), type(value).__name__)
+    return dict(value)
 
 
 def write_report(report: VerifyReport, out_dir: str | Path) -> list[Path]:
@@ -164,10 +206,15 @@ def load_report(path: str | Path) -> VerifyReport:
         p = p / REPORT_NAME
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError: malformed JSON, or an integer too long to convert.
+        detail = " ".join(str(err).split())[:200]
         raise InductionHeadsError(f"report: expected a readable UTF-8 JSON file written by "
-                                  f"write_report, received {str(p)!r} ({err})") from None
-    return VerifyReport.from_dict(data)
+                                  f"write_report, received {str(p)!r} ({detail})") from None
+    try:
+        return VerifyReport.from_dict(data)
+    except InductionHeadsError as err:
+        raise InductionHeadsError(f"{err} (report file {str(p)!r})") from None
 
 
 def _fmt(value: Any) -> str:

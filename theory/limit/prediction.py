@@ -52,14 +52,14 @@ from theory.criterion.estimates import (
 )
 from theory.errors import require
 from theory.limit.fits import require_prediction_fits
-from theory.limit.ranking import DECIDABLE_Z, Ranking
+from theory.limit.ranking import DECIDABLE_Z, Ranking, head_set_of
 from theory.limit.reports import FLAT_KEYS, rankings_from_flat
 from theory.notation import head_set_label
 from theory.predictors.copier import copier_attention
 from theory.predictors.reference import context_similarity
 from theory.sources.priors import Fixed
 from theory.sources.spec import ModelSpec, Source
-from theory.validation import as_int
+from theory.validation import as_int, is_int, is_real, parse_field
 
 __all__ = ["DECIDABLE_Z", "LEAVES", "UNTOUCHED", "LimitPrediction", "predict_limit"]
 
@@ -204,10 +204,15 @@ class LimitPrediction:
 
         Also reads the flat form of earlier reports (:mod:`theory.limit.reports`). Margins
         written as None (an exact estimate: infinitely many standard errors) read back as inf
-        when the margin is positive.
+        when the margin is positive. Everything derived is checked against what it derives
+        from: each ranking's best set is the argmax of its values and its ``decidable`` the
+        rule applied to its margins (:meth:`Ranking.consistent`); ``selected_set``, the copier,
+        the selector weights, the missing parents, ``reached_set``, ``reached_decidable`` and
+        ``agrees_with_asymptotic`` where recorded.
 
         Raises:
-            InductionHeadsError: when keys are missing or the content is inconsistent.
+            InductionHeadsError: when keys are missing, a field has the wrong type or the
+                content is inconsistent (only this error, naming the field).
         """
         require(isinstance(data, Mapping), "prediction", "a dict from LimitPrediction.to_dict",
                 type(data).__name__)
@@ -215,37 +220,79 @@ class LimitPrediction:
         if not flat and "spec" not in data and "model" in data:  # the spec's earlier key
             data = {**data, "spec": data["model"]}
         keys = FLAT_KEYS if flat else _NESTED_KEYS
-        missing = sorted(set(keys) - set(data))
+        missing = sorted(set(keys) - set(map(str, data)))
         require(not missing, "prediction keys", f"all of {list(keys)}", f"missing {missing}")
-        spec = ModelSpec.from_dict(dict(data["model" if flat else "spec"]))
+        spec_key = "model" if flat else "spec"
+        spec = parse_field(f"prediction {spec_key}",
+                           lambda: ModelSpec.from_dict(dict(data[spec_key])))
+        source = parse_field("prediction source", lambda: Source.from_dict(dict(data["source"])))
         sets = spec.sets
         if "sets" in data:
-            recorded = tuple(tuple(int(h) for h in s) for s in data["sets"])
+            recorded = parse_field("prediction sets", lambda: tuple(
+                head_set_of(s, "prediction sets") for s in data["sets"]))
             require(recorded == sets, "prediction sets", f"the spec's head sets {sets}",
                     recorded)
-        train = None if data["train_sequences"] is None else int(data["train_sequences"])
+        seq_len = data["seq_len"]
+        require(seq_len is None or (is_int(seq_len) and seq_len >= 1), "prediction seq_len",
+                "null or an integer L >= 1", seq_len)
+        train = data["train_sequences"]
+        require(train is None or (is_int(train) and train >= 1), "prediction train_sequences",
+                "null or an integer n >= 1", train)
+        max_samples = data.get("max_samples")
+        require(max_samples is None or (is_int(max_samples) and max_samples >= 2),
+                "prediction max_samples", "null or an integer >= 2", max_samples)
         if flat:
-            exact, asymptotic, initial = rankings_from_flat(data, sets)
+            exact, asymptotic, initial = parse_field(
+                "prediction", lambda: rankings_from_flat(data, sets))
         else:
-            exact = Ranking.from_dict(data["exact"], sets, train_noise=train is not None)
-            asymptotic = (exact if data["seq_len"] is None
-                          else Ranking.from_dict(data["asymptotic"], sets))
-            initial = (None if data["initial"] is None else
-                       Ranking.from_dict(data["initial"], sets, train_noise=train is not None))
+            exact = parse_field("prediction exact", lambda: Ranking.from_dict(
+                data["exact"], sets, train_noise=train is not None))
+            asymptotic = (exact if seq_len is None else parse_field(
+                "prediction asymptotic", lambda: Ranking.from_dict(data["asymptotic"], sets)))
+            initial = (None if data["initial"] is None else parse_field(
+                "prediction initial", lambda: Ranking.from_dict(
+                    data["initial"], sets, train_noise=train is not None)))
+        selected = exact.best
         if "selected_set" in data:
-            selected = tuple(int(h) for h in data["selected_set"])
-            require(selected == exact.best, "selected_set", f"the best set {exact.best}",
-                    selected)
-        return cls(
-            source=Source.from_dict(dict(data["source"])), spec=spec,
-            seq_len=None if data["seq_len"] is None else int(data["seq_len"]),
-            train_sequences=train, exact=exact, asymptotic=asymptotic, initial=initial,
-            copier=tuple(c if c == UNTOUCHED else int(c) for c in data["copier"]),
-            selector_weights=MappingProxyType({s: (1.0 if s == exact.best else 0.0)
-                                               for s in sets}),
-            missing_parents=tuple(int(p) for p in data["missing_parents"]),
-            max_samples=None if data.get("max_samples") is None else int(data["max_samples"]),
-        )
+            recorded_set = head_set_of(data["selected_set"], "selected_set")
+            require(recorded_set == selected, "selected_set",
+                    f"the best set {selected} of the exact ranking", recorded_set)
+        copier = tuple(h if h in selected else UNTOUCHED for h in range(1, spec.heads + 1))
+        recorded_copier = data["copier"]
+        require(isinstance(recorded_copier, list | tuple)
+                and tuple(recorded_copier) == copier
+                and all(c == UNTOUCHED or is_int(c) for c in recorded_copier),
+                "prediction copier", f"{list(copier)} (offset h for a head of S* = {selected}, "
+                f"{UNTOUCHED!r} for the others)", recorded_copier)
+        missing_parents = _missing_parents(source.parents, spec, selected)
+        recorded_missing = data["missing_parents"]
+        require(isinstance(recorded_missing, list | tuple)
+                and all(is_int(p) for p in recorded_missing)
+                and tuple(recorded_missing) == missing_parents, "prediction missing_parents",
+                f"{list(missing_parents)} (the source's parents the spec cannot express with "
+                f"S* = {selected})", recorded_missing)
+        weights = MappingProxyType({s: (1.0 if s == selected else 0.0) for s in sets})
+        if data.get("selector_weights") is not None:
+            labelled = {head_set_label(s): w for s, w in weights.items()}
+            require(data["selector_weights"] == labelled, "prediction selector_weights",
+                    f"one-hot on S* = {selected}", data["selector_weights"])
+        out = cls(source=source, spec=spec, seq_len=None if seq_len is None else int(seq_len),
+                  train_sequences=None if train is None else int(train), exact=exact,
+                  asymptotic=asymptotic, initial=initial, copier=copier,
+                  selector_weights=weights, missing_parents=missing_parents,
+                  max_samples=None if max_samples is None else int(max_samples))
+        for key, value in (("reached_set", list(out.reached_set)),
+                           ("reached_decidable", out.reached_decidable),
+                           ("agrees_with_asymptotic", out.agrees_with_asymptotic),
+                           ("decidable_threshold", DECIDABLE_Z)):
+            recorded_value = data.get(key)
+            if recorded_value is not None:
+                same = (recorded_value == value and type(recorded_value) is type(value)
+                        or key == "decidable_threshold" and is_real(recorded_value)
+                        and recorded_value == value)
+                require(same, f"prediction {key}", f"{value!r} (what the rankings give)",
+                        recorded_value)
+        return out
 
 
 def _missing_parents(parents: tuple[int, ...], model: ModelSpec, selected: tuple[int, ...]

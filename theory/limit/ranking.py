@@ -20,10 +20,14 @@ import numpy as np
 
 from theory.criterion.estimates import CriterionEstimate
 from theory.errors import require
-from theory.notation import json_float
+from theory.notation import float_from_json, json_float
+from theory.validation import as_float_array, as_int, is_int, parse_field
 
-__all__ = ["DECIDABLE_Z", "Ranking", "read_only", "top_two", "in_units",
-           "units_from_json"]
+__all__ = ["DECIDABLE_Z", "RANKING_KINDS", "Ranking", "read_only", "top_two", "in_units",
+           "units_from_json", "units_read", "finite_values", "head_set_of"]
+
+RANKING_KINDS = ("G", "G_L", "G_L_copier")
+"""The criteria a ranking is made by (:attr:`Ranking.kind`)."""
 
 DECIDABLE_Z = 3.0
 """The margin must be >= 3 standard errors (of the estimate, and of a training sample when
@@ -157,32 +161,107 @@ class Ranking:
             "samples": self.samples,
         }
 
+    def consistent(self) -> Ranking:
+        """This ranking, checked as a record read back must be: ``decidable`` a bool (or None
+        without standard errors) that agrees with :data:`DECIDABLE_Z` applied to its margins,
+        margins in units >= 0, and a tie (margin 0) at 0 units, so never decidable.
+
+        Raises:
+            InductionHeadsError: naming the first inconsistent field.
+        """
+        what = f"{self.kind} ranking"
+        if self.stderr is None:
+            require(self.decidable is None or isinstance(self.decidable, bool),
+                    f"{what} decidable", "true, false or null", self.decidable)
+            return self
+        require(isinstance(self.decidable, bool), f"{what} decidable", "true or false",
+                self.decidable)
+        for name in ("margin_se", "margin_train_noise"):
+            value = getattr(self, name)
+            if value is None and name == "margin_train_noise":
+                continue
+            require(value is not None and value >= 0, f"{what} {name}", "a number >= 0 (or "
+                    "'inf')", value)
+            require(self.margin > 0 or value == 0, f"{what} {name}",
+                    "0 for a tie (margin 0 between the best set and the runner-up)", value)
+        rule = self.margin_se >= DECIDABLE_Z and (
+            self.margin_train_noise is None or self.margin_train_noise >= DECIDABLE_Z)
+        require(self.decidable == rule, f"{what} decidable",
+                f"{rule} (margins of {self.margin_se} SE and {self.margin_train_noise} training "
+                f"noise against DECIDABLE_Z = {DECIDABLE_Z})", self.decidable)
+        return self
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], sets: tuple[tuple[int, ...], ...], *,
                   train_noise: bool = False) -> Ranking:
-        """Rebuild a ranking of ``sets`` from :meth:`to_dict`.
+        """Rebuild a ranking of ``sets`` from :meth:`to_dict`, checked (:meth:`consistent`).
 
         ``train_noise`` says whether the ranking was made with a training-sample size, so that
         a ``margin_train_noise`` of None reads back as an infinite margin (JSON has no inf)
         rather than as "not given".
 
         Raises:
-            InductionHeadsError: when keys are missing or the best set disagrees with the values.
+            InductionHeadsError: when keys are missing, a field has the wrong type, the best
+                set, runner-up or margin disagrees with the values, or ``decidable`` with the
+                margins.
         """
         keys = ("kind", "values", "stderr", "best", "margin_se", "margin_train_noise",
                 "decidable", "samples")
         require(isinstance(data, Mapping) and all(k in data for k in keys), "ranking",
                 f"a dict from Ranking.to_dict with keys {list(keys)}",
-                sorted(data) if isinstance(data, Mapping) else type(data).__name__)
-        out = cls.from_values(sets, data["values"], kind=str(data["kind"]),
-                              stderr=data["stderr"],
-                              samples=None if data["samples"] is None else int(data["samples"]))
-        best = tuple(int(h) for h in data["best"])
-        require(best == out.best, "ranking best", f"the argmax of the values {out.best}", best)
+                sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__)
+        kind = data["kind"]
+        require(kind in RANKING_KINDS, "ranking kind", f"one of {RANKING_KINDS}", kind)
+        what = f"{kind} ranking"
+        out = parse_field(what, lambda: cls.from_values(
+            sets, finite_values(data["values"], f"{what} values"), kind=kind,
+            stderr=None if data["stderr"] is None else finite_values(
+                data["stderr"], f"{what} stderr", minimum=0.0),
+            samples=None if data["samples"] is None else as_int(
+                data["samples"], f"{what} samples", minimum=1)))
+        best = head_set_of(data["best"], f"{what} best")
+        require(best == out.best, f"{what} best", f"the argmax of the values {out.best}", best)
+        if "runner_up" in data:
+            second = head_set_of(data["runner_up"], f"{what} runner_up")
+            require(second == out.runner_up, f"{what} runner_up",
+                    f"the second of the values {out.runner_up}", second)
+        if "margin" in data:
+            margin = float_from_json(data["margin"], f"{what} margin")
+            require(margin is not None and math.isclose(margin, out.margin, rel_tol=1e-12,
+                                                        abs_tol=1e-300),
+                    f"{what} margin", f"value(best) - value(runner-up) = {out.margin!r}", margin)
         if data["stderr"] is None:
-            return out
+            return replace(out, decidable=data["decidable"]).consistent()
         noise = data["margin_train_noise"]
-        return replace(out, margin_se=units_from_json(data["margin_se"], out.margin),
-                       margin_train_noise=(units_from_json(noise, out.margin) if train_noise
-                                           else None),
-                       decidable=bool(data["decidable"]))
+        return replace(out, margin_se=units_read(data["margin_se"], out.margin,
+                                                 f"{what} margin_se"),
+                       margin_train_noise=(units_read(noise, out.margin,
+                                                      f"{what} margin_train_noise")
+                                           if train_noise else None),
+                       decidable=data["decidable"]).consistent()
+
+
+def finite_values(value: Any, what: str, *, minimum: float | None = None) -> np.ndarray:
+    """A flat list of finite numbers (strings, bools and None refused), optionally all
+    ``>= minimum``, as a float64 array."""
+    arr = as_float_array(value, what)
+    require(arr.ndim == 1 and bool(np.all(np.isfinite(arr))), what,
+            "a list of finite numbers", value)
+    require(minimum is None or bool(np.all(arr >= minimum)), what,
+            f"numbers >= {minimum}", value)
+    return arr
+
+
+def head_set_of(value: Any, what: str) -> tuple[int, ...]:
+    """A head set read back: a list of integers (not strings, floats or bools)."""
+    require(isinstance(value, (list, tuple)) and all(is_int(h) for h in value), what,
+            "a list of integer offsets", value)
+    return tuple(int(h) for h in value)
+
+
+def units_read(value: Any, margin: float, what: str) -> float:
+    """:func:`units_from_json` for a value read back: None, a number or ``"inf"``, anything
+    else refused naming ``what``."""
+    number = float_from_json(value, what)
+    require(number is None or not math.isnan(number), what, "a number, 'inf' or null", value)
+    return units_from_json(number, margin)

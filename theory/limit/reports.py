@@ -18,7 +18,14 @@ from dataclasses import replace
 from typing import Any
 
 from theory.errors import require
-from theory.limit.ranking import Ranking, units_from_json
+from theory.limit.ranking import (
+    Ranking,
+    finite_values,
+    head_set_of,
+    units_from_json,
+    units_read,
+)
+from theory.validation import as_int
 
 __all__ = ["FLAT_KEYS", "rankings_from_flat"]
 
@@ -29,13 +36,23 @@ FLAT_KEYS = ("source", "model", "seq_len", "samples", "criterion_kind", "sets", 
 """The keys every flat report holds."""
 
 
-def _noise(value: Any, margin: float, train_sequences: Any) -> float | None:
-    return None if value is None and train_sequences is None else units_from_json(value, margin)
+def _noise(value: Any, margin: float, train_sequences: Any, what: str) -> float | None:
+    if value is None and train_sequences is None:
+        return None
+    return units_from_json(units_read(value, margin, what), margin)
 
 
 def _check_best(ranking: Ranking, key: str, recorded: Any) -> None:
-    best = tuple(int(h) for h in recorded)
+    best = head_set_of(recorded, key)
     require(best == ranking.best, key, f"the argmax {ranking.best} of the recorded values", best)
+
+
+def _values(data: Mapping[str, Any], key: str) -> Any:
+    return finite_values(data[key], key)
+
+
+def _stderr(data: Mapping[str, Any], key: str) -> Any:
+    return None if data.get(key) is None else finite_values(data[key], key, minimum=0.0)
 
 
 def rankings_from_flat(data: Mapping[str, Any], sets: tuple[tuple[int, ...], ...]
@@ -46,33 +63,43 @@ def rankings_from_flat(data: Mapping[str, Any], sets: tuple[tuple[int, ...], ...
     ``margin_se``, ``decidable`` and ``samples`` None); without one it is the exact ranking.
 
     Raises:
-        InductionHeadsError: when a recorded best set or runner-up is not the values' own.
+        InductionHeadsError: when a field has the wrong type, a recorded best set or runner-up
+            is not the values' own, or a ``decidable`` disagrees with its margins
+            (:meth:`Ranking.consistent`).
     """
     train = data["train_sequences"]
-    plain = Ranking.from_values(sets, data["criterion"], kind=str(data["criterion_kind"]),
-                                stderr=data["stderr"], samples=int(data["samples"]))
+    kind = data["criterion_kind"]
+    require(kind in ("G", "G_L"), "criterion_kind", "'G' or 'G_L'", kind)
+    plain = Ranking.from_values(sets, _values(data, "criterion"), kind=kind,
+                                stderr=_stderr(data, "stderr"),
+                                samples=as_int(data["samples"], "samples", minimum=1))
     _check_best(plain, "selected_set", data["selected_set"])
-    runner_up = tuple(int(h) for h in data["runner_up"])
+    runner_up = head_set_of(data["runner_up"], "runner_up")
     require(runner_up == plain.runner_up, "runner_up", f"the runner-up {plain.runner_up} of the "
             "recorded values", runner_up)
     margin = plain.margin
-    exact = replace(plain, margin_se=units_from_json(data["margin_se"], margin),
-                    margin_train_noise=_noise(data["margin_train_noise"], margin, train),
-                    decidable=bool(data["decidable"]))
+    exact = replace(plain, margin_se=units_read(data["margin_se"], margin, "margin_se"),
+                    margin_train_noise=_noise(data["margin_train_noise"], margin, train,
+                                              "margin_train_noise"),
+                    decidable=data["decidable"]).consistent()
     if data["seq_len"] is None:
         asymptotic = exact
     else:
-        asymptotic = Ranking.from_values(sets, data["asymptotic_criterion"], kind="G")
+        asymptotic = Ranking.from_values(sets, _values(data, "asymptotic_criterion"), kind="G")
         _check_best(asymptotic, "asymptotic_set", data["asymptotic_set"])
     if data.get("initial_criterion") is None:
         return exact, asymptotic, None
-    first = Ranking.from_values(sets, data["initial_criterion"], kind="G_L_copier",
-                                stderr=data["initial_stderr"],
+    first = Ranking.from_values(sets, _values(data, "initial_criterion"), kind="G_L_copier",
+                                stderr=_stderr(data, "initial_stderr"),
                                 samples=(None if data.get("stage1_samples") is None
-                                         else int(data["stage1_samples"])))
+                                         else as_int(data["stage1_samples"], "stage1_samples",
+                                                     minimum=1)))
     _check_best(first, "stage1_set", data["stage1_set"])
-    initial = replace(first, margin_se=units_from_json(data.get("stage1_margin_se"), first.margin),
+    initial = replace(first, margin_se=units_read(data.get("stage1_margin_se"), first.margin,
+                                                  "stage1_margin_se"),
                       margin_train_noise=_noise(data.get("stage1_margin_train_noise"),
-                                                first.margin, train),
-                      decidable=bool(data["stage1_decidable"]))
+                                                first.margin, train, "stage1_margin_train_noise"),
+                      decidable=data.get("stage1_decidable"))
+    if initial.stderr is not None:
+        initial = initial.consistent()
     return exact, asymptotic, initial

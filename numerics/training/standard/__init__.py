@@ -36,24 +36,25 @@ are written atomically (a temporary file, then ``os.replace``) and let
 :func:`numerics.training.resume` continue bit-identically on the CPU with the same thread count (``docs/theory.md §6.1``).
 
 Modules: ``config`` (:class:`StandardTrainConfig`), ``history`` (:class:`StandardHistory`),
-``loop`` (the run and its checkpoints: the trainer the registry entry ``"standard"`` of
-:mod:`numerics.training.kinds` names), ``settings`` (the tuned :data:`PAPER_SPEC`, :data:`PAPER_TRAINING`,
-:data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and architecture). :func:`probe_callback` lives
-in :mod:`numerics.probing.callback` and works for any model a trainer passes.
+``checkpoint`` (the checkpoint's format, the optimizer and the validation of a loaded file),
+``loop`` (the run: the trainer the registry entry ``"standard"`` of
+:mod:`numerics.training.kinds` names), ``settings`` (the tuned :data:`PAPER_SPEC`,
+:data:`PAPER_TRAINING`, :data:`FAST_SPEC`, :data:`FAST_TRAINING`, the default run and
+architecture). :func:`probe_callback` lives in :mod:`numerics.probing.callback` and works for
+any model a trainer passes.
 """
 
 from numerics.models.standard import StandardSpec as StandardSpec  # the model a run trains
 from numerics.models.standard import StandardTransformer as StandardTransformer
 from numerics.probing.callback import probe_callback
-from numerics.training.standard.config import LOSS_POSITIONS, SCHEDULES, StandardTrainConfig
-from numerics.training.standard.history import StandardHistory
-from numerics.training.standard.loop import (
+from numerics.training.standard.checkpoint import (
     STANDARD_CHECKPOINT_FORMAT,
     STANDARD_CHECKPOINT_VERSION,
-    Callback,
     adamw_for,
-    train_step,
 )
+from numerics.training.standard.config import LOSS_POSITIONS, SCHEDULES, StandardTrainConfig
+from numerics.training.standard.history import StandardHistory
+from numerics.training.standard.loop import Callback, train_step
 from numerics.training.standard.settings import (
     FAST_SPEC,
     FAST_TRAINING,

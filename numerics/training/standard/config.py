@@ -14,7 +14,7 @@ from typing import Any
 
 from numerics.data import START_MODES
 from numerics.devices import DEVICE_NAMES, is_device_name
-from numerics.training.config import DEFAULT_LOG_POINTS, DTYPES
+from numerics.training.config import DEFAULT_LOG_POINTS, DTYPES, MAX_LEARNING_RATE
 from theory.errors import require
 from theory.validation import is_int, is_real
 
@@ -50,7 +50,8 @@ class StandardTrainConfig:
         steps: parameter updates, >= 0.
         batch_size: fresh sequences per step, >= 1.
         seq_len: L; sequences have L + 1 tokens and the model reads L of them.
-        lr: peak AdamW learning rate, > 0.
+        lr: peak AdamW learning rate, in ``(0, MAX_LEARNING_RATE]``
+            (:data:`numerics.training.config.MAX_LEARNING_RATE`: torch's float32 scalars).
         weight_decay: AdamW decoupled weight decay, >= 0 (weight matrices and embeddings only).
         betas: AdamW ``(β1, β2)``, each in [0, 1).
         eps: AdamW epsilon, > 0.
@@ -91,7 +92,8 @@ class StandardTrainConfig:
         set_("steps", _count(self.steps, "steps", 0))
         set_("batch_size", _count(self.batch_size, "batch_size", 1))
         set_("seq_len", _count(self.seq_len, "seq_len", 1))
-        set_("lr", _number(self.lr, "lr", "a finite number > 0", lambda v: v > 0))
+        set_("lr", _number(self.lr, "lr", f"a number in (0, MAX_LEARNING_RATE = "
+                           f"{MAX_LEARNING_RATE:g}]", lambda v: 0 < v <= MAX_LEARNING_RATE))
         set_("weight_decay", _number(self.weight_decay, "weight_decay", "a finite number >= 0",
                                      lambda v: v >= 0))
         require(isinstance(self.betas, (tuple, list)) and len(self.betas) == 2, "betas",

@@ -25,27 +25,22 @@ from numerics.models.standard import StandardTransformer
 from numerics.training.checkpoint import restore_generator
 from numerics.training.config import DTYPES, log_steps
 from numerics.training.history import TrainResult
+from numerics.training.loop import EXPLOSION_NATS
 from numerics.training.reports import as_report, check_callback
+from numerics.training.standard.checkpoint import (
+    STANDARD_CHECKPOINT_FORMAT,
+    STANDARD_CHECKPOINT_VERSION,
+    adamw_for,
+)
 from numerics.training.standard.config import StandardTrainConfig
 from numerics.training.standard.history import StandardHistory
 from theory.errors import require
 from theory.sources.spec import Source
 from theory.validation import is_int
 
-__all__ = ["train_standard", "continue_standard", "validate_standard_checkpoint", "adamw_for",
-           "train_step", "Callback", "STANDARD_CHECKPOINT_FORMAT", "STANDARD_CHECKPOINT_VERSION"]
+__all__ = ["train_standard", "continue_standard", "train_step", "Callback"]
 
 logger = logging.getLogger(__name__)
-
-STANDARD_CHECKPOINT_FORMAT = "induction-heads/standard-checkpoint"
-"""The ``format`` tag of a :func:`train_standard` checkpoint."""
-
-STANDARD_CHECKPOINT_VERSION = 1
-"""Bumped whenever the checkpoint's keys or their meaning change."""
-
-_CHECKPOINT_KEYS = ("format", "version", "config", "source", "model_spec", "vocab_size",
-                    "model_state", "optimizer_state", "step", "generator_state",
-                    "generator_device", "eval_sample", "history", "checkpoint_every")
 
 _EVAL_CHUNK = 256
 """Evaluation sequences per forward pass (bounds the (n, heads, L, L) attention memory)."""
@@ -66,20 +61,6 @@ def _rows(history: StandardHistory) -> dict[str, list[Any]]:
     return {"steps": history.steps.tolist(), "lr": history.lr.tolist(),
             "train_loss": history.train_loss.tolist(), "eval_loss": history.eval_loss.tolist(),
             "eval_last_loss": history.eval_last_loss.tolist(), "reports": list(history.reports)}
-
-
-def adamw_for(model: StandardTransformer, config: StandardTrainConfig) -> torch.optim.AdamW:
-    """The run's AdamW: ``config.weight_decay`` on the weight matrices and embeddings only.
-
-    Biases, LayerNorm parameters and the relative-position biases form a second group without
-    weight decay; the learning rate is ``config.lr`` until :func:`train_step`'s caller sets it.
-    """
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "rel_bias" not in n]
-    keep = [p for n, p in model.named_parameters() if p.dim() < 2 or "rel_bias" in n]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay},
-         {"params": keep, "weight_decay": 0.0}],
-        lr=config.lr, betas=config.betas, eps=config.eps)
 
 
 def train_step(model: StandardTransformer, optimizer: torch.optim.Optimizer,
@@ -136,17 +117,38 @@ class _Run:
             last += float(nll[:, -1].sum())
         return total / n, last / n
 
+    def check_finite(self, train_loss: float = 0.0) -> None:
+        """Stop with the library's error when the run diverged: a non-finite training loss (the
+        last update's, at a logged step) or parameter. Checked at logged steps and before each
+        checkpoint, so that no step waits on the device and no checkpoint holds NaN."""
+        advice = (f"the run diverged: lower the learning rate (lr = {self.config.lr:g})"
+                  if self.step else "the initial state is not finite")
+        require(math.isnan(train_loss) and not self.step or math.isfinite(train_loss),
+                f"training loss at step {self.step}", f"a finite value ({advice})", train_loss)
+        bad = [n for n, p in self.model.named_parameters() if not bool(p.isfinite().all())]
+        require(not bad, f"model parameters after step {self.step}",
+                f"finite values ({advice})", f"non-finite values in {bad[:3]}")
+
     def record(self, train_loss: float, lr: float) -> None:
         model = self.model
+        self.check_finite(train_loss)
         model.eval()
         with torch.no_grad():
             eval_loss, eval_last = self.evaluate()
+        advice = ("the run diverged: lower the learning rate" if self.step
+                  else "the initial state is not finite")
+        require(math.isfinite(eval_loss) and math.isfinite(eval_last),
+                f"evaluation loss at step {self.step}", f"a finite value ({advice})", eval_loss)
+        if self.rows["eval_loss"]:
+            limit = self.rows["eval_loss"][0] + EXPLOSION_NATS
+            require(eval_loss <= limit, f"evaluation loss at step {self.step}",
+                    f"at most the initial loss {self.rows['eval_loss'][0]:.6g} + EXPLOSION_NATS "
+                    f"= {limit:.6g} ({advice})", eval_loss)
+        with torch.no_grad():
             report = None
             if self.callback is not None:
                 report = as_report(self.callback(model, self.step), self.step)
         model.train()
-        require(math.isfinite(eval_loss), "evaluation loss",
-                f"a finite value at step {self.step} (lower the learning rate)", eval_loss)
         for key, value in (("steps", self.step), ("lr", lr), ("train_loss", train_loss),
                            ("eval_loss", eval_loss), ("eval_last_loss", eval_last),
                            ("reports", report)):
@@ -190,11 +192,13 @@ class _Run:
                         self.rows["eval_loss"][-1], self.rows["eval_last_loss"][-1])
                 every = self.checkpoint_every
                 if checkpoint_path is not None and every and self.step % every == 0:
+                    self.check_finite()
                     _save(checkpoint_path, self.payload())
         finally:
             bar.close()
             model.eval()
         if checkpoint_path is not None:
+            self.check_finite()
             _save(checkpoint_path, self.payload())
         return TrainResult(model, self.history(), cfg, self.eval_sample.cpu())
 
@@ -202,25 +206,6 @@ class _Run:
 def _save(path: str | Path, payload: dict[str, Any]) -> None:
     """The checkpoint written atomically (:func:`numerics.io.save_torch_atomic`)."""
     save_torch_atomic(payload, path)
-
-
-def validate_standard_checkpoint(data: Any) -> dict[str, Any]:
-    """A :func:`train_standard` checkpoint dict, its format, version and keys checked.
-
-    Returns:
-        ``data`` itself.
-
-    Raises:
-        InductionHeadsError: on another format, version or a missing key.
-    """
-    fmt = data.get("format") if isinstance(data, dict) else type(data).__name__
-    require(fmt == STANDARD_CHECKPOINT_FORMAT, "checkpoint format",
-            repr(STANDARD_CHECKPOINT_FORMAT), fmt)
-    require(data.get("version") == STANDARD_CHECKPOINT_VERSION, "checkpoint version",
-            STANDARD_CHECKPOINT_VERSION, data.get("version"))
-    missing = sorted(set(_CHECKPOINT_KEYS) - set(data))
-    require(not missing, "checkpoint keys", f"all of {_CHECKPOINT_KEYS}", f"missing {missing}")
-    return data
 
 
 def _check_stop(stop_after: Any, step: int) -> None:
@@ -256,7 +241,10 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
         batch).
 
     Raises:
-        InductionHeadsError: on mismatched arguments or a non-finite evaluation loss.
+        InductionHeadsError: on mismatched arguments, and when the run diverges (a non-finite
+            training loss, parameter or evaluation loss, or an evaluation loss more than
+            :data:`~numerics.training.loop.EXPLOSION_NATS` above the initial one, named with its
+            step).
     """
     require(isinstance(model, StandardTransformer), "model", "a StandardTransformer",
             type(model).__name__)
