@@ -59,6 +59,7 @@ from numerics.training import (
     DTYPES,
     MODES,
     TrainConfig,
+    checkpoint_kind,
     default_config,
     learned_summary,
     load_checkpoint,
@@ -183,6 +184,10 @@ def _resumed_run(args: argparse.Namespace, checkpoint: Path
         data = load_checkpoint(args.resume)
     except InductionHeadsError as err:
         raise InductionHeadsError(f"--resume: {err}") from None
+    kind = checkpoint_kind(data)
+    require(kind.config_class is TrainConfig, "--resume", "a checkpoint of a run of a "
+            "TrainConfig (model kind simplified or full, as train writes)",
+            f"one of model kind {kind.name!r} (resume it with numerics.resume)")
     config = TrainConfig.from_dict(data["config"])
     check_device(config.device, "checkpoint config device")
     if data["generator_device"].startswith("cuda"):
