@@ -65,6 +65,23 @@ The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     SAMPLE_SETTLED, TARGET_BASES.
 """
 
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_while_starting(signum, frame):
+    """Ctrl-C while ``python -m theory`` imports: one line, status 130, no traceback."""
+    _sys.stderr.write("interrupted: stopped by Ctrl-C\n")
+    raise SystemExit(130)
+
+
+# ``python -m theory`` imports this package first (``sys.argv[0]`` is still ``-m`` then). The
+# imports below take seconds; the command's ``main`` puts Python's own handler back once it runs.
+if (_sys.argv[:1] == ["-m"] and "-m" in getattr(_sys, "orig_argv", ())
+        and _sys.orig_argv[_sys.orig_argv.index("-m") + 1:][:1] == [__name__]
+        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
 from theory.criterion.boundaries import (
     Boundary,
     Phase,
