@@ -8,14 +8,18 @@ predicted limit), ``verify`` (predict, train, check, report),
 with ``theory`` and re-exported here.
 """
 
+import os as _os
 import signal as _signal
 import sys as _sys
 
 
 def _interrupted_while_starting(signum, frame):
-    """Ctrl-C while ``python -m numerics`` imports: one line, status 130, no traceback."""
+    """Ctrl-C while ``python -m numerics`` imports: one line, status 130, no traceback. The process
+    ends at once (``os._exit``): nothing has been written yet, and an exception raised here
+    could be swallowed by the module being imported and leave it half made."""
     _sys.stderr.write("interrupted: stopped by Ctrl-C\n")
-    raise SystemExit(130)
+    _sys.stderr.flush()
+    _os._exit(130)
 
 
 # ``python -m numerics`` imports this package first (``sys.argv[0]`` is still ``-m`` then). The

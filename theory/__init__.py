@@ -4,7 +4,8 @@ Sub-packages by concept, in layers: a module imports only from its own layer or 
 there are no import cycles and a lower layer never needs a higher one.
 
 0. The floor (plain modules): ``errors`` (InductionHeadsError, ``require``), ``validation``
-   (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits).
+   (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits),
+   ``work`` (time limits of the Monte Carlo and the solves).
 1. ``theory.sources``: priors, the source and model specs, kernels, sequences, stationary laws.
 2. ``theory.predictors``: probability checks, reference predictors, per-position predictors,
    Bayes predictives, TF's copier at a given attention.
@@ -65,14 +66,18 @@ The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     SAMPLE_SETTLED, TARGET_BASES.
 """
 
+import os as _os
 import signal as _signal
 import sys as _sys
 
 
 def _interrupted_while_starting(signum, frame):
-    """Ctrl-C while ``python -m theory`` imports: one line, status 130, no traceback."""
+    """Ctrl-C while ``python -m theory`` imports: one line, status 130, no traceback. The process
+    ends at once (``os._exit``): nothing has been written yet, and an exception raised here
+    could be swallowed by the module being imported and leave it half made."""
     _sys.stderr.write("interrupted: stopped by Ctrl-C\n")
-    raise SystemExit(130)
+    _sys.stderr.flush()
+    _os._exit(130)
 
 
 # ``python -m theory`` imports this package first (``sys.argv[0]`` is still ``-m`` then). The
@@ -197,12 +202,12 @@ from theory.sources.spec import (
 from theory.sources.stationary import marginal, window_law
 from theory.sources.stationary_exact import window_law_exact
 
-LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("sources",), ("predictors",),
-          ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
+LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
+          ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
-floor split in three: ``errors``, then ``validation``, then the modules that use both; the
-command line and the package face on top); ``tests/integration/test_layers.py`` reads the
-import graph against them."""
+floor split in four: ``errors``, then ``validation``, then the modules that use both, then
+``work``, which reads ``sizes``; the command line and the package face on top);
+``tests/integration/test_layers.py`` reads the import graph against them."""
 
 __all__ = [
     "LAYERS",
