@@ -57,9 +57,9 @@ Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
     unigram_predict_positions, valid_positions, ADDITIVE_SMOOTHING; check_probabilities.
-Size limits (``sizes``; input checkers live in ``validation``):
+Size limits (``sizes``; input checkers live in ``validation``) and time limits (``work``):
     MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GIB, MAX_HEAD_SETS, MAX_EXACT_STATES,
-    memory_limit_bytes.
+    memory_limit_bytes; TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, time_limit_seconds.
 The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     predict_limit, LimitPrediction, Ranking, UNTOUCHED, DECIDABLE_Z; the set a training run
     must reach (``limit.target``): training_target, target_note, TrainingTarget,
@@ -201,6 +201,7 @@ from theory.sources.spec import (
 )
 from theory.sources.stationary import marginal, window_law
 from theory.sources.stationary_exact import window_law_exact
+from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV, time_limit_seconds
 
 LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
           ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
@@ -303,6 +304,9 @@ __all__ = [
     "MAX_HEAD_SETS",
     "MAX_EXACT_STATES",
     "memory_limit_bytes",
+    "TIME_LIMIT_ENV",
+    "DEFAULT_TIME_LIMIT_S",
+    "time_limit_seconds",
     "predict_limit",
     "LimitPrediction",
     "UNTOUCHED",
