@@ -86,3 +86,9 @@ def test_the_parameter_count_is_the_models(kw):
     model = StandardTransformer(spec, 5, generator=torch.Generator())
     assert sum(p.numel() for p in model.parameters()) == standard_parameter_count(spec, 5)
     assert standard_model_bytes(spec, 5) == 4 * 8 * standard_parameter_count(spec, 5)
+
+
+def test_astronomical_requests_read_as_powers_of_ten_once():
+    message = _refused(lambda: sample_sequences(PAPER_SOURCE, 10**20, 10**6,
+                                                generator=torch.Generator()))
+    assert "needs about 10^" in message
