@@ -29,7 +29,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from theory.errors import InductionHeadsError
+from theory.errors import InductionHeadsError, require
 from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.sizes import MEMORY_LIMIT_ENV
@@ -153,6 +153,8 @@ def _predict(args: argparse.Namespace) -> int:
     samples = as_int(args.samples, "--samples", minimum=2)
     source = PAPER_SOURCE if args.source is None else load_source(args.source)
     spec = ModelSpec(heads=args.heads, window=args.window, degree=args.degree)
+    require(args.time_limit is None or args.time_limit > 0, "--time-limit",
+            "a positive number of seconds (inf: no limit)", args.time_limit)
     require_prediction_fits(source, spec, samples=samples, seq_len=args.seq_len,
                             time_limit_s=args.time_limit, limit_name="--time-limit")
     pred = predict_limit(source, spec, seq_len=args.seq_len, samples=samples,
