@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,9 @@ LONG_PREDICT = ["-m", "theory", "predict", "--heads", "3", "--window", "3", "--d
                 "--seq-len", "100", "--samples", "100000", "--time-limit", "1e9"]
 """A prediction of many seconds, estimated above the progress threshold (its bar marks the work)."""
 
-STARTUP_DELAY_S = 0.3
-"""After the interpreter's own start (tens of ms) and well before the packages' imports end
-(seconds: torch, sympy)."""
+STARTUP_MARKER = " numpy."
+"""An ``-X importtime`` line of numpy, which the packages import first: the interpreter has started
+and the package's imports (seconds: torch, sympy) are under way."""
 
 
 def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -34,26 +33,22 @@ def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _interrupt_when(proc: subprocess.Popen[str], marker: str | None, delay_s: float = 0.0
-                    ) -> tuple[int, str]:
-    """SIGINT ``proc`` once ``marker`` shows on its stderr (or after ``delay_s`` when None);
-    return its status and whole stderr."""
+def _interrupt_when(proc: subprocess.Popen[str], marker: str) -> tuple[int, str]:
+    """SIGINT ``proc`` once ``marker`` shows on its stderr; return its status and whole
+    stderr."""
     seen: list[str] = []
     ready = threading.Event()
 
     def read() -> None:
         for chunk in iter(lambda: proc.stderr.read(1), ""):
             seen.append(chunk)
-            if marker is not None and marker in "".join(seen[-200:]):
+            if not ready.is_set() and marker in "".join(seen[-200:]):
                 ready.set()
         ready.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    if marker is None:
-        time.sleep(delay_s)
-    else:
-        assert ready.wait(timeout=240), "the command never reached its work"
+    assert ready.wait(timeout=240), "the command never reached its work"
     assert proc.poll() is None, "the command ended before the signal: " + "".join(seen)
     proc.send_signal(signal.SIGINT)
     proc.stdout.read()
@@ -74,7 +69,8 @@ def _assert_interrupted(status: int, err: str) -> None:
                                   ["-m", "numerics", "verify", "--out", "out"]],
                          ids=["theory-predict", "numerics-train", "numerics-verify"])
 def test_ctrl_c_during_startup_exits_130_without_traceback(argv: list[str], tmp_path: Path):
-    status, err = _interrupt_when(_start(argv, tmp_path), None, STARTUP_DELAY_S)
+    proc = _start(["-X", "importtime", *argv], tmp_path)
+    status, err = _interrupt_when(proc, STARTUP_MARKER)
     _assert_interrupted(status, err)
     assert not (tmp_path / "out").exists()
 
@@ -87,7 +83,7 @@ def test_ctrl_c_during_a_long_prediction_exits_130(tmp_path: Path):
 def test_ctrl_c_during_training_exits_130(tmp_path: Path):
     argv = ["-m", "numerics", "train", "--out", "out"]
     status, err = _interrupt_when(_start(argv, tmp_path), "train: stage 'selector'")
-    _assert_interrupted(status, err.split("\n", 1)[1])
+    _assert_interrupted(status, err)
 
 
 @pytest.mark.parametrize("argv", [
