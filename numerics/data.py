@@ -14,6 +14,10 @@ seed gives the same tokens for every ``dtype``. The generator must live on the s
 Dirichlet rows use Gamma variates drawn with that generator (``torch.distributions`` takes none):
 Marsaglia–Tsang for ``Gamma(α+1)``, the boost ``Gamma(α) = Gamma(α+1)·U^{1/α}`` in log space (no
 underflow for ``α = 0.05``), and the row is ``softmax`` of the log-gammas.
+
+Every draw is estimated first (:func:`sample_bytes`) and refused, before anything is allocated,
+above the memory limit that ``theory`` uses (:func:`theory.sizes.memory_limit_bytes`, set with
+``INDUCTION_HEADS_MEMORY_LIMIT_GIB``).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import torch
 
 from numerics.devices import resolve_device
 from theory.errors import require
+from theory.sizes import format_bytes, kernel_bytes, require_memory, sequence_bytes
 from theory.sources.sequences import START_MODES as THEORY_START_MODES
 from theory.sources.spec import Dirichlet, Fixed, Mixture, Source
 from theory.sources.stationary import window_law
 from theory.validation import is_int
 
-__all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES"]
+__all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES",
+           "TORCH_KERNEL_SAMPLING_COPIES", "sample_bytes", "require_sample_fits"]
 
 START_MODES = THEORY_START_MODES
 """How ``x_1..x_r`` are drawn, as in :mod:`theory.sources.sequences`: ``uniform`` (i.i.d. uniform on
@@ -108,6 +114,55 @@ def _expand_component(rows: torch.Tensor, component_parents: tuple[int, ...],
     return rows.reshape(shape).expand((n,) + (d,) * (len(parents) + 1))
 
 
+TORCH_KERNEL_SAMPLING_COPIES = 10
+"""Kernel-sized float64 arrays held at the peak of a torch kernel draw: the Gamma variates of
+every row come from Marsaglia–Tsang's rejection loop (normal and uniform proposals, the
+candidate, the acceptance mask and the accepted values), then the boost's uniforms and logs and
+the softmax; about nine kernels at once, one more for room. numpy's gamma sampler
+(:data:`theory.sizes.KERNEL_SAMPLING_COPIES`) holds fewer."""
+
+
+def sample_bytes(source: Source, n: int, length: int, *, start: str = "uniform",
+                 burn_in: int = 0) -> int:
+    """Peak bytes of :func:`sample_sequences` (``n`` sequences of ``length`` tokens), in Python
+    integers (no overflow for any request): the larger of drawing the kernels
+    (:data:`TORCH_KERNEL_SAMPLING_COPIES` kernel batches) and the chain of
+    :func:`theory.sizes.sequence_bytes` (kernels, their cumulative rows, ``(n, B+T)`` tokens and
+    the uniforms)."""
+    d, k, r = source.vocab_size, len(source.parents), source.max_parent
+    draw = TORCH_KERNEL_SAMPLING_COPIES * kernel_bytes(n, d, k)
+    chain = sequence_bytes(n, d, k, r, burn_in + length, length,
+                           stationary_start=start == "stationary")
+    return max(draw, chain)
+
+
+def require_sample_fits(source: Source, n: int, length: int, *, start: str = "uniform",
+                        burn_in: int = 0, what: str = "sequence sample",
+                        hint: str = "pass fewer sequences or shorter ones") -> int:
+    """Refuse, before allocating, a draw of ``n`` sequences of ``length`` tokens over the limit.
+
+    Args:
+        source: the source (d, P, prior).
+        n, length: sequences and tokens per sequence.
+        start, burn_in: as :func:`sample_sequences`.
+        what: the request's name in the message, e.g. ``"training sample"``.
+        hint: what the caller can shrink (a CLI names its flags).
+
+    Returns:
+        The estimate in bytes.
+
+    Raises:
+        InductionHeadsError: e.g. ``training sample of n=3000000 sequences of T=101 tokens
+            (d=3, P=(1, 2)): expected a request within the memory limit of 2.0 GiB (...),
+            received one that needs about 9.0 GiB``.
+    """
+    estimate = sample_bytes(source, n, length, start=start, burn_in=burn_in)
+    require_memory(estimate, f"{what} of n={n} sequences of T={length} tokens "
+                   f"(d={source.vocab_size}, P={source.parents}, tokens alone "
+                   f"{format_bytes(n * length * 8)})", hint)
+    return estimate
+
+
 def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
                  device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -133,6 +188,10 @@ def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
     require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
             "a floating torch.dtype", dtype)
     dev = _resolve_device(device, generator)
+    require_memory(TORCH_KERNEL_SAMPLING_COPIES * kernel_bytes(int(n), source.vocab_size,
+                                                               len(source.parents)),
+                   f"kernel draw of n={n} kernels (d={source.vocab_size}, P={source.parents})",
+                   "pass fewer kernels")
     return _draw_kernels(source, int(n), generator=generator, device=dev).to(dtype)
 
 
@@ -185,7 +244,8 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
 
     Raises:
         InductionHeadsError: on a bad source, n, length, start, burn_in, generator, device or
-            dtype.
+            dtype, or a draw over the memory limit (:func:`require_sample_fits`, checked before
+            anything is allocated).
 
     Determinism (docs/theory.md §6.1): the same seed gives bit-identical tokens and kernels on
     the CPU for the same thread count, and also across thread counts: everything is drawn and
@@ -205,8 +265,9 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
             type(generator).__name__)
     require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype",
             "a floating torch.dtype", dtype)
-    dev = _resolve_device(device, generator)
     n, length, burn_in = int(n), int(length), int(burn_in)
+    require_sample_fits(source, n, length, start=start, burn_in=burn_in)
+    dev = _resolve_device(device, generator)
 
     d, parents = source.vocab_size, source.parents
     k = len(parents)

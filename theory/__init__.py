@@ -4,7 +4,8 @@ Sub-packages by concept, in layers: a module imports only from its own layer or 
 there are no import cycles and a lower layer never needs a higher one.
 
 0. The floor (plain modules): ``errors`` (InductionHeadsError, ``require``), ``validation``
-   (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits).
+   (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits),
+   ``work`` (time limits of the Monte Carlo and the solves).
 1. ``theory.sources``: priors, the source and model specs, kernels, sequences, stationary laws.
 2. ``theory.predictors``: probability checks, reference predictors, per-position predictors,
    Bayes predictives, TF's copier at a given attention.
@@ -56,14 +57,35 @@ Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
     unigram_predict_positions, valid_positions, ADDITIVE_SMOOTHING; check_probabilities.
-Size limits (``sizes``; input checkers live in ``validation``):
+Size limits (``sizes``; input checkers live in ``validation``) and time limits (``work``):
     MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT_GIB, MAX_HEAD_SETS, MAX_EXACT_STATES,
-    memory_limit_bytes.
+    memory_limit_bytes; TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, time_limit_seconds.
 The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     predict_limit, LimitPrediction, Ranking, UNTOUCHED, DECIDABLE_Z; the set a training run
     must reach (``limit.target``): training_target, target_note, TrainingTarget,
     SAMPLE_SETTLED, TARGET_BASES.
 """
+
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_while_starting(signum, frame):
+    """Ctrl-C while ``python -m theory`` imports: one line, status 130, no traceback. The process
+    ends at once (``os._exit``): nothing has been written yet, and an exception raised here
+    could be swallowed by the module being imported and leave it half made."""
+    _sys.stderr.write("interrupted: stopped by Ctrl-C\n")
+    _sys.stderr.flush()
+    _os._exit(130)
+
+
+# ``python -m theory`` imports this package first (``sys.argv[0]`` is still ``-m`` then). The
+# imports below take seconds; the command's ``main`` puts Python's own handler back once it runs.
+if (_sys.argv[:1] == ["-m"] and "-m" in getattr(_sys, "orig_argv", ())
+        and _sys.orig_argv[_sys.orig_argv.index("-m") + 1:][:1] == [__name__]
+        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
 from theory.criterion.boundaries import (
     Boundary,
@@ -179,13 +201,14 @@ from theory.sources.spec import (
 )
 from theory.sources.stationary import marginal, window_law
 from theory.sources.stationary_exact import window_law_exact
+from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV, time_limit_seconds
 
-LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("sources",), ("predictors",),
-          ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
+LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
+          ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
-floor split in three: ``errors``, then ``validation``, then the modules that use both; the
-command line and the package face on top); ``tests/integration/test_layers.py`` reads the
-import graph against them."""
+floor split in four: ``errors``, then ``validation``, then the modules that use both, then
+``work``, which reads ``sizes``; the command line and the package face on top);
+``tests/integration/test_layers.py`` reads the import graph against them."""
 
 __all__ = [
     "LAYERS",
@@ -281,6 +304,9 @@ __all__ = [
     "MAX_HEAD_SETS",
     "MAX_EXACT_STATES",
     "memory_limit_bytes",
+    "TIME_LIMIT_ENV",
+    "DEFAULT_TIME_LIMIT_S",
+    "time_limit_seconds",
     "predict_limit",
     "LimitPrediction",
     "UNTOUCHED",

@@ -8,8 +8,12 @@ Example::
 source (d=3, P=(1,2), Dirichlet(0.1)). Exit status: 0 on success; 2 on bad input, with a one-line
 ``error: ...`` message on stderr and no traceback. Bad input includes unparsable flags, a source
 file that is missing, not UTF-8 or not valid JSON, a negative ``--seed``, and a request over the
-memory limit of :mod:`theory.sizes` (refused before any sampling; the limit is raised with
-``INDUCTION_HEADS_MEMORY_LIMIT_GIB``). This module is the only place in ``theory`` that prints.
+memory limit of :mod:`theory.sizes` or over the time limit of :mod:`theory.work` (refused before
+any sampling; the limits are raised with ``INDUCTION_HEADS_MEMORY_LIMIT_GIB``,
+``INDUCTION_HEADS_TIME_LIMIT_S`` or ``--time-limit``). Ctrl-C exits 130 after one
+``interrupted:`` line, startup included; a closed stdout (``| head``) exits 141 silently. This
+module is the only place in ``theory`` that prints (a long prediction also shows a progress
+bar on stderr).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,14 +30,16 @@ from typing import NoReturn
 
 import numpy as np
 
-from theory.errors import InductionHeadsError
+from theory.errors import InductionHeadsError, require
 from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.sizes import MEMORY_LIMIT_ENV
 from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
+from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
 
-__all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT"]
+__all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT",
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "quiet_broken_pipe"]
 
 
 EXIT_OK = 0
@@ -40,6 +47,13 @@ EXIT_OK = 0
 
 EXIT_BAD_INPUT = 2
 """Exit status on bad input (flags, source file, sizes): one ``error: ...`` line on stderr."""
+
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, the shells' convention), with one line on stderr."""
+
+EXIT_BROKEN_PIPE = 141
+"""Exit status when stdout is closed early (``| head``): 128 + SIGPIPE, what a program killed by
+the signal reports, and silent."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training-sample size for the margin in training-noise units "
                         "(needs --seq-len)")
     p.add_argument("--seed", type=int, default=0, help="numpy seed, >= 0 (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help=f"refuse predictions estimated above SECONDS of work (default: "
+                        f"${TIME_LIMIT_ENV}, else {DEFAULT_TIME_LIMIT_S:g} s)")
     p.add_argument("--json", type=Path, default=None, help="write the prediction as JSON here")
     return parser
 
@@ -152,9 +169,13 @@ def _predict(args: argparse.Namespace) -> int:
     samples = as_int(args.samples, "--samples", minimum=2)
     source = PAPER_SOURCE if args.source is None else load_source(args.source)
     spec = ModelSpec(heads=args.heads, window=args.window, degree=args.degree)
-    require_prediction_fits(source, spec, samples=samples, seq_len=args.seq_len)
+    require(args.time_limit is None or args.time_limit > 0, "--time-limit",
+            "a positive number of seconds (inf: no limit)", args.time_limit)
+    require_prediction_fits(source, spec, samples=samples, seq_len=args.seq_len,
+                            time_limit_s=args.time_limit, limit_name="--time-limit")
     pred = predict_limit(source, spec, seq_len=args.seq_len, samples=samples,
-                         rng=np.random.default_rng(seed), train_sequences=args.train_sequences)
+                         rng=np.random.default_rng(seed), train_sequences=args.train_sequences,
+                         time_limit_s=args.time_limit)
     print(format_prediction(pred))
     if args.json is not None:
         data = pred.to_dict()
@@ -169,16 +190,36 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def quiet_broken_pipe() -> int:
+    """After stdout was closed by its reader: point stdout at ``/dev/null`` so that the flush at
+    exit raises nothing, and return :data:`EXIT_BROKEN_PIPE`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status: 0, or 2 on bad input.
+    """Entry point; returns the exit status: 0, 2 on bad input, 130 after Ctrl-C, 141 when stdout
+    is closed early.
 
     Unparsable flags exit with status 2 from the parser (``SystemExit``); every
     :class:`InductionHeadsError` and a ``MemoryError`` (a request too large for this machine
-    although within the limit) return 2 after one ``error: ...`` line on stderr.
+    although within the limit) return 2 after one ``error: ...`` line on stderr; Ctrl-C returns
+    130 after one ``interrupted: ...`` line and no traceback; a closed stdout (``| head``)
+    returns 141 silently.
     """
-    args = build_parser().parse_args(argv)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and getattr(handler, "__module__", None) == "theory":
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the one of the imports
     try:
-        return _predict(args)
+        args = build_parser().parse_args(argv)
+        status = _predict(args)
+        sys.stdout.flush()
+        return status
     except InductionHeadsError as err:
         print(f"error: {err}", file=sys.stderr)
     except MemoryError:
@@ -186,8 +227,26 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"received one that does not (pass fewer --samples, or set {MEMORY_LIMIT_ENV} "
               f"below the free memory so that such requests are refused up front)",
               file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted: stopped by Ctrl-C", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The command has finished and said so: a Ctrl-C while the interpreter shuts down changes
+    # nothing, so it no longer turns the status into a death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if status == EXIT_INTERRUPTED:
+        # A Ctrl-C that went through C code calling back into Python leaves the interpreter
+        # set to die by SIGINT at exit, whatever caught it: end here with the status told.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    sys.exit(status)

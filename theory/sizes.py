@@ -131,9 +131,10 @@ def memory_limit_bytes() -> int:
 
 
 def format_bytes(n_bytes: int) -> str:
-    """``n_bytes`` in binary units with one decimal, e.g. ``"8.0 GiB"``; huge values as powers."""
+    """``n_bytes`` in binary units with one decimal, e.g. ``"8.0 GiB"``; huge values as the power
+    of ten below them, e.g. ``"10^24 bytes"`` (messages put "about" before every estimate)."""
     if n_bytes >= 2**70:
-        return f"about 10^{len(str(n_bytes)) - 1} bytes"
+        return f"10^{len(str(n_bytes)) - 1} bytes"
     for unit, size in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", _GIB),
                        ("MiB", 2**20), ("KiB", 2**10)):
         if n_bytes >= size:

@@ -10,7 +10,8 @@ Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
          does not exist here (``tpu``, ``cuda`` without CUDA), sizes refused by the memory guard
          or too large for this machine, a bad or tampered checkpoint, an output location that
          is a file or not writable, or one holding another run's results without ``--force``;
-    130  interrupted (Ctrl-C).
+    130  interrupted (Ctrl-C), startup included, with one ``interrupted:`` line and no traceback;
+    141  stdout closed early by its reader (``| head``), silently.
 
 Anything else (a traceback) is a bug. Every input is checked before any work and any write.
 ``train`` and ``verify`` write one run per ``--out`` directory (:mod:`numerics.cli.outputs`):
@@ -25,7 +26,13 @@ import sys
 from collections.abc import Sequence
 
 from numerics.cli.bench import BENCH_SIZES, add_bench_parser, run_bench
-from numerics.cli.status import Parser, guarded
+from numerics.cli.status import (
+    Parser,
+    guarded,
+    interrupted,
+    quiet_broken_pipe,
+    restore_interrupts,
+)
 from numerics.cli.train import TRAIN_SIZES, add_train_parser, run_train
 
 __all__ = ["build_parser", "main"]
@@ -50,9 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (module docstring).
 
-    Unparsable flags raise the parser's ``SystemExit(2)`` after one ``error: ...`` line.
+    Unparsable flags raise the parser's ``SystemExit(2)`` after one ``error: ...`` line. Ctrl-C
+    anywhere, the imports of a subcommand included, returns 130 after one line; a closed stdout
+    returns 141 silently.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    restore_interrupts()
+    try:
+        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+        return status
+    except KeyboardInterrupt:
+        return interrupted()
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "verify":
         from numerics.cli.verify import run as verify_run  # parses its own flags
 

@@ -6,7 +6,8 @@ Every subcommand (``train``, ``verify``, ``bench``) exits with
     1    a check failed (``verify`` only);
     2    bad input: flags, input files, sizes, devices or output locations, with one
          ``error: ...`` line on stderr and no traceback (the argument parser's errors included);
-    130  interrupted (Ctrl-C), after one ``interrupted: ...`` line.
+    130  interrupted (Ctrl-C), after one ``interrupted: ...`` line, startup included;
+    141  stdout closed early by its reader (``| head``), silently.
 
 Anything else, or a traceback, is a bug. :func:`guarded` maps every
 :class:`theory.errors.InductionHeadsError` raised anywhere in a command, and running out of memory
@@ -16,6 +17,8 @@ Anything else, or a traceback, is a bug. :func:`guarded` maps every
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -25,8 +28,9 @@ import torch
 from theory.errors import InductionHeadsError
 from theory.sizes import MEMORY_LIMIT_ENV
 
-__all__ = ["EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "Parser",
-           "error_line", "is_out_of_memory", "guarded"]
+__all__ = ["EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED",
+           "EXIT_BROKEN_PIPE", "Parser", "error_line", "is_out_of_memory", "guarded",
+           "interrupted", "quiet_broken_pipe", "restore_interrupts"]
 
 EXIT_OK = 0
 """Success (``verify``: every check passed)."""
@@ -36,6 +40,9 @@ EXIT_BAD_INPUT = 2
 """Bad input: one ``error: ...`` line on stderr."""
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (128 + SIGINT, the shells' convention)."""
+EXIT_BROKEN_PIPE = 141
+"""stdout closed early (``| head``): 128 + SIGPIPE, what a program killed by the signal reports;
+nothing is printed."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,6 +66,33 @@ def is_out_of_memory(err: BaseException) -> bool:
                                               or "out of memory" in text.lower())
 
 
+def interrupted() -> int:
+    """One ``interrupted: ...`` line on stderr; returns :data:`EXIT_INTERRUPTED`."""
+    print("interrupted: stopped by Ctrl-C", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def quiet_broken_pipe() -> int:
+    """After stdout was closed by its reader: point stdout at ``/dev/null`` so that the flush at
+    exit raises nothing, and return :data:`EXIT_BROKEN_PIPE`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def restore_interrupts() -> None:
+    """Put Python's Ctrl-C handler back in place of the one ``python -m numerics`` installs for
+    its imports (:mod:`numerics`), so that Ctrl-C raises ``KeyboardInterrupt`` again and the
+    commands clean up after it; any other handler is left alone."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and getattr(handler, "__module__", None) in ("numerics", "theory"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def guarded(call: Callable[[], int], *, sizes: str) -> int:
     """Run a subcommand; return its status, or 2 / 130 after one line on stderr.
 
@@ -71,8 +105,7 @@ def guarded(call: Callable[[], int], *, sizes: str) -> int:
     except InductionHeadsError as err:
         print(error_line(str(err)), file=sys.stderr)
     except KeyboardInterrupt:
-        print("interrupted: stopped by Ctrl-C", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except (MemoryError, RuntimeError) as err:
         if not is_out_of_memory(err):
             raise

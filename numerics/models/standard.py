@@ -65,9 +65,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from theory.errors import require
+from theory.sizes import FLOAT_BYTES, require_memory
 from theory.validation import is_int, is_real
 
-__all__ = ["StandardSpec", "StandardTransformer", "POSITIONAL_KINDS", "DEFAULT_HEADS"]
+__all__ = ["StandardSpec", "StandardTransformer", "POSITIONAL_KINDS", "DEFAULT_HEADS",
+           "MODEL_COPIES", "standard_parameter_count", "standard_model_bytes"]
 
 DEFAULT_HEADS = 3
 """H, first-layer heads by default: the paper's copier heads (``PAPER_MODEL.heads``)."""
@@ -173,6 +175,37 @@ class StandardSpec:
         return cls(**data)
 
 
+MODEL_COPIES = 4
+"""float64-sized copies of every parameter a model costs at its peak: the weights are drawn in
+float64 and then cast, and training holds the weights, their gradients and the optimiser's two
+moments (Adam's, in the model's dtype, at most float64)."""
+
+
+def standard_parameter_count(spec: StandardSpec, vocab_size: int) -> int:
+    """Parameters of a :class:`StandardTransformer` of ``spec`` over ``d = vocab_size`` tokens, in
+    Python integers (no overflow for any spec): embeddings ``d·D`` and unembedding ``D·d + d``,
+    the absolute positions ``T_max·D``, and per block the four ``D x D`` attention maps, the
+    relative biases ``heads·T_max``, the LayerNorms ``2D`` each and the MLP
+    ``2·ratio·D^2 + ratio·D + D``."""
+    D, d, T = spec.d_model, int(vocab_size), spec.max_len
+    total = d * D + D * d + d + (T * D if spec.positional == "absolute" else 0)
+    total += 2 * D if spec.layer_norm else 0
+    for heads in spec.n_heads:
+        total += 4 * D * D + (heads * T if spec.positional == "relative" else 0)
+        total += 2 * D if spec.layer_norm else 0
+        if spec.mlp:
+            hidden = spec.mlp_ratio * D
+            total += 2 * D * hidden + hidden + D + (2 * D if spec.layer_norm else 0)
+    return total
+
+
+def standard_model_bytes(spec: StandardSpec, vocab_size: int) -> int:
+    """Peak bytes of building and training the model: :data:`MODEL_COPIES` float64 copies of
+    :func:`standard_parameter_count` parameters (activations depend on the batch and are not
+    counted)."""
+    return MODEL_COPIES * FLOAT_BYTES * standard_parameter_count(spec, vocab_size)
+
+
 def _tap(taps: dict[str, torch.Tensor] | None, name: str, value: torch.Tensor) -> None:
     if taps is not None:
         taps[name] = value
@@ -264,7 +297,9 @@ class StandardTransformer(nn.Module):
         device: where the parameters live.
 
     Raises:
-        InductionHeadsError: on a bad spec, vocabulary, generator or dtype.
+        InductionHeadsError: on a bad spec, vocabulary, generator or dtype, or a model whose
+            parameters exceed the memory limit (:func:`standard_model_bytes` against
+            :func:`theory.sizes.memory_limit_bytes`), refused before any weight is allocated.
     """
 
     kind: ClassVar[str] = "standard"
@@ -282,6 +317,11 @@ class StandardTransformer(nn.Module):
                 getattr(generator, "device", type(generator).__name__))
         require(dtype in (torch.float32, torch.float64), "dtype", "torch.float32 or "
                 "torch.float64", dtype)
+        require_memory(standard_model_bytes(spec, vocab_size),
+                       f"standard transformer with {spec.n_layers} layers, d_model="
+                       f"{spec.d_model}, max_len={spec.max_len} "
+                       f"({standard_parameter_count(spec, vocab_size)} parameters)",
+                       "pass fewer layers, a narrower d_model or a smaller max_len")
         self.spec, self.vocab_size = spec, int(vocab_size)
         D, kw = spec.d_model, {"dtype": torch.float64}
         self.W_E = nn.Parameter(torch.empty(self.vocab_size, D, **kw))      # (d, D)

@@ -10,7 +10,14 @@ position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe h
 
 ``call_with="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
 :func:`attention_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
-arrays or torch tensors (detached, moved to the CPU, cast to float64).
+arrays or torch tensors (detached, moved to the CPU, cast to float64); complex outputs are
+refused, and half-precision ones (float16, bfloat16) are checked at the looser row-sum tolerance
+of :data:`HALF_PRECISION_ATOL`.
+
+The model receives a fresh copy of its input on every call, never the probe's own context
+buffer, and the probe compares that copy with the context after the call: a model that writes
+into its input is refused, since the outputs it returned may have been computed from tokens the
+probe no longer scores against.
 """
 
 from __future__ import annotations
@@ -26,11 +33,20 @@ from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
 
-__all__ = ["CALL_CONVENTIONS", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
-           "call_convention", "call_model", "call_once", "to_numpy"]
+__all__ = ["CALL_CONVENTIONS", "HALF_PRECISION_ATOL", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
+           "call_convention", "call_model", "call_once", "output_atol", "to_numpy"]
 
 CALL_CONVENTIONS = ("auto", "torch", "numpy")
 """What a model is called with: chosen by its type, a torch tensor, or a numpy array."""
+
+HALF_PRECISION_ATOL = {"float16": 2.0**-9, "bfloat16": 2.0**-6}
+"""Accepted ``|row sum - 1|`` of half-precision outputs, by dtype name: twice the dtype's machine
+epsilon (``2^-10`` for float16, ``2^-7`` for bfloat16). Rounding a normalised row entry by entry
+to such a dtype moves each entry by at most half an epsilon of its value, so the row sum by at
+most half an epsilon; summing or renormalising in that precision adds as much again. The
+float32 tolerance (:data:`theory.predictors.probabilities.PROB_SUM_ATOL`, 1e-4) is below one
+float16 epsilon and would refuse correct half-precision probabilities; an unnormalised row
+(logits, scores) is still off by far more than these."""
 
 
 def _inner(model: Any) -> Any:
@@ -57,18 +73,44 @@ def _device(model: Any) -> torch.device:
     return torch.device("cpu")
 
 
+def _refuse_complex(dtype: Any, what: str) -> None:
+    raise InductionHeadsError(
+        f"{what}: expected a real float array, received complex entries ({dtype}); "
+        "probabilities are real (take the real part or the modulus yourself if that is meant)")
+
+
 def to_numpy(value: Any, what: str) -> np.ndarray:
-    """A model output as float64 numpy (torch tensors detached and moved to the CPU)."""
+    """A model output as float64 numpy (torch tensors detached and moved to the CPU).
+
+    Raises:
+        InductionHeadsError: on complex entries (casting them to float would drop the imaginary
+            part silently) and on anything that is not a float array.
+    """
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            _refuse_complex(value.dtype, what)
         return value.detach().to("cpu", torch.float64).numpy()
     require(not isinstance(value, (tuple, list, dict, str)) and value is not None, what,
             "an array or tensor (use attention_taps for models that also return taps)",
             type(value).__name__)
     try:
-        return np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
+        if np.iscomplexobj(arr):
+            _refuse_complex(arr.dtype, what)
+        return np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError) as err:
+        if isinstance(err, InductionHeadsError):
+            raise
         raise InductionHeadsError(
             f"{what}: expected a float array, received {type(value).__name__} ({err})") from None
+
+
+def output_atol(value: Any, atol: float) -> float:
+    """The row-sum tolerance for the output ``value``: ``atol``, or for a float16 / bfloat16
+    output at least :data:`HALF_PRECISION_ATOL` of its dtype."""
+    dtype = getattr(value, "dtype", None)
+    name = str(dtype).removeprefix("torch.") if dtype is not None else ""
+    return max(atol, HALF_PRECISION_ATOL.get(name, 0.0))
 
 
 class LogitsAdapter:
@@ -215,14 +257,25 @@ def attention_taps(model: Callable[..., Any], names: Sequence[str] | None = None
 
 
 def _prepare(tokens: np.ndarray, kind: str, device: torch.device) -> Any:
+    """A fresh int64 copy of ``tokens`` for the model: it shares no memory with the probe's."""
     if kind == "torch":
-        return torch.as_tensor(tokens, dtype=torch.int64, device=device)
-    return np.ascontiguousarray(tokens, dtype=np.int64)
+        return torch.tensor(tokens, dtype=torch.int64, device=device)
+    return np.array(tokens, dtype=np.int64, order="C", copy=True)
+
+
+def _require_unchanged(handed: Any, kept: np.ndarray, what: str) -> None:
+    """Refuse a call that wrote into its input (module docstring)."""
+    seen = handed.detach().cpu().numpy() if isinstance(handed, torch.Tensor) else handed
+    if not (isinstance(seen, np.ndarray) and np.array_equal(seen, kept)):
+        raise InductionHeadsError(
+            f"{what}: expected a model that leaves its input tokens unchanged, received one "
+            "that wrote into them (its outputs may not belong to the probed sequences; copy "
+            "the input inside the model before changing it)")
 
 
 def call_model(model: Any, tokens: np.ndarray, *, call_with: str = "auto",
-               batch_size: int | None = None,
-               check: Callable[[np.ndarray, int, str], np.ndarray]) -> np.ndarray:
+               batch_size: int | None = None, atol: float,
+               check: Callable[[np.ndarray, int, str, float], np.ndarray]) -> np.ndarray:
     """Call ``model`` on ``tokens`` (n, L) in batches and validate every batch's output.
 
     Args:
@@ -230,7 +283,12 @@ def call_model(model: Any, tokens: np.ndarray, *, call_with: str = "auto",
         tokens: int64 ``(n, L)``.
         call_with: one of :data:`CALL_CONVENTIONS`.
         batch_size: sequences per call, or None for one call.
-        check: ``(output, batch n, what) -> float64 array``, the output validator.
+        atol: accepted ``|row sum - 1|`` of float32 and float64 outputs (half-precision ones get
+            :func:`output_atol`).
+        check: ``(output, batch n, what, atol) -> float64 array``, the output validator.
+
+    Raises:
+        InductionHeadsError: when a call writes into its input, or ``check`` refuses an output.
 
     Returns:
         The validated outputs concatenated along the sequence axis.
@@ -249,8 +307,10 @@ def call_model(model: Any, tokens: np.ndarray, *, call_with: str = "auto",
         for start in range(0, n, size):
             stop = min(start + size, n)
             what = "model output" if size >= n else f"model output (sequences {start}..{stop - 1})"
-            out = model(_prepare(tokens[start:stop], kind, device))
-            parts.append(check(to_numpy(out, what), stop - start, what))
+            handed = _prepare(tokens[start:stop], kind, device)
+            out = model(handed)
+            _require_unchanged(handed, tokens[start:stop], what)
+            parts.append(check(to_numpy(out, what), stop - start, what, output_atol(out, atol)))
     return np.concatenate(parts, axis=0)
 
 
@@ -261,4 +321,7 @@ def call_once(fn: Any, tokens: np.ndarray, *, call_with: str = "auto") -> Any:
     kind = call_convention(fn, call_with)
     device = _device(fn) if kind == "torch" else torch.device("cpu")
     with torch.no_grad():
-        return fn(_prepare(tokens, kind, device))
+        handed = _prepare(tokens, kind, device)
+        out = fn(handed)
+    _require_unchanged(handed, tokens, "attention")
+    return out

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from numerics.data import sample_sequences
-from numerics.probing.adapters import call_model, call_once, to_numpy
+from numerics.probing.adapters import call_model, call_once, output_atol, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.report import ProbeReport, ScoreTable
 from numerics.probing.scoring import score_table
@@ -258,7 +258,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         call_with: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
             (:mod:`numerics.probing.adapters`).
         batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
-        atol: accepted ``|row sum - 1|`` of probabilities and attention rows.
+        atol: accepted ``|row sum - 1|`` of probabilities and attention rows (float16 and
+            bfloat16 outputs: at least :data:`numerics.probing.adapters.HALF_PRECISION_ATOL`).
         gih_at: ``name -> (S, a)``: GIHs at given temperatures to score beside the fitted ones
             (kind ``gih_at``, e.g. ``{"gih_trained_a": ((1, 2), 5.1)}``); each ``S`` among the
             scored sets, ``a >= 0`` or ``inf`` (the unsmoothed ``a = ∞`` limit).
@@ -272,8 +273,9 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
 
     Raises:
         InductionHeadsError: on bad arguments, tokens outside the vocabulary or of the wrong
-            shape, or outputs that are not probabilities of the expected shape
-            (:func:`theory.predictors.probabilities.check_probabilities`).
+            shape, outputs that are not real probabilities of the expected shape
+            (:func:`theory.predictors.probabilities.check_probabilities`), or a model or
+            attention callable that wrote into its input tokens.
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     spec = _resolve_spec(spec, window, degree, heads)
@@ -308,11 +310,11 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     if kern is None:
         absent.append(("oracle", "the sequences were given without their kernels"))
 
-    def check_last(out: np.ndarray, m: int, what: str) -> np.ndarray:
-        return check_probabilities(out, n=m, vocab_size=d, what=what, atol=atol)
+    def check_last(out: np.ndarray, m: int, what: str, tol: float) -> np.ndarray:
+        return check_probabilities(out, n=m, vocab_size=d, what=what, atol=tol)
 
     q = _normalised(call_model(model, context, call_with=call_with, batch_size=batch_size,
-                               check=check_last))  # (n, d)
+                               atol=atol, check=check_last))  # (n, d)
     last = score_query(q, toks, source, set_list, kernels=kern, bayes=bayes, gih_at=given,
                        bounds=bounds, smoothing=smoothing)
 
@@ -385,20 +387,21 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
 
     window = slice(first - 1, L)  # positions l = first..L
 
-    def check(out: np.ndarray, m: int, what: str) -> np.ndarray:
+    def check(out: np.ndarray, m: int, what: str, tol: float = atol) -> np.ndarray:
         """Shape (m, L, d) in full; values only at the scored positions (rows before may be
         anything, e.g. the NaN rows of theory.predictors.positional)."""
         what = what.replace("model output", "per-position output")
         require(out.shape == (m, L, d), what,
                 f"shape (n={m}, L={L}, d={d}): row l-1 predicts x_(l+1)", out.shape)
         return check_probabilities(out[:, window], n=m, positions=L - first + 1, vocab_size=d,
-                                   what=f"{what} at positions l = {first}..{L}", atol=atol)
+                                   what=f"{what} at positions l = {first}..{L}", atol=tol)
 
     if callable(per_position):
         pred = call_model(per_position, context, call_with=call_with, batch_size=batch_size,
-                          check=check)
+                          atol=atol, check=check)
     else:
-        pred = check(to_numpy(per_position, "per_position"), count, "per_position")
+        pred = check(to_numpy(per_position, "per_position"), count, "per_position",
+                     output_atol(per_position, atol))
     q = _normalised(pred)  # (n, P, d) at positions first..L
     fixed = [("uniform", np.full(q.shape, 1.0 / d)),
              ("unigram", unigram_predict_positions(context, vocab_size=d,

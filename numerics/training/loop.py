@@ -69,7 +69,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from numerics.data import sample_sequences
+from numerics.data import require_sample_fits, sample_sequences
 from numerics.devices import resolve_device
 from numerics.models.full import TrainableModel
 from numerics.training.checkpoint import (
@@ -86,7 +86,8 @@ from theory.errors import require
 from theory.sources.spec import Source
 from theory.validation import is_int
 
-__all__ = ["Callback", "train_schedule", "continue_schedule", "EXPLOSION_NATS"]
+__all__ = ["Callback", "train_schedule", "continue_schedule", "EXPLOSION_NATS",
+           "require_training_fits"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,24 @@ Callback = Callable[[TrainableModel, int], Mapping[str, Any] | None]
 """``callback(model, step) -> JSON mapping | None`` (module docstring)."""
 
 # ------------------------------------------------------------------------------------ the run
+def require_training_fits(source: Source, config: TrainConfig) -> int:
+    """Refuse, before anything is allocated, a training sample over the memory limit.
+
+    The run holds its fixed sample of ``config.sequences`` sequences of ``L + 1`` tokens for its
+    whole length; drawing it is estimated by :func:`numerics.data.sample_bytes` against the limit
+    :mod:`theory.sizes` reads (``INDUCTION_HEADS_MEMORY_LIMIT_GIB``).
+
+    Returns:
+        The estimate in bytes.
+
+    Raises:
+        InductionHeadsError: naming the sample's size, the estimate and the limit.
+    """
+    return require_sample_fits(source, config.sequences, config.seq_len + 1, start=config.start,
+                               burn_in=config.burn_in, what="training sample",
+                               hint="pass fewer sequences or a shorter seq_len")
+
+
 def _draw(source: Source, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """n = ``config.sequences`` sequences (n, L+1) on the generator's device."""
     return sample_sequences(source, config.sequences, config.seq_len + 1, generator=generator,
@@ -369,8 +388,9 @@ def train_schedule(model: TrainableModel, source: Source, config: TrainConfig, *
         :class:`~numerics.training.history.TrainResult`.
 
     Raises:
-        InductionHeadsError: on bad arguments, a callback result that is not a JSON mapping,
-            and when the run diverges (module docstring): non-finite parameters after a step,
+        InductionHeadsError: on bad arguments, a training sample over the memory limit
+            (:func:`require_training_fits`, before anything is allocated), a callback result
+            that is not a JSON mapping, and when the run diverges (module docstring): non-finite parameters after a step,
             or a logged loss that is non-finite or more than :data:`EXPLOSION_NATS` above the
             initial loss; the message names the stage and the step.
 
@@ -400,6 +420,7 @@ def train_schedule(model: TrainableModel, source: Source, config: TrainConfig, *
             "InductionHeadModel, FullInductionHeadModel)", type(model).__name__)
     _check_stop(stop_after, 0)
     check_callback(callback)
+    require_training_fits(source, config)
     model.to(device=resolve_device(config.device), dtype=DTYPES[config.dtype])
     run = _Run(model, source, config, generator, _draw(source, config, generator), [],
                None if checkpoint_every is None else int(checkpoint_every), callback)

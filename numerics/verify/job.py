@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from numerics.data import sample_sequences
+from numerics.data import require_sample_fits, sample_sequences
 from numerics.probing import ProbeReport, attention_taps, probe, probe_callback
 from numerics.probing.callback import next_token_model
 from numerics.training import ModelKind, get_kind, learned_summary, train
@@ -205,7 +205,7 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
 
     Raises:
         InductionHeadsError: on bad inputs (an unknown kind, sizes the model or L cannot hold,
-            a bad seed, ...).
+            a bad seed, a held-out or training sample over the memory limit, ...).
     """
     started = time.perf_counter()
     model_kind = get_kind(kind)
@@ -220,6 +220,14 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     cfg = _resolve_config(model_kind, config, mode, seq_len, sequences, device, source, spec)
     n, L = getattr(cfg, "sequences", None), cfg.seq_len
     require(L > spec.window, "seq_len", f"L > window M = {spec.window}", L)
+    # Both samples are refused over the memory limit before the model, the prediction or any
+    # sample is made.
+    require_sample_fits(source, heldout, L + 1, what="held-out sample",
+                        hint="pass a smaller heldout")
+    if n is not None:
+        require_sample_fits(source, n, L + 1, start=getattr(cfg, "start", "uniform"),
+                            burn_in=getattr(cfg, "burn_in", 0), what="training sample",
+                            hint="pass fewer sequences or a shorter seq_len")
     gens = case_generators(seed)
     net = model_kind.build(spec, source.vocab_size, cfg, options=options,
                            architecture=architecture, generator=gens.weights)

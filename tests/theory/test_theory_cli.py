@@ -80,3 +80,25 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path: Path, content: bytes,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
     assert proc.stdout == "", f"nothing may be printed before the error: {proc.stdout!r}"
+
+
+def test_a_prediction_over_the_time_limit_is_refused_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INDUCTION_HEADS_TIME_LIMIT_S", raising=False)
+    src = tmp_path / "long_window.json"
+    src.write_text(json.dumps({"vocab_size": 4, "parents": [5],
+                               "prior": {"kind": "dirichlet", "alpha": 0.1}}))
+    proc = _run("predict", "--source", str(src), "--heads", "5", "--window", "5",
+                "--degree", "2")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    for part in ("1024 states", "time limit of 5.0 min", "INDUCTION_HEADS_TIME_LIMIT_S",
+                 "--time-limit", "estimated at about"):
+        assert part in proc.stderr, (part, proc.stderr)
+
+
+@pytest.mark.parametrize("value", ["nan", "-3", "0"])
+def test_bad_time_limits_are_refused(value: str) -> None:
+    proc = _run("predict", "--heads", "3", "--window", "3", "--degree", "2",
+                f"--time-limit={value}")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --time-limit: expected")

@@ -1,13 +1,14 @@
 """The predicted limit and the set a training run is checked against (docs/theory.md §3).
 
-One ranking of the head sets and its decidability rule (``ranking``); the memory check of a
-prediction (``fits``); the flat form of earlier reports (``reports``); the prediction itself
+One ranking of the head sets and its decidability rule (``ranking``); the memory and time
+checks of a prediction (``fits``); the flat form of earlier reports (``reports``); the prediction itself
 (``prediction``); the set a run must reach (``target``).
 
 Layer 5, the top: imports every lower layer; no other sub-package of ``theory`` imports it.
 """
 
 from theory.limit.fits import (
+    prediction_seconds,
     require_prediction_fits,
 )
 from theory.limit.prediction import (
@@ -44,6 +45,7 @@ __all__ = [
     "in_units",
     "units_from_json",
     "require_prediction_fits",
+    "prediction_seconds",
     "FLAT_KEYS",
     "rankings_from_flat",
     "LEAVES",

@@ -36,12 +36,14 @@ estimate of the population ranking only: the noise of a training sample of ``n``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from theory.criterion.estimates import (
     CriterionEstimate,
@@ -60,6 +62,7 @@ from theory.predictors.reference import context_similarity
 from theory.sources.priors import Fixed
 from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int, is_int, is_real, parse_field
+from theory.work import PROGRESS_AFTER_S, format_seconds
 
 __all__ = ["DECIDABLE_Z", "LEAVES", "UNTOUCHED", "LimitPrediction", "predict_limit"]
 
@@ -307,7 +310,9 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
                   samples: int = 2000, rng: np.random.Generator | None = None,
                   train_sequences: int | None = None,
                   max_samples: int | None = None,
-                  asymptotic_samples: int | None = None) -> LimitPrediction:
+                  asymptotic_samples: int | None = None,
+                  time_limit_s: float | None = None,
+                  progress: bool | None = None) -> LimitPrediction:
     """Predict the limit of TF(M, H, d, D) with spec ``spec`` trained on ``source``.
 
     Args:
@@ -330,13 +335,18 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         asymptotic_samples: kernels behind ``G`` when ``seq_len`` is given (it then only names
             the ``asymptotic`` ranking, which no decision uses); None for ``samples``. Each kernel costs
             a stationary solve on ``d^r`` states, so callers with large windows pass fewer.
+        time_limit_s: the most estimated seconds of work accepted (:mod:`theory.work`); None
+            for ``INDUCTION_HEADS_TIME_LIMIT_S`` or :data:`theory.work.DEFAULT_TIME_LIMIT_S`.
+        progress: a progress bar over the stages on stderr; None shows it only when the
+            estimated work exceeds :data:`theory.work.PROGRESS_AFTER_S`.
 
     Returns:
         The :class:`LimitPrediction`.
 
     Raises:
         InductionHeadsError: on a bad spec, a short ``seq_len``, a bad ``samples`` /
-            ``train_sequences`` / ``rng``.
+            ``train_sequences`` / ``rng``, or a request over the memory or the time limit
+            (:func:`theory.limit.fits.require_prediction_fits`, before any sampling).
     """
     require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
@@ -361,35 +371,57 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         require(seq_len is not None or max_samples == samples, "max_samples",
                 "None (or samples) unless seq_len is given: only G_L is sampled adaptively",
                 max_samples)
+    if asymptotic_samples is not None:
+        asymptotic_samples = as_int(asymptotic_samples, "asymptotic_samples", minimum=2)
+    require(progress is None or isinstance(progress, bool), "progress", "None, True or False",
+            progress)
     # Every draw, adaptive ones included, holds at most ``samples`` sequences.
-    require_prediction_fits(source, spec, samples=samples, seq_len=seq_len)
+    stages = require_prediction_fits(source, spec, samples=samples, seq_len=seq_len,
+                                     max_samples=max_samples,
+                                     asymptotic_samples=asymptotic_samples,
+                                     time_limit_s=time_limit_s)
+    total = sum(stages.values())
+    show = total > PROGRESS_AFTER_S if progress is None else progress
     sets = spec.sets
 
-    if seq_len is not None:
-        est: CriterionEstimate = finite_length_criterion(source, sets, seq_len, samples=samples,
-                                                         rng=rng)
-        asym = expected_criterion(
-            source, sets, rng=rng, kind="G",
-            samples=samples if asymptotic_samples is None else as_int(
-                asymptotic_samples, "asymptotic_samples", minimum=2))
-    else:
-        est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
-        asym = est
-    initial = None
-    if seq_len is not None:
-        # Drawn after G_L and G, so those keep their values for a given generator.
-        init = copier_criterion(source, sets, seq_len, copier_attention(spec), samples=samples,
-                                rng=rng)
-        # Adaptive draws come after every fixed one: a ranking decided at ``samples`` is
-        # unchanged by a budget.
-        est = sample_until_decided(
-            est, lambda k: finite_length_criterion(source, sets, seq_len, samples=k, rng=rng),
-            chunk=samples, budget=max_samples, z=DECIDABLE_Z)
-        init = sample_until_decided(
-            init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(spec),
-                                             samples=k, rng=rng),
-            chunk=samples, budget=max_samples, z=DECIDABLE_Z)
-        initial = Ranking.of(init, train_sequences)
+    with tqdm(total=len(stages), desc=f"limit prediction (about {format_seconds(total)})",
+              unit="stage", file=sys.stderr, disable=not show, leave=False) as bar:
+        def stage(name: str) -> None:
+            bar.set_postfix_str(f"{name}: about {format_seconds(stages[name])}")
+
+        if seq_len is not None:
+            stage("G_L")
+            est: CriterionEstimate = finite_length_criterion(source, sets, seq_len,
+                                                             samples=samples, rng=rng)
+            bar.update()
+            stage("G")
+            asym = expected_criterion(
+                source, sets, rng=rng, kind="G",
+                samples=samples if asymptotic_samples is None else asymptotic_samples)
+            bar.update()
+        else:
+            stage("G")
+            est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
+            bar.update()
+            asym = est
+        initial = None
+        if seq_len is not None:
+            stage("initial copier")
+            # Drawn after G_L and G, so those keep their values for a given generator.
+            init = copier_criterion(source, sets, seq_len, copier_attention(spec),
+                                    samples=samples, rng=rng)
+            # Adaptive draws come after every fixed one: a ranking decided at ``samples`` is
+            # unchanged by a budget.
+            est = sample_until_decided(
+                est, lambda k: finite_length_criterion(source, sets, seq_len, samples=k,
+                                                       rng=rng),
+                chunk=samples, budget=max_samples, z=DECIDABLE_Z)
+            init = sample_until_decided(
+                init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(spec),
+                                                 samples=k, rng=rng),
+                chunk=samples, budget=max_samples, z=DECIDABLE_Z)
+            bar.update()
+            initial = Ranking.of(init, train_sequences)
     exact = Ranking.of(est, train_sequences)
     asymptotic = exact if asym is est else Ranking.of(asym)
     selected = exact.best

@@ -295,3 +295,22 @@ def test_other_errors_stay_bugs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_report_files_are_what_write_report_writes() -> None:
     assert REPORT_FILES == (REPORT_NAME, "config.json", *ALL_FIGURE_NAMES)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--out", "{tmp}/out", "--sequences", "3000000", "--seq-len", "100"],
+     "training sample of n=3000000 sequences"),
+    (["verify", "--out", "{tmp}/out", "--heldout", "10000000000"],
+     "held-out sample of n=10000000000 sequences"),
+], ids=["train-sample-over-the-limit", "verify-heldout-over-the-limit"])
+def test_samples_over_the_memory_limit_exit_2_up_front(argv: list[str], fragment: str,
+                                                       tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop(MEMORY_LIMIT_ENV, None)
+    proc = subprocess.run([sys.executable, "-m", "numerics",
+                           *[a.replace("{tmp}", str(tmp_path)) for a in argv]],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert fragment in proc.stderr and "memory limit of 2.0 GiB" in proc.stderr, proc.stderr
+    assert "needs about" in proc.stderr and not (tmp_path / "out").exists()
