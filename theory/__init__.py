@@ -3,7 +3,8 @@
 Sub-packages by concept, in layers: a module imports only from its own layer or lower ones, so
 there are no import cycles and a lower layer never needs a higher one.
 
-0. The floor (plain modules): ``errors`` (InductionHeadsError, ``require``), ``validation``
+0. The floor (plain modules): ``errors`` (InductionHeadsError, ``require``), ``exits`` (how
+   both command lines end: statuses, Ctrl-C, a closed stdout), ``validation``
    (input checkers), ``notation`` (head-set labels), ``sizes`` (memory and count limits),
    ``work`` (time limits of the Monte Carlo and the solves).
 1. ``theory.sources``: priors, the source and model specs, kernels, sequences, stationary laws.
@@ -203,10 +204,10 @@ from theory.sources.stationary import marginal, window_law
 from theory.sources.stationary_exact import window_law_exact
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV, time_limit_seconds
 
-LAYERS = (("errors",), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
+LAYERS = (("errors", "exits"), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
           ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
-floor split in four: ``errors``, then ``validation``, then the modules that use both, then
+floor split in four: ``errors`` and ``exits``, then ``validation``, then the modules that use both, then
 ``work``, which reads ``sizes``; the command line and the package face on top);
 ``tests/integration/test_layers.py`` reads the import graph against them."""
 

@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,14 @@ from typing import NoReturn
 import numpy as np
 
 from theory.errors import InductionHeadsError, require
+from theory.exits import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    end_process,
+    interrupted,
+    quiet_broken_pipe,
+    restore_interrupts,
+)
 from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.sizes import MEMORY_LIMIT_ENV
@@ -38,22 +45,7 @@ from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
 
-__all__ = ["main", "build_parser", "format_prediction", "EXIT_OK", "EXIT_BAD_INPUT",
-           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "quiet_broken_pipe"]
-
-
-EXIT_OK = 0
-"""Exit status of a successful run."""
-
-EXIT_BAD_INPUT = 2
-"""Exit status on bad input (flags, source file, sizes): one ``error: ...`` line on stderr."""
-
-EXIT_INTERRUPTED = 130
-"""Exit status after Ctrl-C (128 + SIGINT, the shells' convention), with one line on stderr."""
-
-EXIT_BROKEN_PIPE = 141
-"""Exit status when stdout is closed early (``| head``): 128 + SIGPIPE, what a program killed by
-the signal reports, and silent."""
+__all__ = ["main", "build_parser", "format_prediction"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,18 +182,6 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def quiet_broken_pipe() -> int:
-    """After stdout was closed by its reader: point stdout at ``/dev/null`` so that the flush at
-    exit raises nothing, and return :data:`EXIT_BROKEN_PIPE`."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-    return EXIT_BROKEN_PIPE
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status: 0, 2 on bad input, 130 after Ctrl-C, 141 when stdout
     is closed early.
@@ -212,9 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 after one ``interrupted: ...`` line and no traceback; a closed stdout (``| head``)
     returns 141 silently.
     """
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler) and getattr(handler, "__module__", None) == "theory":
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # the one of the imports
+    restore_interrupts()  # the handler of the imports (theory.exits)
     try:
         args = build_parser().parse_args(argv)
         status = _predict(args)
@@ -228,25 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"below the free memory so that such requests are refused up front)",
               file=sys.stderr)
     except KeyboardInterrupt:
-        print("interrupted: stopped by Ctrl-C", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except BrokenPipeError:
         return quiet_broken_pipe()
     return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
-    status = main()
-    # The command has finished and said so: a Ctrl-C while the interpreter shuts down changes
-    # nothing, so it no longer turns the status into a death by SIGINT.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if status == EXIT_INTERRUPTED:
-        # A Ctrl-C that went through C code calling back into Python leaves the interpreter
-        # set to die by SIGINT at exit, whatever caught it: end here with the status told.
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(status)
-    sys.exit(status)
+    end_process(main())

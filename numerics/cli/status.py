@@ -17,8 +17,6 @@ Anything else, or a traceback, is a bug. :func:`guarded` maps every
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -26,23 +24,23 @@ from typing import NoReturn
 import torch
 
 from theory.errors import InductionHeadsError
+from theory.exits import (
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    interrupted,
+    quiet_broken_pipe,
+    restore_interrupts,
+)
 from theory.sizes import MEMORY_LIMIT_ENV
 
 __all__ = ["EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED",
            "EXIT_BROKEN_PIPE", "Parser", "error_line", "is_out_of_memory", "guarded",
            "interrupted", "quiet_broken_pipe", "restore_interrupts"]
 
-EXIT_OK = 0
-"""Success (``verify``: every check passed)."""
 EXIT_CHECK_FAILED = 1
-"""``verify``: at least one check failed."""
-EXIT_BAD_INPUT = 2
-"""Bad input: one ``error: ...`` line on stderr."""
-EXIT_INTERRUPTED = 130
-"""Interrupted by Ctrl-C (128 + SIGINT, the shells' convention)."""
-EXIT_BROKEN_PIPE = 141
-"""stdout closed early (``| head``): 128 + SIGPIPE, what a program killed by the signal reports;
-nothing is printed."""
+"""``verify``: at least one check failed (the other statuses: :mod:`theory.exits`)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,33 +62,6 @@ def is_out_of_memory(err: BaseException) -> bool:
     text = str(err)
     return isinstance(err, RuntimeError) and ("can't allocate memory" in text
                                               or "out of memory" in text.lower())
-
-
-def interrupted() -> int:
-    """One ``interrupted: ...`` line on stderr; returns :data:`EXIT_INTERRUPTED`."""
-    print("interrupted: stopped by Ctrl-C", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-def quiet_broken_pipe() -> int:
-    """After stdout was closed by its reader: point stdout at ``/dev/null`` so that the flush at
-    exit raises nothing, and return :data:`EXIT_BROKEN_PIPE`."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-    return EXIT_BROKEN_PIPE
-
-
-def restore_interrupts() -> None:
-    """Put Python's Ctrl-C handler back in place of the one ``python -m numerics`` installs for
-    its imports (:mod:`numerics`), so that Ctrl-C raises ``KeyboardInterrupt`` again and the
-    commands clean up after it; any other handler is left alone."""
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler) and getattr(handler, "__module__", None) in ("numerics", "theory"):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def guarded(call: Callable[[], int], *, sizes: str) -> int:
