@@ -39,7 +39,7 @@ from theory.validation import is_int
 __all__ = ["HistoryRecord", "History", "save_checkpoint", "restore_generator",
            "validate_schedule_checkpoint", "checkpoint_model", "read_torch_file", "stage_optimizer",
            "fail_part", "describe_value", "parse_part", "check_keys", "check_generator",
-           "check_finite", "is_plain_json", "check_history_columns", "CHECKPOINT_FORMAT",
+           "check_finite", "check_reports", "is_plain_json", "check_history_columns", "CHECKPOINT_FORMAT",
            "CHECKPOINT_VERSION", "CHECKPOINT_KEYS"]
 
 CHECKPOINT_FORMAT = "induction-heads/train-checkpoint"
@@ -341,11 +341,20 @@ def _check_history(data: Any, spec: ModelSpec, config: TrainConfig, step: int) -
     if not all(np.all(np.isfinite(v)) for v in values):
         fail_part("history", "finite losses, selector weights, copier attention and a",
                   "non-finite values")
-    bad = next((t for t, r in enumerate(history.reports) if r is not None
+    check_reports(history.reports)
+
+
+def check_reports(reports: Any) -> None:
+    """A history's reports column: None or a plain JSON dict per row (what a callback returns).
+
+    Raises:
+        InductionHeadsError: naming the first row that is neither.
+    """
+    bad = next((t for t, r in enumerate(reports) if r is not None
                 and not (isinstance(r, dict) and is_plain_json(r))), None)
     if bad is not None:
         fail_part(f"history reports[{bad}]", "None or a JSON dict (what the callback returned)",
-                  type(history.reports[bad]).__name__)
+                  type(reports[bad]).__name__)
 
 
 def is_plain_json(value: Any, *, finite: bool = True) -> bool:

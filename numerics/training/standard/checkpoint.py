@@ -25,9 +25,9 @@ from numerics.training.checkpoint import (
     check_generator,
     check_history_columns,
     check_keys,
+    check_reports,
     describe_value,
     fail_part,
-    is_plain_json,
     parse_part,
 )
 from numerics.training.config import DTYPES, log_steps
@@ -196,11 +196,7 @@ def _check_history(data: Any, config: StandardTrainConfig, step: int) -> None:
     if not finite:
         fail_part("history", "finite losses (the training loss NaN at step 0 only)",
                   "other values")
-    bad = next((t for t, r in enumerate(history.reports) if r is not None
-                and not (isinstance(r, dict) and is_plain_json(r))), None)
-    if bad is not None:
-        fail_part(f"history reports[{bad}]", "None or a JSON dict (what the callback returned)",
-                  type(history.reports[bad]).__name__)
+    check_reports(history.reports)
 
 
 def validate_standard_checkpoint(data: Any) -> dict[str, Any]:
