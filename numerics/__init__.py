@@ -8,26 +8,10 @@ predicted limit), ``verify`` (predict, train, check, report),
 with ``theory`` and re-exported here.
 """
 
-import os as _os
-import signal as _signal
-import sys as _sys
+from theory.exits import install_startup_interrupts as _install_startup_interrupts
 
-
-def _interrupted_while_starting(signum, frame):
-    """Ctrl-C while ``python -m numerics`` imports: one line, status 130, no traceback. The process
-    ends at once (``os._exit``): nothing has been written yet, and an exception raised here
-    could be swallowed by the module being imported and leave it half made."""
-    _sys.stderr.write("interrupted: stopped by Ctrl-C\n")
-    _sys.stderr.flush()
-    _os._exit(130)
-
-
-# ``python -m numerics`` imports this package first (``sys.argv[0]`` is still ``-m`` then). The
-# imports below take seconds; the command's ``main`` puts Python's own handler back once it runs.
-if (_sys.argv[:1] == ["-m"] and "-m" in getattr(_sys, "orig_argv", ())
-        and _sys.orig_argv[_sys.orig_argv.index("-m") + 1:][:1] == [__name__]
-        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
-    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+# ``python -m numerics``: the imports below take seconds (theory.exits).
+_install_startup_interrupts()
 
 from numerics.bench import BenchResult, StandardBenchResult, benchmark_standard_step, benchmark_step
 from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context

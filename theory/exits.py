@@ -6,10 +6,10 @@ handling of Ctrl-C and a closed stdout, shared so that both end alike.
     130  interrupted (Ctrl-C), after one ``interrupted: ...`` line, startup included;
     141  stdout closed early by its reader (``| head``), silently.
 
-Each package's ``__init__`` installs its own Ctrl-C handler for its slow imports (it must run
-before them, so it cannot live in a module imported after them); :func:`restore_interrupts`
-puts Python's back once a command's ``main`` runs, and :func:`end_process` ends the process
-with the status the command told.
+``theory``'s ``__init__`` calls :func:`install_startup_interrupts` before its slow imports, and
+``numerics`` imports ``theory`` first, so both commands end a Ctrl-C during their imports with
+one line; :func:`restore_interrupts` puts Python's handler back once a command's ``main`` runs,
+and :func:`end_process` ends the process with the status the command told.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import signal
 import sys
 from typing import NoReturn
 
-__all__ = ["EXIT_OK", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "interrupted",
-           "quiet_broken_pipe", "restore_interrupts", "end_process"]
+__all__ = ["EXIT_OK", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "COMMANDS",
+           "interrupted", "quiet_broken_pipe", "install_startup_interrupts",
+           "restore_interrupts", "end_process"]
 
 EXIT_OK = 0
 """Success."""
@@ -31,6 +32,30 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 """stdout closed early (``| head``): 128 + SIGPIPE, what a program killed by the signal reports;
 nothing is printed."""
+
+
+COMMANDS = ("theory", "numerics")
+"""The packages run as ``python -m NAME``."""
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C while a command imports: one line, status 130, no traceback. The process ends at
+    once (``os._exit``): nothing has been written yet, and an exception raised here could be
+    swallowed by the module being imported and leave it half made."""
+    sys.stderr.write("interrupted: stopped by Ctrl-C\n")
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def install_startup_interrupts() -> None:
+    """While ``python -m theory`` or ``python -m numerics`` imports (``sys.argv[0]`` is still
+    ``-m`` then; the imports take seconds), end a Ctrl-C with one line and status 130; leave
+    any other process and any handler but Python's own alone."""
+    argv = getattr(sys, "orig_argv", ())
+    if (sys.argv[:1] == ["-m"] and "-m" in argv
+            and argv[argv.index("-m") + 1:][:1] in ([name] for name in COMMANDS)
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 
 def interrupted() -> int:
@@ -52,11 +77,10 @@ def quiet_broken_pipe() -> int:
 
 
 def restore_interrupts() -> None:
-    """Put Python's Ctrl-C handler back in place of the one a package installs for its imports
-    (``theory`` or ``numerics``), so that Ctrl-C raises ``KeyboardInterrupt`` again and the
-    commands clean up after it; any other handler is left alone."""
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler) and getattr(handler, "__module__", None) in ("numerics", "theory"):
+    """Put Python's Ctrl-C handler back in place of the one :func:`install_startup_interrupts`
+    installed, so that Ctrl-C raises ``KeyboardInterrupt`` again and the commands clean up
+    after it; any other handler is left alone."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 

@@ -441,6 +441,11 @@ class StandardTransformer(nn.Module):
             return F.cross_entropy(logits[:, -1], targets[:, -1])
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
 
+    def constructor_options(self) -> dict[str, object]:
+        """The constructor's keywords beyond its spec, d, generator, dtype and device: none (its
+        sizes are its spec, the architecture)."""
+        return {}
+
     def default_taps(self) -> tuple[str, ...]:
         """The taps the probe reads by default: the first layer's attention pattern (which
         parent each head copies) and the last layer's (the match read-out of its last query

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from numerics.probing import ProbeReport, ScoreTable, score_query
+from numerics.training.reports import settled_step
 from theory.errors import require
 from theory.notation import head_set_label
 from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
@@ -240,8 +241,6 @@ def probe_summary(report: ProbeReport, first_layer_tap: str, reports: tuple[Any,
         value, None without per-step probes) and ``first_layer`` (``{"head h": [peak offset,
         mean attention there]}``).
     """
-    from numerics.training.reports import settled_step
-
     eff = report.last.effective
     first = {f"head {p.head + 1}": [p.peak_offset, float(p.profile[p.peak_offset - 1])]
              for p in report.offsets if p.name == first_layer_tap}

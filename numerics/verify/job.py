@@ -297,9 +297,8 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
                 "asymptotic_samples": asymptotic_kernels(source, prediction_samples),
                 "probe_sequences": probe_sequences if probe_history else None,
                 "source": source.to_dict(), "model": spec.to_dict(), "train": cfg.to_dict(),
-                "model_options": net.constructor_options()
-                if hasattr(net, "constructor_options") else {}}
-    if not isinstance(net.spec, ModelSpec):  # a model whose sizes are an architecture of its own
+                "model_options": net.constructor_options()}
+    if model_kind.architecture_class is not None:
         settings["architecture"] = net.spec.to_dict()
     return VerifyReport(settings, prediction, history, checks, all(c.passed for c in checks),
                         learned, losses, time.perf_counter() - started,
@@ -315,9 +314,8 @@ def _sample_losses(net: torch.nn.Module, sample: np.ndarray, source: Source, spe
                    rng: np.random.Generator | None) -> dict[str, Any]:
     """The losses of the model and the references on the run's fixed sample (no kernels), read
     from a probe of that sample on the target set alone."""
-    drawable = rng is not None or not needs_monte_carlo(source)
     table: ProbeReport = probe(next_token_model(net), source, spec, tokens=sample,
-                               limit=prediction, sets=(target_set,), rng=rng if drawable else None,
+                               limit=prediction, sets=(target_set,), rng=rng,
                                gih_at=gih_at_temperatures(target_set, trained_a=trained_a,
                                                           a_star=a_star))
     return losses_view(table.last, trained_a=trained_a, a_star=a_star, sequences=len(sample))
