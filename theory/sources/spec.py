@@ -59,7 +59,8 @@ PRIOR_KEYS = {"dirichlet": ("kind", "alpha"), "fixed": ("kind", "kernel"),
               "mixture": ("kind", "components")}
 """The keys of a prior's dict, all required, by ``kind``."""
 
-MODEL_KEYS = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init")
+MODEL_KEYS = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init",
+              "head_windows")
 """The keys of a model spec's dict: the first three required, the others optional."""
 
 
@@ -206,12 +207,17 @@ class ModelSpec:
 
     Attributes:
         heads: ``H >= 1`` copier heads.
-        window: ``M >= H``, the copier's offsets ``1..M``.
+        window: ``M >= H``, the largest offset any head attends to.
         degree: ``D``, ``1 <= D <= H``, the largest head set the selector mixes.
         w_plus: initial copier logit of head h at offset h.
-        w_minus: initial copier logit at every other offset.
+        w_minus: initial copier logit at every other offset of the head's window.
         c_init: initial ``C_S`` for every set (so ``c_S = c_init**2``, uniform ``c̃``).
         a_init: initial classifier temperature ``a``.
+        head_windows: the offsets each head attends to, one strictly increasing tuple per head
+            within ``1..M`` and holding the head's own offset h (where its ``w_plus`` sits); a
+            structural mask, not a parameter. None (the default): every head attends to
+            ``1..M``. The authors' models give head h the band ``h..h+H-1``
+            (:meth:`band`).
     """
 
     heads: int
@@ -221,6 +227,7 @@ class ModelSpec:
     w_minus: float = 0.0
     c_init: float = 1.0
     a_init: float = 0.01
+    head_windows: tuple[tuple[int, ...], ...] | None = None
     _sets: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -235,17 +242,44 @@ class ModelSpec:
             object.__setattr__(self, name, as_float(getattr(self, name), name))
         require(self.c_init != 0.0, "c_init", "a non-zero number (C = 0 has no gradient)",
                 self.c_init)
+        if self.head_windows is not None:
+            object.__setattr__(self, "head_windows", _check_head_windows(
+                self.head_windows, self.heads, self.window))
         object.__setattr__(self, "_sets", head_sets(self.heads, self.degree))
+
+    @classmethod
+    def band(cls, heads: int, degree: int, **init: float) -> ModelSpec:
+        """The authors' windows: head h attends to the band ``h..h+H-1``, so ``M = 2H - 1``.
+
+        ``init``: ``w_plus``, ``w_minus``, ``c_init``, ``a_init``.
+        """
+        H = as_int(heads, "heads", minimum=1, symbol="H")
+        windows = tuple(tuple(range(h, h + H)) for h in range(1, H + 1))
+        return cls(heads=H, window=2 * H - 1, degree=degree, head_windows=windows, **init)
 
     @property
     def sets(self) -> tuple[tuple[int, ...], ...]:
         """The selector's head sets, in :func:`head_sets` order."""
         return self._sets
 
+    @property
+    def windows(self) -> tuple[tuple[int, ...], ...]:
+        """Each head's offsets, ``head_windows`` or ``1..M`` for every head."""
+        if self.head_windows is not None:
+            return self.head_windows
+        return (tuple(range(1, self.window + 1)),) * self.heads
+
+    def window_mask(self) -> list[list[bool]]:
+        """(H, M) nested lists: whether head h (row h-1) attends to offset i (column i-1)."""
+        return [[i in set(w) for i in range(1, self.window + 1)] for w in self.windows]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"heads": self.heads, "window": self.window, "degree": self.degree,
-                "w_plus": self.w_plus, "w_minus": self.w_minus, "c_init": self.c_init,
-                "a_init": self.a_init}
+        out: dict[str, Any] = {"heads": self.heads, "window": self.window, "degree": self.degree,
+                               "w_plus": self.w_plus, "w_minus": self.w_minus,
+                               "c_init": self.c_init, "a_init": self.a_init}
+        if self.head_windows is not None:
+            out["head_windows"] = [list(w) for w in self.head_windows]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
@@ -253,6 +287,23 @@ class ModelSpec:
         require(isinstance(data, dict), "model spec", "a dict", type(data).__name__)
         check_keys(data, "model spec", MODEL_KEYS[:3], MODEL_KEYS[3:])
         return cls(**data)
+
+
+def _check_head_windows(windows: object, heads: int, window: int) -> tuple[tuple[int, ...], ...]:
+    """``head_windows`` as a tuple of tuples, checked against H and M."""
+    wanted = (f"{heads} strictly increasing lists of offsets in 1..{window}, the list of head h "
+              "holding h")
+    require(isinstance(windows, (tuple, list)) and len(windows) == heads, "head_windows",
+            wanted, windows)
+    out = []
+    for h, offsets in enumerate(windows, start=1):
+        require(isinstance(offsets, (tuple, list)) and len(offsets) >= 1, f"head_windows[{h - 1}]",
+                wanted, offsets)
+        row = tuple(as_int(o, f"head_windows[{h - 1}] offset", minimum=1) for o in offsets)
+        require(all(a < b for a, b in zip(row, row[1:])) and row[-1] <= window and h in row,
+                f"head_windows[{h - 1}]", wanted, offsets)
+        out.append(row)
+    return tuple(out)
 
 
 PAPER_SOURCE = Source(3, (1, 2), Dirichlet(0.1))
