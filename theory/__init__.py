@@ -54,6 +54,10 @@ Finite-L optimal temperature and stage 3 (``dynamics.temperature``):
 Reduced dynamics (``dynamics.replicator``; the official code's loss in ``dynamics.official``):
     replicator_trajectory, replicator_closed_form, temperature_trajectory, log_growth,
     growth_coefficient; official_gih_loss_and_grad, official_temperature_trajectory.
+The full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``dynamics.first_move``,
+docs/theory.md §7):
+    FullIngredients, OFFICIAL_FULL_INGREDIENTS, LIBRARY_FULL_INGREDIENTS, FirstMove,
+    predict_first_move, first_move_signal, full_head_similarity.
 Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
@@ -106,6 +110,15 @@ from theory.criterion.values import (
     modified_chi2,
     modified_chi2_exact,
     symbolic_criterion,
+)
+from theory.dynamics.first_move import (
+    LIBRARY_FULL_INGREDIENTS,
+    OFFICIAL_FULL_INGREDIENTS,
+    FirstMove,
+    FullIngredients,
+    first_move_signal,
+    full_head_similarity,
+    predict_first_move,
 )
 from theory.dynamics.official import official_gih_loss_and_grad, official_temperature_trajectory
 from theory.dynamics.replicator import (
@@ -278,6 +291,13 @@ __all__ = [
     "growth_coefficient",
     "official_gih_loss_and_grad",
     "official_temperature_trajectory",
+    "FullIngredients",
+    "OFFICIAL_FULL_INGREDIENTS",
+    "LIBRARY_FULL_INGREDIENTS",
+    "FirstMove",
+    "predict_first_move",
+    "first_move_signal",
+    "full_head_similarity",
     "gih_predict_positions",
     "bayes_predict_positions",
     "oracle_predict_positions",

@@ -22,6 +22,7 @@ from theory.criterion.boundaries import (
     ranking_at,
 )
 from theory.criterion.estimates import (
+    DECIDABLE_Z,
     MC_KERNEL_FLOOR,
     CriterionEstimate,
     copier_criterion,
@@ -69,6 +70,7 @@ from theory.criterion.values import (
 )
 
 __all__ = [
+    "DECIDABLE_Z",
     "modified_chi2",
     "chi2_mutual_information",
     "criterion_values",

@@ -36,6 +36,7 @@ from theory.sources.spec import Source
 from theory.validation import is_int
 
 __all__ = [
+    "DECIDABLE_Z",
     "MC_KERNEL_FLOOR",
     "CriterionEstimate",
     "expected_criterion",
@@ -45,6 +46,12 @@ __all__ = [
     "sample_until_decided",
     "signal_from_similarity",
 ]
+
+DECIDABLE_Z = 3.0
+"""The margin must be >= 3 standard errors (of the estimate, and of a training sample when
+``train_sequences`` is given) for a ranking to count as decidable: a one-sided 3σ gap. The rule
+of every ranking (:class:`theory.limit.ranking.Ranking`, :func:`theory.dynamics.first_move.predict_first_move`)
+and of :func:`sample_until_decided`'s callers."""
 
 MC_KERNEL_FLOOR = 1e-30
 """Floor on prior-drawn kernel entries inside :func:`expected_criterion` only (rows renormalised).

@@ -1,12 +1,27 @@
-"""Reduced training dynamics and the temperature (docs/theory.md §4-5).
+"""Reduced training dynamics and the temperature (docs/theory.md §4-5, §7).
 
 The replicator flow of the selector and the temperature's growth (``replicator``), the official
-code's loss (``official``), and the finite-L optimal temperature of stage 3 (``temperature``).
+code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), and
+the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
+from theory.dynamics.first_move import (
+    FIRST_MOVE_ARRAYS,
+    FIRST_MOVE_KIND,
+    FIRST_MOVE_UNIT_S,
+    LIBRARY_FULL_INGREDIENTS,
+    LOSS_KINDS,
+    NORMALIZATIONS,
+    OFFICIAL_FULL_INGREDIENTS,
+    FirstMove,
+    FullIngredients,
+    first_move_signal,
+    full_head_similarity,
+    predict_first_move,
+)
 from theory.dynamics.official import (
     official_gih_loss_and_grad,
     official_temperature_trajectory,
@@ -59,4 +74,16 @@ __all__ = [
     "law_objective",
     "optimal_temperature_law",
     "predict_trained_temperature",
+    "FIRST_MOVE_KIND",
+    "FIRST_MOVE_ARRAYS",
+    "FIRST_MOVE_UNIT_S",
+    "LOSS_KINDS",
+    "NORMALIZATIONS",
+    "FullIngredients",
+    "OFFICIAL_FULL_INGREDIENTS",
+    "LIBRARY_FULL_INGREDIENTS",
+    "FirstMove",
+    "full_head_similarity",
+    "first_move_signal",
+    "predict_first_move",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from theory.criterion.estimates import CriterionEstimate
+from theory.criterion.estimates import DECIDABLE_Z, CriterionEstimate
 from theory.errors import require
 from theory.notation import float_from_json, json_float
 from theory.validation import as_float_array, as_int, is_int, parse_field
@@ -28,11 +28,6 @@ __all__ = ["DECIDABLE_Z", "RANKING_KINDS", "Ranking", "read_only", "top_two", "i
 
 RANKING_KINDS = ("G", "G_L", "G_L_copier")
 """The criteria a ranking is made by (:attr:`Ranking.kind`)."""
-
-DECIDABLE_Z = 3.0
-"""The margin must be >= 3 standard errors (of the estimate, and of a training sample when
-``train_sequences`` is given) for the prediction to count as decidable: a one-sided 3σ gap."""
-
 
 def read_only(a: Any) -> np.ndarray:
     """A read-only float64 copy of ``a``."""
