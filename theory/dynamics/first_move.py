@@ -90,13 +90,15 @@ NORMALIZATIONS = ("layernorm", "l2")
 FIRST_MOVE_KIND = "first_move"
 """The ``kind`` of the :class:`~theory.criterion.estimates.CriterionEstimate` of ``r_S``."""
 
-FIRST_MOVE_ARRAYS = 8
-"""float64 arrays of shape ``(n, H, L+1, K)`` or ``(n, H, L+1, d)`` alive at once in one draw
-(scores, attention, key one-hots, copy, normalised copy and temporaries)."""
+FIRST_MOVE_ARRAYS = 6
+"""float64 values per sequence position, head and ``K + d`` held at once in one draw (scores,
+attention, copy, normalised copy and their temporaries; measured peak about 4.6 at H = 3,
+K = 6, d = 3)."""
 
-FIRST_MOVE_UNIT_S = 2e-8
+FIRST_MOVE_UNIT_S = 6e-8
 """Seconds per sequence position, head, offset and token of one draw on the reference CPU of
-:mod:`theory.work` (about ten float64 passes over ``(n, H, L+1, K, d)``-sized work)."""
+:mod:`theory.work` (the copy's einsum over ``(n, H, L+1, K, d)`` dominates; measured 3e-8 to
+8e-8 at H = 3, K = 4..6, d = 3)."""
 
 
 @dataclass(frozen=True)
@@ -387,9 +389,8 @@ def predict_first_move(source: Source, spec: ModelSpec, ingredients: FullIngredi
     d, H, K = source.vocab_size, spec.heads, spec.window + 1
     request = (f"first move for d={d}, H={H}, M={spec.window}, D={spec.degree} at L={seq_len} "
                f"over {samples} sequences a draw (budget {max_samples})")
-    positions = samples * (seq_len + 1) * H
-    require_memory(FIRST_MOVE_ARRAYS * positions * max(K, d) * FLOAT_BYTES, request,
-                   "pass fewer samples")
+    require_memory(FIRST_MOVE_ARRAYS * samples * (seq_len + 1) * H * (K + d) * FLOAT_BYTES,
+                   request, "pass fewer samples")
     require_time(FIRST_MOVE_UNIT_S * max_samples * (seq_len + 1) * H * K * d, request,
                  "pass fewer samples or a smaller max_samples", limit_s=time_limit_s)
     est = _draw(source, spec, ingredients, seq_len, samples, rng)
