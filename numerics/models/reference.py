@@ -5,7 +5,8 @@ It builds the copier as a generic transformer layer would: per sequence and head
 relative-position logit ``w_{h, l-j}`` when ``l-j`` is an offset of the head's window
 (``spec.windows``, within ``1..M``) and ``-inf`` otherwise, then ``v_h = softmax(A_h) @ E`` with
 ``E`` the (L+1)×d embedding (the query position L+1 holds the zero vector), normalised as
-``v_h / (||v_h|| + norm_offset)``. Cost O(n·H·L²·d) per step, against O(n·L·H·M·d) for :class:`numerics.InductionHeadModel`.
+``v_h / (||v_h|| + norm_offset)``. Cost O(n·H·L²·d) per step, against O(n·L·H·M·d) for
+:class:`numerics.InductionHeadModel`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
         scores = logits_h.expand(n, L + 1, L + 1).masked_fill(~allowed, float("-inf"))
         has_key = allowed.any(dim=1)                                      # (L+1,)
         if int(model.fixed_offsets[h]) >= 0:
-            has_key = (offset == int(model.fixed_offsets[h]) + 1).any(dim=1)
+            has_key = ((offset == int(model.fixed_offsets[h]) + 1) & allowed).any(dim=1)
             scores = scores.masked_fill(~(offset == int(model.fixed_offsets[h]) + 1),
                                         float("-inf"))
         scores = scores.masked_fill(~has_key[:, None], 0.0)               # rows with no key
