@@ -9,6 +9,7 @@ verification run, named taps, tables.
 
 from numerics.experiments.families import (
     OFFICIAL_MODEL,
+    OFFICIAL_NORM_OFFSET,
     OFFICIAL_REPORTED,
     SelectionMap,
     mixture_family,
@@ -39,7 +40,8 @@ from numerics.experiments.transfer import (
 )
 
 __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mixture_family",
-           "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL", "OFFICIAL_REPORTED",
+           "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
+           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED",
            "TrainedMap", "trained_selection_map", "SelectionAgreement",
            "selection_agreement", "selection_map_figure", "OfficialRun",
            "official_run", "PREDICTORS", "TransferRow", "generalization_sweep", "with_vocab",

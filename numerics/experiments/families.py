@@ -10,9 +10,10 @@ is decidable by the rule of :func:`theory.predict_limit` (both at least
 :data:`theory.limit.prediction.DECIDABLE_Z`). A budget makes the Monte Carlo adaptive: undecided points draw
 more until they decide or spend it.
 
-**The official run** (docs/theory.md §4): :data:`OFFICIAL_MODEL`, the main-figure
-initialisation in this library's window convention, and :data:`OFFICIAL_REPORTED`, the numbers
-its saved trajectory reports (for comparison, never used in training).
+**The official run** (docs/theory.md §4): :data:`OFFICIAL_MODEL`, the authors' simplified model
+(their per-head band windows and main-figure initialisation), :data:`OFFICIAL_NORM_OFFSET`, the
+offset their copier adds to the norm, and :data:`OFFICIAL_REPORTED`, the numbers its saved
+trajectory reports (for comparison, never used in training).
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ from theory.sources.spec import Mixture, MixtureComponent, ModelSpec, Source, he
 from theory.validation import as_int, is_real
 
 __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
-           "OFFICIAL_REPORTED"]
+           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED"]
 
-OFFICIAL_MODEL = ModelSpec(heads=3, window=3, degree=2, w_plus=3.0, w_minus=0.1, c_init=0.01,
-                           a_init=0.01)
-"""docs/theory.md §4's main-figure initialisation in our window convention (head h starts on offset h of
-the shared window 1..M, M = H = 3; the official head h sees offsets h+1..h+H instead)."""
+OFFICIAL_MODEL = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1, c_init=0.01, a_init=0.01)
+"""The authors' simplified model of docs/theory.md §4: H = 3, D = 2, head h attends to the band
+``h..h+2`` (M = 5) and starts on offset h, with the main-figure initialisation."""
+
+OFFICIAL_NORM_OFFSET = 1e-7
+"""The authors' copier normalises ``v / (||v|| + 1e-7)``: the ``norm_offset`` of
+:class:`numerics.InductionHeadModel` that reproduces it."""
 
 OFFICIAL_REPORTED = {"lr": 1.0, "steps": 50_000, "sequences": 10_000, "train_sequences": 9_000,
                      "seq_len": 100, "selected_set": (1, 2), "c_tilde_099_by_step": 9,

@@ -22,6 +22,7 @@ from matplotlib.patches import Patch, Rectangle
 from numerics.data import sample_sequences
 from numerics.experiments.families import (
     OFFICIAL_MODEL,
+    OFFICIAL_NORM_OFFSET,
     OFFICIAL_REPORTED,
     SelectionMap,
     mixture_family,
@@ -224,7 +225,8 @@ class OfficialRun:
 
 def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
                  ode_sequences: int, device: str = "cpu", log_points: int = 120) -> OfficialRun:
-    """The official run (docs/theory.md §4) on the paper's source: :data:`OFFICIAL_MODEL`, ``official_ce``, SGD lr 1.
+    """The official run (docs/theory.md §4) on the paper's source: :data:`OFFICIAL_MODEL` with
+    :data:`OFFICIAL_NORM_OFFSET`, ``official_ce``, SGD lr 1.
 
     Args:
         train_sequences: ``n`` of the fixed training sample (the official run: 9000).
@@ -244,7 +246,8 @@ def official_run(*, train_sequences: int, heldout: int, steps: int, seed: int,
     config = TrainConfig("joint", (stage,), train_sequences, seq_len, loss="official_ce",
                          device=device, log_points=log_points)
     gen = torch_generator(seed)
-    model = InductionHeadModel(OFFICIAL_MODEL, source.vocab_size, loss="official_ce")
+    model = InductionHeadModel(OFFICIAL_MODEL, source.vocab_size, loss="official_ce",
+                               norm_offset=OFFICIAL_NORM_OFFSET)
     started = time.perf_counter()
     result = train(model, source, config, generator=gen, progress=False)
     history, sample = result.history, result.sample.numpy()

@@ -37,11 +37,13 @@ PREDICTORS = ("model", "gih_trained_a", "gih_inf", "bayes", "oracle")
 
 
 def with_vocab(model: InductionHeadModel, vocab_size: int) -> InductionHeadModel:
-    """A copy of ``model`` (same spec, loss, dtype, device and parameters) on ``d = vocab_size``."""
+    """A copy of ``model`` (same spec, loss, dtype, device, options and parameters) on
+    ``d = vocab_size``."""
     require(isinstance(model, InductionHeadModel), "model", "an InductionHeadModel",
             type(model).__name__)
     out = InductionHeadModel(model.spec, int(vocab_size), loss=model.loss_kind,
-                             dtype=model.w.dtype, device=model.w.device)
+                             dtype=model.w.dtype, device=model.w.device,
+                             **model.constructor_options())
     out.load_state_dict(model.state_dict())
     return out
 

@@ -3,7 +3,8 @@ GPT-style transformer.
 
 ``simplified``: :class:`InductionHeadModel`, vectorised over sequences and positions, on inputs
 prepared once in one of four forms (``inputs``: :func:`prepare_inputs`; ``vectors`` and
-``patterns`` hold two of the forms; ``costs``: the cost model :func:`input_form` ranks them by).
+``patterns`` hold two of the forms; ``costs``: the cost model :func:`input_form` ranks them by;
+``copy_norm``: the copy's normalisation every form applies).
 ``reference``: :func:`dense_forward` / :func:`dense_loss`, the obviously-correct O(n·L²) twin
 the tests and the benchmark compare it with.
 ``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained

@@ -32,8 +32,9 @@ def baseline_attention(model: InductionHeadModel, length: int) -> torch.Tensor:
     """The copier's attention matrices A (H, L+1, L+1) for sequences of ``length`` = L + 1.
 
     Row l (query position l = 1..L+1) of ``A_h`` holds σ_h(l, i) at column ``l - i`` for the valid
-    offsets ``1 <= i <= M``, ``l - i >= 1``; a row with no valid offset is zero. Fixed one-hot
-    heads (``model.fixed_offsets``) put weight 1 on their offset's sub-diagonal.
+    offsets ``i`` of the head's window (``model.window_mask``), ``l - i >= 1``; a row with no
+    valid offset is zero. Fixed one-hot heads (``model.fixed_offsets``) put weight 1 on their
+    offset's sub-diagonal.
     """
     H, M = model.w.shape
     device, dtype = model.w.device, model.w.dtype
@@ -45,12 +46,21 @@ def baseline_attention(model: InductionHeadModel, length: int) -> torch.Tensor:
         fixed = int(model.fixed_offsets[h])
         logits = model.w[h] if fixed < 0 else torch.where(
             torch.arange(M, device=device) == fixed, 0.0, float("-inf")).to(dtype)  # (M,)
+        logits = logits.masked_fill(~model.window_mask[h], float("-inf"))  # (M,)
         padded = torch.cat([logits, logits.new_full((1,), float("-inf"))])  # (M+1,)
         scores = padded[index]                                            # (L+1, L+1)
         has_key = torch.isfinite(scores).any(dim=1, keepdim=True)         # (L+1, 1)
         scores = scores.masked_fill(~has_key, 0.0)                        # rows with no key
         mats.append(torch.softmax(scores, dim=-1) * has_key)              # (L+1, L+1)
     return torch.stack(mats)                                              # (H, L+1, L+1)
+
+
+def _normalised(v: torch.Tensor, norm_offset: float) -> torch.Tensor:
+    """``v / (||v|| + ε)`` (0 where ``v = 0``) over the last axis."""
+    sq = v.square().sum(-1, keepdim=True)
+    if norm_offset == 0.0:
+        return v * sq.clamp_min(1e-30).rsqrt()
+    return v / (sq.clamp_min(torch.finfo(v.dtype).tiny).sqrt() + norm_offset)
 
 
 def baseline_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Tensor:
@@ -70,7 +80,7 @@ def baseline_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.
     sims = []
     for h in range(attention.shape[0]):
         v = torch.matmul(attention[h], x_tilde)                           # (n, L+1, d)
-        v_bar = v * v.square().sum(-1, keepdim=True).clamp_min(1e-30).rsqrt()  # (n, L+1, d)
+        v_bar = _normalised(v, model.norm_offset)                         # (n, L+1, d)
         sims.append((v_bar[:, :L] * v_bar[:, L:]).sum(-1))               # (n, L)
     # s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>, a short loop over the |𝒮| sets.
     c_tilde = model.selector_weights()                                    # (|𝒮|,)

@@ -28,6 +28,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from numerics.models.copy_norm import copy_cosine
+
 __all__ = ["PatternInputs", "SHARED_SHIFT_MAX_A", "pattern_count", "pattern_table_entries",
            "pattern_windows", "prepare_patterns", "pattern_head_similarity", "pattern_classify",
            "pattern_rows"]
@@ -137,13 +139,15 @@ def prepare_patterns(context: torch.Tensor, window: int, vocab_size: int,
                          log_present)
 
 
-def pattern_head_similarity(sigma: torch.Tensor, inputs: PatternInputs) -> torch.Tensor:
+def pattern_head_similarity(sigma: torch.Tensor, inputs: PatternInputs,
+                            norm_offset: float = 0.0) -> torch.Tensor:
     """``<v̄_h(q), v̄_h(p)>`` (U, H, P') for every query pattern q of the sample and pattern p.
 
     Args:
         sigma: (H, M+1, M) the copier's weights with k = 0..M valid offsets (row k: offsets
             ``1..k``; zero past them).
         inputs: the sample's :class:`PatternInputs`.
+        norm_offset: ``ε`` of ``v̄ = v / (||v|| + ε)`` (:func:`numerics.models.copy_norm.copy_cosine`).
     """
     d = inputs.onehot.shape[2]
     per_pattern = sigma[:, inputs.lengths]                                 # (H, P', M)
@@ -152,8 +156,9 @@ def pattern_head_similarity(sigma: torch.Tensor, inputs: PatternInputs) -> torch
     sq_norm = values.square().sum(-1)                                      # (H, P')
     query = values[:, inputs.queries]                                      # (H, U, d)
     inner = torch.bmm(query, values.transpose(1, 2))                       # (H, U, P')
-    scale = torch.rsqrt((sq_norm[:, inputs.queries, None] * sq_norm[:, None, :]).clamp_min(1e-30))
-    return (inner * scale).transpose(0, 1)                                 # (U, H, P')
+    cosine = copy_cosine(inner, sq_norm[:, inputs.queries, None], sq_norm[:, None, :],
+                         norm_offset)                                      # (H, U, P')
+    return cosine.transpose(0, 1)                                          # (U, H, P')
 
 
 def pattern_rows(table: torch.Tensor, inputs: PatternInputs) -> torch.Tensor:

@@ -2,9 +2,11 @@
 
 It builds the copier as a generic transformer layer would: per sequence and head, an
 (L+1)×(L+1) causal attention matrix whose logit for query position l and key position j is the
-relative-position logit ``w_{h, l-j}`` when ``1 <= l-j <= M`` and ``-inf`` otherwise, then
-``v_h = softmax(A_h) @ E`` with ``E`` the (L+1)×d embedding (the query position L+1 holds the zero
-vector). Cost O(n·H·L²·d) per step, against O(n·L·H·M·d) for :class:`numerics.InductionHeadModel`.
+relative-position logit ``w_{h, l-j}`` when ``l-j`` is an offset of the head's window
+(``spec.windows``, within ``1..M``) and ``-inf`` otherwise, then ``v_h = softmax(A_h) @ E`` with
+``E`` the (L+1)×d embedding (the query position L+1 holds the zero vector), normalised as
+``v_h / (||v_h|| + norm_offset)``. Cost O(n·H·L²·d) per step, against O(n·L·H·M·d) for
+:class:`numerics.InductionHeadModel`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def check_context(model: InductionHeadModel, context: torch.Tensor) -> None:
 def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Tensor:
     """ŷ (n, d) of ``model`` on ``context`` (n, L), computed with dense per-sequence attention.
 
-    Uses the model's parameters ``w``, ``C``, ``a`` (and its fixed one-hot heads, if any), so
-    gradients flow to them exactly as through the vectorised forward.
+    Uses the model's parameters ``w``, ``C``, ``a`` (and its fixed one-hot heads, if any), its
+    windows and its norm offset, so gradients flow to them exactly as through the vectorised
+    forward.
 
     Raises:
         InductionHeadsError: unless ``context`` is an integer (n, L) tensor on the model's
@@ -49,9 +52,11 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
     emb = torch.cat([emb, emb.new_zeros(n, 1, model.vocab_size)], dim=1)  # (n, L+1, d)
     pos = torch.arange(L + 1, device=device)
     offset = pos[:, None] - pos[None, :]                                  # (L+1, L+1) = l - j
-    allowed = (offset >= 1) & (offset <= M)                               # (L+1, L+1)
+    in_range = (offset >= 1) & (offset <= M)                              # (L+1, L+1)
     heads = []
     for h in range(H):
+        # The head's window, read at each (l, j) through the offset l - j.
+        allowed = in_range & model.window_mask[h][(offset - 1).clamp(0, M - 1)]  # (L+1, L+1)
         if int(model.fixed_offsets[h]) >= 0:
             logits_h = torch.where(offset == int(model.fixed_offsets[h]) + 1, 0.0, -1e4)
             logits_h = logits_h.to(dtype)
@@ -60,14 +65,15 @@ def dense_forward(model: InductionHeadModel, context: torch.Tensor) -> torch.Ten
         scores = logits_h.expand(n, L + 1, L + 1).masked_fill(~allowed, float("-inf"))
         has_key = allowed.any(dim=1)                                      # (L+1,)
         if int(model.fixed_offsets[h]) >= 0:
-            has_key = (offset == int(model.fixed_offsets[h]) + 1).any(dim=1)
+            has_key = ((offset == int(model.fixed_offsets[h]) + 1) & allowed).any(dim=1)
             scores = scores.masked_fill(~(offset == int(model.fixed_offsets[h]) + 1),
                                         float("-inf"))
         scores = scores.masked_fill(~has_key[:, None], 0.0)               # rows with no key
         att = torch.softmax(scores, dim=-1) * has_key[:, None]            # (n, L+1, L+1)
         v = att @ emb                                                     # (n, L+1, d)
         norm = v.norm(dim=-1, keepdim=True)
-        heads.append(torch.where(norm > 0, v / norm.clamp_min(1e-30), torch.zeros_like(v)))
+        scale = norm.clamp_min(1e-30) if model.norm_offset == 0.0 else norm + model.norm_offset
+        heads.append(torch.where(norm > 0, v / scale, torch.zeros_like(v)))
     c_tilde = model.selector_weights()
     sim = torch.zeros(n, L, dtype=dtype, device=device)                   # (n, L)
     for k, s in enumerate(model.sets):

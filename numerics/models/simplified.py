@@ -2,9 +2,11 @@
 
 Layers (shapes with paper symbols; n sequences, L context positions, query at L+1):
     copier      head h has logits ``w_h ∈ R^M`` over offsets ``i = 1..M``; at position l it attends to
-                ``l-i`` for the valid offsets (``l-i >= 1``): ``σ_h(l, i) = softmax_valid(w_h)_i`` and
-                ``v_h(l) = Σ_i σ_h(l, i) e(x_{l-i})``, then ``v̄_h(l) = v_h(l)/||v_h(l)||`` (0 if no
-                offset is valid). The query position L+1 holds the zero vector but copies too.
+                ``l-i`` for the valid offsets of its window (``spec.windows[h-1]``, ``l-i >= 1``):
+                ``σ_h(l, i) = softmax_valid(w_h)_i``, exactly 0 outside the window, and
+                ``v_h(l) = Σ_i σ_h(l, i) e(x_{l-i})``, then ``v̄_h(l) = v_h(l)/(||v_h(l)|| + ε)``
+                (ε = ``norm_offset``, 0 by default; ``v̄ = 0`` if no offset is valid). The query
+                position L+1 holds the zero vector but copies too.
     selector    sets ``S ⊆ [H]``, ``|S| <= D`` (empty set included) with ``c_S = C_S^2``,
                 ``c̃ = c / Σc``: ``s_l = Σ_S c̃_S Π_{h∈S} <v̄_h(L+1), v̄_h(l)>``.
     classifier  ``ŷ = Σ_{l=1}^{L} softmax_l(a · s_l) e(x_l)``, a probability vector over ``[d]``.
@@ -21,7 +23,8 @@ the tests.
 
 Named taps (``forward(..., return_taps=True)``), stable names:
     ``copier.attention``      (H, M)   σ_h(l, i), head × offset i = 1..M, at an interior position
-                                       (all offsets valid; the same at every such position; the
+                                       (all offsets valid, 0 outside the head's window; the same
+                                       at every such position; the
                                        full model's per-position tap is
                                        ``copier.position_attention``)
     ``copier.head_similarity`` (n, H, L) <v̄_h(L+1), v̄_h(l)>
@@ -42,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from numerics.devices import resolve_device
+from numerics.models.copy_norm import copy_cosine
 from numerics.models.costs import form_costs, input_form
 from numerics.models.inputs import (
     INPUT_FORMS,
@@ -82,9 +86,13 @@ TAP_LAYOUTS = {"copier.attention": "copier", "classifier.attention": "query"}
 class InductionHeadModel(nn.Module):
     """TF(M, H, d, D) with trainable copier logits ``w`` (H, M), selector ``C`` (|𝒮|,) and ``a``.
 
+    The heads' windows (``spec.windows``) are a structural mask, the buffer ``window_mask``
+    (H, M) bool: the logits outside a head's window stay in ``w`` but are never read, so their
+    gradient is 0.
+
     Args:
-        spec: sizes and initialisation (``w_plus`` at offset h for head h, ``w_minus`` elsewhere,
-            ``C_S = c_init``, ``a = a_init``).
+        spec: sizes, windows and initialisation (``w_plus`` at offset h for head h, ``w_minus``
+            elsewhere, ``C_S = c_init``, ``a = a_init``).
         vocab_size: d >= 2 (a Python or numpy integer).
         loss: one of :data:`LOSS_KINDS`.
         dtype: parameter and activation dtype: ``torch.float32``, ``torch.float64`` or their
@@ -95,10 +103,13 @@ class InductionHeadModel(nn.Module):
             :data:`INPUT_FORMS`, or ``"auto"`` for the cheapest (:func:`input_form`). Every form
             computes the same model up to rounding, so it is a speed setting, not part of the
             model (checkpoints do not record it).
+        norm_offset: ``ε >= 0`` of the copy's normalisation ``v̄ = v / (||v|| + ε)``; the
+            authors' code uses 1e-7 (docs/theory.md §4). Part of the model: a checkpoint records
+            it (:meth:`constructor_options`) when it is not 0.
 
     Raises:
-        InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, input form, or a
-            device that is not spelled as above or does not exist on this machine.
+        InductionHeadsError: on a bad spec, vocabulary, loss kind, dtype, input form, norm
+            offset, or a device that is not spelled as above or does not exist on this machine.
     """
 
     kind: ClassVar[str] = "simplified"
@@ -106,7 +117,8 @@ class InductionHeadModel(nn.Module):
 
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
                  dtype: torch.dtype | str = torch.float32,
-                 device: torch.device | str | None = None, inputs: str = "auto"):
+                 device: torch.device | str | None = None, inputs: str = "auto",
+                 norm_offset: float = 0.0):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
         require(is_int(vocab_size) and vocab_size >= 2, "vocab_size",
@@ -115,6 +127,10 @@ class InductionHeadModel(nn.Module):
                 loss)
         require(isinstance(inputs, str) and (inputs == "auto" or inputs in INPUT_FORMS),
                 "inputs", f"'auto' or one of {INPUT_FORMS}", inputs)
+        require(is_real(norm_offset) and math.isfinite(float(norm_offset))
+                and float(norm_offset) >= 0, "norm_offset", "a finite real number >= 0",
+                norm_offset)
+        self.norm_offset = float(norm_offset)
         dtype, device = resolve_dtype(dtype), resolve_device(device)
         self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.input_setting = inputs
@@ -129,6 +145,9 @@ class InductionHeadModel(nn.Module):
         # Heads with a fixed one-hot copier (offset index), -1 for trainable softmax heads.
         self.register_buffer("fixed_offsets", torch.full((H,), -1, dtype=torch.long,
                                                          device=device))
+        # Derived from the spec, so not part of the state a checkpoint holds.
+        self.register_buffer("window_mask", torch.tensor(spec.window_mask(), dtype=torch.bool,
+                                                         device=device), persistent=False)
 
     # ----------------------------------------------------------------------------- constructors
     @classmethod
@@ -142,8 +161,9 @@ class InductionHeadModel(nn.Module):
             selected_set: the head set S* (1-based heads), a member of ``spec.sets``.
             a: classifier temperature, a finite real number >= 0. The limit ``a = ∞`` itself is
                 the generalized induction head, :func:`theory.gih_predict` with ``a=math.inf``.
-            offsets: head -> offset it copies exactly (default: h -> h for h in ``selected_set``).
-                A fixed head outputs ``e(x_{l-offset})``, or 0 where ``l - offset < 1``.
+            offsets: head -> offset it copies exactly (default: h -> h for h in ``selected_set``),
+                an offset of the head's window (``spec.windows``). A fixed head outputs
+                ``e(x_{l-offset})``, or 0 where ``l - offset < 1``.
             **kwargs: passed to the constructor (``dtype``, ``device``, ``loss``).
 
         Raises:
@@ -166,6 +186,8 @@ class InductionHeadModel(nn.Module):
                     f"a head in 1..{spec.heads}", h)
             require(is_int(o) and 1 <= o <= spec.window, "offsets offset",
                     f"an offset in 1..{spec.window}", o)
+            require(int(o) in spec.windows[int(h) - 1], f"offsets offset of head {int(h)}",
+                    f"an offset of the head's window {spec.windows[int(h) - 1]}", o)
             model.fixed_offsets[int(h) - 1] = int(o) - 1
         with torch.no_grad():
             model.C.zero_()
@@ -175,16 +197,21 @@ class InductionHeadModel(nn.Module):
 
     # ---------------------------------------------------------------------------- read-outs
     def copier_attention(self, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """σ_h(l, i) for every position: (H, L+1, M) given ``valid`` (L+1, M), else (H, M) interior."""
+        """σ_h(l, i) for every position: (H, L+1, M) given ``valid`` (L+1, M), else (H, M) interior.
+
+        The softmax runs over the offsets that are valid and in the head's window; σ is exactly 0
+        elsewhere, and 0 at every offset of a position where the head has none.
+        """
         H, M = self.w.shape
         if valid is None:
             valid = torch.ones(1, M, dtype=torch.bool, device=self.w.device)
-        logits = self.w[:, None, :].masked_fill(~valid, torch.finfo(self.w.dtype).min)
-        sigma = torch.softmax(logits, dim=-1) * valid                     # (H, L+1, M)
+        allowed = valid[None, :, :] & self.window_mask[:, None, :]        # (H, L+1, M)
+        logits = self.w[:, None, :].masked_fill(~allowed, torch.finfo(self.w.dtype).min)
+        sigma = torch.softmax(logits, dim=-1) * allowed                   # (H, L+1, M)
         fixed = self.fixed_offsets >= 0
         if bool(fixed.any()):
             hard = F.one_hot(self.fixed_offsets.clamp_min(0), M).to(sigma.dtype)  # (H, M)
-            sigma = torch.where(fixed[:, None, None], hard[:, None, :] * valid, sigma)
+            sigma = torch.where(fixed[:, None, None], hard[:, None, :] * allowed, sigma)
         return sigma if valid.shape[0] > 1 else sigma[:, 0, :]
 
     def selector_weights(self) -> torch.Tensor:
@@ -234,19 +261,28 @@ class InductionHeadModel(nn.Module):
         return CopierInputs(inputs.onehot[idx], inputs.cross[:, :, idx], inputs.gram[:, :, idx])
 
     def constructor_options(self) -> dict[str, object]:
-        """The constructor's keywords beyond spec, d, loss, dtype and device: none."""
-        return {}
+        """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints).
+
+        ``{}`` at the default ``norm_offset = 0``, else ``{"norm_offset": ε}``.
+        """
+        return {"norm_offset": self.norm_offset} if self.norm_offset != 0.0 else {}
 
     @classmethod
     def check_options(cls, options: object) -> dict[str, object]:
-        """``options`` read back from a file, checked: TF has none, so ``{}``.
+        """``options`` read back from a file (:meth:`constructor_options`), checked.
 
         Raises:
-            InductionHeadsError: on anything else.
+            InductionHeadsError: on other keys or a ``norm_offset`` that is not a finite
+                float >= 0.
         """
-        require(options == {}, "model_options", "{} (the simplified model has no options)",
+        require(isinstance(options, dict) and set(options) <= {"norm_offset"}, "model_options",
+                "{} or {'norm_offset': a float >= 0} (the simplified model's only option)",
                 options if isinstance(options, (dict, type(None))) else type(options).__name__)
-        return {}
+        if "norm_offset" in options:
+            value = options["norm_offset"]
+            require(isinstance(value, float) and math.isfinite(value) and value >= 0,
+                    "model_options['norm_offset']", "a finite float >= 0", value)
+        return dict(options)
 
     def default_taps(self) -> tuple[str, ...]:
         """The taps the probe reads by default: the copier's and the classifier's attention."""
@@ -344,11 +380,12 @@ class InductionHeadModel(nn.Module):
                     context.digits.shape[1])
             self._check_prepared(context.onehot)
             # Positions l = 1..M+1 have k = l - 1 = 0..M valid offsets: one row per length.
-            return pattern_head_similarity(self._position_attention(M), context)
+            return pattern_head_similarity(self._position_attention(M), context,
+                                           self.norm_offset)
         if isinstance(context, VectorInputs):
             self._check_prepared(context.onehot)
             sigma = self._position_attention(context.onehot.shape[1])     # (H, L+1, M)
-            return vector_head_similarity(sigma, context)
+            return vector_head_similarity(sigma, context, self.norm_offset)
         onehot, cross, gram = context                   # (n,L,d), (L,M·M,n), (L+1,M·M,n)
         L = onehot.shape[1]
         require(cross.shape[1] == M * M, "prepared window", f"M·M = {M * M}", cross.shape[1])
@@ -360,8 +397,7 @@ class InductionHeadModel(nn.Module):
         w_gram = (sigma_l[:, :, :, None] * sigma_l[:, :, None, :]).flatten(2)         # (L+1,H,M·M)
         inner = torch.bmm(w_cross, cross)                                  # (L, H, n)
         sq_norm = torch.bmm(w_gram, gram)                                  # (L+1, H, n)
-        head_sim = inner * torch.rsqrt((sq_norm[:L] * sq_norm[L]).clamp_min(1e-30))  # (L, H, n)
-        return head_sim
+        return copy_cosine(inner, sq_norm[:L], sq_norm[L], self.norm_offset)  # (L, H, n)
 
     def _products(self, head_sim: torch.Tensor) -> list[torch.Tensor | None]:
         """Per set ``Π_{h∈S} head_sim[:, h-1]`` (L, n) from ``head_sim`` (L, H, n); None for ∅."""

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from numerics.models.copy_norm import copy_cosine
+
 __all__ = ["VectorInputs", "prepare_vectors", "vector_head_similarity"]
 
 
@@ -70,7 +72,8 @@ def _own_windowed(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def vector_head_similarity(sigma: torch.Tensor, inputs: VectorInputs) -> torch.Tensor:
+def vector_head_similarity(sigma: torch.Tensor, inputs: VectorInputs,
+                           norm_offset: float = 0.0) -> torch.Tensor:
     """``<v̄_h(L+1), v̄_h(l)>`` (L, H, n) from the copier's weights at every position.
 
     ``v_h(l)`` (n, d, H, L) is the one-hot context windowed by ``σ_h``; the inner product with the
@@ -80,6 +83,7 @@ def vector_head_similarity(sigma: torch.Tensor, inputs: VectorInputs) -> torch.T
     Args:
         sigma: (H, L+1, M) σ_h(l, i) for l = 1..L+1 (zero at invalid offsets ``l - i < 1``).
         inputs: the sample's :class:`VectorInputs`.
+        norm_offset: ``ε`` of ``v̄ = v / (||v|| + ε)`` (:func:`numerics.models.copy_norm.copy_cosine`).
     """
     onehot = inputs.onehot                                                 # (n, L, d)
     L, M = onehot.shape[1], sigma.shape[2]
@@ -91,5 +95,5 @@ def vector_head_similarity(sigma: torch.Tensor, inputs: VectorInputs) -> torch.T
     inner = _own_windowed(scores, sigma)                                   # (n, H, L)
     sq_norm = _windowed(tokens, sigma).square().sum(1)                     # (n, H, L)
     q_norm = query.square().sum(1)                                         # (n, H)
-    head_sim = inner * torch.rsqrt((sq_norm * q_norm[..., None]).clamp_min(1e-30))
+    head_sim = copy_cosine(inner, sq_norm, q_norm[..., None], norm_offset)  # (n, H, L)
     return head_sim.permute(2, 1, 0).contiguous()                          # (L, H, n)

@@ -1,8 +1,9 @@
 """TF's copier at a given attention, in numpy: the similarity stage 1 of training sees.
 
-Head ``h`` of the copier attends to the offsets ``i = 1..M`` with weights ``σ_h(i)``
-(docs/theory.md §2). At position ``l`` only the offsets with ``l - i >= 1`` exist; the model takes
-the softmax of ``w_h`` over those, which is ``σ_h`` restricted to them and renormalised. The copy
+Head ``h`` of the copier attends to the offsets ``i = 1..M`` of its window with weights ``σ_h(i)``
+(docs/theory.md §2; ``σ_h(i) = 0`` outside the window). At position ``l`` only the offsets with
+``l - i >= 1`` exist; the model takes the softmax of ``w_h`` over those of its window, which is
+``σ_h`` restricted to them and renormalised. The copy
 is normalised, ``v̄_h(l) = v_h(l) / ||v_h(l)||``, so the renormalisation does not change it and
 
     v_h(l) = Σ_{i valid at l} σ_h(i) e(x_{l-i}),   v̄_h(l) = v_h(l)/||v_h(l)||  (0 when v_h(l) = 0),
@@ -46,19 +47,22 @@ sums to 1 within a few 1e-8 per row (the copy is normalised, so the row's scale 
 def copier_attention(spec: ModelSpec) -> np.ndarray:
     """The copier attention ``σ`` at the spec's initialisation, float64 ``(H, M)``.
 
-    Head ``h`` has logit ``w_plus`` at offset ``h`` and ``w_minus`` at every other offset
-    (the initialisation of ``numerics.InductionHeadModel``), so
-    ``σ_h = softmax(w_h)``: ``e^{w_+} / (e^{w_+} + (M-1) e^{w_-})`` on its own offset.
+    Head ``h`` has logit ``w_plus`` at offset ``h`` and ``w_minus`` at every other offset of its
+    window ``spec.windows[h-1]`` (the initialisation of ``numerics.InductionHeadModel``), so
+    ``σ_h`` is the softmax of ``w_h`` over the window, exactly 0 outside it:
+    ``e^{w_+} / (e^{w_+} + (|W_h| - 1) e^{w_-})`` on its own offset, ``|W_h|`` the window's size
+    (M without ``head_windows``).
 
     Raises:
         InductionHeadsError: when ``spec`` is not a :class:`theory.ModelSpec`.
     """
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
-    H, M = spec.heads, spec.window
-    logits = np.full((H, M), spec.w_minus)  # (H, M)
-    logits[np.arange(H), np.arange(H)] = spec.w_plus
+    H = spec.heads
+    inside = np.array(spec.window_mask(), dtype=bool)  # (H, M)
+    logits = np.where(inside, spec.w_minus, -np.inf)  # (H, M)
+    logits[np.arange(H), np.arange(H)] = spec.w_plus  # offset h lies in head h's window
     logits -= logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)  # (H, M)
+    weights = np.exp(logits)  # (H, M), exactly 0 outside the window
     return weights / weights.sum(axis=1, keepdims=True)
 
 

@@ -13,6 +13,7 @@ import torch
 from numerics import InductionHeadModel, sample_sequences
 from numerics.experiments import (
     OFFICIAL_MODEL,
+    OFFICIAL_NORM_OFFSET,
     PREDICTORS,
     SIZE_ENV,
     by_size,
@@ -245,9 +246,11 @@ def test_official_temperature_ode_matches_gradient_steps():
 
 
 def test_official_model_is_spec_section_4():
-    assert (OFFICIAL_MODEL.heads, OFFICIAL_MODEL.window, OFFICIAL_MODEL.degree) == (3, 3, 2)
+    assert (OFFICIAL_MODEL.heads, OFFICIAL_MODEL.window, OFFICIAL_MODEL.degree) == (3, 5, 2)
+    assert OFFICIAL_MODEL.windows == ((1, 2, 3), (2, 3, 4), (3, 4, 5))  # the authors' band
     assert (OFFICIAL_MODEL.w_plus, OFFICIAL_MODEL.w_minus) == (3.0, 0.1)
     assert (OFFICIAL_MODEL.c_init, OFFICIAL_MODEL.a_init) == (0.01, 0.01)
+    assert OFFICIAL_NORM_OFFSET == 1e-7
 
 
 # ---------------------------------------------------------------------------- generalisation
@@ -260,6 +263,13 @@ def test_with_vocab_keeps_parameters():
     assert torch.equal(other.w, model.w) and torch.equal(other.C, model.C)
     tokens = torch.randint(0, 6, (4, 20), generator=torch.Generator().manual_seed(0))
     assert other(tokens).shape == (4, 6)
+
+
+def test_with_vocab_keeps_windows_and_norm_offset():
+    model = InductionHeadModel(OFFICIAL_MODEL, 3, norm_offset=OFFICIAL_NORM_OFFSET)
+    other = with_vocab(model, 5)
+    assert other.spec == OFFICIAL_MODEL and torch.equal(other.window_mask, model.window_mask)
+    assert other.constructor_options() == {"norm_offset": OFFICIAL_NORM_OFFSET}
 
 
 def test_limiting_model_loses_exactly_what_the_gih_loses():

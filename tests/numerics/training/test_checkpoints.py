@@ -148,7 +148,10 @@ TAMPERED = [
     ("model-kind-unknown", "sgd", lambda d: _with(d, model_kind="dense"),
      "checkpoint model_kind: expected one of ('simplified', 'full'), received 'dense'"),
     ("model-options-on-simplified", "sgd", lambda d: _with(d, model_options={"ln_eps": 0.0}),
-     "checkpoint model_options: expected {} (the simplified model has no options)"),
+     "checkpoint model_options: expected {} or {'norm_offset': a float >= 0} (the simplified "
+     "model's only option)"),
+    ("simplified-norm-offset", "sgd", lambda d: _with(d, model_options={"norm_offset": -1.0}),
+     "checkpoint model_options['norm_offset']: expected a finite float >= 0, received -1.0"),
     ("simplified-state-as-full", "sgd", lambda d: _with(d, model_kind="full", model_options={
         "normalization": "l2", "self_attention": False, "relu_similarity": False,
         "ln_eps": 1e-5}), "checkpoint model_state: expected a dict with keys"),

@@ -272,8 +272,8 @@ def test_unknown_model_kind_in_a_checkpoint_is_refused(tmp_path: Path) -> None:
     for change, fragment in [
         ({"model_kind": "dense"}, "checkpoint model_kind: expected one of ('simplified', "
          "'full'), received 'dense'"),
-        ({"model_kind": "simplified"}, "checkpoint model_options: expected {} (the simplified "
-         "model has no options)"),
+        ({"model_kind": "simplified"}, "checkpoint model_options: expected {} or "
+         "{'norm_offset': a float >= 0} (the simplified model's only option)"),
         ({"model_options": {**data["model_options"], "normalization": "rms"}},
          "checkpoint model_options['normalization']: expected one of ('layernorm', 'l2'), "
          "received 'rms'"),

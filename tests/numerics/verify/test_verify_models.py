@@ -30,6 +30,7 @@ from theory import (
     InductionHeadsError,
     Mixture,
     MixtureComponent,
+    ModelSpec,
     Source,
     head_set_label,
     predict_limit,
@@ -97,6 +98,18 @@ def test_tf_probe_agrees_with_its_own_selector(simplified_report) -> None:
     assert learned["effective_set"] == learned["selected_set"], (
         f"probe {learned['effective_set']} vs argmax c̃ {learned['selected_set']}")
     assert simplified_report.check("probe_agreement").passed
+
+
+def test_a_band_spec_with_a_norm_offset_verifies_for_tf(tmp_path: Path) -> None:
+    spec = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1)
+    report = verify_case(PAPER_SOURCE, spec, seed=0, options={"norm_offset": 1e-7}, **TINY)
+    assert report.config["model"] == spec.to_dict()
+    assert report.config["model_options"] == {"norm_offset": 1e-7}
+    assert report.prediction.spec == spec and report.prediction.sets == spec.sets
+    assert [c.name for c in report.checks][-1] == "probe_agreement"
+    write_report(report, tmp_path)
+    assert load_report(tmp_path).config["model"]["head_windows"] == [[1, 2, 3], [2, 3, 4],
+                                                                     [3, 4, 5]]
 
 
 def test_standard_report_round_trips_and_writes_its_figures(standard_report,
