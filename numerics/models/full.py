@@ -25,7 +25,8 @@ copier's, whose attention is content dependent and so has its own name and layou
     ``copier.position_attention`` (n, H, L+1, K)  σ_h(l, i): sequence, head, position
                                                l = 1..L+1, offset ``offsets[k]`` (K =
                                                len(offsets), offset 0 first with self
-                                               attention); the simplified model's
+                                               attention; 0 outside the head's window
+                                               and where l - i < 1); the simplified model's
                                                ``copier.attention`` (H, M) is one interior row
     ``copier.head_similarity`` (n, H, L)       k_h(l)
     ``selector.weights``       (|𝒮|,)          c̃_S in ``model.sets`` order
@@ -50,6 +51,7 @@ from numerics.models.full_options import (
     LN_EPS,
     NORMALIZATIONS,
     OFFICIAL_FULL_OPTIONS,
+    REQUIRED_OPTION_KEYS,
     check_full_options,
 )
 from numerics.models.simplified import LOSS_KINDS
@@ -426,8 +428,8 @@ class FullInductionHeadModel(nn.Module):
             InductionHeadsError: on missing required keys, unknown keys or a value the
                 constructor would refuse.
         """
-        required = tuple(FULL_OPTION_DEFAULTS)[:4]
-        optional = tuple(FULL_OPTION_DEFAULTS)[4:]
+        required = REQUIRED_OPTION_KEYS
+        optional = tuple(k for k in FULL_OPTION_DEFAULTS if k not in required)
         require(isinstance(options, dict) and set(required) <= set(options)
                 and set(options) <= set(FULL_OPTION_DEFAULTS), "model_options",
                 f"a dict with keys {required} (model kind 'full'), optionally {optional}",

@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 from theory.errors import require
 
-__all__ = ["FULL_OPTION_DEFAULTS", "OFFICIAL_FULL_OPTIONS", "NORMALIZATIONS", "CONTENT_FORMS",
-           "LN_EPS", "check_full_options"]
+__all__ = ["FULL_OPTION_DEFAULTS", "REQUIRED_OPTION_KEYS", "OFFICIAL_FULL_OPTIONS",
+           "NORMALIZATIONS", "CONTENT_FORMS", "LN_EPS", "check_full_options"]
 
 NORMALIZATIONS = ("layernorm", "l2")
 """``layernorm``: affine LayerNorm (the full variant); ``l2``: docs/theory.md §2's v/||v||."""
