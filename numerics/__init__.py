@@ -19,6 +19,7 @@ from numerics.devices import resolve_device
 from numerics.models import (
     LOSS_FLOOR,
     LOSS_KINDS,
+    OFFICIAL_FULL_OPTIONS,
     FullInductionHeadModel,
     InductionHeadModel,
     StandardSpec,
@@ -75,7 +76,7 @@ __all__ = [
     "sample_sequences", "draw_kernels", "split_context", "START_MODES",
     # the model
     "InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS", "dense_forward", "dense_loss",
-    "FullInductionHeadModel", "StandardSpec", "StandardTransformer",
+    "FullInductionHeadModel", "OFFICIAL_FULL_OPTIONS", "StandardSpec", "StandardTransformer",
     "resolve_device",
     # training
     "StageConfig", "TrainConfig", "TrainResult", "default_config", "train", "resume",

@@ -1,10 +1,10 @@
 """The experiments the notebooks run, each one call returning what a notebook shows.
 
 ``sizes``: the size switch (``INDUCTION_HEADS_NOTEBOOK_SIZE``); ``families``: the mixture family,
-the predicted selection map and the official run's settings; ``runs``: the training runs
-(trained selection map, its agreement with a prediction over decidable points, the official
-run); ``transfer``: a trained model on other lengths and sources; ``support``: figures of a
-verification run, named taps, tables.
+the predicted selection map and the official runs' settings (``official_full_spec``); ``runs``:
+the training runs (trained selection map, its agreement with a prediction over decidable points,
+the official run); ``transfer``: a trained model on other lengths and sources; ``support``:
+figures of a verification run, named taps, tables.
 """
 
 from numerics.experiments.families import (
@@ -13,6 +13,7 @@ from numerics.experiments.families import (
     OFFICIAL_REPORTED,
     SelectionMap,
     mixture_family,
+    official_full_spec,
     predicted_selection_map,
 )
 from numerics.experiments.runs import (
@@ -41,7 +42,7 @@ from numerics.experiments.transfer import (
 
 __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mixture_family",
            "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
-           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED",
+           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED", "official_full_spec",
            "TrainedMap", "trained_selection_map", "SelectionAgreement",
            "selection_agreement", "selection_map_figure", "OfficialRun",
            "official_run", "PREDICTORS", "TransferRow", "generalization_sweep", "with_vocab",

@@ -14,6 +14,8 @@ more until they decide or spend it.
 (their per-head band windows and main-figure initialisation), :data:`OFFICIAL_NORM_OFFSET`, the
 offset their copier adds to the norm, and :data:`OFFICIAL_REPORTED`, the numbers its saved
 trajectory reports (for comparison, never used in training).
+:func:`official_full_spec`, the spec of the authors' full model (docs/theory.md §7), built with
+:data:`numerics.OFFICIAL_FULL_OPTIONS` and the loss ``"official_ce"``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from theory.sources.spec import Mixture, MixtureComponent, ModelSpec, Source, he
 from theory.validation import as_int, is_real
 
 __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
-           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED"]
+           "OFFICIAL_NORM_OFFSET", "OFFICIAL_REPORTED", "official_full_spec"]
 
 OFFICIAL_MODEL = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1, c_init=0.01, a_init=0.01)
 """The authors' simplified model of docs/theory.md §4: H = 3, D = 2, head h attends to the band
@@ -52,6 +54,17 @@ OFFICIAL_REPORTED = {"lr": 1.0, "steps": 50_000, "sequences": 10_000, "train_seq
                      "seq_len": 100, "selected_set": (1, 2), "c_tilde_099_by_step": 9,
                      "final_a": 11.35}
 """The official main-figure run as docs/theory.md §4 reports it (for comparison, not used in training)."""
+
+
+def official_full_spec(w_plus: float = 1.0) -> ModelSpec:
+    """The spec of the authors' full model (their RPE/train.py, docs/theory.md §7).
+
+    Head h attends to the band ``h..h+H-1`` (``ModelSpec.band``, H = 3, so M = 5), D = 2,
+    ``w_- = C = a = 0.01`` initially; ``w_plus`` is 1 (their default) or 3 in their saved runs.
+    The model is ``FullInductionHeadModel(official_full_spec(w_plus), d, loss="official_ce",
+    **OFFICIAL_FULL_OPTIONS)``.
+    """
+    return ModelSpec.band(3, 2, w_plus=w_plus, w_minus=0.01, c_init=0.01, a_init=0.01)
 
 
 def mixture_family(weight: float, alpha: float, *, vocab_size: int = 3) -> Source:

@@ -8,13 +8,14 @@ prepared once in one of four forms (``inputs``: :func:`prepare_inputs`; ``vector
 ``reference``: :func:`dense_forward` / :func:`dense_loss`, the obviously-correct O(n·L²) twin
 the tests and the benchmark compare it with.
 ``full``: :class:`FullInductionHeadModel`, the paper's full variant (docs/theory.md §7), trained
-by the same stage-wise and joint trainer (:class:`TrainableModel` is the interface it needs).
+by the same stage-wise and joint trainer (:class:`TrainableModel` is the interface it needs);
+:data:`OFFICIAL_FULL_OPTIONS` makes it the authors' full model (``full_options``).
 ``standard``: :class:`StandardTransformer`, a causal decoder with TransformerLens-style taps,
 trained by :func:`numerics.train` (its registry entry, :data:`numerics.training.KINDS`).
 """
 
 from numerics.models.costs import form_costs, input_form
-from numerics.models.full import FullInductionHeadModel, TrainableModel
+from numerics.models.full import OFFICIAL_FULL_OPTIONS, FullInductionHeadModel, TrainableModel
 from numerics.models.inputs import INPUT_FORMS, CopierInputs, prepare_inputs
 from numerics.models.patterns import PatternInputs
 from numerics.models.reference import dense_forward, dense_loss
@@ -25,4 +26,5 @@ from numerics.models.vectors import VectorInputs
 __all__ = ["InductionHeadModel", "CopierInputs", "VectorInputs", "PatternInputs", "prepare_inputs",
            "input_form", "form_costs", "INPUT_FORMS", "LOSS_FLOOR", "LOSS_KINDS",
            "dense_forward", "dense_loss", "FullInductionHeadModel", "TrainableModel",
+           "OFFICIAL_FULL_OPTIONS",
            "StandardSpec", "StandardTransformer"]

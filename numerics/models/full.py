@@ -1,12 +1,15 @@
 """The full variant of TF(M, H, d, D) (docs/theory.md §7): content attention, values, LayerNorm.
 
 Layers (shapes with paper symbols; n sequences, L context positions, query at L+1 holding 0):
-    copier      head h attends from position l to ``l-i`` over the offsets ``i ∈ offsets``
-                (``0..M`` with ``self_attention``, else ``1..M``; valid when ``l-i >= 1``) with
-                logits ``w_{h,i} + e(x_l)^T A_h e(x_{l-i})`` and copies
+    copier      head h attends from position l to ``l-i`` over the offsets ``i`` of its window
+                (``spec.windows[h-1]``, plus offset 0 with ``self_attention``; valid when
+                ``l-i >= 1``) with logits ``w_{h,i} + e(x_l)^T A_h e(x_{l-i})`` and copies
                 ``v_h(l) = Σ_i σ_h(l,i) V_h e(x_{l-i})``; ``v̄_h(l) = LN_h(v_h(l))`` (affine
                 LayerNorm over the d features) or ``v_h(l)/||v_h(l)||`` (``normalization="l2"``);
-                ``v̄_h(l) = 0`` where no offset is valid.
+                ``v̄_h(l) = 0`` where no offset is valid. :meth:`FullInductionHeadModel.copier`
+                gives these effective tensors (:class:`numerics.models.full_copier.FullCopier`),
+                whatever the options that parametrise them (module
+                :mod:`numerics.models.full_options`).
     selector    ``s_l = Σ_S c̃_S Π_{h∈S} k_h(l)``, ``k_h(l) = <v̄_h(L+1), v̄_h(l)>`` (through a
                 ReLU with ``relu_similarity``), ``c̃ = C²/ΣC²`` as in docs/theory.md §2.
     classifier  ``ŷ = Σ_{l=1}^{L} softmax_l(a · s_l) e(x_l)``.
@@ -14,13 +17,16 @@ Layers (shapes with paper symbols; n sequences, L context positions, query at L+
 Cost O(n·L·H·(M+1)·d) per step: the copier gathers each position's window of M+1 tokens, no
 (L+1)×(L+1) attention is built. With ``A_h = 0``, ``V_h = I``, ``self_attention=False`` and
 ``normalization="l2"`` the model is :class:`numerics.InductionHeadModel` (tested to 1e-10).
+With :data:`OFFICIAL_FULL_OPTIONS` on :func:`numerics.experiments.official_full_spec` and the
+loss ``"official_ce"`` it is the authors' full model (tests/numerics/models/test_authors_full.py).
 
 Named taps (``forward(..., return_taps=True)``), the names of the simplified model except the
 copier's, whose attention is content dependent and so has its own name and layout:
     ``copier.position_attention`` (n, H, L+1, K)  σ_h(l, i): sequence, head, position
                                                l = 1..L+1, offset ``offsets[k]`` (K =
                                                len(offsets), offset 0 first with self
-                                               attention); the simplified model's
+                                               attention; 0 outside the head's window
+                                               and where l - i < 1); the simplified model's
                                                ``copier.attention`` (H, M) is one interior row
     ``copier.head_similarity`` (n, H, L)       k_h(l)
     ``selector.weights``       (|𝒮|,)          c̃_S in ``model.sets`` order
@@ -38,19 +44,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from numerics.models.full_copier import FullCopier, gather_head_similarity
+from numerics.models.full_options import (
+    CONTENT_FORMS,
+    FULL_OPTION_DEFAULTS,
+    LN_EPS,
+    NORMALIZATIONS,
+    OFFICIAL_FULL_OPTIONS,
+    REQUIRED_OPTION_KEYS,
+    check_full_options,
+)
 from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
 from theory.predictors.reference import LOSS_FLOOR
 from theory.sources.spec import ModelSpec
 from theory.validation import is_int
 
-__all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP"]
-
-NORMALIZATIONS = ("layernorm", "l2")
-"""``layernorm``: affine LayerNorm per head (the full variant); ``l2``: docs/theory.md §2's v/||v||."""
-
-LN_EPS = 1e-5
-"""The LayerNorm's variance offset, torch's ``nn.LayerNorm`` default."""
+__all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "CONTENT_FORMS",
+           "LN_EPS", "LIMIT_GAP", "OFFICIAL_FULL_OPTIONS", "FULL_OPTION_DEFAULTS"]
 
 LIMIT_GAP = 1e3
 """Logit gap of :meth:`FullInductionHeadModel.at_limit`: e^-1000 underflows to 0 in float32/64."""
@@ -126,21 +137,25 @@ TAP_LAYOUTS = {"copier.position_attention": "copier_positions", "classifier.atte
 class FullInductionHeadModel(nn.Module):
     """The full variant of TF(M, H, d, D) (module docstring, docs/theory.md §7).
 
-    Parameters: ``w`` (H, K) relative-position logits, column k for offset ``offsets[k]``
-    (K = M+1 with ``self_attention``, else M); ``A`` (H, d, d) content forms, init 0; ``V``
-    (H, d, d) values, init I; with LayerNorm ``ln_weight`` (H, d) init 1 and ``ln_bias`` (H, d)
-    init 0; ``C`` (|𝒮|,); ``a`` (). Initial ``w``: ``w_plus`` at offset h for head h, ``w_minus``
-    at every other offset, offset 0 included, so the initial attention restricted to offsets
-    1..M and renormalised is the simplified model's.
+    Parameters (``parameter_groups``): ``w`` (H, K') relative-position logits, column k for
+    offset ``logit_offsets[k]`` (every offset of :attr:`offsets`, offset 0 left out when its
+    logit is fixed); the content term, ``A`` (H, d, d) or its factors ``Q``, ``K`` (H, d, d)
+    with ``A_h = Q_h K_hᵀ``; ``V`` (H, d, d) values; with LayerNorm ``ln_weight`` and
+    ``ln_bias``, (H, d) or (d,) shared, init 1 and 0; ``C`` (|𝒮|,); ``a`` (). Content or values
+    that are not trained are buffers of the same names (in ``state_dict``, not in the groups).
+    Initial ``w``: ``w_plus`` at offset h for head h, ``w_minus`` at every other offset, offset
+    0 included (a trainable self logit), and at offsets outside the head's window, where it is
+    never read. So with the default options the initial attention restricted to offsets 1..M and
+    renormalised is the simplified model's.
 
     Args:
-        spec: sizes and initialisation.
+        spec: sizes, initialisation and the heads' windows (``spec.windows``).
         vocab_size: d >= 2.
         loss: one of ``LOSS_KINDS``.
-        normalization: one of :data:`NORMALIZATIONS`.
-        self_attention: include offset 0 (the position itself) in the copier's window.
-        relu_similarity: pass each ``k_h(l)`` through a ReLU (the official code's choice, §4).
-        ln_eps: LayerNorm variance offset, >= 0.
+        normalization, self_attention, relu_similarity, ln_eps, self_logit, content,
+            content_init, value_init, shared_layernorm, train_content, train_values,
+            norm_offset: the options of :mod:`numerics.models.full_options` (defaults:
+            :data:`FULL_OPTION_DEFAULTS`; the authors' model: :data:`OFFICIAL_FULL_OPTIONS`).
         dtype: parameter and activation dtype (float64 for theory checks).
         device: torch device of the parameters.
     """
@@ -151,38 +166,65 @@ class FullInductionHeadModel(nn.Module):
     def __init__(self, spec: ModelSpec, vocab_size: int, *, loss: str = "nll",
                  normalization: str = "layernorm", self_attention: bool = True,
                  relu_similarity: bool = False, ln_eps: float = LN_EPS,
+                 self_logit: float | None = None, content: str = "direct",
+                 content_init: float = 0.0, value_init: float = 1.0,
+                 shared_layernorm: bool = False, train_content: bool = True,
+                 train_values: bool = True, norm_offset: float = 0.0,
                  dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
         super().__init__()
         require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", spec)
         require(is_int(vocab_size) and vocab_size >= 2, "vocab_size",
                 "an integer d >= 2", vocab_size)
         require(loss in LOSS_KINDS, "loss", f"one of {LOSS_KINDS}", loss)
-        require(normalization in NORMALIZATIONS, "normalization", f"one of {NORMALIZATIONS}",
-                normalization)
-        require(isinstance(ln_eps, (int, float)) and ln_eps >= 0, "ln_eps", "a number >= 0",
-                ln_eps)
+        options = check_full_options({
+            "normalization": normalization, "self_attention": self_attention,
+            "relu_similarity": relu_similarity, "ln_eps": ln_eps, "self_logit": self_logit,
+            "content": content, "content_init": content_init, "value_init": value_init,
+            "shared_layernorm": shared_layernorm, "train_content": train_content,
+            "train_values": train_values, "norm_offset": norm_offset})
         self.spec, self.vocab_size, self.loss_kind = spec, int(vocab_size), loss
         self.sets = spec.sets
+        self._options = options
         self.normalization, self.relu_similarity = normalization, bool(relu_similarity)
-        self.ln_eps = float(ln_eps)
+        self.ln_eps, self.norm_offset = options["ln_eps"], options["norm_offset"]
+        self.self_logit, self.content = options["self_logit"], content
         self.offsets = tuple(range(0 if self_attention else 1, spec.window + 1))
-        H, d, first = spec.heads, vocab_size, self.offsets[0]
+        self.logit_offsets = self.offsets[1:] if self.self_logit is not None else self.offsets
+        H, d = spec.heads, vocab_size
         kw = {"dtype": dtype, "device": device}
-        w = torch.full((H, len(self.offsets)), spec.w_minus, **kw)
-        w[torch.arange(H), torch.arange(H) + 1 - first] = spec.w_plus
-        self.w = nn.Parameter(w)                                            # (H, K)
-        self.A = nn.Parameter(torch.zeros(H, d, d, **kw))                   # (H, d, d)
-        self.V = nn.Parameter(torch.eye(d, **kw).repeat(H, 1, 1))           # (H, d, d)
+        mask = [[i == 0 or i in window for i in self.offsets] for window in spec.windows]
+        self.register_buffer("window_mask", torch.tensor(mask, device=device),
+                             persistent=False)                              # (H, K) bool
+        w = torch.full((H, len(self.logit_offsets)), spec.w_minus, **kw)
+        w[torch.arange(H), torch.arange(H) + 1 - self.logit_offsets[0]] = spec.w_plus
+        self.w = nn.Parameter(w)                                            # (H, K')
+        eye = torch.eye(d, **kw).repeat(H, 1, 1)                            # (H, d, d)
+        names = ("A",) if content == "direct" else ("Q", "K")
+        for name in names:
+            self._hold(name, options["content_init"] * eye, train_content)  # (H, d, d)
+        self._hold("V", options["value_init"] * eye, train_values)          # (H, d, d)
         if normalization == "layernorm":
-            self.ln_weight = nn.Parameter(torch.ones(H, d, **kw))           # (H, d)
-            self.ln_bias = nn.Parameter(torch.zeros(H, d, **kw))            # (H, d)
+            shape = (d,) if shared_layernorm else (H, d)
+            self.ln_weight = nn.Parameter(torch.ones(shape, **kw))          # (H, d) or (d,)
+            self.ln_bias = nn.Parameter(torch.zeros(shape, **kw))           # (H, d) or (d,)
         self.C = nn.Parameter(torch.full((len(self.sets),), spec.c_init, **kw))  # (|𝒮|,)
         self.a = nn.Parameter(torch.tensor(spec.a_init, **kw))             # ()
+
+    def _hold(self, name: str, value: torch.Tensor, trained: bool) -> None:
+        """``value`` as the parameter ``name``, or as a buffer of that name when not trained."""
+        if trained:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
 
     @property
     def self_attention(self) -> bool:
         """Whether offset 0 (the position itself) is in the copier's window."""
         return self.offsets[0] == 0
+
+    def content_tensors(self) -> list[torch.Tensor]:
+        """The content term's tensors: ``[A]`` or ``[Q, K]`` (parameters or buffers)."""
+        return [self.A] if self.content == "direct" else [self.Q, self.K]
 
     @classmethod
     def at_limit(cls, spec: ModelSpec, vocab_size: int, *, selected_set: tuple[int, ...],
@@ -190,16 +232,20 @@ class FullInductionHeadModel(nn.Module):
                  **kwargs) -> FullInductionHeadModel:
         """The limiting model: hard copier heads, selector one-hot on ``selected_set``, given ``a``.
 
-        A head h with an offset o gets ``w_h = -gap`` except 0 at o, so at every position with
-        ``l - o >= 1`` it copies ``V_h e(x_{l-o})`` exactly (A = 0). At ``l <= o`` it spreads evenly
-        over the remaining valid offsets (the simplified ``at_limit`` outputs 0 there).
+        A head h with an offset o gets the logit ``b`` at o and ``b - gap`` at every other
+        trainable offset (``b = 0``, or ``self_logit + gap`` when offset 0's logit is fixed, so
+        that it too lies ``gap`` below), so at every position with ``l - o >= 1`` it copies
+        ``V_h e(x_{l-o})`` exactly (a content term of the size of ``content_init²`` cannot close
+        the gap). At ``l <= o`` it spreads evenly over the remaining valid offsets (the
+        simplified ``at_limit`` outputs 0 there).
 
         Args:
             spec: model sizes (heads without an offset keep the initialisation).
             vocab_size: d.
             selected_set: the head set S* (1-based heads), a member of ``spec.sets``.
             a: classifier temperature.
-            offsets: head -> offset in 1..M it copies (default: h -> h for h in ``selected_set``).
+            offsets: head -> offset it copies, in the head's window ``spec.windows[h-1]``
+                (default: h -> h for h in ``selected_set``).
             gap: the logit gap, > 0.
             **kwargs: passed to the constructor.
         """
@@ -208,13 +254,15 @@ class FullInductionHeadModel(nn.Module):
         require(selected in spec.sets, "selected_set", f"one of the head sets {spec.sets}", selected)
         require(gap > 0, "gap", "a logit gap > 0", gap)
         offsets = dict(offsets) if offsets is not None else {h: h for h in selected}
+        top = 0.0 if model.self_logit is None else model.self_logit + gap
         with torch.no_grad():
             for h, o in offsets.items():
                 require(1 <= h <= spec.heads, "offsets head", f"a head in 1..{spec.heads}", h)
-                require(1 <= o <= spec.window, "offsets offset", f"an offset in 1..{spec.window}",
-                        o)
-                model.w[h - 1].fill_(-gap)
-                model.w[h - 1, model.offsets.index(o)] = 0.0
+                window = spec.windows[h - 1]
+                require(o in window, "offsets offset",
+                        f"an offset in head {h}'s window {window}", o)
+                model.w[h - 1].fill_(top - gap)
+                model.w[h - 1, model.logit_offsets.index(o)] = top
             model.C.zero_()
             model.C[spec.sets.index(selected)] = 1.0
             model.a.fill_(a)
@@ -222,8 +270,13 @@ class FullInductionHeadModel(nn.Module):
 
     # --------------------------------------------------------------------- trainer interface
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """``"C"``: [C]; ``"w"``: [w, A, V] (+ [ln_weight, ln_bias] with LayerNorm); ``"a"``: [a]."""
-        copier = [self.w, self.A, self.V]
+        """``"C"``: [C]; ``"w"``: [w, A or Q, K, V] (those trained) + [ln_weight, ln_bias] with
+        LayerNorm; ``"a"``: [a]."""
+        copier = [self.w]
+        if self._options["train_content"]:
+            copier += self.content_tensors()
+        if self._options["train_values"]:
+            copier.append(self.V)
         if self.normalization == "layernorm":
             copier += [self.ln_weight, self.ln_bias]
         return {"C": [self.C], "w": copier, "a": [self.a]}
@@ -260,14 +313,17 @@ class FullInductionHeadModel(nn.Module):
                          include_self: bool = False) -> torch.Tensor:
         """Copier attention by offset, (H, M) over offsets 1..M (H, K with ``include_self``).
 
-        Without ``context``: ``softmax(w_h)`` over all offsets, the content-free attention. It is
-        exactly σ_h(L+1, ·) at the query (whose embedding is 0, so its content term vanishes),
-        and σ_h(l, ·) at every interior position while A = 0. With ``context`` (n, L): σ_h(l, ·)
-        averaged over the n sequences and the interior positions l = M+1..L (all offsets valid).
-        Without offset 0 a row sums to 1; with it, to 1 minus the mass on the position itself.
+        Without ``context``: the softmax of the position logits over each head's window, the
+        content-free attention. It is exactly σ_h(L+1, ·) at the query (whose embedding is 0,
+        so its content term vanishes), and σ_h(l, ·) at every interior position while the
+        content term is 0. With ``context`` (n, L): σ_h(l, ·) averaged over the n sequences and
+        the interior positions l = M+1..L (all offsets valid). Offsets outside a head's window
+        get 0. Without offset 0 a row sums to 1; with it, to 1 minus the mass on the position.
         """
         if context is None:
-            sigma = torch.softmax(self.w, dim=-1)                          # (H, K)
+            copier = self.copier()
+            logits = copier.logits.masked_fill(~copier.mask, torch.finfo(self.w.dtype).min)
+            sigma = torch.softmax(logits, dim=-1) * copier.mask             # (H, K)
             return sigma if include_self or not self.self_attention else sigma[:, 1:]
         _, taps = self(context, return_taps=True)
         return self._interior(taps["copier.position_attention"], include_self=include_self)
@@ -278,12 +334,28 @@ class FullInductionHeadModel(nn.Module):
         return mean if include_self or not self.self_attention else mean[:, 1:]
 
     # ------------------------------------------------------------------------------ forward
-    def _normalise(self, v: torch.Tensor) -> torch.Tensor:
-        """v̄ (n, H, L+1, d) from v (n, H, L+1, d): affine LayerNorm per head, or v/||v||."""
-        if self.normalization == "l2":
-            return v * torch.rsqrt((v * v).sum(-1, keepdim=True).clamp_min(1e-30))
-        normed = F.layer_norm(v, (self.vocab_size,), eps=self.ln_eps)
-        return normed * self.ln_weight[None, :, None, :] + self.ln_bias[None, :, None, :]
+    def copier(self) -> FullCopier:
+        """The copier's effective tensors, built differentiably from the parameters.
+
+        ``logits`` (H, K): ``w`` with the fixed self logit as column 0 when there is one;
+        ``mask`` (H, K): each head's window (offset 0 included with self-attention);
+        ``content``: ``A`` or ``Q_h K_hᵀ`` (H, d, d); ``values``: ``V``; a shared LayerNorm's
+        gain and bias repeated for every head.
+        """
+        H = self.spec.heads
+        logits = self.w                                                     # (H, K')
+        if self.self_logit is not None:
+            logits = torch.cat([self.w.new_full((H, 1), self.self_logit), self.w], dim=1)
+        if self.content == "direct":
+            content = self.A                                                # (H, d, d)
+        else:
+            content = torch.einsum("hij,hkj->hik", self.Q, self.K)          # (H, d, d) Q_h K_hᵀ
+        ln_weight = ln_bias = None
+        if self.normalization == "layernorm":
+            ln_weight = self.ln_weight.expand(H, self.vocab_size)           # (H, d)
+            ln_bias = self.ln_bias.expand(H, self.vocab_size)               # (H, d)
+        return FullCopier(self.offsets, logits, self.window_mask, content, self.V, ln_weight,
+                          ln_bias, self.ln_eps, self.norm_offset, self.relu_similarity)
 
     def forward(self, context: torch.Tensor, *, return_taps: bool = False):
         """ŷ for the query position L+1.
@@ -297,33 +369,19 @@ class FullInductionHeadModel(nn.Module):
         """
         _check_context(context, self.spec.window, self.vocab_size)
         n, L = context.shape
-        M, d, dev = self.spec.window, self.vocab_size, self.w.device
-        onehot = F.one_hot(context.to(dev), d).to(self.w.dtype)             # (n, L, d)
-        emb = F.pad(onehot, (0, 0, 0, 1))                                   # (n, L+1, d), 0 at L+1
-        padded = F.pad(emb, (0, 0, M, 0))                                   # (n, M+L+1, d)
-        # keys[:, l-1, k] = e(x_{l-i}) for i = offsets[k] (0 where l-i < 1).
-        keys = torch.stack([padded[:, M - i:M - i + L + 1] for i in self.offsets], dim=2)
-        pos = torch.arange(1, L + 2, device=dev)
-        valid = pos[:, None] - torch.tensor(self.offsets, device=dev)[None, :] >= 1  # (L+1, K)
-        query = torch.einsum("nld,hde->nhle", emb, self.A)                  # (n, H, L+1, d)
-        content = torch.einsum("nhle,nlke->nhlk", query, keys)              # (n, H, L+1, K)
-        logits = (self.w[None, :, None, :] + content).masked_fill(
-            ~valid, torch.finfo(self.w.dtype).min)
-        sigma = torch.softmax(logits, dim=-1) * valid                       # (n, H, L+1, K)
-        copied = torch.einsum("nhlk,nlkd->nhld", sigma, keys)               # (n, H, L+1, d)
-        v = torch.einsum("hed,nhld->nhle", self.V, copied)                  # (n, H, L+1, d)
-        v_bar = self._normalise(v) * valid.any(-1)[None, None, :, None]     # (n, H, L+1, d)
-        head_sim = (v_bar[:, :, :L] * v_bar[:, :, L:]).sum(-1)              # (n, H, L)
-        if self.relu_similarity:
-            head_sim = head_sim.clamp_min(0.0)
+        dtype, dev = self.w.dtype, self.w.device
+        copied = gather_head_similarity(context.to(dev), self.copier(),
+                                        return_attention=return_taps)
+        head_sim, sigma = copied if return_taps else (copied, None)         # (n, H, L)
         c_tilde = self.selector_weights()                                   # (|𝒮|,)
-        sim = torch.zeros(n, L, dtype=self.w.dtype, device=dev)             # (n, L)
+        sim = torch.zeros(n, L, dtype=dtype, device=dev)                    # (n, L)
         for k, s in enumerate(self.sets):
             term = c_tilde[k].expand(n, L)
             for h in s:
                 term = term * head_sim[:, h - 1]
             sim = sim + term
         attn = torch.softmax(self.a * sim, dim=-1)                          # (n, L)
+        onehot = F.one_hot(context.to(dev), self.vocab_size).to(dtype)      # (n, L, d)
         probs = torch.einsum("nl,nld->nd", attn, onehot)                    # (n, d)
         if not return_taps:
             return probs
@@ -357,29 +415,27 @@ class FullInductionHeadModel(nn.Module):
                 type(inputs).__name__)
 
     def constructor_options(self) -> dict[str, object]:
-        """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints)."""
-        return {"normalization": self.normalization, "self_attention": self.self_attention,
-                "relu_similarity": self.relu_similarity, "ln_eps": self.ln_eps}
+        """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints):
+        every option of :data:`FULL_OPTION_DEFAULTS`, in its order."""
+        return dict(self._options)
 
     @classmethod
     def check_options(cls, options: object) -> dict[str, object]:
-        """``options`` read back from a file (:meth:`constructor_options`), checked.
+        """``options`` read back from a file (:meth:`constructor_options`), checked, the options
+        a file lacks filled in with their defaults (files that hold only the first four).
 
         Raises:
-            InductionHeadsError: on other keys or a value the constructor would refuse.
+            InductionHeadsError: on missing required keys, unknown keys or a value the
+                constructor would refuse.
         """
-        keys = ("normalization", "self_attention", "relu_similarity", "ln_eps")
-        require(isinstance(options, dict) and set(options) == set(keys), "model_options",
-                f"a dict with keys {keys} (model kind 'full')",
+        required = REQUIRED_OPTION_KEYS
+        optional = tuple(k for k in FULL_OPTION_DEFAULTS if k not in required)
+        require(isinstance(options, dict) and set(required) <= set(options)
+                and set(options) <= set(FULL_OPTION_DEFAULTS), "model_options",
+                f"a dict with keys {required} (model kind 'full'), optionally {optional}",
                 sorted(map(str, options)) if isinstance(options, dict)
                 else type(options).__name__)
-        checks = {"normalization": (lambda v: v in NORMALIZATIONS, f"one of {NORMALIZATIONS}"),
-                  "self_attention": (lambda v: isinstance(v, bool), "a bool"),
-                  "relu_similarity": (lambda v: isinstance(v, bool), "a bool"),
-                  "ln_eps": (lambda v: isinstance(v, float) and v >= 0, "a float >= 0")}
-        for key, (ok, wanted) in checks.items():
-            require(ok(options[key]), f"model_options[{key!r}]", wanted, options[key])
-        return dict(options)
+        return check_full_options(options, where="model_options")
 
     def default_taps(self) -> tuple[str, ...]:
         """The taps the probe reads by default: the copier's and the classifier's attention."""

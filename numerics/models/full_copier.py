@@ -63,8 +63,11 @@ class FullCopier(NamedTuple):
 def normalise(copier: FullCopier, v: torch.Tensor) -> torch.Tensor:
     """v̄ (..., H, P, d) from v (..., H, P, d): LayerNorm with per-head affine, or the l2 form."""
     if copier.ln_weight is None:
-        norm = (v * v).sum(-1, keepdim=True).clamp_min(1e-60).sqrt()
-        return v / (norm + copier.norm_offset).clamp_min(1e-30)
+        # the dtype's smallest normal number: a constant below it would be 0 in float32, and the
+        # square root's gradient at 0 is infinite (NaN gradients at a zero copy)
+        tiny = torch.finfo(v.dtype).tiny
+        norm = (v * v).sum(-1, keepdim=True).clamp_min(tiny).sqrt()
+        return v / (norm + copier.norm_offset).clamp_min(tiny)
     normed = F.layer_norm(v, (v.shape[-1],), eps=copier.ln_eps)
     return normed * copier.ln_weight[:, None, :] + copier.ln_bias[:, None, :]
 

@@ -296,8 +296,11 @@ def test_loss_and_copier_is_one_forward_of_loss_and_the_sample_attention():
     assert torch.equal(attention, model.copier_attention(tokens[:, :-1]))
     assert attention.shape == (PAPER_MODEL.heads, PAPER_MODEL.window)
     assert model.select_inputs(None, torch.arange(3)) is None
-    assert model.constructor_options() == {"normalization": "layernorm", "self_attention": True,
-                                           "relu_similarity": False, "ln_eps": 1e-5}
+    assert model.constructor_options() == {
+        "normalization": "layernorm", "self_attention": True, "relu_similarity": False,
+        "ln_eps": 1e-5, "self_logit": None, "content": "direct", "content_init": 0.0,
+        "value_init": 1.0, "shared_layernorm": False, "train_content": True,
+        "train_values": True, "norm_offset": 0.0}
 
 
 def test_the_simplified_model_is_a_trainable_model():

@@ -24,8 +24,17 @@ import pytest
 import torch
 from torch import nn
 
-from numerics import FullInductionHeadModel, InductionHeadModel, load_model, resume, train
+from numerics import (
+    OFFICIAL_FULL_OPTIONS,
+    FullInductionHeadModel,
+    InductionHeadModel,
+    load_model,
+    resume,
+    train,
+)
 from numerics.data import sample_sequences
+from numerics.experiments import official_full_spec
+from numerics.models.full_options import FULL_OPTION_DEFAULTS
 from numerics.probing import score_query
 from numerics.training import StageConfig, TrainConfig, default_config, load_checkpoint
 from numerics.training.config import full_rate_scale
@@ -146,8 +155,7 @@ def test_load_model_returns_the_full_model_with_identical_outputs(tmp_path: Path
     path = tmp_path / "run.pt"
     result = _train(_config(), _model(**options), checkpoint_path=path)
     data = load_checkpoint(path)
-    expected = {"normalization": "layernorm", "self_attention": True, "relu_similarity": False,
-                "ln_eps": 1e-5, **options}
+    expected = {**FULL_OPTION_DEFAULTS, **options}
     assert data["model_kind"] == "full" and data["model_options"] == expected
     loaded = load_model(path)
     assert type(loaded) is FullInductionHeadModel and not loaded.training
@@ -155,6 +163,71 @@ def test_load_model_returns_the_full_model_with_identical_outputs(tmp_path: Path
     tokens = sample_sequences(PAPER_SOURCE, 20, L, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         assert torch.equal(loaded(tokens), result.model(tokens)), "outputs differ after loading"
+
+
+OFFICIAL_STEPS = 8
+"""Steps of the tiny official-full runs (the default schedule's stages, shortened)."""
+
+
+def _official_config(mode: str) -> TrainConfig:
+    """The full kind's default run of ``mode`` on the tiny sizes, the authors' loss, few steps."""
+    config = default_config(mode, kind="full", sequences=N, seq_len=L, device="cpu",
+                            loss="official_ce")
+    steps = OFFICIAL_STEPS if mode == "joint" else 3
+    return dataclasses.replace(config, stages=tuple(
+        dataclasses.replace(s, steps=steps) for s in config.stages))
+
+
+@pytest.mark.parametrize("mode", ["joint", "stagewise"])
+@pytest.mark.parametrize("frozen", [{}, {"train_content": False},
+                                    {"train_content": False, "train_values": False}])
+def test_official_full_runs_resume_and_load_back(tmp_path: Path, mode, frozen) -> None:
+    options = {**OFFICIAL_FULL_OPTIONS, **frozen}
+    config = _official_config(mode)
+
+    def model() -> FullInductionHeadModel:
+        return FullInductionHeadModel(official_full_spec(3.0), 3, loss="official_ce", **options)
+
+    initial = model().state_dict()
+    whole = _train(config, model())
+    path = tmp_path / "run.pt"
+    _train(config, model(), checkpoint_path=path, stop_after=config.total_steps // 2)
+    data = load_checkpoint(path)
+    assert data["model_options"] == options and data["model_spec"] == (
+        official_full_spec(3.0).to_dict())
+    resumed = resume(path, progress=False)
+    state, again = whole.model.state_dict(), resumed.model.state_dict()
+    assert set(state) == set(again) == set(initial)
+    for name, value in state.items():
+        assert torch.equal(value, again[name]), f"{name} differs after resuming"
+    assert whole.history.to_dict() == resumed.history.to_dict()
+    for name in ("Q", "K", "V"):
+        frozen_here = name in "QK" and "train_content" in frozen or name == "V" and (
+            "train_values" in frozen)
+        moved = not torch.equal(state[name], initial[name])
+        assert moved != frozen_here, f"{name}: moved {moved}, frozen {frozen_here}"
+    loaded = load_model(path)
+    assert loaded.constructor_options() == options
+    assert all(torch.equal(v, again[k]) for k, v in loaded.state_dict().items()), (
+        "load_model must return the resumed run's final state, buffers included")
+    tokens = sample_sequences(PAPER_SOURCE, 20, L, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        assert torch.equal(loaded(tokens), resumed.model(tokens))
+
+
+def test_checkpoints_with_the_four_original_options_load_with_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "run.pt"
+    _train(_config(), checkpoint_path=path, stop_after=7)
+    data = load_checkpoint(path)
+    original = {k: data["model_options"][k] for k in ("normalization", "self_attention",
+                                                      "relu_similarity", "ln_eps")}
+    old = tmp_path / "old.pt"
+    torch.save({**data, "model_options": original}, old)
+    assert load_model(old).constructor_options() == FULL_OPTION_DEFAULTS
+    whole = _train(_config())
+    resumed = resume(old, progress=False)
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs"
 
 
 def test_simplified_checkpoints_stay_simplified(tmp_path: Path) -> None:
