@@ -16,6 +16,7 @@ trained by :func:`numerics.train` (its registry entry, :data:`numerics.training.
 
 from numerics.models.costs import form_costs, input_form
 from numerics.models.full import OFFICIAL_FULL_OPTIONS, FullInductionHeadModel, TrainableModel
+from numerics.models.full_options import first_move_ingredients
 from numerics.models.inputs import INPUT_FORMS, CopierInputs, prepare_inputs
 from numerics.models.patterns import PatternInputs
 from numerics.models.reference import dense_forward, dense_loss
@@ -26,5 +27,5 @@ from numerics.models.vectors import VectorInputs
 __all__ = ["InductionHeadModel", "CopierInputs", "VectorInputs", "PatternInputs", "prepare_inputs",
            "input_form", "form_costs", "INPUT_FORMS", "LOSS_FLOOR", "LOSS_KINDS",
            "dense_forward", "dense_loss", "FullInductionHeadModel", "TrainableModel",
-           "OFFICIAL_FULL_OPTIONS",
+           "OFFICIAL_FULL_OPTIONS", "first_move_ingredients",
            "StandardSpec", "StandardTransformer"]

@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from theory.dynamics.first_move import FullIngredients
 from theory.errors import require
 
 __all__ = ["FULL_OPTION_DEFAULTS", "REQUIRED_OPTION_KEYS", "OFFICIAL_FULL_OPTIONS",
-           "NORMALIZATIONS", "CONTENT_FORMS", "LN_EPS", "check_full_options"]
+           "NORMALIZATIONS", "CONTENT_FORMS", "LN_EPS", "check_full_options",
+           "first_move_ingredients"]
 
 NORMALIZATIONS = ("layernorm", "l2")
 """``layernorm``: affine LayerNorm (the full variant); ``l2``: docs/theory.md §2's v/||v||."""
@@ -113,3 +115,24 @@ def check_full_options(options: dict[str, object], *, where: str | None = None
     require(out["norm_offset"] == 0.0 or out["normalization"] == "l2", name,
             "0.0 with normalization 'layernorm' (it offsets the l2 norm)", out["norm_offset"])
     return out
+
+
+def first_move_ingredients(options: dict[str, object], loss: str) -> FullIngredients:
+    """What theory's first-move prediction (:func:`theory.predict_first_move`) needs of a full
+    model built with ``options`` and trained on ``loss``, at its initialisation.
+
+    At initialisation a fixed and a trained self logit are both a logit value, a shared and a
+    per-head LayerNorm are both the identity affine, and the factorised content term is
+    ``Q_h K_hᵀ = content_init² · I``; the windows come from the spec.
+
+    Raises:
+        InductionHeadsError: on options :func:`check_full_options` refuses, or a bad loss kind.
+    """
+    out = check_full_options(options)
+    scale = float(out["content_init"])
+    return FullIngredients(
+        self_offset=bool(out["self_attention"]), self_logit=out["self_logit"],
+        content_scale=scale * scale if out["content"] == "factorised" else scale,
+        value_scale=float(out["value_init"]), normalization=str(out["normalization"]),
+        ln_eps=float(out["ln_eps"]), norm_offset=float(out["norm_offset"]),
+        relu=bool(out["relu_similarity"]), loss=loss)

@@ -9,8 +9,14 @@ import torch.nn.functional as F
 
 from numerics import OFFICIAL_FULL_OPTIONS, FullInductionHeadModel
 from numerics.experiments import official_full_spec
-from numerics.models.full_options import FULL_OPTION_DEFAULTS
-from theory import PAPER_MODEL, InductionHeadsError, ModelSpec
+from numerics.models.full_options import FULL_OPTION_DEFAULTS, first_move_ingredients
+from theory import (
+    LIBRARY_FULL_INGREDIENTS,
+    OFFICIAL_FULL_INGREDIENTS,
+    PAPER_MODEL,
+    InductionHeadsError,
+    ModelSpec,
+)
 
 EXACT_ATOL = 1e-12
 """Identities compared in float64: only round-off remains."""
@@ -211,3 +217,14 @@ def test_bad_constructor_options_are_refused(kwargs, fragment):
     with pytest.raises(InductionHeadsError) as info:
         FullInductionHeadModel(PAPER_MODEL, 3, **kwargs)
     assert fragment in str(info.value), str(info.value)
+
+
+def test_first_move_ingredients_name_theory_presets() -> None:
+    """The authors' options and the defaults map onto theory's two presets; the factorised
+    content term enters as ``content_init²``."""
+    official = first_move_ingredients(OFFICIAL_FULL_OPTIONS, "official_ce")
+    assert official == OFFICIAL_FULL_INGREDIENTS, (official, OFFICIAL_FULL_INGREDIENTS)
+    library = first_move_ingredients({}, "nll")
+    assert library == LIBRARY_FULL_INGREDIENTS, (library, LIBRARY_FULL_INGREDIENTS)
+    direct = first_move_ingredients({"content_init": 0.5}, "nll")
+    assert direct.content_scale == 0.5
