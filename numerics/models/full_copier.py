@@ -24,7 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FullCopier", "gather_head_similarity", "normalise"]
+__all__ = ["FullCopier", "gather_head_similarity", "lookup_head_similarity", "normalise",
+           "head_similarity_from_values", "max_offset"]
 
 
 class FullCopier(NamedTuple):
@@ -58,6 +59,11 @@ class FullCopier(NamedTuple):
     def normalization(self) -> str:
         """``"layernorm"`` or ``"l2"``."""
         return "l2" if self.ln_weight is None else "layernorm"
+
+
+def max_offset(copier: FullCopier) -> int:
+    """The largest offset of the copier's window, the context length L must exceed."""
+    return max(copier.offsets)
 
 
 def normalise(copier: FullCopier, v: torch.Tensor) -> torch.Tensor:
@@ -99,9 +105,56 @@ def gather_head_similarity(context: torch.Tensor, copier: FullCopier, *,
         ~valid[None], torch.finfo(dtype).min)
     sigma = torch.softmax(scores, dim=-1) * valid[None]                     # (n, H, L+1, K)
     copied = torch.einsum("nhlk,nlkd->nhld", sigma, keys)                   # (n, H, L+1, d)
+    head_sim = head_similarity_from_values(copier, copied, valid.any(-1))   # (n, H, L)
+    return (head_sim, sigma) if return_attention else head_sim
+
+
+def head_similarity_from_values(copier: FullCopier, copied: torch.Tensor,
+                                has_key: torch.Tensor) -> torch.Tensor:
+    """``k_h(l)`` (n, H, L) from the copied mixtures ``Σ_i σ_h(l, i) e(x_{l-i})`` (n, H, L+1, d).
+
+    ``has_key`` (H, L+1) or (n, H, L+1): whether position l has a valid offset (else v̄ = 0).
+    """
+    L = copied.shape[2] - 1
     v = torch.einsum("hed,nhld->nhle", copier.values, copied)               # (n, H, L+1, d)
-    v_bar = normalise(copier, v) * valid.any(-1)[None, :, :, None]          # (n, H, L+1, d)
+    keep = has_key if has_key.dim() == 3 else has_key[None]                 # (·, H, L+1)
+    v_bar = normalise(copier, v) * keep[..., None]                          # (n, H, L+1, d)
     head_sim = (v_bar[:, :, :L] * v_bar[:, :, L:]).sum(-1)                  # (n, H, L)
-    if copier.relu:
-        head_sim = head_sim.clamp_min(0.0)
+    return head_sim.clamp_min(0.0) if copier.relu else head_sim
+
+
+def lookup_head_similarity(context: torch.Tensor, copier: FullCopier, *,
+                           return_attention: bool = False):
+    """``k_h(l)`` (n, H, L) as :func:`gather_head_similarity`, by table look-ups on token ids.
+
+    On one-hot tokens the content logit is the entry ``A_h[x_l, x_{l-i}]`` and the copy
+    ``Σ_i σ_h(l, i) e(x_{l-i})`` puts each weight into the bin of its key's token: a row of
+    ``A_h`` per position (a (d, d) product), one gather over the K keys and one scatter into d
+    bins, O(n·L·H·K) plus O(n·L·H·d²), with no one-hot keys (n, L+1, K, d). Token d stands
+    for the zero vector (the query's embedding and keys before position 1): its row and column
+    of ``A_h`` are 0 and its bin is dropped.
+
+    Args and returns as :func:`gather_head_similarity`.
+    """
+    n, L = context.shape
+    logits, d = copier.logits, copier.content.shape[-1]
+    dev, dtype = logits.device, logits.dtype
+    top = max_offset(copier)
+    tokens = F.pad(context.to(dev).long(), (top, 1), value=d)              # (n, top+L+1)
+    queries = tokens[:, top:]                                               # (n, L+1)
+    keys = torch.stack([tokens[:, top - i:top - i + L + 1] for i in copier.offsets],
+                       dim=2)                                               # (n, L+1, K)
+    pos = torch.arange(1, L + 2, device=dev)
+    offsets = torch.tensor(copier.offsets, device=dev)
+    valid = (pos[:, None] - offsets[None, :] >= 1)[None] & copier.mask[:, None, :]  # (H, L+1, K)
+    rows = F.pad(copier.content, (0, 1, 0, 1))                              # (H, d+1, d+1)
+    query_rows = rows[:, queries].transpose(0, 1)                           # (n, H, L+1, d+1)
+    index = keys[:, None].expand(n, rows.shape[0], L + 1, keys.shape[2])    # (n, H, L+1, K)
+    content = query_rows.gather(3, index)                                   # (n, H, L+1, K)
+    scores = (logits[None, :, None, :] + content).masked_fill(
+        ~valid[None], torch.finfo(dtype).min)
+    sigma = torch.softmax(scores, dim=-1) * valid[None]                     # (n, H, L+1, K)
+    bins = sigma.new_zeros(n, rows.shape[0], L + 1, d + 1)
+    copied = bins.scatter_add(3, index, sigma)[..., :d]                     # (n, H, L+1, d)
+    head_sim = head_similarity_from_values(copier, copied, valid.any(-1))   # (n, H, L)
     return (head_sim, sigma) if return_attention else head_sim
