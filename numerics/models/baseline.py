@@ -125,7 +125,11 @@ def dense_head_similarity(context: torch.Tensor, copier: FullCopier) -> torch.Te
     has_key = torch.isfinite(bias).any(-1)                                  # (H, L+1)
     query = torch.einsum("nld,hde->nhle", x_tilde, copier.content)          # (n, H, L+1, d)
     content = torch.matmul(query, x_tilde.transpose(1, 2)[:, None])         # (n, H, L+1, L+1)
-    scores = (content + bias).masked_fill(~has_key[None, :, :, None], 0.0)
-    attention = torch.softmax(scores, dim=-1) * has_key[None, :, :, None]   # (n, H, L+1, L+1)
+    scores = content + bias                                                 # (n, H, L+1, L+1)
+    if bool(has_key.all()):   # the original model's case: offset 0 in every head's window
+        attention = torch.softmax(scores, dim=-1)                           # (n, H, L+1, L+1)
+    else:                     # rows without a key copy nothing (softmax of -inf only is nan)
+        keep = has_key[None, :, :, None]
+        attention = torch.softmax(scores.masked_fill(~keep, 0.0), dim=-1) * keep
     copied = torch.matmul(attention, x_tilde[:, None])                      # (n, H, L+1, d)
     return head_similarity_from_values(copier, copied, has_key)             # (n, H, L)

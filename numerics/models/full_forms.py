@@ -31,6 +31,7 @@ from numerics.models.full_patterns import (
     select_full_patterns,
 )
 from numerics.models.inputs import check_tokens, is_token_tensor, shape_or_type
+from numerics.models.patterns import pattern_count
 from theory.errors import require
 
 __all__ = ["FULL_FORMS", "FullInputs", "full_form_costs", "full_input_form",
@@ -50,11 +51,12 @@ def full_form_costs(sequences: int, seq_len: int, *, window: int, offsets: int, 
                     heads: int, prepared: bool = False) -> dict[str, float]:
     """Estimated nanoseconds of one forward and backward pass of each form the sizes admit.
 
-    A cost model fitted to one-thread CPU steps at the authors' sizes (n = 1000 and 9000,
-    L = 100, d = 3, H = 3, K = 6, M = 5), used only to rank the forms: ``gather``
-    ``80·n·L·H·K·d``; ``lookup`` ``150·n·L·H·K``; ``patterns`` ``10⁵ + 30·U·P·H·(d + K) +
-    12·n·L·H``, plus ``90·n·L`` to compute the pattern ids unless ``prepared``. ``patterns``
-    needs ``U·P <=`` :data:`numerics.models.costs.PATTERN_TABLE_MAX`.
+    A cost model fitted to one-thread CPU passes at the authors' sizes (d = 3, H = 3, K = 6,
+    M = 5; n = 10..3000, L = 20 and 100; within about 2× of every measured pass), used only
+    to rank the forms: ``gather`` ``10⁶ + 90·n·L·H·K·d``; ``lookup`` ``10⁶ + 210·n·L·H·K``;
+    ``patterns`` ``5·10⁶ + 100·P·H·K + 2·U·P·H·d + 12·n·L·H`` with P position patterns and
+    U <= min(n, d^M) query windows, plus ``120·n·L`` to compute the pattern ids unless
+    ``prepared``. ``patterns`` needs ``U·P <=`` :data:`numerics.models.costs.PATTERN_TABLE_MAX`.
 
     Args:
         sequences: n.
@@ -66,11 +68,12 @@ def full_form_costs(sequences: int, seq_len: int, *, window: int, offsets: int, 
         prepared: whether the pattern ids are computed already (a fixed sample).
     """
     n, L, M, K, d, H = sequences, seq_len, window, offsets, vocab_size, heads
-    costs = {"gather": 80.0 * n * L * H * K * d, "lookup": 150.0 * n * L * H * K}
+    costs = {"gather": 1e6 + 90.0 * n * L * H * K * d, "lookup": 1e6 + 210.0 * n * L * H * K}
     entries = full_pattern_entries(n, M, d) if M >= 1 else PATTERN_TABLE_MAX + 1
     if entries <= PATTERN_TABLE_MAX:
-        costs["patterns"] = (1e5 + 30.0 * entries * H * (d + K) + 12.0 * n * L * H
-                             + (0.0 if prepared else 90.0 * n * L))
+        patterns = pattern_count(M, d) * d                                 # P
+        costs["patterns"] = (5e6 + 100.0 * patterns * H * K + 2.0 * entries * H * d
+                             + 12.0 * n * L * H + (0.0 if prepared else 120.0 * n * L))
     return costs
 
 
