@@ -3,8 +3,8 @@
 Every form in :data:`FULL_FORMS` computes the same ``k_h(l)`` (n, H, L) of a
 :class:`numerics.models.full_copier.FullCopier` up to rounding (tests/numerics/models/
 test_full_copier.py, float64): ``gather`` gathers each position's K one-hot keys
-(O(n·L·H·K·d)), ``lookup`` looks the content logits up by token ids and scatters σ into d
-bins (O(n·L·H·K)), ``patterns`` builds tables over window patterns and gathers one entry per
+(O(n·L·H·K·d), the reference), ``lookup`` looks the content logits up by token ids and
+scatters σ into d bins (O(n·L·H·K)), ``patterns`` builds tables over window patterns and gathers one entry per
 (sequence, head, position) (:mod:`numerics.models.full_patterns`).
 
 A model prepares a fixed sample once with :func:`prepare_full_inputs` (pattern ids when the
@@ -53,9 +53,9 @@ def full_form_costs(sequences: int, seq_len: int, *, window: int, offsets: int, 
 
     A cost model fitted to one-thread CPU passes at the authors' sizes (d = 3, H = 3, K = 6,
     M = 5; n = 10..3000, L = 20 and 100; within about 2× of every measured pass), used only
-    to rank the forms: ``gather`` ``10⁶ + 90·n·L·H·K·d``; ``lookup`` ``10⁶ + 210·n·L·H·K``;
+    to rank the forms: ``gather`` ``10⁶ + 90·n·L·H·K·d``; ``lookup`` ``10⁶ + 45·n·L·H·K``;
     ``patterns`` ``5·10⁶ + 100·P·H·K + 2·U·P·H·d + 12·n·L·H`` with P position patterns and
-    U <= min(n, d^M) query windows, plus ``120·n·L`` to compute the pattern ids unless
+    U <= min(n, d^M) query windows, plus ``70·n·L`` to compute the pattern ids unless
     ``prepared``. ``patterns`` needs ``U·P <=`` :data:`numerics.models.costs.PATTERN_TABLE_MAX`.
 
     Args:
@@ -68,12 +68,12 @@ def full_form_costs(sequences: int, seq_len: int, *, window: int, offsets: int, 
         prepared: whether the pattern ids are computed already (a fixed sample).
     """
     n, L, M, K, d, H = sequences, seq_len, window, offsets, vocab_size, heads
-    costs = {"gather": 1e6 + 90.0 * n * L * H * K * d, "lookup": 1e6 + 210.0 * n * L * H * K}
+    costs = {"gather": 1e6 + 90.0 * n * L * H * K * d, "lookup": 1e6 + 45.0 * n * L * H * K}
     entries = full_pattern_entries(n, M, d) if M >= 1 else PATTERN_TABLE_MAX + 1
     if entries <= PATTERN_TABLE_MAX:
         patterns = pattern_count(M, d) * d                                 # P
         costs["patterns"] = (5e6 + 100.0 * patterns * H * K + 2.0 * entries * H * d
-                             + 12.0 * n * L * H + (0.0 if prepared else 120.0 * n * L))
+                             + 12.0 * n * L * H + (0.0 if prepared else 70.0 * n * L))
     return costs
 
 

@@ -32,6 +32,10 @@ EXACT = 1e-10
 """float64: every form sums the same few terms per position in another order (rounding ~1e-15,
 amplified by the LayerNorm's and the l2 norm's divisions)."""
 
+FLOAT32 = 1e-5
+"""float32 relative to the largest |k_h(l)|: rounding ~6e-8 per operation, amplified by the
+LayerNorm's division by the variance of three features (forms normalise in different orders)."""
+
 GRADIENT_FIELDS = ("logits", "content", "values", "ln_weight", "ln_bias")
 """The copier's tensors whose gradients the forms must agree on (the LayerNorm's where present)."""
 
@@ -148,9 +152,11 @@ def test_float32_forms_agree_at_the_authors_sizes() -> None:
     copier = _copier(3, 3, True, True, ("layernorm", 0.0), False, seed=10, dtype=torch.float32)
     context = torch.randint(3, (50, 100), generator=torch.Generator().manual_seed(11))
     head_sim = gather_head_similarity(context, copier)
+    scale = float(head_sim.detach().abs().max())
     for form in FULL_FORMS:
         err = _max_diff(copier_head_similarity(context, copier, form=form), head_sim)
-        assert err <= 1e-5, f"float32 {form}: max |diff| {err:.3g} against gather"
+        assert err <= FLOAT32 * scale, (f"float32 {form}: max |diff| {err:.3g} against gather, "
+                                        f"largest |k| {scale:.3g}")
 
 
 def test_cost_model_picks_patterns_at_the_authors_sizes() -> None:
