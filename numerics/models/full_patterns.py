@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from numerics.models.costs import PATTERN_TABLE_MAX
 from numerics.models.full_copier import FullCopier, max_offset, normalise
 from numerics.models.inputs import check_tokens, is_token_tensor, shape_or_type
-from numerics.models.patterns import pattern_count, pattern_windows, prepare_patterns
+from numerics.models.patterns import pattern_count, prepare_patterns
 from theory.errors import require
 from theory.validation import is_int
 
