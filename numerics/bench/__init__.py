@@ -31,12 +31,19 @@ Figures are bytes above the process's memory before the sample's inputs were pre
 ``L = 100`` drawn from the generator, the loss at every position, its backward pass and an AdamW
 update (:func:`numerics.training.standard.train_step`, the trainer's own step), in float32.
 
+:func:`benchmark_full_step` times a step of the full model (docs/theory.md §7) with its copier
+in the form :func:`numerics.models.full_forms.copier_head_similarity` picks against the same step
+with the copier's dense baseline (:func:`numerics.models.baseline.dense_head_similarity`, the
+original code's masked (L+1)×(L+1) attention per head), in alternation; ``ratio = baseline_s /
+fast_s``.
+
 Times are wall-clock seconds, the median over repeats, after one untimed warm-up step on a slice
 of the sample; on CUDA the device is synchronised around every timed call. ``ratio =
 dense_s / vectorized_s`` is against the dense reference, which is slower than the original code;
 the speed-up over the paper's own construction is ``baseline_ratio``.
 """
 
+from numerics.bench.full import FullBenchResult, benchmark_full_step
 from numerics.bench.memory import STEP_KINDS, MemoryPoint, benchmark_memory, measure_step_memory
 from numerics.bench.standard import StandardBenchResult, benchmark_standard_step
 from numerics.bench.step import (
@@ -50,4 +57,5 @@ from numerics.bench.timing import WARMUP_SEQUENCES
 
 __all__ = ["BenchResult", "benchmark_step", "WARMUP_SEQUENCES", "StandardBenchResult",
            "benchmark_standard_step", "ScalingPoint", "benchmark_scaling", "SCALING_TOKENS",
-           "MemoryPoint", "benchmark_memory", "measure_step_memory", "STEP_KINDS"]
+           "MemoryPoint", "benchmark_memory", "measure_step_memory", "STEP_KINDS",
+           "FullBenchResult", "benchmark_full_step"]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from numerics.models.inputs import INPUT_FORMS
 from numerics.models.simplified import InductionHeadModel
@@ -38,8 +39,9 @@ def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float
     return statistics.median(times)
 
 
-def step_fn(model: InductionHeadModel, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
-    """One SGD update: zero the gradients, loss, backward into w, C and a, step (lr 0)."""
+def step_fn(model: nn.Module, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+    """One SGD update: zero the gradients, loss, backward into the model's parameters (w, C and
+    a of TF(M, H, d, D)), step (lr 0)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
 
     def step() -> None:

@@ -1,6 +1,6 @@
 """``python -m numerics bench``: time a training step; argument parsing and printing only.
 
-    python -m numerics bench [--sequences N] [--seq-len L] [--repeats R] [--dense-repeats R]
+    python -m numerics bench [step] [--sequences N] [--seq-len L] [--repeats R] [--dense-repeats R]
         [--baseline-repeats R] [--scaling-seq-lens L ...] [--scaling-tokens T]
         [--memory-windows M ...] [--batch-size B] [--standard-repeats R]
         [--device cpu|auto|cuda[:N]] [--threads T] [--seed S] [--json OUT]
@@ -23,6 +23,16 @@ with :meth:`numerics.bench.StandardBenchResult.to_dict` under ``"standard"``, th
 memory points under ``"scaling"`` and ``"memory"``, the seed and the
 torch version (atomically; the location is checked before any timing).
 
+    python -m numerics bench full-step [--sequences N] [--seq-len L] [--repeats R]
+        [--baseline-repeats R] [--form auto|gather|lookup|patterns] [--dtype float32|float64]
+        [--device ...] [--threads T] [--seed S] [--json OUT]
+
+``full-step`` times the full model's training step (:func:`numerics.bench.benchmark_full_step`:
+the authors' full model, H = 3 band windows plus the self offset, d = 3) with its copier in
+``--form`` against the same step with the dense baseline, in alternation, and prints both, the
+ratio, the form and its one-off preparation; ``--json`` writes
+:meth:`numerics.bench.FullBenchResult.to_dict` with the seed and the torch version.
+
 Exit status: 0 success; 2 bad input (one ``error: ...`` line on stderr: sizes < 1, L <= M,
 ``--threads`` < 1, a ``--seed`` outside
 0..2**64-1, a device that does not exist here, an unwritable ``--json``, or sizes too large for
@@ -39,8 +49,15 @@ import torch
 
 from numerics.cli.inputs import SEED_MAX, check_device, check_ints
 from numerics.io import check_output_file, write_json_atomic
+from numerics.models.full_forms import FULL_FORMS
+from numerics.models.inputs import DTYPES
 
-__all__ = ["BENCH_SIZES", "add_bench_parser", "format_bench", "run_bench"]
+__all__ = ["BENCH_SIZES", "BENCHMARKS", "add_bench_parser", "format_bench", "format_full_bench",
+           "run_bench"]
+
+BENCHMARKS = ("step", "full-step")
+"""What ``bench`` times: the simplified model's step (with scaling, memory and the standard
+transformer) or the full model's step."""
 
 BENCH_SIZES = "--sequences, --seq-len or --batch-size"
 """The flags that size a benchmark (named when memory runs out)."""
@@ -60,6 +77,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                                    "AdamW, loss at every position).",
                        epilog="Exit status: 0 success, 2 bad input (one 'error:' line), "
                               "130 interrupted.")
+    b.add_argument("benchmark", nargs="?", choices=BENCHMARKS, default="step",
+                   help="step (default): the simplified model against its dense reference and "
+                        "fair baseline, then the scaling, memory and standard transformer; "
+                        "full-step: the full model's step, fast copier against dense baseline")
     b.add_argument("--sequences", type=int, default=9000, help="n (default 9000)")
     b.add_argument("--seq-len", type=int, default=100, help="L (default 100)")
     b.add_argument("--repeats", type=int, default=5, help="vectorised steps timed (default 5)")
@@ -81,6 +102,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     b.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice)")
     b.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    b.add_argument("--form", default="auto", choices=("auto",) + FULL_FORMS,
+                   help="full-step: the copier's form (default auto, the cheapest by cost)")
+    b.add_argument("--dtype", default="float32", choices=tuple(DTYPES),
+                   help="full-step: parameter dtype (default float32)")
     b.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     return b
 
@@ -135,6 +160,35 @@ def format_bench(data: dict) -> str:
     return "\n".join(lines)
 
 
+def format_full_bench(data: dict) -> str:
+    """The lines ``bench full-step`` prints, from :meth:`numerics.bench.FullBenchResult.to_dict`."""
+    return "\n".join([
+        f"full model training step, n={data['sequences']}, L={data['seq_len']}, "
+        f"d={data['vocab_size']}, H={data['heads']}, offsets {tuple(data['offsets'])}, "
+        f"{data['dtype']}, device {data['device']}, {data['threads']} thread(s)",
+        f"{'fast':>12}  {'baseline':>12}  {'ratio':>8}",
+        f"{data['fast_s']:>10.4f} s  {data['baseline_s']:>10.4f} s  {data['ratio']:>7.1f}x",
+        f"(median of {data['repeats']} / {data['baseline_repeats']} steps in alternation; "
+        f"copier form {data['form']}, prepared once in {data['prepare_s']:.4f} s; baseline: "
+        f"dense masked (L+1)x(L+1) attention per head)"])
+
+
+def _run_full_step(args: argparse.Namespace) -> int:
+    """``bench full-step``: time, print, optionally write JSON; return 0."""
+    from numerics.bench import benchmark_full_step
+
+    result = benchmark_full_step(sequences=args.sequences, seq_len=args.seq_len,
+                                 repeats=args.repeats, baseline_repeats=args.baseline_repeats,
+                                 form=args.form, dtype=args.dtype, device=args.device,
+                                 generator=torch.Generator().manual_seed(args.seed))
+    data = {**result.to_dict(), "seed": args.seed, "torch": torch.__version__}
+    print(format_full_bench(data))
+    if args.json is not None:
+        write_json_atomic(args.json, data, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``bench`` for the parsed ``args``; print the timings; return 0.
 
@@ -155,6 +209,13 @@ def run_bench(args: argparse.Namespace) -> int:
     check_ints(args, [("threads", 1, None), ("seed", 0, SEED_MAX), ("batch_size", 1, None),
                       ("standard_repeats", 1, None), ("baseline_repeats", 1, None),
                       ("scaling_tokens", 1, None)])
+    if args.benchmark == "full-step":
+        check_device(args.device, "--device")
+        if args.json is not None:
+            check_output_file(args.json, flag="--json")
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        return _run_full_step(args)
     if args.memory_windows is None:
         args.memory_windows = [m for m in DEFAULT_MEMORY_WINDOWS if m < args.seq_len]
     for flag, values, low in (("--scaling-seq-lens", args.scaling_seq_lens, PAPER_MODEL.window + 1),

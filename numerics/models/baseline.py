@@ -13,6 +13,12 @@ times, at cost O(H·L²·n·d) per step in a few large batched kernels, with no 
 attention matrices. :func:`numerics.models.reference.dense_forward` instead expands the masked
 logits to (n, L+1, L+1) per head and takes n·(L+1) softmaxes, which is slower than the original
 code and so overstates the vectorised model's speed-up.
+
+The full model's copier (docs/theory.md §7) has its fair baseline here too,
+:func:`dense_head_similarity`: per head one masked (L+1)×(L+1) logit matrix (the position logit of
+offset i on the i-th sub-diagonal inside the head's window, ``-inf`` elsewhere) plus the content
+term ``X̃ A_h X̃ᵀ``, a softmax over each row, the product with X̃ and the values, as the original
+full model builds it, batched over sequences and heads in one (n, H, L+1, L+1) tensor.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from numerics.models.full_copier import FullCopier, head_similarity_from_values
 from numerics.models.inputs import is_token_tensor, shape_or_type
 from numerics.models.reference import check_context
 from numerics.models.simplified import InductionHeadModel
 from theory.errors import require
 
-__all__ = ["baseline_attention", "baseline_forward", "baseline_loss"]
+__all__ = ["baseline_attention", "baseline_forward", "baseline_loss", "dense_head_similarity"]
 
 
 def baseline_attention(model: InductionHeadModel, length: int) -> torch.Tensor:
@@ -99,3 +106,40 @@ def baseline_loss(model: InductionHeadModel, tokens: torch.Tensor) -> torch.Tens
     require(is_token_tensor(tokens, 2) and tokens.shape[1] >= 2, "tokens",
             "an integer tensor of shape (n, L+1)", shape_or_type(tokens))
     return model.loss_from_probs(baseline_forward(model, tokens[:, :-1]), tokens[:, -1])
+
+
+def dense_head_similarity(context: torch.Tensor, copier: FullCopier) -> torch.Tensor:
+    """``k_h(l)`` (n, H, L) of the full copier by dense masked attention (module docstring).
+
+    The same function of ``copier`` as :func:`numerics.models.full_copier.gather_head_similarity`
+    (a row with no valid offset copies nothing, so its ``v̄`` is 0), at cost O(n·H·L²·d).
+
+    Args:
+        context: (n, L) int64 tokens ``x_1..x_L`` on the copier's device, L > max offset.
+        copier: the effective parameters.
+    """
+    n, L = context.shape
+    logits, d = copier.logits, copier.content.shape[-1]
+    H, K = logits.shape
+    dev, dtype = logits.device, logits.dtype
+    onehot = F.one_hot(context.to(dev).long(), d).to(dtype)                 # (n, L, d)
+    x_tilde = F.pad(onehot, (0, 0, 0, 1))                                   # (n, L+1, d)
+    pos = torch.arange(L + 1, device=dev)
+    offset = pos[:, None] - pos[None, :]                                    # (L+1, L+1) = l - j
+    index = torch.full_like(offset, K)                                      # K: masked
+    for k, i in enumerate(copier.offsets):
+        index = torch.where(offset == i, k, index)
+    windowed = logits.masked_fill(~copier.mask, float("-inf"))              # (H, K)
+    padded = F.pad(windowed, (0, 1), value=float("-inf"))                   # (H, K+1)
+    bias = padded[:, index]                                                 # (H, L+1, L+1)
+    has_key = torch.isfinite(bias).any(-1)                                  # (H, L+1)
+    query = torch.einsum("nld,hde->nhle", x_tilde, copier.content)          # (n, H, L+1, d)
+    content = torch.matmul(query, x_tilde.transpose(1, 2)[:, None])         # (n, H, L+1, L+1)
+    scores = content + bias                                                 # (n, H, L+1, L+1)
+    if bool(has_key.all()):   # the original model's case: offset 0 in every head's window
+        attention = torch.softmax(scores, dim=-1)                           # (n, H, L+1, L+1)
+    else:                     # rows without a key copy nothing (softmax of -inf only is nan)
+        keep = has_key[None, :, :, None]
+        attention = torch.softmax(scores.masked_fill(~keep, 0.0), dim=-1) * keep
+    copied = torch.matmul(attention, x_tilde[:, None])                      # (n, H, L+1, d)
+    return head_similarity_from_values(copier, copied, has_key)             # (n, H, L)

@@ -24,7 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FullCopier", "gather_head_similarity", "normalise"]
+__all__ = ["FullCopier", "gather_head_similarity", "lookup_head_similarity", "normalise",
+           "head_similarity_from_values", "max_offset"]
 
 
 class FullCopier(NamedTuple):
@@ -58,6 +59,11 @@ class FullCopier(NamedTuple):
     def normalization(self) -> str:
         """``"layernorm"`` or ``"l2"``."""
         return "l2" if self.ln_weight is None else "layernorm"
+
+
+def max_offset(copier: FullCopier) -> int:
+    """The largest offset of the copier's window, the context length L must exceed."""
+    return max(copier.offsets)
 
 
 def normalise(copier: FullCopier, v: torch.Tensor) -> torch.Tensor:
@@ -102,9 +108,74 @@ def gather_head_similarity(context: torch.Tensor, copier: FullCopier, *,
         ~valid[None], torch.finfo(dtype).min)
     sigma = torch.softmax(scores, dim=-1) * valid[None]                     # (n, H, L+1, K)
     copied = torch.einsum("nhlk,nlkd->nhld", sigma, keys)                   # (n, H, L+1, d)
+    head_sim = head_similarity_from_values(copier, copied, valid.any(-1))   # (n, H, L)
+    return (head_sim, sigma) if return_attention else head_sim
+
+
+def head_similarity_from_values(copier: FullCopier, copied: torch.Tensor,
+                                has_key: torch.Tensor) -> torch.Tensor:
+    """``k_h(l)`` (n, H, L) from the copied mixtures ``Σ_i σ_h(l, i) e(x_{l-i})`` (n, H, L+1, d).
+
+    ``has_key`` (H, L+1) or (n, H, L+1): whether position l has a valid offset (else v̄ = 0).
+    """
+    L = copied.shape[2] - 1
     v = torch.einsum("hed,nhld->nhle", copier.values, copied)               # (n, H, L+1, d)
-    v_bar = normalise(copier, v) * valid.any(-1)[None, :, :, None]          # (n, H, L+1, d)
+    keep = has_key if has_key.dim() == 3 else has_key[None]                 # (·, H, L+1)
+    v_bar = normalise(copier, v) * keep[..., None]                          # (n, H, L+1, d)
     head_sim = (v_bar[:, :, :L] * v_bar[:, :, L:]).sum(-1)                  # (n, H, L)
+    return head_sim.clamp_min(0.0) if copier.relu else head_sim
+
+
+def _normalise_features_first(copier: FullCopier, v: torch.Tensor) -> torch.Tensor:
+    """:func:`normalise` with the features on dim 1: v̄ (H, d, N) from v (H, d, N)."""
+    if copier.ln_weight is None:
+        norm = (v * v).sum(1, keepdim=True).clamp_min(1e-60).sqrt()
+        return v / (norm + copier.norm_offset).clamp_min(1e-30)
+    centred = v - v.mean(1, keepdim=True)                                   # (H, d, N)
+    variance = (centred * centred).mean(1, keepdim=True)                    # (H, 1, N)
+    normed = centred * torch.rsqrt(variance + copier.ln_eps)
+    return normed * copier.ln_weight[:, :, None] + copier.ln_bias[:, :, None]
+
+
+def lookup_head_similarity(context: torch.Tensor, copier: FullCopier, *,
+                           return_attention: bool = False):
+    """``k_h(l)`` (n, H, L) as :func:`gather_head_similarity`, by table look-ups on token ids.
+
+    On one-hot tokens the content logit is the entry ``A_h[x_l, x_{l-i}]`` and the copy
+    ``Σ_i σ_h(l, i) e(x_{l-i})`` puts each weight into the bin of its key's token: one look-up
+    per (head, offset, position) and one scatter into d bins, O(n·L·H·K) plus O(n·L·H·d²) for
+    the values, with no one-hot keys (n, L+1, K, d). Token d stands for the zero vector (the
+    query's embedding and keys before position 1): its row and column of ``A_h`` are 0 and its
+    bin is dropped. The work runs with the offsets and features ahead of the positions,
+    (H, K, n, L+1) and (H, d, n·(L+1)), so the softmax over K and the normalisation over d
+    are operations across long contiguous rows rather than reductions over a few entries.
+
+    Args and returns as :func:`gather_head_similarity`.
+    """
+    n, L = context.shape
+    logits, d = copier.logits, copier.content.shape[-1]
+    H, K = logits.shape
+    dev, dtype = logits.device, logits.dtype
+    top, N = max_offset(copier), n * (L + 1)
+    tokens = F.pad(context.to(dev).long(), (top, 1), value=d)              # (n, top+L+1)
+    queries = tokens[:, top:]                                               # (n, L+1)
+    keys = torch.stack([tokens[:, top - i:top - i + L + 1] for i in copier.offsets])  # (K, n, L+1)
+    pairs = (queries[None] * (d + 1) + keys).reshape(K * N)                 # (K·N,)
+    table = F.pad(copier.content, (0, 1, 0, 1)).reshape(H, (d + 1) ** 2)    # (H, (d+1)²)
+    content = table.index_select(1, pairs).view(H, K, n, L + 1)             # (H, K, n, L+1)
+    pos = torch.arange(1, L + 2, device=dev)
+    offsets = torch.tensor(copier.offsets, device=dev)
+    valid = ((pos[None, :] - offsets[:, None] >= 1)[None, :, None, :]
+             & copier.mask[:, :, None, None])                               # (H, K, 1, L+1)
+    scores = (logits[:, :, None, None] + content).masked_fill(~valid, torch.finfo(dtype).min)
+    sigma = torch.softmax(scores, dim=1) * valid                            # (H, K, n, L+1)
+    index = keys.view(1, K, N).expand(H, K, N)                              # (H, K, N)
+    bins = sigma.new_zeros(H, d + 1, N)
+    copied = bins.scatter_add(1, index, sigma.view(H, K, N))[:, :d]         # (H, d, N)
+    v = torch.bmm(copier.values, copied)                                    # (H, d, N)
+    has_key = valid.any(1)[:, None]                                         # (H, 1, 1, L+1)
+    v_bar = _normalise_features_first(copier, v).view(H, d, n, L + 1) * has_key
+    head_sim = (v_bar[..., :L] * v_bar[..., L:]).sum(1).transpose(0, 1)     # (n, H, L)
     if copier.relu:
         head_sim = head_sim.clamp_min(0.0)
-    return (head_sim, sigma) if return_attention else head_sim
+    return (head_sim, sigma.permute(2, 0, 3, 1)) if return_attention else head_sim
