@@ -44,7 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from numerics.models.full_copier import FullCopier, gather_head_similarity
+from numerics.models.full_copier import FullCopier
+from numerics.models.full_forms import (
+    copier_head_similarity,
+    prepare_full_inputs,
+    select_full_inputs,
+)
+from numerics.models.full_patterns import FullPatternInputs
 from numerics.models.full_options import (
     CONTENT_FORMS,
     FULL_OPTION_DEFAULTS,
@@ -281,17 +287,21 @@ class FullInductionHeadModel(nn.Module):
             copier += [self.ln_weight, self.ln_bias]
         return {"C": [self.C], "w": copier, "a": [self.a]}
 
-    def prepare_inputs(self, context: torch.Tensor) -> None:
-        """Nothing to precompute for a fixed sample: the copier depends on the content."""
-        return None
+    def prepare_inputs(self, context: torch.Tensor) -> torch.Tensor | FullPatternInputs:
+        """A fixed sample ``context`` (n, L) prepared once for the copier's cheapest form
+        (:func:`numerics.models.full_forms.prepare_full_inputs`): its window-pattern ids, or
+        the tokens themselves. Every form computes the same model up to rounding."""
+        _check_context(context, self.spec.window, self.vocab_size)
+        with torch.no_grad():
+            return prepare_full_inputs(context.to(self.w.device), self.copier())
 
-    def select_inputs(self, inputs: None, idx: torch.Tensor) -> None:
-        """The prepared inputs of the sequences ``idx`` of a sample: None, as prepared."""
-        require(inputs is None, "inputs", "None (the full model prepares nothing)",
-                type(inputs).__name__)
-        return None
+    def select_inputs(self, inputs: torch.Tensor | FullPatternInputs, idx: torch.Tensor
+                      ) -> torch.Tensor | FullPatternInputs:
+        """The prepared inputs of the sequences ``idx`` (B,) of a prepared sample."""
+        return select_full_inputs(inputs, idx)
 
-    def loss_and_copier(self, tokens: torch.Tensor, inputs: None = None
+    def loss_and_copier(self, tokens: torch.Tensor,
+                        inputs: torch.Tensor | FullPatternInputs | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`loss` on ``tokens`` (n, L+1) and ``copier_attention(tokens[:, :-1])`` (H, M).
 
@@ -300,7 +310,7 @@ class FullInductionHeadModel(nn.Module):
         enter the similarities do (the simplified model's interior attention means the same).
         """
         self._check_loss_args(tokens, inputs)
-        probs, taps = self(tokens[:, :-1], return_taps=True)
+        probs, taps = self(tokens[:, :-1] if inputs is None else inputs, return_taps=True)
         loss = self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
         return loss, self._interior(taps["copier.position_attention"], include_self=False)
 
@@ -357,21 +367,25 @@ class FullInductionHeadModel(nn.Module):
         return FullCopier(self.offsets, logits, self.window_mask, content, self.V, ln_weight,
                           ln_bias, self.ln_eps, self.norm_offset, self.relu_similarity)
 
-    def forward(self, context: torch.Tensor, *, return_taps: bool = False):
+    def forward(self, context: torch.Tensor | FullPatternInputs, *, return_taps: bool = False):
         """ŷ for the query position L+1.
 
         Args:
-            context: (n, L) int64 tokens ``x_1..x_L``, L > M.
+            context: (n, L) int64 tokens ``x_1..x_L``, L > M, or what :meth:`prepare_inputs`
+                returned for them.
             return_taps: also return the dict of named taps (module docstring).
 
         Returns:
             ŷ (n, d), or ``(ŷ, taps)``.
         """
-        _check_context(context, self.spec.window, self.vocab_size)
-        n, L = context.shape
         dtype, dev = self.w.dtype, self.w.device
-        copied = gather_head_similarity(context.to(dev), self.copier(),
-                                        return_attention=return_taps)
+        prepared = context if isinstance(context, FullPatternInputs) else None
+        tokens = prepared.context if prepared is not None else context
+        _check_context(tokens, self.spec.window, self.vocab_size)
+        n, L = tokens.shape
+        tokens = tokens.to(dev)
+        copied = copier_head_similarity(prepared if prepared is not None else tokens,
+                                        self.copier(), return_attention=return_taps)
         head_sim, sigma = copied if return_taps else (copied, None)         # (n, H, L)
         c_tilde = self.selector_weights()                                   # (|𝒮|,)
         sim = torch.zeros(n, L, dtype=dtype, device=dev)                    # (n, L)
@@ -381,7 +395,7 @@ class FullInductionHeadModel(nn.Module):
                 term = term * head_sim[:, h - 1]
             sim = sim + term
         attn = torch.softmax(self.a * sim, dim=-1)                          # (n, L)
-        onehot = F.one_hot(context.to(dev), self.vocab_size).to(dtype)      # (n, L, d)
+        onehot = F.one_hot(tokens, self.vocab_size).to(dtype)               # (n, L, d)
         probs = torch.einsum("nl,nld->nd", attn, onehot)                    # (n, d)
         if not return_taps:
             return probs
@@ -397,22 +411,26 @@ class FullInductionHeadModel(nn.Module):
         picked = probs.gather(1, target[:, None]).squeeze(1)               # (n,)
         return -picked.clamp_min(LOSS_FLOOR).log().mean()
 
-    def loss(self, tokens: torch.Tensor, inputs: None = None) -> torch.Tensor:
+    def loss(self, tokens: torch.Tensor,
+             inputs: torch.Tensor | FullPatternInputs | None = None) -> torch.Tensor:
         """Mean loss on sequences (n, L+1): context ``x_1..x_L``, target ``x_{L+1}``.
 
         Args:
             tokens: (n, L+1) int64.
-            inputs: must be None (what :meth:`prepare_inputs` returns).
+            inputs: what :meth:`prepare_inputs` returned for ``tokens[:, :-1]``, or None.
         """
         self._check_loss_args(tokens, inputs)
-        probs = self(tokens[:, :-1])
+        probs = self(tokens[:, :-1] if inputs is None else inputs)
         return self.loss_from_probs(probs, tokens[:, -1].to(probs.device))
 
     def _check_loss_args(self, tokens: object, inputs: object) -> None:
         require(isinstance(tokens, torch.Tensor) and tokens.dim() == 2, "tokens",
                 "an integer tensor of shape (n, L+1)", getattr(tokens, "shape", type(tokens)))
-        require(inputs is None, "inputs", "None (the full model prepares nothing)",
-                type(inputs).__name__)
+        prepared = inputs.context if isinstance(inputs, FullPatternInputs) else inputs
+        require(prepared is None or (isinstance(prepared, torch.Tensor) and prepared.dim() == 2
+                                     and prepared.shape[0] == tokens.shape[0]), "inputs",
+                f"None or the prepared context of the n = {tokens.shape[0]} sequences",
+                getattr(prepared, "shape", type(inputs).__name__))
 
     def constructor_options(self) -> dict[str, object]:
         """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints):

@@ -129,8 +129,9 @@ def head_similarity_from_values(copier: FullCopier, copied: torch.Tensor,
 def _normalise_features_first(copier: FullCopier, v: torch.Tensor) -> torch.Tensor:
     """:func:`normalise` with the features on dim 1: v̄ (H, d, N) from v (H, d, N)."""
     if copier.ln_weight is None:
-        norm = (v * v).sum(1, keepdim=True).clamp_min(1e-60).sqrt()
-        return v / (norm + copier.norm_offset).clamp_min(1e-30)
+        tiny = torch.finfo(v.dtype).tiny
+        norm = (v * v).sum(1, keepdim=True).clamp_min(tiny).sqrt()
+        return v / (norm + copier.norm_offset).clamp_min(tiny)
     centred = v - v.mean(1, keepdim=True)                                   # (H, d, N)
     variance = (centred * centred).mean(1, keepdim=True)                    # (H, 1, N)
     normed = centred * torch.rsqrt(variance + copier.ln_eps)

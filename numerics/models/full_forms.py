@@ -118,7 +118,14 @@ def prepare_full_inputs(context: torch.Tensor, copier: FullCopier, *, form: str 
 
 
 def select_full_inputs(inputs: FullInputs, idx: torch.Tensor) -> FullInputs:
-    """The prepared inputs of the sequences ``idx`` (B,) of a sample."""
+    """The prepared inputs of the sequences ``idx`` (B,) of a sample.
+
+    Raises:
+        InductionHeadsError: on inputs :func:`prepare_full_inputs` does not return.
+    """
+    require(isinstance(inputs, (torch.Tensor, FullPatternInputs)), "inputs",
+            "the tokens or the FullPatternInputs prepare_full_inputs returned",
+            type(inputs).__name__)
     if isinstance(inputs, FullPatternInputs):
         return select_full_patterns(inputs, idx)
     return inputs[idx]
