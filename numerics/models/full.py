@@ -50,7 +50,6 @@ from numerics.models.full_forms import (
     prepare_full_inputs,
     select_full_inputs,
 )
-from numerics.models.full_patterns import FullPatternInputs
 from numerics.models.full_options import (
     CONTENT_FORMS,
     FULL_OPTION_DEFAULTS,
@@ -60,6 +59,7 @@ from numerics.models.full_options import (
     REQUIRED_OPTION_KEYS,
     check_full_options,
 )
+from numerics.models.full_patterns import FullPatternInputs, pattern_similarity_table
 from numerics.models.simplified import LOSS_KINDS
 from theory.errors import require
 from theory.predictors.reference import LOSS_FLOOR
@@ -378,31 +378,44 @@ class FullInductionHeadModel(nn.Module):
         Returns:
             ŷ (n, d), or ``(ŷ, taps)``.
         """
-        dtype, dev = self.w.dtype, self.w.device
+        dev = self.w.device
         prepared = context if isinstance(context, FullPatternInputs) else None
         tokens = prepared.context if prepared is not None else context
         _check_context(tokens, self.spec.window, self.vocab_size)
         n, L = tokens.shape
         tokens = tokens.to(dev)
-        copied = copier_head_similarity(prepared if prepared is not None else tokens,
-                                        self.copier(), return_attention=return_taps)
-        head_sim, sigma = copied if return_taps else (copied, None)         # (n, H, L)
-        c_tilde = self.selector_weights()                                   # (|𝒮|,)
-        sim = torch.zeros(n, L, dtype=dtype, device=dev)                    # (n, L)
-        for k, s in enumerate(self.sets):
-            term = c_tilde[k].expand(n, L)
-            for h in s:
-                term = term * head_sim[:, h - 1]
-            sim = sim + term
+        if prepared is not None and not return_taps:
+            # The similarity of every (query window, pattern) cell, then one gather: the
+            # selector's products run over the table, not over the n·L positions.
+            _, table, _, _ = pattern_similarity_table(prepared, self.copier())  # (H, U, P)
+            cells = prepared.cells.to(dev).reshape(-1)                      # (n·L,)
+            sim = self._combine(table.unbind(0)).reshape(-1).gather(0, cells).view(n, L)
+            head_sim = sigma = c_tilde = None
+        else:
+            copied = copier_head_similarity(prepared if prepared is not None else tokens,
+                                            self.copier(), return_attention=return_taps)
+            head_sim, sigma = copied if return_taps else (copied, None)     # (n, H, L)
+            c_tilde = self.selector_weights()                               # (|𝒮|,)
+            sim = self._combine(head_sim.unbind(1))                         # (n, L)
         attn = torch.softmax(self.a * sim, dim=-1)                          # (n, L)
-        onehot = F.one_hot(tokens, self.vocab_size).to(dtype)               # (n, L, d)
-        probs = torch.einsum("nl,nld->nd", attn, onehot)                    # (n, d)
+        probs = attn.new_zeros(n, self.vocab_size).scatter_add(1, tokens, attn)  # (n, d)
         if not return_taps:
             return probs
         taps = {"copier.position_attention": sigma, "copier.head_similarity": head_sim,
                 "selector.weights": c_tilde, "classifier.similarity": sim,
                 "classifier.attention": attn, "output": probs}
         return probs, taps
+
+    def _combine(self, heads: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``s = Σ_S c̃_S Π_{h∈S} k_h`` from the per-head similarities ``heads`` (H × (...))."""
+        c_tilde = self.selector_weights()                                   # (|𝒮|,)
+        sim = None
+        for k, s in enumerate(self.sets):
+            term = c_tilde[k].expand(heads[0].shape)
+            for h in s:
+                term = term * heads[h - 1]
+            sim = term if sim is None else sim + term
+        return sim
 
     def loss_from_probs(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss of ŷ (n, d) against targets (n,) under ``self.loss_kind``."""

@@ -38,7 +38,7 @@ from theory.errors import require
 from theory.validation import is_int
 
 __all__ = ["FullPatternInputs", "full_pattern_entries", "prepare_full_patterns",
-           "select_full_patterns", "patterns_head_similarity"]
+           "select_full_patterns", "patterns_head_similarity", "pattern_similarity_table"]
 
 
 class FullPatternInputs(NamedTuple):
@@ -127,19 +127,20 @@ def _pattern_keys(inputs: FullPatternInputs, offsets: tuple[int, ...]
     return keys, own, valid
 
 
-def patterns_head_similarity(context: torch.Tensor | FullPatternInputs, copier: FullCopier, *,
-                             return_attention: bool = False):
-    """``k_h(l)`` (n, H, L) as :func:`numerics.models.full_copier.gather_head_similarity`, from
-    the (H, U, P) table of the module docstring.
+def pattern_similarity_table(context: torch.Tensor | FullPatternInputs, copier: FullCopier
+                             ) -> tuple[FullPatternInputs, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (H, U, P) table of ``k_h`` per (query window, position pattern) of the module
+    docstring, with what it was computed from.
 
     Args:
         context: (n, L) int64 tokens (its patterns are computed here) or a sample prepared by
             :func:`prepare_full_patterns` with a window >= the copier's largest offset.
         copier: the effective parameters.
-        return_attention: also return σ (n, H, L+1, K), 0 at masked or invalid offsets.
 
     Returns:
-        ``head_sim`` (n, H, L), or ``(head_sim, sigma)``.
+        ``(inputs, table, sigma, query_sigma)``: the prepared sample, the table (H, U, P)
+        (through the ReLU when the copier has one), σ per pattern (H, P, K) and at the query
+        (H, K).
     """
     logits, d = copier.logits, copier.content.shape[-1]
     dev, dtype = logits.device, logits.dtype
@@ -150,8 +151,6 @@ def patterns_head_similarity(context: torch.Tensor | FullPatternInputs, copier: 
                 f"window >= {top} and d = {d} (the copier's)", (inputs.window, inputs.vocab_size))
     else:
         inputs = prepare_full_patterns(context, top, d)
-    H = logits.shape[0]
-    n, L = inputs.positions.shape
     keys, own, valid = _pattern_keys(inputs, copier.offsets)                # (P, K) each but own
     keys, own, valid = keys.to(dev), own.to(dev), valid.to(dev)
     allowed = valid[None] & copier.mask[:, None, :]                         # (H, P, K)
@@ -174,6 +173,27 @@ def patterns_head_similarity(context: torch.Tensor | FullPatternInputs, copier: 
     table = torch.bmm(query_bar, v_bar.transpose(1, 2))                     # (H, U, P)
     if copier.relu:
         table = table.clamp_min(0.0)
+    return inputs, table, sigma, query_sigma
+
+
+def patterns_head_similarity(context: torch.Tensor | FullPatternInputs, copier: FullCopier, *,
+                             return_attention: bool = False):
+    """``k_h(l)`` (n, H, L) as :func:`numerics.models.full_copier.gather_head_similarity`, from
+    the (H, U, P) table of the module docstring.
+
+    Args:
+        context: (n, L) int64 tokens (its patterns are computed here) or a sample prepared by
+            :func:`prepare_full_patterns` with a window >= the copier's largest offset.
+        copier: the effective parameters.
+        return_attention: also return σ (n, H, L+1, K), 0 at masked or invalid offsets.
+
+    Returns:
+        ``head_sim`` (n, H, L), or ``(head_sim, sigma)``.
+    """
+    inputs, table, sigma, query_sigma = pattern_similarity_table(context, copier)
+    dev = table.device
+    H = table.shape[0]
+    n, L = inputs.positions.shape
     cells = inputs.cells.to(dev).reshape(1, n * L).expand(H, n * L)         # (H, n·L)
     head_sim = table.reshape(H, -1).gather(1, cells).view(H, n, L).transpose(0, 1)  # (n, H, L)
     if not return_attention:
