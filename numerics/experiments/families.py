@@ -37,7 +37,7 @@ from theory.sources.spec import Mixture, MixtureComponent, ModelSpec, Source, he
 from theory.validation import as_int, is_real
 
 __all__ = ["mixture_family", "SelectionMap", "predicted_selection_map", "OFFICIAL_MODEL",
-           "OFFICIAL_REPORTED"]
+           "OFFICIAL_REPORTED", "official_full_spec"]
 
 OFFICIAL_MODEL = ModelSpec(heads=3, window=3, degree=2, w_plus=3.0, w_minus=0.1, c_init=0.01,
                            a_init=0.01)
@@ -48,6 +48,13 @@ OFFICIAL_REPORTED = {"lr": 1.0, "steps": 50_000, "sequences": 10_000, "train_seq
                      "seq_len": 100, "selected_set": (1, 2), "c_tilde_099_by_step": 9,
                      "final_a": 11.35}
 """The official main-figure run as docs/theory.md §4 reports it (for comparison, not used in training)."""
+
+
+def official_full_spec(w_plus: float) -> ModelSpec:
+    """The authors' full model's sizes and initialisation (their appendix runs): the band
+    windows of :meth:`theory.ModelSpec.band` with H = 3, D = 2, ``w_-`` = 0.01 and
+    ``C = a = 0.01``; ``w_plus`` is the run's ``w_+`` (the authors ran 1 and 3)."""
+    return ModelSpec.band(3, 2, w_plus=w_plus, w_minus=0.01, c_init=0.01, a_init=0.01)
 
 
 def mixture_family(weight: float, alpha: float, *, vocab_size: int = 3) -> Source:

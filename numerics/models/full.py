@@ -44,7 +44,8 @@ from theory.predictors.reference import LOSS_FLOOR
 from theory.sources.spec import ModelSpec
 from theory.validation import is_int
 
-__all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP"]
+__all__ = ["FullInductionHeadModel", "TrainableModel", "NORMALIZATIONS", "LN_EPS", "LIMIT_GAP",
+           "OFFICIAL_FULL_OPTIONS"]
 
 NORMALIZATIONS = ("layernorm", "l2")
 """``layernorm``: affine LayerNorm per head (the full variant); ``l2``: docs/theory.md §2's v/||v||."""
@@ -54,6 +55,11 @@ LN_EPS = 1e-5
 
 LIMIT_GAP = 1e3
 """Logit gap of :meth:`FullInductionHeadModel.at_limit`: e^-1000 underflows to 0 in float32/64."""
+
+OFFICIAL_FULL_OPTIONS = {"normalization": "layernorm", "self_attention": True, "self_logit": 1e-6,
+                         "content": "factorised", "content_init": 0.01, "value_init": 0.01,
+                         "shared_layernorm": True, "relu_similarity": True, "ln_eps": 1e-5}
+"""The constructor options of the authors' full model (their ``RPE/model.py``, appendix runs)."""
 
 
 @runtime_checkable
