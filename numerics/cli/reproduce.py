@@ -79,14 +79,15 @@ def add_reproduce_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
                "(one 'error:' line), 130 interrupted.")
     p.add_argument("name", choices=RECIPE_NAMES, metavar="NAME",
                    help=f"the recipe: {', '.join(RECIPE_NAMES)}")
-    p.add_argument("--out", type=Path, required=True, help="output directory (created)")
-    p.add_argument("--w-plus", type=float, default=None,
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output directory (created)")
+    p.add_argument("--w-plus", type=float, default=None, metavar="W",
                    help="w+ of the run (appendix-full: 1 (default) or 3)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=float, default=None, metavar="LR",
                    help="learning rate (appendix-full: 0.001 (default) or 0.01)")
     p.add_argument("--small", action="store_true",
                    help="the recipe's small size (minutes on a 2-core CPU)")
-    p.add_argument("--steps", type=int, default=None, help="train this many steps instead")
+    p.add_argument("--steps", type=int, default=None, metavar="N", help="train this many steps instead")
     p.add_argument("--seed", type=int, default=0,
                    help="torch generator seed in 0..2**64-1 (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")

@@ -45,6 +45,7 @@ from numerics.training.history import History
 from numerics.training.kinds import get_kind
 from theory.errors import require
 from theory.sources.spec import PAPER_SOURCE, ModelSpec
+from theory.validation import is_int
 
 __all__ = ["SIZES", "MAIN_FIGURE_OPTIONS", "Recipe", "RecipeRun", "RECIPES", "RECIPE_NAMES",
            "get_recipe", "first_set_prediction", "reproduction_record", "fact_marks",
@@ -136,7 +137,7 @@ class Recipe:
         default = (self.steps if size == "authors" else self.small_steps)[lr]
         steps = default if steps is None else steps
         least = min(f.min_steps for f in facts_any)
-        require(isinstance(steps, int) and least <= steps <= self.steps[lr], "--steps",
+        require(is_int(steps) and least <= steps <= self.steps[lr], "--steps",
                 f"an integer in {least}..{self.steps[lr]} (the fewest steps at which an authors' "
                 "fact applies, the authors' step count)", steps)
         sequences = self.sequences if size == "authors" else self.small_sequences
@@ -185,10 +186,10 @@ class RecipeRun:
         return kind.build(self.spec, PAPER_SOURCE.vocab_size, self.config, options=options)
 
 
-def first_set_prediction(recipe: Recipe) -> tuple[int, ...] | None:
+def first_set_prediction(run: RecipeRun) -> tuple[int, ...] | None:
     """The head set theory predicts the run's selector moves to first (the first-move
-    prediction of ``theory``), or None where no prediction is made: the reproduction leaves
-    ``predicted_first_set`` null then."""
+    prediction of ``theory`` for the run's source, spec and L), or None where no prediction is
+    made: the reproduction leaves ``predicted_first_set`` null then."""
     return None
 
 
@@ -198,7 +199,7 @@ def reproduction_record(run: RecipeRun, history: History, *, seed: int) -> dict[
     predicted and the measured first set (:func:`numerics.experiments.facts.first_lead_set`)."""
     rows = [check_fact(fact, history) for fact in run.facts]
     measured = first_lead_set(history)
-    predicted = first_set_prediction(run.recipe)
+    predicted = first_set_prediction(run)
     return {"recipe": run.recipe.name, "size": run.size, "w_plus": run.w_plus, "lr": run.lr,
             "steps": run.steps, "sequences": run.config.sequences, "seed": seed,
             "quantities": rows,

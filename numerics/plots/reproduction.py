@@ -33,6 +33,9 @@ PANELS = ("selector", "a", "loss")
 _ANNOTATE_CELLS = 36
 """Panels with at most this many cells have their values written in."""
 
+_MARK_COLORS = ("black", "dimgray", "darkgoldenrod", "teal", "crimson", "navy")
+"""Colours of the facts' marks, apart from the head sets' tab10 colours."""
+
 
 def _draw_mark(ax: Any, mark: Mapping[str, Any], color: str) -> None:
     """A fact: ``point`` (step, value) with ``band`` (low, high) as an error bar, or a bound
@@ -95,7 +98,7 @@ def plot_reproduction(steps: Any, selector: Any, sets: Sequence[Sequence[int]], 
                            lw=2.0, label="authors' run")
     for k, mark in enumerate(marks):
         require(mark["panel"] in PANELS, "mark panel", f"one of {PANELS}", mark["panel"])
-        _draw_mark(axes[mark["panel"]], mark, f"C{(k + 4) % 10}")
+        _draw_mark(axes[mark["panel"]], mark, _MARK_COLORS[k % len(_MARK_COLORS)])
     labels = {"selector": ("selector weight c̃_S", "c̃ per head set"),
               "a": ("a", "classifier temperature a"),
               "loss": ("official_ce loss (nats)", "training loss")}
