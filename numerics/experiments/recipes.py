@@ -27,15 +27,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from numerics.experiments.authors import (
     A_INTERPOLATION_REL,
-    AuthorsTrajectory,
     FULL_FILES,
     LOSS_INTERPOLATION,
     MAIN_FIGURE_FILE,
     MAIN_FIGURE_TRAJECTORY,
+    AuthorsTrajectory,
 )
 from numerics.experiments.facts import Fact, check_fact, first_lead_set
 from numerics.experiments.families import OFFICIAL_MODEL, official_full_spec
@@ -186,20 +187,23 @@ class RecipeRun:
         return kind.build(self.spec, PAPER_SOURCE.vocab_size, self.config, options=options)
 
 
-def first_set_prediction(run: RecipeRun) -> tuple[int, ...] | None:
+def first_set_prediction(run: RecipeRun, *, rng: np.random.Generator
+                         ) -> tuple[int, ...] | None:
     """The head set theory predicts the run's selector moves to first (the first-move
-    prediction of ``theory`` for the run's source, spec and L), or None where no prediction is
-    made: the reproduction leaves ``predicted_first_set`` null then."""
+    prediction of ``theory`` for the paper's source, the run's spec and L, its Monte Carlo
+    drawn from ``rng``), or None where no prediction is made: the reproduction leaves
+    ``predicted_first_set`` null then."""
     return None
 
 
 def reproduction_record(run: RecipeRun, history: History, *, seed: int) -> dict[str, Any]:
     """``reproduction.json``: the run, every fact's row (:func:`numerics.experiments.facts.
     check_fact`), the verdict (``"holds"`` when every fact holds, else ``"fails"``), the
-    predicted and the measured first set (:func:`numerics.experiments.facts.first_lead_set`)."""
+    predicted first set (:func:`first_set_prediction`, its generator seeded with ``seed``) and
+    the measured one (:func:`numerics.experiments.facts.first_lead_set`)."""
     rows = [check_fact(fact, history) for fact in run.facts]
     measured = first_lead_set(history)
-    predicted = first_set_prediction(run)
+    predicted = first_set_prediction(run, rng=np.random.default_rng(seed))
     return {"recipe": run.recipe.name, "size": run.size, "w_plus": run.w_plus, "lr": run.lr,
             "steps": run.steps, "sequences": run.config.sequences, "seed": seed,
             "quantities": rows,
