@@ -1,7 +1,8 @@
 """One run per output directory, one command at a time in it, and nothing lost on the way.
 
 An output directory ``DIR`` holds the result files of one run of one command
-(:data:`RESULT_NAMES`: ``train``, ``verify``, ``sweep``, ``reproduce``). :class:`RunDirectory` guards it:
+(:data:`RESULT_NAMES`: ``train``, ``verify``, ``sweep``, ``reproduce``). :class:`RunDirectory`
+guards it:
 
 **One command at a time.** Entering takes an exclusive ``fcntl.flock`` on ``DIR/.lock``
 (:data:`LOCK_NAME`) for the ``with`` block, which a command holds for its whole life; a second

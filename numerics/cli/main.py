@@ -14,9 +14,9 @@ Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
     141  stdout closed early by its reader (``| head``), silently.
 
 Anything else (a traceback) is a bug. Every input is checked before any work and any write.
-``train``, ``verify`` and ``reproduce`` write one run per ``--out`` directory (:mod:`numerics.cli.outputs`):
-``--force`` replaces another run's files there, and only once the new run has succeeded; a run
-that fails leaves the directory as it found it.
+``train``, ``verify`` and ``reproduce`` write one run per ``--out`` directory
+(:mod:`numerics.cli.outputs`): ``--force`` replaces another run's files there, and only once the
+new run has succeeded; a run that fails leaves the directory as it found it.
 """
 
 from __future__ import annotations

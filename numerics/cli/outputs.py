@@ -3,8 +3,8 @@
 
 A directory holding any of :data:`RESULT_FILES` (every command's result files, a sweep's
 included) holds a run; ``train``, ``verify`` and ``reproduce`` refuse to write into it (exit
-status 2, naming the files found) unless ``--force`` replaces that run, or ``train --resume DIR/checkpoint.pt
---out DIR`` continues it; and refuse a directory another command is writing (its lock).
+status 2, naming the files found) unless ``--force`` replaces that run, or ``train --resume
+DIR/checkpoint.pt --out DIR`` continues it; and refuse a directory another command is writing (its lock).
 :class:`numerics.run_directory.RunDirectory` does the locking, checking, replacing and rolling
 back.
 """

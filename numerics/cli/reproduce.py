@@ -87,7 +87,8 @@ def add_reproduce_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
                    help="learning rate (appendix-full: 0.001 (default) or 0.01)")
     p.add_argument("--small", action="store_true",
                    help="the recipe's small size (minutes on a 2-core CPU)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="train this many steps instead")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="train this many steps instead")
     p.add_argument("--seed", type=int, default=0,
                    help="torch generator seed in 0..2**64-1 (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")

@@ -31,7 +31,8 @@ MAIN_FIGURE_FILE = ("CWa_parent2_n10000_L100_S3_H3_1.0_optsgd_w+3.0_w-0.1_D2_c_a
                     "a_init0.01_alpha0.1_n-epochs[50000].npz")
 """The simplified model's main-figure run: joint C, W, a, lr 1, 50,000 steps."""
 
-_FULL = "Full_parent2_n10000_L100_S3_H3_lr{lr}_optsgd_w+{w}_w-0.01_D2_alpha0.1_n-epochs{steps}_[True, True]"
+_FULL = ("Full_parent2_n10000_L100_S3_H3_lr{lr}_optsgd_w+{w}_w-0.01_D2_alpha0.1_"
+         "n-epochs{steps}_[True, True]")
 FULL_FILES = {
     "w+1 lr0.001 10000": _FULL.format(lr=0.001, w=1.0, steps=10000) + ".npz",
     "w+1 lr0.001 50000 a": _FULL.format(lr=0.001, w=1.0, steps=50000)

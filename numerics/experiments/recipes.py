@@ -240,7 +240,8 @@ def fact_marks(run: RecipeRun) -> list[dict[str, Any]]:
         else:
             step = 0 if fact.measure == "initial_loss" else run.steps
             point, band = (float(step), float(fact.authors_value)), _band(fact)
-            label += f" = {fact.authors_value:.4g} ({fact.comparison}, tolerance {fact.tolerance:.3g})"
+            label += (f" = {fact.authors_value:.4g} ({fact.comparison}, tolerance "
+                      f"{fact.tolerance:.3g})")
         marks.append({"panel": _PANEL_OF[fact.measure], "label": label, "point": point,
                       "band": band})
     return marks
@@ -267,7 +268,7 @@ def _main_figure_facts(w_plus: float, lr: float, steps: int) -> tuple[Fact, ...]
     between = "" if a_exact else ", plus the interpolation between the table's steps"
     facts = (
         Fact("first set", "first_set", (1, 2), "equal", 0.0,
-             "the selector's first decisive move (the theorem's selected set)", file,
+             "a head set: the same or not (the first lead by FIRST_LEAD_MARGIN)", file,
              min_steps=3),
         Fact("first step with c̃(1, 2) >= 0.99", "first_step", 9, "close", 2.0,
              "another sample of 9,000 sequences moves the early growth of c̃(1, 2) by a few "

@@ -8,8 +8,8 @@ no backend switch: ``savefig`` renders PNG with the Agg canvas) and, given ``pat
 :func:`plot_losses` (a TF history against its reduced dynamics and the reference predictors).
 ``probe``: :func:`plot_distances` (the distance to every reference predictor over training),
 :func:`plot_first_layer` (attention by offset). ``report``: :func:`report_figures` and
-:func:`save_report_figures`, the figures of a ``report.json`` for the model it trained. ``reproduction``:
-:func:`plot_reproduction` (a paper run against the authors' facts) and
+:func:`save_report_figures`, the figures of a ``report.json`` for the model it trained.
+``reproduction``: :func:`plot_reproduction` (a paper run against the authors' facts) and
 :func:`plot_parameter_heatmaps` (the copier's parameters over training).
 
 Conventions: the history is logged at log-spaced steps, so step axes are log-scaled on
