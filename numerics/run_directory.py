@@ -1,7 +1,8 @@
 """One run per output directory, one command at a time in it, and nothing lost on the way.
 
 An output directory ``DIR`` holds the result files of one run of one command
-(:data:`RESULT_NAMES`: ``train``, ``verify``, ``sweep``). :class:`RunDirectory` guards it:
+(:data:`RESULT_NAMES`: ``train``, ``verify``, ``sweep``, ``reproduce``). :class:`RunDirectory`
+guards it:
 
 **One command at a time.** Entering takes an exclusive ``fcntl.flock`` on ``DIR/.lock``
 (:data:`LOCK_NAME`) for the ``with`` block, which a command holds for its whole life; a second
@@ -59,11 +60,14 @@ RESULT_NAMES: dict[str, tuple[str, ...]] = {
     "verify": ("report.json", "config.json", "selector.png", "copier.png", "temperature.png",
                "losses.png", "distances.png", "first_layer.png"),
     "sweep": ("sweep.json", "results.csv", "agreement.png", "phase_map.png"),
+    "reproduce": ("config.json", "history.json", "summary.json", "checkpoint.pt",
+                  "reproduction.json", "reproduction.png", "copier_parameters.png"),
 }
 """The result files each command writes into its output directory (``verify``: the report, its
 config and every figure of :data:`numerics.plots.ALL_FIGURE_NAMES`; ``sweep``: the record of
 :data:`numerics.sweep.run.SWEEP_JSON`, the table and the figures of
-:func:`numerics.sweep.figures.draw_figures`)."""
+:func:`numerics.sweep.figures.draw_figures`; ``reproduce``: a training run's files, the
+comparison with the authors' run and its figures)."""
 
 ALL_RESULT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(
     name for names in RESULT_NAMES.values() for name in names))

@@ -1,9 +1,9 @@
-"""``python -m numerics {bench, sweep, train, verify}``: dispatch to the subcommands.
+"""``python -m numerics {bench, sweep, train, verify, reproduce}``: dispatch to the subcommands.
 
 Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
 
-    0    success (for ``verify``: every check passed);
-    1    a check failed (``verify`` only);
+    0    success (for ``verify``: every check passed; ``reproduce``: every fact held);
+    1    a check failed (``verify``), a fact of the authors' run did not hold (``reproduce``);
     2    bad input, with one ``error: ...`` line on stderr and no traceback: unparsable flags,
          out-of-range values (a negative ``--seed``, zero or negative sizes), an input file that
          is missing, not UTF-8 or not valid JSON, a ``--config`` with unknown keys, a device that
@@ -14,9 +14,9 @@ Exit statuses, the same for every subcommand (:mod:`numerics.cli.status`):
     141  stdout closed early by its reader (``| head``), silently.
 
 Anything else (a traceback) is a bug. Every input is checked before any work and any write.
-``train`` and ``verify`` write one run per ``--out`` directory (:mod:`numerics.cli.outputs`):
-``--force`` replaces another run's files there, and only once the new run has succeeded; a run
-that fails leaves the directory as it found it.
+``train``, ``verify`` and ``reproduce`` write one run per ``--out`` directory
+(:mod:`numerics.cli.outputs`): ``--force`` replaces another run's files there, and only once the
+new run has succeeded; a run that fails leaves the directory as it found it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from numerics.cli.bench import BENCH_SIZES, add_bench_parser, run_bench
+from numerics.cli.reproduce import REPRODUCE_SIZES, add_reproduce_parser, run_reproduce
 from numerics.cli.status import (
     Parser,
     guarded,
@@ -42,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m numerics`` (``verify`` parses its own flags)."""
     parser = Parser(prog="python -m numerics",
                     description="Train, verify and benchmark TF(M, H, d, D).",
-                    epilog="Exit status: 0 success, 1 a verify check failed, 2 bad input (one "
-                           "'error:' line), 130 interrupted.")
+                    epilog="Exit status: 0 success, 1 a verify check or reproduced fact "
+                           "failed, 2 bad input (one 'error:' line), 130 interrupted.")
     sub = parser.add_subparsers(dest="command", required=True)
     add_bench_parser(sub)
     add_train_parser(sub)
+    add_reproduce_parser(sub)
     sub.add_parser("verify", add_help=False,
                    help="train and check the predicted limit (python -m numerics verify -h)")
     sub.add_parser("sweep", add_help=False,
@@ -84,4 +86,6 @@ def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return guarded(lambda: run_bench(args), sizes=BENCH_SIZES)
+    if args.command == "reproduce":
+        return guarded(lambda: run_reproduce(args), sizes=REPRODUCE_SIZES)
     return guarded(lambda: run_train(args), sizes=TRAIN_SIZES)

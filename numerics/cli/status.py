@@ -1,9 +1,9 @@
 """Exit statuses of ``python -m numerics`` and the one place errors become them.
 
-Every subcommand (``train``, ``verify``, ``bench``) exits with
+Every subcommand (``train``, ``verify``, ``bench``, ``sweep``, ``reproduce``) exits with
 
-    0    success (for ``verify``: every check passed);
-    1    a check failed (``verify`` only);
+    0    success (for ``verify``: every check passed; ``reproduce``: every fact held);
+    1    a check failed (``verify``) or a fact of the authors' run did not hold (``reproduce``);
     2    bad input: flags, input files, sizes, devices or output locations, with one
          ``error: ...`` line on stderr and no traceback (the argument parser's errors included);
     130  interrupted (Ctrl-C), after one ``interrupted: ...`` line, startup included;
@@ -40,7 +40,8 @@ __all__ = ["EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED",
            "interrupted", "quiet_broken_pipe", "restore_interrupts"]
 
 EXIT_CHECK_FAILED = 1
-"""``verify``: at least one check failed (the other statuses: :mod:`theory.exits`)."""
+"""``verify``: at least one check failed; ``reproduce``: a fact did not hold (the other
+statuses: :mod:`theory.exits`)."""
 
 
 class Parser(argparse.ArgumentParser):

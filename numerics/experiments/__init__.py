@@ -4,9 +4,19 @@
 the predicted selection map and the official runs' settings (``official_full_spec``); ``runs``:
 the training runs (trained selection map, its agreement with a prediction over decidable points,
 the official run); ``transfer``: a trained model on other lengths and sources; ``support``:
-figures of a verification run, named taps, tables.
+figures of a verification run, named taps, tables; ``recipes``: the paper's runs as named
+recipes held to the authors' numbers (``authors``: those numbers; ``facts``: how a run is
+measured against them).
 """
 
+from numerics.experiments.facts import (
+    COMPARISONS,
+    FIRST_LEAD_MARGIN,
+    MEASURES,
+    Fact,
+    check_fact,
+    first_lead_set,
+)
 from numerics.experiments.families import (
     OFFICIAL_MODEL,
     OFFICIAL_NORM_OFFSET,
@@ -15,6 +25,15 @@ from numerics.experiments.families import (
     mixture_family,
     official_full_spec,
     predicted_selection_map,
+)
+from numerics.experiments.recipes import (
+    RECIPE_NAMES,
+    RECIPES,
+    Recipe,
+    RecipeRun,
+    first_set_prediction,
+    get_recipe,
+    reproduction_record,
 )
 from numerics.experiments.runs import (
     OfficialRun,
@@ -46,4 +65,7 @@ __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mi
            "TrainedMap", "trained_selection_map", "SelectionAgreement",
            "selection_agreement", "selection_map_figure", "OfficialRun",
            "official_run", "PREDICTORS", "TransferRow", "generalization_sweep", "with_vocab",
-           "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator"]
+           "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator",
+           "Fact", "MEASURES", "COMPARISONS", "FIRST_LEAD_MARGIN", "check_fact",
+           "first_lead_set", "Recipe", "RecipeRun", "RECIPES", "RECIPE_NAMES", "get_recipe",
+           "first_set_prediction", "reproduction_record"]

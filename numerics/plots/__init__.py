@@ -9,6 +9,8 @@ no backend switch: ``savefig`` renders PNG with the Agg canvas) and, given ``pat
 ``probe``: :func:`plot_distances` (the distance to every reference predictor over training),
 :func:`plot_first_layer` (attention by offset). ``report``: :func:`report_figures` and
 :func:`save_report_figures`, the figures of a ``report.json`` for the model it trained.
+``reproduction``: :func:`plot_reproduction` (a paper run against the authors' facts) and
+:func:`plot_parameter_heatmaps` (the copier's parameters over training).
 
 Conventions: the history is logged at log-spaced steps, so step axes are log-scaled on
 ``step + 1``; stage boundaries are dashed lines named on top; every loss names its sample
@@ -26,6 +28,12 @@ from numerics.plots.report import (
     report_figures,
     save_report_figures,
 )
+from numerics.plots.reproduction import (
+    PANELS,
+    heatmap_steps,
+    plot_parameter_heatmaps,
+    plot_reproduction,
+)
 from numerics.plots.training import (
     ABSENT_REASONS,
     OFF_SCALE,
@@ -42,4 +50,5 @@ __all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "PROBED_FIGURE_KEYS", "ALL_FIGURE_NAME
            "REFERENCE_LABELS", "ABSENT_REASONS", "OFF_SCALE", "KL_AXIS_FLOOR", "figure_keys",
            "set_colors", "stage_spans", "plot_selector", "plot_copier", "plot_temperature",
            "plot_losses", "plot_distances", "plot_first_layer", "report_figures",
-           "save_report_figures"]
+           "save_report_figures", "PANELS", "plot_reproduction", "heatmap_steps",
+           "plot_parameter_heatmaps"]

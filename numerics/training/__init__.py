@@ -8,6 +8,8 @@ variant; ``loop``: their stage-wise or joint run; ``standard``: the standard tra
 ``history``: :class:`History`, :class:`TrainResult` and the :class:`TrainingHistory` protocol
 every kind's history follows; ``checkpoint``: the checkpoint file format and its validation.
 ``summary``: :func:`learned_summary`, what a run learned (one schema for every consumer).
+``parameters``: the copier's parameters logged at the history's rows
+(:func:`copier_parameter_callback`) and read back (:func:`parameter_trajectories`).
 """
 
 from numerics.training.checkpoint import HistoryRecord, save_checkpoint
@@ -48,6 +50,13 @@ from numerics.training.kinds import (
     validate_checkpoint,
 )
 from numerics.training.loop import EXPLOSION_NATS
+from numerics.training.parameters import (
+    PARAMETERS_KEY,
+    copier_parameter_callback,
+    copier_parameters,
+    parameter_trajectories,
+    run_parameters,
+)
 from numerics.training.standard import StandardHistory, StandardTrainConfig, probe_callback
 from numerics.training.summary import learned_summary
 
@@ -59,4 +68,5 @@ __all__ = ["PARAMS", "MODES", "OPTIMIZERS", "DTYPES", "DEFAULT_LOG_POINTS", "STA
            "StandardTrainConfig", "StandardHistory", "FULL_STAGEWISE_DEFAULTS",
            "FULL_JOINT_DEFAULTS", "FULL_SEQUENCES", "FULL_BATCH", "FULL_REFERENCE",
            "full_rate_scale", "KINDS", "KIND_NAMES", "ModelKind", "get_kind", "kind_of",
-           "checkpoint_kind", "probe_callback"]
+           "checkpoint_kind", "probe_callback", "PARAMETERS_KEY", "copier_parameters",
+           "copier_parameter_callback", "parameter_trajectories", "run_parameters"]
