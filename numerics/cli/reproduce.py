@@ -164,8 +164,11 @@ def run_reproduce(args: argparse.Namespace) -> int:
         print(format_quantity(row))
     held = sum(r["holds"] for r in record["quantities"])
     first, predicted = record["measured_first_set"], record["predicted_first_set"]
-    print(f"measured first set: {'none' if first is None else tuple(first)}; predicted: "
-          f"{'not computed' if predicted is None else tuple(predicted)}")
+    theory_says = (f"{tuple(predicted)}" if predicted is not None else
+                   f"undecidable ({tuple(record['predicted_first_leader'])} ahead by "
+                   f"{record['predicted_first_margin_se']:.1f} SE)")
+    print(f"measured first set: {'none' if first is None else tuple(first)}; predicted by "
+          f"theory: {theory_says}")
     print(f"verdict: {record['verdict']} ({held}/{len(record['quantities'])} facts hold); "
           f"wrote {', '.join(REPRODUCE_FILES)} to {args.out}")
     return EXIT_OK if record["verdict"] == "holds" else EXIT_CHECK_FAILED

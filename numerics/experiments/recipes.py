@@ -39,11 +39,12 @@ from numerics.experiments.authors import (
     AuthorsTrajectory,
 )
 from numerics.experiments.facts import Fact, check_fact, first_lead_set
-from numerics.experiments.families import OFFICIAL_MODEL, official_full_spec
+from numerics.experiments.families import OFFICIAL_MODEL, OFFICIAL_NORM_OFFSET, official_full_spec
 from numerics.models.full import OFFICIAL_FULL_OPTIONS
 from numerics.training.config import PARAMS, StageConfig, TrainConfig
 from numerics.training.history import History
 from numerics.training.kinds import get_kind
+from theory.dynamics.first_move import FirstMove, predict_first_move
 from theory.errors import require
 from theory.sources.spec import PAPER_SOURCE, ModelSpec
 from theory.validation import is_int
@@ -55,8 +56,14 @@ __all__ = ["SIZES", "MAIN_FIGURE_OPTIONS", "Recipe", "RecipeRun", "RECIPES", "RE
 SIZES = ("authors", "small")
 """``authors``: the paper's run; ``small``: a few minutes on a 2-core CPU."""
 
-MAIN_FIGURE_OPTIONS: dict[str, Any] = {}
-"""The simplified model's constructor options in the main-figure recipe."""
+MAIN_FIGURE_OPTIONS: dict[str, Any] = {"norm_offset": OFFICIAL_NORM_OFFSET}
+"""The simplified model's constructor options in the main-figure recipe: the authors' norm
+offset, so that the model is their function (docs/theory.md §4)."""
+
+FIRST_MOVE_SAMPLES = 5000
+"""Sequences a draw of the first-move prediction (about 2 s at L = 100)."""
+FIRST_MOVE_BUDGET = 40_000
+"""Sequences the first-move prediction may draw in all before calling the ranking undecidable."""
 
 TRAIN_SEQUENCES = 9000
 """The authors' 10,000 sequences less their 1,000 validation sequences."""
@@ -187,20 +194,22 @@ class RecipeRun:
         return kind.build(self.spec, PAPER_SOURCE.vocab_size, self.config, options=options)
 
 
-def first_set_prediction(run: RecipeRun, *, rng: np.random.Generator
-                         ) -> tuple[int, ...] | None:
-    """The head set theory predicts the run's selector moves to first (the first-move
-    prediction of ``theory`` for the paper's source, the run's spec and L, its Monte Carlo
-    drawn from ``rng``), or None where no prediction is made: the reproduction leaves
-    ``predicted_first_set`` null then."""
-    return None
+def first_set_prediction(run: RecipeRun, *, rng: np.random.Generator) -> FirstMove:
+    """Theory's first move of the run's selector (:func:`theory.predict_first_move` on the
+    paper's source, the run's spec, L and model ingredients, adaptive to the 3-SE rule within
+    :data:`FIRST_MOVE_BUDGET` sequences drawn from ``rng``)."""
+    model = run.build_model()
+    return predict_first_move(PAPER_SOURCE, run.spec, model.first_move_ingredients(),
+                              seq_len=run.config.seq_len, samples=FIRST_MOVE_SAMPLES,
+                              max_samples=FIRST_MOVE_BUDGET, rng=rng)
 
 
 def reproduction_record(run: RecipeRun, history: History, *, seed: int) -> dict[str, Any]:
     """``reproduction.json``: the run, every fact's row (:func:`numerics.experiments.facts.
     check_fact`), the verdict (``"holds"`` when every fact holds, else ``"fails"``), the
-    predicted first set (:func:`first_set_prediction`, its generator seeded with ``seed``) and
-    the measured one (:func:`numerics.experiments.facts.first_lead_set`)."""
+    predicted first set (:func:`first_set_prediction`, its generator seeded with ``seed``; null
+    when its ranking is undecidable, with its margin in standard errors beside it) and the
+    measured one (:func:`numerics.experiments.facts.first_lead_set`)."""
     rows = [check_fact(fact, history) for fact in run.facts]
     measured = first_lead_set(history)
     predicted = first_set_prediction(run, rng=np.random.default_rng(seed))
@@ -208,7 +217,9 @@ def reproduction_record(run: RecipeRun, history: History, *, seed: int) -> dict[
             "steps": run.steps, "sequences": run.config.sequences, "seed": seed,
             "quantities": rows,
             "verdict": "holds" if all(r["holds"] for r in rows) else "fails",
-            "predicted_first_set": None if predicted is None else list(predicted),
+            "predicted_first_set": list(predicted.first_set) if predicted.decidable else None,
+            "predicted_first_leader": list(predicted.first_set),
+            "predicted_first_margin_se": predicted.margin_se,
             "measured_first_set": None if measured is None else list(measured)}
 
 

@@ -58,9 +58,11 @@ from numerics.models.full_options import (
     OFFICIAL_FULL_OPTIONS,
     REQUIRED_OPTION_KEYS,
     check_full_options,
+    first_move_ingredients,
 )
 from numerics.models.full_patterns import FullPatternInputs, pattern_similarity_table
 from numerics.models.simplified import LOSS_KINDS
+from theory.dynamics.first_move import FullIngredients
 from theory.errors import require
 from theory.predictors.reference import LOSS_FLOOR
 from theory.sources.spec import ModelSpec
@@ -444,6 +446,11 @@ class FullInductionHeadModel(nn.Module):
                                      and prepared.shape[0] == tokens.shape[0]), "inputs",
                 f"None or the prepared context of the n = {tokens.shape[0]} sequences",
                 getattr(prepared, "shape", type(inputs).__name__))
+
+    def first_move_ingredients(self) -> FullIngredients:
+        """This model's options and loss as theory's first-move ingredients
+        (:func:`numerics.models.first_move_ingredients`, :func:`theory.predict_first_move`)."""
+        return first_move_ingredients(self.constructor_options(), self.loss_kind)
 
     def constructor_options(self) -> dict[str, object]:
         """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints):

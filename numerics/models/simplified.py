@@ -66,6 +66,7 @@ from numerics.models.patterns import (
     pattern_rows,
 )
 from numerics.models.vectors import VectorInputs, vector_head_similarity
+from theory.dynamics.first_move import FullIngredients
 from theory.errors import require
 from theory.predictors.reference import LOSS_FLOOR
 from theory.sources.spec import ModelSpec
@@ -259,6 +260,14 @@ class InductionHeadModel(nn.Module):
                                    query_index=inputs.query_index[idx], counts=counts,
                                    log_present=log_present)
         return CopierInputs(inputs.onehot[idx], inputs.cross[:, :, idx], inputs.gram[:, :, idx])
+
+    def first_move_ingredients(self) -> FullIngredients:
+        """This model as theory's first-move ingredients (:func:`theory.predict_first_move`):
+        the full model's copier with no self offset, no content term, identity values and the
+        l2 normalisation (with this model's ``norm_offset``), on this model's loss."""
+        return FullIngredients(self_offset=False, content_scale=0.0, value_scale=1.0,
+                               normalization="l2", norm_offset=self.norm_offset, relu=False,
+                               loss=self.loss_kind)
 
     def constructor_options(self) -> dict[str, object]:
         """The constructor's keywords beyond spec, d, loss, dtype and device (checkpoints).

@@ -15,6 +15,7 @@ from numerics.experiments import recipes
 from numerics.experiments.facts import Fact
 from numerics.run_directory import RESULT_NAMES
 from numerics.training import PARAMETERS_KEY, History, load_checkpoint
+from theory import DECIDABLE_Z
 
 SMALL_STEPS = "20"
 """Steps of the end-to-end run: past every main-figure fact's ``min_steps`` (the latest is 15),
@@ -23,7 +24,8 @@ so every fact is checked; at the small size's n = 9000 about 6 s on one core."""
 END_TO_END_SECONDS = 60
 """The end-to-end run stays well under a minute on a CI core (about 6 s measured)."""
 
-KEYS = {"recipe", "size", "quantities", "verdict", "predicted_first_set", "measured_first_set"}
+KEYS = {"recipe", "size", "quantities", "verdict", "predicted_first_set", "predicted_first_leader",
+        "predicted_first_margin_se", "measured_first_set"}
 ROW_KEYS = {"name", "authors_value", "measured", "tolerance", "holds", "source_file"}
 
 
@@ -48,7 +50,8 @@ def test_main_figure_small_runs_end_to_end(tmp_path: Path,
     every = all(r["holds"] for r in record["quantities"])
     assert record["verdict"] == ("holds" if every else "fails")
     assert status == (0 if every else 1)
-    assert record["predicted_first_set"] is None
+    assert record["predicted_first_set"] == [1, 2], record
+    assert record["predicted_first_margin_se"] >= DECIDABLE_Z, record
     assert record["measured_first_set"] == [1, 2], record
     assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_NAMES["reproduce"])
     assert load_checkpoint(out / "checkpoint.pt")["step"] == int(SMALL_STEPS)
