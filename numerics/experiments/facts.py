@@ -94,17 +94,23 @@ class Fact:
                 "an integer >= 1", self.min_steps)
 
 
-def first_lead_set(history: History, *, margin: float = FIRST_LEAD_MARGIN
-                   ) -> tuple[int, ...] | None:
+def first_lead_set(history: History, *, margin: float = FIRST_LEAD_MARGIN,
+                   stage: str | None = None) -> tuple[int, ...] | None:
     """The head set whose ``c̃`` first leads the runner-up by more than ``margin``.
 
-    Read at the first logged row where ``max c̃ - second c̃ > margin`` (None when no row does).
+    Read at the first logged row where ``max c̃ - second c̃ > margin`` (None when no row does),
+    among the rows of ``stage`` only when one is named (a stage-wise run's ``"selector"``
+    stage, whose copier is still at its initialisation).
     """
-    ranked = np.sort(history.selector, axis=1)                        # (T, |𝒮|)
+    rows = np.arange(len(history.stages))
+    if stage is not None:
+        rows = rows[np.array([s == stage for s in history.stages], dtype=bool)]
+    selector = history.selector[rows]                                 # (T', |𝒮|)
+    ranked = np.sort(selector, axis=1)
     leads = np.nonzero(ranked[:, -1] - ranked[:, -2] > margin)[0]     # rows
     if leads.size == 0:
         return None
-    return history.sets[int(np.argmax(history.selector[leads[0]]))]
+    return history.sets[int(np.argmax(selector[leads[0]]))]
 
 
 def _column(history: History, head_set: tuple[int, ...]) -> np.ndarray:

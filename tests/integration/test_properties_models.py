@@ -7,7 +7,11 @@ verify job trains the model and reads it with the probe; the session summary (``
 tallies how often the probe's ``effective_set`` equals the predicted ``S*`` and lists each case.
 What is asserted is that the case's row is recorded with its fields, and what any training run
 must do: a falling logged objective and a finite held-out loss below the uniform guess ``log d``
-(:func:`strategies.assert_recorded_and_trained`).
+(:func:`strategies.assert_recorded_and_trained`). For the full variant theory also predicts the
+selector's first move (:func:`theory.predict_first_move` on the model's own ingredients,
+docs/theory.md §7), and that is asserted wherever it is decidable: the set whose ``c̃`` first
+leads by :data:`numerics.experiments.facts.FIRST_LEAD_MARGIN` in the selector stage is the
+predicted one, also where it is not ``S*`` (a departure theory predicts passes).
 
 Sizes (CPU, within ``make test``'s budget): the standard transformer is
 :data:`numerics.training.standard.FAST_SPEC` trained :data:`STANDARD_STEPS` steps of 128 fresh
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from strategies import (
@@ -31,9 +36,12 @@ from strategies import (
     record_case,
 )
 
+from numerics.experiments.facts import first_lead_set
+from numerics.models import first_move_ingredients
+from numerics.training.config import FULL_STAGEWISE_DEFAULTS
 from numerics.training.standard import StandardTrainConfig
 from numerics.verify import VerifyReport, verify_case
-from theory import head_set_label
+from theory import head_set_label, predict_first_move
 
 STANDARD_STEPS = 1000
 """AdamW steps of the standard transformer: on the paper's source the effective set is (1, 2)
@@ -54,14 +62,22 @@ HELDOUT = 1000
 paper's source."""
 PREDICTION_SAMPLES = 1000
 """Monte Carlo sequences of the prediction."""
+FIRST_MOVE_SAMPLES = 2000
+"""Sequences a draw of the first-move prediction."""
+FIRST_MOVE_BUDGET = 16000
+"""Sequences the first-move prediction may draw in all (a few seconds at L = 100)."""
+SELECTOR_STAGE = FULL_STAGEWISE_DEFAULTS[0][0]
+"""The full variant's first stage, which trains C alone against the initial copier."""
 PHASES = (Phase.explicit, Phase.generate)
 """No shrinking: a case costs a minute of training and is recorded, not asserted."""
 LOGGING = (HealthCheck.function_scoped_fixture,)
 """``request`` is taken only to attach each case's row to the test report."""
 
 
-def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: VerifyReport) -> None:
-    """Attach the case's row (plain JSON types) to the running test's report."""
+def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: VerifyReport,
+            **extra: object) -> None:
+    """Attach the case's row (plain JSON types, ``extra`` fields included) to the running test's
+    report."""
     predicted, learned = list(report.prediction.selected_set), report.learned["effective_set"]
     row = {"mode": mode, "outcome": f"{mode} {'same S*' if learned == predicted else 'other set'}",
            "source": case.source.to_dict(), "model": case.spec.to_dict(),
@@ -70,7 +86,8 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
            "checks": {c.name: bool(c.passed) for c in report.checks},
            "parents": list(case.source.parents),
            "effective_margin_se": report.learned.get("effective_margin_se"),
-           "loss": report.losses["model"], "best_gih": report.losses["best_gih"]["best"]}
+           "loss": report.losses["model"], "best_gih": report.losses["best_gih"]["best"],
+           **extra}
     record_case(request, row)
 
 
@@ -109,5 +126,19 @@ def test_full_variant_agreement_is_recorded(request: pytest.FixtureRequest, case
                          prediction_samples=PREDICTION_SAMPLES, seed=case.seed,
                          probe_history=False, device="auto" if THOROUGH else "cpu", bayes=False)
     note(_describe(case, report))
-    _record(request, "full", case, report)
+    move = predict_first_move(case.source, case.spec, first_move_ingredients({}, "nll"),
+                              seq_len=FULL_SEQ_LEN, samples=FIRST_MOVE_SAMPLES,
+                              max_samples=FIRST_MOVE_BUDGET,
+                              rng=np.random.default_rng(case.seed))
+    measured = first_lead_set(report.history, stage=SELECTOR_STAGE)
+    note(f"first move: predicted {move.first_set} ({move.margin_se:.1f} SE, decidable "
+         f"{move.decidable}), measured {measured}")
+    _record(request, "full", case, report, first_move_predicted=list(move.first_set),
+            first_move_margin_se=float(move.margin_se),
+            first_move_measured=None if measured is None else list(measured))
     assert_recorded_and_trained(request, report, math.log(case.source.vocab_size))
+    if move.decidable and measured is not None:
+        assert measured == move.first_set, (
+            f"first move: predicted {head_set_label(move.first_set)} (ahead of "
+            f"{head_set_label(move.runner_up)} by {move.margin_se:.1f} SE), measured "
+            f"{head_set_label(measured)}")
