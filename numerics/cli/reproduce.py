@@ -56,7 +56,6 @@ from numerics.training import (
     copier_parameter_callback,
     learned_summary,
     parameter_trajectories,
-    train,
 )
 from theory.sources.spec import PAPER_SOURCE
 
@@ -145,15 +144,14 @@ def run_reproduce(args: argparse.Namespace) -> int:
     run = get_recipe(args.name).resolve(size="small" if args.small else "authors",
                                         w_plus=args.w_plus, lr=args.lr, steps=args.steps,
                                         device=args.device)
-    model = run.build_model()
+    run.build_model()
     out = out_directory(args.out, REPRODUCE_FILES, force=args.force)
     with out:
         write_json_atomic(args.out / "config.json", _record(run, args.seed))
-        result = train(model, PAPER_SOURCE, run.config,
-                       generator=torch.Generator().manual_seed(args.seed),
-                       progress=not args.no_progress,
-                       checkpoint_path=args.out / CHECKPOINT_NAME,
-                       callback=copier_parameter_callback)
+        result = run.train(generator=torch.Generator().manual_seed(args.seed),
+                           progress=not args.no_progress,
+                           checkpoint_path=args.out / CHECKPOINT_NAME,
+                           callback=copier_parameter_callback)
         history = result.history
         record = reproduction_record(run, history, seed=args.seed)
         write_json_atomic(args.out / "history.json", history.to_dict())

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from numerics.experiments.authors import (
@@ -42,8 +43,8 @@ from numerics.experiments.facts import Fact, check_fact, first_lead_set
 from numerics.experiments.families import OFFICIAL_MODEL, OFFICIAL_NORM_OFFSET, official_full_spec
 from numerics.models.full import OFFICIAL_FULL_OPTIONS
 from numerics.training.config import PARAMS, StageConfig, TrainConfig
-from numerics.training.history import History
-from numerics.training.kinds import get_kind
+from numerics.training.history import History, TrainResult
+from numerics.training.kinds import get_kind, train
 from theory.dynamics.first_move import FirstMove, predict_first_move
 from theory.errors import require
 from theory.sources.spec import PAPER_SOURCE, ModelSpec
@@ -192,6 +193,12 @@ class RecipeRun:
         kind = get_kind(self.recipe.kind)
         options = kind.model_class.check_options(self.options)
         return kind.build(self.spec, PAPER_SOURCE.vocab_size, self.config, options=options)
+
+    def train(self, *, generator: torch.Generator, **kwargs: Any) -> TrainResult:
+        """Train a fresh model (:meth:`build_model`) on the paper's source with this run's
+        config; ``kwargs`` go to :func:`numerics.train` (``progress``, ``checkpoint_path``,
+        ``callback``)."""
+        return train(self.build_model(), PAPER_SOURCE, self.config, generator=generator, **kwargs)
 
 
 def first_set_prediction(run: RecipeRun, *, rng: np.random.Generator) -> FirstMove:
