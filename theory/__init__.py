@@ -58,6 +58,10 @@ The full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``dy
 docs/theory.md §7):
     FullIngredients, OFFICIAL_FULL_INGREDIENTS, LIBRARY_FULL_INGREDIENTS, FirstMove,
     predict_first_move, first_move_signal, full_head_similarity.
+The selector at a finite temperature (``dynamics.finite_temperature``, ``dynamics.selection_path``,
+docs/theory.md §3):
+    gih_losses, TemperatureLosses, selector_growth, selector_fitness,
+    small_temperature_expansion, set_counts, selection_path, SelectionPath, Switch.
 Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
@@ -120,6 +124,14 @@ from theory.dynamics.first_move import (
     full_head_similarity,
     predict_first_move,
 )
+from theory.dynamics.finite_temperature import (
+    TemperatureLosses,
+    gih_losses,
+    selector_fitness,
+    selector_growth,
+    set_counts,
+    small_temperature_expansion,
+)
 from theory.dynamics.official import official_gih_loss_and_grad, official_temperature_trajectory
 from theory.dynamics.replicator import (
     growth_coefficient,
@@ -128,6 +140,7 @@ from theory.dynamics.replicator import (
     replicator_trajectory,
     temperature_trajectory,
 )
+from theory.dynamics.selection_path import SelectionPath, Switch, selection_path
 from theory.dynamics.temperature import (
     TemperatureEstimate,
     expected_optimal_temperature,
@@ -296,6 +309,15 @@ __all__ = [
     "LIBRARY_FULL_INGREDIENTS",
     "FirstMove",
     "predict_first_move",
+    "gih_losses",
+    "TemperatureLosses",
+    "selector_growth",
+    "selector_fitness",
+    "small_temperature_expansion",
+    "set_counts",
+    "selection_path",
+    "SelectionPath",
+    "Switch",
     "first_move_signal",
     "full_head_similarity",
     "gih_predict_positions",

@@ -2,7 +2,9 @@
 
 The replicator flow of the selector and the temperature's growth (``replicator``), the official
 code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), and
-the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``).
+the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), the
+selector at a finite temperature (``finite_temperature``) and the set it favours along a
+temperature grid (``selection_path``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
@@ -22,6 +24,19 @@ from theory.dynamics.first_move import (
     full_head_similarity,
     predict_first_move,
 )
+from theory.dynamics.finite_temperature import (
+    TEMPERATURE_LOSS_KINDS,
+    SetCounts,
+    TemperatureLosses,
+    check_temperatures,
+    gih_losses,
+    losses_from_counts,
+    selector_fitness,
+    selector_growth,
+    set_counts,
+    small_temperature_expansion,
+    vertex_fitness,
+)
 from theory.dynamics.official import (
     official_gih_loss_and_grad,
     official_temperature_trajectory,
@@ -35,6 +50,13 @@ from theory.dynamics.replicator import (
     replicator_closed_form,
     replicator_trajectory,
     temperature_trajectory,
+)
+from theory.dynamics.selection_path import (
+    PATH_CHUNK,
+    PATH_UNIT_S,
+    SelectionPath,
+    Switch,
+    selection_path,
 )
 from theory.dynamics.temperature import (
     DERIVATIVE_STEP,
@@ -86,4 +108,20 @@ __all__ = [
     "full_head_similarity",
     "first_move_signal",
     "predict_first_move",
+    "TEMPERATURE_LOSS_KINDS",
+    "SetCounts",
+    "TemperatureLosses",
+    "check_temperatures",
+    "set_counts",
+    "gih_losses",
+    "losses_from_counts",
+    "selector_fitness",
+    "selector_growth",
+    "vertex_fitness",
+    "small_temperature_expansion",
+    "PATH_CHUNK",
+    "PATH_UNIT_S",
+    "Switch",
+    "SelectionPath",
+    "selection_path",
 ]
