@@ -115,6 +115,14 @@ from theory.criterion.values import (
     modified_chi2_exact,
     symbolic_criterion,
 )
+from theory.dynamics.finite_temperature import (
+    TemperatureLosses,
+    gih_losses,
+    selector_fitness,
+    selector_growth,
+    set_counts,
+    small_temperature_expansion,
+)
 from theory.dynamics.first_move import (
     LIBRARY_FULL_INGREDIENTS,
     OFFICIAL_FULL_INGREDIENTS,
@@ -123,14 +131,6 @@ from theory.dynamics.first_move import (
     first_move_signal,
     full_head_similarity,
     predict_first_move,
-)
-from theory.dynamics.finite_temperature import (
-    TemperatureLosses,
-    gih_losses,
-    selector_fitness,
-    selector_growth,
-    set_counts,
-    small_temperature_expansion,
 )
 from theory.dynamics.official import official_gih_loss_and_grad, official_temperature_trajectory
 from theory.dynamics.replicator import (

@@ -10,6 +10,19 @@ Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
+from theory.dynamics.finite_temperature import (
+    TEMPERATURE_LOSS_KINDS,
+    SetCounts,
+    TemperatureLosses,
+    check_temperatures,
+    gih_losses,
+    losses_from_counts,
+    selector_fitness,
+    selector_growth,
+    set_counts,
+    small_temperature_expansion,
+    vertex_fitness,
+)
 from theory.dynamics.first_move import (
     FIRST_MOVE_ARRAYS,
     FIRST_MOVE_KIND,
@@ -23,19 +36,6 @@ from theory.dynamics.first_move import (
     first_move_signal,
     full_head_similarity,
     predict_first_move,
-)
-from theory.dynamics.finite_temperature import (
-    TEMPERATURE_LOSS_KINDS,
-    SetCounts,
-    TemperatureLosses,
-    check_temperatures,
-    gih_losses,
-    losses_from_counts,
-    selector_fitness,
-    selector_growth,
-    set_counts,
-    small_temperature_expansion,
-    vertex_fitness,
 )
 from theory.dynamics.official import (
     official_gih_loss_and_grad,

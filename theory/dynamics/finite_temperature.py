@@ -49,7 +49,6 @@ so ``c1_S = mean(α - β) = G_L(S)`` and ``c2_S = -mean(α(1-α) - β(1-β))/2``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +57,7 @@ import numpy as np
 from theory.criterion.values import check_head_set
 from theory.errors import require
 from theory.predictors.reference import LOSS_FLOOR, context_similarity
+from theory.sizes import FLOAT_BYTES, require_memory
 from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import Source
 from theory.validation import as_int, is_real
@@ -259,6 +259,10 @@ def gih_losses(source: Source, sets: Any, seq_len: int, temperatures: Any, *, sa
     bound = max([source.max_parent] + [max(s) for s in sets if s])
     seq_len = as_int(seq_len, "seq_len", minimum=bound + 1, symbol="L")
     samples = as_int(samples, "samples", minimum=2)
+    S, A, d = len(sets), grid.size, source.vocab_size
+    require_memory(samples * S * (2 * seq_len + S * d + 2 * A * d) * FLOAT_BYTES,
+                   f"GIH losses for d={d}, {S} head sets, {A} temperatures at L={seq_len} "
+                   f"over {samples} sequences", "pass fewer samples or temperatures")
     tokens = sample_sequences_np(source, samples, seq_len + 1, rng=rng)  # (n, L+1)
     counts = set_counts(tokens, sets, vocab_size=source.vocab_size)
     per = losses_from_counts(counts, grid, loss=loss)

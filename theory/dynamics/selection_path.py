@@ -318,7 +318,9 @@ def selection_path(source: Source, spec: ModelSpec, seq_len: int, *, temperature
     S, A, d = len(sets), grid.size, source.vocab_size
     request = (f"selection path for d={d}, {S} head sets, {A} temperatures at L={seq_len} "
                f"over {samples} sequences a draw (budget {max_samples})")
-    held = max_samples * S * (A + S * d) + min(samples, PATH_CHUNK) * S * S * A * d * 3
+    # the pooled per-sequence losses, one draw's products and counts, one fitness block
+    held = (max_samples * S * A + samples * S * (2 * seq_len + S * d)
+            + min(samples, PATH_CHUNK) * S * S * A * d * 3)
     require_memory(held * FLOAT_BYTES, request, "pass fewer samples or temperatures")
     require_time(PATH_UNIT_S * max_samples * (S * S * A * d + S * S * seq_len), request,
                  "pass fewer samples, a smaller max_samples or fewer temperatures",
