@@ -61,7 +61,9 @@ docs/theory.md §7):
 The selector at a finite temperature (``dynamics.finite_temperature``, ``dynamics.selection_path``,
 docs/theory.md §3):
     gih_losses, TemperatureLosses, selector_growth, selector_fitness,
-    small_temperature_expansion, set_counts, selection_path, SelectionPath, Switch.
+    small_temperature_expansion, set_counts, selection_path, SelectionPath, Switch;
+    the split selector between two sets (``dynamics.coexistence``): edge_rest_point,
+    EdgeRestPoint.
 Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
@@ -115,6 +117,7 @@ from theory.criterion.values import (
     modified_chi2_exact,
     symbolic_criterion,
 )
+from theory.dynamics.coexistence import EdgeRestPoint, edge_rest_point
 from theory.dynamics.finite_temperature import (
     TemperatureLosses,
     gih_losses,
@@ -318,6 +321,8 @@ __all__ = [
     "selection_path",
     "SelectionPath",
     "Switch",
+    "edge_rest_point",
+    "EdgeRestPoint",
     "first_move_signal",
     "full_head_similarity",
     "gih_predict_positions",

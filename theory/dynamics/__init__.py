@@ -4,12 +4,14 @@ The replicator flow of the selector and the temperature's growth (``replicator``
 code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), and
 the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), the
 selector at a finite temperature (``finite_temperature``) and the set it favours along a
-temperature grid (``selection_path``).
+temperature grid (``selection_path``), with the split selector between two mutually invading
+sets (``coexistence``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
+from theory.dynamics.coexistence import EDGE_STEP, EDGE_XTOL, EdgeRestPoint, edge_rest_point
 from theory.dynamics.finite_temperature import (
     TEMPERATURE_LOSS_KINDS,
     SetCounts,
@@ -124,4 +126,8 @@ __all__ = [
     "Switch",
     "SelectionPath",
     "selection_path",
+    "EDGE_XTOL",
+    "EDGE_STEP",
+    "EdgeRestPoint",
+    "edge_rest_point",
 ]

@@ -22,6 +22,8 @@ from theory import (
     MixtureComponent,
     ModelSpec,
     Source,
+    context_similarity,
+    edge_rest_point,
     finite_length_criterion,
     gih_losses,
     gih_predict,
@@ -250,3 +252,33 @@ def test_selection_path_refuses_a_request_over_the_limits() -> None:
     with pytest.raises(InductionHeadsError, match="memory limit"):
         selection_path(WEAK_PARENT_SOURCE, SPEC, SEQ_LEN, temperatures=np.arange(1, 200),
                        samples=10, max_samples=10**8, rng=np.random.default_rng(0))
+
+
+EDGE_WINDOW = (0.45, 0.75)
+"""Where the weak-parent edge rest point lies at a = 3.5 under nll (measured 0.61 ± 0.03 at
+a = 3 and 4 on 20000 sequences; the band is several SE of 4000 sequences wide)."""
+
+
+def _edge_loss(tokens: np.ndarray, w: float, a: float) -> float:
+    """Mean nll of the exact-copier model at c̃ = (1 - w) e_(1,) + w e_(1,2), written out."""
+    ctx, target = tokens[:, :-1], tokens[:, -1]
+    sim = ((1 - w) * context_similarity(ctx, (1,)) + w * context_similarity(ctx, (1, 2)))
+    p = np.exp(a * sim)
+    p /= p.sum(axis=1, keepdims=True)
+    picked = (p * (ctx == target[:, None])).sum(axis=1)
+    return float(-np.log(np.maximum(picked, 1e-12)).mean())
+
+
+def test_weak_parent_edge_rest_point() -> None:
+    tokens = _tokens(WEAK_PARENT_SOURCE, 4000, 14)
+    low = edge_rest_point(tokens, SETS, (1,), (1, 2), 0.5)
+    assert low.weight == 0.0 and low.decided, f"a = 0.5: the vertex (1,) is stable; got {low}"
+    rest = edge_rest_point(tokens, SETS, (1,), (1, 2), 3.5)
+    assert rest.interior and rest.decided, f"a = 3.5: mutual invasion expected; got {rest}"
+    assert EDGE_WINDOW[0] <= rest.weight <= EDGE_WINDOW[1] and 0 < rest.stderr < 0.1, rest
+    # the fitness gap is -dℓ/dw along the edge, so w* minimises the loss there
+    best = _edge_loss(tokens, rest.weight, 3.5)
+    for w in (0.0, rest.weight - 0.1, rest.weight + 0.1, 1.0):
+        assert best < _edge_loss(tokens, w, 3.5), (
+            f"loss at w* = {rest.weight:.3f} is {best}; at w = {w:.3f} "
+            f"{_edge_loss(tokens, w, 3.5)}")
