@@ -7,7 +7,7 @@ simplification (``together``/``cancel``/``expand``); limits are decided by ``sp.
 (``d``, ``L``, number of sets) are checked over a range of small sizes, recorded in
 ``LemmaResult.sizes_checked``.
 
-Lemmas (registry :data:`LEMMAS`, in derivation order). The numbering 1–7 is this project's own
+Lemmas (registry :data:`LEMMAS`, in derivation order). The numbering 1–8 is this project's own
 ordering of the derivation steps of docs/theory.md §3; it is not the numbering of the paper's
 lemmas or theorems. docs/theory.md §5 maps every lemma to the claim it supports and to the
 numeric tests that check the same claim.
@@ -19,6 +19,7 @@ numeric tests that check the same claim.
 5. ``copier_limit``: a dominant logit makes a head an exact copier; similarities → indicators.
 6. ``classifier_limit``: ``ŷ → m_e/m`` (the GIH), uniform when nothing matches.
 7. ``classifier_growth``: ``-∂ℓ/∂a ≈ κ e^{-a}``; ``a(t) = log(e^{a_0} + κ t)``.
+8. ``temperature_expansion``: the GIH loss to second order in ``a`` (first coefficient ``G_L``).
 
 Public API: :class:`LemmaResult`, :data:`LEMMAS` (name -> ``verify``), :data:`NUMBERING_NOTE`,
 :func:`verify_all`; CLI ``python -m proofs`` prints a numbered table and exits 1 if a lemma fails.
@@ -37,6 +38,7 @@ from proofs import (
     first_order,
     nonnegativity,
     replicator,
+    temperature_expansion,
 )
 from proofs._result import LemmaResult
 
@@ -50,6 +52,7 @@ LEMMAS: Mapping[str, Callable[[], LemmaResult]] = MappingProxyType({
     "copier_limit": copier_limit.verify,
     "classifier_limit": classifier_limit.verify,
     "classifier_growth": classifier_growth.verify,
+    "temperature_expansion": temperature_expansion.verify,
 })
 """Read-only registry: lemma name -> its ``verify`` (default arguments), in derivation order."""
 

@@ -22,6 +22,7 @@ from proofs import (
     first_order,
     nonnegativity,
     replicator,
+    temperature_expansion,
 )
 from proofs.__main__ import format_table, main
 from proofs._result import LemmaResult, nonnegative_certificate
@@ -47,7 +48,7 @@ GAP_ATOL = 1e-10
 """Finite-gap similarity at gap 30 vs the indicator: O(e^{-30}) ≈ 1e-13, plus round-off."""
 
 EXPECTED = ("first_order", "criterion_identity", "nonnegativity", "replicator", "copier_limit",
-            "classifier_limit", "classifier_growth")
+            "classifier_limit", "classifier_growth", "temperature_expansion")
 
 
 
@@ -124,6 +125,12 @@ BROKEN = {
         sizes=(2,), vocab_sizes=(2,), bridge_windows=(2,)),
     "classifier limit uniform": lambda: classifier_limit.verify(
         claim=lambda m, me, u, ue: (sp.sympify(me) + ue) / (m + u), sizes=(2,)),
+    "expansion c2 with the wrong sign": lambda: temperature_expansion.verify(
+        nll_claim=lambda al, be: (al - be, (al * (1 - al) - be * (1 - be)) / 2), sizes=(2,),
+        vocab_sizes=(2,)),
+    "official expansion without the curvature": lambda: temperature_expansion.verify(
+        official_claim=lambda M, N, y: (temperature_expansion.claimed_official(M, N, y)[0],
+                                        sp.S.Zero), sizes=(2,), vocab_sizes=(2,)),
     "first order without centring": lambda: first_order.verify(
         claim=lambda s, hits: sp.Add(*[h * x for h, x in zip(hits, s)]) / sum(hits),
         lengths=(2,), n_sets=(1,)),
@@ -289,6 +296,28 @@ def test_growth_twin_matches_finite_difference_and_theory_gradient() -> None:
     assert -dloss == pytest.approx(rate(9.0, m, me, u, ue), rel=FD_RTOL)
 
 
+def test_expansion_twins_match_theory() -> None:
+    """The lemma's lambdified coefficients agree with theory's per-sequence closed forms."""
+    from theory import PAPER_SOURCE, sample_sequences_np, set_counts, small_temperature_expansion
+
+    tokens = sample_sequences_np(PAPER_SOURCE, 50, 31, rng=np.random.default_rng(3))
+    sets = ((1,), (1, 2))
+    counts = set_counts(tokens, sets, vocab_size=3)
+    nll, official = temperature_expansion.numeric_nll(), temperature_expansion.numeric_official(3)
+    _, c1, c2 = small_temperature_expansion(counts)
+    _, o1, o2 = small_temperature_expansion(counts, loss="official_ce")
+    for i in range(50):
+        y = int(counts.targets[i])
+        n_y = counts.tokens[i, y]
+        for j in range(len(sets)):
+            match = counts.match[i, j]
+            if n_y > 0:
+                want = nll(match[y] / n_y, match.sum() / 30)
+                assert (c1[i, j], c2[i, j]) == pytest.approx(want, rel=FLOAT_RTOL, abs=1e-15)
+            want = official(match, counts.tokens[i], y)
+            assert (o1[i, j], o2[i, j]) == pytest.approx(want, rel=FLOAT_RTOL, abs=1e-15)
+
+
 def test_log_growth_twin_matches_ode_solve() -> None:
     solution = classifier_growth.numeric_solution()
     times = np.linspace(0.0, 1e4, 50)
@@ -392,7 +421,7 @@ def test_help_and_docstring_say_the_numbering_is_the_projects(
     help_text = " ".join(capsys.readouterr().out.split())
     assert " ".join(proofs.NUMBERING_NOTE.split()) in help_text
     doc = " ".join(proofs.__doc__.split())
-    assert "numbering 1–7 is this project's own ordering" in doc
+    assert "numbering 1–8 is this project's own ordering" in doc
     assert "not the numbering of the paper's lemmas" in doc
 
 
