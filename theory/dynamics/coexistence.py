@@ -78,7 +78,8 @@ class EdgeRestPoint:
 
 
 def edge_rest_point(tokens: Any, sets: Sequence[Sequence[int]], first: Sequence[int],
-                    second: Sequence[int], a: float, *, loss: str = "nll") -> EdgeRestPoint:
+                    second: Sequence[int], a: float, *, vocab_size: int, loss: str = "nll"
+                    ) -> EdgeRestPoint:
     """The rest point of the replicator on the edge ``first``–``second`` (module docstring).
 
     Args:
@@ -86,6 +87,7 @@ def edge_rest_point(tokens: Any, sets: Sequence[Sequence[int]], first: Sequence[
         sets: the head sets of the selector (offsets), containing both ``first`` and ``second``.
         first, second: the two sets of the edge.
         a: the temperature, a finite number.
+        vocab_size: ``d``.
         loss: one of :data:`theory.dynamics.finite_temperature.TEMPERATURE_LOSS_KINDS`.
 
     Returns:
@@ -101,7 +103,8 @@ def edge_rest_point(tokens: Any, sets: Sequence[Sequence[int]], first: Sequence[
     def gaps(w: float) -> np.ndarray:  # (n,) per-sequence f_T - f_S at c̃ = (1-w) e_S + w e_T
         weights = np.zeros(len(checked))
         weights[lo], weights[hi] = 1.0 - w, w
-        fit = selector_fitness(tokens, checked, float(a), weights=weights, loss=loss)
+        fit = selector_fitness(tokens, checked, float(a), vocab_size=vocab_size, weights=weights,
+                               loss=loss)
         return fit[:, hi] - fit[:, lo]
 
     ends = [gaps(0.0), gaps(1.0)]

@@ -269,7 +269,7 @@ def gih_losses(source: Source, sets: Any, seq_len: int, temperatures: Any, *, sa
     return TemperatureLosses(sets, grid, loss, per)
 
 
-def selector_fitness(tokens: Any, sets: Any, a: float, *, weights: Any = None,
+def selector_fitness(tokens: Any, sets: Any, a: float, *, vocab_size: int, weights: Any = None,
                      loss: str = "nll") -> np.ndarray:
     """Per-sequence fitness ``f_T = -∂ℓ/∂c̃_T`` of the exact-copier model, float64 (n, |𝒮|).
 
@@ -280,6 +280,7 @@ def selector_fitness(tokens: Any, sets: Any, a: float, *, weights: Any = None,
         tokens: integer ``(n, L+1)``.
         sets: head sets (offsets).
         a: the temperature, a finite number.
+        vocab_size: ``d`` (the official loss normalises over every token, seen or not).
         weights: ``c̃`` (|𝒮|,), non-negative, summing to 1; None for uniform.
         loss: one of :data:`TEMPERATURE_LOSS_KINDS`.
     """
@@ -288,7 +289,8 @@ def selector_fitness(tokens: Any, sets: Any, a: float, *, weights: Any = None,
     loss = _check_loss(loss)
     c_tilde = _check_weights(weights, len(sets))
     ctx, target = tok[:, :-1], tok[:, -1]
-    d = int(tok.max()) + 1
+    d = as_int(vocab_size, "vocab_size", minimum=2, symbol="d")
+    require(int(tok.max()) < d, "tokens", f"values in 0..{d - 1}", int(tok.max()))
     prods = np.stack([context_similarity(ctx, s) for s in sets], axis=1)  # (n, |𝒮|, L)
     sim = np.einsum("s,nsl->nl", c_tilde, prods)  # (n, L)
     z = float(a) * sim
@@ -312,7 +314,7 @@ def _check_weights(weights: Any, count: int) -> np.ndarray:
     return w
 
 
-def selector_growth(tokens: Any, sets: Any, a: float, *, selector: Any = None,
+def selector_growth(tokens: Any, sets: Any, a: float, *, vocab_size: int, selector: Any = None,
                     loss: str = "nll") -> np.ndarray:
     """Per-sequence ``r_S(a) = -∂ℓ/∂C_S`` at the selector ``C``, float64 (n, |𝒮|).
 
@@ -324,6 +326,7 @@ def selector_growth(tokens: Any, sets: Any, a: float, *, selector: Any = None,
         tokens: integer ``(n, L+1)``.
         sets: head sets (offsets).
         a: the temperature.
+        vocab_size: ``d``.
         selector: ``C`` (|𝒮|,), not all zero; None for all ones (``c̃`` uniform).
         loss: one of :data:`TEMPERATURE_LOSS_KINDS`.
     """
@@ -335,7 +338,7 @@ def selector_growth(tokens: Any, sets: Any, a: float, *, selector: Any = None,
             selector)
     total = float(c @ c)
     c_tilde = c * c / total
-    fit = selector_fitness(tokens, checked, a, weights=c_tilde, loss=loss)  # (n, |𝒮|)
+    fit = selector_fitness(tokens, checked, a, vocab_size=vocab_size, weights=c_tilde, loss=loss)  # (n, |𝒮|)
     return (2.0 * c / total)[None, :] * (fit - (fit @ c_tilde)[:, None])
 
 

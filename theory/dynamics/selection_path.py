@@ -127,14 +127,17 @@ class SelectionPath:
 
     @property
     def sets(self) -> tuple[tuple[int, ...], ...]:
+        """The head sets, ``spec.sets`` order."""
         return self.losses.sets
 
     @property
     def temperatures(self) -> np.ndarray:
+        """The grid (A,)."""
         return self.losses.temperatures
 
     @property
     def samples(self) -> int:
+        """Sequences behind every estimate."""
         return self.losses.samples
 
     @property

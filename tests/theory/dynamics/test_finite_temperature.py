@@ -108,18 +108,31 @@ def test_vertex_fitness_matches_positions(loss: str) -> None:
     counts = vertex_fitness(set_counts(tokens, SETS, vocab_size=3), grid, loss=loss)
     for j in range(len(SETS)):
         for k, a in enumerate(grid):
-            positions = selector_fitness(tokens, SETS, float(a), weights=np.eye(len(SETS))[j],
-                                         loss=loss)
+            positions = selector_fitness(tokens, SETS, float(a), vocab_size=3,
+                                         weights=np.eye(len(SETS))[j], loss=loss)
             worst = float(np.max(np.abs(counts[:, j, :, k] - positions)))
             assert worst <= ROUND_OFF_ATOL, (
                 f"{loss}, vertex {SETS[j]}, a = {a}: counts vs positions differ by {worst}")
+
+
+def test_official_fitness_counts_unseen_tokens() -> None:
+    """The official loss normalises over all d tokens: a fourth token that never occurs still
+    changes the fitness, identically in both evaluations."""
+    tokens = _tokens(WEAK_PARENT_SOURCE, 200, 9)
+    wide = vertex_fitness(set_counts(tokens, SETS, vocab_size=4), [2.0], loss="official_ce")
+    narrow = vertex_fitness(set_counts(tokens, SETS, vocab_size=3), [2.0], loss="official_ce")
+    positions = selector_fitness(tokens, SETS, 2.0, vocab_size=4, weights=np.eye(len(SETS))[1],
+                                 loss="official_ce")
+    worst = float(np.max(np.abs(wide[:, 1, :, 0] - positions)))
+    assert worst <= ROUND_OFF_ATOL, f"d = 4: counts vs positions differ by {worst}"
+    assert not np.allclose(wide, narrow), "d enters the official loss's normaliser"
 
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_growth_is_orthogonal_to_the_selector(loss: str) -> None:
     tokens = _tokens(PAPER_SOURCE, 200, 2)
     C = np.array([0.4, 1.1, 0.7, 0.9])
-    rates = selector_growth(tokens, SETS, 2.5, selector=C, loss=loss)  # (n, |𝒮|)
+    rates = selector_growth(tokens, SETS, 2.5, vocab_size=3, selector=C, loss=loss)  # (n, |𝒮|)
     worst = float(np.max(np.abs(rates @ C)))
     assert worst <= ROUND_OFF_ATOL, f"Σ_S C_S r_S should be 0 (ΣC² conserved); got {worst}"
 
@@ -128,7 +141,7 @@ def test_growth_over_a_tends_to_the_stage1_signal() -> None:
     tokens = _tokens(WEAK_PARENT_SOURCE, 2000, 4)
     signal = np.stack([stage1_signal(tokens, s) for s in SETS], axis=1)  # (n, |𝒮|)
     predicted = (2.0 / len(SETS)) * (signal - signal.mean(axis=1, keepdims=True))
-    measured = selector_growth(tokens, SETS, SMALL_A) / SMALL_A
+    measured = selector_growth(tokens, SETS, SMALL_A, vocab_size=3) / SMALL_A
     worst = float(np.max(np.abs(measured - predicted)))
     assert worst <= SMALL_A_ATOL, f"r(a)/a at a = {SMALL_A}: off its limit by {worst}"
     # the population view: the mean rate ranks the sets as G_L does, G_L(S) - mean
@@ -271,9 +284,9 @@ def _edge_loss(tokens: np.ndarray, w: float, a: float) -> float:
 
 def test_weak_parent_edge_rest_point() -> None:
     tokens = _tokens(WEAK_PARENT_SOURCE, 4000, 14)
-    low = edge_rest_point(tokens, SETS, (1,), (1, 2), 0.5)
+    low = edge_rest_point(tokens, SETS, (1,), (1, 2), 0.5, vocab_size=3)
     assert low.weight == 0.0 and low.decided, f"a = 0.5: the vertex (1,) is stable; got {low}"
-    rest = edge_rest_point(tokens, SETS, (1,), (1, 2), 3.5)
+    rest = edge_rest_point(tokens, SETS, (1,), (1, 2), 3.5, vocab_size=3)
     assert rest.interior and rest.decided, f"a = 3.5: mutual invasion expected; got {rest}"
     assert EDGE_WINDOW[0] <= rest.weight <= EDGE_WINDOW[1] and 0 < rest.stderr < 0.1, rest
     # the fitness gap is -dℓ/dw along the edge, so w* minimises the loss there
