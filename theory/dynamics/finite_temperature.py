@@ -338,7 +338,8 @@ def selector_growth(tokens: Any, sets: Any, a: float, *, vocab_size: int, select
             selector)
     total = float(c @ c)
     c_tilde = c * c / total
-    fit = selector_fitness(tokens, checked, a, vocab_size=vocab_size, weights=c_tilde, loss=loss)  # (n, |𝒮|)
+    fit = selector_fitness(tokens, checked, a, vocab_size=vocab_size, weights=c_tilde,
+                           loss=loss)  # (n, |𝒮|)
     return (2.0 * c / total)[None, :] * (fit - (fit @ c_tilde)[:, None])
 
 

@@ -19,15 +19,16 @@ On a grid of temperatures, one draw of sequences shared by every set and every `
   ``S`` decidably invades ``T``'s vertex too: two mutually invading vertices have a stable
   mixture between them on that edge, a selector split between the two sets. An edge stays
   until one of its vertices is no longer decidably invaded by the other.
+
 **Switch temperatures.** Where the lowest-loss set changes from ``S`` to ``T`` between grid
 points ``a_i < a_{i+1}``, the paired difference ``Δ = ℓ_T - ℓ_S`` is interpolated linearly,
 ``a* = a_i + h Δ_i/(Δ_i - Δ_{i+1})``, with a standard error by the delta method from the
 per-sequence covariance of ``(Δ_i, Δ_{i+1})``. The switch is decidable when the nearest grid
 points on either side whose difference is at least ``DECIDABLE_Z`` standard errors from 0 have
-``S`` ahead below and ``T`` ahead above (points next to the crossing never decide). Given a trained temperature
-(measured, or :func:`theory.predict_trained_temperature`'s), a switch is ``reached`` when the
-trained ``a`` lies ``DECIDABLE_Z`` standard errors above ``a*``, not reached when that far below,
-and undecided between.
+``S`` ahead below and ``T`` ahead above (points next to the crossing never decide). Given a
+trained temperature (measured, or :func:`theory.predict_trained_temperature`'s), a switch is
+``reached`` when the trained ``a`` lies ``DECIDABLE_Z`` standard errors above ``a*``, not
+reached when that far below, and undecided between.
 
 **Adaptive Monte Carlo.** With ``max_samples`` above ``samples``, further draws of ``samples``
 sequences are pooled while a grid point's lowest-loss ranking is undecided, up to the budget.

@@ -38,6 +38,7 @@ def test_selector_growth_matches_autograd(loss: str, selector: str, a: float) ->
         model.C.copy_(torch.as_tensor(C))
     model.loss(torch.as_tensor(tokens)).backward()
     measured = -model.C.grad.numpy()
-    predicted = selector_growth(tokens, SPEC.sets, a, vocab_size=3, selector=C, loss=loss).mean(axis=0)
+    predicted = selector_growth(tokens, SPEC.sets, a, vocab_size=3, selector=C,
+                                loss=loss).mean(axis=0)
     assert np.allclose(predicted, measured, rtol=0, atol=AUTOGRAD_ATOL), (
         f"{loss}, C {selector}, a = {a}: theory {predicted}, autograd {measured}")
