@@ -295,3 +295,22 @@ def test_weak_parent_edge_rest_point() -> None:
         assert best < _edge_loss(tokens, w, 3.5), (
             f"loss at w* = {rest.weight:.3f} is {best}; at w = {w:.3f} "
             f"{_edge_loss(tokens, w, 3.5)}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss,window,returns", [("nll", (2.2, 2.5), True),
+                                                 ("official_ce", (3.0, 3.35), False)])
+def test_weak_parent_switch_temperatures(loss: str, window: tuple[float, float],
+                                         returns: bool) -> None:
+    """On 100000 sequences the switch (1,) → (1, 2) lies at a* = 2.36 ± 0.04 under nll and
+    3.17 ± 0.04 under the official loss (measured); under nll the GIH(1, 2) overfits first at
+    large a and (1,) leads again past a ≈ 7.2; the (1, 2) vertex is invaded by (1,) throughout."""
+    grid = np.round(np.arange(0.5, 9.01, 0.25), 2)
+    path = selection_path(WEAK_PARENT_SOURCE, SPEC, SEQ_LEN, temperatures=grid, samples=100000,
+                          rng=np.random.default_rng(2026), loss=loss)
+    first = path.switches[0]
+    assert (first.before, first.after) == ((1,), (1, 2)) and first.decidable, path.switches
+    assert window[0] <= first.temperature <= window[1] and first.stderr < 0.1, first
+    back = [s for s in path.switches[1:] if (s.before, s.after) == ((1, 2), (1,))]
+    assert bool(back and back[0].decidable) == returns, path.switches
+    assert all(v is not True for v in path.stability((1, 2))), path.stability((1, 2))
