@@ -254,7 +254,8 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
     notes = []
     if mode == "joint":
         notes.append("joint training is outside the theorem (which covers stage-wise training): "
-                     "heads outside S* may move while c̃ is still spread")
+                     "a grows while c̃ moves, and past a switch temperature another set's GIH "
+                     "can have the lower loss (docs/theory.md §3.8, theory.selection_path)")
     if not prediction.exact.decidable:
         noise = prediction.exact.margin_train_noise
         notes.append(
