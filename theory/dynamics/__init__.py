@@ -1,13 +1,25 @@
 """Reduced training dynamics and the temperature (docs/theory.md §4-5, §7).
 
 The replicator flow of the selector and the temperature's growth (``replicator``), the official
-code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), and
-the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``).
+code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), the
+full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), and the copier
+stage in the steps it is given (``copier_stage``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
+from theory.dynamics.copier_stage import (
+    COPIER_STAGE_CHUNK,
+    COPIER_STAGE_GROUPS,
+    CopierGradient,
+    CopierStage,
+    copier_gradient,
+    copier_loss_gradient,
+    copier_stage_on_sample,
+    initial_logits,
+    predict_copier_stage,
+)
 from theory.dynamics.first_move import (
     FIRST_MOVE_ARRAYS,
     FIRST_MOVE_KIND,
@@ -86,4 +98,13 @@ __all__ = [
     "full_head_similarity",
     "first_move_signal",
     "predict_first_move",
+    "COPIER_STAGE_GROUPS",
+    "COPIER_STAGE_CHUNK",
+    "CopierGradient",
+    "CopierStage",
+    "initial_logits",
+    "copier_loss_gradient",
+    "copier_gradient",
+    "copier_stage_on_sample",
+    "predict_copier_stage",
 ]
