@@ -58,8 +58,9 @@ The full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``dy
 docs/theory.md §7):
     FullIngredients, OFFICIAL_FULL_INGREDIENTS, LIBRARY_FULL_INGREDIENTS, FirstMove,
     predict_first_move, first_move_signal, full_head_similarity.
-The copier stage in its finite steps (``dynamics.copier_stage``, docs/theory.md §3.3): the
-copier's gradient at the reached selector and the stage's trajectory on a fixed sample:
+The copier stage in its finite steps (docs/theory.md §3.3): the copier's gradient at the
+reached selector (``dynamics.copier_gradient``) and the stage's trajectory on a fixed sample
+(``dynamics.copier_stage``):
     CopierGradient, CopierStage, copier_gradient, copier_stage_on_sample, predict_copier_stage.
 Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
@@ -114,13 +115,8 @@ from theory.criterion.values import (
     modified_chi2_exact,
     symbolic_criterion,
 )
-from theory.dynamics.copier_stage import (
-    CopierGradient,
-    CopierStage,
-    copier_gradient,
-    copier_stage_on_sample,
-    predict_copier_stage,
-)
+from theory.dynamics.copier_gradient import CopierGradient, copier_gradient
+from theory.dynamics.copier_stage import CopierStage, copier_stage_on_sample, predict_copier_stage
 from theory.dynamics.first_move import (
     LIBRARY_FULL_INGREDIENTS,
     OFFICIAL_FULL_INGREDIENTS,

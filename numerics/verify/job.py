@@ -6,7 +6,9 @@ model of the requested kind through the registry (:mod:`numerics.training.kinds`
 run unless a config is given), probes it on a held-out sample (:func:`numerics.probe`, the one
 scorer: held-out losses and the best-GIH loss are views of its table,
 :mod:`numerics.verify.evaluation`) and makes the kind's checks (:mod:`numerics.verify.suite`)
-against the set theory says the run must reach (:func:`theory.training_target`).
+against the set theory says the run must reach (:func:`theory.training_target`). Where a head
+of that set lies outside the best set, theory's copier stage on the training sample
+(:func:`theory.copier_stage_on_sample`) gives the copier check the mass each head ends on.
 :mod:`numerics.verify.report` holds the :class:`VerifyReport` it returns.
 
 Randomness: ``np.random.SeedSequence(seed).spawn(5)`` (:func:`case_generators`) gives, in order,

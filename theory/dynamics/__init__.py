@@ -2,22 +2,28 @@
 
 The replicator flow of the selector and the temperature's growth (``replicator``), the official
 code's loss (``official``), the finite-L optimal temperature of stage 3 (``temperature``), the
-full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), and the copier
-stage in the steps it is given (``copier_stage``).
+full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), and the copier's
+gradient at a frozen selector (``copier_gradient``) and the copier stage in the steps it is
+given (``copier_stage``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
-from theory.dynamics.copier_stage import (
-    COPIER_STAGE_CHUNK,
-    COPIER_STAGE_GROUPS,
+from theory.dynamics.copier_gradient import (
+    COPIER_GRADIENT_CHUNK,
     CopierGradient,
-    CopierStage,
+    CopierSample,
+    check_selector_weights,
     copier_gradient,
     copier_loss_gradient,
-    copier_stage_on_sample,
+    copier_softmax,
     initial_logits,
+)
+from theory.dynamics.copier_stage import (
+    COPIER_STAGE_GROUPS,
+    CopierStage,
+    copier_stage_on_sample,
     predict_copier_stage,
 )
 from theory.dynamics.first_move import (
@@ -98,13 +104,16 @@ __all__ = [
     "full_head_similarity",
     "first_move_signal",
     "predict_first_move",
-    "COPIER_STAGE_GROUPS",
-    "COPIER_STAGE_CHUNK",
+    "COPIER_GRADIENT_CHUNK",
     "CopierGradient",
-    "CopierStage",
+    "CopierSample",
+    "check_selector_weights",
+    "copier_softmax",
     "initial_logits",
     "copier_loss_gradient",
     "copier_gradient",
+    "COPIER_STAGE_GROUPS",
+    "CopierStage",
     "copier_stage_on_sample",
     "predict_copier_stage",
 ]

@@ -1,4 +1,4 @@
-"""theory's copier gradient ``∂ℓ/∂w`` (theory.dynamics.copier_stage) against torch autograd.
+"""theory's copier gradient ``∂ℓ/∂w`` (theory.dynamics.copier_gradient) against torch autograd.
 
 The library's :class:`numerics.InductionHeadModel` in float64, with its copier logits, selector
 and temperature set away from the initialisation so that every term of the derivative shows,
@@ -15,7 +15,7 @@ import torch
 from numerics import InductionHeadModel
 from numerics.models.inputs import INPUT_FORMS
 from theory import Dirichlet, ModelSpec, Source, sample_sequences_np
-from theory.dynamics.copier_stage import copier_loss_gradient
+from theory.dynamics.copier_gradient import copier_loss_gradient
 
 AUTOGRAD_ATOL = 1e-10
 """The same float64 arithmetic in two orders (numpy's closed-form derivative, torch's chain
