@@ -114,18 +114,22 @@ def _prepare(tok: np.ndarray, window: int, vocab: int) -> list[_Chunk]:
     return chunks
 
 
-def _loss_and_slope(k: np.ndarray, hit: np.ndarray, c_tilde: np.ndarray,
-                    sets: tuple[tuple[int, ...], ...], a: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sequence loss ``(n,)`` and ``∂ℓ/∂k_h(l)`` ``(n, L, H)`` from ``k`` ``(n, L, H)``."""
-    n, L, H = k.shape
-    sim = np.zeros((n, L))  # (n, L): s_l
-    dsim_dk = np.zeros((n, L, H))  # (n, L, H): ∂s_l/∂k_h(l)
+def _similarity(k: np.ndarray, c_tilde: np.ndarray, sets: tuple[tuple[int, ...], ...]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``s = Σ_S c̃_S Π_{h∈S} k_h`` ``(...)`` and ``∂s/∂k_h`` ``(..., H)`` from ``k`` ``(..., H)``."""
+    sim = np.zeros(k.shape[:-1])
+    dsim_dk = np.zeros(k.shape)
     for weight, s in zip(c_tilde, sets):
-        sim += weight * (np.prod(k[:, :, [h - 1 for h in s]], axis=2) if s else 1.0)
+        sim += weight * (np.prod(k[..., [h - 1 for h in s]], axis=-1) if s else 1.0)
         for h in s:
             rest = [g - 1 for g in s if g != h]
-            dsim_dk[:, :, h - 1] += weight * (np.prod(k[:, :, rest], axis=2) if rest else 1.0)
+            dsim_dk[..., h - 1] += weight * (np.prod(k[..., rest], axis=-1) if rest else 1.0)
+    return sim, dsim_dk
+
+
+def _loss_and_slope(sim: np.ndarray, hit: np.ndarray, a: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence loss ``(n,)`` and ``∂ℓ/∂s_l`` ``(n, L)`` from ``s`` ``(n, L)``."""
     logit = a * sim
     p = np.exp(logit - logit.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)  # (n, L)
@@ -133,8 +137,7 @@ def _loss_and_slope(k: np.ndarray, hit: np.ndarray, c_tilde: np.ndarray,
     loss = -np.log(np.maximum(y_hat, LOSS_FLOOR))
     above = y_hat > LOSS_FLOOR
     inv = np.divide(1.0, y_hat, out=np.zeros_like(y_hat), where=above)
-    dloss_ds = np.where(above[:, None], a * p * (1.0 - hit * inv[:, None]), 0.0)  # (n, L)
-    return loss, dloss_ds[:, :, None] * dsim_dk
+    return loss, np.where(above[:, None], a * p * (1.0 - hit * inv[:, None]), 0.0)
 
 
 def _chunk_gradient(chunk: _Chunk, sigma: np.ndarray, c_tilde: np.ndarray,
@@ -154,8 +157,9 @@ def _chunk_gradient(chunk: _Chunk, sigma: np.ndarray, c_tilde: np.ndarray,
     u_bar = u / safe_nu[..., None]  # (n, L, H, d)
     k = np.where(live, np.einsum("nhd,nlhd->nlh", q_bar, u_bar), 0.0)  # (n, L, H)
 
-    loss, dloss_dk = _loss_and_slope(k, hit, c_tilde, sets, a)  # (n,), (n, L, H)
-    dloss_dk = dloss_dk * live  # a copy that is 0 for every σ: k ≡ 0 there
+    sim, dsim_dk = _similarity(k, c_tilde, sets)  # (n, L), (n, L, H)
+    loss, dloss_ds = _loss_and_slope(sim, hit, a)  # (n,), (n, L)
+    dloss_dk = dloss_ds[..., None] * dsim_dk * live  # a copy that is 0 for every σ: k ≡ 0 there
 
     # ∂k/∂σ_j, u side: (q̄[x_{l-j}] - k ū(l)[x_{l-j}]) / |u(l)|, the one-hot 0 where l - j < 1
     ctx = onehot[:, :L]  # (n, L, M, d)
@@ -223,12 +227,12 @@ def _pattern_mean_gradient(pat: _Patterns, sigma: np.ndarray, c_tilde: np.ndarra
     safe_nu = np.where(live, nu, 1.0)
     u_bar, q_bar = u / safe_nu[..., None], q / nq[..., None]
     table = np.einsum("rhd,phd->rph", q_bar, u_bar) * live[None]  # (R, P, H)
-    k = table[pat.query[:, None], pat.position]  # (n, L, H)
-    _, dloss_dk = _loss_and_slope(k, pat.hit, c_tilde, sets, a)  # (n, L, H)
-    R, P = table.shape[:2]
-    cell = (pat.query[:, None] * P + pat.position)[..., None] * H + np.arange(H)  # (n, L, H)
-    weight = np.bincount(cell.ravel(), weights=dloss_dk.ravel(),
-                         minlength=R * P * H).reshape(R, P, H) * live[None]
+    sim, dsim_dk = _similarity(table, c_tilde, sets)  # (R, P), (R, P, H)
+    R, P = sim.shape
+    cell = pat.query[:, None] * P + pat.position  # (n, L)
+    _, dloss_ds = _loss_and_slope(sim.ravel()[cell], pat.hit, a)  # (n, L)
+    per_cell = np.bincount(cell.ravel(), weights=dloss_ds.ravel(), minlength=R * P)
+    weight = per_cell.reshape(R, P, 1) * dsim_dk * live[None]  # (R, P, H): Σ ∂ℓ/∂k per cell
     q_at = np.einsum("rhd,pjd->rphj", q_bar, pat.windows)  # (R, P, H, M)
     u_at = np.einsum("phd,pjd->phj", u_bar, pat.windows)  # (P, H, M)
     uq_at = np.einsum("phd,rjd->rphj", u_bar, pat.queries)  # (R, P, H, M)
