@@ -15,8 +15,10 @@ without an Euler error to bound, and one fixed sample keeps the predicted trajec
 function of that sample. Its standard error is by batch means: the sample split into ``groups``
 contiguous parts, the trajectory run on each, the spread of their end masses over
 ``sqrt(groups)``; it is the noise of a sample of this size, the scale on which another sample
-(or the population) would end elsewhere.
-``a`` and ``c̃`` stay frozen, as the stage keeps them.
+(or the population) would end elsewhere. It assumes the end mass is close to linear in the
+sample; where it is not (a head that slides off its offset at a time that depends on the
+sample), groups an eighth of the sample's size spread wider than the whole sample would, and
+the standard error errs on the large side. ``a`` and ``c̃`` stay frozen, as the stage keeps them.
 """
 
 from __future__ import annotations
