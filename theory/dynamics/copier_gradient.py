@@ -116,7 +116,8 @@ def _prepare(tok: np.ndarray, window: int, vocab: int) -> list[_Chunk]:
 
 def _similarity(k: np.ndarray, c_tilde: np.ndarray, sets: tuple[tuple[int, ...], ...]
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``s = Σ_S c̃_S Π_{h∈S} k_h`` ``(...)`` and ``∂s/∂k_h`` ``(..., H)`` from ``k`` ``(..., H)``."""
+    """``s = Σ_S c̃_S Π_{h∈S} k_h`` ``(...)`` and ``∂s/∂k_h`` ``(..., H)`` from ``k``
+    ``(..., H)``."""
     sim = np.zeros(k.shape[:-1])
     dsim_dk = np.zeros(k.shape)
     for weight, s in zip(c_tilde, sets):

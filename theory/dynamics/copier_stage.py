@@ -18,7 +18,8 @@ contiguous parts, the trajectory run on each, the spread of their end masses ove
 (or the population) would end elsewhere. It assumes the end mass is close to linear in the
 sample; where it is not (a head that slides off its offset at a time that depends on the
 sample), groups an eighth of the sample's size spread wider than the whole sample would, and
-the standard error tends to err on the large side. ``a`` and ``c̃`` stay frozen, as the stage keeps them.
+the standard error tends to err on the large side. ``a`` and ``c̃`` stay frozen, as the stage
+keeps them.
 """
 
 from __future__ import annotations
