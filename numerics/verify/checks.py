@@ -39,8 +39,7 @@ from theory.notation import head_set_label
 __all__ = ["SELECTOR_MIN", "COPIER_MIN", "UNTOUCHED_ATOL", "A_GROWTH_MIN", "LOSS_RISE_ATOL",
            "TV_MAX", "LOSS_GAP_ATOL", "COPIER_STAGE_ATOL", "Check", "temperature_rows",
            "check_selector", "check_copier", "check_untouched", "check_temperature",
-           "check_gih_agreement",
-           "check_loss_vs_gih", "prediction_notes"]
+           "check_gih_agreement", "check_loss_vs_gih", "prediction_notes"]
 
 SELECTOR_MIN = 0.95
 """The learned selector puts at least 95 % of c̃ on S* (a selector that has converged, not one
