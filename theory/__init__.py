@@ -64,6 +64,10 @@ docs/theory.md §3):
     small_temperature_expansion, set_counts, selection_path, SelectionPath, Switch;
     the split selector between two sets (``dynamics.coexistence``): edge_rest_point,
     EdgeRestPoint.
+The copier stage in its finite steps (docs/theory.md §3.3): the copier's gradient at the
+reached selector (``dynamics.copier_gradient``) and the stage's trajectory on a fixed sample
+(``dynamics.copier_stage``):
+    CopierGradient, CopierStage, copier_gradient, copier_stage_on_sample, predict_copier_stage.
 Per-position predictors (``predictors.positional``) and probability checks
 (``predictors.probabilities``):
     gih_predict_positions, bayes_predict_positions, oracle_predict_positions,
@@ -118,6 +122,8 @@ from theory.criterion.values import (
     symbolic_criterion,
 )
 from theory.dynamics.coexistence import EdgeRestPoint, edge_rest_point
+from theory.dynamics.copier_gradient import CopierGradient, copier_gradient
+from theory.dynamics.copier_stage import CopierStage, copier_stage_on_sample, predict_copier_stage
 from theory.dynamics.finite_temperature import (
     TemperatureLosses,
     gih_losses,
@@ -325,6 +331,11 @@ __all__ = [
     "EdgeRestPoint",
     "first_move_signal",
     "full_head_similarity",
+    "CopierGradient",
+    "CopierStage",
+    "copier_gradient",
+    "copier_stage_on_sample",
+    "predict_copier_stage",
     "gih_predict_positions",
     "bayes_predict_positions",
     "oracle_predict_positions",

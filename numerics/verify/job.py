@@ -6,7 +6,9 @@ model of the requested kind through the registry (:mod:`numerics.training.kinds`
 run unless a config is given), probes it on a held-out sample (:func:`numerics.probe`, the one
 scorer: held-out losses and the best-GIH loss are views of its table,
 :mod:`numerics.verify.evaluation`) and makes the kind's checks (:mod:`numerics.verify.suite`)
-against the set theory says the run must reach (:func:`theory.training_target`).
+against the set theory says the run must reach (:func:`theory.training_target`). Where a head
+of that set lies outside the best set, theory's copier stage on the training sample
+(:func:`theory.copier_stage_on_sample`) gives the copier check the mass each head ends on.
 :mod:`numerics.verify.report` holds the :class:`VerifyReport` it returns.
 
 Randomness: ``np.random.SeedSequence(seed).spawn(5)`` (:func:`case_generators`) gives, in order,
@@ -59,9 +61,10 @@ from numerics.verify.evaluation import (
 )
 from numerics.verify.report import VerifyReport
 from numerics.verify.suite import CheckContext, run_checks
+from theory.dynamics.copier_stage import CopierStage, copier_stage_on_sample
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction, predict_limit
-from theory.limit.target import target_note, training_target
+from theory.limit.target import TrainingTarget, target_note, training_target
 from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.predictors.reference import optimal_temperature
 from theory.sources.spec import ModelSpec, Source
@@ -280,8 +283,10 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     learned = learned_summary(history)
     learned.update(probe_summary(report, model_kind.first_layer_tap, history.reports,
                                  history.steps))
+    stage = (_copier_stage(cfg, net.constructor_options(), spec, target, sample)
+             if stagewise and "copier" in model_kind.checks else None)
     context = CheckContext(prediction, history, cfg, target_set, target.best_set, report,
-                           losses, learned, model_kind.first_layer_tap)
+                           losses, learned, model_kind.first_layer_tap, stage)
     checks = run_checks(model_kind.checks, context)
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
     init_g = prediction.initial.values if stagewise and prediction.initial is not None else None
@@ -306,6 +311,28 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
                         + tuple(n for n in (target_note(prediction, target),) if n)
                         + ((BAYES_SKIPPED_NOTE,) if skip_bayes else ()),
                         curves, losses_train, report.to_dict(), target.to_dict())
+
+
+def _copier_stage(cfg: Any, options: dict[str, Any], spec: ModelSpec, target: TrainingTarget,
+                  sample: np.ndarray) -> CopierStage | None:
+    """theory's copier stage on the training sample, where the copier check reads it.
+
+    Only where a head of the target lies outside the best set (the stage's limit would move it
+    off its offset, and a finite stage need not get there), and only for a run theory's stage
+    describes: full-batch SGD on the ``nll`` loss at ``ε = 0``, a first stage that trains
+    ``C`` alone (whose end theory's ``training_sample`` gives) and a second that trains ``w``
+    alone. None otherwise (the check then asks those heads to leave their offsets).
+    """
+    stages = cfg.stages
+    if (not set(target.target_set) - set(target.best_set) or target.training_sample is None
+            or len(stages) < 2 or stages[0].params != ("C",) or stages[1].params != ("w",)
+            or stages[1].optimizer != "sgd" or cfg.batch != "full" or cfg.loss != "nll"
+            or options):
+        return None
+    copier = stages[1]
+    return copier_stage_on_sample(sample, spec, selector_weights=target.training_sample.weights,
+                                  lr=copier.lr_of("w"), steps=copier.steps,
+                                  momentum=copier.momentum)
 
 
 def _sample_losses(net: torch.nn.Module, sample: np.ndarray, source: Source, spec: ModelSpec,

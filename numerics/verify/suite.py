@@ -33,6 +33,7 @@ from numerics.verify.probe_checks import (
     check_loss_vs_best_gih,
     check_probe_agreement,
 )
+from theory.dynamics.copier_stage import CopierStage
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction
 
@@ -54,6 +55,8 @@ class CheckContext:
             ``best_gih`` where the kind's checks read it).
         learned: the report's ``learned`` block (``selected_set`` for a kind with a selector).
         first_layer_tap: the kind's first-layer attention tap.
+        copier_stage: theory's copier stage on the run's training sample, where the copier
+            check reads it (heads of the target outside the best set; None otherwise).
     """
 
     prediction: LimitPrediction
@@ -65,6 +68,7 @@ class CheckContext:
     losses: Mapping[str, Any]
     learned: Mapping[str, Any]
     first_layer_tap: str
+    copier_stage: CopierStage | None = None
 
 
 def _gih_agreement(ctx: CheckContext) -> Check:
@@ -74,7 +78,8 @@ def _gih_agreement(ctx: CheckContext) -> Check:
 
 CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], Check]] = {
     "selector": lambda c: check_selector(c.prediction, c.history, c.target_set),
-    "copier": lambda c: check_copier(c.prediction, c.history, c.target_set, c.best_set),
+    "copier": lambda c: check_copier(c.prediction, c.history, c.target_set, c.best_set,
+                                     c.copier_stage),
     "untouched_heads": lambda c: check_untouched(c.prediction, c.history, c.target_set),
     "temperature": lambda c: check_temperature(c.history, c.config),
     "gih_agreement": _gih_agreement,

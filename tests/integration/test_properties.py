@@ -7,8 +7,9 @@ must pass against the set theory says this run reaches (``VerifyReport.target``,
 :mod:`theory.limit.target`): the selector on it, its copier heads on their offsets, the
 other heads near their init, ``a`` grown with the loss non-increasing, and the trained model
 close to the generalized induction head with that set at the trained ``a``. (Where that set is
-not ``S*``, stage 1 having followed a soft initial copier, check 2 also asks the heads outside
-``S*`` to leave their offsets, and check 5, with no single GIH to compare with, is not
+not ``S*``, stage 1 having followed a soft initial copier, check 2 compares every head of the
+set with theory's copier stage in its steps, which may leave a head outside ``S*`` on its
+offset or on its way off it, and check 5, with no single GIH to compare with, is not
 asserted: :data:`OFF_S_STAR_CHECKS`.) That set is ``S*``
 when the initial copier is close enough to exact; theory's criterion at the spec's initial
 copier (``LimitPrediction.stage1_set``) says when it is not; and where the population ranking
@@ -82,8 +83,9 @@ PHASES = (Phase.explicit, Phase.generate)
 THEOREM_CHECKS = ("selector", "copier", "untouched_heads", "temperature", "gih_agreement")
 """Checks 1–5 of the verify job; check 6 (losses side by side) is a report, not a claim."""
 OFF_S_STAR_CHECKS = ("selector", "copier", "untouched_heads", "temperature")
-"""Checks asserted when the run reaches a set other than S*: check 2 then also asks the heads
-outside S* to leave their offsets, and check 5 has no single GIH to compare with."""
+"""Checks asserted when the run reaches a set other than S*: check 2 then compares the heads
+with theory's copier stage in its steps (theory.dynamics.copier_stage), and check 5 has no
+single GIH to compare with."""
 LOGGING = (HealthCheck.function_scoped_fixture,)
 """The property tests take pytest's ``request`` only to attach each case's row to the report;
 nothing in it is reset between hypothesis examples, so sharing it across them is intended."""
@@ -153,8 +155,9 @@ def _stagewise_property(request: pytest.FixtureRequest, case: Case) -> None:
             f" (max gap {gap:.4f} > {SPLIT_ATOL})\n" + describe(case, report))
         return
     kind = "S*" if target == report.prediction.selected_set else "another set"
-    # Off the best set, the heads of the reached set outside it leave their offsets during the
-    # copier stage, so the model sits between two GIHs: no single GIH is the prediction there.
+    # Off the best set, the heads of the reached set outside it are pulled off their offsets by
+    # the copier stage's limit, so the model sits between two GIHs: no single GIH is the
+    # prediction there.
     on_best = target == tuple(report.target["best"])
     asserted = THEOREM_CHECKS if on_best else OFF_S_STAR_CHECKS
     failed = [report.check(name) for name in asserted if not report.check(name).passed]

@@ -5,13 +5,30 @@ code's loss (``official``), the finite-L optimal temperature of stage 3 (``tempe
 the full model's first selector move, ``-∂ℓ/∂C_S`` at initialisation (``first_move``), the
 selector at a finite temperature (``finite_temperature``) and the set it favours along a
 temperature grid (``selection_path``), with the split selector between two mutually invading
-sets (``coexistence``).
+sets (``coexistence``); the copier's gradient at a frozen selector (``copier_gradient``) and the
+copier stage in the steps it is given (``copier_stage``).
 
 Layer 4: imports the floor, :mod:`theory.sources`, :mod:`theory.predictors` and
 :mod:`theory.criterion`.
 """
 
 from theory.dynamics.coexistence import EDGE_STEP, EDGE_XTOL, EdgeRestPoint, edge_rest_point
+from theory.dynamics.copier_gradient import (
+    COPIER_GRADIENT_CHUNK,
+    CopierGradient,
+    CopierSample,
+    check_selector_weights,
+    copier_gradient,
+    copier_loss_gradient,
+    copier_softmax,
+    initial_logits,
+)
+from theory.dynamics.copier_stage import (
+    COPIER_STAGE_GROUPS,
+    CopierStage,
+    copier_stage_on_sample,
+    predict_copier_stage,
+)
 from theory.dynamics.finite_temperature import (
     TEMPERATURE_LOSS_KINDS,
     SetCounts,
@@ -130,4 +147,16 @@ __all__ = [
     "EDGE_STEP",
     "EdgeRestPoint",
     "edge_rest_point",
+    "COPIER_GRADIENT_CHUNK",
+    "CopierGradient",
+    "CopierSample",
+    "check_selector_weights",
+    "copier_softmax",
+    "initial_logits",
+    "copier_loss_gradient",
+    "copier_gradient",
+    "COPIER_STAGE_GROUPS",
+    "CopierStage",
+    "copier_stage_on_sample",
+    "predict_copier_stage",
 ]

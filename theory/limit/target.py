@@ -50,7 +50,8 @@ class TrainingTarget:
         basis: one of :data:`TARGET_BASES`.
         best_set: the set whose offsets the copier stage favours (``S*``, or the target set
             itself when the training sample decides): heads of ``target_set`` outside it leave
-            their offsets.
+            their offsets in the stage's limit, though a finite stage may not take them there
+            (:mod:`theory.dynamics.copier_stage`).
         training_sample: stage 1 on the training sample, or None when there is no
             selector-only first stage.
     """

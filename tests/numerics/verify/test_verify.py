@@ -16,7 +16,13 @@ from numerics import plots
 from numerics.cli.verify import run as main
 from numerics.training import StageConfig, TrainConfig, default_config
 from numerics.verify import VerifyReport, format_report, load_report, verify_case, write_report
-from numerics.verify.checks import SELECTOR_MIN, check_temperature, prediction_notes
+from numerics.verify.checks import (
+    COPIER_LEAVE_MIN,
+    COPIER_STAGE_ATOL,
+    SELECTOR_MIN,
+    check_temperature,
+    prediction_notes,
+)
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
@@ -54,6 +60,15 @@ CHECK_KEYS = {"name", "passed", "predicted", "measured", "tolerance"}
 BAYES_LOSS_ATOL = 1e-12
 """The report's Bayes loss against the same estimate recomputed from the job's generators: the
 same float64 computation on the same draws."""
+
+STEP_LIMITED = (Source(2, (1,), Dirichlet(0.05)), ModelSpec(2, 2, 2, w_plus=0.5))
+"""A soft copier (0.62 on each head's own offset) on near-deterministic binary chains: S* = (1,),
+stage 1 reaches (1, 2), and in the copier stage's steps head 2 gains mass on its own offset
+although the stage's limit would move it off (docs/theory.md §3.3)."""
+STEP_LIMITED_SIZES = {"seed": 0, "seq_len": 40, "sequences": 300, "heldout": 100,
+                      "prediction_samples": 500, "probe_history": False, "bayes": False,
+                      "device": "cpu"}
+"""Seconds; at these sizes the population ranking decides the target (1, 2)."""
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +209,20 @@ def test_a_run_without_bayes_checks_the_same_and_says_what_is_absent(one_thread)
     dirichlet = verify_case(PAPER_SOURCE, PAPER_MODEL, bayes=False, **kwargs)
     assert dirichlet.losses["bayes"] is not None, "closed form: computed either way"
     assert BAYES_SKIPPED_NOTE not in dirichlet.notes
+
+
+def test_step_limited_copier_stage_passes_against_theory(one_thread) -> None:
+    """A head outside S* that the copier stage's steps keep on its offset: check 2 expects the
+    mass theory's copier stage ends on, where a required drop would fail."""
+    report = verify_case(*STEP_LIMITED, **STEP_LIMITED_SIZES)
+    assert (report.target["set"], report.target["best"]) == ([1, 2], [1]), report.target
+    first, last = report.history.copier[0], report.history.copier[-1]  # (H, M) each
+    assert last[1, 1] > first[1, 1] + COPIER_LEAVE_MIN, (
+        f"head 2 should gain in the stage's steps: {first[1, 1]:.4f} -> {last[1, 1]:.4f}")
+    check = report.check("copier")
+    assert check.predicted["head 2"] > first[1, 1] + COPIER_LEAVE_MIN, check.predicted
+    assert check.passed, (f"predicted {check.predicted}, measured {check.measured} "
+                          f"(|Δ| <= {COPIER_STAGE_ATOL}): {check.note}")
 
 
 def test_report_round_trips_through_from_dict(small_report: VerifyReport) -> None:
