@@ -251,6 +251,11 @@ def test_without_a_length_there_is_no_stage_one_prediction() -> None:
 
 
 
+STATIONARY_RTOL = 1e-12
+"""G of a written report against today's: its stationary solves go through LAPACK, whose last
+bits differ between numpy/BLAS builds (the Monte Carlo G_L matches bit for bit)."""
+
+
 def _same_ranking(a: Ranking, b: Ranking) -> None:
     assert a.sets == b.sets and a.kind == b.kind and a.best == b.best
     assert a.runner_up == b.runner_up and a.margin == b.margin and a.samples == b.samples
@@ -270,7 +275,8 @@ def test_flat_reports_read_back_equal() -> None:
     _same_ranking(old.exact, new.exact)
     _same_ranking(old.initial, new.initial)
     assert old.asymptotic.best == new.asymptotic.best == tuple(flat["asymptotic_set"])
-    assert np.array_equal(old.asymptotic.values, new.asymptotic.values)
+    assert np.allclose(old.asymptotic.values, new.asymptotic.values, rtol=STATIONARY_RTOL,
+                       atol=0.0), (old.asymptotic.values, new.asymptotic.values)
     assert old.asymptotic.stderr is None and old.asymptotic.decidable is None
     assert old.selected_set == new.selected_set == tuple(flat["selected_set"])
     assert old.exact.runner_up == tuple(flat["runner_up"])
