@@ -149,6 +149,7 @@ from theory.dynamics.replicator import (
     replicator_trajectory,
     temperature_trajectory,
 )
+from theory.dynamics.joint_path import JointPath, predict_joint_path
 from theory.dynamics.selection_path import SelectionPath, Switch, selection_path
 from theory.dynamics.temperature import (
     TemperatureEstimate,
@@ -327,6 +328,8 @@ __all__ = [
     "selection_path",
     "SelectionPath",
     "Switch",
+    "predict_joint_path",
+    "JointPath",
     "edge_rest_point",
     "EdgeRestPoint",
     "first_move_signal",

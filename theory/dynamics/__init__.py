@@ -56,6 +56,17 @@ from theory.dynamics.first_move import (
     full_head_similarity,
     predict_first_move,
 )
+from theory.dynamics.joint_path import (
+    JOINT_GROUPS,
+    JOINT_HOLD,
+    JOINT_LEAD,
+    JointPath,
+    JointSample,
+    joint_loss_gradients,
+    joint_path_on_sample,
+    predict_joint_path,
+    selector_leads,
+)
 from theory.dynamics.official import (
     official_gih_loss_and_grad,
     official_temperature_trajectory,
@@ -159,4 +170,13 @@ __all__ = [
     "CopierStage",
     "copier_stage_on_sample",
     "predict_copier_stage",
+    "JOINT_LEAD",
+    "JOINT_HOLD",
+    "JOINT_GROUPS",
+    "selector_leads",
+    "JointSample",
+    "JointPath",
+    "joint_loss_gradients",
+    "joint_path_on_sample",
+    "predict_joint_path",
 ]
