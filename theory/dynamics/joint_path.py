@@ -31,10 +31,10 @@ vectorised over sequences and positions; ``K_S`` is computed once.
 ``hold`` consecutive steps (:func:`selector_leads`). The first set to take the lead is the
 initial leader; the switch step is the first step at which another set takes it. Its
 standard error comes from batch means: the sample is split into ``groups`` equal parts, the
-path is rerun on each part, and the spread of their switch steps over ``√groups`` is the standard error (a part has
-fewer sequences, so this is the standard error of an ``n/groups`` sample scaled by
-``1/√groups``). The switch is decided when every part agrees on whether and to which set it
-switches.
+path is rerun on each part, and the spread of their switch steps over ``√groups`` is the
+standard error (a part has fewer sequences, so this is the standard error of an ``n/groups``
+sample scaled by ``1/√groups``). The switch is decided when every part agrees on whether and
+to which set it switches.
 """
 
 from __future__ import annotations
