@@ -141,6 +141,7 @@ from theory.dynamics.first_move import (
     full_head_similarity,
     predict_first_move,
 )
+from theory.dynamics.joint_path import JointPath, predict_joint_path
 from theory.dynamics.official import official_gih_loss_and_grad, official_temperature_trajectory
 from theory.dynamics.replicator import (
     growth_coefficient,
@@ -149,7 +150,6 @@ from theory.dynamics.replicator import (
     replicator_trajectory,
     temperature_trajectory,
 )
-from theory.dynamics.joint_path import JointPath, predict_joint_path
 from theory.dynamics.selection_path import SelectionPath, Switch, selection_path
 from theory.dynamics.temperature import (
     TemperatureEstimate,
