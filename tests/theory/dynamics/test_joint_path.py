@@ -36,6 +36,10 @@ WEAK_PARENT = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
 JOINT_SPEC = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1, c_init=0.01, a_init=0.01)
 """The authors' joint initialisation on TF with M = 3, D = 2."""
 
+SWITCH_TEMPERATURE = (2.5, 5.0)
+"""Range of ``a`` at the predicted switch: real joint runs on this source switch at a = 2.5 to 4,
+and the exact copier, sharper than the run's, reaches the switch at about the same a."""
+
 
 def _sample(n: int = 48, seed: int = 5) -> JointSample:
     tokens = sample_sequences_np(PAPER_SOURCE, n, 31, rng=np.random.default_rng(seed))
@@ -100,4 +104,6 @@ def test_weak_parent_switches_from_the_strong_parent_to_both() -> None:
     assert path.first_leader == (1,) and path.final_leader == (1, 2), (
         f"first leader {path.first_leader}, final {path.final_leader}; expected (1,), (1, 2)")
     assert path.switch_step is not None and path.decided
-    assert 2.5 <= path.a[path.switch_step] <= 5.0, f"a at the switch {path.a[path.switch_step]}"
+    low, high = SWITCH_TEMPERATURE
+    assert low <= path.a[path.switch_step] <= high, (
+        f"a at the predicted switch {path.a[path.switch_step]}, expected in {SWITCH_TEMPERATURE}")
