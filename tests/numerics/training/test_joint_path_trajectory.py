@@ -72,7 +72,7 @@ def test_predicted_step_matches_torch_sgd_step(loss: str, a: float) -> None:
         f"{loss}, a = {a}: predicted a {path.a[1]}, torch {measured_a}")
 
 
-@pytest.mark.slow
+@pytest.mark.thorough
 def test_weak_parent_switch_step_matches_joint_run() -> None:
     config = TrainConfig("joint", (StageConfig("joint", ("C", "w", "a"), 1.0, RUN_STEPS),),
                          RUN_SEQUENCES, 100, batch="full", loss="official_ce", device="cpu",

@@ -297,7 +297,7 @@ def test_weak_parent_edge_rest_point() -> None:
             f"{_edge_loss(tokens, w, 3.5)}")
 
 
-@pytest.mark.slow
+@pytest.mark.thorough
 @pytest.mark.parametrize("loss,window,returns", [("nll", (2.2, 2.5), True),
                                                  ("official_ce", (3.0, 3.35), False)])
 def test_weak_parent_switch_temperatures(loss: str, window: tuple[float, float],
