@@ -56,7 +56,7 @@ from theory import (
 )
 from theory.notation import head_set_label
 
-__all__ = ["ROOT", "DATA", "INIT_MASS", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
+__all__ = ["ROOT", "DATA", "INIT_MASS", "WEAK_PARENT_SOURCE", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
            "covering_strata", "covering_cases", "stratum_of", "PAPER_CASE", "WEAK_PARENT_CASE",
            "SKIP_PARENT_CASE", "CASE_PROPERTY", "ROW_FIELDS", "THOROUGH", "examples_count",
            "case_line", "report_case", "record_case", "assert_recorded_and_trained", "PROBE_N",
@@ -275,10 +275,11 @@ def stratum_of(case: Case) -> Stratum:
 PAPER_CASE = Case(Source(3, (1, 2), Dirichlet(0.1)),
                   ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """The paper's setting (d=3, P=(1,2), α=0.1, H=M=3, D=2): S* = P."""
-WEAK_PARENT_CASE = Case(
-    Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                               MixtureComponent((1, 2), 0.3, 0.1)))),
-    ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
+WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                                MixtureComponent((1, 2), 0.3, 0.1))))
+"""docs/theory.md §1's mixture: parent 1 strong (0.7 alone), parent 2 weak; S* = (1,)."""
+
+WEAK_PARENT_CASE = Case(WEAK_PARENT_SOURCE, ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """docs/theory.md §1's mixture: parent 2 is weak and S* = (1,), smaller than P."""
 SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),
                         ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)

@@ -14,12 +14,11 @@ import json
 
 import numpy as np
 import pytest
+from strategies import WEAK_PARENT_SOURCE
 
 from theory import (
     PAPER_SOURCE,
     InductionHeadsError,
-    Mixture,
-    MixtureComponent,
     ModelSpec,
     Source,
     context_similarity,
@@ -37,10 +36,6 @@ from theory import (
     stage1_signal,
 )
 from theory.dynamics.finite_temperature import losses_from_counts, vertex_fitness
-
-WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                                MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1's mixture: parent 1 strong (0.7 alone), parent 2 weak; S* = (1,)."""
 
 SPEC = ModelSpec(2, 2, 2)
 """H = M = D = 2: the sets ∅, (1,), (2,), (1, 2)."""

@@ -13,14 +13,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from strategies import WEAK_PARENT_SOURCE
 
 from theory import (
     PAPER_SOURCE,
     InductionHeadsError,
-    Mixture,
-    MixtureComponent,
     ModelSpec,
-    Source,
     copier_attention,
     head_similarity,
     sample_sequences_np,
@@ -35,10 +33,6 @@ from theory.dynamics.first_move import (
     full_head_similarity,
     predict_first_move,
 )
-
-WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                                MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1's mixture: parent 1 strong (0.7 alone), parent 2 weak."""
 
 LIBRARY_SPEC = ModelSpec(3, 3, 2)
 """The library's full variant: shared window 1..M, M = H = 3, default init (w+ 1, w- 0, C 1,
