@@ -144,11 +144,11 @@ def run_reproduce(args: argparse.Namespace) -> int:
     run = get_recipe(args.name).resolve(size="small" if args.small else "authors",
                                         w_plus=args.w_plus, lr=args.lr, steps=args.steps,
                                         device=args.device)
-    run.build_model()
+    model = run.build_model()
     out = out_directory(args.out, REPRODUCE_FILES, force=args.force)
     with out:
         write_json_atomic(args.out / "config.json", _record(run, args.seed))
-        result = run.train(generator=torch.Generator().manual_seed(args.seed),
+        result = run.train(generator=torch.Generator().manual_seed(args.seed), model=model,
                            progress=not args.no_progress,
                            checkpoint_path=args.out / CHECKPOINT_NAME,
                            callback=copier_parameter_callback)

@@ -194,11 +194,13 @@ class RecipeRun:
         options = kind.model_class.check_options(self.options)
         return kind.build(self.spec, PAPER_SOURCE.vocab_size, self.config, options=options)
 
-    def train(self, *, generator: torch.Generator, **kwargs: Any) -> TrainResult:
-        """Train a fresh model (:meth:`build_model`) on the paper's source with this run's
-        config; ``kwargs`` go to :func:`numerics.train` (``progress``, ``checkpoint_path``,
+    def train(self, *, generator: torch.Generator, model: nn.Module | None = None,
+              **kwargs: Any) -> TrainResult:
+        """Train ``model`` (None: a fresh :meth:`build_model`) on the paper's source with this
+        run's config; ``kwargs`` go to :func:`numerics.train` (``progress``, ``checkpoint_path``,
         ``callback``)."""
-        return train(self.build_model(), PAPER_SOURCE, self.config, generator=generator, **kwargs)
+        model = self.build_model() if model is None else model
+        return train(model, PAPER_SOURCE, self.config, generator=generator, **kwargs)
 
 
 def first_set_prediction(run: RecipeRun, *, rng: np.random.Generator) -> FirstMove:
