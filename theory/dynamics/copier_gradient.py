@@ -39,8 +39,10 @@ sequence before averaging (a paired difference over one sample), which is its ``
 position (the form behind the standard errors). :meth:`CopierSample.mean_gradient` uses that
 ``u_h(l)`` reads only the tokens ``(x_{l-1}, …, x_{l-M})`` (absent ones marked), so ``k_h(l)``
 and ``∂k_h(l)/∂σ_h`` are tables over (query window, position window), as in the model's window
-patterns (docs/theory.md §2), and a step sums ``∂ℓ/∂k`` into their cells; it falls back to the
-direct form where the tables would hold more cells than the sample has positions.
+patterns (docs/theory.md §2), and a step sums ``∂ℓ/∂k`` into their cells, then over the query
+or the position cells before reading the one-hot tokens at each offset (``R·P·H·d`` work a step
+for ``R`` query and ``P`` position patterns); it falls back to the direct form (``n·L·H·M·d``)
+where that is cheaper.
 The normalisation offset of the model (``norm_offset``) is taken as 0, the theory's value.
 """
 
@@ -217,30 +219,42 @@ def _patterns(tok: np.ndarray, window: int, vocab: int) -> _Patterns:
 
 def _pattern_mean_gradient(pat: _Patterns, sigma: np.ndarray, c_tilde: np.ndarray,
                            sets: tuple[tuple[int, ...], ...], a: float) -> np.ndarray:
-    """The mean ``∂ℓ/∂w`` ``(H, M)`` over the sample, from the window-pattern tables."""
-    H, M = sigma.shape
+    """The mean ``∂ℓ/∂w`` ``(H, M)`` over the sample, from the window-pattern tables.
+
+    Every contraction is a (batched) matrix product, head-major where the head is the batch.
+    """
     n, L = pat.hit.shape
-    u = np.einsum("pmd,hm->phd", pat.windows, sigma)  # (P, H, d)
-    q = np.einsum("rmd,hm->rhd", pat.queries, sigma)  # (R, H, d)
+    windows_t = pat.windows.transpose(0, 2, 1)  # (P, d, M)
+    queries_t = pat.queries.transpose(0, 2, 1)  # (R, d, M)
+    u = np.matmul(sigma, pat.windows)  # (P, H, d)
+    q = np.matmul(sigma, pat.queries)  # (R, H, d)
     nu = np.sqrt((u * u).sum(axis=2))  # (P, H)
     nq = np.sqrt((q * q).sum(axis=2))  # (R, H)
     live = nu > 0
     safe_nu = np.where(live, nu, 1.0)
-    u_bar, q_bar = u / safe_nu[..., None], q / nq[..., None]
-    table = np.einsum("rhd,phd->rph", q_bar, u_bar) * live[None]  # (R, P, H)
-    sim, dsim_dk = _similarity(table, c_tilde, sets)  # (R, P), (R, P, H)
+    u_bar, q_bar = u / safe_nu[..., None], q / nq[..., None]  # (P, H, d), (R, H, d)
+    u_heads, q_heads = u_bar.transpose(1, 0, 2), q_bar.transpose(1, 0, 2)  # (H, P, d), (H, R, d)
+    table = np.matmul(q_heads, u_heads.transpose(0, 2, 1)) * live.T[:, None, :]  # (H, R, P)
+    sim, dsim_dk = _similarity(table.transpose(1, 2, 0), c_tilde, sets)  # (R, P), (R, P, H)
     R, P = sim.shape
     cell = pat.query[:, None] * P + pat.position  # (n, L)
     _, dloss_ds = _loss_and_slope(sim.ravel()[cell], pat.hit, a)  # (n, L)
     per_cell = np.bincount(cell.ravel(), weights=dloss_ds.ravel(), minlength=R * P)
-    weight = per_cell.reshape(R, P, 1) * dsim_dk * live[None]  # (R, P, H): Σ ∂ℓ/∂k per cell
-    q_at = np.einsum("rhd,pjd->rphj", q_bar, pat.windows)  # (R, P, H, M)
-    u_at = np.einsum("phd,pjd->phj", u_bar, pat.windows)  # (P, H, M)
-    uq_at = np.einsum("phd,rjd->rphj", u_bar, pat.queries)  # (R, P, H, M)
-    qq_at = np.einsum("rhd,rjd->rhj", q_bar, pat.queries)  # (R, H, M)
-    slope = ((q_at - table[..., None] * u_at[None]) / safe_nu[None, :, :, None]
-             + (uq_at - table[..., None] * qq_at[:, None]) / nq[:, None, :, None])
-    return sigma * np.einsum("rph,rphj->hj", weight, slope) / n
+    # Σ ∂ℓ/∂k per cell, head-major
+    weight = per_cell.reshape(1, R, P) * dsim_dk.transpose(2, 0, 1) * live.T[:, None, :]
+    # Σ_{r,p} weight ∂k/∂σ_j, summed over the query (r) or position (p) cells before the
+    # one-hot read-out at offset j, so that no (R, P, H, M) table is formed.
+    by_position = np.matmul(weight.transpose(0, 2, 1), q_heads)  # (H, P, d)
+    by_query = np.matmul(weight, u_heads)  # (H, R, d)
+    k_weight = weight * table  # (H, R, P)
+    k_by_position, k_by_query = k_weight.sum(axis=1).T, k_weight.sum(axis=2).T  # (P, H), (R, H)
+    u_side = (np.matmul(by_position.transpose(1, 0, 2), windows_t)
+              - k_by_position[..., None] * np.matmul(u_bar, windows_t))  # (P, H, M)
+    q_side = (np.matmul(by_query.transpose(1, 0, 2), queries_t)
+              - k_by_query[..., None] * np.matmul(q_bar, queries_t))  # (R, H, M)
+    grad = ((u_side / safe_nu[..., None]).sum(axis=0)
+            + (q_side / nq[..., None]).sum(axis=0))  # (H, M)
+    return sigma * grad / n
 
 
 def _check_tokens(tokens: Any, spec: ModelSpec) -> np.ndarray:
@@ -268,11 +282,12 @@ class CopierSample:
         self.spec = spec
         self.inside = np.array(spec.window_mask(), dtype=bool)  # (H, M)
         vocab = int(self.tokens.max()) + 1
-        # A window's code needs (d+1)^M < 2^62; the tables hold R·P cells against the n·L
-        # positions of the direct form: the cheaper wins.
+        # A window's code needs (d+1)^M < 2^62; the tables cost R·P·H·d a step against the
+        # direct form's n·L·H·M·d: the cheaper wins.
         pat = (_patterns(self.tokens, spec.window, vocab)
                if (vocab + 1) ** spec.window < 2 ** 62 else None)
-        if pat is not None and pat.windows.shape[0] * pat.queries.shape[0] > pat.hit.size:
+        if (pat is not None
+                and pat.windows.shape[0] * pat.queries.shape[0] > pat.hit.size * spec.window):
             pat = None
         self._patterns = pat
         self._chunks = _prepare(self.tokens, spec.window, vocab)
