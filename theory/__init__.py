@@ -77,7 +77,7 @@ Size limits (``sizes``; input checkers live in ``validation``) and time limits (
     memory_limit_bytes; TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, time_limit_seconds.
 The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     predict_limit, LimitPrediction, Ranking, UNTOUCHED, DECIDABLE_Z; the set a training run
-    must reach (``limit.target``): training_target, target_note, TrainingTarget,
+    must reach (``limit.target``): training_target, joint_target, target_note, TrainingTarget,
     SAMPLE_SETTLED, TARGET_BASES.
 """
 
@@ -161,9 +161,11 @@ from theory.errors import InductionHeadsError
 from theory.limit.prediction import DECIDABLE_Z, UNTOUCHED, LimitPrediction, predict_limit
 from theory.limit.ranking import Ranking
 from theory.limit.target import (
+    JOINT_SETTLED,
     SAMPLE_SETTLED,
     TARGET_BASES,
     TrainingTarget,
+    joint_target,
     target_note,
     training_target,
 )
@@ -361,6 +363,8 @@ __all__ = [
     "Ranking",
     "TrainingTarget",
     "training_target",
+    "joint_target",
+    "JOINT_SETTLED",
     "target_note",
     "SAMPLE_SETTLED",
     "TARGET_BASES",

@@ -8,7 +8,11 @@ scorer: held-out losses and the best-GIH loss are views of its table,
 :mod:`numerics.verify.evaluation`) and makes the kind's checks (:mod:`numerics.verify.suite`)
 against the set theory says the run must reach (:func:`theory.training_target`). Where a head
 of that set lies outside the best set, theory's copier stage on the training sample
-(:func:`theory.copier_stage_on_sample`) gives the copier check the mass each head ends on.
+(:func:`theory.copier_stage_on_sample`) gives the copier check the mass each head ends on. A
+joint run of TF that theory's joint path describes (one stage of full-batch SGD on ``C``, ``w``
+and ``a``, loss ``nll`` or ``official_ce``) is checked against that path on its training sample
+instead (:func:`theory.joint_target`, :mod:`numerics.verify.joint_checks`): the set it ends on,
+its selector, its temperature and the step of its switch.
 :mod:`numerics.verify.report` holds the :class:`VerifyReport` it returns.
 
 Randomness: ``np.random.SeedSequence(seed).spawn(5)`` (:func:`case_generators`) gives, in order,
@@ -62,9 +66,10 @@ from numerics.verify.evaluation import (
 from numerics.verify.report import VerifyReport
 from numerics.verify.suite import CheckContext, run_checks
 from theory.dynamics.copier_stage import CopierStage, copier_stage_on_sample
+from theory.dynamics.joint_path import JointPath, JointSample, joint_path_on_sample
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction, predict_limit
-from theory.limit.target import TrainingTarget, target_note, training_target
+from theory.limit.target import TrainingTarget, joint_target, target_note, training_target
 from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.predictors.reference import optimal_temperature
 from theory.sources.spec import ModelSpec, Source
@@ -260,10 +265,11 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     history, sample = result.history, result.sample.numpy()                # (n, L+1)
     stagewise = getattr(cfg, "mode", None) == "stagewise" and model_kind.stage1_replicator
     first = next((s for s in cfg.stages if s.params == ("C",)), None) if stagewise else None
-    target = training_target(prediction, stagewise=stagewise,
-                             stage1_lr=None if first is None else first.lr_of("C"),
-                             stage1_steps=None if first is None else first.steps, spec=spec,
-                             tokens=sample)
+    joint = (_joint_path(cfg, net.constructor_options(), spec, sample, source.vocab_size)
+             if model_kind.stage1_replicator and not stagewise else None)
+    target = joint_target(prediction, joint) if joint is not None else training_target(
+        prediction, stagewise=stagewise, stage1_lr=None if first is None else first.lr_of("C"),
+        stage1_steps=None if first is None else first.steps, spec=spec, tokens=sample)
     target_set = target.target_set  # the set the checks, a*(L) and the GIH columns use
 
     trained_a = trained_temperature(net)
@@ -286,8 +292,9 @@ def verify_case(source: Source, spec: ModelSpec, *, kind: str = "simplified",
     stage = (_copier_stage(cfg, net.constructor_options(), spec, target, sample)
              if stagewise and "copier" in model_kind.checks else None)
     context = CheckContext(prediction, history, cfg, target_set, target.best_set, report,
-                           losses, learned, model_kind.first_layer_tap, stage)
-    checks = run_checks(model_kind.checks, context)
+                           losses, learned, model_kind.first_layer_tap, stage, joint)
+    checks = run_checks(model_kind.checks + (("selector_path",) if joint is not None else ()),
+                        context)
     # the criterion stage 1 sees: theory's G_L at the spec's initial copier
     init_g = prediction.initial.values if stagewise and prediction.initial is not None else None
     # The reduced dynamics are TF's (an l2-normalised, content-free copier).
@@ -333,6 +340,27 @@ def _copier_stage(cfg: Any, options: dict[str, Any], spec: ModelSpec, target: Tr
     return copier_stage_on_sample(sample, spec, selector_weights=target.training_sample.weights,
                                   lr=copier.lr_of("w"), steps=copier.steps,
                                   momentum=copier.momentum)
+
+
+JOINT_PATH_LOSSES = ("nll", "official_ce")
+"""The losses theory's joint path is written for (:mod:`theory.dynamics.joint_path`)."""
+
+
+def _joint_path(cfg: Any, options: dict[str, Any], spec: ModelSpec, sample: np.ndarray,
+                vocab_size: int) -> JointPath | None:
+    """theory's joint path on the training sample, for a joint run it describes: one stage of
+    full-batch SGD on ``C``, ``w`` and ``a`` of TF, with no model option beyond the copy's
+    normalisation offset (taken as 0, the theory's value); None otherwise."""
+    stages = cfg.stages
+    if (getattr(cfg, "mode", None) != "joint" or len(stages) != 1
+            or stages[0].optimizer != "sgd" or cfg.batch != "full"
+            or cfg.loss not in JOINT_PATH_LOSSES or set(options) - {"norm_offset"}):
+        return None
+    stage = stages[0]
+    return joint_path_on_sample(
+        JointSample.of(sample, spec.sets, vocab_size=vocab_size), lr_C=stage.lr_of("C"),
+        lr_a=stage.lr_of("a"), steps=stage.steps, loss=cfg.loss, c_init=spec.c_init,
+        a_init=spec.a_init, momentum=stage.momentum, groups=0)
 
 
 def _sample_losses(net: torch.nn.Module, sample: np.ndarray, source: Source, spec: ModelSpec,

@@ -9,6 +9,8 @@ report and the losses read from it). :func:`run_checks` makes a kind's checks in
                      :mod:`numerics.verify.checks` (TF's own selector, copier and temperature)
     probe_agreement, effective_set, loss_vs_best_gih, first_layer
                      :mod:`numerics.verify.probe_checks` (read through the probe)
+    selector_path    :mod:`numerics.verify.joint_checks` (a joint run against theory's joint
+                     path, which also gives the selector and temperature checks of such a run)
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from numerics.verify.checks import (
     check_temperature,
     check_untouched,
 )
+from numerics.verify.joint_checks import (
+    check_joint_selector,
+    check_joint_temperature,
+    check_selector_path,
+)
 from numerics.verify.probe_checks import (
     check_effective_set,
     check_first_layer,
@@ -34,8 +41,10 @@ from numerics.verify.probe_checks import (
     check_probe_agreement,
 )
 from theory.dynamics.copier_stage import CopierStage
+from theory.dynamics.joint_path import JointPath
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction
+from theory.limit.target import JOINT_SETTLED
 
 __all__ = ["CheckContext", "CHECK_FUNCTIONS", "run_checks"]
 
@@ -57,6 +66,8 @@ class CheckContext:
         first_layer_tap: the kind's first-layer attention tap.
         copier_stage: theory's copier stage on the run's training sample, where the copier
             check reads it (heads of the target outside the best set; None otherwise).
+        joint: theory's joint path on the run's training sample, for a joint run it
+            describes (the selector, temperature and selector_path checks read it); else None.
     """
 
     prediction: LimitPrediction
@@ -69,6 +80,25 @@ class CheckContext:
     learned: Mapping[str, Any]
     first_layer_tap: str
     copier_stage: CopierStage | None = None
+    joint: JointPath | None = None
+
+
+def _selector(ctx: CheckContext) -> Check:
+    if ctx.joint is not None and float(ctx.joint.final_selector.max()) < JOINT_SETTLED:
+        return check_joint_selector(ctx.history, ctx.joint)
+    return check_selector(ctx.prediction, ctx.history, ctx.target_set)
+
+
+def _temperature(ctx: CheckContext) -> Check:
+    if ctx.joint is not None:
+        return check_joint_temperature(ctx.history, ctx.joint)
+    return check_temperature(ctx.history, ctx.config)
+
+
+def _selector_path(ctx: CheckContext) -> Check:
+    require(ctx.joint is not None, "selector_path check", "a joint run theory's joint path "
+            "describes", "no joint path")
+    return check_selector_path(ctx.history, ctx.joint)
 
 
 def _gih_agreement(ctx: CheckContext) -> Check:
@@ -77,11 +107,11 @@ def _gih_agreement(ctx: CheckContext) -> Check:
 
 
 CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], Check]] = {
-    "selector": lambda c: check_selector(c.prediction, c.history, c.target_set),
+    "selector": _selector,
     "copier": lambda c: check_copier(c.prediction, c.history, c.target_set, c.best_set,
                                      c.copier_stage),
     "untouched_heads": lambda c: check_untouched(c.prediction, c.history, c.target_set),
-    "temperature": lambda c: check_temperature(c.history, c.config),
+    "temperature": _temperature,
     "gih_agreement": _gih_agreement,
     "loss_vs_gih": lambda c: check_loss_vs_gih(c.losses),
     "probe_agreement": lambda c: check_probe_agreement(c.learned["selected_set"], c.probe),
@@ -89,6 +119,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], Check]] = {
     "loss_vs_best_gih": lambda c: check_loss_vs_best_gih(c.losses["model"],
                                                          c.losses["best_gih"]),
     "first_layer": lambda c: check_first_layer(c.prediction, c.probe, c.first_layer_tap),
+    "selector_path": _selector_path,
 }
 """Check name -> the function that makes it from a :class:`CheckContext`."""
 

@@ -27,8 +27,9 @@ since ``∂p_l/∂a = p_l (s_l - E_p s)``; ``∂ℓ/∂s_l = a p_l (g_{x_l} - <g
 vectorised over sequences and positions; ``K_S`` is computed once.
 
 **Leader and switch.** A set leads at a step when its weight ``c̃_S`` is at least ``lead``
-(default 1/2, a majority, so at most one set leads), and takes the lead when it leads for
-``hold`` consecutive steps (:func:`selector_leads`). The first set to take the lead is the
+(default 1/2, a majority, so at most one set leads) and exceeds every other set's by at least
+``margin`` (:data:`JOINT_MARGIN`), and takes the lead when it leads for ``hold`` consecutive
+steps (:func:`selector_leads`). The first set to take the lead is the
 initial leader; the switch step is the first step at which another set takes it. Its
 standard error comes from batch means: the sample is split into ``groups`` equal parts, the
 path is rerun on each part, and the spread of their switch steps over ``√groups`` is the
@@ -52,7 +53,7 @@ from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int, is_real
 
-__all__ = ["JOINT_LEAD", "JOINT_HOLD", "JOINT_GROUPS", "JointSample", "JointPath",
+__all__ = ["JOINT_LEAD", "JOINT_HOLD", "JOINT_MARGIN", "JOINT_GROUPS", "JointSample", "JointPath",
            "joint_loss_gradients", "selector_leads", "joint_path_on_sample", "predict_joint_path"]
 
 JOINT_LEAD = 0.5
@@ -61,6 +62,12 @@ JOINT_LEAD = 0.5
 JOINT_HOLD = 5
 """Consecutive steps a set must lead to take the lead: learning rate 1 can throw ``c̃`` onto a
 set for a single step (``C_S`` overshooting through 0) before the selector settles."""
+
+JOINT_MARGIN = 0.1
+"""Lead of ``c̃_S`` over the runner-up for ``S`` to lead: a split selector (two sets near 1/2)
+has no leader, and the path's approximation (the copier exact from the first step) moves ``c̃``
+by at most 0.03 against the real run's on the property tier's joint cases (docs/theory.md §3.8),
+so a lead of 0.1 survives it on both sides."""
 
 JOINT_GROUPS = 4
 """Parts the sample is split into for the batch-means standard error of the switch step."""
@@ -171,8 +178,8 @@ class JointPath:
         final_leader: the set leading at the last step, None if none leads there.
         switch_stderr: batch-means standard error of ``switch_step`` (nan when not every part
             switches, or without parts).
-        decided: whether every part agrees on the first leader and on whether and to which
-            set the selector switches (False without parts).
+        decided: whether every part agrees on the first leader, on whether and to which
+            set the selector switches and on the final leader (False without parts).
     """
 
     sets: tuple[tuple[int, ...], ...]
@@ -187,10 +194,80 @@ class JointPath:
     switch_stderr: float
     decided: bool
 
+    @property
+    def final_selector(self) -> np.ndarray:
+        """``c̃`` after the last step, float64 (|𝒮|,)."""
+        return self.selector[-1]
+
+    def leads_at(self, steps: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT_HOLD,
+                 margin: float = JOINT_MARGIN) -> tuple[tuple[int, ...] | None, int | None,
+                                                        tuple[int, ...] | None]:
+        """The first leader, the switch step and the set switched to, read at ``steps`` only.
+
+        A logged history has rows at some steps; reading the path at the same steps applies
+        :func:`selector_leads` to both on one grid (``hold`` then counts rows).
+
+        Args:
+            steps: int (T,), increasing step counts in ``0..self.steps[-1]``.
+
+        Returns:
+            ``(first, switch_step, switched_to)``: sets, or None where there is none.
+        """
+        grid = np.asarray(steps)
+        require(grid.ndim == 1 and grid.size >= 1 and np.issubdtype(grid.dtype, np.integer)
+                and int(grid.min()) >= 0 and int(grid.max()) <= int(self.steps[-1])
+                and bool(np.all(np.diff(grid) > 0)), "steps",
+                f"increasing integer steps in 0..{int(self.steps[-1])}", steps)
+        leader, first, switch = selector_leads(self.selector[grid], lead=lead, hold=hold,
+                                               margin=margin)
+        return (None if first is None else self.sets[first],
+                None if switch is None else int(grid[switch]),
+                None if switch is None else self.sets[int(leader[switch])])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the sets, the per-step ``c̃``, ``a`` and loss, and the summary."""
+        return {"sets": [list(s) for s in self.sets], "steps": self.steps.tolist(),
+                "selector": self.selector.tolist(), "a": self.a.tolist(),
+                "loss": self.loss.tolist(), "leader": self.leader.tolist(),
+                "first_leader": None if self.first_leader is None else list(self.first_leader),
+                "switch_step": self.switch_step,
+                "final_leader": None if self.final_leader is None else list(self.final_leader),
+                "switch_stderr": None if not math.isfinite(self.switch_stderr)
+                else self.switch_stderr, "decided": self.decided}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JointPath:
+        """The path :meth:`to_dict` wrote.
+
+        Raises:
+            InductionHeadsError: when keys are missing.
+        """
+        keys = ("sets", "steps", "selector", "a", "loss", "leader", "first_leader",
+                "switch_step", "final_leader", "switch_stderr", "decided")
+        require(isinstance(data, dict) and all(k in data for k in keys), "joint path",
+                f"a dict from JointPath.to_dict with keys {list(keys)}",
+                sorted(data) if isinstance(data, dict) else type(data).__name__)
+        sets = tuple(tuple(int(h) for h in s) for s in data["sets"])
+
+        def as_set(value: Any) -> tuple[int, ...] | None:
+            return None if value is None else tuple(int(h) for h in value)
+
+        stderr = data["switch_stderr"]
+        return cls(sets, np.asarray(data["steps"], dtype=np.int64),
+                   np.asarray(data["selector"], dtype=np.float64),
+                   np.asarray(data["a"], dtype=np.float64),
+                   np.asarray(data["loss"], dtype=np.float64),
+                   np.asarray(data["leader"], dtype=np.int64),
+                   as_set(data["first_leader"]), data["switch_step"],
+                   as_set(data["final_leader"]), math.nan if stderr is None else float(stderr),
+                   bool(data["decided"]))
+
 
 def _run(sample: JointSample, c0: np.ndarray, a0: float, lr_C: float, lr_a: float, steps: int,
-         loss: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         loss: str, momentum: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SGD (torch's convention: ``b ← μ b + g``, ``θ ← θ - lr b``) on ``C`` and ``a``."""
     c, a = c0.copy(), float(a0)
+    buf_c, buf_a = np.zeros_like(c), 0.0
     selectors = np.empty((steps + 1, c.size))
     temps = np.empty(steps + 1)
     losses = np.empty(steps + 1)
@@ -199,23 +276,28 @@ def _run(sample: JointSample, c0: np.ndarray, a0: float, lr_C: float, lr_a: floa
         selectors[t] = c * c / float(c @ c)
         temps[t], losses[t] = a, float(value.mean())
         if t < steps:
-            c = c - lr_C * dl_dc.mean(axis=0)
-            a = a - lr_a * float(dl_da.mean())
+            grad_c, grad_a = dl_dc.mean(axis=0), float(dl_da.mean())
+            buf_c = grad_c if t == 0 else momentum * buf_c + grad_c
+            buf_a = grad_a if t == 0 else momentum * buf_a + grad_a
+            c = c - lr_C * buf_c
+            a = a - lr_a * buf_a
     return selectors, temps, losses
 
 
-def selector_leads(selector: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT_HOLD
-                   ) -> tuple[np.ndarray, int | None, int | None]:
+def selector_leads(selector: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT_HOLD,
+                   margin: float = JOINT_MARGIN) -> tuple[np.ndarray, int | None, int | None]:
     """The leading set along a selector path and the step at which it changes hands.
 
-    A set leads at row ``t`` when ``c̃_S >= lead`` there; it takes the lead at ``t`` when it
-    leads at ``t`` and at every one of the next ``hold - 1`` rows (or to the last row), so that
-    a one-step overshoot of a large learning rate does not count.
+    A set leads at row ``t`` when ``c̃_S >= lead`` there and ``c̃_S`` exceeds every other
+    set's by at least ``margin``; it takes the lead at ``t`` when it leads at ``t`` and at
+    every one of the next ``hold - 1`` rows (or to the last row), so that a one-step overshoot
+    of a large learning rate does not count.
 
     Args:
         selector: float (T, |𝒮|), ``c̃`` at consecutive steps.
         lead: weight at which a set leads, in [1/2, 1].
         hold: rows a lead must last, >= 1.
+        margin: lead over the runner-up, in [0, 1].
 
     Returns:
         ``(leader, first, switch)``: int64 (T,) index of the leading set (-1 where none), the
@@ -227,8 +309,13 @@ def selector_leads(selector: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT
             "a (T, |𝒮|) array of weights", sel.shape)
     require(is_real(lead) and 0.5 <= float(lead) <= 1.0, "lead", "a weight in [1/2, 1]", lead)
     hold = as_int(hold, "hold", minimum=1)
+    require(is_real(margin) and 0.0 <= float(margin) <= 1.0, "margin", "a weight in [0, 1]",
+            margin)
     top = sel.argmax(axis=1)
-    leader = np.where(sel[np.arange(len(top)), top] >= float(lead), top, -1)
+    ordered = np.sort(sel, axis=1)  # (T, |𝒮|)
+    gap = ordered[:, -1] - (ordered[:, -2] if sel.shape[1] > 1 else 0.0)  # (T,)
+    leader = np.where((sel[np.arange(len(top)), top] >= float(lead)) & (gap >= float(margin)),
+                      top, -1)
     T = leader.size
     takes = [t for t in range(T) if leader[t] >= 0
              and bool(np.all(leader[t:min(t + hold, T)] == leader[t]))]
@@ -241,14 +328,18 @@ def selector_leads(selector: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT
 
 def joint_path_on_sample(sample: JointSample, *, lr_C: float, lr_a: float, steps: int,
                          loss: str = "nll", c_init: Any = 0.01, a_init: float = 0.01,
-                         lead: float = JOINT_LEAD, hold: int = JOINT_HOLD,
+                         momentum: float = 0.0, lead: float = JOINT_LEAD,
+                         hold: int = JOINT_HOLD, margin: float = JOINT_MARGIN,
                          groups: int = JOINT_GROUPS) -> JointPath:
     """:func:`predict_joint_path` on a given sample (e.g. a real run's training sample).
 
-    ``c_init``: one number for every ``C_S`` or an array (|𝒮|,); ``groups``: parts for the
-    standard error (0 for none, else >= 2 and at most ``n/2``).
+    ``c_init``: one number for every ``C_S`` or an array (|𝒮|,); ``momentum``: SGD momentum in
+    ``[0, 1)``; ``groups``: parts for the standard error (0 for none, else >= 2 and at most
+    ``n/2``).
     """
     require(loss in _LOSSES, "loss", f"one of {_LOSSES}", loss)
+    require(is_real(momentum) and 0.0 <= float(momentum) < 1.0, "momentum",
+            "a number in [0, 1)", momentum)
     for name, value in (("lr_C", lr_C), ("lr_a", lr_a), ("a_init", a_init)):
         require(is_real(value) and math.isfinite(float(value)) and float(value) >= 0, name,
                 "a finite number >= 0", value)
@@ -260,21 +351,21 @@ def joint_path_on_sample(sample: JointSample, *, lr_C: float, lr_a: float, steps
     n = int(sample.targets.shape[0])
     groups = as_int(groups, "groups", minimum=0)
     require(groups == 0 or 2 <= groups <= n // 2, "groups", f"0, or 2..{n // 2}", groups)
-    selectors, temps, losses = _run(sample, c0, float(a_init), float(lr_C), float(lr_a), steps,
-                                    loss)
-    leader, first, switch = selector_leads(selectors, lead=lead, hold=hold)
+    run = (float(a_init), float(lr_C), float(lr_a), steps, loss, float(momentum))
+    selectors, temps, losses = _run(sample, c0, *run)
+    leader, first, switch = selector_leads(selectors, lead=lead, hold=hold, margin=margin)
     stderr, decided = math.nan, False
     if groups:
         outcomes = []
         for index in np.array_split(np.arange(n), groups):
-            part_sel, _, _ = _run(sample.part(index), c0, float(a_init), float(lr_C),
-                                  float(lr_a), steps, loss)
+            part_sel, _, _ = _run(sample.part(index), c0, *run)
             part_leader, part_first, part_switch = selector_leads(part_sel, lead=lead,
-                                                                  hold=hold)
+                                                                  hold=hold, margin=margin)
             target = None if part_switch is None else int(part_leader[part_switch])
-            outcomes.append((part_first, target, part_switch))
-        decided = len({(f, t) for f, t, _ in outcomes}) == 1
-        switched = [s for _, _, s in outcomes if s is not None]
+            outcomes.append((part_first, target, int(part_leader[-1]), part_switch))
+        whole = (first, None if switch is None else int(leader[switch]), int(leader[-1]))
+        decided = {o[:3] for o in outcomes} == {whole}
+        switched = [o[3] for o in outcomes if o[3] is not None]
         if len(switched) == groups:
             stderr = float(np.std(switched, ddof=1) / math.sqrt(groups))
     final = int(leader[-1])
@@ -287,8 +378,8 @@ def joint_path_on_sample(sample: JointSample, *, lr_C: float, lr_a: float, steps
 def predict_joint_path(source: Source, spec: ModelSpec, seq_len: int, *, lr_C: float,
                        lr_a: float, steps: int, samples: int, rng: np.random.Generator,
                        loss: str = "nll", c_init: Any = None, a_init: float | None = None,
-                       lead: float = JOINT_LEAD, hold: int = JOINT_HOLD,
-                       groups: int = JOINT_GROUPS) -> JointPath:
+                       momentum: float = 0.0, lead: float = JOINT_LEAD, hold: int = JOINT_HOLD,
+                       margin: float = JOINT_MARGIN, groups: int = JOINT_GROUPS) -> JointPath:
     """The predicted path of a joint run of TF(M, H, d, D) on ``source`` (module docstring).
 
     Args:
@@ -304,8 +395,10 @@ def predict_joint_path(source: Source, spec: ModelSpec, seq_len: int, *, lr_C: f
         loss: ``"nll"`` or ``"official_ce"``.
         c_init: initial ``C`` (one number or (|𝒮|,)); None for ``spec.c_init``.
         a_init: initial ``a``; None for ``spec.a_init``.
+        momentum: SGD momentum in ``[0, 1)``.
         lead: weight at which a set leads.
         hold: steps a lead must last to count (:func:`selector_leads`).
+        margin: lead over the runner-up a leader needs.
         groups: parts of the sample for the switch step's standard error (0 for none).
 
     Returns:
@@ -324,4 +417,5 @@ def predict_joint_path(source: Source, spec: ModelSpec, seq_len: int, *, lr_C: f
     return joint_path_on_sample(
         sample, lr_C=lr_C, lr_a=lr_a, steps=steps, loss=loss,
         c_init=spec.c_init if c_init is None else c_init,
-        a_init=spec.a_init if a_init is None else a_init, lead=lead, hold=hold, groups=groups)
+        a_init=spec.a_init if a_init is None else a_init, momentum=momentum, lead=lead,
+        hold=hold, margin=margin, groups=groups)

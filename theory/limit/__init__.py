@@ -30,9 +30,11 @@ from theory.limit.reports import (
     rankings_from_flat,
 )
 from theory.limit.target import (
+    JOINT_SETTLED,
     SAMPLE_SETTLED,
     TARGET_BASES,
     TrainingTarget,
+    joint_target,
     target_note,
     training_target,
 )
@@ -57,4 +59,6 @@ __all__ = [
     "TrainingTarget",
     "target_note",
     "training_target",
+    "joint_target",
+    "JOINT_SETTLED",
 ]

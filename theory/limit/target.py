@@ -14,6 +14,13 @@ Three sources of that set, in order (docs/theory.md §3.7):
   computed from the tokens and the spec); decided when the replicator puts at least
   :data:`SAMPLE_SETTLED` on one set by the end of stage 1.
 - ``undecidable``: neither decides; the checks still run against the population set.
+
+Joint training (``C``, ``w`` and ``a`` at once) has no selector-only stage: its set is decided
+along the way at the temperature reached (docs/theory.md §3.8). :func:`joint_target` reads it
+from theory's joint path on the run's own training sample
+(:func:`theory.dynamics.joint_path.joint_path_on_sample`): basis ``training sample``, the set the
+path ends on; where the path ends split (no set past :data:`JOINT_SETTLED`), the checks compare
+the whole ``c̃`` with the path's.
 """
 
 from __future__ import annotations
@@ -25,17 +32,25 @@ from typing import Any
 import numpy as np
 
 from theory.criterion.training_sample import SampleSelection, stage1_on_sample
+from theory.dynamics.joint_path import JointPath
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction
 from theory.notation import head_set_label
 from theory.sources.spec import ModelSpec
 
-__all__ = ["SAMPLE_SETTLED", "TARGET_BASES", "TrainingTarget", "target_note", "training_target"]
+__all__ = ["SAMPLE_SETTLED", "JOINT_SETTLED", "TARGET_BASES", "TrainingTarget", "target_note",
+           "training_target", "joint_target"]
 
 SAMPLE_SETTLED = 0.99
 """Predicted c̃ on the sample's best set at the end of stage 1 for the sample to decide: above
 the selector check's 0.95 with room for the prediction's error (second order in ``a``; later
 stages must not move the argmax)."""
+
+JOINT_SETTLED = 0.98
+"""Predicted c̃ on the joint path's final leader for a set to win the joint run: the selector
+check's 0.95 plus the path's approximation (the copier exact from the first step moves c̃ by at
+most 0.03 against the real run on the property tier's joint cases). Below it the path ends split
+and the whole c̃ is the prediction."""
 
 TARGET_BASES = ("population", "training sample", "undecidable")
 """Where the target set comes from (module docstring)."""
@@ -54,19 +69,29 @@ class TrainingTarget:
             (:mod:`theory.dynamics.copier_stage`).
         training_sample: stage 1 on the training sample, or None when there is no
             selector-only first stage.
+        joint: theory's joint path on the training sample for a joint run it describes, else
+            None.
     """
 
     target_set: tuple[int, ...]
     basis: str
     best_set: tuple[int, ...]
     training_sample: SampleSelection | None
+    joint: JointPath | None = None
+
+    @property
+    def split(self) -> bool:
+        """Whether the joint path ends with no set past :data:`JOINT_SETTLED` (False without a
+        joint path)."""
+        return self.joint is not None and float(self.joint.final_selector.max()) < JOINT_SETTLED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the report keys ``set``, ``basis``, ``best``,
-        ``training_sample``."""
+        ``training_sample``, ``joint``."""
         return {"set": list(self.target_set), "basis": self.basis, "best": list(self.best_set),
                 "training_sample": (None if self.training_sample is None
-                                    else self.training_sample.to_dict())}
+                                    else self.training_sample.to_dict()),
+                "joint": None if self.joint is None else self.joint.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingTarget:
@@ -81,10 +106,11 @@ class TrainingTarget:
                 sorted(data) if isinstance(data, Mapping) else type(data).__name__)
         require(data["basis"] in TARGET_BASES, "target basis", f"one of {TARGET_BASES}",
                 data["basis"])
-        sample = data["training_sample"]
+        sample, joint = data["training_sample"], data.get("joint")
         return cls(tuple(int(h) for h in data["set"]), str(data["basis"]),
                    tuple(int(h) for h in data["best"]),
-                   None if sample is None else SampleSelection.from_dict(sample))
+                   None if sample is None else SampleSelection.from_dict(sample),
+                   None if joint is None else JointPath.from_dict(joint))
 
 
 def training_target(prediction: LimitPrediction, *, stagewise: bool, stage1_lr: float | None,
@@ -122,9 +148,40 @@ def training_target(prediction: LimitPrediction, *, stagewise: bool, stage1_lr: 
     return TrainingTarget(tuple(chosen), basis, tuple(best), sample)
 
 
+def joint_target(prediction: LimitPrediction, path: JointPath) -> TrainingTarget:
+    """The set a joint run should reach: where theory's joint path on its training sample ends.
+
+    Args:
+        prediction: theory's prediction for the case (its sets must be the path's).
+        path: :func:`theory.dynamics.joint_path.joint_path_on_sample` on the run's training
+            sample with the run's rates, steps, loss and initialisation.
+
+    Returns:
+        :class:`TrainingTarget` with basis ``training sample``: the set with the largest final
+        ``c̃`` on the path (its heads are the ones the copier serves), the path attached.
+    """
+    require(isinstance(path, JointPath), "path", "a theory.JointPath", type(path).__name__)
+    require(tuple(path.sets) == tuple(prediction.sets), "path sets",
+            f"the prediction's head sets {prediction.sets}", path.sets)
+    chosen = path.sets[int(np.argmax(path.final_selector))]
+    return TrainingTarget(tuple(chosen), "training sample", tuple(chosen), None, path)
+
+
 def target_note(prediction: LimitPrediction, target: TrainingTarget) -> str | None:
     """A report note when the target set is not ``S*`` or is undecidable, else None."""
     chosen = target.target_set
+    if target.joint is not None:
+        weights = ", ".join(f"{head_set_label(s)} {w:.3f}" for s, w in
+                            zip(target.joint.sets, target.joint.final_selector) if w >= 0.01)
+        if target.split:
+            return (f"theory's joint path on the training sample ends split (c̃: {weights}): the "
+                    f"selector check compares the whole c̃; S* = "
+                    f"{head_set_label(prediction.selected_set)}")
+        if chosen == prediction.selected_set:
+            return None
+        return (f"the checks use {head_set_label(chosen)}, not S* = "
+                f"{head_set_label(prediction.selected_set)}: theory's joint path on the "
+                f"training sample ends there (c̃: {weights})")
     if target.basis == "undecidable":
         return (f"neither the prediction nor the training sample decides which set stage 1 "
                 f"reaches: the checks use {head_set_label(chosen)}")

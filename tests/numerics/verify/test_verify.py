@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -35,6 +36,7 @@ from theory import (
     head_set_label,
     predict_limit,
 )
+from theory.dynamics.joint_path import JointPath
 from theory.predictors.bayes import bayes_predict_prior
 from theory.predictors.reference import prediction_loss
 
@@ -317,14 +319,30 @@ def test_parent_inside_the_window_but_beyond_the_heads_is_noted() -> None:
     assert not any("inside the window" in n for n in outside), outside
 
 
-def test_joint_mode_reads_the_whole_run() -> None:
+def test_joint_mode_is_checked_against_the_joint_path() -> None:
     config = default_config("joint", sequences=600, seq_len=60, device="cpu")
     report = verify_case(PAPER_SOURCE, PAPER_MODEL, seed=0, config=config,
                          heldout=200, prediction_samples=600)
-    check = report.check("temperature")
-    assert f"a {PAPER_MODEL.a_init:.4f} ->" in check.note, check
+    path = JointPath.from_dict(report.target["joint"])
+    assert path.steps[-1] == config.stages[0].steps and path.selector[0] == pytest.approx(
+        np.full(len(PAPER_MODEL.sets), 1 / len(PAPER_MODEL.sets)))
+    temperature = report.check("temperature")
+    assert temperature.predicted == pytest.approx(path.a[-1], abs=1e-6), temperature
+    assert "theory's joint path" in temperature.note, temperature
+    assert report.check("selector_path").passed, report.check("selector_path")
     assert any(n.startswith("joint training is outside the theorem") for n in report.notes)
     assert report.curves == {"selector": None, "temperature": None}
+
+
+def test_joint_adam_run_has_no_joint_path() -> None:
+    config = default_config("joint", sequences=300, seq_len=40, device="cpu")
+    stage = dataclasses.replace(config.stages[0], optimizer="adam", lr=0.05, steps=10)
+    config = dataclasses.replace(config, stages=(stage,))
+    report = verify_case(PAPER_SOURCE, PAPER_MODEL, seed=0, config=config, heldout=100,
+                         prediction_samples=300, probe_history=False)
+    assert report.target["joint"] is None
+    assert "selector_path" not in {c.name for c in report.checks}
+    assert "a 0.0100 ->" in report.check("temperature").note
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -3,6 +3,8 @@ source (no switch) and the weak-parent mixture's switch from (1,) to (1, 2)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,13 @@ from theory import (
     sample_sequences_np,
     selector_growth,
 )
-from theory.dynamics import JointSample, joint_loss_gradients, joint_path_on_sample
+from theory.dynamics import (
+    JOINT_HOLD,
+    JointSample,
+    joint_loss_gradients,
+    joint_path_on_sample,
+    selector_leads,
+)
 from theory.errors import InductionHeadsError
 from theory.sources.priors import Mixture, MixtureComponent
 
@@ -107,3 +115,22 @@ def test_weak_parent_switches_from_the_strong_parent_to_both() -> None:
     low, high = SWITCH_TEMPERATURE
     assert low <= path.a[path.switch_step] <= high, (
         f"a at the predicted switch {path.a[path.switch_step]}, expected in {SWITCH_TEMPERATURE}")
+
+
+def test_path_round_trips_through_json_and_reads_on_a_grid() -> None:
+    path = joint_path_on_sample(_sample(), lr_C=1.0, lr_a=1.0, steps=6, loss="official_ce",
+                                groups=0)
+    again = JointPath.from_dict(json.loads(json.dumps(path.to_dict())))
+    assert np.array_equal(again.selector, path.selector) and np.array_equal(again.a, path.a)
+    assert (again.first_leader, again.switch_step, again.final_leader) == (
+        path.first_leader, path.switch_step, path.final_leader)
+    every = np.arange(path.steps.size)
+    assert path.leads_at(every, hold=JOINT_HOLD)[:2] == (path.first_leader, path.switch_step)
+
+
+def test_split_selector_has_no_leader() -> None:
+    split = np.array([[0.5, 0.45, 0.05]] * 8)
+    leader, first, _ = selector_leads(split)
+    assert first is None and bool(np.all(leader == -1)), leader
+    leader, first, _ = selector_leads(split, margin=0.0)
+    assert first == 0, leader

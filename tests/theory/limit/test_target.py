@@ -33,7 +33,7 @@ STAGE1_LR, STAGE1_STEPS = 3000.0, 150
 
 def _round_trip(target: TrainingTarget) -> None:
     data = json.loads(json.dumps(target.to_dict(), allow_nan=False))
-    assert set(data) == {"set", "basis", "best", "training_sample"}
+    assert set(data) == {"set", "basis", "best", "training_sample", "joint"}
     again = TrainingTarget.from_dict(data)
     assert again.to_dict() == target.to_dict()
 
