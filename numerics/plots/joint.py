@@ -104,7 +104,7 @@ def plot_joint_selection(sets: Sequence[Sequence[int]], steps: Any, selector: An
     ax_c.set(ylim=(-0.02, 1.02), ylabel="selector weight c̃_S",
              title=f"selector: joint run on n = {sequences} (solid) and theory on its sample "
                    "(dashed)")
-    ax_c.legend(fontsize=7.5, loc="center right")
+    ax_c.legend(fontsize=7.5, loc="center")
 
     ax_a.plot(s, np.asarray(a, dtype=float), "-", color=_MEASURED, lw=1.8, label="a, run")
     ax_a.plot(s, np.asarray(predicted_a, dtype=float), "--", color=_PREDICTED, lw=1.6,
