@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from strategies import WEAK_PARENT_SOURCE as TESTS_WEAK_PARENT
 
 from numerics import InductionHeadModel, train
 from numerics.experiments import (
@@ -25,7 +26,6 @@ from numerics.experiments import (
     torch_generator,
 )
 from numerics.training import PARAMS, StageConfig, TrainConfig
-from strategies import WEAK_PARENT_SOURCE as TESTS_WEAK_PARENT
 from theory import InductionHeadsError
 from theory.dynamics import JointSample, joint_path_on_sample, selector_leads
 
