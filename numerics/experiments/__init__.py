@@ -3,7 +3,8 @@
 ``sizes``: the size switch (``INDUCTION_HEADS_NOTEBOOK_SIZE``); ``families``: the mixture family,
 the predicted selection map and the official runs' settings (``official_full_spec``); ``runs``:
 the training runs (trained selection map, its agreement with a prediction over decidable points,
-the official run); ``transfer``: a trained model on other lengths and sources; ``support``:
+the official run); ``joint_selection``: a joint run on the weak-parent mixture whose selection
+moves with the temperature, against theory's path and the GIH losses over ``a``; ``transfer``: a trained model on other lengths and sources; ``support``:
 figures of a verification run, named taps, tables; ``recipes``: the paper's runs as named
 recipes held to the authors' numbers (``authors``: those numbers; ``facts``: how a run is
 measured against them).
@@ -25,6 +26,14 @@ from numerics.experiments.families import (
     mixture_family,
     official_full_spec,
     predicted_selection_map,
+)
+from numerics.experiments.joint_selection import (
+    JOINT_LOSS,
+    JOINT_TEMPERATURES,
+    WEAK_PARENT_SOURCE,
+    JointSelection,
+    joint_selection,
+    joint_selection_figure,
 )
 from numerics.experiments.recipes import (
     RECIPE_NAMES,
@@ -68,4 +77,5 @@ __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mi
            "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator",
            "Fact", "MEASURES", "COMPARISONS", "FIRST_LEAD_MARGIN", "check_fact",
            "first_lead_set", "Recipe", "RecipeRun", "RECIPES", "RECIPE_NAMES", "get_recipe",
-           "first_set_prediction", "reproduction_record"]
+           "first_set_prediction", "reproduction_record", "WEAK_PARENT_SOURCE", "JOINT_LOSS",
+           "JOINT_TEMPERATURES", "JointSelection", "joint_selection", "joint_selection_figure"]

@@ -10,7 +10,9 @@ no backend switch: ``savefig`` renders PNG with the Agg canvas) and, given ``pat
 :func:`plot_first_layer` (attention by offset). ``report``: :func:`report_figures` and
 :func:`save_report_figures`, the figures of a ``report.json`` for the model it trained.
 ``reproduction``: :func:`plot_reproduction` (a paper run against the authors' facts) and
-:func:`plot_parameter_heatmaps` (the copier's parameters over training).
+:func:`plot_parameter_heatmaps` (the copier's parameters over training). ``joint``:
+:func:`plot_joint_selection` (a joint run's selector and temperature against theory's path, and
+the GIH losses over ``a`` with the switch temperatures).
 
 Conventions: the history is logged at log-spaced steps, so step axes are log-scaled on
 ``step + 1``; stage boundaries are dashed lines named on top; every loss names its sample
@@ -18,6 +20,7 @@ Conventions: the history is logged at log-spaced steps, so step axes are log-sca
 not apply is listed as absent with the reason, never dropped silently.
 """
 
+from numerics.plots.joint import SHOWN_WEIGHT, plot_joint_selection
 from numerics.plots.probe import KL_AXIS_FLOOR, plot_distances, plot_first_layer
 from numerics.plots.report import (
     ALL_FIGURE_NAMES,
@@ -51,4 +54,4 @@ __all__ = ["FIGURE_KEYS", "FIGURE_NAMES", "PROBED_FIGURE_KEYS", "ALL_FIGURE_NAME
            "set_colors", "stage_spans", "plot_selector", "plot_copier", "plot_temperature",
            "plot_losses", "plot_distances", "plot_first_layer", "report_figures",
            "save_report_figures", "PANELS", "plot_reproduction", "heatmap_steps",
-           "plot_parameter_heatmaps"]
+           "plot_parameter_heatmaps", "SHOWN_WEIGHT", "plot_joint_selection"]
