@@ -34,7 +34,9 @@ Selection criterion (docs/theory.md §3; per kernel ``criterion.values``, estima
 Phase boundaries of one-parameter kernel families (``criterion.families``,
 ``criterion.boundaries``, sympy):
     KernelFamily, family_criteria, phase_boundaries, phase_diagram, ranking_at, certified_sign,
-    first_order_binary_gaps, Boundary, Phase; BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY.
+    first_order_binary_gaps, Boundary, Phase; BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY; one's own
+    family's kernel: on_parent, blend_kernel; a family at one value: kernel_at, kernel_exact_at,
+    source_at.
 The copier at a given attention (``predictors.copier``; the initial copier of stage 1, §3.7):
     copier_attention, exact_attention, head_similarity, soft_context_similarity; the initial
     copier mass above which stage 1 selects S* (``criterion.threshold``): stage1_mass_threshold,
@@ -105,7 +107,16 @@ from theory.criterion.estimates import (
     sample_until_decided,
     stage1_signal,
 )
-from theory.criterion.families import BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY, KernelFamily
+from theory.criterion.families import (
+    BINARY_PARITY_FAMILY,
+    TWO_PARENT_FAMILY,
+    KernelFamily,
+    blend_kernel,
+    kernel_at,
+    kernel_exact_at,
+    on_parent,
+    source_at,
+)
 from theory.criterion.threshold import MassThreshold, mass_attention, stage1_mass_threshold
 from theory.criterion.training_sample import (
     SampleSelection,
@@ -278,6 +289,11 @@ __all__ = [
     "Phase",
     "BINARY_PARITY_FAMILY",
     "TWO_PARENT_FAMILY",
+    "on_parent",
+    "blend_kernel",
+    "kernel_at",
+    "kernel_exact_at",
+    "source_at",
     "stage1_on_sample",
     "sample_criterion",
     "sample_curvature",

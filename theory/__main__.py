@@ -1,8 +1,15 @@
-"""Command line: ``python -m theory predict`` prints the predicted limit of TF(M, H, d, D).
+"""Command line: ``python -m theory predict`` prints the predicted limit of TF(M, H, d, D);
+``python -m theory boundaries`` prints the phase diagram of a predefined kernel family.
 
-Example::
+Examples::
 
     python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
+    python -m theory boundaries --family two-parent --digits 8 --exact
+
+Head sets print as :func:`theory.notation.head_set_label` spells them (``(1, 2)``, ``(1)``,
+``()``), as everywhere else in the library. Phase boundaries print as numbers of ``--digits``
+significant digits; ``--exact`` adds each one's closed form (a Rational, a radical or a sympy
+``CRootOf`` of the irreducible polynomial it is a root of).
 
 ``--source`` takes a source JSON file (format in :mod:`theory.sources.spec`) and defaults to the paper's
 source (d=3, P=(1,2), Dirichlet(0.1)). Exit status: 0 on success; 2 on bad input, with a one-line
@@ -28,7 +35,11 @@ from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+import sympy as sp
 
+from theory.criterion.boundaries import Phase, phase_diagram
+from theory.criterion.families import BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY, KernelFamily
+from theory.criterion.values import CRITERION_KINDS
 from theory.errors import InductionHeadsError, require
 from theory.exits import (
     EXIT_BAD_INPUT,
@@ -40,12 +51,27 @@ from theory.exits import (
 )
 from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
+from theory.notation import head_set_label
 from theory.sizes import MEMORY_LIMIT_ENV
 from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
 
-__all__ = ["main", "build_parser", "format_prediction"]
+__all__ = ["main", "build_parser", "format_prediction", "format_phase_diagram", "FAMILIES",
+           "DEFAULT_DIGITS", "MAX_DIGITS"]
+
+FAMILIES: dict[str, KernelFamily] = {"two-parent": TWO_PARENT_FAMILY,
+                                     "binary-parity": BINARY_PARITY_FAMILY}
+"""The predefined kernel families of :mod:`theory.criterion.families` by their ``--family``
+name."""
+
+DEFAULT_DIGITS = 6
+"""Significant digits of a printed phase boundary: enough to tell apart the boundaries of the
+predefined families (the closest two are 0.08 apart), short enough to read at a glance."""
+
+MAX_DIGITS = 15
+"""The most significant digits ``--digits`` accepts: a float64 holds about 15; ``--exact`` gives
+the boundary itself."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,11 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"refuse predictions estimated above SECONDS of work (default: "
                         f"${TIME_LIMIT_ENV}, else {DEFAULT_TIME_LIMIT_S:g} s)")
     p.add_argument("--json", type=Path, default=None, help="write the prediction as JSON here")
+    p.set_defaults(run=_predict)
+    b = sub.add_parser("boundaries",
+                       help="print where the best head set of a kernel family changes")
+    b.add_argument("--family", choices=tuple(FAMILIES), required=True,
+                   help="a predefined one-parameter kernel family (theory.criterion.families)")
+    b.add_argument("--criterion", choices=CRITERION_KINDS, default="G",
+                   help="the criterion that ranks the head sets (default G)")
+    b.add_argument("--digits", type=int, default=DEFAULT_DIGITS,
+                   help=f"significant digits of each boundary, 1..{MAX_DIGITS} "
+                        f"(default {DEFAULT_DIGITS})")
+    b.add_argument("--exact", action="store_true",
+                   help="also print each boundary's closed form (Rational, radical or CRootOf)")
+    b.set_defaults(run=_boundaries)
     return parser
-
-
-def _fmt_set(s: Sequence[int]) -> str:
-    return "{" + ", ".join(str(h) for h in s) + "}"
 
 
 def _describe_source(source: Source) -> str:
@@ -94,9 +129,9 @@ def _describe_source(source: Source) -> str:
         detail = f"Dirichlet(alpha={prior['alpha']:g})"
     else:
         detail = "mixture " + " + ".join(
-            f"{c['weight']:g}*Dir({c['alpha']:g}) on {_fmt_set(c['parents'])}"
+            f"{c['weight']:g}*Dir({c['alpha']:g}) on {head_set_label(c['parents'])}"
             for c in prior["components"])
-    return f"d={source.vocab_size}, parents P={_fmt_set(source.parents)}, {detail}"
+    return f"d={source.vocab_size}, parents P={head_set_label(source.parents)}, {detail}"
 
 
 def format_prediction(pred: LimitPrediction) -> str:
@@ -113,13 +148,13 @@ def format_prediction(pred: LimitPrediction) -> str:
     lines.append(header + (f"  {'G (L->inf)':>11}" if asym_col else ""))
     index = {s: i for i, s in enumerate(pred.sets)}
     for rank, (s, value, err) in enumerate(pred.exact.ordered(), start=1):
-        row = f"{rank:>4}  {_fmt_set(s):<12}{value:>10.5f}  {err:>10.5f}"
+        row = f"{rank:>4}  {head_set_label(s):<12}{value:>10.5f}  {err:>10.5f}"
         if asym_col:
             row += f"  {pred.asymptotic.values[index[s]]:>11.5f}"
         lines.append(row + ("   <- S*" if s == pred.selected_set else ""))
     lines.append("")
-    lines.append(f"S* = {_fmt_set(pred.selected_set)}   runner-up "
-                 f"{_fmt_set(pred.exact.runner_up)}   margin = {pred.exact.margin:.5f} "
+    lines.append(f"S* = {head_set_label(pred.selected_set)}   runner-up "
+                 f"{head_set_label(pred.exact.runner_up)}   margin = {pred.exact.margin:.5f} "
                  f"({pred.exact.margin_se:.1f} SE of the difference)")
     if pred.exact.margin_train_noise is not None:
         lines.append(f"margin in training noise of {pred.train_sequences} sequences: "
@@ -127,18 +162,60 @@ def format_prediction(pred: LimitPrediction) -> str:
     lines.append(f"decidable (>= {DECIDABLE_Z:g} SE): {'yes' if pred.exact.decidable else 'no'}")
     if asym_col:
         agree = "agrees" if pred.agrees_with_asymptotic else "DISAGREES"
-        lines.append(f"asymptotic S* (argmax G) = {_fmt_set(pred.asymptotic.best)} ({agree})")
+        lines.append(f"asymptotic S* (argmax G) = {head_set_label(pred.asymptotic.best)} ({agree})")
     if pred.initial is not None:
         same = "agrees" if pred.stage1_premise_holds else "DIFFERS: stage-wise training ends there"
         lines.append(f"stage 1 from the initial copier (argmax G_L at w+={m.w_plus:g}, "
-                     f"w-={m.w_minus:g}) = {_fmt_set(pred.initial.best)} ({same}; decidable: "
+                     f"w-={m.w_minus:g}) = {head_set_label(pred.initial.best)} ({same}; decidable: "
                      f"{'yes' if pred.initial.decidable else 'no'})")
     heads = ", ".join(f"head {h}: " + (f"offset {c}" if isinstance(c, int) else str(c))
                       for h, c in enumerate(pred.copier, start=1))
     lines.append(f"copier window: {heads}")
     lines.append("missing parents (not expressible): "
-                 + (_fmt_set(pred.missing_parents) if pred.missing_parents else "none"))
+                 + (head_set_label(pred.missing_parents) if pred.missing_parents else "none"))
     return "\n".join(lines)
+
+
+def _number(value: sp.Expr, digits: int) -> str:
+    """An exact real number as ``digits`` significant digits (sympy evaluates it to that
+    precision, so a ``CRootOf`` prints as its value)."""
+    return f"{float(sp.N(value, digits + 2)):.{digits}g}"
+
+
+def format_phase_diagram(family: KernelFamily, phases: Sequence[Phase], *, kind: str = "G",
+                         digits: int = DEFAULT_DIGITS, exact: bool = False) -> str:
+    """The readable phase diagram printed by ``boundaries`` (one string, lines joined by
+    newlines): each phase's piece of the interval and its best head set, then each boundary
+    between consecutive phases as a number of ``digits`` significant digits, with its closed
+    form when ``exact``."""
+    w = family.symbol.name
+    lo, hi = family.interval
+    lines = [f"family: {family.name}, {w} in ({_number(lo, digits)}, {_number(hi, digits)})",
+             f"source: d={family.vocab_size}, parents P={head_set_label(family.parents)}; "
+             f"head sets of H={family.heads}, D={family.degree} ranked by {kind}", ""]
+    for phase in phases:
+        piece = f"{_number(phase.lo, digits)} < {w} < {_number(phase.hi, digits)}"
+        lines.append(f"{piece:<36}best set {head_set_label(phase.winner)}")
+    lines.append("")
+    if len(phases) == 1:
+        lines.append(f"no boundary: {head_set_label(phases[0].winner)} is best on the whole "
+                     f"interval")
+    for left, right in zip(phases, phases[1:]):
+        lines.append(f"boundary {w} = {_number(left.hi, digits)}: "
+                     f"{head_set_label(left.winner)} below, {head_set_label(right.winner)} above")
+        if exact:
+            lines.append(f"    closed form: {sp.sstr(left.hi)}")
+    return "\n".join(lines)
+
+
+def _boundaries(args: argparse.Namespace) -> int:
+    digits = as_int(args.digits, "--digits", minimum=1)
+    require(digits <= MAX_DIGITS, "--digits", f"an integer in 1..{MAX_DIGITS}", digits)
+    family = FAMILIES[args.family]
+    phases = phase_diagram(family, kind=args.criterion)
+    print(format_phase_diagram(family, phases, kind=args.criterion, digits=digits,
+                               exact=args.exact))
+    return EXIT_OK
 
 
 def _write_replacing(path: Path, text: str) -> None:
@@ -195,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore_interrupts()  # the handler of the imports (theory.exits)
     try:
         args = build_parser().parse_args(argv)
-        status = _predict(args)
+        status = args.run(args)
         sys.stdout.flush()
         return status
     except InductionHeadsError as err:

@@ -71,7 +71,12 @@ GFLOP/s on one core."""
 LAW_UNIT_S = 1.5e-8
 """Seconds per window-law entry and head set of the ``G`` stage: each set marginalises the
 ``d^K`` law of every kernel onto its offsets and takes its criterion (several strided numpy
-passes, each a few ns per entry)."""
+passes, each a few ns per entry). This term dominates for many heads, ``|𝒮| = Σ_{k<=D} C(H, k)``
+sets times ``d^(H+1)`` entries per kernel: the paper's source at one thread took 10 to 25 ns
+per entry and set at H = M = 6..9, D = 6 (64 to 466 sets; 1.8 s, 3.5 s, 4.4 s, 2.6 s on 500,
+200, 50, 10 kernels, on two shared cores), and 126 s at H = M = 8 over 2000 kernels on another machine (estimate
+146 s), so H = M = 12, D = 6 (2510 sets, 3^13 entries) over 2000 kernels is estimated at 33 h
+and refused by :data:`DEFAULT_TIME_LIMIT_S`."""
 
 SET_UNIT_S = 2e-6
 """Seconds of fixed numpy overhead per head set and chunk of kernels (numpy calls on small

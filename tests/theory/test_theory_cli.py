@@ -24,7 +24,7 @@ def test_cli_default_source_writes_json(tmp_path: Path) -> None:
     proc = _run("predict", "--heads", "3", "--window", "3", "--degree", "2", "--seq-len", "60",
                 "--samples", "500", "--seed", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "S* = {1, 2}" in proc.stdout and "copier window" in proc.stdout, proc.stdout
+    assert "S* = (1, 2)" in proc.stdout and "copier window" in proc.stdout, proc.stdout
     data = json.loads(out.read_text())
     missing = [k for k in REQUIRED_KEYS if k not in data]
     assert not missing, f"JSON lacks {missing}"

@@ -167,14 +167,16 @@ def _check_common(source: Any, sets: Any, samples: Any, rng: Any, *, needs_rng: 
 
 
 def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
-                       rng: np.random.Generator | None = None, kind: str = "G"
-                       ) -> CriterionEstimate:
+                       rng: np.random.Generator | None = None, kind: str = "G",
+                       on_chunk: Callable[[int], None] | None = None) -> CriterionEstimate:
     """Prior expectation ``E_π[G(S)]`` (or χ² MI) for every set in ``sets``.
 
     Monte Carlo over ``samples`` kernels from the prior, entries floored at
     :data:`MC_KERNEL_FLOOR`; exact (``stderr = 0``, ``samples = 1``) for a Fixed prior.
 
-    ``rng`` may be None only for a Fixed prior, where nothing is random.
+    ``rng`` may be None only for a Fixed prior, where nothing is random. ``on_chunk`` is called
+    with the number of kernels of each chunk once done
+    (:func:`theory.criterion.values.criterion_values`), for a progress bar.
 
     Returns:
         :class:`CriterionEstimate` of kind ``"G"`` or ``"chi2"`` with ``per_sample``.
@@ -188,7 +190,8 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
         kernels = sample_kernels(source, int(samples), rng=rng)  # (n,) + (d,)*k + (d,)
         kernels = np.maximum(kernels, MC_KERNEL_FLOOR, out=kernels)
         kernels /= kernels.sum(axis=-1, keepdims=True)
-    return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind), kind)
+    return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind,
+                                            on_chunk=on_chunk), kind)
 
 
 def signal_from_similarity(tokens: np.ndarray, sim: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """One-parameter families of fixed kernels (sympy): a kernel ``π_w`` of rational functions of
-one real symbol on an open interval, its exact and float kernel at a value, and two predefined
+one real symbol on an open interval, its exact and float kernel at a value (:func:`kernel_exact_at`,
+:func:`kernel_at`, :func:`source_at`), the builders of one's own family's kernel (:func:`on_parent`:
+a chain on one parent; :func:`blend_kernel`: ``(1 - w)·π_1 + w·π_2``), and two predefined
 families over ``P = (1, 2)`` (:data:`BINARY_PARITY_FAMILY`, :data:`TWO_PARENT_FAMILY`), whose
 phase boundaries :mod:`theory.criterion.boundaries` derives (docs/theory.md §3.2).
 """
@@ -100,22 +102,65 @@ def _as_rational(value: Any, what: str) -> sp.Rational:
 
 
 def on_parent(matrix: Any, axis: int, order: int = 2) -> sp.ImmutableDenseNDimArray:
-    """A first-order matrix ``A(e|x)`` read at the parent on ``axis``, as a kernel of ``order``
-    parents: shape ``(d,)*order + (d,)``, constant along the other parent axes.
+    """A first-order kernel ``A(e|x)`` read at one parent: ``π(e | x_{l-p_1}, ..., x_{l-p_k}) =
+    A(e | x_{l-p_{axis+1}})``, a kernel of ``k = order`` parents that ignores the others.
+
+    With :func:`blend_kernel` it builds one's own :class:`KernelFamily` out of chains on single
+    parents (how :data:`TWO_PARENT_FAMILY` is built).
+
+    Args:
+        matrix: ``A``, an exact stochastic ``(d, d)`` array (rows: the parent's token ``x``,
+            columns: the next token ``e``) of ints, Fractions or sympy Rationals.
+        axis: which parent ``A`` reads, ``0..order-1`` (0: ``p_1``, the first of ``P``).
+        order: ``k``, the number of parents of the kernel.
+
+    Returns:
+        ``(d,)*k + (d,)`` sympy array ``π[x_1, ..., x_k, e] = A[x_{axis+1}, e]``.
 
     Raises:
         InductionHeadsError: on a matrix that is not an exact stochastic ``(d, d)`` array, or an
             axis outside ``0..order-1``.
+
+    Example::
+
+        >>> from sympy import Rational as R
+        >>> on_parent([[R(9, 10), R(1, 10)], [R(1, 5), R(4, 5)]], 1).shape
+        (2, 2, 2)
     """
     mat = as_exact_kernel(matrix, (1,))  # (d, d) of Rationals
     require(is_int(axis) and 0 <= axis < order, "axis", f"an int in 0..{order - 1}",
             axis)
-    shape = (mat.shape[0],) * (order + 1)
+    shape = (mat.shape[0],) * (order + 1)  # (d,)*k + (d,)
     return sp.ImmutableDenseNDimArray([mat[i[axis], i[-1]] for i in np.ndindex(shape)], shape)
 
 
 def blend_kernel(first: Any, second: Any, weight: sp.Expr) -> sp.ImmutableDenseNDimArray:
-    """``(1 - weight)·first + weight·second`` for two kernels of one shape ``(d,)*k + (d,)``."""
+    """The mixture ``π_w = (1 - w)·π_first + w·π_second`` of two kernels, entry by entry: the
+    kernel of a one-parameter :class:`KernelFamily` in the symbol ``w``.
+
+    Args:
+        first, second: kernels of one shape ``(d,)*k + (d,)`` (nested lists or sympy arrays,
+            e.g. from :func:`on_parent`); each row sums to 1, so each row of the blend does.
+        weight: ``w``, a sympy expression (usually the family's Symbol itself).
+
+    Returns:
+        ``(d,)*k + (d,)`` sympy array of expressions in ``weight``.
+
+    Raises:
+        InductionHeadsError: when the two shapes differ.
+
+    Example (a binary chain on ``x_{l-1}`` blended into one on ``x_{l-2}``; its phase diagram
+    by :func:`theory.criterion.boundaries.phase_diagram`)::
+
+        >>> import sympy as sp
+        >>> from sympy import Rational as R
+        >>> w = sp.Symbol("w", positive=True)
+        >>> first = on_parent([[R(1, 2), R(1, 2)], [R(1, 4), R(3, 4)]], 0)
+        >>> second = on_parent([[R(9, 10), R(1, 10)], [R(1, 5), R(4, 5)]], 1)
+        >>> family = KernelFamily("mine", w, (0, 1), (1, 2), blend_kernel(first, second, w))
+        >>> family.vocab_size, family.sets[:3]
+        (2, ((), (1,), (2,)))
+    """
     a, b = sp.ImmutableDenseNDimArray(first), sp.ImmutableDenseNDimArray(second)
     require(a.shape == b.shape, "second", f"a kernel of shape {a.shape}", b.shape)
     return sp.ImmutableDenseNDimArray(
@@ -133,7 +178,8 @@ def check_family_value(family: KernelFamily, value: Any) -> sp.Rational:
 
 def kernel_exact_at(family: KernelFamily, value: Any) -> np.ndarray:
     """The kernel at ``value`` (inside the open interval) as an object array of Rationals
-    ``(d,)*k + (d,)``, checked exact, non-negative and stochastic."""
+    ``(d,)*k + (d,)``, checked exact, non-negative and stochastic (a float ``value`` is read as
+    its exact binary value)."""
     val = check_family_value(family, value)
     entries = [v.subs(family.symbol, val) for v in _entries(family.kernel)]
     return as_exact_kernel(np.array(entries, dtype=object).reshape(family.kernel.shape),
@@ -146,7 +192,9 @@ def kernel_at(family: KernelFamily, value: Any) -> np.ndarray:
 
 
 def source_at(family: KernelFamily, value: Any) -> Source:
-    """The :class:`theory.sources.spec.Source` with the Fixed prior :func:`kernel_at` ``value``."""
+    """The :class:`theory.sources.spec.Source` of the family at ``value``: ``d``, ``P`` and the
+    Fixed prior on the float64 kernel ``(d,)*k + (d,)`` of :func:`kernel_at`, ready for
+    :func:`theory.limit.prediction.predict_limit`."""
     return Source(family.vocab_size, family.parents, Fixed(kernel_at(family, value)))
 
 

@@ -16,6 +16,7 @@ signal over sequences) are in :mod:`theory.criterion.estimates`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,8 @@ def criterion_from_joint(joint: Any, nb: int, kind: str) -> Any:
 
 
 def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
-                     sets: tuple[tuple[int, ...], ...], *, kind: str = "G") -> np.ndarray:
+                     sets: tuple[tuple[int, ...], ...], *, kind: str = "G",
+                     on_chunk: Callable[[int], None] | None = None) -> np.ndarray:
     """G(S) (or χ² MI) of every set for every kernel, vectorised over kernels and sets.
 
     Args:
@@ -79,6 +81,9 @@ def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
         parents: ``P``.
         sets: head sets (offsets); one window ``K = max(max S over sets, r) + 1`` serves all.
         kind: ``"G"`` or ``"chi2"``.
+        on_chunk: called with the number of kernels of each chunk (of
+            :data:`theory.sizes.LAW_CHUNK_ENTRIES` law entries) once its values are in, so
+            that a caller can show progress; None for none.
 
     Returns:
         float64 ``(n, n_sets)``; exactly 0 in the column of the empty set.
@@ -99,6 +104,8 @@ def criterion_values(kernels: np.ndarray, parents: tuple[int, ...],
             if s:
                 out[lo:lo + chunk, j] = criterion_from_joint(marginal(law, s, batch_ndim=1), 1,
                                                              kind)
+        if on_chunk is not None:
+            on_chunk(law.shape[0])
     return out
 
 

@@ -384,25 +384,45 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     show = total > PROGRESS_AFTER_S if progress is None else progress
     sets = spec.sets
 
-    with tqdm(total=len(stages), desc=f"limit prediction (about {format_seconds(total)})",
-              unit="stage", file=sys.stderr, disable=not show, leave=False) as bar:
+    g_kernels = 1 if isinstance(source.prior, Fixed) else (
+        samples if asymptotic_samples is None or seq_len is None else asymptotic_samples)
+    done = dict.fromkeys(stages, 0.0)  # estimated seconds of each stage behind the bar
+
+    # The bar counts estimated seconds of work: the G stage moves per chunk of kernels (it is
+    # the long one for many head sets), the others once each.
+    with tqdm(total=total, desc=f"limit prediction (about {format_seconds(total)})",
+              file=sys.stderr, disable=not show, leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
         def stage(name: str) -> None:
-            bar.set_postfix_str(f"{name}: about {format_seconds(stages[name])}")
+            bar.set_description_str(f"limit prediction (about {format_seconds(total)}; {name}: "
+                                    f"about {format_seconds(stages[name])})")
+
+        def advance(name: str, seconds: float) -> None:
+            step = max(0.0, min(seconds, stages[name] - done[name]))
+            done[name] += step
+            bar.update(step)
+
+        def g_chunk(kernels: int) -> None:
+            advance("G", stages["G"] * kernels / g_kernels)
+
+        def finish(name: str) -> None:
+            advance(name, stages[name])
 
         if seq_len is not None:
             stage("G_L")
             est: CriterionEstimate = finite_length_criterion(source, sets, seq_len,
                                                              samples=samples, rng=rng)
-            bar.update()
+            finish("G_L")
             stage("G")
             asym = expected_criterion(
-                source, sets, rng=rng, kind="G",
+                source, sets, rng=rng, kind="G", on_chunk=g_chunk,
                 samples=samples if asymptotic_samples is None else asymptotic_samples)
-            bar.update()
+            finish("G")
         else:
             stage("G")
-            est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G")
-            bar.update()
+            est = expected_criterion(source, sets, samples=samples, rng=rng, kind="G",
+                                     on_chunk=g_chunk)
+            finish("G")
             asym = est
         initial = None
         if seq_len is not None:
@@ -420,7 +440,7 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
                 init, lambda k: copier_criterion(source, sets, seq_len, copier_attention(spec),
                                                  samples=k, rng=rng),
                 chunk=samples, budget=max_samples, z=DECIDABLE_Z)
-            bar.update()
+            finish("initial copier")
             initial = Ranking.of(init, train_sequences)
     exact = Ranking.of(est, train_sequences)
     asymptotic = exact if asym is est else Ranking.of(asym)
