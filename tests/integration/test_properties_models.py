@@ -49,8 +49,10 @@ from about step 300 and the loss within 0.02 nats of the best GIH by step 1000 (
 STANDARD_SEQ_LEN = 50
 """L of :data:`numerics.training.standard.FAST_TRAINING`."""
 STANDARD_CI_EXAMPLES = 2
-"""Drawn cases for the standard transformer in the ci profile (about a minute each; more with
-``INDUCTION_HEADS_PROPERTY_EXAMPLES`` or the thorough profile)."""
+"""Drawn cases for the standard transformer beside the weak-parent example (about a minute each
+on one core, hence the thorough tier only; more with ``INDUCTION_HEADS_PROPERTY_EXAMPLES`` or the
+thorough profile). ``make test`` reads a standard transformer in
+tests/numerics/verify/test_verify_models.py."""
 FULL_SEQUENCES = 1000
 """n of the full variant's training sample."""
 FULL_SEQ_LEN = 100
@@ -99,7 +101,7 @@ def _describe(case: Case, report: VerifyReport) -> str:
             f"{report.losses['model']:.4f}, best GIH {report.losses['best_gih']['best']:.4f}")
 
 
-@pytest.mark.slow
+@pytest.mark.thorough
 @settings(max_examples=examples_count(STANDARD_CI_EXAMPLES), phases=PHASES,
           suppress_health_check=LOGGING, deadline=None)
 @example(WEAK_PARENT_CASE)
