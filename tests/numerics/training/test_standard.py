@@ -309,7 +309,7 @@ def test_callback_reports_are_stored():
 
 def test_settled_step_and_distances_from_probe_reports():
     def report(head_set, kl):
-        return {"last": {"effective": {"head_set": head_set},
+        return {"last": {"effective": {"head_set": head_set, "verdict": "decided"},
                          "scores": [{"name": "gih(1, 2)", "kl": kl}]}}
     sets = [[1], [1, 2], [1], [1, 2], [1, 2]]
     h = StandardHistory([0, 1, 2, 4, 8], [0.0] * 5, [math.nan] + [1.0] * 4, [1.0] * 5, [1.0] * 5,
