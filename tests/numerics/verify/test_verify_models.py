@@ -126,7 +126,10 @@ def test_standard_report_round_trips_and_writes_its_figures(standard_report,
     assert _without_timing(back.to_dict()) == _without_timing(
         json.loads(json.dumps(standard_report.to_dict())))
     text = format_report(back)
-    assert "model standard" in text and "probe: effective set" in text, text
+    assert "model standard" in text and "probe: " in text, text
+    verdict = standard_report.learned["effective_verdict"]
+    assert {"decided": "probe: effective set", "undecided": "probe: effective set undecided",
+            "no GIH fits": "probe: no GIH fits"}[verdict] in text, (verdict, text)
     assert back.history.settled_step() == standard_report.learned["settled_step"]
 
 
