@@ -4,10 +4,11 @@ A :class:`ProbeReport` holds one :class:`ScoreTable` for the query position ``L+
 and, when per-position predictions were given, one averaged over the valid positions
 (``positions``). A table lists a :class:`Score` per reference predictor (mean KL(reference ‖
 model) and mean total variation, each with its standard error over sequences), the
-:class:`EffectiveSet` (the GIH head set closest to the model) and the name of the closest
-reference overall. Attention read-outs are :class:`OffsetProfile` (copier or first-layer heads,
-with the mass each puts on its own position beside the profile) and :class:`MatchCorrelation`
-(attention of the query against the GIH match indicator on ``S*``).
+:class:`EffectiveSet` (the GIH head set closest to the model, with the verdict whether the data
+decide it) and the name of the closest reference overall. Attention read-outs are
+:class:`OffsetProfile` (copier or first-layer heads, with the mass each puts on its own position
+beside the profile) and :class:`MatchCorrelation` (attention of the query against the GIH match
+indicator on ``S*``); heads are numbered from 1, as everywhere in the library.
 
 ``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
 non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"`` (:func:`numerics.io.to_json`);
