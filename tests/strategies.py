@@ -325,11 +325,13 @@ def case_line(row: dict) -> str:
     prior = row["source"]["prior"]
     target = (f", target {head_set_label(row['target'])} ({row['basis']})"
               if "target" in row else "")
+    learned = (row.get("verdict", "not decided") if row["learned"] is None
+               else head_set_label(row["learned"]))  # the probe's verdict when it decided none
     return (f"{row['mode']}: d={row['source']['vocab_size']} P={tuple(row['source']['parents'])} "
             f"{prior['kind']} H={row['model']['heads']} M={row['model']['window']} "
             f"D={row['model']['degree']}: predicted {head_set_label(row['predicted'])}"
             f"{'' if row['decidable'] else ' (undecidable)'}{target} learned "
-            f"{head_set_label(row['learned'])}, failed checks {failed or 'none'}, "
+            f"{learned}, failed checks {failed or 'none'}, "
             f"{row['seconds']:.1f} s")
 
 

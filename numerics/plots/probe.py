@@ -125,7 +125,7 @@ def plot_first_layer(profiles: Sequence[Mapping[str, Any]], *, selected_set: Seq
     """Mean attention by relative offset of every first-layer head (module docstring).
 
     Args:
-        profiles: the probe's offset profiles of ``entry`` (``{"head": 0-based, "profile": (M,)}``).
+        profiles: the probe's offset profiles of ``entry`` (``{"head": from 1, "profile": (M,)}``).
         selected_set: theory's ``S*`` (its offsets are marked).
         entry: the attention tap the profiles come from (named in the title).
         path: save the PNG here.
@@ -143,7 +143,7 @@ def plot_first_layer(profiles: Sequence[Mapping[str, Any]], *, selected_set: Seq
     width = 0.8 / len(mine)
     for k, (p, color) in enumerate(zip(mine, set_colors(len(mine)))):
         ax.bar(offsets - 0.4 + width * (k + 0.5), p["profile"], width=width, color=color,
-               label=f"head {int(p['head']) + 1}")
+               label=f"head {int(p['head'])}")
     for o in selected_set:
         ax.axvspan(o - 0.45, o + 0.45, color="0.85", zorder=0)
     ax.plot([], [], ls="none", marker="s", color="0.85", ms=9,

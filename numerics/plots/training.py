@@ -146,7 +146,7 @@ def plot_selector(steps: Any, selector: Any, sets: Sequence[Sequence[int]], *,
     mark_stages(ax, stages, shift=1.0, first=float(x[0]) - 1.0 if len(x) else 0.0)
     ax.set(xlabel="global step + 1 (log scale; step 0 is the initialisation)",
            ylabel="selector weight c̃_S", ylim=(-0.02, 1.02))
-    ax.set_title("selector weights c̃_S = softmax(C)_S" + ("" if star is None else
+    ax.set_title("selector weights c̃_S = C_S² / Σ_T C_T²" + ("" if star is None else
                  f" (predicted S* = {head_set_label(star)})"), pad=16)
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="head set S (solid: trained)", title_fontsize=8,

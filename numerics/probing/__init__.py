@@ -8,7 +8,9 @@ A model is any callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{
 module, or a plain function with numpy or torch output (:func:`from_logits` wraps one that
 returns logits). :func:`probe` scores it on held-out sequences against the uniform, in-context
 unigram, GIH (every head set, fitted and ``a = ∞``), Bayes and oracle predictors, names the
-effective head set with its margin, and sets it beside theory's ``S*`` and the true parents.
+effective head set with its margin and verdict (decided past ``DECIDABLE_Z`` paired standard
+errors over the runner-up, undecided with the sets within reach, or no GIH fits), and sets it
+beside theory's ``S*`` and the true parents.
 
 Example (the limiting model of the paper's setting reads as the GIH of its selected set)::
 
@@ -21,7 +23,7 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
     report = probe(tf, PAPER_SOURCE, PAPER_MODEL, n=500, seq_len=100,
                    generator=torch.Generator().manual_seed(0), rng=np.random.default_rng(0),
                    attention=attention_taps(tf))
-    report.effective_set          # (1, 2)
+    report.effective_set          # (1, 2), decided (report.verdict == "decided")
     report.selected_set           # (1, 2), theory's S*
     report.last.score("bayes").kl  # mean KL(Bayes ‖ model) at x_(L+1)
     print(report.summary())
@@ -30,7 +32,7 @@ Public API:
     probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
     from_logits, attention_taps, LogitsAdapter, TapsAdapter, probe_callback (a training callback
     that probes the model at every logged step), ATTENTION_LAYOUTS, DEFAULT_TEMPERATURE_BOUNDS,
-    KL_FLOOR, KL_TIE_ATOL.
+    KL_FLOOR, KL_TIE_ATOL, GIH_FIT_MAX_KL, DECIDED, UNDECIDED, NO_GIH_FITS, VERDICTS.
 
 """
 
@@ -39,6 +41,10 @@ from numerics.probing.attention import ATTENTION_LAYOUTS
 from numerics.probing.callback import probe_callback
 from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe, score_query
 from numerics.probing.report import (
+    DECIDED,
+    NO_GIH_FITS,
+    UNDECIDED,
+    VERDICTS,
     EffectiveSet,
     MatchCorrelation,
     OffsetProfile,
@@ -46,7 +52,7 @@ from numerics.probing.report import (
     Score,
     ScoreTable,
 )
-from numerics.probing.scoring import KL_FLOOR, KL_TIE_ATOL
+from numerics.probing.scoring import GIH_FIT_MAX_KL, KL_FLOOR, KL_TIE_ATOL
 
 __all__ = [
     "probe",
@@ -65,5 +71,10 @@ __all__ = [
     "DEFAULT_TEMPERATURE_BOUNDS",
     "KL_FLOOR",
     "KL_TIE_ATOL",
+    "GIH_FIT_MAX_KL",
+    "DECIDED",
+    "UNDECIDED",
+    "NO_GIH_FITS",
+    "VERDICTS",
     "probe_callback",
 ]

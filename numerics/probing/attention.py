@@ -140,9 +140,9 @@ def match_correlation(attention: np.ndarray, indicator: np.ndarray
 
 
 def _profiles(name: str, profile: np.ndarray, self_mass: np.ndarray) -> list[OffsetProfile]:
-    return [OffsetProfile(name=name, head=h, profile=tuple(float(v) for v in row),
+    return [OffsetProfile(name=name, head=h + 1, profile=tuple(float(v) for v in row),
                           peak_offset=int(np.argmax(row)) + 1, self_mass=float(own))
-            for h, (row, own) in enumerate(zip(profile, self_mass))]
+            for h, (row, own) in enumerate(zip(profile, self_mass))]  # heads from 1
 
 
 def _matches(name: str, rows: np.ndarray, indicator: np.ndarray, head_set: tuple[int, ...],
@@ -151,7 +151,7 @@ def _matches(name: str, rows: np.ndarray, indicator: np.ndarray, head_set: tuple
     out = []
     for h in range(rows.shape[1]):
         corr, se, used, mass = match_correlation(rows[:, h], indicator)
-        out.append(MatchCorrelation(name=name, head=h if heads else None, head_set=head_set,
+        out.append(MatchCorrelation(name=name, head=h + 1 if heads else None, head_set=head_set,
                                     correlation=corr, correlation_se=se, sequences=used,
                                     match_mass=mass))
     return out

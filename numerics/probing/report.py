@@ -4,10 +4,11 @@ A :class:`ProbeReport` holds one :class:`ScoreTable` for the query position ``L+
 and, when per-position predictions were given, one averaged over the valid positions
 (``positions``). A table lists a :class:`Score` per reference predictor (mean KL(reference ‖
 model) and mean total variation, each with its standard error over sequences), the
-:class:`EffectiveSet` (the GIH head set closest to the model) and the name of the closest
-reference overall. Attention read-outs are :class:`OffsetProfile` (copier or first-layer heads,
-with the mass each puts on its own position beside the profile) and :class:`MatchCorrelation`
-(attention of the query against the GIH match indicator on ``S*``).
+:class:`EffectiveSet` (the GIH head set closest to the model, with the verdict whether the data
+decide it) and the name of the closest reference overall. Attention read-outs are
+:class:`OffsetProfile` (copier or first-layer heads, with the mass each puts on its own position
+beside the profile) and :class:`MatchCorrelation` (attention of the query against the GIH match
+indicator on ``S*``); heads are numbered from 1, as everywhere in the library.
 
 ``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
 non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"`` (:func:`numerics.io.to_json`);
@@ -21,10 +22,23 @@ from typing import Any
 
 from numerics.io import from_json_float, to_json
 from theory.errors import InductionHeadsError, require
+from theory.limit.prediction import DECIDABLE_Z
 from theory.sources.spec import ModelSpec, Source
 
 __all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
-           "ProbeReport"]
+           "ProbeReport", "DECIDED", "UNDECIDED", "NO_GIH_FITS", "VERDICTS"]
+
+DECIDED = "decided"
+"""Verdict of an effective set that leads every other set by ``DECIDABLE_Z`` standard errors."""
+
+UNDECIDED = "undecided"
+"""Verdict when a GIH fits but another set is within ``DECIDABLE_Z`` standard errors."""
+
+NO_GIH_FITS = "no GIH fits"
+"""Verdict when no scored GIH is close to the model (:class:`EffectiveSet`)."""
+
+VERDICTS = (DECIDED, UNDECIDED, NO_GIH_FITS)
+"""Every verdict of :class:`EffectiveSet`."""
 
 def _enc(x: float | None) -> float | str | None:
     return to_json(None if x is None else float(x))
@@ -100,11 +114,23 @@ class Score:
 
 @dataclass(frozen=True)
 class EffectiveSet:
-    """The GIH head set whose best-temperature GIH is closest to the model in mean KL.
+    """The GIH head set whose best-temperature GIH is closest to the model in mean KL, and
+    whether the data decide it.
+
+    The verdict follows the house rule that a ranking counts only past ``DECIDABLE_Z = 3``
+    standard errors (:mod:`numerics.probing.scoring` gives the reasons and the fit threshold):
+
+    - :data:`NO_GIH_FITS`: the closest GIH is more than ``GIH_FIT_MAX_KL`` nats of mean KL from
+      the model, or fewer than ``DECIDABLE_Z`` paired standard errors closer to it than the
+      in-context unigram: the model is not (yet) an induction head of any scored set;
+    - :data:`DECIDED`: a GIH fits and the closest set leads the runner-up by at least
+      ``DECIDABLE_Z`` paired standard errors (or is the only set scored);
+    - :data:`UNDECIDED`: a GIH fits but the runner-up is within ``DECIDABLE_Z`` standard errors;
+      ``within_reach`` lists the candidates.
 
     Attributes:
-        head_set: that set (ties within the probe's tie tolerance go to the earlier set in
-            :func:`theory.head_sets` order, i.e. the smaller one).
+        head_set: the closest set (ties within the probe's tie tolerance go to the earlier set in
+            :func:`theory.head_sets` order, i.e. the smaller one), whatever the verdict.
         temperature: its fitted ``a``.
         kl: its mean KL(GIH ‖ model).
         kl_se: standard error of ``kl``.
@@ -113,6 +139,12 @@ class EffectiveSet:
         margin: ``runner_up_kl - kl`` (>= 0; None with no runner-up).
         margin_se: ``margin`` in standard errors of the paired per-sequence difference
             (``inf`` for a positive margin with zero spread, 0 for a zero margin).
+        verdict: :data:`DECIDED`, :data:`UNDECIDED` or :data:`NO_GIH_FITS`.
+        within_reach: the sets within ``DECIDABLE_Z`` paired standard errors of the closest,
+            the closest first, then by mean KL (just ``(head_set,)`` when decided).
+        unigram_margin_se: the in-context unigram's mean KL minus the closest GIH's, in
+            standard errors of their paired per-sequence difference (None without a unigram
+            reference).
     """
 
     head_set: tuple[int, ...]
@@ -123,13 +155,36 @@ class EffectiveSet:
     runner_up_kl: float | None
     margin: float | None
     margin_se: float | None
+    verdict: str
+    within_reach: tuple[tuple[int, ...], ...]
+    unigram_margin_se: float | None
+
+    @property
+    def decided_set(self) -> tuple[int, ...] | None:
+        """``head_set`` when the verdict is :data:`DECIDED`, else None."""
+        return self.head_set if self.verdict == DECIDED else None
+
+    @property
+    def fits_gih(self) -> bool:
+        """Whether some GIH fits the model (the verdict is not :data:`NO_GIH_FITS`)."""
+        return self.verdict != NO_GIH_FITS
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _plain(self)
+        out["within_reach"] = [list(s) for s in self.within_reach]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EffectiveSet:
+        verdict = data["verdict"]
+        require(verdict in VERDICTS, "effective verdict", f"one of {VERDICTS}", verdict)
         return cls(head_set=_set(data["head_set"]), temperature=_dec(data["temperature"]),
                    kl=_dec(data["kl"]), kl_se=_dec(data["kl_se"]),
                    runner_up=_set(data["runner_up"]), runner_up_kl=_dec(data["runner_up_kl"]),
-                   margin=_dec(data["margin"]), margin_se=_dec(data["margin_se"]))
+                   margin=_dec(data["margin"]), margin_se=_dec(data["margin_se"]),
+                   verdict=str(verdict),
+                   within_reach=tuple(_set(s) for s in data["within_reach"]),
+                   unigram_margin_se=_dec(data["unigram_margin_se"]))
 
 
 @dataclass(frozen=True)
@@ -171,7 +226,7 @@ class ScoreTable:
     def to_dict(self) -> dict[str, Any]:
         return {"first_position": self.first_position, "last_position": self.last_position,
                 "scores": [_plain(s) for s in self.scores],
-                "effective": _plain(self.effective), "closest": self.closest,
+                "effective": self.effective.to_dict(), "closest": self.closest,
                 "model_loss": _enc(self.model_loss), "model_loss_se": _enc(self.model_loss_se),
                 "model_floor_hits": self.model_floor_hits}
 
@@ -200,7 +255,8 @@ class OffsetProfile:
 
     Attributes:
         name: the attention entry's name.
-        head: the head's index along the entry's head axis (0-based).
+        head: the head's number along the entry's head axis, from 1 (the library's numbering
+            of heads and offsets).
         profile: ``(M,)`` mean attention on the key ``l - i`` over sequences and the positions
             ``l = M+1..L`` (every offset valid); the copier's ``σ_h(·, i)`` for an ``(H, M)``
             entry.
@@ -229,7 +285,8 @@ class MatchCorrelation:
 
     Attributes:
         name: the attention entry's name.
-        head: index along the entry's head axis, or None for an ``(n, L)`` entry.
+        head: the head's number along the entry's head axis, from 1; None for an ``(n, L)``
+            entry.
         head_set: ``S`` (theory's ``S*``).
         correlation: mean over sequences of the Pearson correlation of attention and indicator,
             over the sequences where both vary (None when none does).
@@ -297,26 +354,75 @@ class ProbeReport:
     matches: tuple[MatchCorrelation, ...]
 
     @property
-    def effective_set(self) -> tuple[int, ...]:
-        """The GIH head set closest to the model at ``L+1`` (``last.effective.head_set``)."""
-        return self.last.effective.head_set
+    def effective_set(self) -> tuple[int, ...] | None:
+        """The GIH head set the data decide is closest to the model at ``L+1``; None when the
+        verdict is :data:`UNDECIDED` or :data:`NO_GIH_FITS` (``last.effective`` keeps the closest
+        set and the sets within reach)."""
+        return self.last.effective.decided_set
 
     @property
-    def agrees_with_theory(self) -> bool:
-        """``effective_set == selected_set``."""
-        return self.effective_set == self.selected_set
+    def verdict(self) -> str:
+        """``last.effective.verdict``: :data:`DECIDED`, :data:`UNDECIDED` or :data:`NO_GIH_FITS`."""
+        return self.last.effective.verdict
 
-    def summary(self) -> str:
-        """A few lines of text: effective set versus S* and P, then the last-position table."""
+    @property
+    def fits_gih(self) -> bool:
+        """Whether some GIH fits the model at ``L+1``."""
+        return self.last.effective.fits_gih
+
+    @property
+    def within_reach(self) -> tuple[tuple[int, ...], ...]:
+        """The sets within ``DECIDABLE_Z`` standard errors of the closest at ``L+1``."""
+        return self.last.effective.within_reach
+
+    @property
+    def agrees_with_theory(self) -> bool | None:
+        """``effective_set == selected_set`` when decided; None when undecided (the data rank
+        no set); False when no GIH fits (theory's limit is the GIH of ``S*``)."""
+        verdict = self.last.effective.verdict
+        if verdict == UNDECIDED:
+            return None
+        return verdict == DECIDED and self.effective_set == self.selected_set
+
+    def _verdict_line(self) -> str:
         eff = self.last.effective
+        closest = f"{eff.head_set} (a = {eff.temperature:.4g}, KL {eff.kl:.3g})"
         margin = "no runner-up" if eff.runner_up is None else (
             f"runner-up {eff.runner_up} by {eff.margin:.3g} nats = {eff.margin_se:.3g} SE")
-        lines = [f"effective set {eff.head_set} (a = {eff.temperature:.4g}, KL {eff.kl:.3g}); "
-                 f"{margin}; theory S* = {self.selected_set}, parents P = {self.parents}",
+        theory = f"theory S* = {self.selected_set}, parents P = {self.parents}"
+        if eff.verdict == DECIDED:
+            return f"effective set {closest}; {margin}; {theory}"
+        if eff.verdict == UNDECIDED:
+            reach = ", ".join(str(s) for s in eff.within_reach)
+            return (f"effective set undecided: closest GIH {closest}, {margin}; within reach "
+                    f"({DECIDABLE_Z:g} SE): {reach}; {theory}")
+        unigram = "" if eff.unigram_margin_se is None else (
+            f", {eff.unigram_margin_se:.3g} SE closer than the in-context unigram")
+        return f"no GIH fits: closest GIH {closest}{unigram}; {theory}"
+
+    def _attention_lines(self) -> list[str]:
+        lines = [f"  {o.name} head {o.head}: peak offset {o.peak_offset} "
+                 f"(mass {o.profile[o.peak_offset - 1]:.3g}), self {o.self_mass:.3g}"
+                 for o in self.offsets]
+        for m in self.matches:
+            head = "" if m.head is None else f" head {m.head}"
+            corr = "no varying sequence" if m.correlation is None else (
+                f"correlation {m.correlation:.3g}" + (
+                    "" if m.correlation_se is None else f" ± {m.correlation_se:.2g}"))
+            lines.append(f"  {m.name}{head}: match on S* = {m.head_set}: {corr}, mass "
+                         f"{m.match_mass:.3g}")
+        return (["attention (heads from 1):"] + lines) if lines else []
+
+    def summary(self) -> str:
+        """A few lines of text: the verdict and effective set versus S* and P, the
+        last-position table, then the attention read-out (first-layer peak offsets, match
+        correlations)."""
+        lines = [self._verdict_line(),
                  f"closest reference at L+1 = {self.seq_len + 1}: {self.last.closest}"]
         lines += [f"  {s.name:<16} KL {s.kl:.4g} ± {s.kl_se:.2g}   TV {s.tv:.4g} ± {s.tv_se:.2g}"
                   for s in self.last.scores]
         lines += [f"  {name}: absent ({why})" for name, why in self.absent]
+        lines += self._attention_lines()
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

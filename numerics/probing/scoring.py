@@ -17,6 +17,12 @@ included), then refined by bounded Brent between the neighbours of the best grid
 better of the grid point and the Brent point is kept. The grid guards against the local minima
 a single Brent search could settle in; each evaluation reuses the set's counts
 (:func:`theory.predictors.positional.gih_from_counts`), so the fit costs O(n·P·d) per point.
+
+Effective set. The closest set's lead over every other set is the mean of their paired
+per-sequence KL difference in its standard errors (the sets are scored on the same sequences).
+The data decide the set only past ``DECIDABLE_Z`` such standard errors over the runner-up;
+otherwise the sets within ``DECIDABLE_Z`` of the closest are reported as within reach. A model
+no GIH fits (:data:`GIH_FIT_MAX_KL`) gets that verdict whatever the ranking.
 """
 
 from __future__ import annotations
@@ -27,12 +33,20 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from numerics.probing.report import EffectiveSet, Score, ScoreTable
+from numerics.probing.report import (
+    DECIDED,
+    NO_GIH_FITS,
+    UNDECIDED,
+    EffectiveSet,
+    Score,
+    ScoreTable,
+)
+from theory.limit.prediction import DECIDABLE_Z
 from theory.notation import head_set_label
 from theory.predictors.positional import gih_from_counts
 from theory.predictors.reference import LOSS_FLOOR, TEMPERATURE_XATOL, per_sequence_loss
 
-__all__ = ["KL_FLOOR", "KL_TIE_ATOL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
+__all__ = ["KL_FLOOR", "KL_TIE_ATOL", "GIH_FIT_MAX_KL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
            "score_table", "target_losses"]
 
 KL_FLOOR = LOSS_FLOOR
@@ -41,6 +55,17 @@ KL_FLOOR = LOSS_FLOOR
 KL_TIE_ATOL = 1e-12
 """Head sets whose mean KL is within this of the best are tied (float64 round-off of a KL that
 is exactly equal, e.g. every GIH at ``a = 0`` is the unigram); the earlier, smaller set wins."""
+
+GIH_FIT_MAX_KL = 0.08
+"""Largest mean KL(GIH ‖ model), in nats, at which the closest GIH still fits the model.
+
+It separates a model that has become an induction head from one that has not: the library's
+trained standard transformers and full variant end 0.026-0.037 nats from their closest GIH
+(docs/results.md §5), while a GPT-2 on its loss plateau sits 0.165 nats from every GIH. 0.08
+is about the geometric mean of the two ends, a factor of two from each. Past it, or when the
+closest GIH is fewer than ``DECIDABLE_Z`` paired standard errors closer to the model than the
+in-context unigram (a plateau model sits on the unigram, which every GIH at ``a = 0`` is too),
+the probe's verdict is "no GIH fits"."""
 
 TEMPERATURE_GRID = 41
 """Grid points of the temperature fit before the Brent refinement."""
@@ -133,28 +158,49 @@ def _score(name: str, kind: str, head_set: tuple[int, ...] | None, temperature: 
                  floor_hits=hits)
 
 
+def _paired_z(diff: np.ndarray) -> float:
+    """Mean of a paired per-sequence difference ``(n,)`` in its standard errors (``inf`` for a
+    positive mean with zero spread, 0 for a zero mean)."""
+    mean = float(diff.mean())
+    unit = float(diff.std(ddof=1) / math.sqrt(diff.shape[0]))
+    if unit > 0:
+        return mean / unit
+    return math.inf if mean > 0 else (-math.inf if mean < 0 else 0.0)
+
+
 def _effective(sets: Sequence[tuple[int, ...]], temperatures: Sequence[float],
-               per_sequence: Sequence[np.ndarray]) -> EffectiveSet:
-    """The closest set (ties within KL_TIE_ATOL to the earlier set) and its paired margin."""
+               per_sequence: Sequence[np.ndarray], unigram: np.ndarray | None) -> EffectiveSet:
+    """The closest set (ties within KL_TIE_ATOL to the earlier set), its paired margin and the
+    verdict (:class:`numerics.probing.report.EffectiveSet`).
+
+    Args:
+        sets: the scored head sets.
+        temperatures: their fitted ``a``.
+        per_sequence: per set, the per-sequence KL(GIH ‖ model) ``(n,)``.
+        unigram: the per-sequence KL(unigram ‖ model) ``(n,)``, or None.
+    """
     means = np.array([v.mean() for v in per_sequence])  # (n_sets,)
     best = int(np.flatnonzero(means <= means.min() + KL_TIE_ATOL)[0])
     kl, kl_se = _mean_se(per_sequence[best])
-    others = [i for i in range(len(sets)) if i != best]
-    if not others:
-        return EffectiveSet(head_set=sets[best], temperature=temperatures[best], kl=kl,
-                            kl_se=kl_se, runner_up=None, runner_up_kl=None, margin=None,
-                            margin_se=None)
-    second = min(others, key=lambda i: means[i])
-    diff = per_sequence[second] - per_sequence[best]  # (n,) paired over sequences
-    margin = float(diff.mean())
-    unit = float(diff.std(ddof=1) / math.sqrt(diff.shape[0]))
-    if unit > 0:
-        margin_se = margin / unit
+    lead = {i: _paired_z(per_sequence[i] - per_sequence[best])
+            for i in range(len(sets)) if i != best}  # other set -> its gap in paired SE
+    reach = [best] + sorted((i for i, z in lead.items() if z < DECIDABLE_Z),
+                            key=lambda i: (means[i], i))
+    over_unigram = None if unigram is None else _paired_z(unigram - per_sequence[best])
+    if kl > GIH_FIT_MAX_KL or (over_unigram is not None and over_unigram < DECIDABLE_Z):
+        verdict = NO_GIH_FITS
     else:
-        margin_se = math.inf if margin > 0 else 0.0
-    return EffectiveSet(head_set=sets[best], temperature=temperatures[best], kl=kl, kl_se=kl_se,
-                        runner_up=sets[second], runner_up_kl=float(means[second]),
-                        margin=margin, margin_se=margin_se)
+        verdict = DECIDED if len(reach) == 1 else UNDECIDED
+    common = dict(head_set=sets[best], temperature=temperatures[best], kl=kl, kl_se=kl_se,
+                  verdict=verdict, within_reach=tuple(sets[i] for i in reach),
+                  unigram_margin_se=over_unigram)
+    if not lead:
+        return EffectiveSet(runner_up=None, runner_up_kl=None, margin=None, margin_se=None,
+                            **common)
+    second = min(lead, key=lambda i: (means[i], i))
+    return EffectiveSet(runner_up=sets[second], runner_up_kl=float(means[second]),
+                        margin=float(means[second] - means[best]), margin_se=lead[second],
+                        **common)
 
 
 def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
@@ -183,6 +229,8 @@ def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
         The :class:`ScoreTable`.
     """
     scores = [_score(kind, kind, None, None, ref, model, targets) for kind, ref in fixed]
+    unigram = next((divergences(ref, model)[0] for kind, ref in fixed if kind == "unigram"),
+                   None)  # (n,) or None
     sets, temps, per_seq, inf_scores, at_scores = [], [], [], [], []
     wanted = {tuple(s) for _, s, _ in given}
     for head_set, matched, seen in counts:
@@ -207,6 +255,6 @@ def score_table(model: np.ndarray, *, fixed: Sequence[tuple[str, np.ndarray]],
     closest = scores[int(np.argmin(kls))].name
     model_loss, model_se, model_hits = target_losses(model, targets)
     return ScoreTable(first_position=positions[0], last_position=positions[1],
-                      scores=tuple(scores), effective=_effective(sets, temps, per_seq),
+                      scores=tuple(scores), effective=_effective(sets, temps, per_seq, unigram),
                       closest=closest, model_loss=model_loss, model_loss_se=model_se,
                       model_floor_hits=model_hits)

@@ -5,12 +5,14 @@ the history keeps them as a tuple aligned with its rows. When the callback probe
 (``numerics.probe(...).to_dict()``, e.g. :func:`numerics.training.standard.probe_callback`),
 a report holds, under ``"last"`` (the prediction of ``x_{L+1}``):
 
-    ``r["last"]["effective"]["head_set"]``  the effective head set, a list of parents
+    ``r["last"]["effective"]["head_set"]``  the closest GIH head set, a list of offsets
+    ``r["last"]["effective"]["verdict"]``   ``"decided"``, ``"undecided"`` or ``"no GIH fits"``
+                                            (:class:`numerics.probing.EffectiveSet`)
     ``r["last"]["scores"]``                 a list of ``{"name": ..., "kl": ...}``, the mean
                                             KL(reference ‖ model) per reference predictor
 
 These functions read those fields; rows without a report (None, or a report without ``"last"``)
-read as None / NaN.
+read as None / NaN. A row's effective set counts only when the probe decided it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from numerics.probing.report import DECIDED
 from theory.errors import InductionHeadsError, require
 
 __all__ = ["effective_sets", "distances", "settled_index", "settled_step", "check_callback",
@@ -33,14 +36,22 @@ def _probed(report: Report) -> bool:
     return report is not None and "last" in report
 
 
+def _decided(report: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The decided effective set of a probe report, or None when the verdict is not decided."""
+    effective = report["last"]["effective"]
+    if effective["verdict"] != DECIDED:
+        return None
+    return tuple(int(p) for p in effective["head_set"])
+
+
 def effective_sets(reports: Sequence[Report]) -> tuple[tuple[int, ...] | None, ...]:
-    """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report).
+    """(T,) the probe's decided effective head set at ``x_{L+1}`` per row (None without a
+    report, or where the probe's verdict is undecided or no GIH fits).
 
     Args:
         reports: (T,) the history's callback reports.
     """
-    return tuple(tuple(int(p) for p in r["last"]["effective"]["head_set"]) if _probed(r)
-                 else None for r in reports)
+    return tuple(_decided(r) if _probed(r) else None for r in reports)
 
 
 def distances(reports: Sequence[Report], name: str) -> np.ndarray:
@@ -79,17 +90,21 @@ def settled_index(values: Sequence[Any]) -> int | None:
 
 
 def settled_step(steps: Sequence[int], reports: Sequence[Report]) -> int | None:
-    """First logged step from which the effective set stays at its final value.
+    """First logged step from which the decided effective set stays at its final value.
 
-    Only rows with a probe report count; None when there is none.
+    Only rows with a probe report count; a probed row whose set the probe did not decide
+    (undecided, or no GIH fits) breaks the run of equal sets. None when no row is probed or the
+    last probed row is not decided.
 
     Args:
         steps: (T,) the logged steps.
         reports: (T,) the history's callback reports.
     """
-    rows = [(int(s), e) for s, e in zip(steps, effective_sets(reports)) if e is not None]
+    rows = [(int(s), _decided(r)) for s, r in zip(steps, reports) if _probed(r)]
     index = settled_index([e for _, e in rows])
-    return None if index is None else rows[index][0]
+    if index is None or rows[-1][1] is None:
+        return None
+    return rows[index][0]
 
 
 def check_callback(callback: Any) -> None:
@@ -128,7 +143,8 @@ class ProbedRows:
     reports: tuple[Report, ...]
 
     def effective_sets(self) -> tuple[tuple[int, ...] | None, ...]:
-        """(T,) the probe's effective head set at ``x_{L+1}`` per row (None without a report)."""
+        """(T,) the probe's decided effective head set at ``x_{L+1}`` per row (None without a
+        report or a decision)."""
         return effective_sets(self.reports)
 
     def distances(self, name: str) -> np.ndarray:
@@ -140,8 +156,6 @@ class ProbedRows:
         return distances(self.reports, name)
 
     def settled_step(self) -> int | None:
-        """First logged step from which the effective set stays at its final value.
-
-        Only rows with a probe report count; None when there is none.
-        """
+        """First logged step from which the decided effective set stays at its final value
+        (:func:`settled_step`)."""
         return settled_step(self.steps, self.reports)

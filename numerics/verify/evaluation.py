@@ -236,15 +236,22 @@ def probe_summary(report: ProbeReport, first_layer_tap: str, reports: tuple[Any,
         steps: the history's steps, aligned with ``reports``.
 
     Returns:
-        ``effective_set``, ``effective_kl``, ``effective_runner_up``, ``effective_margin_se``,
-        ``settled_step`` (first logged step from which the effective set stays at its final
-        value, None without per-step probes) and ``first_layer`` (``{"head h": [peak offset,
-        mean attention there]}``).
+        ``effective_set`` (the decided set, None when undecided or no GIH fits),
+        ``effective_verdict``, ``effective_within_reach``, ``effective_closest`` (the closest
+        set whatever the verdict), ``effective_kl``, ``effective_runner_up``,
+        ``effective_margin_se``, ``settled_step`` (first logged step from which the decided
+        effective set stays at its final value, None without per-step probes or a final
+        decision) and ``first_layer`` (``{"head h": [peak offset, mean attention there]}``,
+        heads from 1).
     """
     eff = report.last.effective
-    first = {f"head {p.head + 1}": [p.peak_offset, float(p.profile[p.peak_offset - 1])]
+    first = {f"head {p.head}": [p.peak_offset, float(p.profile[p.peak_offset - 1])]
              for p in report.offsets if p.name == first_layer_tap}
-    return {"effective_set": list(eff.head_set), "effective_kl": eff.kl,
+    decided = eff.decided_set
+    return {"effective_set": None if decided is None else list(decided),
+            "effective_verdict": eff.verdict,
+            "effective_within_reach": [list(s) for s in eff.within_reach],
+            "effective_closest": list(eff.head_set), "effective_kl": eff.kl,
             "effective_runner_up": None if eff.runner_up is None else list(eff.runner_up),
             "effective_margin_se": eff.margin_se,
             "settled_step": settled_step(steps, reports),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from numerics.io import from_json_float, to_json, write_json_atomic
+from numerics.probing import DECIDED, UNDECIDED
 from numerics.training import TrainingHistory, get_kind
 from numerics.verify.checks import Check
 from numerics.verify.evaluation import LOSS_KEYS
@@ -262,8 +263,16 @@ def format_report(report: VerifyReport | dict[str, Any]) -> str:
                      f"the initial copier; training-sample stage 1: "
                      f"{_fmt(sample.get('selected_set'))} with predicted c̃ "
                      f"{_fmt(sample.get('selected_weight'))})")
-    if learned.get("effective_set") is not None:
-        lines.append(f"probe: effective set {_fmt(learned['effective_set'])} (runner-up "
+    if learned.get("effective_closest") is not None or learned.get("effective_set") is not None:
+        verdict = learned.get("effective_verdict", DECIDED)
+        if verdict == DECIDED:
+            read = f"effective set {_fmt(learned['effective_set'])}"
+        elif verdict == UNDECIDED:
+            read = (f"effective set undecided (within reach: "
+                    f"{_fmt(learned.get('effective_within_reach'))})")
+        else:
+            read = f"no GIH fits (closest {_fmt(learned.get('effective_closest'))})"
+        lines.append(f"probe: {read} (runner-up "
                      f"{_fmt(learned.get('effective_runner_up'))} by "
                      f"{_fmt(learned.get('effective_margin_se'))} SE), settled from step "
                      f"{_fmt(learned.get('settled_step'))}; first-layer heads (peak offset, "

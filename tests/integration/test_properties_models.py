@@ -4,7 +4,8 @@ The theorem is about TF(M, H, d, D) trained stage-wise; the paper's full variant
 §7) and an ordinary transformer trained with AdamW are outside it. For every drawn case
 (:mod:`tests.strategies`, plus the paper's weak-parent mixture, where S* is smaller than P) the
 verify job trains the model and reads it with the probe; the session summary (``conftest.py``)
-tallies how often the probe's ``effective_set`` equals the predicted ``S*`` and lists each case.
+tallies how often the probe decides the predicted ``S*`` (or another set, or leaves the set
+undecided, or finds that no GIH fits) and lists each case.
 What is asserted is that the case's row is recorded with its fields, and what any training run
 must do: a falling logged objective and a finite held-out loss below the uniform guess ``log d``
 (:func:`strategies.assert_recorded_and_trained`). For the full variant theory also predicts the
@@ -81,7 +82,10 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
     """Attach the case's row (plain JSON types, ``extra`` fields included) to the running test's
     report."""
     predicted, learned = list(report.prediction.selected_set), report.learned["effective_set"]
-    row = {"mode": mode, "outcome": f"{mode} {'same S*' if learned == predicted else 'other set'}",
+    verdict = report.learned["effective_verdict"]
+    reading = verdict if learned is None else ("same S*" if learned == predicted else "other set")
+    row = {"mode": mode, "outcome": f"{mode} {reading}", "verdict": verdict,
+           "within_reach": report.learned["effective_within_reach"],
            "source": case.source.to_dict(), "model": case.spec.to_dict(),
            "predicted": predicted, "learned": learned,
            "decidable": bool(report.prediction.exact.decidable), "seconds": float(report.seconds),
@@ -93,11 +97,20 @@ def _record(request: pytest.FixtureRequest, mode: str, case: Case, report: Verif
     record_case(request, row)
 
 
+def _reading(report: VerifyReport) -> str:
+    """The probe's decided set, or its verdict with the sets within reach."""
+    learned = report.learned
+    if learned["effective_set"] is not None:
+        return head_set_label(learned["effective_set"])
+    reach = ", ".join(head_set_label(s) for s in learned["effective_within_reach"])
+    return f"{learned['effective_verdict']} (within reach: {reach})"
+
+
 def _describe(case: Case, report: VerifyReport) -> str:
     p = report.prediction
     return (f"source {case.source.to_dict()}, model {case.spec.to_dict()}, seed {case.seed}: "
             f"predicted S* = {head_set_label(p.selected_set)} (margin {p.exact.margin_se:.1f} SE), "
-            f"effective set {head_set_label(report.learned['effective_set'])}, held-out loss "
+            f"effective set {_reading(report)}, held-out loss "
             f"{report.losses['model']:.4f}, best GIH {report.losses['best_gih']['best']:.4f}")
 
 

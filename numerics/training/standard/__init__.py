@@ -28,8 +28,8 @@ A ``callback(model, step)`` runs at every logged step with the model in eval mod
 ``torch.no_grad()`` and must not use the training generator; :func:`probe_callback` builds one
 that runs :func:`numerics.probe` on a fixed held-out set, so the history then holds the
 distance to every reference predictor over training (:meth:`StandardHistory.distances`) and
-:meth:`StandardHistory.settled_step`, the first logged step from which the effective head set
-stays at its final value.
+:meth:`StandardHistory.settled_step`, the first logged step from which the decided effective head
+set stays at its final value (an undecided step breaks the run).
 
 Checkpoints hold only tensors and plain containers (``torch.load(..., weights_only=True)``),
 are written atomically (a temporary file, then ``os.replace``) and let

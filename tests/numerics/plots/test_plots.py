@@ -132,6 +132,9 @@ def test_selector_axis_is_log_with_labelled_stages(data: dict,
     star = head_set_label(data["predicted"]["selected_set"])
     assert f"{star}  = S* (predicted)" in texts, texts
     assert any(t.startswith("replicator prediction, exact-copier") for t in texts), texts
+    title = ax.get_title()
+    assert "c̃_S = C_S² / Σ_T C_T²" in title and "softmax" not in title, (
+        f"predicted the library's selector weights C_S² / Σ_T C_T² in the title, measured {title!r}")
 
 
 def test_selector_colours_distinct_and_predictions_match(data: dict,

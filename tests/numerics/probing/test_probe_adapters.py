@@ -9,7 +9,7 @@ from strategies import EXACT_KL_ATOL, gih_model, probe_paper
 from strategies import PROBE_D as D
 from torch import nn
 
-from numerics.probing import from_logits
+from numerics.probing import UNDECIDED, from_logits
 from theory import gih_predict
 
 
@@ -28,8 +28,12 @@ class _Unigram(nn.Module):
 
 def test_unigram_module_reads_as_the_unigram(held_out, limit):
     plain = probe_paper(_Unigram(0.0), held_out, limit)
-    assert plain.effective_set == (), "the unsmoothed unigram is the GIH of the empty set"
-    assert plain.last.effective.kl <= EXACT_KL_ATOL
+    eff = plain.last.effective
+    assert eff.head_set == () and eff.kl <= EXACT_KL_ATOL, (
+        f"the unsmoothed unigram is the GIH of the empty set: closest {eff.head_set}, KL {eff.kl}")
+    assert plain.verdict == UNDECIDED and set(eff.within_reach) == set(plain.sets), (
+        f"every GIH at a = 0 is the unigram: verdict {plain.verdict}, within reach "
+        f"{eff.within_reach}, sets {plain.sets}")
     smoothed = probe_paper(_Unigram(0.5), held_out, limit)
     assert smoothed.last.closest == "unigram"
     assert smoothed.last.score("unigram").kl <= EXACT_KL_ATOL

@@ -62,7 +62,7 @@ def test_limiting_transformer_reads_as_its_selector_set(held_out, limit, selecte
     assert eff.head_set == selected, f"effective {eff.head_set}, selector on {selected}"
     assert abs(eff.temperature - 6.0) <= TEMPERATURE_ATOL, f"fitted a = {eff.temperature}"
     assert eff.kl <= EXACT_KL_ATOL and eff.margin_se >= CLEAR_MARGIN_SE
-    peaks = {o.head + 1: o.peak_offset for o in report.offsets}
+    peaks = {o.head: o.peak_offset for o in report.offsets}
     assert all(peaks[h] == h for h in selected), f"copier peaks {peaks}"
     (match,) = report.matches
     assert match.head is None and match.head_set == (1, 2)
@@ -86,10 +86,10 @@ def test_attention_patterns_in_transformer_lens_layout(held_out, limit):
     report = probe_paper(gih_model((1, 2), math.inf), held_out, limit,
                     attention={"blocks.0.attn.hook_pattern": pattern})
     profiles = {o.head: o.profile for o in report.offsets}
-    assert profiles[0] == (1.0, 0.0, 0.0) and profiles[1] == (0.0, 1.0, 0.0)
+    assert profiles[1] == (1.0, 0.0, 0.0) and profiles[2] == (0.0, 1.0, 0.0), "heads from 1"
     assert [o.self_mass for o in report.offsets[:2]] == [0.0, 0.0]
     last_row = report.matches[2]
-    assert last_row.head == 2 and last_row.sequences == int((~none).sum())
+    assert last_row.head == 3 and last_row.sequences == int((~none).sum())
     assert abs(last_row.correlation - 1) < 1e-12, f"correlation {last_row.correlation}"
     assert last_row.match_mass == pytest.approx(float((~none).mean())), "1 where a key matches"
     assert report.matches[0].match_mass < 1.0, "offset-1 attention is not the match pattern"
@@ -130,7 +130,7 @@ def test_limiting_models_read_as_their_selector_sets(case):
         assert eff.kl <= EXACT_KL_ATOL, f"KL to GIH{head_set} at its own a: {eff.kl}"
         if head_set:  # the empty set's unigram is every GIH at a = 0: a tie, won by ()
             assert eff.margin_se >= CLEAR_MARGIN_SE, f"{head_set}: margin {eff.margin_se} SE"
-        peaks = {o.head + 1: o.peak_offset for o in report.offsets}
+        peaks = {o.head: o.peak_offset for o in report.offsets}
         assert all(peaks[h] == h for h in head_set), f"{head_set}: copier peaks {peaks}"
         assert all(o.self_mass == 0.0 for o in report.offsets), "the window is 1..M"
 
@@ -164,7 +164,7 @@ def test_trained_model_reads_as_its_learned_set(limit, one_thread):
     assert eff.head_set == learned == (1, 2), (
         f"effective {eff.head_set}, learned selector {learned}; KL(GIH_S ‖ model) {kls}")
     assert eff.margin_se >= CLEAR_MARGIN_SE, f"margin over {eff.runner_up}: {eff.margin_se} SE"
-    profiles = {o.head + 1: o.profile for o in report.offsets}
+    profiles = {o.head: o.profile for o in report.offsets}
     assert all(profiles[h][h - 1] > HARD_COPY for h in learned), f"copier {profiles}"
 
 
@@ -191,7 +191,7 @@ def test_full_limiting_model_reads_as_its_set(held_out, limit, selected, offsets
     assert eff.head_set == reads and _selector_set(tf) == selected, (
         f"effective {eff.head_set}, copied offsets {reads}, selector {_selector_set(tf)}")
     assert eff.margin_se >= CLEAR_MARGIN_SE, f"margin over {eff.runner_up}: {eff.margin_se} SE"
-    profiles = {o.head + 1: o for o in report.offsets}
+    profiles = {o.head: o for o in report.offsets}
     assert sorted(profiles) == [1, 2, 3] and all(len(o.profile) == 3 for o in report.offsets)
     for h, o in copied.items():
         assert profiles[h].profile[o - 1] > HARD_COPY and profiles[h].peak_offset == o, (
@@ -200,8 +200,9 @@ def test_full_limiting_model_reads_as_its_set(held_out, limit, selected, offsets
     own = tf.copier_attention(context, include_self=True).detach().numpy()  # (H, K)
     for o in report.offsets:
         row = (o.self_mass,) + o.profile if self_attention else o.profile
-        gap = np.abs(np.array(row) - own[o.head]).max()
-        assert gap <= READOUT_ATOL, f"head {o.head}: probe {row}, model's read-out {own[o.head]}"
+        gap = np.abs(np.array(row) - own[o.head - 1]).max()  # heads from 1
+        assert gap <= READOUT_ATOL, (
+            f"head {o.head}: probe {row}, model's read-out {own[o.head - 1]}")
         assert abs(o.self_mass + sum(o.profile) - 1) <= READOUT_ATOL
     assert self_attention or all(o.self_mass == 0.0 for o in report.offsets)
     (match,) = report.matches
@@ -230,14 +231,14 @@ def test_standard_transformer_first_layer_reads_as_offsets(held_out, limit, offs
     assert taps.names == (first, last) and set(taps.layouts.values()) == {"pattern"}
     report = probe_paper(model.next_token_probs, held_out, limit, attention=taps)
     heads = [o for o in report.offsets if o.name == first]
-    assert [o.head for o in heads] == [0, 1, 2]
+    assert [o.head for o in heads] == [1, 2, 3], "heads from 1"
     assert all(len(o.profile) == PAPER_MODEL.window for o in heads), "offsets 1..M"
     assert [o.peak_offset for o in heads] == list(offsets), [o.profile for o in heads]
     for o, offset in zip(heads, offsets):
         assert o.profile[offset - 1] > HARD_COPY, f"head {o.head}: profile {o.profile}"
         assert o.self_mass < 1 - HARD_COPY, f"head {o.head}: self mass {o.self_mass}"
     assert [(m.name, m.head) for m in report.matches] == (
-        [(first, h) for h in range(3)] + [(last, 0)])
+        [(first, h) for h in (1, 2, 3)] + [(last, 1)])
 
 
 def test_standard_transformer_default_taps_by_depth():

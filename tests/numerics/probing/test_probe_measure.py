@@ -123,7 +123,7 @@ def test_drawn_sequences_and_batches(limit):
     assert one.last.score("oracle").kl > 0
     wider = probe(gih_model((1, 2), math.inf), PAPER_SOURCE, PAPER_MODEL, sets=[(3, 2, 1), (2, 1)],
                   generator=torch.Generator().manual_seed(9), **kwargs)
-    assert wider.sets == ((1, 2, 3), (1, 2)) and wider.effective_set == (1, 2)
+    assert wider.sets == ((1, 2, 3), (1, 2)) and wider.last.effective.head_set == (1, 2)
     assert wider.last.effective.runner_up == (1, 2, 3)
 
 

@@ -39,7 +39,7 @@ from numerics.probing import score_query
 from numerics.training import StageConfig, TrainConfig, default_config, load_checkpoint
 from numerics.training.config import full_rate_scale
 from numerics.training.history import History
-from numerics.training.reports import distances, effective_sets, settled_index
+from numerics.training.reports import distances, effective_sets, settled_index, settled_step
 from numerics.verify.evaluation import best_gih_view, fitted_temperatures
 from theory import PAPER_MODEL, PAPER_SOURCE, Dirichlet, InductionHeadsError, ModelSpec, Source
 from theory.predictors.reference import gih_predict, optimal_temperature, prediction_loss
@@ -274,15 +274,15 @@ def test_a_callback_can_probe_the_model() -> None:
     kl = h.distances("gih(1, 2)")
     assert kl.shape == (len(h),) and np.all(np.isfinite(kl)) and np.all(kl >= 0), kl
     sets = h.effective_sets()
-    assert all(isinstance(s, tuple) for s in sets), sets
-    assert h.settled_step() in h.steps.tolist()
+    assert all(s is None or isinstance(s, tuple) for s in sets), sets
+    assert h.settled_step() in h.steps.tolist() + [None]
     with pytest.raises(InductionHeadsError, match="score name: expected one of"):
         h.distances("no such predictor")
 
 
 def test_report_readers() -> None:
     def report(head_set, kl):
-        return {"last": {"effective": {"head_set": list(head_set)},
+        return {"last": {"effective": {"head_set": list(head_set), "verdict": "decided"},
                          "scores": [{"name": "gih(1, 2)", "kl": kl}, {"name": "bayes", "kl": 0.5}]}}
 
     reports = (None, report((1,), 0.3), {"other": 1}, report((1, 2), 0.1), report((1, 2), 0.05))
@@ -297,6 +297,25 @@ def test_report_readers() -> None:
     assert h.settled_step() == 4 and h.effective_sets() == effective_sets(reports)
     assert History(h.sets, [], (), [], np.zeros((0, 7)), np.zeros((0, 3, 3)), []
                    ).settled_step() is None
+
+
+def test_settling_counts_decided_sets_only() -> None:
+    def report(head_set, verdict):
+        return {"last": {"effective": {"head_set": list(head_set), "verdict": verdict},
+                         "scores": []}}
+
+    steps = [0, 1, 2, 4, 8, 16]
+    reports = (report((1,), "no GIH fits"), report((1, 2), "decided"),
+               report((1, 2), "undecided"), None, report((1, 2), "decided"),
+               report((1, 2), "decided"))
+    assert effective_sets(reports) == (None, (1, 2), None, None, (1, 2), (1, 2)), (
+        "only decided rows carry a set")
+    settled = settled_step(steps, reports)
+    assert settled == 8, (
+        f"predicted step 8 (the undecided step 2 breaks the run from step 1; the unprobed step "
+        f"4 does not count), measured {settled}")
+    last_undecided = reports[:-1] + (report((1, 2), "undecided"),)
+    assert settled_step(steps, last_undecided) is None, "nothing settles on an undecided row"
 
 
 # ---------------------------------------------------------------------------- bad input

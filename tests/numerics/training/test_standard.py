@@ -17,7 +17,7 @@ import torch
 import numerics.training
 from numerics.models import FullInductionHeadModel, InductionHeadModel
 from numerics.models.standard import StandardSpec, StandardTransformer
-from numerics.probing import attention_taps, probe
+from numerics.probing import DECIDED, VERDICTS, attention_taps, probe
 from numerics.probing import probe_callback as probing_callback
 from numerics.training import load_model, resume, train
 from numerics.training.standard import StandardHistory, StandardTrainConfig, probe_callback
@@ -309,7 +309,7 @@ def test_callback_reports_are_stored():
 
 def test_settled_step_and_distances_from_probe_reports():
     def report(head_set, kl):
-        return {"last": {"effective": {"head_set": head_set},
+        return {"last": {"effective": {"head_set": head_set, "verdict": "decided"},
                          "scores": [{"name": "gih(1, 2)", "kl": kl}]}}
     sets = [[1], [1, 2], [1], [1, 2], [1, 2]]
     h = StandardHistory([0, 1, 2, 4, 8], [0.0] * 5, [math.nan] + [1.0] * 4, [1.0] * 5, [1.0] * 5,
@@ -356,9 +356,13 @@ def test_probe_callback_runs_the_probe(limit, tmp_path):
     h = whole.history
     _train(0, callback=callback, checkpoint_path=tmp_path / "run.pt", stop_after=3)
     _same_run(whole, resume(tmp_path / "run.pt", progress=False, callback=callback))
-    assert len(h.effective_sets()) == len(h) and all(e is not None for e in h.effective_sets())
+    verdicts = [r["last"]["effective"]["verdict"] for r in h.reports]
+    assert all(v in VERDICTS for v in verdicts), verdicts
+    decided = tuple(tuple(r["last"]["effective"]["head_set"]) if v == DECIDED else None
+                    for r, v in zip(h.reports, verdicts))
+    assert h.effective_sets() == decided, f"decided sets {decided}, read {h.effective_sets()}"
     assert np.all(np.isfinite(h.distances("gih(1, 2)")))
-    assert h.settled_step() in h.steps.tolist()
+    assert h.settled_step() in h.steps.tolist() + [None]
     names = {"blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"}
     assert all({o["name"] for o in r["offsets"]} == names for r in h.reports), h.reports[0]
 

@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,21 @@ def test_write_report_writes_json_and_figures(small_report: VerifyReport, tmp_pa
     assert _without_timing(data) == _without_timing(
         json.loads(json.dumps(small_report.to_dict())))
     assert json.loads(paths[1].read_text()) == data["config"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_every_file_write_report_writes_has_one_mode(small_report: VerifyReport, tmp_path: Path,
+                                                      mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        paths = write_report(small_report, tmp_path / "out")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~mask  # 0644 under umask 022, 0600 under 077
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in paths}
+    assert set(modes.values()) == {oct(expected)}, (
+        f"umask {oct(mask)}: predicted {oct(expected)} for every file, measured {modes}")
 
 
 def test_training_sample_losses_sit_beside_the_held_out_ones(small_report: VerifyReport) -> None:

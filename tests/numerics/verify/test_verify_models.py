@@ -15,7 +15,7 @@ import pytest
 
 from numerics import plots
 from numerics.cli.verify import run as main
-from numerics.probing import score_query
+from numerics.probing import DECIDED, score_query
 from numerics.training.standard import FAST_SPEC, StandardTrainConfig
 from numerics.verify import VerifyReport, format_report, load_report, verify_case, write_report
 from numerics.verify.evaluation import best_gih_view, fitted_temperatures
@@ -85,7 +85,11 @@ def test_every_kind_reports_an_effective_set_and_its_checks(simplified_report, f
         data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
         assert data["config"]["model_kind"] == kind == report.kind
         learned = data["learned"]
-        assert learned["effective_set"] == data["probe"]["last"]["effective"]["head_set"]
+        effective = data["probe"]["last"]["effective"]
+        assert learned["effective_closest"] == effective["head_set"], (learned, effective)
+        assert learned["effective_verdict"] == effective["verdict"], (learned, effective)
+        assert learned["effective_set"] == (
+            effective["head_set"] if effective["verdict"] == DECIDED else None), learned
         assert set(learned["first_layer"]) == {f"head {h}" for h in range(1, 4)}, learned
         assert report.history.reports[-1] is not None, f"{kind}: no per-step probe"
     assert [c.name for c in full_report.checks] == FULL_CHECKS
@@ -122,7 +126,10 @@ def test_standard_report_round_trips_and_writes_its_figures(standard_report,
     assert _without_timing(back.to_dict()) == _without_timing(
         json.loads(json.dumps(standard_report.to_dict())))
     text = format_report(back)
-    assert "model standard" in text and "probe: effective set" in text, text
+    assert "model standard" in text and "probe: " in text, text
+    verdict = standard_report.learned["effective_verdict"]
+    assert {"decided": "probe: effective set", "undecided": "probe: effective set undecided",
+            "no GIH fits": "probe: no GIH fits"}[verdict] in text, (verdict, text)
     assert back.history.settled_step() == standard_report.learned["settled_step"]
 
 
