@@ -297,7 +297,9 @@ def prediction_notes(prediction: LimitPrediction, mode: str, init_g: np.ndarray 
     if mode == "joint":
         notes.append("joint training is outside the theorem (which covers stage-wise training): "
                      "a grows while c̃ moves, and past a switch temperature another set's GIH "
-                     "can have the lower loss (docs/theory.md §3.8, theory.selection_path)")
+                     "can have the lower loss; where theory's joint path describes the run, the "
+                     "checks read it on the training sample (docs/theory.md §3.8, "
+                     "theory.joint_target)")
     if not prediction.exact.decidable:
         noise = prediction.exact.margin_train_noise
         notes.append(
