@@ -27,7 +27,7 @@ from numerics.models import (
     dense_forward,
     dense_loss,
 )
-from numerics.probing import ProbeReport, attention_taps, from_logits, probe
+from numerics.probing import ProbeReport, attention_taps, from_hf, from_lens, from_logits, probe
 from numerics.training import (
     KINDS,
     History,
@@ -87,7 +87,7 @@ __all__ = [
     "verify_case", "VerifyReport", "Check", "write_report", "load_report", "format_report",
     "model_probabilities", "heldout_losses",
     # reading any model against the predicted limit
-    "probe", "ProbeReport", "from_logits", "attention_taps",
+    "probe", "ProbeReport", "from_logits", "attention_taps", "from_hf", "from_lens",
     # benchmark
     "BenchResult", "benchmark_step", "StandardBenchResult", "benchmark_standard_step",
 ]

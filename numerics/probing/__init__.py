@@ -6,7 +6,8 @@ The limit and the reference predictors are those of docs/theory.md §3.4-§3.5.
 
 A model is any callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}``: a torch
 module, or a plain function with numpy or torch output (:func:`from_logits` wraps one that
-returns logits). :func:`probe` scores it on held-out sequences against the uniform, in-context
+returns logits; :func:`from_hf` and :func:`from_lens` wrap Hugging Face and TransformerLens
+language models, their attention read by default). :func:`probe` scores it on held-out sequences against the uniform, in-context
 unigram, GIH (every head set, fitted and ``a = ∞``), Bayes and oracle predictors, names the
 effective head set with its margin and verdict (decided past ``DECIDABLE_Z`` paired standard
 errors over the runner-up, undecided with the sets within reach, or no GIH fits), and sets it
@@ -30,7 +31,9 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
 
 Public API:
     probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
-    from_logits, attention_taps, LogitsAdapter, TapsAdapter, probe_callback (a training callback
+    from_logits, attention_taps, LogitsAdapter, TapsAdapter, from_hf (a Hugging Face causal LM),
+    from_lens (a TransformerLens HookedTransformer), ExternalModel, HFModel, LensModel,
+    probe_callback (a training callback
     that probes the model at every logged step), ATTENTION_LAYOUTS, DEFAULT_TEMPERATURE_BOUNDS,
     KL_FLOOR, KL_TIE_ATOL, GIH_FIT_MAX_KL, DECIDED, UNDECIDED, NO_GIH_FITS, VERDICTS.
 
@@ -39,6 +42,7 @@ Public API:
 from numerics.probing.adapters import LogitsAdapter, TapsAdapter, attention_taps, from_logits
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from numerics.probing.callback import probe_callback
+from numerics.probing.external import ExternalModel, HFModel, LensModel, from_hf, from_lens
 from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe, score_query
 from numerics.probing.report import (
     DECIDED,
@@ -68,6 +72,11 @@ __all__ = [
     "attention_taps",
     "LogitsAdapter",
     "TapsAdapter",
+    "from_hf",
+    "from_lens",
+    "ExternalModel",
+    "HFModel",
+    "LensModel",
     "DEFAULT_TEMPERATURE_BOUNDS",
     "KL_FLOOR",
     "KL_TIE_ATOL",

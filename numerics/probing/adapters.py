@@ -8,8 +8,12 @@ position ``L+1`` (per-position callables return ``(n, L, d)``). What the probe h
   parameter or buffer; the CPU when it has none), under ``torch.no_grad()``;
 - ``"numpy"``: an int64 ``numpy`` array.
 
-``call_with="auto"`` picks ``"torch"`` for a ``torch.nn.Module`` (and for :func:`from_logits` or
-:func:`attention_taps` around one) and ``"numpy"`` for any other callable. Outputs may be numpy
+``call_with="auto"`` picks ``"torch"`` for a callable that is or wraps a ``torch.nn.Module``
+(:func:`wrapped_module`: the module itself, :func:`from_logits`, :func:`attention_taps` or
+:func:`numerics.from_hf` around one, a bound method of one, a ``functools.partial`` over one, a
+function whose closure or referenced globals hold one) and ``"numpy"`` for any other callable.
+A model that raises when called is re-raised as an :class:`InductionHeadsError` naming what it
+was handed (array type, dtype, shape, device) and the ``call_with`` value that hands the other. Outputs may be numpy
 arrays or torch tensors (detached, moved to the CPU, cast to float64); complex outputs are
 refused, and half-precision ones (float16, bfloat16) are checked at the looser row-sum tolerance
 of :data:`HALF_PRECISION_ATOL`.
@@ -22,6 +26,8 @@ probe no longer scores against.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +40,7 @@ from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
 
 __all__ = ["CALL_CONVENTIONS", "HALF_PRECISION_ATOL", "LogitsAdapter", "TapsAdapter", "from_logits", "attention_taps",
-           "call_convention", "call_model", "call_once", "output_atol", "to_numpy"]
+           "call_convention", "call_model", "call_once", "output_atol", "to_numpy", "wrapped_module"]
 
 CALL_CONVENTIONS = ("auto", "torch", "numpy")
 """What a model is called with: chosen by its type, a torch tensor, or a numpy array."""
@@ -49,8 +55,52 @@ float16 epsilon and would refuse correct half-precision probabilities; an unnorm
 (logits, scores) is still off by far more than these."""
 
 
-def _inner(model: Any) -> Any:
-    return model.model if isinstance(model, (LogitsAdapter, TapsAdapter)) else model
+_WRAP_DEPTH = 3
+"""How many wrappers deep :func:`wrapped_module` looks (a partial of a closure of a method...)."""
+
+
+def _candidates(obj: Any) -> list[Any]:
+    """What a callable may call: the objects :func:`wrapped_module` looks through."""
+    if isinstance(obj, functools.partial):
+        return [obj.func, *obj.args, *obj.keywords.values()]
+    if inspect.ismethod(obj):
+        return [obj.__self__]
+    if inspect.isfunction(obj):
+        found = []
+        for cell in obj.__closure__ or ():
+            try:
+                found.append(cell.cell_contents)
+            except ValueError:  # a cell not yet filled
+                continue
+        names = obj.__code__.co_names
+        return found + [obj.__globals__[s] for s in names if s in obj.__globals__]
+    inner = getattr(obj, "model", None)  # the library's adapters, and any object wrapping .model
+    return [] if inner is None or not callable(obj) else [inner]
+
+
+def wrapped_module(model: Any) -> torch.nn.Module | None:
+    """The ``torch.nn.Module`` that ``model`` is or wraps, else None (module docstring).
+
+    Looks through bound methods, ``functools.partial``, a function's closure cells and the
+    globals its code names, and callables holding the module as ``.model``, up to three levels
+    deep; the first module found is the one whose device the probe hands tensors on.
+    """
+    seen: set[int] = set()
+
+    def find(obj: Any, depth: int) -> torch.nn.Module | None:
+        if isinstance(obj, torch.nn.Module):
+            return obj
+        if depth >= _WRAP_DEPTH or id(obj) in seen:
+            return None
+        seen.add(id(obj))
+        for candidate in _candidates(obj):
+            if isinstance(candidate, torch.nn.Module) or callable(candidate):
+                found = find(candidate, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    return find(model, 0)
 
 
 def call_convention(model: Any, call_with: str = "auto") -> str:
@@ -58,19 +108,44 @@ def call_convention(model: Any, call_with: str = "auto") -> str:
     require(call_with in CALL_CONVENTIONS, "call_with", f"one of {CALL_CONVENTIONS}", call_with)
     if call_with != "auto":
         return call_with
-    if isinstance(model, (LogitsAdapter, TapsAdapter)):
-        return call_convention(model.model, model.call_with)
-    return "torch" if isinstance(model, torch.nn.Module) else "numpy"
+    if isinstance(model, (LogitsAdapter, TapsAdapter)) and model.call_with != "auto":
+        return model.call_with
+    return "torch" if wrapped_module(model) is not None else "numpy"
 
 
 def _device(model: Any) -> torch.device:
-    inner = _inner(model)
-    if isinstance(inner, (LogitsAdapter, TapsAdapter)):
-        return _device(inner)
-    if isinstance(inner, torch.nn.Module):
+    inner = wrapped_module(model)
+    if inner is not None:
         for tensor in list(inner.parameters()) + list(inner.buffers()):
             return tensor.device
     return torch.device("cpu")
+
+
+def _handed(value: Any) -> str:
+    """What a model was called with, in words."""
+    if isinstance(value, torch.Tensor):
+        return f"a torch.Tensor ({value.dtype}, shape {tuple(value.shape)}, on {value.device})"
+    return f"a numpy.ndarray ({value.dtype}, shape {value.shape})"
+
+
+def _call(model: Any, handed: Any, kind: str, call_with: str, what: str) -> Any:
+    """``model(handed)``, its exceptions re-raised naming the calling convention."""
+    try:
+        return model(handed)
+    except InductionHeadsError:
+        raise
+    except Exception as err:
+        other = "numpy" if kind == "torch" else "torch"
+        chosen = (f'call_with="{kind}"' if call_with != "auto" else
+                  f'call_with="auto" chose "{kind}": the callable '
+                  + ("is or wraps a torch.nn.Module" if kind == "torch"
+                     else "is not and wraps no torch.nn.Module"))
+        raise InductionHeadsError(
+            f"{what}: the model raised {type(err).__name__} ({err}) when called with "
+            f"{_handed(handed)} ({chosen}); pass call_with=\"{other}\" to probe (or to "
+            f"from_logits / attention_taps) to hand it "
+            + ("an int64 numpy array" if other == "numpy"
+               else "an int64 torch.Tensor on the device of the module it wraps")) from err
 
 
 def _refuse_complex(dtype: Any, what: str) -> None:
@@ -138,6 +213,10 @@ class LogitsAdapter:
 
 def from_logits(model: Callable[..., Any], *, call_with: str = "auto") -> LogitsAdapter:
     """Wrap a callable returning logits ``(n, d)`` or ``(n, L, d)`` so it returns probabilities.
+
+    Both shapes are probed: :func:`numerics.probe` reads ``x_{L+1}`` from an ``(n, d)`` output,
+    or from the last row ``l = L`` of an ``(n, L, d)`` one (a causal language model's logits at
+    every position), and ``per_position=`` takes the ``(n, L, d)`` rows in full.
 
     Example::
 
@@ -308,7 +387,7 @@ def call_model(model: Any, tokens: np.ndarray, *, call_with: str = "auto",
             stop = min(start + size, n)
             what = "model output" if size >= n else f"model output (sequences {start}..{stop - 1})"
             handed = _prepare(tokens[start:stop], kind, device)
-            out = model(handed)
+            out = _call(model, handed, kind, call_with, what)
             _require_unchanged(handed, tokens[start:stop], what)
             parts.append(check(to_numpy(out, what), stop - start, what, output_atol(out, atol)))
     return np.concatenate(parts, axis=0)
@@ -322,6 +401,6 @@ def call_once(fn: Any, tokens: np.ndarray, *, call_with: str = "auto") -> Any:
     device = _device(fn) if kind == "torch" else torch.device("cpu")
     with torch.no_grad():
         handed = _prepare(tokens, kind, device)
-        out = fn(handed)
+        out = _call(fn, handed, kind, call_with, "attention")
     _require_unchanged(handed, tokens, "attention")
     return out

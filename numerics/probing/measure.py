@@ -39,6 +39,7 @@ import torch
 from numerics.data import sample_sequences
 from numerics.probing.adapters import call_model, call_once, output_atol, to_numpy
 from numerics.probing.attention import summarise_attention
+from numerics.probing.external import default_attention
 from numerics.probing.report import ProbeReport, ScoreTable
 from numerics.probing.scoring import score_table
 from theory.errors import InductionHeadsError, require
@@ -221,9 +222,12 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     """Score a next-token model against the reference predictors and theory's limit.
 
     Args:
-        model: callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}`` (a torch
-            module or a plain function, numpy or torch output; wrap logits with
-            :func:`numerics.from_logits`).
+        model: callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{L+1}``, or
+            ``(n, L, d)`` at every position (the last row is read); a torch module or a plain
+            function, numpy or torch output; wrap logits with :func:`numerics.from_logits`, a
+            Hugging Face causal LM with :func:`numerics.from_hf`, a TransformerLens
+            ``HookedTransformer`` with :func:`numerics.from_lens` (their attention patterns are
+            then read without ``attention=``).
         source: the source the sequences come from (d, P, prior).
         spec: the model sizes H, M, D (head sets and ``S*``); or pass ``window=``,
             ``degree=`` (and optionally ``heads=``, default ``M``).
@@ -242,7 +246,9 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         attention: name → pattern or ``(pattern, layout)``, or a callable ``tokens (n, L) ->
             mapping`` (called once, unbatched), e.g. :func:`numerics.probing.attention_taps`
             ``(model)``, which declares the layouts of a library model's taps; layouts and
-            shapes in :mod:`numerics.probing.attention`.
+            shapes in :mod:`numerics.probing.attention`. None reads the patterns of a
+            :func:`numerics.from_hf` or :func:`numerics.from_lens` model built with
+            ``attention=True`` (:func:`numerics.probing.external.default_attention`), else none.
         limit: a precomputed :func:`theory.predict_limit` for this source, sizes and ``L``.
         rng: numpy generator for :func:`theory.predict_limit` when ``limit`` is None, then for
             the Bayes predictive's particle filter (a mixture prior of two or more components,
@@ -255,7 +261,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         temperature_bounds: ``(lo, hi)`` of the temperature fit.
         smoothing: ``β`` of the unigram and ``a = ∞`` references (:data:`theory.predictors.positional.
             ADDITIVE_SMOOTHING`).
-        call_with: what callables receive: ``"auto"``, ``"torch"`` or ``"numpy"``
+        call_with: what callables receive: ``"auto"`` (a torch tensor for a callable that is
+            or wraps a ``torch.nn.Module``, else a numpy array), ``"torch"`` or ``"numpy"``
             (:mod:`numerics.probing.adapters`).
         batch_size: sequences per call of ``model`` and ``per_position``; None for one call.
         atol: accepted ``|row sum - 1|`` of probabilities and attention rows (float16 and
@@ -275,7 +282,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         InductionHeadsError: on bad arguments, tokens outside the vocabulary or of the wrong
             shape, outputs that are not real probabilities of the expected shape
             (:func:`theory.predictors.probabilities.check_probabilities`), or a model or
-            attention callable that wrote into its input tokens.
+            attention callable that wrote into its input tokens, or one that raised (the
+            message names what it was handed and the ``call_with`` that changes it).
     """
     require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
     spec = _resolve_spec(spec, window, degree, heads)
@@ -311,6 +319,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         absent.append(("oracle", "the sequences were given without their kernels"))
 
     def check_last(out: np.ndarray, m: int, what: str, tol: float) -> np.ndarray:
+        if out.ndim == 3 and out.shape[:2] == (m, L):  # (n, L, d): row l = L predicts x_(L+1)
+            out = out[:, -1]
         return check_probabilities(out, n=m, vocab_size=d, what=what, atol=tol)
 
     q = _normalised(call_model(model, context, call_with=call_with, batch_size=batch_size,
@@ -325,6 +335,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
                                     batch_size=batch_size, atol=atol)
 
     offsets, matches = (), ()
+    if attention is None:
+        attention = default_attention(model)
     if attention is not None:
         entries = attention if isinstance(attention, Mapping) else call_once(
             attention, context, call_with=call_with)

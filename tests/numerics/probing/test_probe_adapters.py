@@ -3,6 +3,8 @@ adapter reads as the probabilities it stands for (``numerics.probing.adapters``)
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from strategies import EXACT_KL_ATOL, gih_model, probe_paper
@@ -10,6 +12,7 @@ from strategies import PROBE_D as D
 from torch import nn
 
 from numerics.probing import UNDECIDED, from_logits
+from numerics.probing.adapters import call_convention, wrapped_module
 from theory import gih_predict
 
 
@@ -61,3 +64,28 @@ def test_logits_adapter_matches_probabilities(held_out, limit):
         assert max(gaps) <= LOGITS_ATOL, f"KL gaps up to {max(gaps)}"
         assert report.effective_set == (1, 2)
 
+
+
+_COUNTER = _Unigram(0.0)
+"""A module-level module, reached by a function through its globals."""
+
+
+def _through_globals(tokens):
+    return _COUNTER(tokens)
+
+
+def test_callables_wrapping_a_module_are_handed_tensors():
+    module = _Unigram(0.0)
+
+    def closure(tokens):
+        return module(tokens)
+
+    wrapping = {"module": module, "closure": closure, "bound method": module.forward,
+                "partial": functools.partial(closure), "globals": _through_globals,
+                "from_logits": from_logits(closure)}
+    for what, fn in wrapping.items():
+        assert call_convention(fn) == "torch", f"{what}: predicted torch, measured numpy"
+    for what, fn in {"numpy function": gih_model((1,), 1.0),
+                     "numpy lambda": lambda ctx: np.full((len(ctx), D), 1 / D)}.items():
+        assert call_convention(fn) == "numpy", f"{what}: predicted numpy, measured torch"
+    assert wrapped_module(closure) is module and wrapped_module(_through_globals) is _COUNTER

@@ -1,0 +1,271 @@
+"""Hugging Face and TransformerLens language models as probe models, attention included.
+
+:func:`from_hf` wraps a Hugging Face causal LM (any module whose ``forward(input_ids=...)``
+returns an object with ``.logits`` ``(n, L, V)``), :func:`from_lens` a TransformerLens
+``HookedTransformer`` (``model(tokens)`` returns logits ``(n, L, V)``). Either adapter is what
+:func:`numerics.probe` takes as its model: called on tokens ``(n, L)`` (numpy or torch) it returns
+the float64 next-token probabilities ``(n, d)`` of ``x_{L+1}``, the softmax of the logits at the
+last position ``l = L``. The wrapped model is called
+
+- on int64 torch tensors on its own device (its first parameter's; TransformerLens: ``cfg.device``),
+- in eval mode (its training flag is restored after the call) and under ``torch.no_grad()``,
+- on at most ``batch_size`` sequences at a time, so memory stays bounded for any ``n``.
+
+Vocabulary: the model has ``V`` token ids (``vocab_size`` of the HF config, ``d_vocab`` of the
+TransformerLens config), the probed source ``d``. With ``vocab_size=None`` the adapter returns all
+``V`` probabilities and the probe refuses them unless ``V = d``. With ``vocab_size=d <= V`` it
+keeps the first ``d`` token ids (the library's tokens ``0..d-1``) and takes the softmax over
+their logits alone: the model's distribution restricted to them and renormalised, its mass on
+the ids ``d..V-1`` dropped.
+
+Attention: with ``attention=True`` (the default) the adapter declares its taps as the library's
+models do (``default_taps()``, ``tap_layout(name)``), one per layer ``l = 0..layers-1``, named
+``blocks.{l}.attn.hook_pattern`` (TransformerLens's own names, and those of
+:class:`numerics.StandardTransformer`), each a ``"pattern"`` ``(n, heads, L, L)`` (query × key)
+of :mod:`numerics.probing.attention`. :func:`numerics.probe` with ``attention=None`` then reads
+every layer's offset profile and match read-out per head (:func:`default_attention`); the heads
+are numbered by the probe, in the model's own head order. Hugging Face models return their
+attentions with ``output_attentions=True`` only under an implementation that computes the
+weights (``attn_implementation="eager"``); fused ones (``"sdpa"``, flash) return none, which
+the adapter refuses, naming the option.
+
+Tested with transformers 5.25.0 and transformer-lens 3.9.0 (the extras ``[hf]`` and ``[lens]``
+allow transformers 4.40 to 5.x and transformer-lens 3.x); neither is imported by this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from numerics.probing.adapters import TapsAdapter, attention_taps
+from theory.errors import InductionHeadsError, require
+from theory.validation import is_int
+
+__all__ = ["DEFAULT_BATCH_SIZE", "ExternalModel", "HFModel", "LensModel", "from_hf",
+           "from_lens", "default_attention"]
+
+DEFAULT_BATCH_SIZE = 256
+"""Sequences per forward pass: at ``L = 100`` and float32, the attention weights of one layer
+and head of a batch take 256·100·100·4 bytes ≈ 10 MB."""
+
+_PATTERN = "blocks.{}.attn.hook_pattern"
+
+
+class ExternalModel:
+    """A language model of another library, called as a probe model (module docstring).
+
+    Subclasses say how to run the wrapped model (:meth:`_forward`) and how many layers and
+    token ids it has.
+
+    Attributes:
+        model: the wrapped ``torch.nn.Module``.
+        vocab_size: the ``d`` first token ids kept, or None for the model's whole vocabulary.
+        attention: whether the probe reads its attention patterns by default.
+        batch_size: sequences per forward pass.
+    """
+
+    layers: int
+    vocab: int | None
+    max_len: int | None
+
+    def __init__(self, model: Any, *, vocab_size: int | None, attention: bool,
+                 batch_size: int):
+        require(isinstance(model, torch.nn.Module), "model", "a torch.nn.Module",
+                type(model).__name__)
+        require(vocab_size is None or (is_int(vocab_size) and vocab_size >= 1), "vocab_size",
+                "None or an integer d >= 1", vocab_size)
+        require(self.vocab is None or vocab_size is None or vocab_size <= self.vocab,
+                "vocab_size", f"d <= the model's vocabulary V = {self.vocab}", vocab_size)
+        require(isinstance(attention, bool), "attention", "True or False", attention)
+        require(is_int(batch_size) and batch_size >= 1, "batch_size", "an integer >= 1",
+                batch_size)
+        self.model, self.vocab_size = model, vocab_size
+        self.attention, self.batch_size = attention, int(batch_size)
+
+    # --- what a subclass provides -------------------------------------------------------
+    def _forward(self, tokens: torch.Tensor, patterns: bool
+                 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """``(logits (m, L, V), per-layer patterns (m, heads, L, L) or None)``."""
+        raise NotImplementedError
+
+    def device(self) -> torch.device:
+        """Where the wrapped model's inputs go: its first parameter's or buffer's device."""
+        for tensor in list(self.model.parameters()) + list(self.model.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    # --- the taps, declared as the library's models declare theirs -----------------------
+    def tap_names(self) -> tuple[str, ...]:
+        """Every layer's pattern, ``blocks.{l}.attn.hook_pattern`` for ``l = 0..layers-1``."""
+        return tuple(_PATTERN.format(i) for i in range(self.layers))
+
+    def default_taps(self) -> tuple[str, ...]:
+        """The taps :func:`numerics.probing.attention_taps` reads by default: every layer."""
+        return self.tap_names()
+
+    def tap_layout(self, name: str) -> str:
+        """``"pattern"``: every tap is a full causal pattern ``(n, heads, L, L)``."""
+        require(name in self.tap_names(), "tap name", f"one of {self.tap_names()}", name)
+        return "pattern"
+
+    # --- the call ------------------------------------------------------------------------
+    def _tokens(self, tokens: Any) -> torch.Tensor:
+        arr = tokens if isinstance(tokens, torch.Tensor) else torch.as_tensor(np.asarray(tokens))
+        require(arr.ndim == 2 and not arr.is_floating_point() and not arr.is_complex(), "tokens",
+                "an integer array of shape (n, L)", f"{arr.dtype} of shape {tuple(arr.shape)}")
+        L = arr.shape[1]
+        require(self.max_len is None or L <= self.max_len, "tokens",
+                f"a context L <= the model's {self.max_len} positions", L)
+        return arr.to(device=self.device(), dtype=torch.int64)
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax at the last position over the kept token ids: ``(m, L, V) -> (m, d)``."""
+        last = logits[:, -1].to(torch.float64)  # (m, V)
+        if self.vocab_size is not None:
+            require(self.vocab_size <= last.shape[-1], "vocab_size",
+                    f"d <= the model's vocabulary V = {last.shape[-1]}", self.vocab_size)
+            last = last[:, :self.vocab_size]  # (m, d): the library's tokens 0..d-1
+        return torch.softmax(last, dim=-1).cpu()
+
+    def __call__(self, tokens: Any, return_taps: bool = False) -> Any:
+        """Probabilities ``(n, d)`` of ``x_{L+1}``; with ``return_taps`` the pair
+        ``(probabilities, {tap name: pattern (n, heads, L, L)})`` (module docstring)."""
+        ids = self._tokens(tokens)  # (n, L)
+        probs, patterns = [], []
+        training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, ids.shape[0], self.batch_size):
+                    logits, layers = self._forward(ids[start:start + self.batch_size],
+                                                   return_taps)
+                    probs.append(self._probabilities(logits))
+                    if return_taps:
+                        patterns.append([p.detach().cpu() for p in layers])
+        finally:
+            self.model.train(training)
+        out = torch.cat(probs, dim=0)  # (n, d)
+        if not return_taps:
+            return out
+        taps = {name: torch.cat([batch[i] for batch in patterns], dim=0)  # (n, heads, L, L)
+                for i, name in enumerate(self.tap_names())}
+        return out, taps
+
+
+class HFModel(ExternalModel):
+    """A Hugging Face causal LM as a probe model (module docstring); built by :func:`from_hf`."""
+
+    def __init__(self, model: Any, **options: Any):
+        config = getattr(model, "config", None)
+        self.layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+        vocab = getattr(config, "vocab_size", None)
+        self.vocab = int(vocab) if is_int(vocab) else None
+        limit = getattr(config, "max_position_embeddings", None)
+        self.max_len = int(limit) if is_int(limit) else None
+        super().__init__(model, **options)
+        require(not self.attention or self.layers >= 1, "model.config.num_hidden_layers",
+                "the number of layers (for the attention taps; or pass attention=False)",
+                getattr(config, "num_hidden_layers", None))
+
+    def _forward(self, tokens: torch.Tensor, patterns: bool
+                 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        out = self.model(input_ids=tokens, output_attentions=True) if patterns else \
+            self.model(input_ids=tokens)
+        logits = getattr(out, "logits", None)
+        require(isinstance(logits, torch.Tensor) and logits.ndim == 3, "model(input_ids=...)",
+                "an output with .logits (n, L, V)", type(logits).__name__)
+        if not patterns:
+            return logits, None
+        layers = getattr(out, "attentions", None)
+        if not layers or any(a is None for a in layers):
+            implementation = getattr(getattr(self.model, "config", None),
+                                     "_attn_implementation", None)
+            raise InductionHeadsError(
+                "model(input_ids=..., output_attentions=True): expected per-layer attention "
+                f"weights (n, heads, L, L), received {layers!r} under the attention "
+                f"implementation {implementation!r}; build the model with "
+                'attn_implementation="eager" (or call model.set_attn_implementation("eager")), '
+                "or pass from_hf(model, attention=False) to probe without attention")
+        require(len(layers) == self.layers, "model attentions",
+                f"one per layer ({self.layers})", len(layers))
+        return logits, list(layers)
+
+
+class LensModel(ExternalModel):
+    """A TransformerLens ``HookedTransformer`` as a probe model (module docstring); built by
+    :func:`from_lens`."""
+
+    def __init__(self, model: Any, **options: Any):
+        cfg = getattr(model, "cfg", None)
+        require(cfg is not None and callable(getattr(model, "run_with_cache", None)), "model",
+                "a TransformerLens HookedTransformer (cfg and run_with_cache)",
+                type(model).__name__)
+        self.layers, self.vocab = int(cfg.n_layers), int(cfg.d_vocab)
+        self.max_len = int(cfg.n_ctx)
+        super().__init__(model, **options)
+
+    def device(self) -> torch.device:
+        """The configured device (``cfg.device``), else the first parameter's."""
+        configured = getattr(self.model.cfg, "device", None)
+        return torch.device(configured) if configured is not None else super().device()
+
+    def _forward(self, tokens: torch.Tensor, patterns: bool
+                 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        if not patterns:
+            return self.model(tokens), None
+        names = set(self.tap_names())
+        logits, cache = self.model.run_with_cache(tokens, names_filter=lambda s: s in names)
+        return logits, [cache[s] for s in self.tap_names()]
+
+
+def from_hf(model: Any, *, vocab_size: int | None = None, attention: bool = True,
+            batch_size: int = DEFAULT_BATCH_SIZE) -> HFModel:
+    """A Hugging Face causal LM as a probe model (module docstring).
+
+    Args:
+        model: a module whose ``forward(input_ids=...)`` returns an object with ``.logits``
+            ``(n, L, V)`` (e.g. ``GPT2LMHeadModel``); for attention, built with
+            ``attn_implementation="eager"``.
+        vocab_size: keep the first ``d`` token ids and renormalise over them; None for all ``V``
+            (the probe then needs ``V = d``).
+        attention: whether :func:`numerics.probe` reads every layer's attention by default.
+        batch_size: sequences per forward pass.
+
+    Example::
+
+        report = probe(from_hf(gpt2, vocab_size=3), PAPER_SOURCE, PAPER_MODEL, n=500,
+                       seq_len=100, generator=torch.Generator().manual_seed(0),
+                       rng=np.random.default_rng(0))
+        report.offsets  # per layer and head: the attention by offset
+    """
+    return HFModel(model, vocab_size=vocab_size, attention=attention, batch_size=batch_size)
+
+
+def from_lens(model: Any, *, vocab_size: int | None = None, attention: bool = True,
+              batch_size: int = DEFAULT_BATCH_SIZE) -> LensModel:
+    """A TransformerLens ``HookedTransformer`` as a probe model (module docstring).
+
+    Logits from ``model(tokens)``, attention patterns from ``model.run_with_cache`` (the hooks
+    ``blocks.{l}.attn.hook_pattern``). Written against and tested with transformer-lens 3.9.0
+    (the 3.x ``HookedTransformer`` API); 4.x is untested.
+
+    Args:
+        model: a ``HookedTransformer``.
+        vocab_size: keep the first ``d`` token ids and renormalise over them; None for all
+            ``d_vocab`` (the probe then needs ``d_vocab = d``).
+        attention: whether :func:`numerics.probe` reads every layer's attention by default.
+        batch_size: sequences per forward pass.
+    """
+    return LensModel(model, vocab_size=vocab_size, attention=attention, batch_size=batch_size)
+
+
+def default_attention(model: Callable[..., Any]) -> TapsAdapter | None:
+    """The attention :func:`numerics.probe` reads when given none: every layer's pattern of a
+    :func:`from_hf` or :func:`from_lens` model built with ``attention=True``, else None."""
+    if isinstance(model, ExternalModel) and model.attention:
+        return attention_taps(model)
+    return None
