@@ -1,6 +1,6 @@
 """Benchmarks: a training step of the vectorised TF(M, H, d, D) against dense constructions.
 
-A *training step* is what :func:`numerics.training.loop.train` does per full-batch update: the loss on n
+A *training step* is what :func:`numerics.train` does per full-batch update: the loss on n
 sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
 all parameters (``w``, ``C``, ``a``) and an SGD update. The vectorised model
 (:class:`numerics.InductionHeadModel`) works on inputs a fixed sample prepares once, in the form
