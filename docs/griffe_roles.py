@@ -28,17 +28,20 @@ from typing import Any
 import griffe
 
 PACKAGES = ("theory", "numerics", "proofs")
-"""The library's packages: a role whose target starts with one of them must resolve."""
+"""The library's packages (the default of ``packages``): a role whose target starts with one of
+them must resolve."""
 
 ROLE = re.compile(r":(?:py:)?(?:func|mod|class|data|meth|attr|obj|exc|const):`(?P<target>[^`]+)`")
 """A Sphinx role with its target (``:func:`x```, ``:py:class:`x```)."""
 
 _log = logging.getLogger("mkdocs.plugins.griffe_roles")
-_ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root, where the packages are found (the default of ``root``)."""
 _LOOKUP_ERRORS = (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError)
 
 
-def _lookup(collection: griffe.ModulesCollection, path: str) -> griffe.Object | griffe.Alias | None:
+def _lookup(collection: griffe.ModulesCollection, path: str,
+            packages: tuple[str, ...]) -> griffe.Object | griffe.Alias | None:
     """The object at dotted ``path`` (through re-exports and inherited members), or None."""
     first, *rest = path.split(".")
     try:
@@ -46,15 +49,17 @@ def _lookup(collection: griffe.ModulesCollection, path: str) -> griffe.Object | 
         for part in rest:
             found = found.all_members[part] if found.is_class else found.members[part]
         # An alias to another of the library's names must lead somewhere.
-        if found.is_alias and found.target_path.split(".", 1)[0] in PACKAGES:
+        if found.is_alias and found.target_path.split(".", 1)[0] in packages:
             found.final_target  # noqa: B018  (resolves the alias chain or raises)
     except _LOOKUP_ERRORS:
         return None
     return found
 
 
-def _is_external(collection: griffe.ModulesCollection, scopes: list[str], root: str) -> bool:
-    """Whether ``root`` is a builtin or a name imported from outside the library."""
+def _is_external(collection: griffe.ModulesCollection, scopes: list[str], target: str,
+                 packages: tuple[str, ...]) -> bool:
+    """Whether ``target`` is a builtin or starts with a name from outside the library."""
+    root, dot, _ = target.partition(".")
     if hasattr(builtins, root):
         return True
     for scope in scopes:
@@ -62,10 +67,28 @@ def _is_external(collection: griffe.ModulesCollection, scopes: list[str], root: 
             member = collection.get_member(f"{scope}.{root}")
         except _LOOKUP_ERRORS:
             continue
-        return member.is_alias and member.target_path.split(".", 1)[0] not in PACKAGES
-    # Not imported where it is cited (``torch.Tensor`` in a theory docstring): outside the
-    # library unless it names one of the library's packages.
-    return root not in PACKAGES
+        return member.is_alias and member.target_path.split(".", 1)[0] not in packages
+    # A dotted name whose root is not imported where it is cited (``torch.Tensor`` in a theory
+    # docstring) is outside the library unless the root is one of its packages; a bare name
+    # that is neither a builtin nor found in scope names nothing.
+    return bool(dot) and root not in packages
+
+
+def _public_paths(collection: griffe.ModulesCollection,
+                  packages: tuple[str, ...]) -> dict[str, str]:
+    """Canonical path -> ``package.name`` for every name a package's ``__all__`` exports; a
+    name exported by two packages keeps the package it is defined in."""
+    public: dict[str, str] = {}
+    for package in packages:
+        module = collection.members[package]
+        for name in module.exports or ():
+            try:
+                canonical = module.members[str(name)].canonical_path
+            except _LOOKUP_ERRORS:
+                continue
+            if canonical not in public or canonical.startswith(f"{package}."):
+                public[canonical] = f"{package}.{name}"
+    return public
 
 
 def _scopes(obj: griffe.Object) -> list[str]:
@@ -79,23 +102,49 @@ def _scopes(obj: griffe.Object) -> list[str]:
 
 
 class SphinxRoles(griffe.Extension):
-    """Rewrites Sphinx roles into autorefs references once each package is loaded."""
+    """Rewrites Sphinx roles into autorefs references once each package is loaded.
 
-    def __init__(self) -> None:
+    Args:
+        packages: the packages whose names a role may cite, and whose docstrings are rewritten.
+        root: the folder the packages are loaded from.
+    """
+
+    def __init__(self, packages: tuple[str, ...] | list[str] = PACKAGES,
+                 root: str | Path = ROOT) -> None:
         super().__init__()
+        self.packages = tuple(packages)
+        self.root = Path(root)
         self._collection: griffe.ModulesCollection | None = None
+        self._public: dict[str, str] = {}
 
     def _universe(self) -> griffe.ModulesCollection:
-        """All three packages, loaded once, without this extension: what a target may name."""
+        """The packages, loaded once, without this extension: what a target may name."""
         if self._collection is None:
             self._collection = griffe.ModulesCollection()
-            loader = griffe.GriffeLoader(search_paths=[_ROOT], modules_collection=self._collection)
-            for package in PACKAGES:
+            loader = griffe.GriffeLoader(search_paths=[self.root],
+                                         modules_collection=self._collection)
+            for package in self.packages:
                 loader.load(package)
+            self._public = _public_paths(self._collection, self.packages)
         return self._collection
 
+    def identifier(self, found: griffe.Object | griffe.Alias) -> str:
+        """The path the site renders ``found`` under: through the package that exports it or
+        the class it belongs to (``numerics.models.full.FullInductionHeadModel.offsets`` ->
+        ``numerics.FullInductionHeadModel.offsets``), else its canonical path."""
+        try:
+            canonical = found.canonical_path
+        except _LOOKUP_ERRORS:
+            return found.path
+        prefix = canonical
+        while prefix:
+            if prefix in self._public:
+                return self._public[prefix] + canonical[len(prefix):]
+            prefix = prefix.rpartition(".")[0]
+        return canonical
+
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        if pkg.name in PACKAGES:
+        if pkg.name in self.packages:
             self._rewrite_tree(pkg)
 
     def _rewrite_tree(self, obj: griffe.Object) -> None:
@@ -119,17 +168,18 @@ class SphinxRoles(griffe.Extension):
             if written.startswith("!"):
                 return code
             root = target.split(".", 1)[0]
-            candidates = [target] if root in PACKAGES else [f"{s}.{target}" for s in scopes]
+            candidates = [target] if root in self.packages else [f"{s}.{target}" for s in scopes]
             for candidate in candidates:
-                found = _lookup(collection, candidate)
+                found = _lookup(collection, candidate, self.packages)
                 if found is not None:
-                    identifier = html.escape(found.path)
+                    identifier = html.escape(self.identifier(found))
                     return f'<autoref identifier="{identifier}" optional>{code}</autoref>'
-            if root not in PACKAGES and _is_external(collection, scopes, root):
+            if root not in self.packages and _is_external(collection, scopes, target,
+                                                          self.packages):
                 return code
             where = f"{obj.relative_filepath}:{lineno}" if lineno else obj.path
             _log.warning("%s: %s names nothing in %s (docstring of %s)", where, match[0],
-                         "/".join(PACKAGES), obj.path)
+                         "/".join(self.packages), obj.path)
             return f"[{code}][{html.escape(target)}]"
 
         return ROLE.sub(replace, text)
