@@ -5,7 +5,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 OUT ?= results/verify
 
-.PHONY: install notebooks verify test test-quick test-thorough bench lint
+.PHONY: install notebooks docs verify test test-quick test-thorough bench lint
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
@@ -14,6 +14,12 @@ install:
 notebooks: install
 	@$(PIP) install -q -e ".[notebooks]"
 	$(PYTHON) -m jupyter notebook notebooks/
+
+# The documentation site into site/, failing on any warning (a docstring citing a name that does
+# not exist included); `mkdocs serve` shows it at http://127.0.0.1:8000 while you edit.
+docs: install
+	@$(PIP) install -q -e ".[docs]"
+	$(PYTHON) -m mkdocs build --strict
 
 verify: install
 	$(PYTHON) -m numerics verify --out $(OUT) --force

@@ -1,8 +1,8 @@
 """Benchmarks: a training step of the vectorised TF(M, H, d, D) against dense constructions.
 
-A *training step* is what :func:`numerics.training.loop.train` does per full-batch update: the loss on n
-sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``), its backward pass into
-all parameters (``w``, ``C``, ``a``) and an SGD update. The vectorised model
+A *training step* is what :func:`numerics.training.loop.train_schedule` does per full-batch
+update: the loss on n sequences of ``L + 1`` tokens (context ``x_1..x_L``, target ``x_{L+1}``),
+its backward pass into all parameters (``w``, ``C``, ``a``) and an SGD update. The vectorised model
 (:class:`numerics.InductionHeadModel`) works on inputs a fixed sample prepares once, in the form
 :func:`numerics.models.costs.input_form` picks by cost (match tensors, value vectors,
 window-pattern ids or (pattern, next token) counts; that one-off cost is reported separately as

@@ -28,7 +28,7 @@ that fails (bad input found late, divergence) leaves DIR as it found it. Ctrl-C 
 first checkpoint, like a killed process, leaves its ``config.json`` and last checkpoint, which
 ``--resume DIR/checkpoint.pt --out DIR`` continues (bit-identically on the same device and
 thread count); before it, DIR is restored too.
-Every input, a ``--resume`` checkpoint included (:func:`numerics.training.checkpoint.validate_checkpoint`),
+Every input, a ``--resume`` checkpoint included (:func:`numerics.training.kinds.validate_checkpoint`),
 is checked before anything is written.
 
 Exit status: 0 success; 2 bad input (one ``error: ...`` line on stderr; :mod:`numerics.cli.main`

@@ -156,14 +156,16 @@ class FullInductionHeadModel(nn.Module):
     never read. So with the default options the initial attention restricted to offsets 1..M and
     renormalised is the simplified model's.
 
+    The keyword options ``normalization``, ``self_attention``, ``relu_similarity``, ``ln_eps``,
+    ``self_logit``, ``content``, ``content_init``, ``value_init``, ``shared_layernorm``,
+    ``train_content``, ``train_values`` and ``norm_offset`` are those of
+    :mod:`numerics.models.full_options` (defaults: :data:`FULL_OPTION_DEFAULTS`; the authors'
+    model: :data:`OFFICIAL_FULL_OPTIONS`).
+
     Args:
         spec: sizes, initialisation and the heads' windows (``spec.windows``).
         vocab_size: d >= 2.
         loss: one of ``LOSS_KINDS``.
-        normalization, self_attention, relu_similarity, ln_eps, self_logit, content,
-            content_init, value_init, shared_layernorm, train_content, train_values,
-            norm_offset: the options of :mod:`numerics.models.full_options` (defaults:
-            :data:`FULL_OPTION_DEFAULTS`; the authors' model: :data:`OFFICIAL_FULL_OPTIONS`).
         dtype: parameter and activation dtype (float64 for theory checks).
         device: torch device of the parameters.
     """

@@ -139,8 +139,9 @@ def blend_kernel(first: Any, second: Any, weight: sp.Expr) -> sp.ImmutableDenseN
     kernel of a one-parameter :class:`KernelFamily` in the symbol ``w``.
 
     Args:
-        first, second: kernels of one shape ``(d,)*k + (d,)`` (nested lists or sympy arrays,
-            e.g. from :func:`on_parent`); each row sums to 1, so each row of the blend does.
+        first: a kernel of shape ``(d,)*k + (d,)`` (nested lists or sympy arrays, e.g. from
+            :func:`on_parent`); each row sums to 1, so each row of the blend does.
+        second: a kernel of the same shape and kind.
         weight: ``w``, a sympy expression (usually the family's Symbol itself).
 
     Returns:

@@ -85,7 +85,8 @@ def edge_rest_point(tokens: Any, sets: Sequence[Sequence[int]], first: Sequence[
     Args:
         tokens: integer ``(n, L+1)``, a sample (a Monte Carlo draw, or a training sample).
         sets: the head sets of the selector (offsets), containing both ``first`` and ``second``.
-        first, second: the two sets of the edge.
+        first: one set of the edge.
+        second: the other set of the edge.
         a: the temperature, a finite number.
         vocab_size: ``d``.
         loss: one of :data:`theory.dynamics.finite_temperature.TEMPERATURE_LOSS_KINDS`.

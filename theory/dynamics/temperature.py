@@ -365,10 +365,12 @@ def predict_trained_temperature(context: Any, targets: Any, head_set: Sequence[i
         head_set: the offsets ``S`` the selector sits on.
         vocab_size: ``d``.
         a0: ``a`` when stage 3 starts.
-        lr, steps: learning rate ``> 0`` and number of updates ``>= 0``.
+        lr: learning rate ``> 0``.
+        steps: number of updates ``>= 0``.
         optimizer: ``"sgd"`` or ``"adam"``.
         momentum: SGD momentum in ``[0, 1)`` (0 with Adam).
-        betas, eps: Adam's ``(β1, β2)`` in ``[0, 1)`` and ``eps > 0``.
+        betas: Adam's ``(β1, β2)`` in ``[0, 1)``.
+        eps: Adam's ``eps > 0``.
 
     Returns:
         float64 ``(steps + 1,)``: ``a`` before the first update and after each one.

@@ -41,7 +41,7 @@ __all__ = ["validate_standard_checkpoint", "STANDARD_CHECKPOINT_FORMAT",
            "adamw_for"]
 
 STANDARD_CHECKPOINT_FORMAT = "induction-heads/standard-checkpoint"
-"""The ``format`` tag of a :func:`train_standard` checkpoint."""
+"""The ``format`` tag of a :func:`numerics.training.standard.loop.train_standard` checkpoint."""
 
 STANDARD_CHECKPOINT_VERSION = 1
 """Bumped whenever the checkpoint's keys or their meaning change."""

@@ -21,7 +21,8 @@ __all__ = ["StandardHistory"]
 
 @dataclass(frozen=True, eq=False)
 class StandardHistory(ProbedRows):
-    """Logged trajectory of a :func:`train_standard` run (rows in the package docstring).
+    """Logged trajectory of a :func:`numerics.training.standard.loop.train_standard` run (rows
+    in the package docstring).
 
     Attributes:
         steps: (T,) int64 updates done.

@@ -232,7 +232,7 @@ def train_standard(model: StandardTransformer, source: Source, config: StandardT
         checkpoint_path: write a checkpoint here every ``checkpoint_every`` steps and at the end.
         checkpoint_every: steps between checkpoints (None: only at the end).
         stop_after: stop after this step (checkpointed when a path is given);
-            :func:`resume_standard` continues the run.
+            :func:`numerics.resume` continues the run.
         callback: ``(model, step) -> JSON mapping or None`` at every logged step, stored in
             ``history.reports`` (e.g. :func:`numerics.probing.probe_callback`).
 
@@ -286,7 +286,8 @@ def continue_standard(data: dict[str, Any], model: StandardTransformer, *,
     and calls this.
 
     Args:
-        data: a checkpoint dict (:func:`validate_standard_checkpoint`).
+        data: a checkpoint dict
+            (:func:`numerics.training.standard.checkpoint.validate_standard_checkpoint`).
         model: the model it holds, on the run's device, with its saved state.
         checkpoint_path: the checkpoint file.
         progress: as in :func:`train_standard`.
