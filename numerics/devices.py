@@ -14,7 +14,7 @@ import torch
 
 from theory.errors import require
 
-__all__ = ["DEVICE_NAMES", "is_device_name", "resolve_device"]
+__all__ = ["DEVICE_NAMES", "is_device_name", "resolve_device", "module_device"]
 
 DEVICE_NAMES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 """The accepted spellings, as error messages quote them."""
@@ -58,3 +58,11 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         require(index is None or index < count, "device",
                 f"a CUDA index in 0..{count - 1}", name)
     return torch.device(name)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module``'s inputs go: the device of its first parameter, else of its first
+    buffer, else the CPU (a module with neither)."""
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return tensor.device
+    return torch.device("cpu")

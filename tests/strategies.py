@@ -46,6 +46,7 @@ from numerics.probing import ProbeReport, probe
 from theory import (
     PAPER_MODEL,
     PAPER_SOURCE,
+    WEAK_PARENT_SOURCE,
     Dirichlet,
     InductionHeadsError,
     Mixture,
@@ -275,10 +276,6 @@ def stratum_of(case: Case) -> Stratum:
 PAPER_CASE = Case(Source(3, (1, 2), Dirichlet(0.1)),
                   ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """The paper's setting (d=3, P=(1,2), α=0.1, H=M=3, D=2): S* = P."""
-WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                                MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1's mixture: parent 1 strong (0.7 alone), parent 2 weak; S* = (1,)."""
-
 WEAK_PARENT_CASE = Case(WEAK_PARENT_SOURCE, ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """docs/theory.md §1's mixture: parent 2 is weak and S* = (1,), smaller than P."""
 SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),

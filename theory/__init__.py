@@ -20,7 +20,7 @@ Public API (everything listed in ``__all__``), by module:
 Specs shared with ``numerics`` (``sources.spec``, priors in ``sources.priors``, errors in
 ``errors``):
     Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
-    PAPER_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
+    PAPER_SOURCE, WEAK_PARENT_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
     head_set_label, parse_head_set_label.
 Kernels and sequences (numpy; ``sources.kernels``, ``sources.sequences``):
     sample_kernels, mean_kernel, sample_sequences_np.
@@ -79,7 +79,7 @@ Size limits (``sizes``; input checkers live in ``validation``) and time limits (
     memory_limit_bytes; TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, time_limit_seconds.
 The limit (``limit.prediction``, one ranking in ``limit.ranking``):
     predict_limit, LimitPrediction, Ranking, UNTOUCHED, DECIDABLE_Z; the set a training run
-    must reach (``limit.target``): training_target, joint_target, target_note, TrainingTarget,
+    must reach (``limit.target``): training_target, joint_target, ends_split, target_note, TrainingTarget,
     SAMPLE_SETTLED, TARGET_BASES.
 """
 
@@ -176,6 +176,7 @@ from theory.limit.target import (
     SAMPLE_SETTLED,
     TARGET_BASES,
     TrainingTarget,
+    ends_split,
     joint_target,
     target_note,
     training_target,
@@ -229,6 +230,7 @@ from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
+    WEAK_PARENT_SOURCE,
     ModelSpec,
     Source,
     head_sets,
@@ -259,6 +261,7 @@ __all__ = [
     "parse_head_set_label",
     "load_source",
     "PAPER_SOURCE",
+    "WEAK_PARENT_SOURCE",
     "PAPER_MODEL",
     "sample_kernels",
     "mean_kernel",
@@ -380,6 +383,7 @@ __all__ = [
     "TrainingTarget",
     "training_target",
     "joint_target",
+    "ends_split",
     "JOINT_SETTLED",
     "target_note",
     "SAMPLE_SETTLED",

@@ -30,7 +30,6 @@ from numerics.experiments.families import (
 from numerics.experiments.joint_selection import (
     JOINT_LOSS,
     JOINT_TEMPERATURES,
-    WEAK_PARENT_SOURCE,
     JointSelection,
     joint_selection,
     joint_selection_figure,
@@ -77,5 +76,5 @@ __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mi
            "curve_gaps", "format_table", "model_taps", "report_figures", "torch_generator",
            "Fact", "MEASURES", "COMPARISONS", "FIRST_LEAD_MARGIN", "check_fact",
            "first_lead_set", "Recipe", "RecipeRun", "RECIPES", "RECIPE_NAMES", "get_recipe",
-           "first_set_prediction", "reproduction_record", "WEAK_PARENT_SOURCE", "JOINT_LOSS",
+           "first_set_prediction", "reproduction_record", "JOINT_LOSS",
            "JOINT_TEMPERATURES", "JointSelection", "joint_selection", "joint_selection_figure"]

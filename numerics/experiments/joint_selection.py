@@ -3,7 +3,7 @@
 Stage-wise training ranks the head sets at ``a → 0`` by ``G_L``. A joint run trains ``C``, ``w``
 and ``a`` together, so the selector keeps moving while ``a`` grows, and past a switch
 temperature another set's GIH has the lower loss. On the weak-parent mixture of docs/theory.md §1
-(:data:`WEAK_PARENT_SOURCE`) a joint run under the authors' recipe leads with ``(1,)`` and then
+(:data:`theory.WEAK_PARENT_SOURCE`) a joint run under the authors' recipe leads with ``(1,)`` and then
 hands the lead to ``(1, 2)``.
 
 :func:`joint_selection` trains that run (:data:`OFFICIAL_MODEL`, ``official_ce``, SGD at lr 1 on
@@ -44,17 +44,11 @@ from theory.dynamics.joint_path import (
 )
 from theory.dynamics.selection_path import SelectionPath, selection_path
 from theory.errors import require
-from theory.sources.priors import Mixture, MixtureComponent
-from theory.sources.spec import Source
+from theory.sources.spec import WEAK_PARENT_SOURCE
 from theory.validation import as_int
 
-__all__ = ["WEAK_PARENT_SOURCE", "JOINT_LOSS", "JOINT_TEMPERATURES", "JointSelection",
+__all__ = ["JOINT_LOSS", "JOINT_TEMPERATURES", "JointSelection",
            "joint_selection", "joint_selection_figure"]
-
-WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                                MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1's mixture: parent 1 strong (weight 0.7 alone), parent 2 weak (weight 0.3
-with parent 1), ``α = 0.1``; ``S* = (1,)`` at ``a → 0``."""
 
 JOINT_LOSS = "official_ce"
 """The authors' loss (docs/theory.md §4), for the run, its predicted path and the GIH losses."""
@@ -67,7 +61,7 @@ JOINT_TEMPERATURES.setflags(write=False)
 
 @dataclass(frozen=True, eq=False)
 class JointSelection:
-    """A joint run on :data:`WEAK_PARENT_SOURCE` next to theory's path and GIH losses.
+    """A joint run on :data:`theory.WEAK_PARENT_SOURCE` next to theory's path and GIH losses.
 
     Attributes:
         history: the run's history, a row at every step ``0..steps`` (selector ``(T, |𝒮|)``,

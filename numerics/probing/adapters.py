@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from numerics.devices import module_device
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
@@ -115,10 +116,7 @@ def call_convention(model: Any, call_with: str = "auto") -> str:
 
 def _device(model: Any) -> torch.device:
     inner = wrapped_module(model)
-    if inner is not None:
-        for tensor in list(inner.parameters()) + list(inner.buffers()):
-            return tensor.device
-    return torch.device("cpu")
+    return torch.device("cpu") if inner is None else module_device(inner)
 
 
 def _handed(value: Any) -> str:

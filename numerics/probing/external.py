@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from numerics.devices import module_device
 from numerics.probing.adapters import TapsAdapter, attention_taps
 from theory.errors import InductionHeadsError, require
 from theory.validation import is_int
@@ -94,9 +95,7 @@ class ExternalModel:
 
     def device(self) -> torch.device:
         """Where the wrapped model's inputs go: its first parameter's or buffer's device."""
-        for tensor in list(self.model.parameters()) + list(self.model.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+        return module_device(self.model)
 
     # --- the taps, declared as the library's models declare theirs -----------------------
     def tap_names(self) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from numerics.devices import module_device
 from numerics.probing import ProbeReport, ScoreTable, score_query
 from numerics.training.reports import settled_step
 from theory.errors import require
@@ -67,12 +68,6 @@ def _next_token_fn(model: torch.nn.Module):
     return getattr(model, "next_token_probs", model)
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
                         chunk: int = EVAL_CHUNK) -> np.ndarray:
     """``ŷ`` of ``model`` on ``context``, float64 numpy ``(n, d)``, without autograd.
@@ -85,7 +80,7 @@ def model_probabilities(model: torch.nn.Module, context: torch.Tensor, *,
     require(isinstance(context, torch.Tensor) and context.dim() == 2 and context.shape[0] >= 1,
             "context", "an int64 tensor (n, L) with n >= 1", getattr(context, "shape", context))
     require(is_int(chunk) and chunk >= 1, "chunk", "an integer >= 1", chunk)
-    fn, device = _next_token_fn(model), _device(model)
+    fn, device = _next_token_fn(model), module_device(model)
     parts = []
     with torch.no_grad():
         for lo in range(0, context.shape[0], chunk):

@@ -44,7 +44,7 @@ from theory.dynamics.copier_stage import CopierStage
 from theory.dynamics.joint_path import JointPath
 from theory.errors import require
 from theory.limit.prediction import LimitPrediction
-from theory.limit.target import JOINT_SETTLED
+from theory.limit.target import ends_split
 
 __all__ = ["CheckContext", "CHECK_FUNCTIONS", "run_checks"]
 
@@ -84,7 +84,7 @@ class CheckContext:
 
 
 def _selector(ctx: CheckContext) -> Check:
-    if ctx.joint is not None and float(ctx.joint.final_selector.max()) < JOINT_SETTLED:
+    if ctx.joint is not None and ends_split(ctx.joint):
         return check_joint_selector(ctx.history, ctx.joint)
     return check_selector(ctx.prediction, ctx.history, ctx.target_set)
 

@@ -60,7 +60,7 @@ from strategies import (
 
 from numerics.training import default_config
 from numerics.verify import VerifyReport, verify_case
-from theory import JOINT_SETTLED, head_set_label
+from theory import TrainingTarget, head_set_label
 
 SEQUENCES = 2000
 """n: the default run's training sample; smaller n leaves more drawn rankings undecidable."""
@@ -229,9 +229,9 @@ def test_stagewise_training_reaches_the_predicted_limit_thorough(request: pytest
 def test_joint_training_follows_the_predicted_path(request: pytest.FixtureRequest,
                                                    case: Case) -> None:
     report = run_case(case, "joint")
-    joint = report.target["joint"]
-    assert joint is not None, "theory's joint path describes the default joint run"
-    split = max(joint["selector"][-1]) < JOINT_SETTLED
+    target = TrainingTarget.from_dict(report.target)
+    assert target.joint is not None, "theory's joint path describes the default joint run"
+    split = target.split
     asserted = JOINT_SPLIT_CHECKS if split else JOINT_CHECKS
     failed = [report.check(name) for name in asserted if not report.check(name).passed]
     path = report.check("selector_path")

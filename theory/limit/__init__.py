@@ -34,6 +34,7 @@ from theory.limit.target import (
     SAMPLE_SETTLED,
     TARGET_BASES,
     TrainingTarget,
+    ends_split,
     joint_target,
     target_note,
     training_target,
@@ -60,5 +61,6 @@ __all__ = [
     "target_note",
     "training_target",
     "joint_target",
+    "ends_split",
     "JOINT_SETTLED",
 ]

@@ -39,7 +39,7 @@ from theory.notation import head_set_label
 from theory.sources.spec import ModelSpec
 
 __all__ = ["SAMPLE_SETTLED", "JOINT_SETTLED", "TARGET_BASES", "TrainingTarget", "target_note",
-           "training_target", "joint_target"]
+           "training_target", "joint_target", "ends_split"]
 
 SAMPLE_SETTLED = 0.99
 """Predicted c̃ on the sample's best set at the end of stage 1 for the sample to decide: above
@@ -53,6 +53,12 @@ most 0.03 against the real run on the property tier's joint cases). Below it the
 and the whole c̃ is the prediction."""
 
 TARGET_BASES = ("population", "training sample", "undecidable")
+
+
+def ends_split(path: JointPath) -> bool:
+    """Whether a joint path ends with no set past :data:`JOINT_SETTLED`: its whole ``c̃`` is
+    then the prediction."""
+    return float(path.final_selector.max()) < JOINT_SETTLED
 """Where the target set comes from (module docstring)."""
 
 
@@ -83,7 +89,7 @@ class TrainingTarget:
     def split(self) -> bool:
         """Whether the joint path ends with no set past :data:`JOINT_SETTLED` (False without a
         joint path)."""
-        return self.joint is not None and float(self.joint.final_selector.max()) < JOINT_SETTLED
+        return self.joint is not None and ends_split(self.joint)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the report keys ``set``, ``basis``, ``best``,

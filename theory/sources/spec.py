@@ -46,6 +46,7 @@ __all__ = [
     "head_sets",
     "load_source",
     "PAPER_SOURCE",
+    "WEAK_PARENT_SOURCE",
     "PAPER_MODEL",
     "SOURCE_KEYS",
     "PRIOR_KEYS",
@@ -308,6 +309,11 @@ def _check_head_windows(windows: object, heads: int, window: int) -> tuple[tuple
 
 PAPER_SOURCE = Source(3, (1, 2), Dirichlet(0.1))
 """The paper's experimental source: d=3, P=(1, 2), Dirichlet(0.1)."""
+
+WEAK_PARENT_SOURCE = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
+                                                MixtureComponent((1, 2), 0.3, 0.1))))
+"""docs/theory.md §1's mixture: parent 1 strong (weight 0.7 alone), parent 2 weak (weight 0.3
+with parent 1), ``α = 0.1``; ``S* = (1,)``, smaller than ``P``."""
 
 PAPER_MODEL = ModelSpec(heads=3, window=3, degree=2)
 """The paper's model sizes H=M=3, D=2 with the prototype initialisation of docs/theory.md §2."""

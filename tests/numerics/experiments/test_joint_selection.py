@@ -13,20 +13,18 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
-from strategies import WEAK_PARENT_SOURCE as TESTS_WEAK_PARENT
 
 from numerics import InductionHeadModel, train
 from numerics.experiments import (
     JOINT_LOSS,
     OFFICIAL_MODEL,
-    WEAK_PARENT_SOURCE,
     JointSelection,
     joint_selection,
     joint_selection_figure,
     torch_generator,
 )
 from numerics.training import PARAMS, StageConfig, TrainConfig
-from theory import InductionHeadsError
+from theory import WEAK_PARENT_SOURCE, InductionHeadsError
 from theory.dynamics import JointSample, joint_path_on_sample, selector_leads
 
 SEQUENCES, STEPS, HELDOUT, SEED = 200, 30, 200, 3
@@ -46,10 +44,6 @@ def result() -> JointSelection:
     return joint_selection(sequences=SEQUENCES, steps=STEPS, generator=torch_generator(SEED),
                            rng=np.random.default_rng(SEED), heldout=HELDOUT, temperatures=GRID,
                            groups=GROUPS)
-
-
-def test_source_is_the_weak_parent_mixture_of_the_tests() -> None:
-    assert WEAK_PARENT_SOURCE == TESTS_WEAK_PARENT, (WEAK_PARENT_SOURCE, TESTS_WEAK_PARENT)
 
 
 def test_shapes_are_consistent(result: JointSelection) -> None:

@@ -16,19 +16,14 @@ import torch
 
 from numerics import InductionHeadModel, train
 from numerics.training.config import StageConfig, TrainConfig
-from theory import PAPER_SOURCE, ModelSpec, Source, sample_sequences_np
+from theory import PAPER_SOURCE, WEAK_PARENT_SOURCE, ModelSpec, sample_sequences_np
 from theory.dynamics import JointSample, joint_path_on_sample, selector_leads
-from theory.sources.priors import Mixture, MixtureComponent
 
 STEP_ATOL = 1e-10
 """One step in float64 by the closed-form gradients and by torch's backward: round-off only."""
 
 SPEC = ModelSpec(2, 2, 2)
 """H = M = D = 2: the sets ∅, (1,), (2,), (1, 2)."""
-
-WEAK_PARENT = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                         MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1: offset 2 a weak parent; a joint run leads with (1,), then (1, 2)."""
 
 JOINT_SPEC = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1, c_init=0.01, a_init=0.01)
 """The authors' joint initialisation on TF with M = 3, D = 2."""
@@ -77,7 +72,7 @@ def test_weak_parent_switch_step_matches_joint_run() -> None:
     config = TrainConfig("joint", (StageConfig("joint", ("C", "w", "a"), 1.0, RUN_STEPS),),
                          RUN_SEQUENCES, 100, batch="full", loss="official_ce", device="cpu",
                          log_points=RUN_STEPS + 1)
-    result = train(InductionHeadModel(JOINT_SPEC, 3, loss="official_ce"), WEAK_PARENT, config,
+    result = train(InductionHeadModel(JOINT_SPEC, 3, loss="official_ce"), WEAK_PARENT_SOURCE, config,
                    generator=torch.Generator().manual_seed(0), progress=False)
     history = result.history
     assert np.array_equal(history.steps, np.arange(RUN_STEPS + 1)), "a row at every step"

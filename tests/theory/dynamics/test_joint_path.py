@@ -10,9 +10,9 @@ import pytest
 
 from theory import (
     PAPER_SOURCE,
+    WEAK_PARENT_SOURCE,
     JointPath,
     ModelSpec,
-    Source,
     predict_joint_path,
     sample_sequences_np,
     selector_growth,
@@ -25,7 +25,6 @@ from theory.dynamics import (
     selector_leads,
 )
 from theory.errors import InductionHeadsError
-from theory.sources.priors import Mixture, MixtureComponent
 
 FD_STEP = 1e-6
 """Central difference step in ``a``: truncation O(h²) ~ 1e-12, round-off ~ 1e-16/h = 1e-10."""
@@ -36,10 +35,6 @@ GROWTH_ATOL = 1e-12
 
 SPEC = ModelSpec(2, 2, 2)
 """H = M = D = 2: the sets ∅, (1,), (2,), (1, 2)."""
-
-WEAK_PARENT = Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
-                                         MixtureComponent((1, 2), 0.3, 0.1))))
-"""docs/theory.md §1: offset 2 a weak parent."""
 
 JOINT_SPEC = ModelSpec.band(3, 2, w_plus=3.0, w_minus=0.1, c_init=0.01, a_init=0.01)
 """The authors' joint initialisation on TF with M = 3, D = 2."""
@@ -107,7 +102,7 @@ def test_rejects_bad_arguments() -> None:
 
 @pytest.mark.slow
 def test_weak_parent_switches_from_the_strong_parent_to_both() -> None:
-    path = predict_joint_path(WEAK_PARENT, JOINT_SPEC, 100, lr_C=1.0, lr_a=1.0, steps=300,
+    path = predict_joint_path(WEAK_PARENT_SOURCE, JOINT_SPEC, 100, lr_C=1.0, lr_a=1.0, steps=300,
                               samples=2000, rng=np.random.default_rng(1), loss="official_ce")
     assert path.first_leader == (1,) and path.final_leader == (1, 2), (
         f"first leader {path.first_leader}, final {path.final_leader}; expected (1,), (1, 2)")
