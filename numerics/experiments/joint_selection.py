@@ -112,8 +112,9 @@ class JointSelection:
         return None if s is None else float(self.predicted.a[s])
 
     def switch_rows(self) -> list[dict[str, object]]:
-        """Rows for :func:`numerics.experiments.format_table`: the switch step and the
-        temperature, predicted against measured (nan where absent)."""
+        """Rows for :func:`numerics.experiments.format_table`: the switch step and the ``a`` at
+        it, predicted against measured, and each switch temperature beside the ``a`` the run
+        had reached at its switch (nan where absent)."""
         nan = math.nan
         rows = [{"quantity": "switch step", "predicted": _or(self.predicted_switch, nan),
                  "± SE": self.predicted.switch_stderr,
@@ -122,7 +123,10 @@ class JointSelection:
                  "predicted": _or(self.predicted_switch_a, nan), "± SE": nan,
                  "measured": _or(self.measured_switch_a, nan)}]
         for sw in self.selection.switches:
-            rows.append({"quantity": f"switch temperature {sw.before} → {sw.after}",
+            # No run measures a switch temperature; beside it stands the a the run had reached
+            # when its selector switched, which lies above it (the selector lags).
+            rows.append({"quantity": f"switch temperature {sw.before} → {sw.after} "
+                                     "(measured: the run's a at its switch)",
                          "predicted": sw.temperature, "± SE": sw.stderr,
                          "measured": _or(self.measured_switch_a, nan)})
         return rows

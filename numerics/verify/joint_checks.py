@@ -24,7 +24,7 @@ import numpy as np
 
 from numerics.training.checkpoint import History
 from numerics.verify.checks import Check
-from theory.dynamics.joint_path import JointPath, selector_leads
+from theory.dynamics.joint_path import JointPath, read_leads
 from theory.notation import head_set_label
 
 __all__ = ["JOINT_SELECTOR_ATOL", "JOINT_A_RTOL", "JOINT_SWITCH_RTOL", "check_joint_selector",
@@ -95,24 +95,23 @@ def check_selector_path(history: History, path: JointPath) -> Check:
     """
     steps = np.asarray(history.steps, dtype=np.int64)  # (T,)
     grid = np.asarray(history.selector, dtype=np.float64)  # (T, |𝒮|)
-    leader, first, switch = selector_leads(grid)
-    m_first = None if first is None else path.sets[first]
-    m_switch = None if switch is None else int(steps[switch])
-    m_to = None if switch is None else path.sets[int(leader[switch])]
+    m_first, m_switch, m_to = read_leads(grid, path.sets, steps)
     p_first, p_switch, p_to = path.leads_at(steps)
     passed = m_first == p_first and (m_switch is None) == (p_switch is None) and m_to == p_to
     allowed = None
     if passed and p_switch is not None and m_switch is not None:
-        row = int(np.searchsorted(steps, p_switch))
-        interval = int(np.diff(steps)[min(max(row - 1, 0), steps.size - 2)]) if steps.size > 1 else 0
+        row = int(np.searchsorted(steps, p_switch))  # the path's switch is a logged step
+        interval = int(steps[row] - steps[row - 1]) if row >= 1 else 0
         allowed = max(JOINT_SWITCH_RTOL * p_switch, interval)
         passed = abs(m_switch - p_switch) <= allowed
-    note = ("no set takes the lead in theory's path or in the run" if p_first is None
-            and m_first is None else
-            f"switch step predicted {p_switch}, measured {m_switch}"
-            + ("" if allowed is None else f" (allowed gap {allowed:.1f})")
-            if p_switch is not None or m_switch is not None else
-            f"{_label(p_first)} leads to the end in theory's path")
+    if p_switch is not None or m_switch is not None:
+        note = f"switch step predicted {p_switch}, measured {m_switch}"
+        if allowed is not None:
+            note += f" (allowed gap {allowed:.1f})"
+    elif p_first is None and m_first is None:
+        note = "no set takes the lead in theory's path or in the run"
+    else:
+        note = f"{_label(p_first)} leads to the end in theory's path"
     return Check("selector_path", passed, _path_summary(p_first, p_switch, p_to),
                  _path_summary(m_first, m_switch, m_to),
                  f"same leaders; switch step within {JOINT_SWITCH_RTOL:.0%} (or one logged "

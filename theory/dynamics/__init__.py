@@ -66,6 +66,7 @@ from theory.dynamics.joint_path import (
     joint_loss_gradients,
     joint_path_on_sample,
     predict_joint_path,
+    read_leads,
     selector_leads,
 )
 from theory.dynamics.official import (
@@ -176,6 +177,7 @@ __all__ = [
     "JOINT_MARGIN",
     "JOINT_GROUPS",
     "selector_leads",
+    "read_leads",
     "JointSample",
     "JointPath",
     "joint_loss_gradients",

@@ -54,7 +54,8 @@ from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int, is_real
 
 __all__ = ["JOINT_LEAD", "JOINT_HOLD", "JOINT_MARGIN", "JOINT_GROUPS", "JointSample", "JointPath",
-           "joint_loss_gradients", "selector_leads", "joint_path_on_sample", "predict_joint_path"]
+           "joint_loss_gradients", "selector_leads", "read_leads", "joint_path_on_sample",
+           "predict_joint_path"]
 
 JOINT_LEAD = 0.5
 """Weight ``c̃_S`` at which a set leads: a majority, so that at most one set leads at a step."""
@@ -205,7 +206,8 @@ class JointPath:
         """The first leader, the switch step and the set switched to, read at ``steps`` only.
 
         A logged history has rows at some steps; reading the path at the same steps applies
-        :func:`selector_leads` to both on one grid (``hold`` then counts rows).
+        :func:`selector_leads` to both on one grid (``hold`` then counts rows,
+        :func:`read_leads`).
 
         Args:
             steps: int (T,), increasing step counts in ``0..self.steps[-1]``.
@@ -218,11 +220,8 @@ class JointPath:
                 and int(grid.min()) >= 0 and int(grid.max()) <= int(self.steps[-1])
                 and bool(np.all(np.diff(grid) > 0)), "steps",
                 f"increasing integer steps in 0..{int(self.steps[-1])}", steps)
-        leader, first, switch = selector_leads(self.selector[grid], lead=lead, hold=hold,
-                                               margin=margin)
-        return (None if first is None else self.sets[first],
-                None if switch is None else int(grid[switch]),
-                None if switch is None else self.sets[int(leader[switch])])
+        return read_leads(self.selector[grid], self.sets, grid, lead=lead, hold=hold,
+                          margin=margin)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the sets, the per-step ``c̃``, ``a`` and loss, and the summary."""
@@ -324,6 +323,18 @@ def selector_leads(selector: Any, *, lead: float = JOINT_LEAD, hold: int = JOINT
     first = int(leader[takes[0]])
     switch = next((t for t in takes if leader[t] != first), None)
     return leader, first, switch
+
+
+def read_leads(selector: Any, sets: tuple[tuple[int, ...], ...], steps: Any, *,
+               lead: float = JOINT_LEAD, hold: int = JOINT_HOLD, margin: float = JOINT_MARGIN
+               ) -> tuple[tuple[int, ...] | None, int | None, tuple[int, ...] | None]:
+    """:func:`selector_leads` of ``c̃`` rows ``(T, |𝒮|)`` logged at ``steps`` ``(T,)``, in sets and
+    steps: ``(first leader, switch step, set switched to)``, None where there is none."""
+    leader, first, switch = selector_leads(selector, lead=lead, hold=hold, margin=margin)
+    at = np.asarray(steps)
+    return (None if first is None else sets[first],
+            None if switch is None else int(at[switch]),
+            None if switch is None else sets[int(leader[switch])])
 
 
 def joint_path_on_sample(sample: JointSample, *, lr_C: float, lr_a: float, steps: int,
