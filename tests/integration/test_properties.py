@@ -72,11 +72,11 @@ STAGE_STEPS = 400
 """Steps of the selector and copier stages (default schedule: 150). The replicator runs at rate
 lr·a·(G_S* - G_S2)/ΣC²; near-deterministic chains (d=2, α=0.05) have small gaps and were measured
 at c̃(S*) = 0.926 after 150 steps and 0.9988 after 400 (stage 3 keeps the default)."""
-CI_EXAMPLES = 60
+CI_EXAMPLES = 24
 """Covering-design cases of the stage-wise property in ``make test`` (and the paper's three
-settings): a case takes 1.5-40 s on one core, 6 s on average; 60 see every level of every
-stratum feature 8 times or more, within ``make test``'s 20 minutes on 2 cores (the thorough tier
-draws more)."""
+settings): a case takes 1.5-45 s on one core, 12 s on average; 24 see every level of every
+stratum feature 6 times or more, within ``make test``'s 20 minutes
+on 2 cores. The thorough tier draws more."""
 JOINT_CI_EXAMPLES = 16
 """Covering-design cases of the joint-training property in ``make test``."""
 JOINT_CHECKS = ("selector", "copier", "untouched_heads", "temperature",

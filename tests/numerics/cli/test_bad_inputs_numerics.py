@@ -53,7 +53,12 @@ HUGE = "1000000000000"
 TRAIN = ("train", "--out", "{tmp}/out", "--no-progress")
 TINY_TRAIN = TRAIN + ("--config", "{tmp}/tiny.json")
 VERIFY = ("verify", "--out", "{tmp}/out", "--quiet", "--device", "cpu")
-BENCH = ("bench", "--sequences", "40", "--seq-len", "12", "--repeats", "1")
+BENCH = ("bench", "--sequences", "40", "--seq-len", "12", "--repeats", "1",
+         "--baseline-repeats", "1", "--batch-size", "4", "--standard-repeats", "1",
+         "--scaling-seq-lens", "--memory-windows")
+"""A small bench without its scaling and memory sections (each a run of its own, the memory
+ones in subprocesses; tests/numerics/bench/test_bench.py runs them), so that the good case takes
+seconds."""
 NOT_UTF8 = b'{"mode": "\xff"}'
 SOURCE = b'{"vocab_size": 3, "parents": [1, 2], "prior": {"kind": "dirichlet", "alpha": 0.1}}'
 RUN = {"out/config.json": b"{}", "out/checkpoint.pt": b"x"}

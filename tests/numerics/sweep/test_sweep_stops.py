@@ -226,7 +226,7 @@ def test_a_second_ctrl_c_stops_at_once(sweep: Callable[..., Sweep]) -> None:
     assert s.rows() == []
 
 
-@pytest.mark.slow
+@pytest.mark.thorough  # half a minute; the process pool's Ctrl-C tests run in make test
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                     reason="dask[distributed] not installed")
 def test_ctrl_c_of_a_dask_sweep_keeps_the_finished_rows(sweep: Callable[..., Sweep]) -> None:

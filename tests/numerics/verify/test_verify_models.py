@@ -245,7 +245,7 @@ than 10 standard errors at step 1000 (numerics.training.standard.FAST_TRAINING);
 one idle core."""
 
 
-@pytest.mark.slow
+@pytest.mark.thorough  # 1000 AdamW steps: a minute and a half on one core
 def test_standard_transformer_on_the_paper_source_reads_as_one_two() -> None:
     config = StandardTrainConfig(steps=STANDARD_STEPS, batch_size=128, seq_len=50, device="cpu")
     report = verify_case(PAPER_SOURCE, PAPER_MODEL, kind="standard", config=config,

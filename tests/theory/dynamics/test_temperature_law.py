@@ -170,7 +170,7 @@ def test_law_slope_per_doubling_is_log_two() -> None:
         f"predicted slope log 2 = {math.log(2):.4f}, law's {slope:.4f}: {np.round(law, 3)}")
 
 
-@pytest.mark.slow
+@pytest.mark.thorough  # half a minute a source on one core
 @pytest.mark.parametrize("source, sequences", [
     (PAPER_SOURCE, (60000, 100000, 100000, 120000, 150000)),
     (FAST_MIXING, (40000, 40000, 40000, 60000, 100000)),
