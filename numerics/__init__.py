@@ -14,7 +14,13 @@ from theory.exits import install_startup_interrupts as _install_startup_interrup
 _install_startup_interrupts()
 
 from numerics.bench import BenchResult, StandardBenchResult, benchmark_standard_step, benchmark_step
-from numerics.data import START_MODES, draw_kernels, sample_sequences, split_context
+from numerics.data import (
+    START_MODES,
+    draw_kernels,
+    draw_structures,
+    sample_sequences,
+    split_context,
+)
 from numerics.devices import resolve_device
 from numerics.models import (
     LOSS_FLOOR,
@@ -59,11 +65,14 @@ from theory.sources.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
     Dirichlet,
+    FiniteMixture,
     Fixed,
     Mixture,
     MixtureComponent,
     ModelSpec,
     Source,
+    Switching,
+    SwitchingComponent,
     head_sets,
     load_source,
 )
@@ -71,9 +80,9 @@ from theory.sources.spec import (
 __all__ = [
     # specs shared with theory
     "InductionHeadsError", "Source", "Dirichlet", "Fixed", "Mixture", "MixtureComponent",
-    "ModelSpec", "head_sets", "load_source", "PAPER_SOURCE", "PAPER_MODEL",
+    "Switching", "SwitchingComponent", "FiniteMixture", "ModelSpec", "head_sets", "load_source", "PAPER_SOURCE", "PAPER_MODEL",
     # data
-    "sample_sequences", "draw_kernels", "split_context", "START_MODES",
+    "sample_sequences", "draw_kernels", "draw_structures", "split_context", "START_MODES",
     # the model
     "InductionHeadModel", "LOSS_FLOOR", "LOSS_KINDS", "dense_forward", "dense_loss",
     "FullInductionHeadModel", "OFFICIAL_FULL_OPTIONS", "StandardSpec", "StandardTransformer",

@@ -1,12 +1,15 @@
 """Torch sampler of in-context n-gram Markov sequences (docs/theory.md §1), on CPU or CUDA.
 
-Every sequence ``i = 1..n`` draws its own kernel ``π_i`` from the source's prior, then
+Every sequence ``i = 1..n`` draws its structure (the parent set or chain of a Switching or
+FiniteMixture prior, :func:`draw_structures`), its own kernel ``π_i`` from the source's prior
+given that structure, then
 ``x_1..x_r`` (``r = max(P)``) uniform i.i.d., then ``x_l ~ π_i(· | x_{l-p_1}, …, x_{l-p_k})`` for
 ``l = r+1 … T``. The model sees ``x_1..x_L`` and predicts ``x_{L+1}``: sample ``T = L + 1`` tokens
 and cut them with :func:`split_context`.
 
-Randomness comes only from the ``torch.Generator`` passed in, in this fixed order: the kernels
-(component by component for a mixture), the ``r`` start tokens, then one uniform per generated
+Randomness comes only from the ``torch.Generator`` passed in, in this fixed order: the
+structures (priors with two or more only), the kernels (component by component for a mixture or
+a switching prior), the ``r`` start tokens, then one uniform per generated
 token. All of it is drawn in float64 whatever the ``dtype`` of the returned kernels, so the same
 seed gives the same tokens for every ``dtype``. The generator must live on the sampling device
 (``torch.Generator(device="cuda")`` for CUDA); bitwise equality across devices is not promised.
@@ -29,12 +32,14 @@ import torch
 from numerics.devices import resolve_device
 from theory.errors import require
 from theory.sizes import format_bytes, kernel_bytes, require_memory, sequence_bytes
+from theory.sources.kernels import check_structures
+from theory.sources.priors import structure_weights
 from theory.sources.sequences import START_MODES as THEORY_START_MODES
-from theory.sources.spec import Dirichlet, Fixed, Mixture, Source
+from theory.sources.spec import Dirichlet, FiniteMixture, Fixed, Mixture, Source, Switching
 from theory.sources.stationary import window_law
 from theory.validation import is_int
 
-__all__ = ["sample_sequences", "draw_kernels", "split_context", "START_MODES",
+__all__ = ["sample_sequences", "draw_kernels", "draw_structures", "split_context", "START_MODES",
            "TORCH_KERNEL_SAMPLING_COPIES", "sample_bytes", "require_sample_fits"]
 
 START_MODES = THEORY_START_MODES
@@ -163,13 +168,46 @@ def require_sample_fits(source: Source, n: int, length: int, *, start: str = "un
     return estimate
 
 
+def draw_structures(source: Source, n: int, *, generator: torch.Generator,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """Each sequence's structure: the index ``j`` of its parent set or chain, drawn w.p. ``w_j``.
+
+    A prior with one structure draws nothing and gives zeros (so the other draws of a seed do
+    not move).
+
+    Returns:
+        int64 ``(n,)`` in ``0..J-1``, ``J = len(theory.structure_weights(source.prior))``.
+    """
+    require(isinstance(source, Source), "source", "a theory.Source", type(source).__name__)
+    require(is_int(n) and n >= 1, "n", "an integer >= 1", n)
+    require(isinstance(generator, torch.Generator), "generator", "a torch.Generator",
+            type(generator).__name__)
+    dev = _resolve_device(device, generator)
+    return _draw_structures(source, int(n), generator=generator, device=dev)
+
+
+def _draw_structures(source: Source, n: int, *, generator: torch.Generator,
+                     device: torch.device) -> torch.Tensor:
+    """:func:`draw_structures` without validation: inverse CDF of float64 uniforms, ``(n,)``."""
+    weights = structure_weights(source.prior)                             # (J,)
+    if len(weights) == 1:
+        return torch.zeros(n, dtype=torch.int64, device=device)
+    cdf = torch.as_tensor(weights, device=device).cumsum(0)               # (J,)
+    cdf[-1] = math.inf  # round-off: the last structure takes the rest
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=device)  # (n,)
+    return torch.searchsorted(cdf, u, right=True)                         # (n,)
+
+
 def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
                  device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+                 dtype: torch.dtype = torch.float64,
+                 structures: torch.Tensor | None = None) -> torch.Tensor:
     """Draw ``n`` kernels i.i.d. from the source's prior, with a torch generator.
 
     ``Dirichlet(α)``: every row i.i.d. ``Dir(α·1_d)``. ``Fixed(π)``: ``π`` repeated.
     ``Mixture``: ``Σ_j w_j π_j(· | z restricted to P_j)``, rows of ``π_j`` i.i.d. ``Dir(α_j)``.
+    ``Switching``: the kernel of the sequence's parent set ``P_j`` (Dirichlet rows or fixed),
+    constant along the other parents' axes. ``FiniteMixture``: the sequence's chain.
 
     Args:
         source: the source spec (d, P, prior).
@@ -177,6 +215,8 @@ def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
         generator: torch generator on ``device`` (the only randomness used).
         device: sampling device; ``None`` is the CPU.
         dtype: float dtype of the result (drawn in float64, then cast).
+        structures: int64 ``(n,)`` structure of each kernel (:func:`draw_structures`), or None
+            to draw them first. Ignored by priors with one structure.
 
     Returns:
         Tensor of shape ``(n,) + (d,)*k + (d,)``; each row (last axis) sums to 1.
@@ -192,15 +232,39 @@ def draw_kernels(source: Source, n: int, *, generator: torch.Generator,
                                                                len(source.parents)),
                    f"kernel draw of n={n} kernels (d={source.vocab_size}, P={source.parents})",
                    "pass fewer kernels")
-    return _draw_kernels(source, int(n), generator=generator, device=dev).to(dtype)
+    if structures is None:
+        structures = _draw_structures(source, int(n), generator=generator, device=dev)
+    else:
+        checked = check_structures(torch.as_tensor(structures).cpu().numpy(), source, int(n))
+        structures = torch.as_tensor(checked, device=dev)
+    return _draw_kernels(source, int(n), generator=generator, device=dev,
+                         structures=structures).to(dtype)
 
 
 def _draw_kernels(source: Source, n: int, *, generator: torch.Generator,
-                  device: torch.device) -> torch.Tensor:
+                  device: torch.device, structures: torch.Tensor) -> torch.Tensor:
     """:func:`draw_kernels` without validation, float64, shape ``(n,) + (d,)*k + (d,)``."""
     d, parents = source.vocab_size, source.parents
     k = len(parents)
     prior = source.prior
+    if isinstance(prior, FiniteMixture):
+        table = torch.as_tensor(prior.kernels.copy(), dtype=torch.float64, device=device)
+        return table[structures]                                          # (n,)+(d,)*k+(d,)
+    if isinstance(prior, Switching):
+        out = torch.empty((n,) + (d,) * (k + 1), dtype=torch.float64, device=device)
+        for j, comp in enumerate(prior.components):
+            rows_of = torch.nonzero(structures == j).squeeze(1)           # (n_j,)
+            m = int(rows_of.numel())
+            if m == 0:
+                continue
+            if comp.kernel is not None:
+                own = torch.as_tensor(comp.kernel.copy(), dtype=torch.float64, device=device)
+                own = own.expand((m,) + own.shape)                        # (n_j,)+(d,)*k_j+(d,)
+            else:
+                own = _dirichlet_rows(comp.alpha, (m,) + (d,) * len(comp.parents), d,
+                                      generator=generator, device=device)
+            out[rows_of] = _expand_component(own, comp.parents, parents)
+        return out
     if isinstance(prior, Fixed):
         table = torch.as_tensor(prior.kernel.copy(), dtype=torch.float64, device=device)
         return table.expand((n,) + table.shape).contiguous()              # (n,)+(d,)*k+(d,)
@@ -219,7 +283,7 @@ def _draw_kernels(source: Source, n: int, *, generator: torch.Generator,
 def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Generator,
                      device: torch.device | str | None = None, start: str = "uniform",
                      burn_in: int = 0, return_kernels: bool = False,
-                     dtype: torch.dtype = torch.float32):
+                     return_structures: bool = False, dtype: torch.dtype = torch.float32):
     """Sample ``n`` in-context Markov sequences ``x_1..x_T`` (``T = length``), one kernel each.
 
     Inverse-CDF sampling from pre-drawn uniforms ``U (n, T')``: with the row
@@ -236,11 +300,14 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
         start: one of :data:`START_MODES`.
         burn_in: B >= 0 extra steps run after the start and dropped.
         return_kernels: also return each sequence's kernel.
+        return_structures: also return each sequence's structure (:func:`draw_structures`).
         dtype: float dtype of the returned kernels (sampling itself is float64).
 
     Returns:
-        int64 tokens of shape ``(n, T)`` (``tokens[:, t-1]`` is ``x_t``) on ``device``, or
-        ``(tokens, kernels)`` with kernels of shape ``(n,) + (d,)*k + (d,)`` in ``dtype``.
+        int64 tokens of shape ``(n, T)`` (``tokens[:, t-1]`` is ``x_t``) on ``device``; with
+        ``return_kernels`` and/or ``return_structures`` a tuple ``(tokens, kernels, structures)``
+        holding the requested ones in that order: kernels of shape ``(n,) + (d,)*k + (d,)`` in
+        ``dtype``, structures int64 ``(n,)``.
 
     Raises:
         InductionHeadsError: on a bad source, n, length, start, burn_in, generator, device or
@@ -272,7 +339,9 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
     d, parents = source.vocab_size, source.parents
     k = len(parents)
     total = burn_in + length
-    kernels = _draw_kernels(source, n, generator=generator, device=dev)   # (n,)+(d,)*k+(d,)
+    structures = _draw_structures(source, n, generator=generator, device=dev)  # (n,)
+    kernels = _draw_kernels(source, n, generator=generator, device=dev,
+                            structures=structures)                        # (n,)+(d,)*k+(d,)
     cdf = kernels.reshape(n, d**k, d).cumsum(-1)[..., : d - 1]            # (n, d^k, d-1)
     tokens = torch.empty(n, total, dtype=torch.int64, device=dev)         # (n, T')
     tokens[:, :r] = _start_tokens(kernels, parents, start, generator)  # (n, r)
@@ -287,9 +356,8 @@ def sample_sequences(source: Source, n: int, length: int, *, generator: torch.Ge
         rows = cdf[seq, z]                                                # (n, d-1)
         tokens[:, t] = (rows <= uniforms[:, t - r, None]).sum(-1)         # (n,)
     tokens = tokens[:, burn_in:].contiguous()                             # (n, T)
-    if return_kernels:
-        return tokens, kernels.to(dtype)
-    return tokens
+    extra = (kernels.to(dtype),) * return_kernels + (structures,) * return_structures
+    return (tokens, *extra) if extra else tokens
 
 
 def _start_tokens(kernels: torch.Tensor, parents: tuple[int, ...], start: str,

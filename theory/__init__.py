@@ -19,11 +19,12 @@ Public API (everything listed in ``__all__``), by module:
 
 Specs shared with ``numerics`` (``sources.spec``, priors in ``sources.priors``, errors in
 ``errors``):
-    Source, Dirichlet, Fixed, Mixture, MixtureComponent, ModelSpec, head_sets, load_source,
+    Source, Dirichlet, Fixed, Mixture, MixtureComponent, Switching, SwitchingComponent,
+    FiniteMixture, structure_weights, structure_parents, ModelSpec, head_sets, load_source,
     PAPER_SOURCE, WEAK_PARENT_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
     head_set_label, parse_head_set_label.
 Kernels and sequences (numpy; ``sources.kernels``, ``sources.sequences``):
-    sample_kernels, mean_kernel, sample_sequences_np.
+    sample_kernels, sample_structures, mean_kernel, sample_sequences_np.
 Stationary laws (float ``sources.stationary``, exact/symbolic ``sources.stationary_exact``):
     window_law, marginal; window_law_exact.
 Selection criterion (docs/theory.md §3; per kernel ``criterion.values``, estimates
@@ -224,8 +225,18 @@ from theory.sizes import (
     MEMORY_LIMIT_ENV,
     memory_limit_bytes,
 )
-from theory.sources.kernels import mean_kernel, sample_kernels
-from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent
+from theory.sources.kernels import mean_kernel, sample_kernels, sample_structures
+from theory.sources.priors import (
+    Dirichlet,
+    FiniteMixture,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    Switching,
+    SwitchingComponent,
+    structure_parents,
+    structure_weights,
+)
 from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import (
     PAPER_MODEL,
@@ -255,6 +266,11 @@ __all__ = [
     "Fixed",
     "Mixture",
     "MixtureComponent",
+    "Switching",
+    "SwitchingComponent",
+    "FiniteMixture",
+    "structure_weights",
+    "structure_parents",
     "ModelSpec",
     "head_sets",
     "head_set_label",
@@ -264,6 +280,7 @@ __all__ = [
     "WEAK_PARENT_SOURCE",
     "PAPER_MODEL",
     "sample_kernels",
+    "sample_structures",
     "mean_kernel",
     "sample_sequences_np",
     "window_law",

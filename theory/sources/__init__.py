@@ -8,20 +8,29 @@ Layer 1: imports only the floor (``errors``, ``validation``, ``notation``, ``siz
 """
 
 from theory.sources.kernels import (
+    check_structures,
     expand_component,
     mean_kernel,
     sample_kernels,
+    sample_structures,
 )
 from theory.sources.priors import (
     COMPONENT_KEYS,
     MIN_ALPHA,
     STOCHASTIC_ATOL,
+    SWITCHING_COMPONENT_KEYS,
     Dirichlet,
+    FiniteMixture,
     Fixed,
     Mixture,
     MixtureComponent,
     Prior,
+    Switching,
+    SwitchingComponent,
     check_parents,
+    dirichlet_rows,
+    structure_parents,
+    structure_weights,
 )
 from theory.sources.sequences import (
     START_MODES,
@@ -62,6 +71,13 @@ __all__ = [
     "Fixed",
     "MixtureComponent",
     "Mixture",
+    "Switching",
+    "SwitchingComponent",
+    "FiniteMixture",
+    "SWITCHING_COMPONENT_KEYS",
+    "structure_weights",
+    "structure_parents",
+    "dirichlet_rows",
     "Prior",
     "STOCHASTIC_ATOL",
     "COMPONENT_KEYS",
@@ -78,6 +94,8 @@ __all__ = [
     "PRIOR_KEYS",
     "MODEL_KEYS",
     "sample_kernels",
+    "sample_structures",
+    "check_structures",
     "mean_kernel",
     "expand_component",
     "START_MODES",

@@ -1,6 +1,8 @@
 """In-context n-gram Markov sequences in numpy (docs/theory.md §1): one kernel per sequence.
 
-Sequence ``i`` draws its kernel ``π_i`` from the source's prior (:func:`theory.sources.kernels.sample_kernels`),
+Sequence ``i`` draws its structure (:func:`theory.sources.kernels.sample_structures`: the parent
+set or chain of a Switching or FiniteMixture prior), its kernel ``π_i`` from the source's prior
+given that structure (:func:`theory.sources.kernels.sample_kernels`),
 then its first ``r = max(P)`` tokens, then ``x_l ~ π_i(· | x_{l-p_1}, ..., x_{l-p_k})``. Tokens are
 stored 0-based in time: ``tokens[:, t-1]`` is ``x_t``. A request whose memory estimate
 (:func:`theory.sizes.sequence_bytes`: kernels, tokens, uniforms) exceeds the limit of
@@ -15,7 +17,7 @@ import numpy as np
 
 from theory.errors import require
 from theory.sizes import require_memory, sequence_bytes
-from theory.sources.kernels import sample_kernels
+from theory.sources.kernels import sample_kernels, sample_structures
 from theory.sources.spec import Source
 from theory.sources.stationary import window_law
 from theory.validation import as_generator, as_int
@@ -43,12 +45,13 @@ def _start_tokens(kernels: np.ndarray, parents: tuple[int, ...], start: str,
 
 def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.Generator,
                         start: str = "uniform", burn_in: int = 0,
-                        return_kernels: bool = False) -> Any:
+                        return_kernels: bool = False, return_structures: bool = False) -> Any:
     """Sample ``n`` sequences ``x_1..x_T`` (``T = length``), each from its own kernel.
 
     Inverse-CDF sampling, vectorised over sequences; the loop runs over positions (the chain is
     sequential). All uniforms are drawn up front, so the result depends only on ``rng``'s state.
-    Draw order: kernels, start tokens, then a ``(n, burn_in + length - r)`` block of uniforms.
+    Draw order: structures (priors with two or more only), kernels, start tokens, then a
+    ``(n, burn_in + length - r)`` block of uniforms.
 
     Args:
         source: the source (d, P, prior).
@@ -59,10 +62,12 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
         burn_in: ``B >= 0`` extra steps run first and dropped: with ``B > 0`` the returned
             ``x_1`` is the chain's token number ``B + 1``.
         return_kernels: also return the kernels.
+        return_structures: also return each sequence's structure.
 
     Returns:
-        int64 ``(n, length)``; with ``return_kernels`` a pair ``(tokens, kernels)`` where kernels
-        is float64 ``(n,) + (d,)*k + (d,)``.
+        int64 ``(n, length)``; with ``return_kernels`` and/or ``return_structures`` a tuple
+        ``(tokens, kernels, structures)`` holding the requested ones in that order: kernels
+        float64 ``(n,) + (d,)*k + (d,)``, structures int64 ``(n,)``.
 
     Raises:
         InductionHeadsError: on a bad n, length, burn_in, start or rng, or a request over the
@@ -81,7 +86,8 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
     require_memory(sequence_bytes(n, d, k, r, total, length, stationary_start=start != "uniform"),
                    f"{n} sequence(s) of {total} tokens (d={d}, {k} parent(s), start {start!r})",
                    "draw fewer or shorter sequences")
-    kernels = sample_kernels(source, n, rng=rng)  # (n,) + (d,)*k + (d,)
+    structures = sample_structures(source, n, rng=rng)  # (n,)
+    kernels = sample_kernels(source, n, rng=rng, structures=structures)  # (n,) + (d,)*k + (d,)
     tokens = np.empty((n, total), dtype=np.int64)  # (n, B + T)
     tokens[:, :r] = _start_tokens(kernels, parents, start, rng)
     u = rng.random((n, total - r))  # (n, B + T - r): one uniform per transition
@@ -95,4 +101,5 @@ def sample_sequences_np(source: Source, n: int, length: int, *, rng: np.random.G
         tokens[:, t] = np.sum(cdf[rows, z] <= u[:, t - r, None], axis=1)  # (n,)
     out = tokens[:, burn_in:]  # (n, T)
     out = np.ascontiguousarray(out)
-    return (out, kernels) if return_kernels else out
+    extra = (kernels,) * return_kernels + (structures,) * return_structures
+    return (out, *extra) if extra else out

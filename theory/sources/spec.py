@@ -19,6 +19,17 @@ JSON format of a source::
     {"vocab_size": 2, "parents": [1], "prior": {"kind": "fixed", "kernel": [[0.9, 0.1], [0.2, 0.8]]}}
     {"vocab_size": 3, "parents": [1, 2], "prior": {"kind": "mixture", "components": [
         {"parents": [1], "weight": 0.7, "alpha": 0.1}, {"parents": [1, 2], "weight": 0.3, "alpha": 0.1}]}}
+    {"vocab_size": 3, "parents": [1, 2, 3], "prior": {"kind": "switching", "components": [
+        {"parents": [1], "weight": 0.5, "alpha": 0.1},
+        {"parents": [3], "weight": 0.5, "kernel": [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]}]}}
+    {"vocab_size": 2, "parents": [1], "prior": {"kind": "finite_mixture",
+        "kernels": [[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]], "weights": [0.5, 0.5]}}
+    {"vocab_size": 3, "parents": [1], "prior": {"kind": "finite_mixture", "count": 4,
+        "alpha": 1.0, "seed": 0, "weights": [0.25, 0.25, 0.25, 0.25]}}
+
+A finite mixture's ``weights`` may be left out (uniform); its second form draws ``count`` kernels
+once from ``Dirichlet(alpha)`` rows with ``numpy.random.default_rng(seed)``
+(:meth:`FiniteMixture.draw`).
 """
 
 from __future__ import annotations
@@ -32,7 +43,17 @@ from typing import Any
 
 from theory.errors import InductionHeadsError, require
 from theory.sizes import require_head_sets
-from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent, Prior, check_parents
+from theory.sources.priors import (
+    Dirichlet,
+    FiniteMixture,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    Prior,
+    Switching,
+    SwitchingComponent,
+    check_parents,
+)
 from theory.validation import as_float, as_int, check_keys, read_text_file
 
 __all__ = [
@@ -40,6 +61,9 @@ __all__ = [
     "Fixed",
     "MixtureComponent",
     "Mixture",
+    "Switching",
+    "SwitchingComponent",
+    "FiniteMixture",
     "Prior",
     "Source",
     "ModelSpec",
@@ -57,8 +81,13 @@ SOURCE_KEYS = ("vocab_size", "parents", "prior")
 """The keys of a source's dict, all required."""
 
 PRIOR_KEYS = {"dirichlet": ("kind", "alpha"), "fixed": ("kind", "kernel"),
-              "mixture": ("kind", "components")}
-"""The keys of a prior's dict, all required, by ``kind``."""
+              "mixture": ("kind", "components"), "switching": ("kind", "components"),
+              "finite_mixture": ("kind", "kernels", "count", "alpha", "seed", "weights")}
+"""The keys of a prior's dict by ``kind``: all required, except a finite mixture's, which holds
+``kernels`` or ``count``, ``alpha`` and ``seed``, and optionally ``weights``."""
+
+_FINITE_FORMS = (("kind", "kernels"), ("kind", "count", "alpha", "seed"))
+"""The required keys of a finite mixture's two JSON forms (each may add ``weights``)."""
 
 MODEL_KEYS = ("heads", "window", "degree", "w_plus", "w_minus", "c_init", "a_init",
               "head_windows")
@@ -72,7 +101,8 @@ class Source:
     Attributes:
         vocab_size: ``d >= 2``.
         parents: ``P``, strictly increasing positive offsets.
-        prior: :class:`Dirichlet`, :class:`Fixed` or :class:`Mixture`.
+        prior: :class:`Dirichlet`, :class:`Fixed`, :class:`Mixture`, :class:`Switching` or
+            :class:`FiniteMixture`.
     """
 
     vocab_size: int
@@ -85,8 +115,8 @@ class Source:
         parents = check_parents(self.parents)
         object.__setattr__(self, "parents", parents)
         prior = self.prior
-        require(isinstance(prior, (Dirichlet, Fixed, Mixture)), "prior",
-                "a Dirichlet, Fixed or Mixture prior", prior)
+        require(isinstance(prior, (Dirichlet, Fixed, Mixture, Switching, FiniteMixture)),
+                "prior", "a Dirichlet, Fixed, Mixture, Switching or FiniteMixture prior", prior)
         if isinstance(prior, Fixed):
             expected = (d,) * (len(parents) + 1)
             require(prior.kernel.shape == expected, "kernel",
@@ -95,6 +125,20 @@ class Source:
             for comp in prior.components:
                 require(set(comp.parents) <= set(parents), "component parents",
                         f"a subset of the source parents {parents}", comp.parents)
+        if isinstance(prior, Switching):
+            for comp in prior.components:
+                require(set(comp.parents) <= set(parents), "component parents",
+                        f"a subset of the source parents {parents}", comp.parents)
+                if comp.kernel is not None:
+                    expected = (d,) * (len(comp.parents) + 1)
+                    require(comp.kernel.shape == expected, "component kernel",
+                            f"shape {expected} for d={d} and parents {comp.parents}",
+                            comp.kernel.shape)
+        if isinstance(prior, FiniteMixture):
+            expected = (prior.count,) + (d,) * (len(parents) + 1)
+            require(prior.kernels.shape == expected, "finite-mixture kernels",
+                    f"shape {expected} (N kernels) for d={d} and parents {parents}",
+                    prior.kernels.shape)
 
     @property
     def order(self) -> int:
@@ -121,16 +165,30 @@ class Source:
                 "a dict with a 'kind' key", prior)
         kind = prior["kind"]
         require(isinstance(kind, str) and kind in PRIOR_KEYS, "prior kind",
-                "'dirichlet', 'fixed' or 'mixture'", kind)
-        check_keys(prior, f"{kind} prior", PRIOR_KEYS[kind])
+                "one of " + ", ".join(repr(k) for k in PRIOR_KEYS), kind)
+        if kind == "finite_mixture":
+            form = _FINITE_FORMS[0] if "kernels" in prior else _FINITE_FORMS[1]
+            check_keys(prior, "finite_mixture prior", form, ("weights",))
+        else:
+            check_keys(prior, f"{kind} prior", PRIOR_KEYS[kind])
         if kind == "dirichlet":
             p: Prior = Dirichlet(prior["alpha"])
         elif kind == "fixed":
             p = Fixed(prior["kernel"])
+        elif kind == "finite_mixture":
+            weights = prior.get("weights")
+            if "kernels" in prior:
+                p = FiniteMixture(prior["kernels"], weights)
+            else:
+                parents = check_parents(data["parents"])
+                p = FiniteMixture.draw(prior["count"], prior["alpha"], seed=prior["seed"],
+                                       vocab_size=data["vocab_size"], order=len(parents),
+                                       weights=weights)
         else:
             comps = prior["components"]
-            require(isinstance(comps, list), "mixture prior", "a 'components' list", comps)
-            p = Mixture(tuple(comps))  # dict entries are checked key by key there
+            require(isinstance(comps, list), f"{kind} prior", "a 'components' list", comps)
+            # dict entries are checked key by key there
+            p = Mixture(tuple(comps)) if kind == "mixture" else Switching(tuple(comps))
         return cls(data["vocab_size"], data["parents"], p)
 
     def to_json(self, path: str | Path) -> None:

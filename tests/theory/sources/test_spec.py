@@ -16,11 +16,14 @@ from theory.sources.spec import (
     PAPER_MODEL,
     PAPER_SOURCE,
     Dirichlet,
+    FiniteMixture,
     Fixed,
     Mixture,
     MixtureComponent,
     ModelSpec,
     Source,
+    Switching,
+    SwitchingComponent,
     head_sets,
     load_source,
 )
@@ -63,18 +66,26 @@ def _docstring_sources() -> list[dict]:
 def test_docstring_json_examples_parse_and_round_trip_exactly():
     objects = _docstring_sources()
     kinds = [o["prior"]["kind"] for o in objects]
-    assert kinds == ["dirichlet", "fixed", "mixture"], f"docstring examples: {kinds}"
+    assert kinds == ["dirichlet", "fixed", "mixture", "switching", "finite_mixture",
+                     "finite_mixture"], f"docstring examples: {kinds}"
     for obj in objects:
         src = load_source(obj)
         assert src.to_dict() == obj, f"to_dict {src.to_dict()} != docstring {obj}"
 
 
 def test_docstring_examples_build_the_expected_objects():
-    dirichlet, fixed, mixture = (load_source(o) for o in _docstring_sources())
+    dirichlet, fixed, mixture, switching, given, drawn = (
+        load_source(o) for o in _docstring_sources())
     assert dirichlet == Source(3, (1, 2), Dirichlet(0.1)) == PAPER_SOURCE
     assert fixed == Source(2, (1,), Fixed(BIGRAM_FIXED))
     assert mixture == Source(3, (1, 2), Mixture((MixtureComponent((1,), 0.7, 0.1),
                                                   MixtureComponent((1, 2), 0.3, 0.1))))
+    assert switching == Source(3, (1, 2, 3), Switching((
+        SwitchingComponent((1,), 0.5, alpha=0.1),
+        SwitchingComponent((3,), 0.5, kernel=[[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]))))
+    assert given == Source(2, (1,), FiniteMixture(
+        np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]])))
+    assert drawn == Source(3, (1,), FiniteMixture.draw(4, 1.0, seed=0, vocab_size=3, order=1))
 
 
 @pytest.mark.parametrize("source", [
@@ -121,7 +132,7 @@ def test_model_spec_round_trip_and_properties():
     (lambda: Source(3, (1, 1), Dirichlet(0.1)), "strictly increasing offsets", "(1, 1)"),
     (lambda: Source(3, (1, 2.5), Dirichlet(0.1)), "a list or tuple of integer offsets", "(1, 2.5)"),
     (lambda: Source(3, None, Dirichlet(0.1)), "a list or tuple of integer offsets", "None"),
-    (lambda: Source(3, (1,), "dirichlet"), "a Dirichlet, Fixed or Mixture prior", "'dirichlet'"),
+    (lambda: Source(3, (1,), "dirichlet"), "a Dirichlet, Fixed, Mixture, Switching or FiniteMixture prior", "'dirichlet'"),
     (lambda: Dirichlet(0), "a finite number > 0", "0"),
     (lambda: Dirichlet(-0.5), "a finite number > 0", "-0.5"),
     (lambda: Dirichlet(math.inf), "a finite number > 0", "inf"),
@@ -173,7 +184,7 @@ def _with(path: tuple[str, ...], value=None, delete: bool = False) -> dict:
     (_with(("parent",), [1]), "keys vocab_size, parents, prior (no others)",
      "['parent', 'parents', 'prior', 'vocab_size'] (unknown 'parent')"),
     (_with(("prior", "kind"), delete=True), "a dict with a 'kind' key", "{'components'"),
-    (_with(("prior", "kind"), "beta"), "'dirichlet', 'fixed' or 'mixture'", "'beta'"),
+    (_with(("prior", "kind"), "beta"), "one of 'dirichlet', 'fixed', 'mixture', 'switching', 'finite_mixture'", "'beta'"),
     (_with(("prior", "components"), delete=True), "keys kind, components (no others)",
      "['kind'] (missing 'components')"),
     (_with(("prior", "components"), {"parents": [1]}), "a 'components' list", "{'parents': [1]}"),
