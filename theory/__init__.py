@@ -14,6 +14,8 @@ there are no import cycles and a lower layer never needs a higher one.
    estimates, stage 1 on a training sample, the initial copier mass threshold.
 4. ``theory.dynamics``: reduced dynamics, the official code's loss, the optimal temperature.
 5. ``theory.limit``: rankings, the predicted limit, the set a training run must reach.
+6. ``theory.cli_references``: the text and JSON of ``python -m theory references``; then the
+   command line (``__main__``) and this package face.
 
 Public API (everything listed in ``__all__``), by module:
 
@@ -24,7 +26,9 @@ Specs shared with ``numerics`` (``sources.spec``, priors in ``sources.priors``, 
     PAPER_SOURCE, WEAK_PARENT_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
     head_set_label, parse_head_set_label.
 Kernels and sequences (numpy; ``sources.kernels``, ``sources.sequences``):
-    sample_kernels, sample_structures, mean_kernel, sample_sequences_np.
+    sample_kernels, sample_structures, mean_kernel, sample_sequences_np; the literature's
+    settings by name (``sources.presets``): Preset, PRESETS, preset; their reference losses
+    (``predictors.reference_losses``): reference_losses, ReferenceLosses, ReferenceLoss.
 Stationary laws (float ``sources.stationary``, exact/symbolic ``sources.stationary_exact``):
     window_law, marginal; window_law_exact.
 Selection criterion (docs/theory.md §3; per kernel ``criterion.values``, estimates
@@ -218,6 +222,7 @@ from theory.predictors.reference import (
     per_sequence_loss,
     prediction_loss,
 )
+from theory.predictors.reference_losses import ReferenceLoss, ReferenceLosses, reference_losses
 from theory.sizes import (
     DEFAULT_MEMORY_LIMIT_GIB,
     MAX_EXACT_STATES,
@@ -226,6 +231,7 @@ from theory.sizes import (
     memory_limit_bytes,
 )
 from theory.sources.kernels import mean_kernel, sample_kernels, sample_structures
+from theory.sources.presets import PRESETS, Preset, preset
 from theory.sources.priors import (
     Dirichlet,
     FiniteMixture,
@@ -252,10 +258,12 @@ from theory.sources.stationary_exact import window_law_exact
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV, time_limit_seconds
 
 LAYERS = (("errors", "exits"), ("validation",), ("notation", "sizes"), ("work",), ("sources",),
-          ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("__main__", "<package>"))
+          ("predictors",), ("criterion",), ("dynamics",), ("limit",), ("cli_references",),
+          ("__main__", "<package>"))
 """The layers of the package docstring, lowest first, as module and sub-package names (the
 floor split in four: ``errors`` and ``exits``, then ``validation``, then the modules that use both, then
-``work``, which reads ``sizes``; the command line and the package face on top);
+``work``, which reads ``sizes``; the text of the command line's ``references``, then the command
+line and the package face on top);
 ``tests/integration/test_layers.py`` reads the import graph against them."""
 
 __all__ = [
@@ -283,6 +291,12 @@ __all__ = [
     "sample_structures",
     "mean_kernel",
     "sample_sequences_np",
+    "Preset",
+    "PRESETS",
+    "preset",
+    "ReferenceLoss",
+    "ReferenceLosses",
+    "reference_losses",
     "window_law",
     "window_law_exact",
     "marginal",

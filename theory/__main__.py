@@ -1,10 +1,14 @@
 """Command line: ``python -m theory predict`` prints the predicted limit of TF(M, H, d, D);
-``python -m theory boundaries`` prints the phase diagram of a predefined kernel family.
+``python -m theory boundaries`` prints the phase diagram of a predefined kernel family;
+``python -m theory references`` prints the reference losses of a named preset
+(:mod:`theory.cli_references`).
 
 Examples::
 
     python -m theory predict --heads 3 --window 3 --degree 2 --seq-len 100 --json out.json
     python -m theory boundaries --family two-parent --digits 8 --exact
+    python -m theory references varre-trigram --sequences 20000 --json refs.json
+    python -m theory references --list
 
 Head sets print as :func:`theory.notation.head_set_label` spells them (``(1, 2)``, ``(1)``,
 ``()``), as everywhere else in the library. Phase boundaries print as numbers of ``--digits``
@@ -37,6 +41,13 @@ from typing import NoReturn
 import numpy as np
 import sympy as sp
 
+from theory.cli_references import (
+    DEFAULT_REFERENCE_SEQUENCES,
+    describe_source,
+    format_presets,
+    format_references,
+    references_document,
+)
 from theory.criterion.boundaries import Phase, phase_diagram
 from theory.criterion.families import BINARY_PARITY_FAMILY, TWO_PARENT_FAMILY, KernelFamily
 from theory.criterion.values import CRITERION_KINDS
@@ -52,8 +63,10 @@ from theory.exits import (
 from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.notation import head_set_label
+from theory.predictors.reference_losses import reference_losses
 from theory.sizes import MEMORY_LIMIT_ENV
-from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
+from theory.sources.presets import PRESETS, preset
+from theory.sources.spec import PAPER_SOURCE, ModelSpec, load_source
 from theory.validation import as_int
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
 
@@ -117,21 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--exact", action="store_true",
                    help="also print each boundary's closed form (Rational, radical or CRootOf)")
     b.set_defaults(run=_boundaries)
+    r = sub.add_parser("references",
+                       help="print the cross-entropy of every reference predictor of a preset")
+    r.add_argument("preset", nargs="?", default=None, metavar="PRESET",
+                   help=f"a named preset: {', '.join(PRESETS)}")
+    r.add_argument("--list", action="store_true",
+                   help="list the presets with their settings and citations")
+    r.add_argument("--sequences", type=int, default=DEFAULT_REFERENCE_SEQUENCES,
+                   help=f"held-out sequences, >= 2 (default {DEFAULT_REFERENCE_SEQUENCES})")
+    r.add_argument("--seed", type=int, default=0, help="numpy seed, >= 0 (default 0)")
+    r.add_argument("--json", type=Path, default=None, help="write the losses as JSON here")
+    r.set_defaults(run=_references)
     return parser
-
-
-def _describe_source(source: Source) -> str:
-    prior = source.prior.to_dict()
-    kind = prior.pop("kind")
-    if kind == "fixed":
-        detail = "fixed kernel"
-    elif kind == "dirichlet":
-        detail = f"Dirichlet(alpha={prior['alpha']:g})"
-    else:
-        detail = "mixture " + " + ".join(
-            f"{c['weight']:g}*Dir({c['alpha']:g}) on {head_set_label(c['parents'])}"
-            for c in prior["components"])
-    return f"d={source.vocab_size}, parents P={head_set_label(source.parents)}, {detail}"
 
 
 def format_prediction(pred: LimitPrediction) -> str:
@@ -141,7 +151,7 @@ def format_prediction(pred: LimitPrediction) -> str:
         what = f"G (L -> inf), {pred.exact.samples} kernel sample(s)"
     else:
         what = f"G_L at L={pred.seq_len}, {pred.exact.samples} sequences"
-    lines = [f"source: {_describe_source(pred.source)}",
+    lines = [f"source: {describe_source(pred.source)}",
              f"model:  H={m.heads}, M={m.window}, D={m.degree}; criterion {what}", ""]
     asym_col = pred.seq_len is not None
     header = f"{'rank':>4}  {'set':<12}{pred.exact.kind:>10}  {'± stderr':>10}"
@@ -249,13 +259,36 @@ def _predict(args: argparse.Namespace) -> int:
     if args.json is not None:
         data = pred.to_dict()
         data["seed"] = args.seed
-        try:
-            _write_replacing(args.json, json.dumps(data, indent=2) + "\n")
-        except OSError as err:
-            raise InductionHeadsError(
-                f"--json: expected a writable path, received {str(args.json)!r} ({err.strerror})"
-            ) from None
-        print(f"wrote {args.json}")
+        _write_json(args.json, data)
+    return EXIT_OK
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``--json``'s path and say so."""
+    try:
+        _write_replacing(path, json.dumps(data, indent=2) + "\n")
+    except OSError as err:
+        raise InductionHeadsError(
+            f"--json: expected a writable path, received {str(path)!r} ({err.strerror})"
+        ) from None
+    print(f"wrote {path}")
+
+
+def _references(args: argparse.Namespace) -> int:
+    if args.list:
+        require(args.preset is None and args.json is None, "--list",
+                "no PRESET and no --json beside it", args.preset or str(args.json))
+        print(format_presets())
+        return EXIT_OK
+    require(args.preset is not None, "PRESET", f"a preset name ({', '.join(PRESETS)}) or --list",
+            args.preset)
+    chosen = preset(args.preset)
+    seed = as_int(args.seed, "--seed", minimum=0)
+    sequences = as_int(args.sequences, "--sequences", minimum=2)
+    table = reference_losses(chosen, sequences=sequences, rng=np.random.default_rng(seed))
+    print(format_references(chosen, table, seed))
+    if args.json is not None:
+        _write_json(args.json, references_document(chosen, table, seed))
     return EXIT_OK
 
 

@@ -3,7 +3,8 @@
 Probability checks (``probabilities``); the reference predictors, the exact copier similarity
 and the GIH loss (``reference``); their per-position forms (``positional``); the Bayes
 predictive of every prior (``bayes``); the copier at a given attention, the similarity stage 1
-of training sees (``copier``).
+of training sees (``copier``); the cross-entropy of every reference on held-out sequences of a
+source or preset (``reference_losses``).
 
 Layer 2: imports the floor and :mod:`theory.sources`.
 """
@@ -61,6 +62,14 @@ from theory.predictors.reference import (
     per_sequence_loss,
     prediction_loss,
 )
+from theory.predictors.reference_losses import (
+    ReferenceLoss,
+    ReferenceLosses,
+    ngram_name,
+    ngram_sets,
+    reference_losses,
+    reference_smoothing,
+)
 
 __all__ = [
     "PROB_SUM_ATOL",
@@ -106,4 +115,10 @@ __all__ = [
     "head_similarity",
     "set_similarity",
     "soft_context_similarity",
+    "ReferenceLoss",
+    "ReferenceLosses",
+    "reference_losses",
+    "reference_smoothing",
+    "ngram_name",
+    "ngram_sets",
 ]

@@ -2,7 +2,8 @@
 
 Priors over kernels (``priors``), the JSON-backed specs of a source and of the model
 (``spec``), kernels drawn from a prior (``kernels``), token sequences (``sequences``), and the
-stationary window law of a kernel in floats (``stationary``) and exactly (``stationary_exact``).
+stationary window law of a kernel in floats (``stationary``) and exactly (``stationary_exact``),
+and the named settings of the literature (``presets``).
 
 Layer 1: imports only the floor (``errors``, ``validation``, ``notation``, ``sizes``).
 """
@@ -14,6 +15,7 @@ from theory.sources.kernels import (
     sample_kernels,
     sample_structures,
 )
+from theory.sources.presets import PRESET_KEYS, PRESETS, Preset, preset
 from theory.sources.priors import (
     COMPONENT_KEYS,
     MIN_ALPHA,
@@ -100,6 +102,10 @@ __all__ = [
     "expand_component",
     "START_MODES",
     "sample_sequences_np",
+    "Preset",
+    "PRESETS",
+    "PRESET_KEYS",
+    "preset",
     "PRIMITIVITY_ATOL",
     "SOLVE_COND_MAX",
     "transition_matrix",
