@@ -105,7 +105,7 @@ _NICHANI = Preset(
 _VARRE = Preset(
     "varre-trigram", Source(5, (1, 2), Dirichlet(0.5)), 32, "uniform",
     "A. Varre, G. Yüce, N. Flammarion (2025), 'Learning In-context n-grams with Transformers: "
-    "Sub-n-grams Are Near-stationary Points', ICML 2025, arXiv:2508.12837. Section 5: a "
+    "Sub-n-grams Are Near-stationary Points', ICML 2025, arXiv:2508.12837. Experiments (Section 5): a "
     "trigram model (n = 3) over S = 5 tokens, sequences of T = 32 tokens, transition rows "
     "Dir(alpha 1) with alpha = 0.5; code github.com/tml-epfl/sub-n-grams-are-stationary "
     "(problems.py InContextDAG; util.py generate_markov_dag with order 2: parents (1, 2); "
