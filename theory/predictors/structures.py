@@ -76,6 +76,10 @@ _POSITION_ARRAYS = 6
 """``(n, T, d)`` float arrays the per-position pass holds at once: a structure's predictive,
 the running mixture and the count arrays of :func:`theory.predictors.positional.match_counts`."""
 
+_QUERY_ARRAYS = 8
+"""``(n, L)`` int64 arrays the query pass holds at once: parent rows, tokens, sequence indices,
+cell keys and the sorted copies ``np.unique`` makes of them."""
+
 
 class _Structure(NamedTuple):
     """One structure's predictive: Dirichlet rows (``alpha``) or a fixed kernel on ``parents``."""
@@ -123,9 +127,12 @@ def _structures(source: Source) -> tuple[_Structure, ...]:
     return tuple(_Structure(parents, None, kernel) for kernel in prior.kernels)
 
 
-def _require_fits(n: int, width: int, d: int, count: int, what: str) -> None:
-    """Refuse, before allocating, ``count`` structures over ``(n, width)`` positions."""
-    require_memory(FLOAT_BYTES * n * width * (_POSITION_ARRAYS * d + count + 2),
+def _require_fits(n: int, width: int, d: int, count: int, what: str, *, positions: bool
+                  ) -> None:
+    """Refuse, before allocating, ``count`` structures over ``n`` sequences of ``width`` tokens
+    (at every position, or at the query only)."""
+    per_token = _POSITION_ARRAYS * d + count + 2 if positions else _QUERY_ARRAYS
+    require_memory(FLOAT_BYTES * (n * width * per_token + n * count * (d + 1)),
                    f"{what} of n={n} sequences of T={width} tokens over d={d}, {count} "
                    "structure(s)", "pass fewer or shorter sequences")
 
@@ -186,7 +193,8 @@ def bayes_predict_structures(context: Any, source: Source) -> np.ndarray:
     structures = _structures(source)
     d, r = source.vocab_size, source.max_parent
     n, L = ctx.shape
-    _require_fits(n, L, d, len(structures), "the structure posterior at the query")
+    _require_fits(n, L, d, len(structures), "the structure posterior at the query",
+                  positions=False)
     log_w = np.log(structure_weights(source.prior))  # (J,)
     parts = [_query(ctx, s, r, d, evidence=len(structures) > 1) for s in structures]
     if len(parts) == 1:
@@ -228,7 +236,8 @@ def _position_pass(x: np.ndarray, source: Source) -> Iterator[tuple[np.ndarray, 
     structures = _structures(source)
     d, r = source.vocab_size, source.max_parent
     n, T = x.shape
-    _require_fits(n, T, d, len(structures), "the structure posterior at every position")
+    _require_fits(n, T, d, len(structures), "the structure posterior at every position",
+                  positions=True)
     for log_w, structure in zip(np.log(structure_weights(source.prior)), structures):
         pred = _positions(x, structure, r, d)  # (n, T, d)
         yield log_w + _log_evidence(pred, x, r), pred
@@ -284,7 +293,7 @@ def _oracle_structure(x: np.ndarray, source: Source, structures: Any, positions:
     labels = check_structures(structures, source, n)  # (n,)
     models = _structures(source)
     d, r = source.vocab_size, source.max_parent
-    _require_fits(n, T if positions else 1, d, 1, "the oracle structure")
+    _require_fits(n, T, d, 1, "the oracle structure", positions=positions)
     out = np.full((n, T, d) if positions else (n, d), np.nan)
     for j, structure in enumerate(models):
         own = np.flatnonzero(labels == j)  # the sequences of structure j

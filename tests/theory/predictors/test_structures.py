@@ -25,6 +25,7 @@ from theory.predictors.structures import (
     oracle_structure_predict_positions,
     structure_posterior,
 )
+from theory.sizes import MEMORY_LIMIT_ENV
 from theory.sources.priors import (
     Dirichlet,
     FiniteMixture,
@@ -271,6 +272,16 @@ def test_posterior_concentrates_on_the_true_lag():
     assert rise.mean() > Z * rise.std(ddof=1) / math.sqrt(n), (
         f"posterior of the true lag: {truth[:, 7].mean():.3f} at L=8, {truth[:, 63].mean():.3f} "
         "at L=64")
+
+
+def test_requests_over_the_memory_limit_are_refused_before_allocating(monkeypatch):
+    tokens = sample_sequences_np(SWITCH, 4, 10, rng=_rng(11))
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1e-6")  # about 1 KiB: below any of these requests
+    for call in (lambda: structure_posterior(tokens, SWITCH),
+                 lambda: bayes_predict_prior(tokens, SWITCH),
+                 lambda: oracle_structure_predict_positions(tokens, SWITCH, np.zeros(4, np.int64))):
+        with pytest.raises(InductionHeadsError, match="memory limit"):
+            call()
 
 
 def test_bad_inputs_are_refused():
