@@ -54,7 +54,10 @@ Reference predictors (``predictors.reference``; the exact copier similarity
     per_sequence_loss, gih_loss_and_grad, optimal_temperature, LOSS_FLOOR; the Bayes predictive
     of every prior (``predictors.bayes``): bayes_predict_prior, bayes_predict_prior_positions,
     mixture_bayes_smc, bayes_predict_importance, needs_monte_carlo, MonteCarloPredictive,
-    DEFAULT_PARTICLES.
+    DEFAULT_PARTICLES; the posterior over per-sequence structures, its exact predictive and the
+    predictor told each sequence's structure (``predictors.structures``): structure_posterior,
+    bayes_predict_structures, bayes_predict_structures_positions, oracle_structure_predict,
+    oracle_structure_predict_positions.
 Finite-L optimal temperature and stage 3 (``dynamics.temperature``):
     optimal_temperature_law, expected_optimal_temperature, TemperatureEstimate,
     predict_trained_temperature.
@@ -222,7 +225,17 @@ from theory.predictors.reference import (
     per_sequence_loss,
     prediction_loss,
 )
+<<<<<<< HEAD
 from theory.predictors.reference_losses import ReferenceLoss, ReferenceLosses, reference_losses
+=======
+from theory.predictors.structures import (
+    bayes_predict_structures,
+    bayes_predict_structures_positions,
+    oracle_structure_predict,
+    oracle_structure_predict_positions,
+    structure_posterior,
+)
+>>>>>>> bayes-structures
 from theory.sizes import (
     DEFAULT_MEMORY_LIMIT_GIB,
     MAX_EXACT_STATES,
@@ -337,6 +350,11 @@ __all__ = [
     "mixture_bayes_smc",
     "bayes_predict_importance",
     "needs_monte_carlo",
+    "structure_posterior",
+    "bayes_predict_structures",
+    "bayes_predict_structures_positions",
+    "oracle_structure_predict",
+    "oracle_structure_predict_positions",
     "MonteCarloPredictive",
     "DEFAULT_PARTICLES",
     "optimal_temperature_law",

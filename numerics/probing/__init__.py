@@ -8,8 +8,9 @@ A model is any callable ``tokens (n, L) int64 -> probabilities (n, d)`` of ``x_{
 module, or a plain function with numpy or torch output (:func:`from_logits` wraps one that
 returns logits; :func:`from_hf` and :func:`from_lens` wrap Hugging Face and TransformerLens
 language models, their attention read by default). :func:`probe` scores it on held-out sequences against the uniform, in-context
-unigram, GIH (every head set, fitted and ``a = ∞``), Bayes and oracle predictors, names the
-effective head set with its margin and verdict (decided past ``DECIDABLE_Z`` paired standard
+unigram, GIH (every head set, fitted and ``a = ∞``), Bayes, oracle-structure (sources whose
+sequences differ in structure) and oracle predictors, reports the share of the gap from the best
+single GIH to Bayes the model closes, names the effective head set with its margin and verdict (decided past ``DECIDABLE_Z`` paired standard
 errors over the runner-up, undecided with the sets within reach, or no GIH fits), and sets it
 beside theory's ``S*`` and the true parents.
 
@@ -30,7 +31,7 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
     print(report.summary())
 
 Public API:
-    probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation,
+    probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation, GapShare,
     from_logits, attention_taps, LogitsAdapter, TapsAdapter, from_hf (a Hugging Face causal LM),
     from_lens (a TransformerLens HookedTransformer), ExternalModel, HFModel, LensModel,
     probe_callback (a training callback
@@ -43,15 +44,15 @@ from numerics.probing.adapters import LogitsAdapter, TapsAdapter, attention_taps
 from numerics.probing.attention import ATTENTION_LAYOUTS
 from numerics.probing.callback import probe_callback
 from numerics.probing.external import ExternalModel, HFModel, LensModel, from_hf, from_lens
+from numerics.probing.gap import GapShare
 from numerics.probing.measure import DEFAULT_TEMPERATURE_BOUNDS, probe, score_query
+from numerics.probing.readouts import MatchCorrelation, OffsetProfile
 from numerics.probing.report import (
     DECIDED,
     NO_GIH_FITS,
     UNDECIDED,
     VERDICTS,
     EffectiveSet,
-    MatchCorrelation,
-    OffsetProfile,
     ProbeReport,
     Score,
     ScoreTable,
@@ -68,6 +69,7 @@ __all__ = [
     "EffectiveSet",
     "OffsetProfile",
     "MatchCorrelation",
+    "GapShare",
     "from_logits",
     "attention_taps",
     "LogitsAdapter",

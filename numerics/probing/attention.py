@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.probing.report import MatchCorrelation, OffsetProfile
+from numerics.probing.readouts import MatchCorrelation, OffsetProfile
 from theory.errors import InductionHeadsError, require
 from theory.predictors.probabilities import PROB_SUM_ATOL, check_probabilities
 from theory.predictors.reference import context_similarity

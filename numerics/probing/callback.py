@@ -66,9 +66,9 @@ def _check_attention(attention: Any) -> bool | tuple[str, ...]:
     return names
 
 
-def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = None, limit: Any,
-                   attention: bool | Sequence[str] = False, **probe_kwargs: Any
-                   ) -> ProbeCallback:
+def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = None,
+                   structures: Any = None, limit: Any, attention: bool | Sequence[str] = False,
+                   **probe_kwargs: Any) -> ProbeCallback:
     """A callback that probes the model on fixed held-out sequences at every logged step.
 
     Args:
@@ -76,6 +76,8 @@ def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = Non
         spec: the ``theory.ModelSpec`` whose sizes (H, M, D) give the scored head sets.
         tokens: held-out sequences ``(n, L+1)``, the same at every step.
         kernels: their kernels (for the oracle reference), or None.
+        structures: their structures (for the oracle-structure reference of a prior with two
+            or more structures), or None.
         limit: ``theory.predict_limit(source, spec, seq_len=L, ...)``, computed once.
         attention: True to hand the probe the model's attention taps (those
             :func:`numerics.probing.attention_taps` names for it), a sequence of tap names to
@@ -98,7 +100,7 @@ def probe_callback(source: Source, spec: Any, *, tokens: Any, kernels: Any = Non
         if taps:
             reads = attention_taps(model, None if taps is True else taps)
         report = probe(next_token_model(model), source, spec, tokens=tokens, kernels=kernels,
-                       limit=limit, attention=reads, **probe_kwargs)
+                       structures=structures, limit=limit, attention=reads, **probe_kwargs)
         return report.to_dict()
 
     return callback

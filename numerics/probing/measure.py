@@ -16,15 +16,23 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
   closed form for Dirichlet, Fixed and one-component mixture priors; for a mixture of two or more
   components a particle-filter estimate, drawn with ``rng`` unless the caller passes it as
   ``bayes``);
+- ``oracle_structure``: for a source whose prior has two or more structures (Switching,
+  FiniteMixture), the predictor told each sequence's structure
+  (:func:`theory.predictors.structures.oracle_structure_predict`; needs the structures: present
+  when the probe draws the sequences, or when ``structures`` is passed with ``tokens``);
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
   probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
 
-Sequences are drawn with :func:`numerics.data.sample_sequences` (``return_kernels=True``, so each
-sequence comes with the kernel it was sampled from) from an explicit ``torch.Generator``, or
-passed as ``tokens``. Theory's ``S*`` comes from :func:`theory.predict_limit` at ``seq_len = L``
-(or from a precomputed ``limit``). The per-position table (with ``per_position``) averages over
-the positions ``l = l0..L`` where every scored set and the parents have a context,
-``l0 = max(1, r, max offset of the sets)`` (:mod:`theory.predictors.positional`).
+Beside the table, the share of the gap from the best single GIH to Bayes that the model closes
+at ``x_{L+1}`` (:mod:`numerics.probing.gap`), whenever the Bayes reference is present.
+
+Sequences are drawn with :func:`numerics.data.sample_sequences` (each with the kernel it was
+sampled from and, for two or more structures, its structure; :mod:`numerics.probing.heldout`)
+from an explicit ``torch.Generator``, or passed as ``tokens``. Theory's ``S*`` comes from
+:func:`theory.predict_limit` at ``seq_len = L`` (or from a precomputed ``limit``). The
+per-position table (with ``per_position``) averages over the positions ``l = l0..L`` where every
+scored set and the parents have a context, ``l0 = max(1, r, max offset of the sets)``
+(:mod:`theory.predictors.positional`).
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.data import sample_sequences
 from numerics.probing.adapters import call_model, call_once, output_atol, to_numpy
 from numerics.probing.attention import summarise_attention
 from numerics.probing.external import default_attention
+from numerics.probing.gap import best_single_gih, measure_gap_share
+from numerics.probing.heldout import held_out
 from numerics.probing.report import ProbeReport, ScoreTable
 from numerics.probing.scoring import score_table
 from theory.errors import InductionHeadsError, require
@@ -58,9 +67,14 @@ from theory.predictors.positional import (
     unigram_predict_positions,
 )
 from theory.predictors.probabilities import PROB_SUM_ATOL, check_probabilities
-from theory.predictors.reference import oracle_predict
+from theory.predictors.reference import oracle_predict, per_sequence_loss
+from theory.predictors.structures import (
+    oracle_structure_predict,
+    oracle_structure_predict_positions,
+)
+from theory.sources.priors import structure_weights
 from theory.sources.spec import ModelSpec, Source, head_sets
-from theory.validation import is_int, is_real
+from theory.validation import is_real
 
 __all__ = ["DEFAULT_TEMPERATURE_BOUNDS", "BAYES_NEEDS_RNG", "probe", "score_query"]
 
@@ -71,6 +85,8 @@ BAYES_NEEDS_RNG = ("the Bayes predictive of a mixture of two or more components 
                    "particle-filter estimate: pass rng= (or bayes=)")
 """The absent reason of ``bayes`` when the probe cannot draw that estimate."""
 
+NO_STRUCTURES = "the sequences were given without their structures"
+"""The absent reason of ``oracle_structure`` for given tokens without ``structures``."""
 
 
 def _resolve_spec(spec: Any, window: Any, degree: Any, heads: Any) -> ModelSpec:
@@ -82,51 +98,6 @@ def _resolve_spec(spec: Any, window: Any, degree: Any, heads: Any) -> ModelSpec:
     require(window is not None and degree is not None, "spec",
             "a theory.ModelSpec, or the window= and degree= keywords", (spec, window, degree))
     return ModelSpec(heads=window if heads is None else heads, window=window, degree=degree)
-
-
-def _given_tokens(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    arr = tokens.detach().cpu().numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)
-    shape = f"(n{'' if n is None else '=' + str(n)}, L+1" + (
-        "" if seq_len is None else f"={seq_len + 1}") + ")"
-    require(arr.ndim == 2 and arr.dtype.kind in "iu", "tokens",
-            f"an integer array of shape {shape}, context x_1..x_L then the target x_(L+1)",
-            f"{arr.dtype} array of shape {arr.shape}")
-    require(arr.shape[0] >= 2 and arr.shape[1] >= 2, "tokens",
-            "at least 2 sequences (standard errors) of at least 2 tokens", arr.shape)
-    require(n is None or arr.shape[0] == n, "tokens", f"shape {shape}", arr.shape)
-    require(seq_len is None or arr.shape[1] == seq_len + 1, "tokens", f"shape {shape}",
-            arr.shape)
-    d = source.vocab_size
-    require(int(arr.min()) >= 0 and int(arr.max()) < d, "tokens",
-            f"tokens in 0..{d - 1} (the source's vocabulary)",
-            f"tokens in {int(arr.min())}..{int(arr.max())}")
-    if kernels is None:
-        return arr.astype(np.int64), None
-    kern = to_numpy(kernels, "kernels")
-    expected = (arr.shape[0],) + (d,) * (source.order + 1)
-    require(kern.shape == expected, "kernels",
-            f"shape (n,) + (d,)*k + (d,) = {expected}, one kernel per sequence", kern.shape)
-    check_probabilities(kern.reshape(arr.shape[0], -1, d), n=arr.shape[0], vocab_size=d, ndim=3,
-                        what="kernels")
-    return arr.astype(np.int64), kern
-
-
-def _held_out(source: Source, tokens: Any, kernels: Any, n: Any, seq_len: Any, generator: Any
-              ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(tokens (n, L+1), kernels or None)``: given, or drawn with ``generator``."""
-    if tokens is not None:
-        require(generator is None, "generator", "None when tokens are given", generator)
-        return _given_tokens(source, tokens, kernels, n, seq_len)
-    require(kernels is None, "kernels", "None unless tokens are given", type(kernels).__name__)
-    require(isinstance(generator, torch.Generator), "generator",
-            "a torch.Generator (or pass tokens=)", type(generator).__name__)
-    require(is_int(n) and n >= 2, "n", "an integer >= 2 (standard errors need two)", n)
-    require(is_int(seq_len) and seq_len >= 1, "seq_len", "an integer L >= 1", seq_len)
-    toks, kern = sample_sequences(source, int(n), int(seq_len) + 1, generator=generator,
-                                  device=generator.device, return_kernels=True,
-                                  dtype=torch.float64)
-    return toks.cpu().numpy(), kern.cpu().numpy()
 
 
 def _resolve_sets(sets: Any, spec: ModelSpec, seq_len: int) -> tuple[tuple[int, ...], ...]:
@@ -172,7 +143,7 @@ def _resolve_given(gih_at: Any, sets: tuple[tuple[int, ...], ...]
         return ()
     require(isinstance(gih_at, Mapping), "gih_at", "a mapping name -> (head set, a)",
             type(gih_at).__name__)
-    taken = {"uniform", "unigram", "bayes", "oracle"} | {
+    taken = {"uniform", "unigram", "bayes", "oracle_structure", "oracle"} | {
         f"{kind}{head_set_label(s)}" for s in sets for kind in ("gih", "gih_inf")}
     out = []
     for name, value in gih_at.items():
@@ -208,7 +179,7 @@ def _normalised(q: np.ndarray) -> np.ndarray:
 
 def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = None, *,
           window: int | None = None, degree: int | None = None, heads: int | None = None,
-          tokens: Any = None, kernels: Any = None, n: int | None = None,
+          tokens: Any = None, kernels: Any = None, structures: Any = None, n: int | None = None,
           seq_len: int | None = None, generator: torch.Generator | None = None,
           per_position: Any = None,
           attention: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
@@ -236,6 +207,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         heads: ``H`` when no spec is given.
         tokens: held-out sequences ``(n, L+1)`` (numpy or torch, integer); else drawn.
         kernels: ``(n,) + (d,)*k + (d,)`` kernels of the given ``tokens`` (for the oracle).
+        structures: int ``(n,)`` structures of the given ``tokens`` (for the oracle structure
+            of a prior with two or more structures; ignored for one).
         n: sequences to draw (>= 2), or the expected number of given ones.
         seq_len: ``L`` to draw, or the expected ``L`` of given tokens.
         generator: ``torch.Generator`` for drawing (keyword-only, the only randomness of the
@@ -274,6 +247,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     Every score of the query table also holds the reference's own loss on the targets
     ``x_{L+1}`` (``Score.loss``), and the table the model's (``ScoreTable.model_loss``): the
     one place the library scores a model and the reference predictors on held-out sequences.
+    With the Bayes reference present, ``ProbeReport.gap_share`` says how much of the gap from
+    the best single GIH to Bayes the model closes (:mod:`numerics.probing.gap`).
 
     Returns:
         The :class:`numerics.probing.ProbeReport`.
@@ -291,7 +266,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     require(is_real(smoothing)
             and math.isfinite(smoothing) and smoothing >= 0, "smoothing",
             "a finite number >= 0", smoothing)
-    toks, kern = _held_out(source, tokens, kernels, n, seq_len, generator)
+    toks, kern, labels = held_out(source, tokens=tokens, kernels=kernels, structures=structures,
+                                  n=n, seq_len=seq_len, generator=generator)
     count, L = toks.shape[0], toks.shape[1] - 1
     context = np.ascontiguousarray(toks[:, :L])  # (n, L)
     d, parents = source.vocab_size, source.parents
@@ -315,6 +291,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
         absent.append(("bayes", BAYES_NEEDS_RNG))
     elif per_position is not None and bayes_rows is None:
         absent.append(("bayes per position", BAYES_NEEDS_RNG))
+    if labels is None and len(structure_weights(source.prior)) > 1:
+        absent.append(("oracle_structure", NO_STRUCTURES))
     if kern is None:
         absent.append(("oracle", "the sequences were given without their kernels"))
 
@@ -325,14 +303,20 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
 
     q = _normalised(call_model(model, context, call_with=call_with, batch_size=batch_size,
                                atol=atol, check=check_last))  # (n, d)
-    last = score_query(q, toks, source, set_list, kernels=kern, bayes=bayes, gih_at=given,
-                       bounds=bounds, smoothing=smoothing)
+    last = score_query(q, toks, source, set_list, kernels=kern, structures=labels, bayes=bayes,
+                       gih_at=given, bounds=bounds, smoothing=smoothing)
+    gap = None
+    if bayes is not None:
+        targets = toks[:, L]  # (n,)
+        baseline = best_single_gih(context, targets, set_list, vocab_size=d, bounds=bounds)
+        gap = measure_gap_share(per_sequence_loss(q, targets), per_sequence_loss(bayes, targets),
+                                baseline)
 
     positions = None
     if per_position is not None:
-        positions = _position_table(per_position, context, kern, bayes_rows, source, set_list,
-                                    first, bounds=bounds, smoothing=smoothing, call_with=call_with,
-                                    batch_size=batch_size, atol=atol)
+        positions = _position_table(per_position, context, kern, labels, bayes_rows, source,
+                                    set_list, first, bounds=bounds, smoothing=smoothing,
+                                    call_with=call_with, batch_size=batch_size, atol=atol)
 
     offsets, matches = (), ()
     if attention is None:
@@ -347,13 +331,13 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
                        smoothing=float(smoothing), temperature_bounds=bounds, last=last,
                        positions=positions, selected_set=lim.selected_set,
                        selected_decidable=lim.exact.decidable, parents=parents,
-                       absent=tuple(absent),
-                       offsets=offsets, matches=matches)
+                       absent=tuple(absent), offsets=offsets, matches=matches,
+                       gap_share=gap)
 
 
 def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
                 sets: Sequence[tuple[int, ...]], *, kernels: np.ndarray | None = None,
-                bayes: np.ndarray | None = None,
+                structures: np.ndarray | None = None, bayes: np.ndarray | None = None,
                 gih_at: Sequence[tuple[str, tuple[int, ...], float]] = (),
                 bounds: tuple[float, float] = DEFAULT_TEMPERATURE_BOUNDS,
                 smoothing: float = ADDITIVE_SMOOTHING) -> ScoreTable:
@@ -367,6 +351,7 @@ def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
         source: their source (d, P).
         sets: the GIH head sets to fit and score.
         kernels: ``(n,) + (d,)*k + (d,)`` kernels (the oracle), or None.
+        structures: int64 ``(n,)`` structures (the oracle structure), or None.
         bayes: ``(n, d)`` Bayes predictive, or None (absent).
         gih_at: ``(name, S, a)`` GIHs at given temperatures; each ``S`` in ``sets``.
         bounds: the temperature fit's bounds.
@@ -381,6 +366,9 @@ def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
     counts = ((s,) + tuple(c[:, None] for c in last_match_counts(context, s, vocab_size=d))
               for s in sets)
     tail = [] if bayes is None else [("bayes", bayes[:, None])]
+    if structures is not None:
+        tail.append(("oracle_structure",
+                     oracle_structure_predict(context, source, structures)[:, None]))
     if kernels is not None:
         tail.append(("oracle", oracle_predict(context, source.parents, kernels)[:, None]))
     return score_table(model[:, None], fixed=fixed, counts=counts, tail=tail, bounds=bounds,
@@ -389,7 +377,7 @@ def score_query(model: np.ndarray, tokens: np.ndarray, source: Source,
 
 
 def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | None,
-                    bayes_rows: np.ndarray | None, source: Source,
+                    labels: np.ndarray | None, bayes_rows: np.ndarray | None, source: Source,
                     sets: tuple[tuple[int, ...], ...], first: int, *,
                     bounds: tuple[float, float], smoothing: float, call_with: str,
                     batch_size: int | None, atol: float):
@@ -421,6 +409,9 @@ def _position_table(per_position: Any, context: np.ndarray, kern: np.ndarray | N
     counts = ((s,) + tuple(c[:, window] for c in match_counts(context, s, vocab_size=d))
               for s in sets)  # one set's (n, L, d) counts at a time
     tail = [] if bayes_rows is None else [("bayes", bayes_rows[:, window])]
+    if labels is not None:
+        tail.append(("oracle_structure",
+                     oracle_structure_predict_positions(context, source, labels)[:, window]))
     if kern is not None:
         tail.append(("oracle", oracle_predict_positions(context, parents, kern)[:, window]))
     return score_table(q, fixed=fixed, counts=counts, tail=tail, bounds=bounds,

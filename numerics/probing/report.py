@@ -5,28 +5,29 @@ and, when per-position predictions were given, one averaged over the valid posit
 (``positions``). A table lists a :class:`Score` per reference predictor (mean KL(reference ‖
 model) and mean total variation, each with its standard error over sequences), the
 :class:`EffectiveSet` (the GIH head set closest to the model, with the verdict whether the data
-decide it) and the name of the closest reference overall. Attention read-outs are
-:class:`OffsetProfile` (copier or first-layer heads, with the mass each puts on its own position
-beside the profile) and :class:`MatchCorrelation` (attention of the query against the GIH match
-indicator on ``S*``); heads are numbered from 1, as everywhere in the library.
+decide it) and the name of the closest reference overall. Beside them the report holds the
+attention read-outs (:mod:`numerics.probing.readouts`) and the share of the gap from the best
+single GIH to Bayes the model closes (:mod:`numerics.probing.gap`).
 
 ``to_dict`` gives plain JSON types: tuples become lists, a head set ``(1, 2)`` a list ``[1, 2]``,
-non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"`` (:func:`numerics.io.to_json`);
+non-finite floats the strings ``"inf"``, ``"-inf"``, ``"nan"`` (:mod:`numerics.probing.fields`);
 ``from_dict`` inverts it exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from numerics.io import from_json_float, to_json
+from numerics.probing.fields import decode_float, decode_set, encode_float, plain_fields
+from numerics.probing.gap import GapShare
+from numerics.probing.readouts import MatchCorrelation, OffsetProfile
 from theory.errors import InductionHeadsError, require
 from theory.limit.prediction import DECIDABLE_Z
 from theory.sources.spec import ModelSpec, Source
 
-__all__ = ["Score", "EffectiveSet", "ScoreTable", "OffsetProfile", "MatchCorrelation",
-           "ProbeReport", "DECIDED", "UNDECIDED", "NO_GIH_FITS", "VERDICTS"]
+__all__ = ["Score", "EffectiveSet", "ScoreTable", "ProbeReport", "DECIDED", "UNDECIDED",
+           "NO_GIH_FITS", "VERDICTS"]
 
 DECIDED = "decided"
 """Verdict of an effective set that leads every other set by ``DECIDABLE_Z`` standard errors."""
@@ -40,31 +41,6 @@ NO_GIH_FITS = "no GIH fits"
 VERDICTS = (DECIDED, UNDECIDED, NO_GIH_FITS)
 """Every verdict of :class:`EffectiveSet`."""
 
-def _enc(x: float | None) -> float | str | None:
-    return to_json(None if x is None else float(x))
-
-
-def _dec(x: Any) -> float | None:
-    return from_json_float(x, "report float")
-
-
-def _set(x: Any) -> tuple[int, ...] | None:
-    return None if x is None else tuple(int(h) for h in x)
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    """Fields of a flat dataclass as JSON values (floats encoded, tuples as lists)."""
-    out: dict[str, Any] = {}
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        if isinstance(v, float):
-            v = _enc(v)
-        elif isinstance(v, tuple):
-            v = [_enc(t) if isinstance(t, float) else t for t in v]
-        out[f.name] = v
-    return out
-
-
 @dataclass(frozen=True)
 class Score:
     """One reference predictor against the model.
@@ -72,11 +48,11 @@ class Score:
     Attributes:
         name: ``"uniform"``, ``"unigram"``, ``"gih(1, 2)"`` (fitted temperature),
             ``"gih_inf(1, 2)"`` (``a = ∞``, smoothed), a caller's name for a GIH at a given
-            temperature (kind ``"gih_at"``, e.g. ``"gih_trained_a"``), ``"bayes"`` or
-            ``"oracle"``; head sets spelled by :func:`theory.head_set_label` (``"gih(1)"``,
-            ``"gih()"``).
-        kind: ``uniform``, ``unigram``, ``gih``, ``gih_inf``, ``gih_at``, ``bayes`` or
-            ``oracle``.
+            temperature (kind ``"gih_at"``, e.g. ``"gih_trained_a"``), ``"bayes"``,
+            ``"oracle_structure"`` or ``"oracle"``; head sets spelled by
+            :func:`theory.head_set_label` (``"gih(1)"``, ``"gih()"``).
+        kind: ``uniform``, ``unigram``, ``gih``, ``gih_inf``, ``gih_at``, ``bayes``,
+            ``oracle_structure`` or ``oracle``.
         head_set: ``S`` for the three GIH kinds, else None.
         temperature: the fitted ``a`` (``gih``), ``inf`` (``gih_inf``), the given ``a``
             (``gih_at``), else None.
@@ -105,10 +81,10 @@ class Score:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Score:
         hits = data.get("floor_hits")
-        return cls(name=str(data["name"]), kind=str(data["kind"]), head_set=_set(data["head_set"]),
-                   temperature=_dec(data["temperature"]), kl=_dec(data["kl"]),
-                   kl_se=_dec(data["kl_se"]), tv=_dec(data["tv"]), tv_se=_dec(data["tv_se"]),
-                   loss=_dec(data.get("loss")), loss_se=_dec(data.get("loss_se")),
+        return cls(name=str(data["name"]), kind=str(data["kind"]), head_set=decode_set(data["head_set"]),
+                   temperature=decode_float(data["temperature"]), kl=decode_float(data["kl"]),
+                   kl_se=decode_float(data["kl_se"]), tv=decode_float(data["tv"]), tv_se=decode_float(data["tv_se"]),
+                   loss=decode_float(data.get("loss")), loss_se=decode_float(data.get("loss_se")),
                    floor_hits=None if hits is None else int(hits))
 
 
@@ -170,7 +146,7 @@ class EffectiveSet:
         return self.verdict != NO_GIH_FITS
 
     def to_dict(self) -> dict[str, Any]:
-        out = _plain(self)
+        out = plain_fields(self)
         out["within_reach"] = [list(s) for s in self.within_reach]
         return out
 
@@ -178,13 +154,13 @@ class EffectiveSet:
     def from_dict(cls, data: dict[str, Any]) -> EffectiveSet:
         verdict = data["verdict"]
         require(verdict in VERDICTS, "effective verdict", f"one of {VERDICTS}", verdict)
-        return cls(head_set=_set(data["head_set"]), temperature=_dec(data["temperature"]),
-                   kl=_dec(data["kl"]), kl_se=_dec(data["kl_se"]),
-                   runner_up=_set(data["runner_up"]), runner_up_kl=_dec(data["runner_up_kl"]),
-                   margin=_dec(data["margin"]), margin_se=_dec(data["margin_se"]),
+        return cls(head_set=decode_set(data["head_set"]), temperature=decode_float(data["temperature"]),
+                   kl=decode_float(data["kl"]), kl_se=decode_float(data["kl_se"]),
+                   runner_up=decode_set(data["runner_up"]), runner_up_kl=decode_float(data["runner_up_kl"]),
+                   margin=decode_float(data["margin"]), margin_se=decode_float(data["margin_se"]),
                    verdict=str(verdict),
-                   within_reach=tuple(_set(s) for s in data["within_reach"]),
-                   unigram_margin_se=_dec(data["unigram_margin_se"]))
+                   within_reach=tuple(decode_set(s) for s in data["within_reach"]),
+                   unigram_margin_se=decode_float(data["unigram_margin_se"]))
 
 
 @dataclass(frozen=True)
@@ -197,8 +173,8 @@ class ScoreTable:
         first_position: first position ``l`` averaged over.
         last_position: last position ``l`` averaged over.
         scores: one :class:`Score` per reference, in the order uniform, unigram, gih per set,
-            gih_inf per set, gih_at per given temperature, bayes, oracle (the absent ones left
-            out).
+            gih_inf per set, gih_at per given temperature, bayes, oracle_structure, oracle (the
+            absent ones left out).
         effective: the :class:`EffectiveSet`.
         closest: name of the score with the smallest mean KL (first in ``scores`` on ties).
         model_loss: the model's mean loss on the held-out targets (the query table; else None).
@@ -225,9 +201,9 @@ class ScoreTable:
 
     def to_dict(self) -> dict[str, Any]:
         return {"first_position": self.first_position, "last_position": self.last_position,
-                "scores": [_plain(s) for s in self.scores],
+                "scores": [plain_fields(s) for s in self.scores],
                 "effective": self.effective.to_dict(), "closest": self.closest,
-                "model_loss": _enc(self.model_loss), "model_loss_se": _enc(self.model_loss_se),
+                "model_loss": encode_float(self.model_loss), "model_loss_se": encode_float(self.model_loss_se),
                 "model_floor_hits": self.model_floor_hits}
 
     @classmethod
@@ -237,80 +213,14 @@ class ScoreTable:
                    last_position=int(data["last_position"]),
                    scores=tuple(Score.from_dict(s) for s in data["scores"]),
                    effective=EffectiveSet.from_dict(data["effective"]),
-                   closest=str(data["closest"]), model_loss=_dec(data.get("model_loss")),
-                   model_loss_se=_dec(data.get("model_loss_se")),
+                   closest=str(data["closest"]), model_loss=decode_float(data.get("model_loss")),
+                   model_loss_se=decode_float(data.get("model_loss_se")),
                    model_floor_hits=None if hits is None else int(hits))
 
     def losses(self) -> dict[str, float | None]:
         """``{"model": loss, score name: loss}`` on the held-out targets (None where a table
         holds no losses)."""
         return {"model": self.model_loss, **{s.name: s.loss for s in self.scores}}
-
-
-@dataclass(frozen=True)
-class OffsetProfile:
-    """Mean attention of one copier (first-layer) head by relative offset ``i = 1..M``.
-
-    Read as :mod:`numerics.probing.attention` says for the entry's layout.
-
-    Attributes:
-        name: the attention entry's name.
-        head: the head's number along the entry's head axis, from 1 (the library's numbering
-            of heads and offsets).
-        profile: ``(M,)`` mean attention on the key ``l - i`` over sequences and the positions
-            ``l = M+1..L`` (every offset valid); the copier's ``σ_h(·, i)`` for an ``(H, M)``
-            entry.
-        peak_offset: ``argmax_i profile`` (1-based offset; the position itself is not a
-            candidate).
-        self_mass: mean attention on the position itself (offset 0) over the same sequences
-            and positions, left out of ``profile``; 0 for a copier whose window is ``1..M``.
-    """
-
-    name: str
-    head: int
-    profile: tuple[float, ...]
-    peak_offset: int
-    self_mass: float
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OffsetProfile:
-        return cls(name=str(data["name"]), head=int(data["head"]),
-                   profile=tuple(_dec(v) for v in data["profile"]),
-                   peak_offset=int(data["peak_offset"]), self_mass=_dec(data["self_mass"]))
-
-
-@dataclass(frozen=True)
-class MatchCorrelation:
-    """Attention of the query over keys ``l = 1..L`` against ``Π_{h∈S} 1{x_{l-h} = x_{L+1-h}}``.
-
-    Attributes:
-        name: the attention entry's name.
-        head: the head's number along the entry's head axis, from 1; None for an ``(n, L)``
-            entry.
-        head_set: ``S`` (theory's ``S*``).
-        correlation: mean over sequences of the Pearson correlation of attention and indicator,
-            over the sequences where both vary (None when none does).
-        correlation_se: its standard error (None with fewer than two such sequences).
-        sequences: how many sequences entered ``correlation``.
-        match_mass: mean attention mass on the matching keys (1 for the ``a = ∞`` GIH whenever
-            a key matches).
-    """
-
-    name: str
-    head: int | None
-    head_set: tuple[int, ...]
-    correlation: float | None
-    correlation_se: float | None
-    sequences: int
-    match_mass: float
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MatchCorrelation:
-        return cls(name=str(data["name"]),
-                   head=None if data["head"] is None else int(data["head"]),
-                   head_set=_set(data["head_set"]), correlation=_dec(data["correlation"]),
-                   correlation_se=_dec(data["correlation_se"]),
-                   sequences=int(data["sequences"]), match_mass=_dec(data["match_mass"]))
 
 
 @dataclass(frozen=True)
@@ -332,9 +242,14 @@ class ProbeReport:
         parents: the source's true parents ``P``.
         absent: ``(reference, reason)`` for every reference left out (e.g. Bayes for a
             mixture prior of two or more components probed without ``rng`` or ``bayes``, the
-            oracle for sequences given without kernels).
+            oracle for sequences given without kernels, the oracle structure for sequences
+            given without structures).
         offsets: first-layer :class:`OffsetProfile` per head of every attention entry that has one.
         matches: :class:`MatchCorrelation` per head of every attention entry that has a query row.
+        gap_share: the share of the gap from the best single GIH to Bayes the model closes at
+            ``x_{L+1}`` (:class:`numerics.probing.gap.GapShare`; its ``share`` None, with the
+            reason, when the gap is not past ``DECIDABLE_Z`` standard errors); None without the
+            Bayes reference.
     """
 
     source: Source
@@ -352,6 +267,7 @@ class ProbeReport:
     absent: tuple[tuple[str, str], ...]
     offsets: tuple[OffsetProfile, ...]
     matches: tuple[MatchCorrelation, ...]
+    gap_share: GapShare | None = None
 
     @property
     def effective_set(self) -> tuple[int, ...] | None:
@@ -416,12 +332,14 @@ class ProbeReport:
     def summary(self) -> str:
         """A few lines of text: the verdict and effective set versus S* and P, the
         last-position table, then the attention read-out (first-layer peak offsets, match
-        correlations)."""
+        correlations); the gap share sits between the table and the attention."""
         lines = [self._verdict_line(),
                  f"closest reference at L+1 = {self.seq_len + 1}: {self.last.closest}"]
         lines += [f"  {s.name:<16} KL {s.kl:.4g} ± {s.kl_se:.2g}   TV {s.tv:.4g} ± {s.tv_se:.2g}"
                   for s in self.last.scores]
         lines += [f"  {name}: absent ({why})" for name, why in self.absent]
+        if self.gap_share is not None:
+            lines.append(self.gap_share.line())
         lines += self._attention_lines()
         return "\n".join(lines)
 
@@ -430,37 +348,41 @@ class ProbeReport:
         return {
             "source": self.source.to_dict(), "spec": self.spec.to_dict(),
             "sequences": self.sequences, "seq_len": self.seq_len,
-            "sets": [list(s) for s in self.sets], "smoothing": _enc(self.smoothing),
-            "temperature_bounds": [_enc(b) for b in self.temperature_bounds],
+            "sets": [list(s) for s in self.sets], "smoothing": encode_float(self.smoothing),
+            "temperature_bounds": [encode_float(b) for b in self.temperature_bounds],
             "last": self.last.to_dict(),
             "positions": None if self.positions is None else self.positions.to_dict(),
             "selected_set": list(self.selected_set),
             "selected_decidable": self.selected_decidable,
             "parents": list(self.parents),
             "absent": [[name, why] for name, why in self.absent],
-            "offsets": [_plain(o) for o in self.offsets],
-            "matches": [_plain(m) for m in self.matches],
+            "offsets": [o.to_dict() for o in self.offsets],
+            "matches": [m.to_dict() for m in self.matches],
+            "gap_share": None if self.gap_share is None else self.gap_share.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeReport:
-        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on a missing key."""
+        """Inverse of :meth:`to_dict`; raises :class:`InductionHeadsError` on a missing key
+        (``gap_share``, which has a default, may be missing)."""
         require(isinstance(data, dict), "probe report", "a dict", type(data).__name__)
-        missing = sorted({f.name for f in fields(cls)} - set(data))
+        missing = sorted({f.name for f in fields(cls) if f.default is MISSING} - set(data))
         require(not missing, "probe report", "every key of ProbeReport.to_dict()",
                 f"missing {missing}")
         return cls(
             source=Source.from_dict(data["source"]), spec=ModelSpec.from_dict(data["spec"]),
             sequences=int(data["sequences"]), seq_len=int(data["seq_len"]),
-            sets=tuple(_set(s) for s in data["sets"]), smoothing=_dec(data["smoothing"]),
-            temperature_bounds=tuple(_dec(b) for b in data["temperature_bounds"]),
+            sets=tuple(decode_set(s) for s in data["sets"]), smoothing=decode_float(data["smoothing"]),
+            temperature_bounds=tuple(decode_float(b) for b in data["temperature_bounds"]),
             last=ScoreTable.from_dict(data["last"]),
             positions=None if data["positions"] is None else
             ScoreTable.from_dict(data["positions"]),
-            selected_set=_set(data["selected_set"]),
+            selected_set=decode_set(data["selected_set"]),
             selected_decidable=bool(data["selected_decidable"]),
-            parents=_set(data["parents"]),
+            parents=decode_set(data["parents"]),
             absent=tuple((str(a), str(b)) for a, b in data["absent"]),
             offsets=tuple(OffsetProfile.from_dict(o) for o in data["offsets"]),
             matches=tuple(MatchCorrelation.from_dict(m) for m in data["matches"]),
+            gap_share=None if data.get("gap_share") is None else
+            GapShare.from_dict(data["gap_share"]),
         )

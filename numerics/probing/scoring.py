@@ -11,11 +11,8 @@ positions; the table reports the mean over sequences and its standard error
 - ``TV(p, q) = ½ Σ_e |p(e) - q(e)|``.
 
 Temperature fit. For a head set ``S`` the GIH's temperature is the minimiser of the mean
-``KL(GIH_{S,a} ‖ model)`` over ``a ∈ [lo, hi]``: the mean KL is evaluated on a grid of
-:data:`TEMPERATURE_GRID` points spaced evenly in ``log(1 + a - lo)`` (``lo`` and ``hi``
-included), then refined by bounded Brent between the neighbours of the best grid point; the
-better of the grid point and the Brent point is kept. The grid guards against the local minima
-a single Brent search could settle in; each evaluation reuses the set's counts
+``KL(GIH_{S,a} ‖ model)`` over ``a ∈ [lo, hi]``, found by the grid-then-Brent search of
+:mod:`numerics.probing.temperature`; each evaluation reuses the set's counts
 (:func:`theory.predictors.positional.gih_from_counts`), so the fit costs O(n·P·d) per point.
 
 Effective set. The closest set's lead over every other set is the mean of their paired
@@ -31,7 +28,6 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from numerics.probing.report import (
     DECIDED,
@@ -41,12 +37,13 @@ from numerics.probing.report import (
     Score,
     ScoreTable,
 )
+from numerics.probing.temperature import search_temperature
 from theory.limit.prediction import DECIDABLE_Z
 from theory.notation import head_set_label
 from theory.predictors.positional import gih_from_counts
-from theory.predictors.reference import LOSS_FLOOR, TEMPERATURE_XATOL, per_sequence_loss
+from theory.predictors.reference import LOSS_FLOOR, per_sequence_loss
 
-__all__ = ["KL_FLOOR", "KL_TIE_ATOL", "GIH_FIT_MAX_KL", "TEMPERATURE_GRID", "divergences", "fit_temperature",
+__all__ = ["KL_FLOOR", "KL_TIE_ATOL", "GIH_FIT_MAX_KL", "divergences", "fit_temperature",
            "score_table", "target_losses"]
 
 KL_FLOOR = LOSS_FLOOR
@@ -66,10 +63,6 @@ is about the geometric mean of the two ends, a factor of two from each. Past it,
 closest GIH is fewer than ``DECIDABLE_Z`` paired standard errors closer to the model than the
 in-context unigram (a plateau model sits on the unigram, which every GIH at ``a = 0`` is too),
 the probe's verdict is "no GIH fits"."""
-
-TEMPERATURE_GRID = 41
-"""Grid points of the temperature fit before the Brent refinement."""
-
 
 def _kl_rows(reference: np.ndarray, log_model: np.ndarray) -> np.ndarray:
     """``Σ_e p (log p - log q)`` per row, ``0 log 0 = 0``: ``(n, P, d)`` → ``(n, P)``."""
@@ -122,16 +115,7 @@ def fit_temperature(matched: np.ndarray, seen: np.ndarray, model: np.ndarray,
         weight = base + math.exp(-a) * rest  # (n, P, d)
         return float(_kl_rows(weight / weight.sum(axis=-1, keepdims=True), log_model).mean())
 
-    grid = lo + np.expm1(np.linspace(0.0, math.log1p(hi - lo), TEMPERATURE_GRID))
-    grid[-1] = hi
-    values = np.array([objective(a) for a in grid])  # (TEMPERATURE_GRID,)
-    k = int(np.argmin(values))
-    left, right = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-    refined = minimize_scalar(objective, bounds=(left, right), method="bounded",
-                              options={"xatol": TEMPERATURE_XATOL})
-    if float(refined.fun) < values[k]:
-        return float(refined.x)
-    return float(grid[k])
+    return search_temperature(objective, bounds)
 
 
 def target_losses(probs: np.ndarray, targets: np.ndarray | None

@@ -1,10 +1,11 @@
 """Predictors over a context: references, per-position forms, Bayes, and TF's copier.
 
 Probability checks (``probabilities``); the reference predictors, the exact copier similarity
-and the GIH loss (``reference``); their per-position forms (``positional``); the Bayes
-predictive of every prior (``bayes``); the copier at a given attention, the similarity stage 1
-of training sees (``copier``); the cross-entropy of every reference on held-out sequences of a
-source or preset (``reference_losses``).
+and the GIH loss (``reference``); their per-position forms (``positional``); the posterior over
+per-sequence structures, its exact Bayes predictive and the oracle structure (``structures``);
+the Bayes predictive of every prior (``bayes``); the copier at a given attention, the similarity
+stage 1 of training sees (``copier``); the cross-entropy of every reference on held-out sequences
+of a source or preset (``reference_losses``).
 
 Layer 2: imports the floor and :mod:`theory.sources`.
 """
@@ -70,6 +71,15 @@ from theory.predictors.reference_losses import (
     reference_losses,
     reference_smoothing,
 )
+from theory.predictors.structures import (
+    bayes_predict_structures,
+    bayes_predict_structures_positions,
+    check_source_tokens,
+    has_structure_predictives,
+    oracle_structure_predict,
+    oracle_structure_predict_positions,
+    structure_posterior,
+)
 
 __all__ = [
     "PROB_SUM_ATOL",
@@ -100,6 +110,13 @@ __all__ = [
     "bayes_predict_positions",
     "unigram_predict_positions",
     "oracle_predict_positions",
+    "check_source_tokens",
+    "has_structure_predictives",
+    "structure_posterior",
+    "bayes_predict_structures",
+    "bayes_predict_structures_positions",
+    "oracle_structure_predict",
+    "oracle_structure_predict_positions",
     "DEFAULT_PARTICLES",
     "RESAMPLE_ESS_FRACTION",
     "MonteCarloPredictive",

@@ -16,6 +16,9 @@ full likelihood, start included; the two differ by a total variation that falls 
 - ``Fixed(π)``: the prior is a point mass, so the predictive is ``π(· | z*)`` (the oracle).
 - ``Mixture`` with one component ``(P_1, α_1)``: the kernel depends on ``P_1`` only and its rows
   are Dirichlet, so the closed form on ``P_1``, counted over the transitions ``t >= r+1``.
+- ``Switching`` and ``FiniteMixture``: each sequence has one structure (a parent set, a chain),
+  each with a closed-form predictive; the exact predictive is their mixture under the posterior
+  over structures (:mod:`theory.predictors.structures`).
 - ``Mixture`` with ``J >= 2`` components: ``π(·|z) = Σ_j w_j π_j(·|z_j)`` (``z_j`` the context
   restricted to ``P_j``) is a convex combination *within* every sequence, not a choice of one
   component per sequence. Writing each transition as drawn from component ``c_t ~ w`` gives
@@ -44,10 +47,22 @@ import numpy as np
 
 from theory.errors import require
 from theory.predictors.positional import bayes_predict_positions, oracle_predict_positions
-from theory.predictors.reference import bayes_predict, check_context, oracle_predict
+from theory.predictors.reference import bayes_predict, oracle_predict
+from theory.predictors.structures import (
+    bayes_predict_structures,
+    bayes_predict_structures_positions,
+    check_source_tokens,
+)
 from theory.sizes import FLOAT_BYTES, require_memory
 from theory.sources.kernels import sample_kernels
-from theory.sources.priors import Dirichlet, Fixed, MixtureComponent
+from theory.sources.priors import (
+    Dirichlet,
+    FiniteMixture,
+    Fixed,
+    Mixture,
+    MixtureComponent,
+    Switching,
+)
 from theory.sources.sequences import START_MODES
 from theory.sources.spec import Source
 from theory.sources.stationary import window_law
@@ -97,25 +112,17 @@ class MonteCarloPredictive:
 
 
 def needs_monte_carlo(source: Source) -> bool:
-    """Whether the source's Bayes predictive is a Monte Carlo estimate: a mixture of >= 2 parts."""
+    """Whether the source's Bayes predictive is a Monte Carlo estimate: a Mixture prior (a blend
+    within every sequence) of >= 2 components. Switching and FiniteMixture priors are exact."""
     require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
-    return not isinstance(source.prior, (Dirichlet, Fixed)) and len(source.prior.components) > 1
-
-
-def _tokens(tokens: Any, source: Source, what: str) -> np.ndarray:
-    require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
-    x = check_context(tokens, source.vocab_size)
-    require(x.shape[1] >= source.max_parent, what,
-            f"at least r = max(P) = {source.max_parent} tokens per sequence (the query's "
-            "parent context)", x.shape)
-    return x
+    return isinstance(source.prior, Mixture) and len(source.prior.components) > 1
 
 
 def _single_component(source: Source) -> MixtureComponent | None:
     prior = source.prior
     if isinstance(prior, Dirichlet):
         return MixtureComponent(source.parents, 1.0, prior.alpha)
-    if isinstance(prior, Fixed) or len(prior.components) > 1:
+    if not isinstance(prior, Mixture) or len(prior.components) > 1:
         return None
     return prior.components[0]
 
@@ -138,8 +145,10 @@ def bayes_predict_prior(context: Any, source: Source, *, rng: np.random.Generato
         InductionHeadsError: on a bad source or context, or a missing ``rng`` for a mixture of
             two or more components.
     """
-    ctx = _tokens(context, source, "context")
+    ctx = check_source_tokens(context, source, "context")
     d, r = source.vocab_size, source.max_parent
+    if isinstance(source.prior, (Switching, FiniteMixture)):
+        return bayes_predict_structures(ctx, source)
     if isinstance(source.prior, Fixed):
         kernels = np.broadcast_to(source.prior.kernel, (len(ctx),) + source.prior.kernel.shape)
         return oracle_predict(ctx, source.parents, kernels)
@@ -159,8 +168,10 @@ def bayes_predict_prior_positions(tokens: Any, source: Source, *,
     closed forms count with :func:`theory.predictors.positional.match_counts` (no loop over positions);
     the Monte Carlo estimate filters once through the sequence and reads every position.
     """
-    x = _tokens(tokens, source, "tokens")
+    x = check_source_tokens(tokens, source, "tokens")
     d, r = source.vocab_size, source.max_parent
+    if isinstance(source.prior, (Switching, FiniteMixture)):
+        return bayes_predict_structures_positions(x, source)
     if isinstance(source.prior, Fixed):
         kernels = np.broadcast_to(source.prior.kernel, (len(x),) + source.prior.kernel.shape)
         return oracle_predict_positions(x, source.parents, kernels)
@@ -285,8 +296,8 @@ def mixture_bayes_smc(tokens: Any, source: Source, *, rng: np.random.Generator,
     Returns:
         :class:`MonteCarloPredictive` (``ess`` None).
     """
-    x = _tokens(tokens, source, "tokens")
-    require(not isinstance(source.prior, (Dirichlet, Fixed)), "source",
+    x = check_source_tokens(tokens, source, "tokens")
+    require(isinstance(source.prior, Mixture), "source",
             "a source with a Mixture prior", type(source.prior).__name__)
     rng = as_generator(rng, needed_for="the mixture posterior is a Monte Carlo estimate")
     K = as_int(particles, "particles", minimum=1)
@@ -333,7 +344,7 @@ def bayes_predict_importance(context: Any, source: Source, *, samples: int,
     Returns:
         :class:`MonteCarloPredictive` with ``se`` and ``ess``.
     """
-    ctx = _tokens(context, source, "context")
+    ctx = check_source_tokens(context, source, "context")
     require(isinstance(start, str) and start in START_MODES, "start", f"one of {START_MODES}",
             start)
     S = as_int(samples, "samples", minimum=1)
