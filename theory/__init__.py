@@ -225,9 +225,7 @@ from theory.predictors.reference import (
     per_sequence_loss,
     prediction_loss,
 )
-<<<<<<< HEAD
 from theory.predictors.reference_losses import ReferenceLoss, ReferenceLosses, reference_losses
-=======
 from theory.predictors.structures import (
     bayes_predict_structures,
     bayes_predict_structures_positions,
@@ -235,7 +233,6 @@ from theory.predictors.structures import (
     oracle_structure_predict_positions,
     structure_posterior,
 )
->>>>>>> bayes-structures
 from theory.sizes import (
     DEFAULT_MEMORY_LIMIT_GIB,
     MAX_EXACT_STATES,
