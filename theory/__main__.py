@@ -53,6 +53,7 @@ from theory.limit.fits import require_prediction_fits
 from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.notation import head_set_label
 from theory.sizes import MEMORY_LIMIT_ENV
+from theory.sources.kernels import kernel_atoms
 from theory.sources.spec import PAPER_SOURCE, ModelSpec, Source, load_source
 from theory.validation import as_int
 from theory.work import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
@@ -127,10 +128,16 @@ def _describe_source(source: Source) -> str:
         detail = "fixed kernel"
     elif kind == "dirichlet":
         detail = f"Dirichlet(alpha={prior['alpha']:g})"
+    elif kind == "finite_mixture":
+        weights = ", ".join(f"{w:g}" for w in prior["weights"])
+        drawn = (f" drawn from Dir({prior['alpha']:g}) rows, seed {prior['seed']}"
+                 if "seed" in prior else "")
+        detail = f"finite mixture of {source.prior.count} fixed kernels{drawn}, weights {weights}"
     else:
-        detail = "mixture " + " + ".join(
-            f"{c['weight']:g}*Dir({c['alpha']:g}) on {head_set_label(c['parents'])}"
-            for c in prior["components"])
+        law = {"mixture": "mixture ", "switching": "switching "}[kind]
+        detail = law + " + ".join(
+            f"{c['weight']:g}*" + (f"Dir({c['alpha']:g})" if "alpha" in c else "fixed")
+            + f" on {head_set_label(c['parents'])}" for c in prior["components"])
     return f"d={source.vocab_size}, parents P={head_set_label(source.parents)}, {detail}"
 
 
@@ -138,7 +145,9 @@ def format_prediction(pred: LimitPrediction) -> str:
     """The readable table printed by ``predict`` (one string, lines joined by newlines)."""
     m = pred.spec
     if pred.seq_len is None:
-        what = f"G (L -> inf), {pred.exact.samples} kernel sample(s)"
+        atoms = kernel_atoms(pred.source)
+        what = ("G (L -> inf), exact over the prior's " + f"{len(atoms[1])} kernel(s)"
+                if atoms is not None else f"G (L -> inf), {pred.exact.samples} kernel samples")
     else:
         what = f"G_L at L={pred.seq_len}, {pred.exact.samples} sequences"
     lines = [f"source: {_describe_source(pred.source)}",

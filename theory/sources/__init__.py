@@ -10,6 +10,7 @@ Layer 1: imports only the floor (``errors``, ``validation``, ``notation``, ``siz
 from theory.sources.kernels import (
     check_structures,
     expand_component,
+    kernel_atoms,
     mean_kernel,
     sample_kernels,
     sample_structures,
@@ -98,6 +99,7 @@ __all__ = [
     "check_structures",
     "mean_kernel",
     "expand_component",
+    "kernel_atoms",
     "START_MODES",
     "sample_sequences_np",
     "PRIMITIVITY_ATOL",
