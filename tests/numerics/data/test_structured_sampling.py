@@ -3,7 +3,7 @@
 Checked: structure frequencies, switching kernels constant along the parents outside their own
 ``P_j`` with rows of the component's law, transition frequencies per structure equal between
 torch and numpy (and equal to the structure's kernel), the stationary start, and single-structure
-priors drawing exactly the tokens they drew before structures existed.
+priors drawing exactly the tokens the sampler draws with no structure draw.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ SINGLE_STRUCTURE_DIGESTS = {
     ("bigram", "stationary"): "c3ef12936a904790",
 }
 """SHA-256 (first 16 hex digits) of the int64 tokens of ``sample_sequences(source, 64, 30,
-generator=manual_seed(5), start=...)`` on the CPU, computed by the sampler of the commit before
-priors had structures."""
+generator=manual_seed(5), start=...)`` on the CPU, as the sampler of commit a14acdf draws them
+(no structure draw): a prior with one structure draws exactly these."""
 
 BIGRAM = Source(2, (1,), Fixed([[0.9, 0.1], [0.2, 0.8]]))
 SINGLE = {"paper": PAPER_SOURCE, "weak-parent": WEAK_PARENT_SOURCE, "bigram": BIGRAM}
@@ -113,7 +113,7 @@ def test_single_structure_priors_draw_no_structure_in_torch():
 
 
 @pytest.mark.parametrize("key", sorted(SINGLE_STRUCTURE_DIGESTS))
-def test_single_structure_priors_draw_the_same_tokens_as_before_in_torch(key):
+def test_single_structure_priors_draw_the_reference_tokens_in_torch(key):
     name, start = key
     tokens = sample_sequences(SINGLE[name], 64, 30, generator=_gen(5), start=start).numpy()
     digest = hashlib.sha256(tokens.astype("<i8").tobytes()).hexdigest()[:16]

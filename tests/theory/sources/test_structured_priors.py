@@ -3,8 +3,8 @@
 Each sequence draws a structure (which parent set, which chain), then its kernel given the
 structure. Checked here: the structure frequencies, the kernel of each structure (constant along
 the parents outside its ``P_j``, rows of the component's law), a finite mixture's chains from its
-seed and its JSON forms, the stationary start, that single-structure priors draw exactly what
-they drew before structures existed, and the validation messages.
+seed and its JSON forms, the stationary start, that single-structure priors draw the tokens of
+the order kernels, start tokens, transitions (no structure draw), and the validation messages.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ SINGLE_STRUCTURE_DIGESTS = {
     ("bigram", "stationary"): "c1b0ab0355f89ab3",
 }
 """SHA-256 (first 16 hex digits) of the int64 tokens of ``sample_sequences_np(source, 64, 30,
-rng=default_rng(5), start=...)``, computed by the samplers of the commit before priors had
-structures: a prior with one structure must draw the same tokens."""
+rng=default_rng(5), start=...)``, as the samplers of commit a14acdf draw them (kernels, start
+tokens, transitions, with no structure draw): a prior with one structure draws exactly these."""
 
 BIGRAM = Source(2, (1,), Fixed([[0.9, 0.1], [0.2, 0.8]]))
 SINGLE = {"paper": PAPER_SOURCE, "weak-parent": WEAK_PARENT_SOURCE, "bigram": BIGRAM}
@@ -122,7 +122,7 @@ def test_single_structure_priors_draw_no_structure():
 
 
 @pytest.mark.parametrize("key", sorted(SINGLE_STRUCTURE_DIGESTS))
-def test_single_structure_priors_draw_the_same_tokens_as_before(key):
+def test_single_structure_priors_draw_the_reference_tokens(key):
     name, start = key
     tokens = sample_sequences_np(SINGLE[name], 64, 30, rng=np.random.default_rng(5), start=start)
     assert _digest(tokens) == SINGLE_STRUCTURE_DIGESTS[key], (
