@@ -175,6 +175,8 @@ class Stratum:
         gapped: P is not ``(1, ..., max P)`` (an offset below ``max P`` is not a parent).
         mixture: a two-component mixture prior (needs ``|P| >= 2``), else Dirichlet.
         degree_below: ``D < |P|`` (needs ``|P| >= 2``), else ``D >= |P|``.
+        prior_kind: the prior's JSON kind when it is neither of the drawn two (a source whose
+            structure varies per sequence), else None.
     """
 
     vocab_size: int
@@ -182,12 +184,13 @@ class Stratum:
     gapped: bool
     mixture: bool
     degree_below: bool
+    prior_kind: str | None = None
 
     def label(self) -> str:
         """A short id, e.g. ``d3-P2-gapped-mixture-D<P``."""
+        prior = self.prior_kind or ("mixture" if self.mixture else "dirichlet")
         return (f"d{self.vocab_size}-P{self.parents}-{'gapped' if self.gapped else 'contiguous'}"
-                f"-{'mixture' if self.mixture else 'dirichlet'}"
-                f"-{'D<P' if self.degree_below else 'D>=P'}")
+                f"-{prior}-{'D<P' if self.degree_below else 'D>=P'}")
 
 
 COVER_SEED = 20241
@@ -272,9 +275,10 @@ def covering_cases(count: int) -> tuple[Case, ...]:
 
 def stratum_of(case: Case) -> Stratum:
     """The stratum a case belongs to (for coverage tallies of drawn cases)."""
-    parents = case.source.parents
+    parents, prior = case.source.parents, case.source.prior
+    other = None if isinstance(prior, (Dirichlet, Mixture)) else prior.to_dict()["kind"]
     return Stratum(case.source.vocab_size, len(parents), parents != tuple(range(1, len(parents) + 1)),
-                   isinstance(case.source.prior, Mixture), case.spec.degree < len(parents))
+                   isinstance(prior, Mixture), case.spec.degree < len(parents), other)
 
 
 PAPER_CASE = Case(Source(3, (1, 2), Dirichlet(0.1)),
