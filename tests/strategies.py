@@ -48,18 +48,22 @@ from theory import (
     PAPER_SOURCE,
     WEAK_PARENT_SOURCE,
     Dirichlet,
+    FiniteMixture,
     InductionHeadsError,
     Mixture,
     MixtureComponent,
     ModelSpec,
     Source,
+    Switching,
+    SwitchingComponent,
     gih_predict,
 )
 from theory.notation import head_set_label
 
 __all__ = ["ROOT", "DATA", "INIT_MASS", "WEAK_PARENT_SOURCE", "Case", "Stratum", "sources", "model_specs", "cases", "init_logit",
            "covering_strata", "covering_cases", "stratum_of", "PAPER_CASE", "WEAK_PARENT_CASE",
-           "SKIP_PARENT_CASE", "CASE_PROPERTY", "ROW_FIELDS", "THOROUGH", "examples_count",
+           "SKIP_PARENT_CASE", "SELECTIVE_LAGS_CASE", "SOFT_SELECTIVE_LAGS_CASE",
+           "FINITE_MIXTURE_CASE", "CASE_PROPERTY", "ROW_FIELDS", "THOROUGH", "examples_count",
            "case_line", "report_case", "record_case", "assert_recorded_and_trained", "PROBE_N",
            "PROBE_L", "PROBE_D", "EXACT_KL_ATOL", "CLEAR_MARGIN_SE", "TEMPERATURE_ATOL",
            "LIMIT_A", "probe_paper", "gih_model", "probe_raises"]
@@ -171,6 +175,8 @@ class Stratum:
         gapped: P is not ``(1, ..., max P)`` (an offset below ``max P`` is not a parent).
         mixture: a two-component mixture prior (needs ``|P| >= 2``), else Dirichlet.
         degree_below: ``D < |P|`` (needs ``|P| >= 2``), else ``D >= |P|``.
+        prior_kind: the prior's JSON kind when it is neither of the drawn two (a source whose
+            structure varies per sequence), else None.
     """
 
     vocab_size: int
@@ -178,12 +184,13 @@ class Stratum:
     gapped: bool
     mixture: bool
     degree_below: bool
+    prior_kind: str | None = None
 
     def label(self) -> str:
         """A short id, e.g. ``d3-P2-gapped-mixture-D<P``."""
+        prior = self.prior_kind or ("mixture" if self.mixture else "dirichlet")
         return (f"d{self.vocab_size}-P{self.parents}-{'gapped' if self.gapped else 'contiguous'}"
-                f"-{'mixture' if self.mixture else 'dirichlet'}"
-                f"-{'D<P' if self.degree_below else 'D>=P'}")
+                f"-{prior}-{'D<P' if self.degree_below else 'D>=P'}")
 
 
 COVER_SEED = 20241
@@ -268,9 +275,10 @@ def covering_cases(count: int) -> tuple[Case, ...]:
 
 def stratum_of(case: Case) -> Stratum:
     """The stratum a case belongs to (for coverage tallies of drawn cases)."""
-    parents = case.source.parents
+    parents, prior = case.source.parents, case.source.prior
+    other = None if isinstance(prior, (Dirichlet, Mixture)) else prior.to_dict()["kind"]
     return Stratum(case.source.vocab_size, len(parents), parents != tuple(range(1, len(parents) + 1)),
-                   isinstance(case.source.prior, Mixture), case.spec.degree < len(parents))
+                   isinstance(prior, Mixture), case.spec.degree < len(parents), other)
 
 
 PAPER_CASE = Case(Source(3, (1, 2), Dirichlet(0.1)),
@@ -281,6 +289,27 @@ WEAK_PARENT_CASE = Case(WEAK_PARENT_SOURCE, ModelSpec(3, 3, 2, w_plus=round(init
 SKIP_PARENT_CASE = Case(Source(3, (1, 3), Dirichlet(0.1)),
                         ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
 """Non-contiguous parents (1, 3)."""
+
+
+def _selective_lags(alpha: float) -> Source:
+    """Each sequence a chain on one lag, 1, 2 or 3 (weights 1/3), its rows Dirichlet(alpha)."""
+    return Source(3, (1, 2, 3), Switching(tuple(
+        SwitchingComponent((lag,), 1 / 3, alpha=alpha) for lag in (1, 2, 3))))
+
+
+SELECTIVE_LAGS_CASE = Case(_selective_lags(1.0), ModelSpec(3, 3, 1, w_plus=round(init_logit(3), 4)),
+                           0)
+"""A structure per sequence (docs/theory.md §3.9): S* = (2) at every D, 23 SE ahead of (3) over
+200,000 kernels, but 2000 training sequences do not resolve the two (under 1.5 training-noise
+units), so the run follows its own sample."""
+SOFT_SELECTIVE_LAGS_CASE = Case(_selective_lags(0.1),
+                                ModelSpec(3, 3, 2, w_plus=round(init_logit(3), 4)), 0)
+"""At alpha = 0.1 stage 1 on the sample settles on (2, 3) at the soft initial copier, and the copier
+stage moves head 3 off its offset (to mass 0.07), as theory's copier stage on the sample says."""
+FINITE_MIXTURE_CASE = Case(Source(3, (1, 2), FiniteMixture.draw(4, 1.0, seed=0, vocab_size=3,
+                                                                order=2)),
+                           ModelSpec(2, 2, 2, w_plus=round(init_logit(2), 4)), 0)
+"""Four fixed trigram chains, one per sequence: G exact, S* = (1, 2) = P."""
 
 
 # ------------------------------------------------------------------------------- locations

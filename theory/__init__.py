@@ -26,9 +26,9 @@ Specs shared with ``numerics`` (``sources.spec``, priors in ``sources.priors``, 
     PAPER_SOURCE, WEAK_PARENT_SOURCE, PAPER_MODEL, InductionHeadsError; head-set notation (``notation``):
     head_set_label, parse_head_set_label.
 Kernels and sequences (numpy; ``sources.kernels``, ``sources.sequences``):
-    sample_kernels, sample_structures, mean_kernel, sample_sequences_np; the literature's
-    settings by name (``sources.presets``): Preset, PRESETS, preset; their reference losses
-    (``predictors.reference_losses``): reference_losses, ReferenceLosses, ReferenceLoss.
+    sample_kernels, sample_structures, mean_kernel, kernel_atoms, sample_sequences_np; the
+    literature's settings by name (``sources.presets``): Preset, PRESETS, preset; their reference
+    losses (``predictors.reference_losses``): reference_losses, ReferenceLosses, ReferenceLoss.
 Stationary laws (float ``sources.stationary``, exact/symbolic ``sources.stationary_exact``):
     window_law, marginal; window_law_exact.
 Selection criterion (docs/theory.md §3; per kernel ``criterion.values``, estimates
@@ -240,7 +240,7 @@ from theory.sizes import (
     MEMORY_LIMIT_ENV,
     memory_limit_bytes,
 )
-from theory.sources.kernels import mean_kernel, sample_kernels, sample_structures
+from theory.sources.kernels import kernel_atoms, mean_kernel, sample_kernels, sample_structures
 from theory.sources.presets import PRESETS, Preset, preset
 from theory.sources.priors import (
     Dirichlet,
@@ -300,6 +300,7 @@ __all__ = [
     "sample_kernels",
     "sample_structures",
     "mean_kernel",
+    "kernel_atoms",
     "sample_sequences_np",
     "Preset",
     "PRESETS",

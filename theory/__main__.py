@@ -65,6 +65,7 @@ from theory.limit.prediction import DECIDABLE_Z, LimitPrediction, predict_limit
 from theory.notation import head_set_label
 from theory.predictors.reference_losses import reference_losses
 from theory.sizes import MEMORY_LIMIT_ENV
+from theory.sources.kernels import kernel_atoms
 from theory.sources.presets import PRESETS, preset
 from theory.sources.spec import PAPER_SOURCE, ModelSpec, load_source
 from theory.validation import as_int
@@ -148,7 +149,9 @@ def format_prediction(pred: LimitPrediction) -> str:
     """The readable table printed by ``predict`` (one string, lines joined by newlines)."""
     m = pred.spec
     if pred.seq_len is None:
-        what = f"G (L -> inf), {pred.exact.samples} kernel sample(s)"
+        atoms = kernel_atoms(pred.source)
+        what = ("G (L -> inf), exact over the prior's " + f"{len(atoms[1])} kernel(s)"
+                if atoms is not None else f"G (L -> inf), {pred.exact.samples} kernel samples")
     else:
         what = f"G_L at L={pred.seq_len}, {pred.exact.samples} sequences"
     lines = [f"source: {describe_source(pred.source)}",

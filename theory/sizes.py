@@ -220,7 +220,8 @@ def sequence_bytes(n: int, d: int, k: int, r: int, total: int, length: int, *,
 
 
 def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: int,
-                     seq_len: int | None, *, fixed: bool, window: int | None = None) -> int:
+                     seq_len: int | None, *, fixed: bool, window: int | None = None,
+                     kernels: int | None = None) -> int:
     """Peak bytes of predicting the limit (:func:`theory.limit.prediction.predict_limit`).
 
     The ``G`` stage draws ``samples`` kernels (one for a Fixed prior), floors a copy, and solves
@@ -241,10 +242,12 @@ def prediction_bytes(d: int, k: int, r: int, heads: int, n_sets: int, samples: i
         seq_len: ``L`` or None.
         fixed: whether the prior is Fixed (one exact kernel).
         window: the copier's ``M`` (None: ``M = H``).
+        kernels: the kernels behind ``G`` (None: 1 for a Fixed prior, else ``samples``); a
+            prior with finitely many kernels passes their number.
     """
     offsets = heads if window is None else window
     window = max(heads, r) + 1
-    n = 1 if fixed else samples
+    n = (1 if fixed else samples) if kernels is None else kernels
     values = 3 * n * n_sets * FLOAT_BYTES  # per-sample values, their copy and deviations
     chunk = max(1, min(n, LAW_CHUNK_ENTRIES // d**window))
     draw = kernel_bytes(1, d, k) if fixed else kernel_sampling_bytes(n, d, k)

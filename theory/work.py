@@ -4,7 +4,7 @@ before any of it starts (docs/theory.md §6).
 A limit prediction (:func:`theory.limit.prediction.predict_limit`) runs up to three Monte Carlo
 stages, each of a cost that can be counted before it starts:
 
-- ``G`` over ``n`` kernels (one for a Fixed prior): per kernel one stationary solve on ``d^r``
+- ``G`` over ``n`` kernels (a prior's own ``N`` when it has finitely many): per kernel one stationary solve on ``d^r``
   states (an LU solve, ``(d^r)^3`` units of :data:`SOLVE_UNIT_S`) and, per head set, a pass over
   the window law of ``d^K`` entries, ``K = max(H, r) + 1`` (:data:`LAW_UNIT_S`), plus a fixed
   cost per set (:data:`SET_UNIT_S`);
@@ -172,7 +172,8 @@ def prediction_stage_seconds(d: int, k: int, r: int, heads: int, window: int, n_
         d, k, r: vocabulary, number of parents, ``max(P)``.
         heads, window: ``H`` and the copier's ``M``.
         n_sets: head sets ranked.
-        kernels: kernels behind ``G`` (1 for a Fixed prior).
+        kernels: kernels behind ``G`` (a prior's own kernels when it has finitely many, e.g. 1
+            for a Fixed prior).
         samples: sequences of each fixed ``G_L`` draw.
         seq_len: ``L``, or None (``G`` only).
         max_samples: the adaptive budget (None: ``samples``).

@@ -2,7 +2,11 @@
 ``G_L`` at a given copier (the signal stage 1 sees from the initial copier, docs/theory.md §3.7).
 
 The prior expectation ``E_π G(S)`` (or ``E_π χ²(S)``) is a Monte Carlo mean over kernels drawn from
-the prior (exact for a Fixed prior) of the per-kernel values of :mod:`theory.criterion.values`.
+the prior of the per-kernel values of :mod:`theory.criterion.values`; a prior with finitely many
+kernels (Fixed, FiniteMixture, Switching with fixed component kernels:
+:func:`theory.sources.kernels.kernel_atoms`) gives it exactly, as the weighted mean of its
+kernels' values. Under a Switching or FiniteMixture prior a draw is a structure, then a kernel
+given it, so the same mean is the expectation over both (docs/theory.md §3.9).
 The finite-length criterion ``G_L(S)`` is the mean over sequences of the stage-1 signal
 ``-∂ℓ/∂a`` at ``a = 0`` for the exact copier (see :func:`stage1_signal`); ``G_L -> G`` as L grows,
 from below on fast-mixing chains and from above, slowly, where many chains mix slowly (the
@@ -29,7 +33,7 @@ from theory.predictors.copier import (
     soft_context_similarity,
 )
 from theory.predictors.reference import context_similarity
-from theory.sources.kernels import sample_kernels
+from theory.sources.kernels import kernel_atoms, sample_kernels
 from theory.sources.priors import Fixed
 from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import Source
@@ -171,27 +175,39 @@ def expected_criterion(source: Source, sets: Any, *, samples: int = 1000,
                        on_chunk: Callable[[int], None] | None = None) -> CriterionEstimate:
     """Prior expectation ``E_π[G(S)]`` (or χ² MI) for every set in ``sets``.
 
-    Monte Carlo over ``samples`` kernels from the prior, entries floored at
-    :data:`MC_KERNEL_FLOOR`; exact (``stderr = 0``, ``samples = 1``) for a Fixed prior.
+    Monte Carlo over ``samples`` kernels from the prior (each sequence's structure, then its
+    kernel), entries floored at :data:`MC_KERNEL_FLOOR`. Exact (``stderr = 0``,
+    ``samples = 1``) for a prior with finitely many kernels
+    (:func:`theory.sources.kernels.kernel_atoms`): the weighted mean of their values, the
+    kernels of a FiniteMixture or Switching prior floored like drawn ones, a Fixed kernel as
+    given.
 
-    ``rng`` may be None only for a Fixed prior, where nothing is random. ``on_chunk`` is called
+    ``rng`` may be None only for such a prior, where nothing is random. ``on_chunk`` is called
     with the number of kernels of each chunk once done
     (:func:`theory.criterion.values.criterion_values`), for a progress bar.
 
     Returns:
         :class:`CriterionEstimate` of kind ``"G"`` or ``"chi2"`` with ``per_sample``.
     """
-    sets = _check_common(source, sets, samples, rng,
-                         needs_rng=not isinstance(getattr(source, "prior", None), Fixed))
+    atoms = kernel_atoms(source) if isinstance(source, Source) else None
+    sets = _check_common(source, sets, samples, rng, needs_rng=atoms is None)
     require(kind in CRITERION_KINDS, "kind", f"one of {CRITERION_KINDS}", kind)
-    if isinstance(source.prior, Fixed):
-        kernels = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
-    else:
-        kernels = sample_kernels(source, int(samples), rng=rng)  # (n,) + (d,)*k + (d,)
-        kernels = np.maximum(kernels, MC_KERNEL_FLOOR, out=kernels)
-        kernels /= kernels.sum(axis=-1, keepdims=True)
+    if atoms is not None:
+        kernels, weights = atoms  # (N,) + (d,)*k + (d,), (N,)
+        if not isinstance(source.prior, Fixed):
+            kernels = _floored(kernels)
+        per = criterion_values(kernels, source.parents, sets, kind=kind, on_chunk=on_chunk)
+        return _estimate(sets, (weights @ per)[None], kind)  # (1, n_sets): exact
+    kernels = _floored(sample_kernels(source, int(samples), rng=rng))  # (n,) + (d,)*k + (d,)
     return _estimate(sets, criterion_values(kernels, source.parents, sets, kind=kind,
                                             on_chunk=on_chunk), kind)
+
+
+def _floored(kernels: np.ndarray) -> np.ndarray:
+    """``kernels`` with entries floored at :data:`MC_KERNEL_FLOOR`, rows renormalised (in place)."""
+    kernels = np.maximum(kernels, MC_KERNEL_FLOOR, out=kernels)
+    kernels /= kernels.sum(axis=-1, keepdims=True)
+    return kernels
 
 
 def signal_from_similarity(tokens: np.ndarray, sim: np.ndarray) -> np.ndarray:

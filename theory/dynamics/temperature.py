@@ -48,7 +48,7 @@ from theory.predictors.reference import (
     gih_objective,
 )
 from theory.sizes import FLOAT_BYTES, require_memory
-from theory.sources.kernels import sample_kernels
+from theory.sources.kernels import kernel_atoms, sample_kernels
 from theory.sources.priors import Fixed
 from theory.sources.sequences import sample_sequences_np
 from theory.sources.spec import Source
@@ -219,11 +219,16 @@ def expected_optimal_temperature(source: Source, head_set: Sequence[int], seq_le
 # ----------------------------------------------------------------------------------- the law
 def _context_laws(source: Source, offsets: tuple[int, ...], kernels: int,
                   rng: np.random.Generator | None) -> tuple[np.ndarray, ...]:
-    """``μ(z)`` (K, Z), ``θ = μ(·|z)`` (K, Z, d) and the non-matching unigram ``q`` (K, Z, d)."""
-    if isinstance(source.prior, Fixed):
-        ker = np.array(source.prior.kernel)[None]  # (1,) + (d,)*k + (d,)
+    """``μ(z)`` (K, Z), ``θ = μ(·|z)`` (K, Z, d), the non-matching unigram ``q`` (K, Z, d) and
+    the kernels' weights (K,): the prior's own kernels when it has finitely many
+    (:func:`theory.sources.kernels.kernel_atoms`), else ``kernels`` draws of weight ``1/K``."""
+    atoms = kernel_atoms(source)
+    if atoms is not None:
+        ker, weights = atoms  # (K,) + (d,)*k + (d,), (K,)
     else:
         ker = sample_kernels(source, kernels, rng=rng)  # (K,) + (d,)*k + (d,)
+        weights = np.full(kernels, 1.0 / kernels)  # (K,)
+    if not isinstance(source.prior, Fixed):
         ker = np.maximum(ker, MC_KERNEL_FLOOR, out=ker)
         ker /= ker.sum(axis=-1, keepdims=True)
     d = source.vocab_size
@@ -235,7 +240,7 @@ def _context_laws(source: Source, offsets: tuple[int, ...], kernels: int,
     q = rest / rest.sum(axis=2, keepdims=True)
     # a context of stationary mass 0 (underflow) has weight 0: give it any valid θ
     theta = np.where(mu[..., None] > 0, joint / np.where(mu > 0, mu, 1.0)[..., None], 1.0 / d)
-    return mu, theta, q
+    return mu, theta, q, weights
 
 
 class _PoissonLogMean:
@@ -311,8 +316,9 @@ def optimal_temperature_law(source: Source, head_set: Sequence[int], seq_len: in
                             ) -> TemperatureEstimate:
     """The law's ``a*(L)``: the minimiser of the model's expected loss (module docstring).
 
-    The stationary laws of ``kernels`` prior draws (floored at ``MC_KERNEL_FLOOR``, the exact
-    kernel of a Fixed prior) give ``μ(z)``, ``θ``, ``q``; the mean of
+    The stationary laws of ``kernels`` prior draws (floored at ``MC_KERNEL_FLOOR``; the prior's
+    own kernels, weighted, when it has finitely many: :func:`theory.sources.kernels.kernel_atoms`)
+    give ``μ(z)``, ``θ``, ``q``; the mean of
     :func:`law_objective` is minimised by bounded Brent over ``b = L e^{-a}`` in
     :data:`PSEUDO_COUNT_RANGE` (``stderr = nan`` at a bound).
 
@@ -320,31 +326,34 @@ def optimal_temperature_law(source: Source, head_set: Sequence[int], seq_len: in
         source: the data source.
         head_set: the offsets ``S`` of the GIH (typically ``S*``), non-empty.
         seq_len: ``L > max(S, P)``.
-        kernels: prior draws, ``>= 2`` (ignored for a Fixed prior).
-        rng: numpy generator (may be None only for a Fixed prior).
+        kernels: prior draws, ``>= 2`` (ignored for a prior with finitely many kernels).
+        rng: numpy generator (may be None only for a prior with finitely many kernels).
 
     Returns:
         :class:`TemperatureEstimate` of kind ``"law"`` (``stderr`` over kernels).
     """
     offsets, seq_len = _check_source_set(source, head_set, seq_len)
     kernels = as_int(kernels, "kernels", minimum=2)
-    fixed = isinstance(source.prior, Fixed)
-    if not fixed:
+    atoms = kernel_atoms(source)
+    if atoms is None:
         rng = as_generator(rng, needed_for=f"a {type(source.prior).__name__} prior draws kernels")
     d, n_ctx = source.vocab_size, source.vocab_size ** len(offsets)
-    count = 1 if fixed else kernels
+    count = kernels if atoms is None else len(atoms[1])
     require_memory(4 * count * n_ctx * (d + 1) * (TAIL_START + TAIL_TERMS) * FLOAT_BYTES,
                    f"the temperature law over {count} kernel(s) and {n_ctx} contexts",
                    "pass fewer kernels")
-    mu, theta, q = _context_laws(source, offsets, kernels, rng)
-    per_kernel = law_objective(mu, theta, q, seq_len=seq_len, max_offset=offsets[-1])
+    mu, theta, q, weights = _context_laws(source, offsets, kernels, rng)
+    objective = law_objective(mu, theta, q, seq_len=seq_len, max_offset=offsets[-1])
+    # Exact (one weighted sample) for finitely many kernels, a Monte Carlo mean otherwise.
+    per_kernel = objective if atoms is None else (lambda a: weights @ objective(a)[:, None])
 
     lo, hi = (math.log(seq_len / b) for b in PSEUDO_COUNT_RANGE[::-1])
     h = DERIVATIVE_STEP  # per-kernel derivatives by central differences, (K,)
+    samples = len(mu) if atoms is None else 1
     a_star, err = _minimise(lambda a: per_kernel(a).mean(),
                             lambda a: (per_kernel(a + h) - per_kernel(a - h)) / (2 * h),
-                            lo, hi, len(mu))
-    return TemperatureEstimate(seq_len, a_star, err, len(mu), "law")
+                            lo, hi, samples)
+    return TemperatureEstimate(seq_len, a_star, err, samples, "law")
 
 
 # ---------------------------------------------------------------------------------- stage 3

@@ -8,11 +8,23 @@ because they read a source and a model spec, which live above the floor of size 
 from __future__ import annotations
 
 from theory.sizes import prediction_bytes, require_memory
+from theory.sources.kernels import kernel_atoms
 from theory.sources.priors import Fixed
 from theory.sources.spec import ModelSpec, Source
 from theory.work import prediction_stage_seconds, require_time
 
-__all__ = ["require_prediction_fits", "prediction_seconds"]
+__all__ = ["require_prediction_fits", "prediction_seconds", "criterion_kernels"]
+
+
+def criterion_kernels(source: Source, *, samples: int, seq_len: int | None,
+                      asymptotic_samples: int | None = None) -> int:
+    """Kernels behind a limit prediction's ``G``: a prior's own kernels when it has finitely
+    many (:func:`theory.sources.kernels.kernel_atoms`: ``G`` is then exact), else the Monte
+    Carlo draws (``asymptotic_samples`` when given with ``seq_len``, else ``samples``)."""
+    atoms = kernel_atoms(source)
+    if atoms is not None:
+        return len(atoms[1])
+    return samples if asymptotic_samples is None or seq_len is None else asymptotic_samples
 
 
 def prediction_seconds(source: Source, spec: ModelSpec, *, samples: int, seq_len: int | None,
@@ -22,9 +34,8 @@ def prediction_seconds(source: Source, spec: ModelSpec, *, samples: int, seq_len
     (:func:`theory.work.prediction_stage_seconds`; arguments as
     :func:`theory.limit.prediction.predict_limit`'s)."""
     d, k, r = source.vocab_size, len(source.parents), source.parents[-1]
-    fixed = isinstance(source.prior, Fixed)
-    kernels = 1 if fixed else (samples if asymptotic_samples is None or seq_len is None
-                               else asymptotic_samples)
+    kernels = criterion_kernels(source, samples=samples, seq_len=seq_len,
+                                asymptotic_samples=asymptotic_samples)
     return prediction_stage_seconds(d, k, r, spec.heads, spec.window, len(spec.sets),
                                     kernels=kernels, samples=samples, seq_len=seq_len,
                                     max_samples=max_samples)
@@ -58,7 +69,10 @@ def require_prediction_fits(source: Source, spec: ModelSpec, *, samples: int,
     """
     d, k, r = source.vocab_size, len(source.parents), source.parents[-1]
     estimate = prediction_bytes(d, k, r, spec.heads, len(spec.sets), samples, seq_len,
-                                fixed=isinstance(source.prior, Fixed), window=spec.window)
+                                fixed=isinstance(source.prior, Fixed), window=spec.window,
+                                kernels=criterion_kernels(source, samples=samples,
+                                                          seq_len=seq_len,
+                                                          asymptotic_samples=asymptotic_samples))
     what = "G" if seq_len is None else f"G_L at L={seq_len}, G and G_L at the initial copier"
     request = (f"limit prediction ({what}) for d={d}, P={source.parents}, "
                f"H={spec.heads}, M={spec.window}, D={spec.degree} "

@@ -53,13 +53,13 @@ from theory.criterion.estimates import (
     sample_until_decided,
 )
 from theory.errors import require
-from theory.limit.fits import require_prediction_fits
+from theory.limit.fits import criterion_kernels, require_prediction_fits
 from theory.limit.ranking import DECIDABLE_Z, Ranking, head_set_of
 from theory.limit.reports import FLAT_KEYS, rankings_from_flat
 from theory.notation import head_set_label
 from theory.predictors.copier import copier_attention
 from theory.predictors.reference import context_similarity
-from theory.sources.priors import Fixed
+from theory.sources.kernels import kernel_atoms
 from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int, is_int, is_real, parse_field
 from theory.work import PROGRESS_AFTER_S, format_seconds
@@ -321,10 +321,12 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
         seq_len: ``L``; when given, sets are ranked by ``G_L`` (sequences of ``L+1`` tokens),
             ``G`` is estimated too for the ``asymptotic`` ranking, and ``G_L`` at the initial
             copier for the ``initial`` ranking. Needs ``L > max(H, max P)``.
-        samples: Monte Carlo kernels / sequences, >= 2 (a Fixed prior's ``G`` is exact).
+        samples: Monte Carlo kernels / sequences, >= 2 (``G`` is exact for a prior with
+            finitely many kernels: Fixed, FiniteMixture, Switching with fixed component
+            kernels, :func:`theory.sources.kernels.kernel_atoms`).
         rng: numpy generator, the only randomness (``G_L`` is drawn first, then ``G``, then the
-            criterion at the initial copier); may be None only for a Fixed prior without
-            ``seq_len``, where ``G`` is exact.
+            criterion at the initial copier); may be None only for a prior with finitely many
+            kernels without ``seq_len``, where ``G`` is exact.
         train_sequences: size ``n`` of a training sample for ``margin_train_noise``; needs
             ``seq_len`` (the noise is that of ``n`` sequences of length ``L``).
         max_samples: adaptive budget (module docstring): a ``G_L`` ranking (exact and initial
@@ -351,9 +353,10 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
     require(isinstance(spec, ModelSpec), "spec", "a theory.ModelSpec", type(spec).__name__)
     if rng is None:
-        require(isinstance(source.prior, Fixed) and seq_len is None, "rng",
-                "a numpy.random.Generator (None only for a Fixed prior without seq_len, "
-                "where nothing is random)", rng)
+        require(kernel_atoms(source) is not None and seq_len is None, "rng",
+                "a numpy.random.Generator (None only for a prior with finitely many kernels "
+                "(Fixed, FiniteMixture, Switching with fixed kernels) without seq_len, where "
+                "nothing is random)", rng)
     bound = max(spec.heads, source.max_parent)
     if seq_len is not None:
         seq_len = as_int(seq_len, "seq_len (every set needs a context)", minimum=bound + 1,
@@ -384,8 +387,8 @@ def predict_limit(source: Source, spec: ModelSpec, *, seq_len: int | None = None
     show = total > PROGRESS_AFTER_S if progress is None else progress
     sets = spec.sets
 
-    g_kernels = 1 if isinstance(source.prior, Fixed) else (
-        samples if asymptotic_samples is None or seq_len is None else asymptotic_samples)
+    g_kernels = criterion_kernels(source, samples=samples, seq_len=seq_len,
+                                  asymptotic_samples=asymptotic_samples)
     done = dict.fromkeys(stages, 0.0)  # estimated seconds of each stage behind the bar
 
     # The bar counts estimated seconds of work: the G stage moves per chunk of kernels (it is

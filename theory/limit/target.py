@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from theory.criterion.estimates import stage1_signal
 from theory.criterion.training_sample import SampleSelection, stage1_on_sample
 from theory.dynamics.joint_path import JointPath
 from theory.errors import require
@@ -69,8 +70,9 @@ class TrainingTarget:
     Attributes:
         target_set: the set the run is checked against.
         basis: one of :data:`TARGET_BASES`.
-        best_set: the set whose offsets the copier stage favours (``S*``, or the target set
-            itself when the training sample decides): heads of ``target_set`` outside it leave
+        best_set: the set whose offsets the copier stage favours (``S*``, or the training
+            sample's best set at the exact copier when the sample decides): heads of
+            ``target_set`` outside it leave
             their offsets in the stage's limit, though a finite stage may not take them there
             (:mod:`theory.dynamics.copier_stage`).
         training_sample: stage 1 on the training sample, or None when there is no
@@ -148,10 +150,20 @@ def training_target(prediction: LimitPrediction, *, stagewise: bool, stage1_lr: 
         chosen, basis = sample.selected_set, "training sample"
     else:
         chosen, basis = population, "undecidable"
-    # The best set the copier stage moves toward: S* when the population decides; the sample's
-    # own choice when the sample decides (the population ranking is a tie there).
-    best = chosen if basis == "training sample" else prediction.selected_set
+    # The best set the copier stage moves toward: S* when the population decides. When the
+    # sample decides, the copier stage maximises this sample's criterion of the offsets its
+    # heads copy, so its best set at the exact copier; stage 1 chose at the soft initial copier
+    # and may have reached a larger set (docs/theory.md §3.9).
+    best = (_exact_best(tokens, prediction.sets) if basis == "training sample"
+            else prediction.selected_set)
     return TrainingTarget(tuple(chosen), basis, tuple(best), sample)
+
+
+def _exact_best(tokens: np.ndarray, sets: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """``argmax_S G_n(S)``: the sample mean of the stage-1 signal at the exact copier
+    (:func:`theory.criterion.estimates.stage1_signal`), first set on ties."""
+    values = [float(stage1_signal(tokens, s).mean()) for s in sets]  # (|𝒮|,)
+    return tuple(sets[int(np.argmax(values))])
 
 
 def joint_target(prediction: LimitPrediction, path: JointPath) -> TrainingTarget:

@@ -11,6 +11,7 @@ Layer 1: imports only the floor (``errors``, ``validation``, ``notation``, ``siz
 from theory.sources.kernels import (
     check_structures,
     expand_component,
+    kernel_atoms,
     mean_kernel,
     sample_kernels,
     sample_structures,
@@ -100,6 +101,7 @@ __all__ = [
     "check_structures",
     "mean_kernel",
     "expand_component",
+    "kernel_atoms",
     "START_MODES",
     "sample_sequences_np",
     "Preset",

@@ -27,7 +27,7 @@ from theory.sources.spec import Source
 from theory.validation import as_generator, as_int
 
 __all__ = ["sample_kernels", "sample_structures", "check_structures", "mean_kernel",
-           "expand_component"]
+           "expand_component", "kernel_atoms"]
 
 
 def expand_component(component_kernel: np.ndarray, component_parents: tuple[int, ...],
@@ -189,3 +189,34 @@ def mean_kernel(source: Source) -> np.ndarray:
     return np.full((d,) * (k + 1), 1.0 / d)
 
 
+
+
+def kernel_atoms(source: Source) -> tuple[np.ndarray, np.ndarray] | None:
+    """The finitely many kernels a prior draws and the probability of each, or None.
+
+    A prior with finitely many kernels turns every expectation over the prior into a weighted
+    sum, with no Monte Carlo: a Fixed prior has one kernel; a FiniteMixture its ``N`` chains; a
+    Switching prior whose every component has a fixed kernel has ``J`` kernels (each expanded to
+    the source's parents, constant along the axes outside its ``P_j``). Dirichlet rows (a
+    Dirichlet or Mixture prior, a Switching component with ``alpha``) give a continuum: None.
+
+    Returns:
+        ``(kernels, weights)``: float64 ``(N,) + (d,)*k + (d,)`` (a fresh, writable array) and
+        float64 ``(N,)`` summing to 1; or None.
+    """
+    require(isinstance(source, Source), "source", "a theory.sources.spec.Source",
+            type(source).__name__)
+    prior = source.prior
+    if isinstance(prior, Fixed):
+        return np.array(prior.kernel)[None], np.ones(1)  # (1,) + (d,)*k + (d,), (1,)
+    if isinstance(prior, FiniteMixture):
+        return np.array(prior.kernels), structure_weights(prior)  # (N,) + (d,)*k + (d,), (N,)
+    if isinstance(prior, Switching) and all(c.kernel is not None for c in prior.components):
+        require_memory(kernel_bytes(len(prior.components), source.vocab_size, source.order),
+                       f"the {len(prior.components)} component kernels of d="
+                       f"{source.vocab_size}, {source.order} parent(s)",
+                       "use a smaller d or fewer parents")
+        kernels = np.stack([expand_component(c.kernel, c.parents, source.parents)
+                            for c in prior.components])  # (J,) + (d,)*k + (d,)
+        return kernels, structure_weights(prior)
+    return None
