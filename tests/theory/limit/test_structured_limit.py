@@ -86,8 +86,8 @@ def test_temperature_law_is_exact_over_a_finite_mixture():
 
 
 @pytest.mark.parametrize("source, line", [
-    (FINITE, "finite mixture of 4 fixed kernels drawn from Dir(0.5) rows, seed 3"),
-    (SWITCHING, "switching 0.5*Dir(0.5) on (1) + 0.5*fixed on (3)"),
+    (FINITE, "finite mixture of 4 chains, rows Dir(0.5) drawn with seed 3, equal weights"),
+    (SWITCHING, "switching 0.5: Dir(0.5) on (1) | 0.5: fixed kernel on (3)"),
 ], ids=["finite-mixture", "switching"])
 def test_predict_command_reads_the_source_json(source, line, tmp_path, capsys):
     path = tmp_path / "source.json"
