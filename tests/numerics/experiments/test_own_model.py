@@ -162,4 +162,4 @@ def test_first_decided_settled_and_plateau_steps():
     never = OwnModelRun(losses=np.zeros(20), steps=(0, 10, 20), reports=tuple(reads[:3]),
                         limit=SimpleNamespace(selected_set=(1, 2)), seconds=0.0)
     assert never.first_decided_step() is None and never.settled_step() is None
-    assert never.plateau_step() == 20
+    assert never.plateau_step() == 10, "never decided: the last read before the final one"
