@@ -160,14 +160,19 @@ class OwnModelRun:
     def findings(self) -> dict[str, Any]:
         """The numbers docs/results.md §16 reports: where the probe first decides ``S*``, the
         final read (set, verdict, margin, KL to the closest GIH, attention on ``S*``'s offsets
-        in the first layer) and the plateau checkpoint's read."""
+        in the first layer and on the matching keys in the second) and the plateau
+        checkpoint's read."""
         eff, plateau = self.final.last.effective, self.report_at(self.plateau_step())
-        first_layer = [row for row in attention_rows(self.final) if row["layer"] == 0]
+        rows = attention_rows(self.final)
+        first_layer = [row for row in rows if row["layer"] == 0]
+        second_layer = [row for row in rows if row["layer"] == 1 and row["match mass"] is not None]
         return {"first decided step": self.first_decided_step(),
                 "final effective set": eff.head_set, "final verdict": eff.verdict,
                 "margin (SE)": eff.margin_se, "KL to closest GIH": eff.kl,
                 "S* offset mass (best first-layer head)":
                     max((row["S* offset mass"] for row in first_layer), default=None),
+                "match mass on S* (best second-layer head)":
+                    max((row["match mass"] for row in second_layer), default=None),
                 "plateau step": self.plateau_step(), "plateau verdict": plateau.verdict,
                 "plateau closest GIH": plateau.last.effective.head_set,
                 "plateau KL to closest GIH": plateau.last.effective.kl,
@@ -180,13 +185,17 @@ def attention_rows(report: ProbeReport) -> list[dict[str, Any]]:
     mass on each offset of ``S*`` (summed), and the match mass and correlation on ``S*``.
 
     Layers are numbered from 0 as in the taps ``blocks.{l}.attn.hook_pattern``; heads from 1.
+    A tap of another name keeps its name in the ``layer`` column.
     """
     star = report.selected_set
     matches = {(m.name, m.head): m for m in report.matches}
     rows = []
     for o in report.offsets:
         match = matches.get((o.name, o.head))
-        rows.append({"layer": int(o.name.split(".")[1]), "head": o.head,
+        parts = o.name.split(".")
+        layer = int(parts[1]) if parts[0] == "blocks" and parts[1:2] and parts[1].isdigit() \
+            else o.name
+        rows.append({"layer": layer, "head": o.head,
                      "peak offset": o.peak_offset,
                      "S* offset mass": float(sum(o.profile[i - 1] for i in star
                                                  if i <= len(o.profile))),

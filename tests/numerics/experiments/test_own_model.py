@@ -66,6 +66,9 @@ def test_history_has_a_loss_per_update_and_a_report_at_each_logged_step(build, l
     assert run.selected_set == tuple(limit.selected_set)
     layers = {row["layer"] for row in attention_rows(run.final)}
     assert layers == {0, 1}, f"both layers' attention read, read {layers}"
+    found = run.findings()
+    assert found["final effective set"] == run.final.last.effective.head_set, found
+    assert found["plateau step"] in run.steps[1:-1], (found["plateau step"], run.steps)
 
 
 @pytest.mark.parametrize("build", [_gpt2, _lens], ids=["gpt2", "lens"])
