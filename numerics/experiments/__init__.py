@@ -4,7 +4,9 @@
 the predicted selection map and the official runs' settings (``official_full_spec``); ``runs``:
 the training runs (trained selection map, its agreement with a prediction over decidable points,
 the official run); ``joint_selection``: a joint run on the weak-parent mixture whose selection
-moves with the temperature, against theory's path and the GIH losses over ``a``; ``transfer``: a trained model on other lengths and sources; ``support``:
+moves with the temperature, against theory's path and the GIH losses over ``a``; ``transfer``: a trained model on other lengths and sources; ``own_model``: a
+Hugging Face or TransformerLens model trained on the library's sequences with the probe at the
+logged steps; ``support``:
 figures of a verification run, named taps, tables; ``recipes``: the paper's runs as named
 recipes held to the authors' numbers (``authors``: those numbers; ``facts``: how a run is
 measured against them).
@@ -33,6 +35,17 @@ from numerics.experiments.joint_selection import (
     JointSelection,
     joint_selection,
     joint_selection_figure,
+)
+from numerics.experiments.own_model import (
+    OWN_MODEL_SIZES,
+    OWN_MODEL_SOURCE,
+    OWN_MODEL_SPEC,
+    OwnModelRun,
+    attention_rows,
+    seeded_module,
+    tiny_gpt2,
+    tiny_lens,
+    train_own_model,
 )
 from numerics.experiments.recipes import (
     RECIPE_NAMES,
@@ -77,4 +90,6 @@ __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mi
            "Fact", "MEASURES", "COMPARISONS", "FIRST_LEAD_MARGIN", "check_fact",
            "first_lead_set", "Recipe", "RecipeRun", "RECIPES", "RECIPE_NAMES", "get_recipe",
            "first_set_prediction", "reproduction_record", "JOINT_LOSS",
-           "JOINT_TEMPERATURES", "JointSelection", "joint_selection", "joint_selection_figure"]
+           "JOINT_TEMPERATURES", "JointSelection", "joint_selection", "joint_selection_figure",
+           "OWN_MODEL_SOURCE", "OWN_MODEL_SPEC", "OWN_MODEL_SIZES", "OwnModelRun",
+           "train_own_model", "seeded_module", "tiny_gpt2", "tiny_lens", "attention_rows"]

@@ -11,6 +11,9 @@ last position ``l = L``. The wrapped model is called
 - in eval mode (its training flag is restored after the call) and under ``torch.no_grad()``,
 - on at most ``batch_size`` sequences at a time, so memory stays bounded for any ``n``.
 
+:meth:`ExternalModel.logits` gives the logits ``(n, L, V)`` with their graph instead, in the
+model's own mode: the one call a training loop needs, whichever library the model comes from.
+
 Vocabulary: the model has ``V`` token ids (``vocab_size`` of the HF config, ``d_vocab`` of the
 TransformerLens config), the probed source ``d``. With ``vocab_size=None`` the adapter returns all
 ``V`` probabilities and the probe refuses them unless ``V = d``. With ``vocab_size=d <= V`` it
@@ -110,6 +113,22 @@ class ExternalModel:
         """``"pattern"``: every tap is a full causal pattern ``(n, heads, L, L)``."""
         require(name in self.tap_names(), "tap name", f"one of {self.tap_names()}", name)
         return "pattern"
+
+    # --- training -----------------------------------------------------------------------
+    def logits(self, tokens: Any) -> torch.Tensor:
+        """The wrapped model's logits ``(n, L, V)`` (``(n, L, d)`` with ``vocab_size=d``) for
+        tokens ``(n, L)``, with their autograd graph: what a training loop's loss reads.
+
+        Unlike :meth:`__call__` it leaves the model's mode alone, runs no ``torch.no_grad()``
+        and does not batch, so a loop trains any wrapped model the same way whether it returns
+        logits (TransformerLens) or an object holding them (Hugging Face).
+        """
+        logits, _ = self._forward(self._tokens(tokens), False)  # (n, L, V)
+        if self.vocab_size is None:
+            return logits
+        require(self.vocab_size <= logits.shape[-1], "vocab_size",
+                f"d <= the model's vocabulary V = {logits.shape[-1]}", self.vocab_size)
+        return logits[..., :self.vocab_size]  # (n, L, d): the library's tokens 0..d-1
 
     # --- the call ------------------------------------------------------------------------
     def _tokens(self, tokens: Any) -> torch.Tensor:
