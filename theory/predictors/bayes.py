@@ -47,7 +47,7 @@ from theory.predictors.positional import bayes_predict_positions, oracle_predict
 from theory.predictors.reference import bayes_predict, check_context, oracle_predict
 from theory.sizes import FLOAT_BYTES, require_memory
 from theory.sources.kernels import sample_kernels
-from theory.sources.priors import Dirichlet, Fixed, MixtureComponent
+from theory.sources.priors import Dirichlet, Fixed, Mixture, MixtureComponent, structure_weights
 from theory.sources.sequences import START_MODES
 from theory.sources.spec import Source
 from theory.sources.stationary import window_law
@@ -97,9 +97,13 @@ class MonteCarloPredictive:
 
 
 def needs_monte_carlo(source: Source) -> bool:
-    """Whether the source's Bayes predictive is a Monte Carlo estimate: a mixture of >= 2 parts."""
+    """Whether the source's Bayes predictive is a Monte Carlo estimate: a prior of >= 2 parts
+    (mixture components, switching structures or finite-mixture chains)."""
     require(isinstance(source, Source), "source", "a theory.sources.spec.Source", type(source).__name__)
-    return not isinstance(source.prior, (Dirichlet, Fixed)) and len(source.prior.components) > 1
+    prior = source.prior
+    if isinstance(prior, Mixture):
+        return len(prior.components) > 1
+    return len(structure_weights(prior)) > 1
 
 
 def _tokens(tokens: Any, source: Source, what: str) -> np.ndarray:
