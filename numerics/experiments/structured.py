@@ -175,8 +175,9 @@ class StructuredSummary:
         out = [{"predictor": "model", "name": "-", "loss": cell(self.model_loss),
                 "SE": cell(self.model_loss_se), "model - it": "-", "paired SE": "-"}]
         out += [{"predictor": r.row, "name": r.name, "loss": cell(r.loss), "SE": cell(r.loss_se),
-                 "model - it": cell(r.gap) if r.loss is not None else "absent",
-                 "paired SE": cell(r.gap_se) if r.gap is not None else "-"}
+                 "model - it": "absent" if r.loss is None else "-" if r.gap is None
+                 else cell(r.gap),
+                 "paired SE": "-" if r.gap is None else cell(r.gap_se)}
                 for r in self.references]
         return out
 
@@ -187,7 +188,7 @@ class StructuredSummary:
         share = (f"gap share unavailable ({self.gap_share_absent})" if self.gap_share is None else
                  f"closes {self.gap_share:.2f} ± {self.gap_share_se:.2f} of the gap from it to Bayes")
         return (f"the model ({self.model_loss:.4f} ± {self.model_loss_se:.4f}) {verdict} the best "
-                f"single GIH {self.best_gih} ({best.loss:.4f}) by {self.margin_se:.1f} paired SE; "
+                f"single GIH {self.best_gih} ({best.loss:.4f}) by {abs(self.margin_se):.1f} paired SE; "
                 f"{share}")
 
 

@@ -26,7 +26,9 @@ from numerics.experiments import (
     SELECTIVE_LAGS,
     STRUCTURED_MODEL,
     STRUCTURED_SOURCES,
+    ReferenceLoss,
     StructuredRun,
+    StructuredSummary,
     structured_run,
     structured_summary,
     torch_generator,
@@ -192,3 +194,17 @@ def test_a_model_that_is_the_best_gih_closes_none_of_it(paper_case):
     assert summary.best_gih == name
     assert summary.gap_share == pytest.approx(0.0, abs=SHARE_ATOL), summary
     assert summary.verdict == UNDECIDED and summary.margin_se == 0.0, summary.sentence()
+
+
+def test_rows_mark_absent_references_and_unpaired_ones():
+    references = (ReferenceLoss("best GIH, a = ∞", "gih_inf(1,)", 0.5, 0.01, -0.1, 0.002),
+                  ReferenceLoss("Bayes over structures", BAYES, None, None, absent="why"),
+                  ReferenceLoss("oracle structure", ORACLE_STRUCTURE, 0.3, 0.01))
+    summary = StructuredSummary(0.4, 0.01, references, "gih_inf(1,)", BEATS, 50.0, None, None,
+                                "why")
+    rows = {r["name"]: r for r in summary.rows()}
+    assert rows["gih_inf(1,)"]["model - it"] == "-0.1000", rows
+    assert rows[BAYES]["loss"] == rows[BAYES]["model - it"] == "absent", rows
+    assert rows[ORACLE_STRUCTURE]["model - it"] == "-" and rows[ORACLE_STRUCTURE]["loss"] == "0.3000"
+    assert "beats the best single GIH gih_inf(1,) (0.5000) by 50.0 paired SE" in summary.sentence()
+    assert "gap share unavailable (why)" in summary.sentence()
