@@ -7,7 +7,9 @@ the official run); ``joint_selection``: a joint run on the weak-parent mixture w
 moves with the temperature, against theory's path and the GIH losses over ``a``; ``transfer``: a trained model on other lengths and sources; ``own_model``: a
 Hugging Face or TransformerLens model trained on the library's sequences with the probe at the
 logged steps; ``support``:
-figures of a verification run, named taps, tables; ``recipes``: the paper's runs as named
+figures of a verification run, named taps, tables; ``structured``: the standard transformer
+on sources whose structure varies per sequence (a switching source, a finite mixture) against
+every reference; ``recipes``: the paper's runs as named
 recipes held to the authors' numbers (``authors``: those numbers; ``facts``: how a run is
 measured against them).
 """
@@ -66,6 +68,24 @@ from numerics.experiments.runs import (
     trained_selection_map,
 )
 from numerics.experiments.sizes import SIZE_ENV, SIZES, by_size, notebook_size, research_size
+from numerics.experiments.structured import (
+    BAYES,
+    BEATS,
+    LOSES,
+    ORACLE_STRUCTURE,
+    PARK_CHAINS,
+    PARK_MIXTURE,
+    PARK_SEED,
+    SELECTIVE_LAGS,
+    STRUCTURED_MODEL,
+    STRUCTURED_SOURCES,
+    ReferenceLoss,
+    StructuredRun,
+    StructuredSummary,
+    limit_rows,
+    structured_run,
+    structured_summary,
+)
 from numerics.experiments.support import (
     curve_gaps,
     format_table,
@@ -92,4 +112,8 @@ __all__ = ["SIZE_ENV", "SIZES", "notebook_size", "by_size", "research_size", "mi
            "first_set_prediction", "reproduction_record", "JOINT_LOSS",
            "JOINT_TEMPERATURES", "JointSelection", "joint_selection", "joint_selection_figure",
            "OWN_MODEL_SOURCE", "OWN_MODEL_SPEC", "OWN_MODEL_SIZES", "OwnModelRun",
-           "train_own_model", "seeded_module", "tiny_gpt2", "tiny_lens", "attention_rows"]
+           "train_own_model", "seeded_module", "tiny_gpt2", "tiny_lens", "attention_rows",
+           "SELECTIVE_LAGS", "PARK_MIXTURE", "PARK_CHAINS", "PARK_SEED", "STRUCTURED_SOURCES",
+           "STRUCTURED_MODEL", "BAYES", "ORACLE_STRUCTURE", "BEATS", "LOSES", "ReferenceLoss",
+           "StructuredSummary", "StructuredRun", "structured_run", "structured_summary",
+           "limit_rows"]

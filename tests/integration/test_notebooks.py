@@ -43,7 +43,8 @@ nbformat = pytest.importorskip("nbformat", reason="the 'notebooks' extra is not 
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = ("01_limiting_model.ipynb", "02_which_parents.ipynb", "03_training_dynamics.ipynb",
-            "04_generalization.ipynb", "05_scale_on_gpu.ipynb", "06_read_your_own_model.ipynb")
+            "04_generalization.ipynb", "05_scale_on_gpu.ipynb", "06_read_your_own_model.ipynb",
+            "07_structure_varies.ipynb")
 ALLOWED_TOP_LEVEL = frozenset({"theory", "numerics", "proofs", "numpy", "matplotlib", "sympy"})
 """Third-party or project packages a notebook may import (besides the standard library)."""
 OUTSIDE_MODEL_IMPORTS = {"06_read_your_own_model.ipynb": frozenset({"torch", "transformers",
