@@ -3,13 +3,13 @@
 Two sources, each drawing one structure per sequence (``theory.Switching``,
 ``theory.FiniteMixture``):
 
-- :data:`SELECTIVE_LAGS`: d = 3, parents ``P = (1, 2, 3)``; each sequence is a chain on one lag
+- :data:`SPARSE_LAGS`: d = 3, parents ``P = (1, 2, 3)``; each sequence is a chain on one lag
   ``{1}``, ``{2}`` or ``{3}`` (weights 1/3), its rows i.i.d. ``Dirichlet(0.1)``. A single GIH
   reads one fixed set of offsets in every sequence; the Bayes predictive first infers the lag
   (a *selective* induction head).
-- :data:`PARK_MIXTURE`: d = 3, ``P = (1,)``; each sequence follows one of
-  :data:`PARK_CHAINS` bigram chains drawn once (rows ``Dirichlet(0.5)``, seed
-  :data:`PARK_SEED`). A model can learn the few chains into its weights and only has to tell
+- :data:`FOUR_CHAINS`: d = 3, ``P = (1,)``; each sequence follows one of
+  :data:`CHAIN_COUNT` bigram chains drawn once (rows ``Dirichlet(0.5)``, seed
+  :data:`CHAIN_SEED`). A model can learn the few chains into its weights and only has to tell
   from the context which one runs; the Bayes predictive is the posterior over the chains.
 
 :func:`structured_run` trains a :class:`numerics.StandardTransformer` on one of them with the
@@ -61,28 +61,28 @@ from theory.sources.priors import FiniteMixture, Switching, SwitchingComponent
 from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int
 
-__all__ = ["SELECTIVE_LAGS", "PARK_MIXTURE", "PARK_CHAINS", "PARK_SEED", "STRUCTURED_SOURCES",
-           "STRUCTURED_MODEL", "BAYES", "ORACLE_STRUCTURE", "BEATS", "LOSES", "ReferenceLoss",
+__all__ = ["SPARSE_LAGS", "FOUR_CHAINS", "CHAIN_COUNT", "CHAIN_SEED", "STRUCTURED_SOURCES",
+           "STRUCTURED_MODEL", "BAYES", "ORACLE_STRUCTURE", "BEATS", "LOSES", "ComparedLoss",
            "StructuredSummary", "StructuredRun", "structured_run", "structured_summary", "limit_rows"]
 
-SELECTIVE_LAGS = Source(3, (1, 2, 3), Switching(tuple(
+SPARSE_LAGS = Source(3, (1, 2, 3), Switching(tuple(
     SwitchingComponent((lag,), 1 / 3, alpha=0.1) for lag in (1, 2, 3))))
 """Each sequence a chain on one lag 1, 2 or 3 (weights 1/3), rows i.i.d. Dirichlet(0.1), d = 3.
 Sparse rows: with Dirichlet(0.5) rows the default transformer stays on the unigram plateau for
 600 steps at L = 50 (docs/results.md)."""
 
-PARK_CHAINS = 4
-"""N, the chains of :data:`PARK_MIXTURE`: few enough for a model to hold them in its weights."""
+CHAIN_COUNT = 4
+"""N, the chains of :data:`FOUR_CHAINS`: few enough for a model to hold them in its weights."""
 
-PARK_SEED = 0
-"""The seed the chains of :data:`PARK_MIXTURE` are drawn with (once, numpy's default_rng)."""
+CHAIN_SEED = 0
+"""The seed the chains of :data:`FOUR_CHAINS` are drawn with (once, numpy's default_rng)."""
 
-PARK_MIXTURE = Source(3, (1,), FiniteMixture.draw(PARK_CHAINS, 0.5, seed=PARK_SEED,
+FOUR_CHAINS = Source(3, (1,), FiniteMixture.draw(CHAIN_COUNT, 0.5, seed=CHAIN_SEED,
                                                   vocab_size=3, order=1))
-"""Each sequence follows one of :data:`PARK_CHAINS` fixed bigram chains on d = 3 tokens (uniform
+"""Each sequence follows one of :data:`CHAIN_COUNT` fixed bigram chains on d = 3 tokens (uniform
 weights), their rows drawn once from Dirichlet(0.5)."""
 
-STRUCTURED_SOURCES = {"selective-lags": SELECTIVE_LAGS, "park-mixture": PARK_MIXTURE}
+STRUCTURED_SOURCES = {"sparse-lags": SPARSE_LAGS, "four-chains": FOUR_CHAINS}
 """The two sources by name."""
 
 STRUCTURED_MODEL = ModelSpec(heads=3, window=3, degree=3)
@@ -108,7 +108,7 @@ _NOT_SCORED = "the probe does not score this reference"
 
 
 @dataclass(frozen=True)
-class ReferenceLoss:
+class ComparedLoss:
     """One reference predictor's held-out loss of ``x_{L+1}`` beside the model's.
 
     Attributes:
@@ -153,7 +153,7 @@ class StructuredSummary:
 
     model_loss: float
     model_loss_se: float
-    references: tuple[ReferenceLoss, ...]
+    references: tuple[ComparedLoss, ...]
     best_gih: str
     verdict: str
     margin_se: float
@@ -161,7 +161,7 @@ class StructuredSummary:
     gap_share_se: float | None
     gap_share_absent: str | None
 
-    def reference(self, name: str) -> ReferenceLoss:
+    def reference(self, name: str) -> ComparedLoss:
         """The row whose probe name is ``name``."""
         found = [r for r in self.references if r.name == name]
         require(len(found) == 1, "reference name", f"one of {[r.name for r in self.references]}",
@@ -197,16 +197,16 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def _table_row(table: ScoreTable, absent: dict[str, str], row: str, name: str,
-               model: np.ndarray, per_sequence: np.ndarray | None) -> ReferenceLoss:
+               model: np.ndarray, per_sequence: np.ndarray | None) -> ComparedLoss:
     """A row read from the probe's table by name; the paired gap from per-sequence losses."""
     scored = {s.name: s for s in table.scores}
     if name not in scored:
-        return ReferenceLoss(row, name, None, None, absent=absent.get(name, _NOT_SCORED))
+        return ComparedLoss(row, name, None, None, absent=absent.get(name, _NOT_SCORED))
     score = scored[name]
     gap = gap_se = None
     if per_sequence is not None:
         gap, gap_se = _mean_se(model - per_sequence)
-    return ReferenceLoss(row, name, score.loss, score.loss_se, gap, gap_se)
+    return ComparedLoss(row, name, score.loss, score.loss_se, gap, gap_se)
 
 
 def _gap_share(model: np.ndarray, gih: np.ndarray, bayes: np.ndarray) -> tuple[float, float]:
@@ -354,7 +354,7 @@ def structured_run(source: Source, *, architecture: StandardSpec, config: Standa
     temperature, then the training run. ``rng`` feeds :func:`theory.predict_limit` only.
 
     Args:
-        source: the source (e.g. :data:`SELECTIVE_LAGS`, :data:`PARK_MIXTURE`).
+        source: the source (e.g. :data:`SPARSE_LAGS`, :data:`FOUR_CHAINS`).
         architecture: the transformer; its ``max_len`` must cover ``config.seq_len``.
         config: the training run (CPU or CUDA).
         spec: sizes (H, M, D) of the scored head sets and of theory's ``S*``.

@@ -19,14 +19,14 @@ from numerics import probe, sample_sequences
 from numerics.experiments import (
     BAYES,
     BEATS,
+    CHAIN_COUNT,
+    CHAIN_SEED,
+    FOUR_CHAINS,
     ORACLE_STRUCTURE,
-    PARK_CHAINS,
-    PARK_MIXTURE,
-    PARK_SEED,
-    SELECTIVE_LAGS,
+    SPARSE_LAGS,
     STRUCTURED_MODEL,
     STRUCTURED_SOURCES,
-    ReferenceLoss,
+    ComparedLoss,
     StructuredRun,
     StructuredSummary,
     structured_run,
@@ -64,26 +64,26 @@ HELD, FIT = 600, 600
 
 @pytest.fixture(scope="module")
 def run() -> StructuredRun:
-    return structured_run(SELECTIVE_LAGS, **TINY, generator=torch_generator(0),
+    return structured_run(SPARSE_LAGS, **TINY, generator=torch_generator(0),
                           rng=np.random.default_rng(0))
 
 
 # ------------------------------------------------------------------------------ the sources
 def test_selective_lags_switches_between_the_three_lags():
-    prior = SELECTIVE_LAGS.prior
-    assert isinstance(prior, Switching) and SELECTIVE_LAGS.parents == (1, 2, 3)
+    prior = SPARSE_LAGS.prior
+    assert isinstance(prior, Switching) and SPARSE_LAGS.parents == (1, 2, 3)
     assert [c.parents for c in prior.components] == [(1,), (2,), (3,)]
     assert [c.weight for c in prior.components] == pytest.approx([1 / 3] * 3)
     assert all(c.alpha == 0.1 and c.kernel is None for c in prior.components)
 
 
 def test_park_mixture_is_drawn_once_from_its_seed():
-    prior = PARK_MIXTURE.prior
-    again = FiniteMixture.draw(PARK_CHAINS, 0.5, seed=PARK_SEED, vocab_size=3, order=1)
-    assert isinstance(prior, FiniteMixture) and prior.count == PARK_CHAINS
+    prior = FOUR_CHAINS.prior
+    again = FiniteMixture.draw(CHAIN_COUNT, 0.5, seed=CHAIN_SEED, vocab_size=3, order=1)
+    assert isinstance(prior, FiniteMixture) and prior.count == CHAIN_COUNT
     assert np.array_equal(prior.kernels, again.kernels)
-    assert PARK_MIXTURE.to_dict()["prior"]["seed"] == PARK_SEED
-    assert STRUCTURED_SOURCES == {"selective-lags": SELECTIVE_LAGS, "park-mixture": PARK_MIXTURE}
+    assert FOUR_CHAINS.to_dict()["prior"]["seed"] == CHAIN_SEED
+    assert STRUCTURED_SOURCES == {"sparse-lags": SPARSE_LAGS, "four-chains": FOUR_CHAINS}
 
 
 # -------------------------------------------------------------------------------- the run
@@ -140,11 +140,11 @@ def test_the_model_rows_match_the_probe_table(run: StructuredRun):
 def test_bad_sizes_are_refused():
     short = dict(TINY, architecture=StandardSpec(d_model=12, max_len=SEQ_LEN - 1))
     with pytest.raises(InductionHeadsError, match="max_len"):
-        structured_run(SELECTIVE_LAGS, **short, generator=torch_generator(0),
+        structured_run(SPARSE_LAGS, **short, generator=torch_generator(0),
                        rng=np.random.default_rng(0))
     many = dict(TINY, probe_sequences=TINY["heldout"] + 1)
     with pytest.raises(InductionHeadsError, match="probe_sequences"):
-        structured_run(SELECTIVE_LAGS, **many, generator=torch_generator(0),
+        structured_run(SPARSE_LAGS, **many, generator=torch_generator(0),
                        rng=np.random.default_rng(0))
 
 
@@ -197,9 +197,9 @@ def test_a_model_that_is_the_best_gih_closes_none_of_it(paper_case):
 
 
 def test_rows_mark_absent_references_and_unpaired_ones():
-    references = (ReferenceLoss("best GIH, a = ∞", "gih_inf(1,)", 0.5, 0.01, -0.1, 0.002),
-                  ReferenceLoss("Bayes over structures", BAYES, None, None, absent="why"),
-                  ReferenceLoss("oracle structure", ORACLE_STRUCTURE, 0.3, 0.01))
+    references = (ComparedLoss("best GIH, a = ∞", "gih_inf(1,)", 0.5, 0.01, -0.1, 0.002),
+                  ComparedLoss("Bayes over structures", BAYES, None, None, absent="why"),
+                  ComparedLoss("oracle structure", ORACLE_STRUCTURE, 0.3, 0.01))
     summary = StructuredSummary(0.4, 0.01, references, "gih_inf(1,)", BEATS, 50.0, None, None,
                                 "why")
     rows = {r["name"]: r for r in summary.rows()}
