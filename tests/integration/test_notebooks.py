@@ -120,7 +120,7 @@ def test_format_table_aligns_columns():
 
 
 # ------------------------------------------------------------------------------ the notebooks
-def test_the_six_notebooks_exist():
+def test_every_expected_notebook_exists_and_no_other():
     assert tuple(p.name for p in NOTEBOOKS) == EXPECTED, [p.name for p in NOTEBOOKS]
 
 
