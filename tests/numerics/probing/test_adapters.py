@@ -19,7 +19,7 @@ from theory import PAPER_MODEL, PAPER_SOURCE, predict_limit
 transformers = pytest.importorskip("transformers")
 lens = pytest.importorskip("transformer_lens")
 LENS_VERSION = importlib.metadata.version("transformer-lens")
-try:  # 4.x raises ImportError for the removed class (its module __getattr__)
+try:  # 4.x answers this name with ImportError (its module __getattr__)
     HookedTransformer = lens.HookedTransformer
 except ImportError:
     HookedTransformer = None
