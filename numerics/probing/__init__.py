@@ -33,9 +33,9 @@ Example (the limiting model of the paper's setting reads as the GIH of its selec
 Public API:
     probe, ProbeReport, ScoreTable, Score, EffectiveSet, OffsetProfile, MatchCorrelation, GapShare,
     from_logits, attention_taps, LogitsAdapter, TapsAdapter, from_hf (a Hugging Face causal LM),
-    from_lens (a TransformerLens HookedTransformer), ExternalModel, HFModel, LensModel,
-    probe_callback (a training callback
-    that probes the model at every logged step), ATTENTION_LAYOUTS, DEFAULT_TEMPERATURE_BOUNDS,
+    from_lens (a TransformerLens HookedTransformer or TransformerBridge), ExternalModel,
+    HFModel, LensModel, probe_callback (a training callback that probes the model at every
+    logged step), ATTENTION_LAYOUTS, DEFAULT_TEMPERATURE_BOUNDS,
     KL_FLOOR, KL_TIE_ATOL, GIH_FIT_MAX_KL, DECIDED, UNDECIDED, NO_GIH_FITS, VERDICTS.
 
 """

@@ -2,7 +2,8 @@
 
 :func:`from_hf` wraps a Hugging Face causal LM (any module whose ``forward(input_ids=...)``
 returns an object with ``.logits`` ``(n, L, V)``), :func:`from_lens` a TransformerLens
-``HookedTransformer`` (``model(tokens)`` returns logits ``(n, L, V)``). Either adapter is what
+``HookedTransformer`` (3.x) or ``TransformerBridge`` (its 4.x replacement; ``model(tokens)``
+returns logits ``(n, L, V)`` for both). Either adapter is what
 :func:`numerics.probe` takes as its model: called on tokens ``(n, L)`` (numpy or torch) it returns
 the float64 next-token probabilities ``(n, d)`` of ``x_{L+1}``, the softmax of the logits at the
 last position ``l = L``. The wrapped model is called
@@ -33,7 +34,9 @@ weights (``attn_implementation="eager"``); fused ones (``"sdpa"``, flash) return
 the adapter refuses, naming the option.
 
 Tested with transformers 5.25.0 and transformer-lens 3.9.0 (the extras ``[hf]`` and ``[lens]``
-allow transformers 4.40 to 5.x and transformer-lens 3.x); neither is imported by this module.
+allow transformers 4.40 to 5.x and transformer-lens 3.x), and :func:`from_lens` on a
+``TransformerBridge`` with transformer-lens 4.3.0 as well (outside the extras: 4.x has no
+``HookedTransformer``); neither library is imported by this module.
 """
 
 from __future__ import annotations
@@ -214,16 +217,31 @@ class HFModel(ExternalModel):
 
 
 class LensModel(ExternalModel):
-    """A TransformerLens ``HookedTransformer`` as a probe model (module docstring); built by
-    :func:`from_lens`."""
+    """A TransformerLens model as a probe model (module docstring); built by :func:`from_lens`.
+
+    The 3.x ``HookedTransformer`` and the ``TransformerBridge`` (4.x's replacement, shipped by
+    3.9 as well) offer the same four things, and the adapter uses only those, so one code path
+    reads both whatever the installed version:
+
+    - ``model.cfg`` with ``n_layers``, ``d_vocab``, ``n_ctx`` (the positions, or None) and
+      ``device`` (or None),
+    - ``model(tokens, return_type="logits")``: the logits ``(n, L, V)``,
+    - ``model.run_with_cache(tokens, names_filter=..., return_type="logits")``: the logits and
+      a cache holding the hooks ``blocks.{l}.attn.hook_pattern`` ``(n, heads, L, L)``,
+    - ``train``/``eval`` (a bridge passes them on to the module it wraps).
+    """
 
     def __init__(self, model: Any, **options: Any):
         cfg = getattr(model, "cfg", None)
         require(cfg is not None and callable(getattr(model, "run_with_cache", None)), "model",
-                "a TransformerLens HookedTransformer (cfg and run_with_cache)",
-                type(model).__name__)
-        self.layers, self.vocab = int(cfg.n_layers), int(cfg.d_vocab)
-        self.max_len = int(cfg.n_ctx)
+                "a TransformerLens HookedTransformer or TransformerBridge (cfg and "
+                "run_with_cache)", type(model).__name__)
+        layers, vocab, limit = (getattr(cfg, key, None) for key in ("n_layers", "d_vocab",
+                                                                    "n_ctx"))
+        require(is_int(layers) and layers >= 1 and is_int(vocab), "model.cfg",
+                "n_layers >= 1 and d_vocab integers", f"n_layers={layers!r}, d_vocab={vocab!r}")
+        self.layers, self.vocab = int(layers), int(vocab)
+        self.max_len = int(limit) if is_int(limit) else None
         super().__init__(model, **options)
 
     def device(self) -> torch.device:
@@ -234,10 +252,23 @@ class LensModel(ExternalModel):
     def _forward(self, tokens: torch.Tensor, patterns: bool
                  ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         if not patterns:
-            return self.model(tokens), None
-        names = set(self.tap_names())
-        logits, cache = self.model.run_with_cache(tokens, names_filter=lambda s: s in names)
-        return logits, [cache[s] for s in self.tap_names()]
+            return self._checked(self.model(tokens, return_type="logits")), None
+        names = self.tap_names()
+        logits, cache = self.model.run_with_cache(tokens, names_filter=lambda s: s in names,
+                                                  return_type="logits")
+        missing = [s for s in names if s not in cache]
+        if missing:
+            raise InductionHeadsError(
+                f"model.run_with_cache: expected the hooks {list(names)} (n, heads, L, L), "
+                f"the cache lacks {missing}; pass from_lens(model, attention=False) to probe "
+                "without attention")
+        return self._checked(logits), [cache[s] for s in names]
+
+    @staticmethod
+    def _checked(logits: Any) -> torch.Tensor:
+        require(isinstance(logits, torch.Tensor) and logits.ndim == 3, "model(tokens)",
+                "logits (n, L, V)", type(logits).__name__)
+        return logits
 
 
 def from_hf(model: Any, *, vocab_size: int | None = None, attention: bool = True,
@@ -265,14 +296,22 @@ def from_hf(model: Any, *, vocab_size: int | None = None, attention: bool = True
 
 def from_lens(model: Any, *, vocab_size: int | None = None, attention: bool = True,
               batch_size: int = DEFAULT_BATCH_SIZE) -> LensModel:
-    """A TransformerLens ``HookedTransformer`` as a probe model (module docstring).
+    """A TransformerLens ``HookedTransformer`` or ``TransformerBridge`` as a probe model
+    (module docstring).
 
     Logits from ``model(tokens)``, attention patterns from ``model.run_with_cache`` (the hooks
-    ``blocks.{l}.attn.hook_pattern``). Written against and tested with transformer-lens 3.9.0
-    (the 3.x ``HookedTransformer`` API); 4.x is untested.
+    ``blocks.{l}.attn.hook_pattern``), the API both classes share (:class:`LensModel`). Tested
+    with transformer-lens 3.9.0 (``HookedTransformer`` and ``TransformerBridge``) and 4.3.0
+    (``TransformerBridge``; 4.x has no ``HookedTransformer``), on bridges built locally, with
+    and without ``enable_compatibility_mode()``: ``TransformerBridge.boot_native(config)``
+    around a TransformerLens-native model, and
+    ``transformer_lens.model_bridge.sources.build_bridge_from_module(hf_model,
+    "GPT2LMHeadModel", hf_config=hf_model.config)`` around a Hugging Face model built from a
+    config (``TransformerBridge.boot_transformers(name, hf_model=...)`` loads the tokenizer of
+    ``name`` from the Hub unless given ``tokenizer=``).
 
     Args:
-        model: a ``HookedTransformer``.
+        model: a ``HookedTransformer`` or ``TransformerBridge``.
         vocab_size: keep the first ``d`` token ids and renormalise over them; None for all
             ``d_vocab`` (the probe then needs ``d_vocab = d``).
         attention: whether :func:`numerics.probe` reads every layer's attention by default.

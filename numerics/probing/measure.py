@@ -197,8 +197,8 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
             ``(n, L, d)`` at every position (the last row is read); a torch module or a plain
             function, numpy or torch output; wrap logits with :func:`numerics.from_logits`, a
             Hugging Face causal LM with :func:`numerics.from_hf`, a TransformerLens
-            ``HookedTransformer`` with :func:`numerics.from_lens` (their attention patterns are
-            then read without ``attention=``).
+            ``HookedTransformer`` or ``TransformerBridge`` with :func:`numerics.from_lens`
+            (their attention patterns are then read without ``attention=``).
         source: the source the sequences come from (d, P, prior).
         spec: the model sizes H, M, D (head sets and ``S*``); or pass ``window=``,
             ``degree=`` (and optionally ``heads=``, default ``M``).

@@ -5,6 +5,8 @@ attention weights by offset, and a raising plain callable names its calling conv
 
 from __future__ import annotations
 
+import importlib.metadata
+import types
 import warnings
 
 import numpy as np
@@ -16,6 +18,25 @@ from theory import PAPER_MODEL, PAPER_SOURCE, predict_limit
 
 transformers = pytest.importorskip("transformers")
 lens = pytest.importorskip("transformer_lens")
+LENS_VERSION = importlib.metadata.version("transformer-lens")
+try:  # 4.x answers this name with ImportError (its module __getattr__)
+    HookedTransformer = lens.HookedTransformer
+except ImportError:
+    HookedTransformer = None
+try:
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.model_bridge.sources import build_bridge_from_module
+except ImportError:
+    TransformerBridge = build_bridge_from_module = None
+
+needs_hooked_transformer = pytest.mark.skipif(
+    HookedTransformer is None,
+    reason=f"transformer-lens {LENS_VERSION} has no HookedTransformer (4.x ships only "
+           "TransformerBridge)")
+needs_bridge = pytest.mark.skipif(
+    TransformerBridge is None or not hasattr(TransformerBridge, "boot_native"),
+    reason=f"transformer-lens {LENS_VERSION} has no TransformerBridge.boot_native and "
+           "build_bridge_from_module (3.9 and 4.x have them)")
 
 D = PAPER_SOURCE.vocab_size
 L = 30
@@ -89,8 +110,29 @@ def lens_model(request) -> torch.nn.Module:
                                        positional_embedding_type=request.param)
     with warnings.catch_warnings():  # 3.9 deprecates HookedTransformer for TransformerBridge
         warnings.simplefilter("ignore", DeprecationWarning)
-        model = lens.HookedTransformer(cfg)
+        model = HookedTransformer(cfg)
     return _train(model, _lens_logits)
+
+
+BRIDGES = ["native rotary", "native standard", "gpt2", "gpt2 compatibility mode"]
+"""Bridges built locally (no Hub access): ``boot_native`` around a TransformerLens-native
+attention-only model, ``build_bridge_from_module`` around a Hugging Face GPT-2 built from a
+config, the latter also after ``enable_compatibility_mode()`` (folded weights)."""
+
+
+@pytest.fixture(scope="module", params=BRIDGES)
+def bridge(request) -> torch.nn.Module:
+    if request.param.startswith("native"):
+        config = dict(n_layers=2, d_model=32, n_ctx=128, d_head=16, n_heads=2, d_vocab=D,
+                      act_fn="relu", attn_only=True, seed=0,
+                      positional_embedding_type=request.param.split()[1])
+        return _train(TransformerBridge.boot_native(config), _lens_logits)
+    hf = _gpt2(D)
+    model = _train(build_bridge_from_module(hf, "GPT2LMHeadModel", hf_config=hf.config),
+                   _lens_logits)
+    if request.param.endswith("compatibility mode"):
+        model.enable_compatibility_mode()
+    return model.eval()
 
 
 def _own_profile(pattern: torch.Tensor, window: int) -> np.ndarray:
@@ -163,16 +205,68 @@ def test_hf_fused_attention_is_refused_naming_the_option(context, limit):
     assert report.offsets == () and report.matches == ()
 
 
-def test_lens_probabilities_and_attention_are_its_own(lens_model, context, limit):
+def _check_lens(model, context, limit):
+    """From ``from_lens``: the model's own softmax at the last position and its own cached
+    patterns by offset."""
     ctx = context[:, :L]
     with torch.no_grad():
-        logits, cache = lens_model.eval().run_with_cache(ctx)
+        logits, cache = model.eval().run_with_cache(ctx)
     own = torch.softmax(logits[:, -1].double(), dim=-1)
-    got = from_lens(lens_model, batch_size=16)(ctx)
-    assert (got - own).abs().max().item() <= SOFTMAX_ATOL, f"predicted {own[:2]}, got {got[:2]}"
-    assert (got - 1 / D).abs().max().item() >= NOT_UNIFORM
-    report = probe(from_lens(lens_model), PAPER_SOURCE, PAPER_MODEL, tokens=context, limit=limit)
+    got = from_lens(model, batch_size=16)(ctx)
+    assert got.shape == (N, D) and got.dtype == torch.float64
+    gap = (got - own).abs().max().item()
+    assert gap <= SOFTMAX_ATOL, f"predicted {own[:2]}, measured {got[:2]}"
+    assert (got - 1 / D).abs().max().item() >= NOT_UNIFORM, "a trained model is not uniform"
+    report = probe(from_lens(model), PAPER_SOURCE, PAPER_MODEL, tokens=context, limit=limit)
     _check_read_out(report, [cache[f"blocks.{i}.attn.hook_pattern"] for i in range(2)])
+
+
+@needs_hooked_transformer
+def test_lens_probabilities_and_attention_are_its_own(lens_model, context, limit):
+    _check_lens(lens_model, context, limit)
+
+
+@needs_bridge
+def test_bridge_probabilities_and_attention_are_its_own(bridge, context, limit):
+    _check_lens(bridge, context, limit)
+
+
+@needs_bridge
+def test_bridge_logits_train_and_the_flag_is_restored(bridge, context):
+    ctx = context[:, :L]
+    adapter = from_lens(bridge.train(), vocab_size=D)
+    logits = adapter.logits(ctx)  # (n, L, d)
+    assert logits.shape == (N, L, D) and logits.requires_grad, (
+        f"predicted ({N}, {L}, {D}) with a graph, measured {tuple(logits.shape)} "
+        f"requires_grad={logits.requires_grad}")
+    adapter(ctx)
+    assert bridge.training, "the adapter restores the bridge's training flag"
+    bridge.eval()
+
+
+class _NoPatterns(torch.nn.Module):
+    """A TransformerLens-shaped model whose cache holds no attention hooks."""
+
+    def __init__(self):
+        super().__init__()
+        self.cfg = types.SimpleNamespace(n_layers=2, d_vocab=D, n_ctx=None, device=None)
+        self.embed = torch.nn.Embedding(D, D)
+
+    def forward(self, tokens, return_type="logits"):
+        return self.embed(tokens)  # (n, L, d)
+
+    def run_with_cache(self, tokens, names_filter=None, return_type="logits"):
+        return self(tokens), {}
+
+
+def test_lens_cache_without_patterns_is_refused_naming_the_option(context, limit):
+    model = _NoPatterns()
+    with pytest.raises(InductionHeadsError, match=r"lacks .*blocks\.0\.attn\.hook_pattern.*"
+                                                  r"attention=False"):
+        probe(from_lens(model), PAPER_SOURCE, PAPER_MODEL, tokens=context, limit=limit)
+    report = probe(from_lens(model, attention=False), PAPER_SOURCE, PAPER_MODEL, tokens=context,
+                   limit=limit)
+    assert report.offsets == () and report.matches == ()
 
 
 def test_plain_function_around_a_module_gets_tensors(gpt2, context, limit):
