@@ -45,6 +45,7 @@ from numerics.data import sample_sequences
 from numerics.models.standard import StandardSpec, StandardTransformer
 from numerics.plots.probe import plot_distances
 from numerics.probing.callback import probe_callback
+from numerics.probing.gap import measure_gap_share
 from numerics.probing.measure import probe
 from numerics.probing.report import UNDECIDED, ProbeReport, ScoreTable
 from numerics.training.kinds import train
@@ -57,6 +58,7 @@ from theory.notation import head_set_label
 from theory.predictors.bayes import bayes_predict_prior, needs_monte_carlo
 from theory.predictors.positional import gih_from_counts, last_match_counts
 from theory.predictors.reference import gih_predict, oracle_predict, per_sequence_loss
+from theory.predictors.structures import oracle_structure_predict
 from theory.sources.priors import FiniteMixture, Switching, SwitchingComponent
 from theory.sources.spec import ModelSpec, Source
 from theory.validation import as_int
@@ -209,18 +211,11 @@ def _table_row(table: ScoreTable, absent: dict[str, str], row: str, name: str,
     return ComparedLoss(row, name, score.loss, score.loss_se, gap, gap_se)
 
 
-def _gap_share(model: np.ndarray, gih: np.ndarray, bayes: np.ndarray) -> tuple[float, float]:
-    """``(ḡ - m̄)/(ḡ - b̄)`` and its delta-method standard error over paired sequences."""
-    closed, whole = gih - model, gih - bayes                               # (n,), (n,)
-    share = float(closed.mean() / whole.mean())
-    spread = (closed - share * whole).std(ddof=1) / np.sqrt(model.size)
-    return share, float(spread / abs(whole.mean()))
-
-
 def structured_summary(report: ProbeReport, model_probs: np.ndarray, tokens: np.ndarray, *,
                        fitted: dict[str, tuple[tuple[int, ...], float]],
                        bayes: np.ndarray | None = None,
-                       kernels: np.ndarray | None = None) -> StructuredSummary:
+                       kernels: np.ndarray | None = None,
+                       structures: np.ndarray | None = None) -> StructuredSummary:
     """The end point of a run from the probe's report on held-out sequences.
 
     Args:
@@ -232,6 +227,7 @@ def structured_summary(report: ProbeReport, model_probs: np.ndarray, tokens: np.
         bayes: float64 ``(n, d)`` Bayes predictive of the contexts, or None (then the gap share
             is None with the reason the probe gives for Bayes).
         kernels: ``(n,) + (d,)*k + (d,)`` the sequences' kernels (the oracle's paired gap).
+        structures: int ``(n,)`` the sequences' structures (the oracle structure's paired gap).
     """
     table = report.last
     count, L = tokens.shape[0], tokens.shape[1] - 1
@@ -250,12 +246,14 @@ def structured_summary(report: ProbeReport, model_probs: np.ndarray, tokens: np.
     bayes_losses = None if bayes is None else per_sequence_loss(bayes, targets)
     oracle_losses = None if kernels is None else per_sequence_loss(
         oracle_predict(context, report.source.parents, kernels), targets)
+    structure_losses = None if structures is None else per_sequence_loss(
+        oracle_structure_predict(context, report.source, structures), targets)
     rows = (
         _table_row(table, absent, "best GIH, fitted a", best_fitted, model,
                    fitted_losses[best_fitted]),
         _table_row(table, absent, "best GIH, a = ∞", best_inf, model, inf_losses[best_inf]),
         _table_row(table, absent, "Bayes over structures", BAYES, model, bayes_losses),
-        _table_row(table, absent, "oracle structure", ORACLE_STRUCTURE, model, None),
+        _table_row(table, absent, "oracle structure", ORACLE_STRUCTURE, model, structure_losses),
         _table_row(table, absent, "oracle kernel", ORACLE, model, oracle_losses),
     )
     best_gih = min((best_fitted, best_inf), key=lambda k: {**fitted_losses, **inf_losses}[k].mean())
@@ -267,7 +265,11 @@ def structured_summary(report: ProbeReport, model_probs: np.ndarray, tokens: np.
     if bayes_losses is None:
         share_absent = absent.get(BAYES, _NOT_SCORED)
     else:
-        share, share_se = _gap_share(model, best_losses, bayes_losses)
+        head_set, a = fitted[best_gih] if best_gih in fitted else (
+            next(s for s, _ in fitted.values() if f"gih_inf{head_set_label(s)}" == best_gih),
+            float("inf"))
+        gap = measure_gap_share(model, bayes_losses, (head_set, a, best_losses))
+        share, share_se, share_absent = gap.share, gap.share_se, gap.reason
     model_loss, model_se = _mean_se(model)
     return StructuredSummary(model_loss, model_se, rows, best_gih, verdict, float(z), share,
                              share_se, share_absent)
@@ -386,14 +388,17 @@ def structured_run(source: Source, *, architecture: StandardSpec, config: Standa
     model = StandardTransformer(architecture, source.vocab_size,
                                 generator=torch.Generator().manual_seed(seed))
     limit = predict_limit(source, spec, seq_len=L, samples=prediction_samples, rng=rng)
-    held, kernels = sample_sequences(source, heldout, L + 1, generator=generator,
-                                     return_kernels=True, dtype=torch.float64)
+    held, kernels, structures = sample_sequences(source, heldout, L + 1, generator=generator,
+                                                 return_kernels=True, return_structures=True,
+                                                 dtype=torch.float64)
     held, kernels = held.numpy(), kernels.numpy()                 # (n, L+1), (n,)+(d,)*k+(d,)
+    structures = structures.numpy()                               # (n,)
     fit = sample_sequences(source, fit_sequences, L + 1, generator=generator).numpy()
     context = np.ascontiguousarray(held[:, :L])                   # (n, L)
     bayes = None if needs_monte_carlo(source) else bayes_predict_prior(context, source)  # (n, d)
     callback = probe_callback(source, spec, tokens=held[:probe_sequences],
-                              kernels=kernels[:probe_sequences], limit=limit,
+                              kernels=kernels[:probe_sequences],
+                              structures=structures[:probe_sequences], limit=limit,
                               bayes=None if bayes is None else bayes[:probe_sequences])
     started = time.perf_counter()
     result = train(model, source, config, generator=generator, progress=False, callback=callback)
@@ -402,8 +407,10 @@ def structured_run(source: Source, *, architecture: StandardSpec, config: Standa
     model.eval()
     probs = model_probabilities(model, torch.from_numpy(context))             # (n, d)
     report = probe(model.next_token_probs, source, spec, tokens=held, kernels=kernels,
-                   limit=limit, bayes=bayes, gih_at=fitted, batch_size=probe_sequences)
-    summary = structured_summary(report, probs, held, fitted=fitted, bayes=bayes, kernels=kernels)
+                   structures=structures, limit=limit, bayes=bayes, gih_at=fitted,
+                   batch_size=probe_sequences)
+    summary = structured_summary(report, probs, held, fitted=fitted, bayes=bayes, kernels=kernels,
+                                 structures=structures)
     return StructuredRun(source, spec, architecture, config, limit, result.history, report,
                          summary, seconds, probe_sequences)
 
