@@ -99,21 +99,7 @@ class Fixed:
     kernel: np.ndarray
 
     def __post_init__(self) -> None:
-        arr = np.array(as_float_array(self.kernel, "kernel"))  # an own, writable copy
-        require(arr.ndim >= 2, "kernel", "an array with at least 2 axes", arr.shape)
-        require(
-            len(set(arr.shape)) == 1, "kernel", "shape (d,)*k + (d,) with one d", arr.shape
-        )
-        require(bool(np.all(np.isfinite(arr))), "kernel", "finite entries",
-                "a non-finite entry")
-        require(bool(np.all(arr >= 0)), "kernel", "entries >= 0",
-                f"an entry {float(arr.min())!r}")
-        sums = arr.sum(axis=-1)
-        worst = float(np.max(np.abs(sums - 1.0)))
-        require(worst <= STOCHASTIC_ATOL, "kernel", "rows summing to 1 (stochastic)",
-                f"a row summing to {float(sums.flat[np.argmax(np.abs(sums - 1.0))])!r}")
-        arr.setflags(write=False)
-        object.__setattr__(self, "kernel", arr)
+        object.__setattr__(self, "kernel", _stochastic(self.kernel, "kernel"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Fixed) and np.array_equal(self.kernel, other.kernel)
@@ -164,6 +150,18 @@ def _component(entry: Any, index: int) -> MixtureComponent:
     return MixtureComponent(entry["parents"], entry["weight"], entry["alpha"])
 
 
+def _weighted_components(raw: Any, build: Any, kind: str, wanted: str) -> tuple[Any, ...]:
+    """A prior's components built entry by entry (``build(entry, index)``), at least one, with
+    weights summing to 1; ``kind`` names the prior in the messages."""
+    require(isinstance(raw, (list, tuple)), f"{kind} components", wanted, raw)
+    comps = tuple(build(c, i) for i, c in enumerate(raw))
+    require(len(comps) >= 1, f"{kind} components", "at least one component", comps)
+    total = sum(c.weight for c in comps)
+    require(abs(total - 1.0) <= STOCHASTIC_ATOL, f"{kind} weights", "weights summing to 1",
+            total)
+    return comps
+
+
 @dataclass(frozen=True)
 class Mixture:
     """``π(·|z) = Σ_j w_j π_j(· | z restricted to P_j)``: parents of unequal strength (docs/theory.md §1).
@@ -175,16 +173,9 @@ class Mixture:
     components: tuple[MixtureComponent, ...]
 
     def __post_init__(self) -> None:
-        raw = self.components
-        require(isinstance(raw, (list, tuple)), "mixture components",
-                "a list or tuple of MixtureComponent (or dicts with keys parents, weight, alpha)",
-                raw)
-        comps = tuple(_component(c, i) for i, c in enumerate(raw))
-        require(len(comps) >= 1, "mixture components", "at least one component", comps)
-        total = sum(c.weight for c in comps)
-        require(abs(total - 1.0) <= STOCHASTIC_ATOL, "mixture weights",
-                "weights summing to 1", total)
-        object.__setattr__(self, "components", comps)
+        object.__setattr__(self, "components", _weighted_components(
+            self.components, _component, "mixture",
+            "a list or tuple of MixtureComponent (or dicts with keys parents, weight, alpha)"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "mixture", "components": [c.to_dict() for c in self.components]}
@@ -216,8 +207,8 @@ def _stochastic(value: Any, what: str, *, batch: int = 0) -> np.ndarray:
     """A read-only float64 copy of kernel(s) of shape ``batch axes + (d,)*k + (d,)``, rows summing to 1."""
     arr = np.array(as_float_array(value, what))  # an own, writable copy
     require(arr.ndim >= batch + 2, what, f"an array with at least {batch + 2} axes", arr.shape)
-    require(len(set(arr.shape[batch:])) == 1, what, "kernel axes (d,)*k + (d,) with one d",
-            arr.shape)
+    require(len(set(arr.shape[batch:])) == 1, what,
+            f"shape {'(N,) + ' if batch else ''}(d,)*k + (d,) with one d", arr.shape)
     require(bool(np.all(np.isfinite(arr))), what, "finite entries", "a non-finite entry")
     require(bool(np.all(arr >= 0)), what, "entries >= 0", f"an entry {float(arr.min())!r}")
     sums = arr.sum(axis=-1)
@@ -325,15 +316,9 @@ class Switching:
     components: tuple[SwitchingComponent, ...]
 
     def __post_init__(self) -> None:
-        raw = self.components
-        require(isinstance(raw, (list, tuple)), "switching components",
-                "a list or tuple of SwitchingComponent (or dicts)", raw)
-        comps = tuple(_switching_component(c, i) for i, c in enumerate(raw))
-        require(len(comps) >= 1, "switching components", "at least one component", comps)
-        total = sum(c.weight for c in comps)
-        require(abs(total - 1.0) <= STOCHASTIC_ATOL, "switching weights",
-                "weights summing to 1", total)
-        object.__setattr__(self, "components", comps)
+        object.__setattr__(self, "components", _weighted_components(
+            self.components, _switching_component, "switching",
+            "a list or tuple of SwitchingComponent (or dicts)"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "switching", "components": [c.to_dict() for c in self.components]}
