@@ -64,7 +64,7 @@ OWN_MODEL_SPEC = ModelSpec(heads=3, window=3, degree=2)
 OWN_MODEL_SIZES = {
     "small": {"train": dict(sequences=4000, seq_len=30, batch_size=32, lr=1e-2,
                             probe_every=100, heldout=500),
-              "steps": {"gpt2": 1000, "lens": 500}, "seed": 2},
+              "steps": {"gpt2": 500, "lens": 500}, "seed": 2},
     "default": {"train": dict(sequences=4000, seq_len=30, batch_size=32, lr=1e-2,
                               probe_every=100, heldout=2000),
                 "steps": {"gpt2": 3000, "lens": 2000}, "seed": 1},
@@ -73,8 +73,8 @@ OWN_MODEL_SIZES = {
 ``train`` holds :func:`train_own_model`'s keywords, ``steps`` the updates per model, ``seed``
 the generator of the data and batches (the initial weights come from seed 0).
 
-``small`` (about a minute on 2 cores) stops the GPT-2 while it leaves the unigram plateau, which
-takes it 1000 to 2000 steps; the HookedTransformer leaves it within a few hundred steps at
+``small`` (under a minute on 2 cores) stops the GPT-2 on the unigram plateau, which it leaves
+after 1000 to 2000 steps; the HookedTransformer leaves it within a few hundred steps at
 seed 2 (between 200 and past 1000 over the data seeds 1 to 4, so the small size names its
 seed). ``default`` trains both past the plateau and probes 2000 held-out sequences, so the
 margins are about twice as many standard errors."""
