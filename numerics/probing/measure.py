@@ -247,8 +247,11 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     Every score of the query table also holds the reference's own loss on the targets
     ``x_{L+1}`` (``Score.loss``), and the table the model's (``ScoreTable.model_loss``): the
     one place the library scores a model and the reference predictors on held-out sequences.
-    With the Bayes reference present, ``ProbeReport.gap_share`` says how much of the gap from
-    the best single GIH to Bayes the model closes (:mod:`numerics.probing.gap`).
+    For a source whose structure varies per sequence (two or more structures,
+    :func:`theory.structure_weights`) and with the Bayes reference present,
+    ``ProbeReport.gap_share`` says how much of the gap from the best single GIH to Bayes the
+    model closes (:mod:`numerics.probing.gap`). Under one structure the full-parent GIH at
+    ``a = ∞`` is Bayes up to its smoothing, so the gap is not computed there (None).
 
     Returns:
         The :class:`numerics.probing.ProbeReport`.
@@ -306,7 +309,7 @@ def probe(model: Callable[[Any], Any], source: Source, spec: ModelSpec | None = 
     last = score_query(q, toks, source, set_list, kernels=kern, structures=labels, bayes=bayes,
                        gih_at=given, bounds=bounds, smoothing=smoothing)
     gap = None
-    if bayes is not None:
+    if bayes is not None and len(structure_weights(source.prior)) >= 2:
         targets = toks[:, L]  # (n,)
         baseline = best_single_gih(context, targets, set_list, vocab_size=d, bounds=bounds)
         gap = measure_gap_share(per_sequence_loss(q, targets), per_sequence_loss(bayes, targets),

@@ -249,7 +249,7 @@ class ProbeReport:
         gap_share: the share of the gap from the best single GIH to Bayes the model closes at
             ``x_{L+1}`` (:class:`numerics.probing.gap.GapShare`; its ``share`` None, with the
             reason, when the gap is not past ``DECIDABLE_Z`` standard errors); None without the
-            Bayes reference.
+            Bayes reference or for a source with one structure.
     """
 
     source: Source
