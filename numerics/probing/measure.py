@@ -23,8 +23,9 @@ scores its prediction of ``x_{L+1}`` against every reference predictor:
 - ``oracle``: ``π_i(·|z*)`` of each sequence's own kernel (needs the kernels: present when the
   probe draws the sequences, or when ``kernels`` is passed with ``tokens``).
 
-Beside the table, the share of the gap from the best single GIH to Bayes that the model closes
-at ``x_{L+1}`` (:mod:`numerics.probing.gap`), whenever the Bayes reference is present.
+Beside the table, for a source whose structure varies per sequence and with the Bayes reference
+present, the share of the gap from the best single GIH to Bayes that the model closes at
+``x_{L+1}`` (:mod:`numerics.probing.gap`).
 
 Sequences are drawn with :func:`numerics.data.sample_sequences` (each with the kernel it was
 sampled from and, for two or more structures, its structure; :mod:`numerics.probing.heldout`)
